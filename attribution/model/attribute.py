@@ -1,0 +1,165 @@
+"""Attribution of a whole window: pool splits, then idle settlement, then cluster-level lines.
+
+Idle under the ``share`` policy goes to a pool's tenant x tier lines in proportion to their non-idle cost
+in that pool within the settlement window (an hour by default). A window with no tenants falls back to the
+pool's weights over the whole attributed window, then to every tenant's weights across the cluster, then to
+an explicit ``__idle__`` line. Unallocated GPUs (paid for, serving no pool) are cluster idle and follow the
+same chain over the cluster's weights. GPUs with no telemetry are ``__unmeasured__``. Every line is dated to
+the interval whose cost it carries, so any coarser view sums exactly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from attribution.model.money import allocate
+from attribution.model.split import (
+    IDLE,
+    NO_TIER,
+    UNMEASURED,
+    Components,
+    LineKey,
+    PoolInterval,
+    PoolSplit,
+    split_pool_interval,
+)
+
+UNALLOCATED_POOL = "__unallocated__"
+CLUSTER_POOL = "__cluster__"
+
+LineId = tuple[int, str, str, str]
+"""(interval_start_s, pool, tenant, tier)"""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInterval:
+    """Cost outside any pool in one interval: GPUs sampled but serving no pool, and GPUs never sampled."""
+
+    interval_start_s: int
+    unallocated_usd_micros: int
+    unmeasured_usd_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    idle_by_pool: Mapping[str, str]
+    cluster_idle: str = "share"
+    settlement_window_seconds: int | None = 3600
+    """None settles over the whole attributed window (the ``period`` setting)."""
+
+
+@dataclass(slots=True)
+class Attribution:
+    splits: list[PoolSplit]
+    lines: dict[LineId, Components]
+
+    @property
+    def total_usd_micros(self) -> int:
+        return sum(c.total for c in self.lines.values())
+
+
+Weights = dict[LineKey, int]
+
+
+def _add(weights: Weights, key: LineKey, amount: int) -> None:
+    if amount:
+        weights[key] = weights.get(key, 0) + amount
+
+
+def _window(start_s: int, window_seconds: int | None) -> int:
+    return 0 if window_seconds is None else start_s // window_seconds
+
+
+class _Settler:
+    """Holds the non-idle weights at each scope and hands idle amounts down the fallback chain."""
+
+    def __init__(self, splits: Sequence[PoolSplit], window_seconds: int | None) -> None:
+        self.window_seconds = window_seconds
+        self.pool_window: dict[tuple[str, int], Weights] = defaultdict(dict)
+        self.pool_period: dict[str, Weights] = defaultdict(dict)
+        self.cluster_window: dict[int, Weights] = defaultdict(dict)
+        self.cluster_period: Weights = {}
+        for s in splits:
+            w = _window(s.interval_start_s, window_seconds)
+            for key, comp in s.lines.items():
+                for weights in (
+                    self.pool_window[(s.pool, w)],
+                    self.pool_period[s.pool],
+                    self.cluster_window[w],
+                    self.cluster_period,
+                ):
+                    _add(weights, key, comp.non_idle)
+
+    def chain_for_pool(self, pool: str, start_s: int) -> Iterable[Weights]:
+        w = _window(start_s, self.window_seconds)
+        return (self.pool_window[(pool, w)], self.pool_period[pool], self.cluster_period)
+
+    def chain_for_cluster(self, start_s: int) -> Iterable[Weights]:
+        return (self.cluster_window[_window(start_s, self.window_seconds)], self.cluster_period)
+
+
+def _spread(
+    lines: dict[LineId, Components],
+    start_s: int,
+    pool: str,
+    amount: int,
+    chain: Iterable[Weights],
+    policy: str,
+) -> None:
+    """Add ``amount`` of idle to the first non-empty weights of the chain, or to ``__idle__``."""
+    if amount == 0:
+        return
+    if policy == "share":
+        for weights in chain:
+            if weights:
+                keys = sorted(weights)
+                for key, part in zip(keys, allocate(amount, [weights[k] for k in keys]), strict=True):
+                    if part:
+                        _line(lines, start_s, pool, key).idle += part
+                return
+    _line(lines, start_s, pool, (IDLE, NO_TIER)).idle += amount
+
+
+def _line(lines: dict[LineId, Components], start_s: int, pool: str, key: LineKey) -> Components:
+    line_id = (start_s, pool, key[0], key[1])
+    comp = lines.get(line_id)
+    if comp is None:
+        comp = lines[line_id] = Components()
+    return comp
+
+
+def attribute_window(
+    pool_intervals: Iterable[PoolInterval],
+    cluster_intervals: Iterable[ClusterInterval],
+    policies: Policies,
+) -> Attribution:
+    """Attribute every pool-interval and cluster-interval of a window. Pure and order-independent."""
+    splits = sorted(
+        (split_pool_interval(pi) for pi in pool_intervals), key=lambda s: (s.interval_start_s, s.pool)
+    )
+    lines: dict[LineId, Components] = {}
+    for s in splits:
+        for key, comp in s.lines.items():
+            lines[(s.interval_start_s, s.pool, key[0], key[1])] = Components(comp.kv_in_use, comp.static)
+        if s.unmeasured_usd_micros:
+            _line(lines, s.interval_start_s, s.pool, (UNMEASURED, NO_TIER)).unmeasured += (
+                s.unmeasured_usd_micros
+            )
+    settler = _Settler(splits, policies.settlement_window_seconds)
+    for s in splits:
+        policy = policies.idle_by_pool.get(s.pool, policies.cluster_idle)
+        chain = settler.chain_for_pool(s.pool, s.interval_start_s)
+        _spread(lines, s.interval_start_s, s.pool, s.idle_usd_micros, chain, policy)
+    for ci in sorted(cluster_intervals, key=lambda c: c.interval_start_s):
+        chain = settler.chain_for_cluster(ci.interval_start_s)
+        _spread(
+            lines, ci.interval_start_s, UNALLOCATED_POOL, ci.unallocated_usd_micros, chain,
+            policies.cluster_idle,
+        )
+        if ci.unmeasured_usd_micros:
+            _line(lines, ci.interval_start_s, CLUSTER_POOL, (UNMEASURED, NO_TIER)).unmeasured += (
+                ci.unmeasured_usd_micros
+            )
+    return Attribution(splits=splits, lines=lines)

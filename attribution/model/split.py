@@ -1,0 +1,146 @@
+"""Splitting one pool's cost in one interval into KV in use, KV free and static (MODEL.md).
+
+With C the pool's cost, M its GPU memory, K its KV capacity and u the mean KV usage fraction:
+KV in use = C·uK/M goes to tenant x tier lines by KV token-seconds; static = C·(M-K)/M goes by the fixed
+policy while anyone is active; KV free = C·(1-u)K/M, and static with nobody active, is idle, settled later.
+KV in use with no tenant data is ``__unmeasured__``, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from attribution.model.money import allocate
+
+LineKey = tuple[str, str]
+"""(tenant, tier)"""
+
+UNMEASURED = "__unmeasured__"
+IDLE = "__idle__"
+NO_TIER = "__none__"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one tenant x tier did in one pool-interval. Token-seconds are a float reading of a counter."""
+
+    kv_token_seconds: float
+    requests: int = 0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+
+    @property
+    def weight(self) -> int:
+        """Token-seconds as integer milli-token-seconds: exact, comparable weights for the split."""
+        return max(0, round(self.kv_token_seconds * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class PoolInterval:
+    pool: str
+    interval_start_s: int
+    interval_seconds: int
+    cost_usd_micros: int
+    memory_bytes: int
+    kv_capacity_bytes: int | None
+    kv_usage_ratio: float | None
+    kv_bytes_per_token: int
+    usage: Mapping[LineKey, Usage]
+    fixed_policy: str = "proportional"
+
+
+@dataclass(slots=True)
+class Components:
+    kv_in_use: int = 0
+    static: int = 0
+    idle: int = 0
+    unmeasured: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.kv_in_use + self.static + self.idle + self.unmeasured
+
+    @property
+    def non_idle(self) -> int:
+        return self.kv_in_use + self.static
+
+
+@dataclass(slots=True)
+class PoolSplit:
+    pool: str
+    interval_start_s: int
+    cost_usd_micros: int
+    kv_capacity_bytes: int
+    kv_in_use_bytes: int
+    kv_in_use_usd_micros: int
+    kv_free_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    estimated: bool
+    lines: dict[LineKey, Components] = field(default_factory=dict)
+
+
+def _kv_in_use_bytes(pi: PoolInterval, capacity: int, total_weight: int) -> tuple[int, bool]:
+    """KV bytes in use and whether that is an estimate (no engine reading: from token-seconds)."""
+    if pi.kv_usage_ratio is not None:
+        ratio = min(1.0, max(0.0, pi.kv_usage_ratio))
+        return min(capacity, round(ratio * capacity)), False
+    mean_tokens = total_weight / 1000 / pi.interval_seconds
+    return min(capacity, round(mean_tokens * pi.kv_bytes_per_token)), True
+
+
+def _allocate_fixed(pi: PoolInterval, keys: list[LineKey], amount: int) -> list[int]:
+    """The static component by the pool's fixed policy; falls back to token-seconds when undefined."""
+    proportional = [pi.usage[k].weight for k in keys]
+    if pi.fixed_policy == "tokens":
+        tokens = [pi.usage[k].prompt_tokens + pi.usage[k].generation_tokens for k in keys]
+        return allocate(amount, tokens if sum(tokens) else proportional)
+    if pi.fixed_policy == "even":
+        # equal per active tenant, then by token-seconds across that tenant's tiers
+        tenants = sorted({k[0] for k in keys})
+        per_tenant = dict(zip(tenants, allocate(amount, [1] * len(tenants)), strict=True))
+        parts: list[int] = []
+        for tenant in tenants:
+            idx = [i for i, k in enumerate(keys) if k[0] == tenant]
+            parts.extend(allocate(per_tenant[tenant], [proportional[i] for i in idx]))
+        return parts  # keys are sorted by tenant first, so this order matches ``keys``
+    return allocate(amount, proportional)
+
+
+def split_pool_interval(pi: PoolInterval) -> PoolSplit:
+    """Split one pool-interval; the result's lines + idle + unmeasured sum exactly to the pool's cost."""
+    memory = max(pi.memory_bytes, 1)
+    capacity = min(pi.kv_capacity_bytes or 0, memory)
+    keys = sorted(k for k, u in pi.usage.items() if u.weight > 0)
+    total_weight = sum(pi.usage[k].weight for k in keys)
+    in_use_bytes, estimated = _kv_in_use_bytes(pi, capacity, total_weight)
+    estimated = estimated or pi.kv_capacity_bytes is None
+    c_use, c_free, c_static = allocate(
+        pi.cost_usd_micros, [in_use_bytes, capacity - in_use_bytes, memory - capacity]
+    )
+    split = PoolSplit(
+        pool=pi.pool,
+        interval_start_s=pi.interval_start_s,
+        cost_usd_micros=pi.cost_usd_micros,
+        kv_capacity_bytes=capacity,
+        kv_in_use_bytes=in_use_bytes,
+        kv_in_use_usd_micros=c_use,
+        kv_free_usd_micros=c_free,
+        static_usd_micros=c_static,
+        idle_usd_micros=c_free,
+        unmeasured_usd_micros=0,
+        estimated=estimated,
+    )
+    if not keys:
+        split.unmeasured_usd_micros = c_use
+        split.idle_usd_micros += c_static
+        return split
+    lines = {k: Components() for k in keys}
+    for k, part in zip(keys, allocate(c_use, [pi.usage[k].weight for k in keys]), strict=True):
+        lines[k].kv_in_use = part
+    for k, part in zip(keys, _allocate_fixed(pi, keys, c_static), strict=True):
+        lines[k].static = part
+    split.lines = lines
+    return split

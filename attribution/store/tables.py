@@ -1,0 +1,153 @@
+"""Typed tables. Collected telemetry is keyed by interval so that re-collecting a window overwrites itself.
+
+Every interval column holds the start of a half-open ``[start, start + interval)`` UTC interval. Money is
+integer micro-USD (``BigInteger``); telemetry readings that are fractions by nature stay floats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from attribution.store.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME = String(200)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), str: NAME, int: BigInteger()}
+
+
+class GpuSample(Base):
+    """One GPU in one interval, from dcgm-exporter. ``pool`` is None for a GPU serving no pool."""
+
+    __tablename__ = "gpu_samples"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    gpu_uuid: Mapped[str] = mapped_column(primary_key=True)
+    hostname: Mapped[str]
+    gpu_model_name: Mapped[str]
+    gpu_type: Mapped[str | None]
+    pool: Mapped[str | None] = mapped_column(index=True)
+    fb_used_bytes: Mapped[int | None]
+    fb_free_bytes: Mapped[int | None]
+    gpu_util_percent: Mapped[float | None] = mapped_column(Float)
+
+
+class KvSample(Base):
+    """One engine in one interval: mean KV usage and the capacity from ``vllm:cache_config_info``."""
+
+    __tablename__ = "kv_samples"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    engine_id: Mapped[str] = mapped_column(primary_key=True)
+    kv_usage_ratio: Mapped[float] = mapped_column(Float)
+    kv_capacity_tokens: Mapped[int | None]
+    kv_bytes_per_token: Mapped[int | None]
+    requests_running: Mapped[float | None] = mapped_column(Float)
+    requests_waiting: Mapped[float | None] = mapped_column(Float)
+
+
+class TenantUsage(Base):
+    """One tenant x context tier in one pool and interval, from the gateway's counters (increases)."""
+
+    __tablename__ = "tenant_usage"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(primary_key=True)
+    tier: Mapped[str] = mapped_column(primary_key=True)
+    requests: Mapped[int]
+    prompt_tokens: Mapped[int]
+    generation_tokens: Mapped[int]
+    kv_token_seconds: Mapped[float] = mapped_column(Float)
+
+
+class Coverage(Base):
+    """Which source had data for which interval: the evidence behind every ``__unmeasured__`` line."""
+
+    __tablename__ = "coverage"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    series: Mapped[int] = mapped_column(Integer)
+
+
+class ClusterCost(Base):
+    """The cluster's bill for one interval, and the parts of it outside every pool."""
+
+    __tablename__ = "cluster_costs"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    cost_usd_micros: Mapped[int]
+    unallocated_usd_micros: Mapped[int]
+    unmeasured_usd_micros: Mapped[int]
+    gpus_in_inventory: Mapped[int] = mapped_column(Integer)
+    gpus_sampled: Mapped[int] = mapped_column(Integer)
+
+
+class PoolCost(Base):
+    """One pool's cost structure in one interval (MODEL.md: KV in use, KV free, static)."""
+
+    __tablename__ = "pool_costs"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    memory_bytes: Mapped[int]
+    kv_capacity_bytes: Mapped[int]
+    kv_in_use_bytes: Mapped[int]
+    cost_usd_micros: Mapped[int]
+    kv_in_use_usd_micros: Mapped[int]
+    kv_free_usd_micros: Mapped[int]
+    static_usd_micros: Mapped[int]
+    idle_usd_micros: Mapped[int]
+    unmeasured_usd_micros: Mapped[int]
+    estimated: Mapped[bool] = mapped_column(Boolean)
+
+
+class AttributedCost(Base):
+    """One line: a tenant x tier's cost in one pool and interval, by component, with its usage."""
+
+    __tablename__ = "attributed_costs"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(primary_key=True, index=True)
+    tier: Mapped[str] = mapped_column(primary_key=True)
+    kv_in_use_usd_micros: Mapped[int]
+    static_usd_micros: Mapped[int]
+    idle_usd_micros: Mapped[int]
+    unmeasured_usd_micros: Mapped[int]
+    total_usd_micros: Mapped[int]
+    kv_token_seconds: Mapped[float] = mapped_column(Float)
+    kv_byte_seconds: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int]
+    prompt_tokens: Mapped[int]
+    generation_tokens: Mapped[int]
+    estimated: Mapped[bool] = mapped_column(Boolean)
+
+
+class AttributionRun(Base):
+    """An audit row per attribution run: what window, how many lines, what total."""
+
+    __tablename__ = "attribution_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ran_at: Mapped[datetime]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    lines: Mapped[int]
+    total_usd_micros: Mapped[int]
