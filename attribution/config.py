@@ -13,6 +13,7 @@ import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -157,7 +158,7 @@ class TierConfig(_Strict):
     @field_validator("boundaries_tokens")
     @classmethod
     def _ascending(cls, v: list[int]) -> list[int]:
-        if not v or any(b <= 0 for b in v) or any(a >= b for a, b in zip(v, v[1:], strict=False)):
+        if not v or any(b <= 0 for b in v) or any(a >= b for a, b in pairwise(v)):
             raise ValueError("must be a non-empty, strictly ascending list of positive token counts")
         return v
 
@@ -175,7 +176,7 @@ def _k(tokens: int) -> str:
 def tier_names(boundaries_tokens: list[int]) -> list[str]:
     """Names like ``0-4k``, ``4k-32k``, ``128k+``: the label values the gateway contract uses."""
     edges = [0, *boundaries_tokens]
-    names = [f"{_k(a)}-{_k(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+    names = [f"{_k(a)}-{_k(b)}" for a, b in pairwise(edges)]
     return [*names, f"{_k(boundaries_tokens[-1])}+"]
 
 

@@ -41,7 +41,9 @@ def get_gpu(key: str) -> GpuSpec:
     try:
         return GPUS[key]
     except KeyError:
-        raise UnknownCatalogEntryError(f"unknown GPU type {key!r}; known: {', '.join(sorted(GPUS))}") from None
+        raise UnknownCatalogEntryError(
+            f"unknown GPU type {key!r}; known: {', '.join(sorted(GPUS))}"
+        ) from None
 
 
 def match_gpu(dcgm_model_name: str) -> GpuSpec | None:

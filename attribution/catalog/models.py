@@ -76,7 +76,15 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("mixtral-8x7b", "mistralai/Mixtral-8x7B-Instruct-v0.1", 46_700_000_000, 32, 32, 8, 128),
         ModelSpec("llama-3.1-70b", "meta-llama/Llama-3.1-70B-Instruct", 70_550_000_000, 80, 64, 8, 128),
         ModelSpec("qwen2.5-72b", "Qwen/Qwen2.5-72B-Instruct", 72_710_000_000, 80, 64, 8, 128),
-        ModelSpec("llama-3.1-405b", "meta-llama/Llama-3.1-405B-Instruct", 405_850_000_000, 126, 128, 8, 128),
+        ModelSpec(
+            "llama-3.1-405b",
+            "meta-llama/Llama-3.1-405B-Instruct",
+            405_850_000_000,
+            126,
+            128,
+            8,
+            128,
+        ),
         ModelSpec(
             "deepseek-v3",
             "deepseek-ai/DeepSeek-V3",

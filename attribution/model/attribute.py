@@ -137,16 +137,17 @@ def attribute_window(
 ) -> Attribution:
     """Attribute every pool-interval and cluster-interval of a window. Pure and order-independent."""
     splits = sorted(
-        (split_pool_interval(pi) for pi in pool_intervals), key=lambda s: (s.interval_start_s, s.pool)
+        (split_pool_interval(pi) for pi in pool_intervals),
+        key=lambda s: (s.interval_start_s, s.pool),
     )
     lines: dict[LineId, Components] = {}
     for s in splits:
         for key, comp in s.lines.items():
             lines[(s.interval_start_s, s.pool, key[0], key[1])] = Components(comp.kv_in_use, comp.static)
         if s.unmeasured_usd_micros:
-            _line(lines, s.interval_start_s, s.pool, (UNMEASURED, NO_TIER)).unmeasured += (
-                s.unmeasured_usd_micros
-            )
+            _line(
+                lines, s.interval_start_s, s.pool, (UNMEASURED, NO_TIER)
+            ).unmeasured += s.unmeasured_usd_micros
     settler = _Settler(splits, policies.settlement_window_seconds)
     for s in splits:
         policy = policies.idle_by_pool.get(s.pool, policies.cluster_idle)
@@ -155,11 +156,15 @@ def attribute_window(
     for ci in sorted(cluster_intervals, key=lambda c: c.interval_start_s):
         chain = settler.chain_for_cluster(ci.interval_start_s)
         _spread(
-            lines, ci.interval_start_s, UNALLOCATED_POOL, ci.unallocated_usd_micros, chain,
+            lines,
+            ci.interval_start_s,
+            UNALLOCATED_POOL,
+            ci.unallocated_usd_micros,
+            chain,
             policies.cluster_idle,
         )
         if ci.unmeasured_usd_micros:
-            _line(lines, ci.interval_start_s, CLUSTER_POOL, (UNMEASURED, NO_TIER)).unmeasured += (
-                ci.unmeasured_usd_micros
-            )
+            _line(
+                lines, ci.interval_start_s, CLUSTER_POOL, (UNMEASURED, NO_TIER)
+            ).unmeasured += ci.unmeasured_usd_micros
     return Attribution(splits=splits, lines=lines)

@@ -33,9 +33,7 @@ def _accrued(schedule: Sequence[PricePoint], gpu_count: int, t_s: int) -> int:
     return total
 
 
-def span_cost_usd_micros(
-    schedule: Sequence[PricePoint], gpu_count: int, start_s: int, end_s: int
-) -> int:
+def span_cost_usd_micros(schedule: Sequence[PricePoint], gpu_count: int, start_s: int, end_s: int) -> int:
     """Cost of ``gpu_count`` GPUs over ``[start_s, end_s)``; ``schedule`` sorted by effective date."""
     if end_s < start_s:
         raise ValueError("end before start")

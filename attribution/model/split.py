@@ -71,6 +71,7 @@ class PoolSplit:
     pool: str
     interval_start_s: int
     cost_usd_micros: int
+    memory_bytes: int
     kv_capacity_bytes: int
     kv_in_use_bytes: int
     kv_in_use_usd_micros: int
@@ -124,6 +125,7 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
         pool=pi.pool,
         interval_start_s=pi.interval_start_s,
         cost_usd_micros=pi.cost_usd_micros,
+        memory_bytes=pi.memory_bytes,
         kv_capacity_bytes=capacity,
         kv_in_use_bytes=in_use_bytes,
         kv_in_use_usd_micros=c_use,

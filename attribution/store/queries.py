@@ -21,6 +21,7 @@ from attribution.store.tables import (
 )
 
 BATCH_ROWS = 2000
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def _table(model: type[DeclarativeBase]) -> Table:
@@ -71,7 +72,7 @@ def _between(model: type[DeclarativeBase], start: datetime, end: datetime) -> An
     return (column >= start) & (column < end)
 
 
-def gpu_samples(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+def gpu_samples(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
     t = _table(GpuSample)
     return session.execute(
         select(t.c.interval_start, t.c.gpu_uuid, t.c.gpu_type, t.c.pool).where(
@@ -80,7 +81,7 @@ def gpu_samples(session: Session, start: datetime, end: datetime) -> Sequence[Ro
     ).all()
 
 
-def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
     t = _table(KvSample)
     return session.execute(
         select(
@@ -94,7 +95,7 @@ def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[Row
     ).all()
 
 
-def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
     t = _table(TenantUsage)
     return session.execute(
         select(
@@ -110,7 +111,7 @@ def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[R
     ).all()
 
 
-def chargeback_by_tenant(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+def chargeback_by_tenant(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
     """Per tenant over ``[start, end)``: usage and cost by component, summed from stored lines."""
     t = _table(AttributedCost)
     return session.execute(
@@ -160,7 +161,7 @@ def tenants_seen(session: Session) -> set[str]:
     return {str(r[0]) for r in session.execute(select(t.c.tenant).distinct())}
 
 
-def pool_costs(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+def pool_costs(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
     t = _table(PoolCost)
     return session.execute(
         select(
@@ -169,7 +170,9 @@ def pool_costs(session: Session, start: datetime, end: datetime) -> Sequence[Row
             func.sum(t.c.kv_in_use_usd_micros).label("kv_in_use_usd_micros"),
             func.sum(t.c.kv_free_usd_micros).label("kv_free_usd_micros"),
             func.sum(t.c.static_usd_micros).label("static_usd_micros"),
-            func.avg(t.c.kv_in_use_bytes * 1.0 / func.nullif(t.c.kv_capacity_bytes, 0)).label("kv_usage_ratio"),
+            func.avg(t.c.kv_in_use_bytes * 1.0 / func.nullif(t.c.kv_capacity_bytes, 0)).label(
+                "kv_usage_ratio"
+            ),
         )
         .where(_between(PoolCost, start, end))
         .group_by(t.c.pool)

@@ -7,6 +7,7 @@ integer micro-USD (``BigInteger``); telemetry readings that are fractions by nat
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -26,7 +27,7 @@ NAME = String(200)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), str: NAME, int: BigInteger()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), str: NAME, int: BigInteger()}
 
 
 class GpuSample(Base):

@@ -1,0 +1,42 @@
+# The one entry point for people, CI and pre-commit. `make demo`, `make test`, `make lint`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SRC := attribution tests migrations bench
+
+.PHONY: venv prometheus services demo test lint fmt bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+prometheus:
+	@bash scripts/ensure-prometheus.sh
+
+services: prometheus
+	@bash scripts/ensure-postgres.sh
+
+demo: venv prometheus
+	$(BIN)/attribution demo
+
+lint: venv
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
+	$(BIN)/mypy attribution
+	$(BIN)/lint-imports
+
+fmt: venv
+	$(BIN)/ruff format $(SRC)
+	$(BIN)/ruff check --fix $(SRC)
+
+test: venv services lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The reporting API (FastAPI): thin routes over stored results."""

@@ -1,0 +1,159 @@
+"""The ``attribution`` command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from attribution.config import Settings, load_settings
+from attribution.errors import AttributionError
+from attribution.timeutil import iso, parse_instant, period_window
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+report_app = typer.Typer(no_args_is_help=True, help="Reports from stored results.")
+app.add_typer(db_app, name="db")
+app.add_typer(report_app, name="report")
+console = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _instant(value: str) -> datetime:
+    return parse_instant(value)
+
+
+StartOpt = Annotated[str, typer.Option("--start", help="ISO 8601 UTC, inclusive")]
+EndOpt = Annotated[str, typer.Option("--end", help="ISO 8601 UTC, exclusive")]
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("demo-out"),
+    days: Annotated[int, typer.Option(min=1, max=31)] = 7,
+    seed: int = 0,
+) -> None:
+    """Simulate a cluster, load it into a local Prometheus, collect, attribute and print the chargeback."""
+    from attribution.demo import run_demo
+    from attribution.reports.render import to_table
+
+    run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(f"[dim]{m}[/dim]"))
+    to_table(run.chargeback, console)
+    console.print(f"wrote {out}/chargeback.csv, {out}/chargeback.json and {out}/run.json")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to the configured database."""
+    from attribution.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print("database is at the latest revision")
+
+
+@app.command()
+def collect(start: StartOpt, end: EndOpt) -> None:
+    """Collect telemetry for [start, end) from Prometheus into the database (idempotent)."""
+    from attribution.collectors.prom import PromClient
+    from attribution.collectors.run import collect_window
+    from attribution.store.session import make_engine, make_sessionmaker
+
+    settings = _settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    client = PromClient(settings.prometheus_url, settings.prometheus_timeout_seconds)
+    s, e = _instant(start), _instant(end)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("collecting", total=(e - s).total_seconds())
+        result = collect_window(
+            client,
+            settings,
+            factory,
+            s,
+            e,
+            progress=lambda a, b: progress.advance(task, (b - a).total_seconds()),
+        )
+    console.print(f"collected {result.rows_by_table} in {result.chunks} chunk(s)")
+
+
+@app.command()
+def attribute(start: StartOpt, end: EndOpt) -> None:
+    """Attribute stored telemetry for [start, end) with the memory-time model (replaces that window)."""
+    from attribution.jobs.attribute import run_attribution
+    from attribution.store.session import make_engine, make_sessionmaker
+
+    settings = _settings()
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    summary = run_attribution(settings, factory, _instant(start), _instant(end))
+    console.print(
+        f"attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
+        f"{summary.total_usd_micros} micro-USD"
+    )
+
+
+@report_app.command("chargeback")
+def report_chargeback(
+    period: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
+    start: Annotated[str | None, typer.Option()] = None,
+    end: Annotated[str | None, typer.Option()] = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Per-tenant chargeback for a period (calendar month, UTC) or a window."""
+    from attribution.reports.chargeback import build_chargeback
+    from attribution.reports.render import to_csv, to_json, to_table
+    from attribution.store.session import make_engine, make_sessionmaker
+    from attribution.timeutil import align_window
+
+    settings = _settings()
+    if period is not None:
+        s, e = period_window(period)
+    elif start is not None and end is not None:
+        s, e = _instant(start), _instant(end)
+    else:
+        raise typer.BadParameter("give --period YYYY-MM or both --start and --end")
+    s, e = align_window(s, e, settings.interval_seconds, settings.max_window_days)
+    factory = make_sessionmaker(make_engine(settings.database_url))
+    with factory() as session:
+        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency)
+    if fmt is Format.table:
+        to_table(cb, console)
+    else:
+        sys.stdout.write(to_csv(cb) if fmt is Format.csv else to_json(cb) + "\n")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the reporting API."""
+    import uvicorn
+
+    from attribution.api.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port)
+
+
+def main() -> None:
+    try:
+        app()
+    except AttributionError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The attribution job: stored telemetry for a window in, stored lines for that window out.
+
+A run replaces the window's lines, pool costs and cluster costs in one transaction, so re-running it
+changes nothing and a failure leaves the previous results intact. It checks conservation before writing:
+the lines must sum exactly to the cluster's bill for the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from attribution.config import Settings, SettlementWindow
+from attribution.errors import ConservationError
+from attribution.jobs.inputs import build_inputs, group_telemetry, interval_start
+from attribution.model.attribute import Attribution, Policies, attribute_window
+from attribution.store import queries
+from attribution.store.session import unit_of_work
+from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
+from attribution.timeutil import align_window
+
+WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionSummary:
+    start: datetime
+    end: datetime
+    lines: int
+    total_usd_micros: int
+    cluster_cost_usd_micros: int
+
+
+def policies(settings: Settings) -> Policies:
+    window = settings.policies.settlement_window
+    seconds: int | None
+    if window is SettlementWindow.INTERVAL:
+        seconds = settings.interval_seconds
+    elif window is SettlementWindow.PERIOD:
+        seconds = None
+    else:
+        seconds = WINDOW_SECONDS[window]
+    return Policies(
+        idle_by_pool={p.name: settings.idle_policy(p).value for p in settings.pools},
+        cluster_idle=settings.policies.idle.value,
+        settlement_window_seconds=seconds,
+    )
+
+
+def run_attribution(
+    settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
+) -> AttributionSummary:
+    start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
+    with unit_of_work(factory) as session:
+        telemetry = group_telemetry(
+            queries.gpu_samples(session, start, end),
+            queries.kv_samples(session, start, end),
+            queries.tenant_usage(session, start, end),
+        )
+        inputs = build_inputs(settings, start, end, telemetry)
+        result = attribute_window(inputs.pool_intervals, inputs.cluster_intervals, policies(settings))
+        cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
+        if result.total_usd_micros != cluster_total:
+            raise ConservationError(
+                f"lines sum to {result.total_usd_micros} micro-USD, the bill to {cluster_total}"
+            )
+        line_rows = _line_rows(result, telemetry_usage(telemetry), inputs.bytes_per_token)
+        queries.replace_window(session, AttributedCost, start, end, line_rows)
+        queries.replace_window(session, PoolCost, start, end, _pool_rows(result, inputs.pool_gpu_counts))
+        queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
+        queries.insert_all(
+            session,
+            AttributionRun,
+            [
+                {
+                    "ran_at": datetime.now(UTC),
+                    "window_start": start,
+                    "window_end": end,
+                    "lines": len(line_rows),
+                    "total_usd_micros": cluster_total,
+                }
+            ],
+        )
+    return AttributionSummary(start, end, len(line_rows), result.total_usd_micros, cluster_total)
+
+
+UsageIndex = dict[tuple[int, str, str, str], Any]
+
+
+def telemetry_usage(telemetry: dict[int, Any]) -> UsageIndex:
+    return {
+        (ts, pool, tenant, tier): usage
+        for ts, tel in telemetry.items()
+        for pool, by_key in tel.usage.items()
+        for (tenant, tier), usage in by_key.items()
+    }
+
+
+def _line_rows(
+    result: Attribution, usage: UsageIndex, bytes_per_token: dict[str, int]
+) -> list[dict[str, Any]]:
+    """One row per line; usage with no cost (a pool with no sampled GPUs) still gets a zero-cost row."""
+    ids = sorted(set(result.lines) | set(usage))
+    estimated = {(s.interval_start_s, s.pool) for s in result.splits if s.estimated}
+    rows = []
+    for line_id in ids:
+        ts, pool, tenant, tier = line_id
+        comp = result.lines.get(line_id)
+        use = usage.get(line_id)
+        token_seconds = use.kv_token_seconds if use else 0.0
+        rows.append(
+            {
+                "interval_start": interval_start(ts),
+                "pool": pool,
+                "tenant": tenant,
+                "tier": tier,
+                "kv_in_use_usd_micros": comp.kv_in_use if comp else 0,
+                "static_usd_micros": comp.static if comp else 0,
+                "idle_usd_micros": comp.idle if comp else 0,
+                "unmeasured_usd_micros": comp.unmeasured if comp else 0,
+                "total_usd_micros": comp.total if comp else 0,
+                "kv_token_seconds": token_seconds,
+                "kv_byte_seconds": token_seconds * bytes_per_token.get(pool, 0),
+                "requests": use.requests if use else 0,
+                "prompt_tokens": use.prompt_tokens if use else 0,
+                "generation_tokens": use.generation_tokens if use else 0,
+                "estimated": (ts, pool) in estimated,
+            }
+        )
+    return rows
+
+
+def _pool_rows(result: Attribution, gpu_counts: dict[tuple[int, str], int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "interval_start": interval_start(s.interval_start_s),
+            "pool": s.pool,
+            "gpu_count": gpu_counts.get((s.interval_start_s, s.pool), 0),
+            "memory_bytes": s.memory_bytes,
+            "kv_capacity_bytes": s.kv_capacity_bytes,
+            "kv_in_use_bytes": s.kv_in_use_bytes,
+            "cost_usd_micros": s.cost_usd_micros,
+            "kv_in_use_usd_micros": s.kv_in_use_usd_micros,
+            "kv_free_usd_micros": s.kv_free_usd_micros,
+            "static_usd_micros": s.static_usd_micros,
+            "idle_usd_micros": s.idle_usd_micros,
+            "unmeasured_usd_micros": s.unmeasured_usd_micros,
+            "estimated": s.estimated,
+        }
+        for s in result.splits
+    ]

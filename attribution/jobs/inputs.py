@@ -1,0 +1,201 @@
+"""Building the model's plain inputs from stored telemetry and the settings, interval by interval."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from attribution.catalog import get_gpu, get_model
+from attribution.config import Settings
+from attribution.model.attribute import ClusterInterval
+from attribution.model.gpu_cost import PricePoint, span_cost_usd_micros
+from attribution.model.money import allocate
+from attribution.model.split import LineKey, PoolInterval, Usage
+
+UNALLOCATED = "\x00unallocated"
+UNMEASURED = "\x00unmeasured"
+
+
+@dataclass(slots=True)
+class IntervalTelemetry:
+    gpus: dict[tuple[str, str], int]
+    """(gpu_type, pool or UNALLOCATED) -> GPUs sampled."""
+    kv: list[tuple[str, float, int | None, int | None]]
+    """(pool, usage ratio, capacity tokens, bytes per token) per engine."""
+    usage: dict[str, dict[LineKey, Usage]]
+
+
+@dataclass(slots=True)
+class ModelInputs:
+    pool_intervals: list[PoolInterval]
+    cluster_intervals: list[ClusterInterval]
+    cluster_cost_rows: list[dict[str, Any]]
+    pool_gpu_counts: dict[tuple[int, str], int]
+    bytes_per_token: dict[str, int]
+
+
+def price_schedules(settings: Settings) -> dict[str, list[PricePoint]]:
+    schedules: dict[str, list[PricePoint]] = defaultdict(list)
+    for price in settings.gpu_prices:
+        schedules[price.gpu_type].append(
+            PricePoint(int(price.effective_from.timestamp()), price.usd_micros_per_gpu_hour)
+        )
+    return {k: sorted(v, key=lambda p: p.effective_from_s) for k, v in schedules.items()}
+
+
+def group_telemetry(
+    gpu_rows: Sequence[Any], kv_rows: Sequence[Any], usage_rows: Sequence[Any]
+) -> dict[int, IntervalTelemetry]:
+    by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
+    for r in gpu_rows:
+        if r.gpu_type is None:
+            continue  # a GPU type outside the catalog and the bill: nothing to split
+        cell = by_ts[_ts(r.interval_start)].gpus
+        key = (r.gpu_type, r.pool or UNALLOCATED)
+        cell[key] = cell.get(key, 0) + 1
+    for r in kv_rows:
+        by_ts[_ts(r.interval_start)].kv.append(
+            (r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token)
+        )
+    for r in usage_rows:
+        pool_usage = by_ts[_ts(r.interval_start)].usage.setdefault(r.pool, {})
+        pool_usage[(r.tenant, r.tier)] = Usage(
+            float(r.kv_token_seconds),
+            int(r.requests),
+            int(r.prompt_tokens),
+            int(r.generation_tokens),
+        )
+    return by_ts
+
+
+def _ts(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def intervals(start: datetime, end: datetime, step: int) -> Iterator[int]:
+    yield from range(_ts(start), _ts(end), step)
+
+
+def build_inputs(
+    settings: Settings, start: datetime, end: datetime, telemetry: dict[int, IntervalTelemetry]
+) -> ModelInputs:
+    """Every interval of the window gets its full inventory cost, whatever telemetry it has."""
+    step = settings.interval_seconds
+    schedules = price_schedules(settings)
+    bytes_per_token = _fallback_bytes_per_token(settings)
+    capacity_seen: dict[str, tuple[int, int]] = {}
+    out = ModelInputs([], [], [], {}, bytes_per_token)
+    empty = IntervalTelemetry({}, [], {})
+    for ts in intervals(start, end, step):
+        tel = telemetry.get(ts, empty)
+        pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled = _split_inventory(
+            settings, schedules, ts, step, tel
+        )
+        kv_by_pool = _pool_kv(tel, capacity_seen, bytes_per_token)
+        for pool, cost in sorted(pool_cost.items()):
+            capacity_bytes, ratio = kv_by_pool.get(pool, (_carried(capacity_seen, pool), None))
+            out.pool_gpu_counts[(ts, pool)] = pool_gpus[pool]
+            out.pool_intervals.append(
+                PoolInterval(
+                    pool=pool,
+                    interval_start_s=ts,
+                    interval_seconds=step,
+                    cost_usd_micros=cost,
+                    memory_bytes=pool_memory[pool],
+                    kv_capacity_bytes=capacity_bytes,
+                    kv_usage_ratio=ratio,
+                    kv_bytes_per_token=bytes_per_token.get(pool, 1),
+                    usage=tel.usage.get(pool, {}),
+                    fixed_policy=settings.fixed_policy(settings.pool(pool)).value,
+                )
+            )
+        out.cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured))
+        out.cluster_cost_rows.append(
+            {
+                "interval_start": datetime.fromtimestamp(ts, tz=UTC),
+                "cost_usd_micros": sum(pool_cost.values()) + unallocated + unmeasured,
+                "unallocated_usd_micros": unallocated,
+                "unmeasured_usd_micros": unmeasured,
+                "gpus_in_inventory": sum(settings.inventory.values()),
+                "gpus_sampled": sampled,
+            }
+        )
+    return out
+
+
+def _split_inventory(
+    settings: Settings,
+    schedules: dict[str, list[PricePoint]],
+    ts: int,
+    step: int,
+    tel: IntervalTelemetry,
+) -> tuple[dict[str, int], dict[str, int], dict[str, int], int, int, int]:
+    """Each GPU type's cost split over the places its GPUs were seen, and the unseen remainder.
+
+    The bill is the inventory: N GPUs of a type cost N x price whatever telemetry says. Seen GPUs take
+    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured.
+    """
+    pool_cost: dict[str, int] = defaultdict(int)
+    pool_memory: dict[str, int] = defaultdict(int)
+    pool_gpus: dict[str, int] = defaultdict(int)
+    unallocated = unmeasured = sampled = 0
+    for gpu_type, count in sorted(settings.inventory.items()):
+        cost = span_cost_usd_micros(schedules[gpu_type], count, ts, ts + step)
+        places = sorted((place, n) for (t, place), n in tel.gpus.items() if t == gpu_type)
+        seen = sum(n for _, n in places)
+        sampled += seen
+        weights = [n for _, n in places] + [max(0, count - seen)]
+        if sum(weights) == 0:
+            continue
+        parts = allocate(cost, weights)
+        unmeasured += parts[-1]
+        memory = get_gpu(gpu_type).memory_bytes
+        for (place, n), part in zip(places, parts, strict=False):
+            if place == UNALLOCATED:
+                unallocated += part
+            else:
+                pool_cost[place] += part
+                pool_memory[place] += n * memory
+                pool_gpus[place] += n
+    return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
+
+
+def _pool_kv(
+    tel: IntervalTelemetry, capacity_seen: dict[str, tuple[int, int]], bpt: dict[str, int]
+) -> dict[str, tuple[int | None, float | None]]:
+    """Per pool: KV capacity (bytes) and the capacity-weighted mean usage over its engines."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for pool, ratio, reported_tokens, reported_bpt in tel.kv:
+        carried = capacity_seen.get(pool)
+        if reported_tokens is not None:
+            tokens, per_token = reported_tokens, reported_bpt or bpt.get(pool, 1)
+        elif carried is not None:
+            tokens, per_token = carried
+        else:
+            continue
+        capacity_seen[pool] = (tokens, per_token)
+        bpt[pool] = per_token
+        totals[pool][0] += tokens * per_token
+        totals[pool][1] += ratio * tokens * per_token
+    return {pool: (round(cap), (used / cap) if cap else None) for pool, (cap, used) in totals.items()}
+
+
+def _carried(capacity_seen: dict[str, tuple[int, int]], pool: str) -> int | None:
+    carried = capacity_seen.get(pool)
+    return None if carried is None else carried[0] * carried[1]
+
+
+def _fallback_bytes_per_token(settings: Settings) -> dict[str, int]:
+    """Catalog figure (model dtype, configured TP) until an engine reports its cache dtype."""
+    return {p.name: get_model(p.model).kv_bytes_per_token(2, p.tensor_parallel_size) for p in settings.pools}
+
+
+def interval_start(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def window_days(start: datetime, end: datetime) -> float:
+    return (end - start) / timedelta(days=1)

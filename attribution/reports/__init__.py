@@ -1,0 +1,1 @@
+"""Reports from stored results: chargeback statements and their renderings."""

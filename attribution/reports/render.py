@@ -1,0 +1,97 @@
+"""Renderings of a chargeback: a rich table for people, CSV and JSON for machines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from attribution.model.money import format_cents, format_micros
+from attribution.reports.chargeback import Chargeback
+from attribution.timeutil import iso
+
+CSV_COLUMNS = [
+    "tenant",
+    "requests",
+    "prompt_tokens",
+    "generation_tokens",
+    "memory_gib_hours",
+    "kv_in_use_usd",
+    "static_usd",
+    "idle_usd",
+    "unmeasured_usd",
+    "total_usd",
+    "total_usd_micros",
+    "estimated",
+]
+
+
+def to_csv(cb: Chargeback) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["window_start", "window_end", *CSV_COLUMNS])
+    for t in cb.tenants:
+        writer.writerow(
+            [
+                iso(cb.start),
+                iso(cb.end),
+                t.tenant,
+                t.requests,
+                t.prompt_tokens,
+                t.generation_tokens,
+                f"{t.memory_gib_hours:.3f}",
+                format_cents(t.kv_in_use_cents),
+                format_cents(t.static_cents),
+                format_cents(t.idle_cents),
+                format_cents(t.unmeasured_cents),
+                format_cents(t.total_cents),
+                t.total_usd_micros,
+                str(t.estimated).lower(),
+            ]
+        )
+    return out.getvalue()
+
+
+def to_json(cb: Chargeback) -> str:
+    return json.dumps(cb.to_dict(), indent=2, sort_keys=True)
+
+
+def to_table(cb: Chargeback, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(
+        title=f"Chargeback {iso(cb.start)} to {iso(cb.end)} ({cb.currency})",
+        caption=(
+            f"cluster cost {format_micros(cb.cluster_cost_usd_micros)} USD; "
+            f"{cb.intervals_attributed}/{cb.intervals_in_window} intervals attributed"
+        ),
+    )
+    for name in ("tenant", "requests", "memory GiB-h", "KV in use", "static share", "idle share"):
+        table.add_column(name, justify="left" if name == "tenant" else "right")
+    table.add_column("unmeasured", justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for t in cb.tenants:
+        table.add_row(
+            t.tenant + (" *" if t.estimated else ""),
+            f"{t.requests:,}",
+            f"{t.memory_gib_hours:,.1f}",
+            format_cents(t.kv_in_use_cents),
+            format_cents(t.static_cents),
+            format_cents(t.idle_cents),
+            format_cents(t.unmeasured_cents),
+            format_cents(t.total_cents),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        f"{sum(t.requests for t in cb.tenants):,}",
+        f"{sum(t.memory_gib_hours for t in cb.tenants):,.1f}",
+        *(
+            format_cents(sum(getattr(t, f"{c}_cents") for t in cb.tenants))
+            for c in ("kv_in_use", "static", "idle", "unmeasured")
+        ),
+        format_cents(cb.total_cents),
+    )
+    console.print(table)

@@ -1,0 +1,234 @@
+"""What the simulated cluster looks like: pools of GPUs each running one vLLM engine, and tenants.
+
+A pool is one vLLM engine with tensor parallelism equal to its GPU count. Its KV-cache size follows
+vLLM's start-up profiling in spirit:
+
+    KV bytes = gpu_memory_utilization x pool memory - weights - activation reserve,
+
+floored to whole blocks of ``block_size`` tokens. The activation reserve (default 6 GiB per GPU) stands for
+what vLLM subtracts besides weights: peak activation memory during its profiling run plus non-torch
+memory (CUDA context, NCCL buffers, CUDA graphs). Start-up logs of dense 24B-405B models on H100/H200
+show 5-8 GiB per GPU for these together.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from attribution.catalog import get_gpu, get_model
+from attribution.catalog.models import kv_dtype_bytes
+from attribution.errors import ConfigError
+
+GIB = 1024**3
+
+#: Default per-GPU memory vLLM keeps outside weights and the KV pool (activations, CUDA/NCCL context).
+ACTIVATION_RESERVE_BYTES_PER_GPU = 6 * GIB
+
+
+@dataclass(frozen=True)
+class TenantProfile:
+    """One tenant's traffic on one pool.
+
+    Prompt and output lengths are lognormal: ``median`` is exp(mu) in tokens and ``sigma`` the standard
+    deviation of the log. ``diurnal_amplitude`` in [0, 1] modulates the arrival rate by
+    1 + amplitude x sin(2 pi x UTC-second-of-day / 86400).
+    """
+
+    name: str
+    pool: str
+    requests_per_second: float
+    prompt_tokens_median: int
+    prompt_tokens_sigma: float
+    output_tokens_median: int
+    output_tokens_sigma: float
+    diurnal_amplitude: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second < 0:
+            raise ConfigError(f"tenant {self.name!r}: requests_per_second must be >= 0")
+        if self.prompt_tokens_median < 1 or self.output_tokens_median < 1:
+            raise ConfigError(f"tenant {self.name!r}: token medians must be >= 1")
+        if self.prompt_tokens_sigma < 0 or self.output_tokens_sigma < 0:
+            raise ConfigError(f"tenant {self.name!r}: sigmas must be >= 0")
+        if not 0.0 <= self.diurnal_amplitude <= 1.0:
+            raise ConfigError(f"tenant {self.name!r}: diurnal_amplitude must be in [0, 1]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolSpec:
+    """One pool: ``gpus`` GPUs of ``gpu_key`` serving one engine with tensor_parallel = gpus.
+
+    Speeds are per sequence and do not depend on batch size in this first cut: prefill runs at
+    ``prefill_tokens_per_second`` and decode at ``decode_tokens_per_second`` for every running request.
+    ``weight_dtype_bytes`` is bytes per parameter (2 for BF16, 1 for FP8); ``cache_dtype`` is vLLM's
+    label value (``auto`` = the activation dtype, BF16 here).
+    """
+
+    name: str
+    model_key: str
+    served_model_name: str
+    gpu_key: str
+    gpus: int
+    weight_dtype_bytes: int
+    cache_dtype: str
+    max_model_len: int
+    prefill_tokens_per_second: float
+    decode_tokens_per_second: float
+    max_num_seqs: int = 256
+    block_size: int = 16
+    gpu_memory_utilization: float = 0.92
+    activation_reserve_bytes_per_gpu: int = ACTIVATION_RESERVE_BYTES_PER_GPU
+
+    def __post_init__(self) -> None:
+        if self.gpus < 1 or self.max_num_seqs < 1 or self.block_size < 1 or self.max_model_len < 2:
+            raise ConfigError(f"pool {self.name!r}: gpus, max_num_seqs, block_size must be >= 1")
+        if self.prefill_tokens_per_second <= 0 or self.decode_tokens_per_second <= 0:
+            raise ConfigError(f"pool {self.name!r}: token speeds must be positive")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ConfigError(f"pool {self.name!r}: gpu_memory_utilization must be in (0, 1]")
+        # Touch the catalog now so an unknown key fails at construction, not mid-simulation.
+        get_model(self.model_key)
+        get_gpu(self.gpu_key)
+        kv_dtype_bytes(self.cache_dtype)
+        if self.max_context_blocks > self.num_gpu_blocks - 1:
+            raise ConfigError(
+                f"pool {self.name!r}: KV cache of {self.num_gpu_blocks} blocks cannot hold one "
+                f"{self.max_model_len}-token request ({self.max_context_blocks} blocks + 1 null block)"
+            )
+
+    @property
+    def tensor_parallel(self) -> int:
+        return self.gpus
+
+    @property
+    def memory_bytes(self) -> int:
+        """Framebuffer bytes of the whole pool (gpus x the GPU's reported total)."""
+        return self.gpus * get_gpu(self.gpu_key).memory_bytes
+
+    @property
+    def weights_bytes(self) -> int:
+        return get_model(self.model_key).weights_bytes(self.weight_dtype_bytes)
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """KV bytes one token pins across all ``gpus`` GPUs of the engine (replicated heads included)."""
+        model = get_model(self.model_key)
+        return model.kv_bytes_per_token(kv_dtype_bytes(self.cache_dtype), self.tensor_parallel)
+
+    @property
+    def num_gpu_blocks(self) -> int:
+        """KV blocks of ``block_size`` tokens: the budget left after weights and reserve, floored."""
+        budget_bytes = (
+            math.floor(self.gpu_memory_utilization * self.memory_bytes)
+            - self.weights_bytes
+            - self.activation_reserve_bytes_per_gpu * self.gpus
+        )
+        return max(0, budget_bytes // (self.block_size * self.kv_bytes_per_token))
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        """Tokens the KV cache holds, num_gpu_blocks x block_size (vLLM's ``kv_cache_size_tokens``)."""
+        return self.num_gpu_blocks * self.block_size
+
+    @property
+    def kv_capacity_bytes(self) -> int:
+        return self.kv_capacity_tokens * self.kv_bytes_per_token
+
+    @property
+    def max_context_blocks(self) -> int:
+        """Blocks one request of ``max_model_len`` tokens reserves."""
+        return -(-self.max_model_len // self.block_size)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Pools, tenants and idle GPUs, plus how Prometheus scrapes them.
+
+    ``unallocated_gpus`` maps a GPU catalog key to a count of GPUs that are paid for but serve no pool:
+    dcgm-exporter still exports them, without pod labels. Scrapes happen at
+    window start + ``scrape_offset_seconds`` + k x ``scrape_interval_seconds``.
+    """
+
+    pools: tuple[PoolSpec, ...]
+    tenants: tuple[TenantProfile, ...]
+    unallocated_gpus: dict[str, int] = field(default_factory=dict)
+    scrape_interval_seconds: int = 15
+    scrape_offset_seconds: int = 0
+    seed: int = 0
+    namespace: str = "inference"
+
+    def __post_init__(self) -> None:
+        pool_names = [p.name for p in self.pools]
+        served = [p.served_model_name for p in self.pools]
+        if not pool_names:
+            raise ConfigError("a cluster needs at least one pool")
+        if len(set(pool_names)) != len(pool_names) or len(set(served)) != len(served):
+            raise ConfigError("pool names and served model names must be unique")
+        tenant_keys = [(t.name, t.pool) for t in self.tenants]
+        if len(set(tenant_keys)) != len(tenant_keys):
+            raise ConfigError("a tenant may appear once per pool")
+        for tenant in self.tenants:
+            if tenant.pool not in pool_names:
+                raise ConfigError(f"tenant {tenant.name!r} names unknown pool {tenant.pool!r}")
+        for gpu_key, count in self.unallocated_gpus.items():
+            get_gpu(gpu_key)
+            if count < 0:
+                raise ConfigError(f"unallocated_gpus[{gpu_key!r}] must be >= 0")
+        if self.scrape_interval_seconds < 1:
+            raise ConfigError("scrape_interval_seconds must be >= 1")
+        if not 0 <= self.scrape_offset_seconds < self.scrape_interval_seconds:
+            raise ConfigError("scrape_offset_seconds must be in [0, scrape_interval_seconds)")
+
+    def pool(self, name: str) -> PoolSpec:
+        for pool in self.pools:
+            if pool.name == name:
+                return pool
+        raise ConfigError(f"unknown pool {name!r}")
+
+
+def demo_cluster(seed: int = 0, scrape_interval_seconds: int = 30) -> ClusterSpec:
+    """Two pools and five tenants; see docs/simulator.md for why these numbers.
+
+    The 405B pool runs at roughly 20-60% KV use with short queueing when several 128k requests of
+    ``umbrella-research`` overlap; the 24B pool is lightly loaded in KV terms but busy in requests.
+    """
+    mistral = PoolSpec(
+        name="mistral-small-24b",
+        model_key="mistral-small-24b",
+        served_model_name="mistralai/Mistral-Small-24B-Instruct-2501",
+        gpu_key="H100-SXM",
+        gpus=2,
+        weight_dtype_bytes=2,
+        cache_dtype="fp8",
+        max_model_len=32768,
+        prefill_tokens_per_second=15_000.0,
+        decode_tokens_per_second=75.0,
+    )
+    llama = PoolSpec(
+        name="llama-405b",
+        model_key="llama-3.1-405b",
+        served_model_name="meta-llama/Llama-3.1-405B-Instruct-FP8",
+        gpu_key="H200-SXM",
+        gpus=8,
+        weight_dtype_bytes=1,
+        cache_dtype="auto",
+        max_model_len=131072,
+        max_num_seqs=64,
+        prefill_tokens_per_second=5_000.0,
+        decode_tokens_per_second=30.0,
+    )
+    tenants = (
+        TenantProfile("acme-chat", mistral.name, 1.5, 1_500, 0.6, 300, 0.7, diurnal_amplitude=0.6),
+        TenantProfile("globex-rag", mistral.name, 0.25, 14_000, 0.35, 400, 0.5, 0.3),
+        TenantProfile("initech-assist", llama.name, 1.2, 1_800, 0.6, 350, 0.7, 0.5),
+        TenantProfile("umbrella-research", llama.name, 0.05, 110_000, 0.12, 800, 0.5, 0.2),
+        TenantProfile("hooli-batch", llama.name, 0.4, 11_000, 0.45, 500, 0.8, 0.0),
+    )
+    return ClusterSpec(
+        pools=(mistral, llama),
+        tenants=tenants,
+        unallocated_gpus={"H100-SXM": 2},
+        scrape_interval_seconds=scrape_interval_seconds,
+        seed=seed,
+    )
