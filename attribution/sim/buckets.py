@@ -7,6 +7,7 @@ vLLM bounds are those of vLLM 0.33.0 ``vllm/v1/metrics/buckets.py`` (identical s
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from attribution.errors import ConfigError
@@ -44,7 +45,7 @@ def tier_names(boundaries_tokens: tuple[int, ...]) -> tuple[str, ...]:
     """Names of the tiers [b0, b1), ..., [b_last, inf): "0-4k", "4k-32k", "32k-128k", "128k+"."""
     validate_tier_boundaries(boundaries_tokens)
     spelled = [_spell_tokens(b) for b in boundaries_tokens]
-    names = [f"{lo}-{hi}" for lo, hi in zip(spelled, spelled[1:])]
+    names = [f"{lo}-{hi}" for lo, hi in itertools.pairwise(spelled)]
     return (*names, f"{spelled[-1]}+")
 
 
@@ -61,7 +62,7 @@ def context_histogram_bounds(boundaries_tokens: tuple[int, ...]) -> tuple[float,
 def validate_tier_boundaries(boundaries_tokens: tuple[int, ...]) -> None:
     if not boundaries_tokens or boundaries_tokens[0] != 0:
         raise ConfigError("tier boundaries must start at 0")
-    if any(b <= a for a, b in zip(boundaries_tokens, boundaries_tokens[1:])):
+    if any(b <= a for a, b in itertools.pairwise(boundaries_tokens)):
         raise ConfigError("tier boundaries must be strictly increasing")
 
 

@@ -85,7 +85,10 @@ def _serve_pool(
 ) -> Requests:
     """Merge the tenants' arrivals (stable by tenant order on ties) and run the FIFO scheduler."""
     tenant = np.concatenate(
-        [np.full(d.arrival_seconds.size, i, dtype=np.int64) for i, d in zip(tenant_indices, draws)]
+        [
+            np.full(d.arrival_seconds.size, i, dtype=np.int64)
+            for i, d in zip(tenant_indices, draws, strict=True)
+        ]
         or [np.zeros(0, dtype=np.int64)]
     )
     arrival = _cat([d.arrival_seconds for d in draws], np.float64)

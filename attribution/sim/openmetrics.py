@@ -94,7 +94,7 @@ def _write_series(out: TextIO, series: Series, stamps: list[str]) -> int:
     when = stamps[series.first_scrape : series.first_scrape + len(texts)]
     if len(when) != len(texts):
         raise ValueError(f"{series.sample_name}: more values than scrapes")
-    out.write("".join([f"{prefix}{v} {t}\n" for v, t in zip(texts, when)]))
+    out.write("".join([f"{prefix}{v} {t}\n" for v, t in zip(texts, when, strict=True)]))
     return len(texts)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete, func, select
+from sqlalchemy import Row, Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -127,7 +127,7 @@ def chargeback_by_tenant(session: Session, start: datetime, end: datetime) -> Se
             func.sum(t.c.idle_usd_micros).label("idle_usd_micros"),
             func.sum(t.c.unmeasured_usd_micros).label("unmeasured_usd_micros"),
             func.sum(t.c.total_usd_micros).label("total_usd_micros"),
-            func.max(t.c.estimated).label("estimated"),
+            func.max(case((t.c.estimated, 1), else_=0)).label("estimated"),
         )
         .where(_between(AttributedCost, start, end))
         .group_by(t.c.tenant)

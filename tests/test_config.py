@@ -1,0 +1,103 @@
+"""Settings: TOML plus environment, validated with errors that name the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from attribution.config import load_settings, tier_names, usd_to_micros
+from attribution.errors import ConfigError
+
+GOOD = """
+database_url = "sqlite:///x.db"
+interval_seconds = 60
+inventory = { "H100-SXM" = 4 }
+
+[[gpu_prices]]
+gpu_type = "H100-SXM"
+usd_per_gpu_hour = "2.99"
+effective_from = 2026-01-01T00:00:00Z
+
+[[pools]]
+name = "small"
+model = "mistral-small-24b"
+served_model_name = "mistralai/Mistral-Small-24B-Instruct-2501"
+tensor_parallel_size = 2
+gpu_selector = { pod = "small-.*" }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "attribution.toml"
+    path.write_text(text)
+    return path
+
+
+def test_toml_file_is_read_and_money_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, GOOD)))
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///x.db"
+    assert settings.gpu_prices[0].usd_micros_per_gpu_hour == 2_990_000
+    assert settings.pool("small").tensor_parallel_size == 2
+    assert settings.tiers.names == ["0-4k", "4k-32k", "32k-128k", "128k+"]
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, GOOD)))
+    monkeypatch.setenv("ATTRIBUTION_DATABASE_URL", "postgresql://db/x")
+    assert load_settings().database_url == "postgresql://db/x"
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "message"),
+    [
+        ('"2.99"', '"2.9999999"', "gpu_prices.0.usd_per_gpu_hour: Value error, 2.9999999 has more than 6"),
+        ('"2.99"', "2.99", "money must be a decimal string"),
+        ("interval_seconds = 60", "interval_seconds = 70", "interval_seconds: Value error, must divide 3600"),
+        ('model = "mistral-small-24b"', 'model = "gpt-9"', "pools.0.model: Value error, unknown model"),
+        (
+            'pod = "small-.*"',
+            'pod = "small-("',
+            "pools.0.gpu_selector: Value error, label 'pod': bad regular",
+        ),
+        ('inventory = { "H100-SXM" = 4 }', 'inventory = { "H200-SXM" = 4 }', "has no entry in gpu_prices"),
+        ("interval_seconds = 60", "interval_secs = 60", "interval_secs: Extra inputs are not permitted"),
+        (
+            'name = "small"',
+            'name = "__idle__"',
+            "pools.0.name: Value error, pool name '__idle__' is reserved",
+        ),
+    ],
+)
+def test_bad_config_names_the_key_and_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, replace: str, by: str, message: str
+) -> None:
+    assert replace in GOOD
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, GOOD.replace(replace, by))))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert message in info.value.detail
+
+
+def test_malformed_toml_and_missing_file_are_config_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, "pools = [")))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings()
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(tmp_path / "absent.toml"))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_settings()
+
+
+def test_tier_names_follow_boundaries() -> None:
+    assert tier_names([4096, 32768, 131072]) == ["0-4k", "4k-32k", "32k-128k", "128k+"]
+    assert tier_names([1000, 200 * 1024]) == ["0-1000", "1000-200k", "200k+"]
+
+
+def test_usd_to_micros_is_exact() -> None:
+    assert usd_to_micros("0.000001") == 1
+    assert usd_to_micros("3.79") == 3_790_000
+    with pytest.raises(ValueError, match="negative"):
+        usd_to_micros("-1")
