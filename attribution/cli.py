@@ -21,8 +21,10 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from stored results.")
 app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+#: Tables need room for nine columns even when stdout is a pipe (rich assumes 80 columns then).
+table_console = Console(width=max(console.width, 130))
 
 
 class Format(StrEnum):
@@ -54,7 +56,7 @@ def demo(
     from attribution.reports.render import to_table
 
     run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(f"[dim]{m}[/dim]"))
-    to_table(run.chargeback, console)
+    to_table(run.chargeback, table_console)
     console.print(f"wrote {out}/chargeback.csv, {out}/chargeback.json and {out}/run.json")
 
 
@@ -132,7 +134,7 @@ def report_chargeback(
     with factory() as session:
         cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency)
     if fmt is Format.table:
-        to_table(cb, console)
+        to_table(cb, table_console)
     else:
         sys.stdout.write(to_csv(cb) if fmt is Format.csv else to_json(cb) + "\n")
 

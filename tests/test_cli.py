@@ -1,0 +1,90 @@
+"""The command line on the embedded default (SQLite): migrate, attribute, report; clear errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from attribution.cli import app, main
+from attribution.store.session import make_engine, make_sessionmaker
+from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, store
+
+CONFIG = """
+database_url = "sqlite:///{db}"
+inventory = {{ "H100-SXM" = 4 }}
+
+[[gpu_prices]]
+gpu_type = "H100-SXM"
+usd_per_gpu_hour = "2.99"
+
+[[pools]]
+name = "small"
+model = "mistral-small-24b"
+served_model_name = "mistralai/Mistral-Small-24B-Instruct-2501"
+tensor_parallel_size = 2
+gpu_selector = {{ pod = "small-.*" }}
+"""
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    db = tmp_path / "cli.db"
+    config = tmp_path / "attribution.toml"
+    config.write_text(CONFIG.format(db=db))
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(config))
+    return db
+
+
+def test_upgrade_attribute_and_report(configured: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(f"sqlite:///{configured}")
+    usage = [create_usage_row(m, "acme", "0-4k", 100_000.0) for m in range(60)]
+    store(make_sessionmaker(engine), create_gpu_rows(60), create_kv_rows(60, 0.01), usage)
+    engine.dispose()
+    window = ["--start", "2026-11-02T00:00:00Z", "--end", "2026-11-02T01:00:00Z"]
+    result = runner.invoke(app, ["attribute", *window])
+    assert result.exit_code == 0, result.output
+    assert "11960000 micro-USD" in result.output
+    result = runner.invoke(app, ["report", "chargeback", *window, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total_cents"] == 1196
+    result = runner.invoke(app, ["report", "chargeback", "--period", "2026-11", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert {r["tenant"] for r in rows} == {"acme", "__unmeasured__"}
+    assert sum(round(float(r["total_usd"]) * 100) for r in rows) == 1196
+    result = runner.invoke(app, ["report", "chargeback", "--period", "2026-11"])
+    assert result.exit_code == 0
+    assert "acme" in result.output
+
+
+def test_a_bad_config_exits_2_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "attribution.toml"
+    config.write_text("interval_seconds = 7\n")
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(config))
+    monkeypatch.setattr("sys.argv", ["attribution", "db", "upgrade"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    assert "interval_seconds: Input should be greater than or equal to 10" in capsys.readouterr().err
+
+
+def test_a_bad_window_exits_2(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        "sys.argv", ["attribution", "attribute", "--start", "2026-11-02T01:00:00Z", "--end", "2026-11-02"]
+    )
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    assert "is not after start" in capsys.readouterr().err
