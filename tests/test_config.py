@@ -101,3 +101,11 @@ def test_usd_to_micros_is_exact() -> None:
     assert usd_to_micros("3.79") == 3_790_000
     with pytest.raises(ValueError, match="negative"):
         usd_to_micros("-1")
+
+
+def test_the_example_config_in_deploy_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "attribution.example.toml"
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(example))
+    settings = load_settings()
+    assert [p.name for p in settings.pools] == ["mistral-small-24b", "llama-405b"]
+    assert settings.inventory == {"H100-SXM": 4, "H200-SXM": 8}
