@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,7 @@ from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
 from attribution.config import Settings
 from attribution.demo import demo_settings
+from attribution.errors import SourceQueryError
 from attribution.jobs.attribute import policies, run_attribution
 from attribution.jobs.inputs import UNALLOCATED, IntervalTelemetry, build_inputs
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
@@ -245,3 +247,21 @@ def test_the_simulated_cluster_was_collected_whole(pipeline: Pipeline, tmp_path:
     assert gpu_rows is not None
     assert sorted(kv_rows) == sorted(p.name for p in pipeline.spec.pools)
     assert pipeline.chargeback.coverage_intervals == {"gpu": intervals, "kv": intervals, "gateway": intervals}
+
+
+def test_a_malformed_query_is_a_query_error_not_an_outage(pipeline: Pipeline) -> None:
+    client = PromClient(pipeline.prometheus_url)
+    with pytest.raises(SourceQueryError, match="rejected"):
+        client.range_query("sum(", START, END, 60)
+
+
+def test_prometheus_refusing_too_many_points_is_a_query_error(pipeline: Pipeline) -> None:
+    """Our chunking keeps under the 11,000-point limit; this is what happens if something does not."""
+    response = requests.get(
+        f"{pipeline.prometheus_url}/api/v1/query_range",
+        params={"query": "up", "start": START.timestamp(), "end": END.timestamp(), "step": "1"},
+        timeout=10,
+    )
+    assert response.status_code == 400  # 21,600 points: the server's own limit, which chunks() respects
+    with pytest.raises(ValueError, match="use chunks"):
+        PromClient(pipeline.prometheus_url).range_query("up", START, END + timedelta(days=7), 60)
