@@ -40,3 +40,6 @@ test: venv services lint
 
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache
+
+bench: venv
+	$(BIN)/python bench/bench_model.py
