@@ -47,12 +47,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def create_blocks(openmetrics: Path, data_dir: Path) -> None:
-    """Backfill ``openmetrics`` into TSDB blocks in ``data_dir``."""
+def create_blocks(openmetrics: Path, data_dir: Path, max_block_duration: str = "168h") -> None:
+    """Backfill ``openmetrics`` into TSDB blocks in ``data_dir``.
+
+    promtool re-reads the whole file for every block it writes, so with its default 2-hour blocks a week
+    costs 84 passes (13 minutes for the demo's week); week-long blocks make it two or three.
+    """
     _, promtool = binaries()
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(openmetrics), str(data_dir)],
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            f"--max-block-duration={max_block_duration}",
+            str(openmetrics),
+            str(data_dir),
+        ],
         capture_output=True,
         text=True,
         check=False,

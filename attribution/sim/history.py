@@ -57,6 +57,8 @@ def generate_history(
     start_unix, window_seconds = _window(start, end, interval_seconds)
     if warmup_seconds < 0:
         raise InvalidWindowError("warmup_seconds must be >= 0")
+    if window_seconds <= spec.scrape_offset_seconds:
+        raise InvalidWindowError("the window holds no scrape (shorter than scrape_offset_seconds)")
     out_dir.mkdir(parents=True, exist_ok=True)
     run = build_run(
         spec,

@@ -81,8 +81,10 @@ class PoolSpec:
     activation_reserve_bytes_per_gpu: int = ACTIVATION_RESERVE_BYTES_PER_GPU
 
     def __post_init__(self) -> None:
-        if self.gpus < 1 or self.max_num_seqs < 1 or self.block_size < 1 or self.max_model_len < 2:
+        if self.gpus < 1 or self.max_num_seqs < 1 or self.block_size < 1:
             raise ConfigError(f"pool {self.name!r}: gpus, max_num_seqs, block_size must be >= 1")
+        if self.max_model_len < 2:
+            raise ConfigError(f"pool {self.name!r}: max_model_len must leave room for 1 + 1 tokens")
         if self.prefill_tokens_per_second <= 0 or self.decode_tokens_per_second <= 0:
             raise ConfigError(f"pool {self.name!r}: token speeds must be positive")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:

@@ -12,7 +12,7 @@ from attribution.sim.buckets import (
     request_tokens_buckets,
 )
 from tests.sim.conftest import SCRAPE_INTERVAL_SECONDS, START, History
-from tests.sim.omparse import ParsedFamily
+from tests.sim.omparse import Labels, ParsedFamily
 
 # Mirrors /work/shared/reference/telemetry-sources.md (vLLM 0.33.0 sections 1.2-1.5, dcgm-exporter
 # section 3.2 with Hostname as in 4.5.3-4.8.2) and the native gateway contract.
@@ -27,6 +27,10 @@ DCGM_IDLE = frozenset(
      "DCGM_FI_DRIVER_VERSION"}
 )  # fmt: skip
 DCGM_SERVING = DCGM_IDLE | {"namespace", "pod", "container"}
+DCGM_GAUGES = (
+    "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_RESERVED", "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE",
+)  # fmt: skip
 TENANT_TIER = SCRAPE | {"tenant", "model", "tier"}
 TENANT = SCRAPE | {"tenant", "model"}
 
@@ -44,18 +48,7 @@ EXPECTED: dict[str, tuple[str, set[frozenset[str]]]] = {
     "vllm:request_prompt_tokens": ("histogram", {VLLM}),
     "vllm:request_generation_tokens": ("histogram", {VLLM}),
     "vllm:time_to_first_token_seconds": ("histogram", {VLLM}),
-    **{
-        name: ("gauge", {DCGM_IDLE, DCGM_SERVING})
-        for name in (
-            "DCGM_FI_DEV_FB_USED",
-            "DCGM_FI_DEV_FB_FREE",
-            "DCGM_FI_DEV_FB_RESERVED",
-            "DCGM_FI_DEV_GPU_UTIL",
-            "DCGM_FI_DEV_POWER_USAGE",
-            "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-            "DCGM_FI_PROF_DRAM_ACTIVE",
-        )
-    },  # fmt: skip
+    **{name: ("gauge", {DCGM_IDLE, DCGM_SERVING}) for name in DCGM_GAUGES},
     "llm_tenant_requests": ("counter", {TENANT_TIER}),
     "llm_tenant_prompt_tokens": ("counter", {TENANT_TIER}),
     "llm_tenant_generation_tokens": ("counter", {TENANT_TIER}),
@@ -81,7 +74,7 @@ def test_every_family_has_the_reference_name_type_and_labels(history: History) -
             assert family.label_names("_sum") == label_sets, name
 
 
-def _values(history: History, name: str, suffix: str = "") -> dict[tuple, np.ndarray]:
+def _values(history: History, name: str, suffix: str = "") -> dict[Labels, np.ndarray]:
     family = history.families[name]
     return {
         labels: np.array([v for _, v in points])
@@ -135,7 +128,7 @@ def test_histograms_are_cumulative_with_count_equal_to_inf(history: History) -> 
     for family in history.families.values():
         if family.kind != "histogram":
             continue
-        buckets: dict[tuple, list[tuple[float, np.ndarray]]] = {}
+        buckets: dict[Labels, list[tuple[float, np.ndarray]]] = {}
         for (sample, labels), points in family.series.items():
             if sample.endswith("_bucket"):
                 base = tuple(kv for kv in labels if kv[0] != "le")

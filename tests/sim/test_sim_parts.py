@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -160,7 +161,7 @@ def _reference_integrals(seg: Segments, i: int, a: float, b: float, block_size: 
         level += 1
     cuts.append(e)
     blocks = 0.0
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
+    for lo, hi in itertools.pairwise(cuts):
         mid_held = h_s + slope * ((lo + hi) / 2 - s)
         blocks += (hi - lo) * math.ceil(mid_held / block_size)
     return tokens, blocks

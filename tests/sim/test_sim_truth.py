@@ -168,7 +168,7 @@ def test_a_cold_start_creates_gateway_series_from_their_first_activity(tmp_path:
 @pytest.mark.parametrize(
     ("start", "end"),
     [
-        (datetime(2026, 10, 31), datetime(2026, 11, 1)),
+        (datetime(2026, 10, 31), datetime(2026, 11, 1)),  # noqa: DTZ001 (naive on purpose)
         (datetime(2026, 10, 31, 0, 0, 30, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)),
         (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)),
     ],
