@@ -41,11 +41,12 @@ def upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mappin
     pk = [c.name for c in table.primary_key.columns]
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_fn(table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
+    stmt = stmt.on_conflict_do_update(index_elements=pk, set_=updates)
     for i in range(0, len(rows), BATCH_ROWS):
-        batch = rows[i : i + BATCH_ROWS]
-        stmt = insert_fn(table).values(list(batch))
-        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
-        session.execute(stmt.on_conflict_do_update(index_elements=pk, set_=updates))
+        # executemany: SQLAlchemy batches it as multi-row VALUES without recompiling per batch
+        session.execute(stmt, list(rows[i : i + BATCH_ROWS]))
     session.flush()
     return len(rows)
 
