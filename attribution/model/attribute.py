@@ -1,11 +1,13 @@
 """Attribution of a whole window: pool splits, then idle settlement, then cluster-level lines.
 
 Idle under the ``share`` policy goes to a pool's tenant x tier lines in proportion to their non-idle cost
-in that pool within the settlement window (an hour by default). A window with no tenants falls back to the
-pool's weights over the whole attributed window, then to every tenant's weights across the cluster, then to
-an explicit ``__idle__`` line. Unallocated GPUs (paid for, serving no pool) are cluster idle and follow the
-same chain over the cluster's weights. GPUs with no telemetry are ``__unmeasured__``. Every line is dated to
-the interval whose cost it carries, so any coarser view sums exactly.
+in that pool within the settlement window (an hour by default), rounded to tenants first, then to their
+tiers. A window with no tenants falls back to the pool's weights over the whole attributed window; a pool nobody
+used becomes cluster idle and follows the cluster's policy: every tenant's weights across the cluster in
+the settlement window, then over the whole window, then an explicit ``__idle__`` line. Unallocated GPUs (paid
+for, serving no pool) are cluster idle and follow the same chain over the cluster's weights. GPUs with no
+telemetry are ``__unmeasured__``. Every line is dated to the interval whose cost it carries, so any coarser
+view sums exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from attribution.model.money import allocate
 from attribution.model.split import (
     IDLE,
     NO_TIER,
@@ -23,6 +24,7 @@ from attribution.model.split import (
     LineKey,
     PoolInterval,
     PoolSplit,
+    allocate_by_tenant,
     split_pool_interval,
 )
 
@@ -94,31 +96,51 @@ class _Settler:
 
     def chain_for_pool(self, pool: str, start_s: int) -> Iterable[Weights]:
         w = _window(start_s, self.window_seconds)
-        return (self.pool_window[(pool, w)], self.pool_period[pool], self.cluster_period)
+        return (self.pool_window[(pool, w)], self.pool_period[pool])
 
     def chain_for_cluster(self, start_s: int) -> Iterable[Weights]:
         return (self.cluster_window[_window(start_s, self.window_seconds)], self.cluster_period)
 
 
-def _spread(
+def _share(
+    lines: dict[LineId, Components], start_s: int, pool: str, amount: int, chain: Iterable[Weights]
+) -> bool:
+    """Add ``amount`` of idle to the first non-empty weights of the chain; False when all are empty."""
+    for weights in chain:
+        if weights:
+            keys = sorted(weights)
+            parts = allocate_by_tenant(amount, keys, [weights[k] for k in keys])
+            for key, part in zip(keys, parts, strict=True):
+                if part:
+                    _line(lines, start_s, pool, key).idle += part
+            return True
+    return False
+
+
+def _settle(
     lines: dict[LineId, Components],
+    settler: _Settler,
     start_s: int,
     pool: str,
     amount: int,
-    chain: Iterable[Weights],
-    policy: str,
+    pool_policy: str | None,
+    cluster_policy: str,
 ) -> None:
-    """Add ``amount`` of idle to the first non-empty weights of the chain, or to ``__idle__``."""
+    """Idle of a pool (``pool_policy`` set) or of the cluster (None) down the fallback chain.
+
+    A pool's idle with nobody to share it in the pool becomes cluster idle and follows the cluster's
+    policy, exactly as unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line.
+    """
     if amount == 0:
         return
-    if policy == "share":
-        for weights in chain:
-            if weights:
-                keys = sorted(weights)
-                for key, part in zip(keys, allocate(amount, [weights[k] for k in keys]), strict=True):
-                    if part:
-                        _line(lines, start_s, pool, key).idle += part
-                return
+    if pool_policy == "share" and _share(lines, start_s, pool, amount, settler.chain_for_pool(pool, start_s)):
+        return
+    if (
+        pool_policy in ("share", None)
+        and cluster_policy == "share"
+        and _share(lines, start_s, pool, amount, settler.chain_for_cluster(start_s))
+    ):
+        return
     _line(lines, start_s, pool, (IDLE, NO_TIER)).idle += amount
 
 
@@ -151,16 +173,15 @@ def attribute_window(
     settler = _Settler(splits, policies.settlement_window_seconds)
     for s in splits:
         policy = policies.idle_by_pool.get(s.pool, policies.cluster_idle)
-        chain = settler.chain_for_pool(s.pool, s.interval_start_s)
-        _spread(lines, s.interval_start_s, s.pool, s.idle_usd_micros, chain, policy)
+        _settle(lines, settler, s.interval_start_s, s.pool, s.idle_usd_micros, policy, policies.cluster_idle)
     for ci in sorted(cluster_intervals, key=lambda c: c.interval_start_s):
-        chain = settler.chain_for_cluster(ci.interval_start_s)
-        _spread(
+        _settle(
             lines,
+            settler,
             ci.interval_start_s,
             UNALLOCATED_POOL,
             ci.unallocated_usd_micros,
-            chain,
+            None,
             policies.cluster_idle,
         )
         if ci.unmeasured_usd_micros:

@@ -4,6 +4,9 @@ With C the pool's cost, M its GPU memory, K its KV capacity and u the mean KV us
 KV in use = C·uK/M goes to tenant x tier lines by KV token-seconds; static = C·(M-K)/M goes by the fixed
 policy while anyone is active; KV free = C·(1-u)K/M, and static with nobody active, is idle, settled later.
 KV in use with no tenant data is ``__unmeasured__``, never dropped.
+Rounding is hierarchical (largest remainder at each level): C to KV and static, KV to in use and free, each
+component to tenants, then to each tenant's tiers. So static never moves with the KV reading, and a tenant's
+lines never lose a micro-dollar because one of its tiers grew (invariant 4).
 """
 
 from __future__ import annotations
@@ -92,22 +95,35 @@ def _kv_in_use_bytes(pi: PoolInterval, capacity: int, total_weight: int) -> tupl
     return min(capacity, round(mean_tokens * pi.kv_bytes_per_token)), True
 
 
+def allocate_by_tenant(
+    amount: int, keys: list[LineKey], weights: list[int], tenant_weights: list[int] | None = None
+) -> list[int]:
+    """Largest remainder at each level: to tenants (by their summed ``weights`` unless given), then to
+    each tenant's tiers. Rounding tiers separately lets one tier's growth cost its own tenant a unit."""
+    tenants = sorted({k[0] for k in keys})
+    rows = {t: [i for i, k in enumerate(keys) if k[0] == t] for t in tenants}
+    if tenant_weights is None:
+        tenant_weights = [sum(weights[i] for i in rows[t]) for t in tenants]
+    parts = [0] * len(keys)
+    for tenant, share in zip(tenants, allocate(amount, tenant_weights), strict=True):
+        if share:
+            for i, part in zip(
+                rows[tenant], allocate(share, [weights[i] for i in rows[tenant]]), strict=True
+            ):
+                parts[i] = part
+    return parts
+
+
 def _allocate_fixed(pi: PoolInterval, keys: list[LineKey], amount: int) -> list[int]:
     """The static component by the pool's fixed policy; falls back to token-seconds when undefined."""
     proportional = [pi.usage[k].weight for k in keys]
     if pi.fixed_policy == "tokens":
         tokens = [pi.usage[k].prompt_tokens + pi.usage[k].generation_tokens for k in keys]
-        return allocate(amount, tokens if sum(tokens) else proportional)
+        return allocate_by_tenant(amount, keys, tokens if sum(tokens) else proportional)
     if pi.fixed_policy == "even":
         # equal per active tenant, then by token-seconds across that tenant's tiers
-        tenants = sorted({k[0] for k in keys})
-        per_tenant = dict(zip(tenants, allocate(amount, [1] * len(tenants)), strict=True))
-        parts: list[int] = []
-        for tenant in tenants:
-            idx = [i for i, k in enumerate(keys) if k[0] == tenant]
-            parts.extend(allocate(per_tenant[tenant], [proportional[i] for i in idx]))
-        return parts  # keys are sorted by tenant first, so this order matches ``keys``
-    return allocate(amount, proportional)
+        return allocate_by_tenant(amount, keys, proportional, [1] * len({k[0] for k in keys}))
+    return allocate_by_tenant(amount, keys, proportional)
 
 
 def split_pool_interval(pi: PoolInterval) -> PoolSplit:
@@ -118,9 +134,9 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
     total_weight = sum(pi.usage[k].weight for k in keys)
     in_use_bytes, estimated = _kv_in_use_bytes(pi, capacity, total_weight)
     estimated = estimated or pi.kv_capacity_bytes is None
-    c_use, c_free, c_static = allocate(
-        pi.cost_usd_micros, [in_use_bytes, capacity - in_use_bytes, memory - capacity]
-    )
+    # static first, from M and K alone, so that no KV reading can move a micro-dollar into or out of it
+    c_kv, c_static = allocate(pi.cost_usd_micros, [capacity, memory - capacity])
+    c_use, c_free = allocate(c_kv, [in_use_bytes, capacity - in_use_bytes]) if capacity else (0, 0)
     split = PoolSplit(
         pool=pi.pool,
         interval_start_s=pi.interval_start_s,
@@ -140,7 +156,8 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
         split.idle_usd_micros += c_static
         return split
     lines = {k: Components() for k in keys}
-    for k, part in zip(keys, allocate(c_use, [pi.usage[k].weight for k in keys]), strict=True):
+    kv_parts = allocate_by_tenant(c_use, keys, [pi.usage[k].weight for k in keys])
+    for k, part in zip(keys, kv_parts, strict=True):
         lines[k].kv_in_use = part
     for k, part in zip(keys, _allocate_fixed(pi, keys, c_static), strict=True):
         lines[k].static = part
