@@ -1,13 +1,12 @@
 """Attribution of a whole window: pool splits, then idle settlement, then cluster-level lines.
 
-Idle under the ``share`` policy goes to a pool's tenant x tier lines in proportion to their non-idle cost
-in that pool within the settlement window (an hour by default), rounded to tenants first, then to their
-tiers. A window with no tenants falls back to the pool's weights over the whole attributed window; a pool nobody
-used becomes cluster idle and follows the cluster's policy: every tenant's weights across the cluster in
-the settlement window, then over the whole window, then an explicit ``__idle__`` line. Unallocated GPUs (paid
-for, serving no pool) are cluster idle and follow the same chain over the cluster's weights. GPUs with no
-telemetry are ``__unmeasured__``. Every line is dated to the interval whose cost it carries, so any coarser
-view sums exactly.
+Idle under the ``share`` policy goes to a pool's tenant x tier lines in proportion to their non-idle
+cost in that pool within the settlement window (an hour by default), rounded to tenants first, then to
+their tiers. A window with no tenants falls back to the pool's weights over the whole attributed window.
+A pool nobody used is cluster idle, like unallocated GPUs (paid for, serving no pool): it follows the
+cluster's policy, over every tenant's weights across the cluster in the settlement window, then over the
+whole window, then onto an explicit ``__idle__`` line. GPUs with no telemetry are ``__unmeasured__``.
+Every line is dated to the interval whose cost it carries, so any coarser view sums exactly.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Exact splitting of integer money (micro-USD) with the largest-remainder method.
 
-Every split here returns parts that sum exactly to the amount split. Ties in the remainder go to the larger
-weight, then the earlier position, so callers order their keys deterministically (sorted) before splitting: the same inputs then give
-the same parts to the micro-dollar, whatever order the rows arrived in.
+Every split here returns parts that sum exactly to the amount split. Ties in the remainder go to the
+larger weight, then to the earlier position, so callers order their keys deterministically (sorted) before
+splitting: the same inputs then give the same parts to the micro-dollar, whatever order rows arrived in.
 """
 
 from __future__ import annotations
