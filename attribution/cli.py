@@ -6,7 +6,7 @@ import sys
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,7 +20,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pret
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from stored results.")
 app.add_typer(db_app, name="db")
+period_app = typer.Typer(no_args_is_help=True, help="Billing periods: list, close.")
 app.add_typer(report_app, name="report")
+app.add_typer(period_app, name="period")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 #: Tables need room for nine columns even when stdout is a pipe (rich assumes 80 columns then).
@@ -137,6 +139,62 @@ def report_chargeback(
         to_table(cb, table_console)
     else:
         sys.stdout.write(to_csv(cb) if fmt is Format.csv else to_json(cb) + "\n")
+
+
+def _factory(settings: Settings) -> Any:
+    from attribution.store.session import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(settings.database_url))
+
+
+@period_app.command("list")
+def period_list() -> None:
+    """Every known period with its status, total and content hash."""
+    from sqlalchemy import select
+
+    from attribution.store.tables import Period
+
+    with _factory(_settings())() as session:
+        for p in session.scalars(select(Period).order_by(Period.period)):
+            total = "" if p.total_cents is None else f"{p.total_cents / 100:.2f}"
+            console.print(f"{p.period}  {p.status:<6}  {total:>14}  {p.content_hash or ''}")
+
+
+@period_app.command("close")
+def period_close(
+    period: Annotated[str, typer.Argument(help="YYYY-MM")],
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="a retried close with the same key is safe")
+    ] = None,
+) -> None:
+    """Freeze a period's statement (lines plus a content hash). Later changes become corrections."""
+    from attribution.jobs.periods import close_period
+    from attribution.store.session import unit_of_work
+
+    settings = _settings()
+    with unit_of_work(_factory(settings)) as session:
+        row, closed_now = close_period(session, period, settings.interval_seconds, idempotency_key)
+        verb = "closed" if closed_now else "was already closed"
+        console.print(f"{period} {verb}: {row.total_cents} cents, sha256 {row.content_hash}")
+
+
+@report_app.command("statement")
+def report_statement(
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """A period's statement: frozen if closed, provisional if open; usage and correction lines."""
+    import json
+
+    from attribution.reports.render import statement_table
+    from attribution.reports.statement import build_statement
+
+    with _factory(_settings())() as session:
+        statement = build_statement(session, period)
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(statement.to_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        statement_table(statement, table_console)
 
 
 @app.command()

@@ -57,3 +57,17 @@ class ConservationError(AttributionError):
 
     status_code = 500
     code = "conservation_violated"
+
+
+class ConflictError(AttributionError):
+    """The request contradicts the current state, e.g. closing a closed period with another key."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class PeriodIncompleteError(AttributionError):
+    """A period cannot close while some of its intervals are not attributed: its total would be short."""
+
+    status_code = 422
+    code = "period_incomplete"

@@ -36,10 +36,12 @@ def small_cluster_settings(**overrides: Any) -> Settings:
     return load_settings(**values)
 
 
-def create_gpu_rows(minutes: int, pool_gpus: int = 2, unallocated: int = 1) -> list[dict[str, Any]]:
+def create_gpu_rows(
+    minutes: int, pool_gpus: int = 2, unallocated: int = 1, step_minutes: int = 1, start: datetime = T0
+) -> list[dict[str, Any]]:
     rows = []
-    for m in range(minutes):
-        t = T0 + timedelta(minutes=m)
+    for m in range(0, minutes, step_minutes):
+        t = start + timedelta(minutes=m)
         for g in range(pool_gpus + unallocated):
             rows.append(
                 {
@@ -60,12 +62,14 @@ def create_gpu_rows(minutes: int, pool_gpus: int = 2, unallocated: int = 1) -> l
 KV_CAPACITY_TOKENS = 500_000
 
 
-def create_kv_rows(minutes: int, usage_ratio: float | list[float] = 0.4) -> list[dict[str, Any]]:
+def create_kv_rows(
+    minutes: int, usage_ratio: float | list[float] = 0.4, step_minutes: int = 1, start: datetime = T0
+) -> list[dict[str, Any]]:
     """Engine rows; a list gives each minute its own mean usage."""
     ratios = usage_ratio if isinstance(usage_ratio, list) else [usage_ratio] * minutes
     return [
         {
-            "interval_start": T0 + timedelta(minutes=m),
+            "interval_start": start + timedelta(minutes=m),
             "pool": "small",
             "engine_id": "small-0/0",
             "kv_usage_ratio": ratios[m],
@@ -74,13 +78,15 @@ def create_kv_rows(minutes: int, usage_ratio: float | list[float] = 0.4) -> list
             "requests_running": 3.0,
             "requests_waiting": 0.0,
         }
-        for m in range(minutes)
+        for m in range(0, minutes, step_minutes)
     ]
 
 
-def create_usage_row(minute: int, tenant: str, tier: str, token_seconds: float, **kw: int) -> dict[str, Any]:
+def create_usage_row(
+    minute: int, tenant: str, tier: str, token_seconds: float, start: datetime = T0, **kw: int
+) -> dict[str, Any]:
     return {
-        "interval_start": T0 + timedelta(minutes=minute),
+        "interval_start": start + timedelta(minutes=minute),
         "pool": "small",
         "tenant": tenant,
         "tier": tier,

@@ -88,3 +88,31 @@ def test_a_bad_window_exits_2(
         main()
     assert info.value.code == 2
     assert "is not after start" in capsys.readouterr().err
+
+
+def test_period_close_and_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "periods.db"
+    config = tmp_path / "attribution.toml"
+    config.write_text("interval_seconds = 3600\n" + CONFIG.format(db=db))
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(config))
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    window = ["--start", "2026-11-01", "--end", "2026-12-01"]
+    assert runner.invoke(app, ["attribute", *window]).exit_code == 0
+    result = runner.invoke(app, ["period", "close", "2026-11", "--idempotency-key", "a"])
+    assert result.exit_code == 0, result.output
+    assert "2026-11 closed: 861120 cents" in result.output
+    again = runner.invoke(app, ["period", "close", "2026-11", "--idempotency-key", "a"])
+    assert "2026-11 was already closed" in again.output
+    statement = json.loads(
+        runner.invoke(app, ["report", "statement", "--period", "2026-11", "--format", "json"]).output
+    )
+    assert statement["status"] == "closed" and statement["total_cents"] == 861_120
+    assert len(statement["content_hash"]) == 64
+    assert "2026-11  closed" in runner.invoke(app, ["period", "list"]).output
+    monkeypatch.setattr("sys.argv", ["attribution", "period", "close", "2026-11", "--idempotency-key", "b"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    assert "already closed" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings, SettlementWindow
 from attribution.errors import ConservationError
 from attribution.jobs.inputs import build_inputs, group_telemetry, interval_start
+from attribution.jobs.periods import ensure_period, issue_corrections, periods_between
 from attribution.model.attribute import Attribution, Policies, attribute_window
 from attribution.store import queries
 from attribution.store.session import unit_of_work
@@ -32,6 +33,7 @@ class AttributionSummary:
     lines: int
     total_usd_micros: int
     cluster_cost_usd_micros: int
+    correction_lines: int = 0
 
 
 def policies(settings: Settings) -> Policies:
@@ -71,6 +73,9 @@ def run_attribution(
         queries.replace_window(session, AttributedCost, start, end, line_rows)
         queries.replace_window(session, PoolCost, start, end, _pool_rows(result, inputs.pool_gpu_counts))
         queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
+        for period in periods_between(start, end):
+            ensure_period(session, period)
+        corrections = issue_corrections(session, start, end)
         queries.insert_all(
             session,
             AttributionRun,
@@ -84,7 +89,7 @@ def run_attribution(
                 }
             ],
         )
-    return AttributionSummary(start, end, len(line_rows), result.total_usd_micros, cluster_total)
+    return AttributionSummary(start, end, len(line_rows), result.total_usd_micros, cluster_total, corrections)
 
 
 UsageIndex = dict[tuple[int, str, str, str], Any]

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from attribution.model.money import format_cents, format_micros
 from attribution.reports.chargeback import Chargeback
+from attribution.reports.statement import Statement
 from attribution.timeutil import iso
 
 CSV_COLUMNS = [
@@ -94,4 +95,26 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
         ),
         format_cents(cb.total_cents),
     )
+    console.print(table)
+
+
+def statement_table(statement: Statement, console: Console | None = None) -> None:
+    """Per tenant: usage and corrections in cents, from the statement's rounded lines."""
+    console = console or Console()
+    per_tenant: dict[str, list[int]] = {}
+    for line in statement.lines:
+        cell = per_tenant.setdefault(line.tenant, [0, 0])
+        cell[0 if line.charge_class == "usage" else 1] += line.total_cents
+    table = Table(
+        title=f"Statement {statement.period} ({statement.status})",
+        caption=f"sha256 {statement.content_hash}" if statement.content_hash else "provisional: not closed",
+    )
+    for name in ("tenant", "usage", "corrections", "total"):
+        table.add_column(name, justify="left" if name == "tenant" else "right")
+    for tenant, (usage, corrections) in sorted(per_tenant.items()):
+        table.add_row(
+            tenant, format_cents(usage), format_cents(corrections), format_cents(usage + corrections)
+        )
+    table.add_section()
+    table.add_row("total", "", "", format_cents(statement.total_cents))
     console.print(table)

@@ -152,3 +152,73 @@ class AttributionRun(Base):
     window_end: Mapped[datetime]
     lines: Mapped[int]
     total_usd_micros: Mapped[int]
+
+
+class Period(Base):
+    """A billing period (a UTC calendar month, ``YYYY-MM``): open until finance closes it, then frozen."""
+
+    __tablename__ = "periods"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10))
+    closed_at: Mapped[datetime | None]
+    close_idempotency_key: Mapped[str | None]
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    total_usd_micros: Mapped[int | None]
+    total_cents: Mapped[int | None]
+
+
+class StatementLine(Base):
+    """A line of a closed period's statement. Written once at close; never updated or deleted.
+
+    ``charge_class`` is ``usage`` for the period's own cost and ``correction`` for a restatement of an
+    earlier, closed ``charge_period`` billed in this one (FOCUS ChargeClass semantics).
+    """
+
+    __tablename__ = "statement_lines"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    charge_class: Mapped[str] = mapped_column(String(12), primary_key=True)
+    charge_period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(primary_key=True)
+    tier: Mapped[str] = mapped_column(primary_key=True)
+    kv_in_use_usd_micros: Mapped[int]
+    static_usd_micros: Mapped[int]
+    idle_usd_micros: Mapped[int]
+    unmeasured_usd_micros: Mapped[int]
+    total_usd_micros: Mapped[int]
+    total_cents: Mapped[int]
+    kv_token_seconds: Mapped[float] = mapped_column(Float)
+    kv_byte_seconds: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int]
+    prompt_tokens: Mapped[int]
+    generation_tokens: Mapped[int]
+
+
+class CorrectionLine(Base):
+    """A change to a closed period's attributed cost, billed in a later open period.
+
+    Each row is the difference between what the closed period's inputs now attribute and what its
+    statement plus earlier corrections already billed; so computing corrections twice adds nothing.
+    """
+
+    __tablename__ = "correction_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    billing_period: Mapped[str] = mapped_column(String(7), index=True)
+    charge_period: Mapped[str] = mapped_column(String(7), index=True)
+    pool: Mapped[str]
+    tenant: Mapped[str]
+    tier: Mapped[str]
+    kv_in_use_usd_micros: Mapped[int]
+    static_usd_micros: Mapped[int]
+    idle_usd_micros: Mapped[int]
+    unmeasured_usd_micros: Mapped[int]
+    total_usd_micros: Mapped[int]
+    kv_token_seconds: Mapped[float] = mapped_column(Float)
+    kv_byte_seconds: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int]
+    prompt_tokens: Mapped[int]
+    generation_tokens: Mapped[int]
+    created_at: Mapped[datetime]

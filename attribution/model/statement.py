@@ -1,0 +1,73 @@
+"""Statement lines: rounding to cents once, at the line, and the content hash that freezes them.
+
+A statement has ``usage`` lines (a period's own cost, per pool x tenant x tier) and ``correction`` lines
+(restatements of earlier closed periods billed in this one, FOCUS ChargeClass semantics). Money is summed
+in micro-USD and rounded once, at the line, to cents by largest remainder; roll-ups sum rounded lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from attribution.model.money import micros_to_cents
+
+USAGE = "usage"
+CORRECTION = "correction"
+COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+USAGE_FIELDS = ("kv_token_seconds", "kv_byte_seconds", "requests", "prompt_tokens", "generation_tokens")
+MONEY_FIELDS = (*(f"{c}_usd_micros" for c in COMPONENTS), "total_usd_micros")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    charge_class: str
+    charge_period: str
+    pool: str
+    tenant: str
+    tier: str
+    kv_in_use_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    total_usd_micros: int
+    total_cents: int
+    kv_token_seconds: float
+    kv_byte_seconds: float
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str, str]:
+        return (self.charge_class, self.charge_period, self.pool, self.tenant, self.tier)
+
+
+def rounded_lines(raw: list[dict[str, Any]]) -> list[Line]:
+    """Each line's total to cents by largest remainder, the lines summing to the rounded grand total."""
+    raw = sorted(
+        raw, key=lambda r: (r["charge_class"], r["charge_period"], r["pool"], r["tenant"], r["tier"])
+    )
+    cents = _signed_cents([r["total_usd_micros"] for r in raw])
+    return [Line(**r, total_cents=c) for r, c in zip(raw, cents, strict=True)]
+
+
+def _signed_cents(amounts: list[int]) -> list[int]:
+    """Credits (negative corrections) are rounded by absolute value with their sign re-applied."""
+    positive = [max(a, 0) for a in amounts]
+    negative = [max(-a, 0) for a in amounts]
+    up, down = micros_to_cents(positive), micros_to_cents(negative)
+    return [u - d for u, d in zip(up, down, strict=True)]
+
+
+def content_hash(period: str, lines: Sequence[Line]) -> str:
+    """SHA-256 over the canonical JSON of the statement: any change to any issued figure changes it."""
+    canonical = json.dumps(
+        {"period": period, "lines": [asdict(line) for line in sorted(lines, key=lambda x: x.sort_key)]},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

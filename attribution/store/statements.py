@@ -1,0 +1,63 @@
+"""Queries behind statements: a period's own lines and the corrections billed in it, in micro-USD."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, USAGE_FIELDS
+from attribution.store.tables import AttributedCost, CorrectionLine
+from attribution.timeutil import period_window
+
+
+def _aggregate(rows: Sequence[Any], charge_class: str, charge_period: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "charge_class": charge_class,
+            "charge_period": charge_period or str(r.charge_period),
+            "pool": str(r.pool),
+            "tenant": str(r.tenant),
+            "tier": str(r.tier),
+            **{f"{c}_usd_micros": int(getattr(r, f"{c}_usd_micros")) for c in COMPONENTS},
+            "total_usd_micros": int(r.total_usd_micros),
+            "kv_token_seconds": float(r.kv_token_seconds),
+            "kv_byte_seconds": float(r.kv_byte_seconds),
+            **{f: int(getattr(r, f)) for f in ("requests", "prompt_tokens", "generation_tokens")},
+        }
+        for r in rows
+    ]
+
+
+def _sums(model: type[AttributedCost] | type[CorrectionLine]) -> list[Any]:
+    money = [func.sum(getattr(model, f"{c}_usd_micros")).label(f"{c}_usd_micros") for c in COMPONENTS]
+    usage = [func.sum(getattr(model, f)).label(f) for f in USAGE_FIELDS]
+    return [*money, func.sum(model.total_usd_micros).label("total_usd_micros"), *usage]
+
+
+def usage_lines(session: Session, period: str) -> list[dict[str, Any]]:
+    """The period's own cost per pool x tenant x tier, in micro-USD, from the stored interval lines."""
+    start, end = period_window(period)
+    keys = (AttributedCost.pool, AttributedCost.tenant, AttributedCost.tier)
+    rows = session.execute(
+        select(*keys, *_sums(AttributedCost))
+        .where(AttributedCost.interval_start >= start, AttributedCost.interval_start < end)
+        .group_by(*keys)
+    ).all()
+    return _aggregate(rows, USAGE, period)
+
+
+def correction_lines(session: Session, billing_period: str) -> list[dict[str, Any]]:
+    keys = (CorrectionLine.charge_period, CorrectionLine.pool, CorrectionLine.tenant, CorrectionLine.tier)
+    rows = session.execute(
+        select(*keys, *_sums(CorrectionLine))
+        .where(CorrectionLine.billing_period == billing_period)
+        .group_by(*keys)
+    ).all()
+    return [line for line in _aggregate(rows, CORRECTION, None) if _nonzero(line)]
+
+
+def _nonzero(line: dict[str, Any]) -> bool:
+    return any(line[f"{c}_usd_micros"] for c in COMPONENTS) or any(line[f] for f in USAGE_FIELDS)
