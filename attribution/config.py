@@ -38,6 +38,7 @@ class FixedPolicy(StrEnum):
 class IdlePolicy(StrEnum):
     SHARE = "share"
     SEPARATE = "separate"
+    RESERVED = "reserved"
 
 
 class SettlementWindow(StrEnum):
@@ -99,6 +100,75 @@ class GpuPrice(_Strict):
         return usd_to_micros(self.usd_per_gpu_hour)
 
 
+def _utc_instant(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return v.astimezone(UTC)
+
+
+def fraction_to_ppm(value: str) -> int:
+    """An exact decimal fraction in (0, 1] as parts per million."""
+    try:
+        ppm = Decimal(value) * 1_000_000
+    except InvalidOperation:
+        raise ValueError(f"not a decimal fraction: {value!r}") from None
+    if ppm != ppm.to_integral_value() or not 0 < ppm <= 1_000_000:
+        raise ValueError(f"{value} must be in (0, 1] with at most 6 decimal places")
+    return int(ppm)
+
+
+class ReservationConfig(_Strict):
+    """A tenant reserves a fraction of a pool: under the ``reserved`` idle policy it pays that fraction of
+    the pool's idle cost while the reservation is in effect, ``[effective_from, effective_to)``."""
+
+    tenant: str
+    pool: str
+    fraction: str
+    effective_from: datetime
+    effective_to: datetime | None = None
+
+    @field_validator("fraction", mode="before")
+    @classmethod
+    def _fraction(cls, v: Any) -> str:
+        if isinstance(v, float):
+            raise ValueError("fractions must be decimal strings, not floats")
+        fraction_to_ppm(str(v))
+        return str(v)
+
+    @field_validator("effective_from", "effective_to")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else _utc_instant(v)
+
+    @property
+    def fraction_ppm(self) -> int:
+        return fraction_to_ppm(self.fraction)
+
+
+class OverheadConfig(_Strict):
+    """A fixed monthly cost (network, storage, staff) shared like cluster idle. A change applies from the
+    first month that starts on or after its ``effective_from``."""
+
+    name: str
+    usd_per_month: str
+    effective_from: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+
+    @field_validator("usd_per_month", mode="before")
+    @classmethod
+    def _decimal_string(cls, v: Any) -> str:
+        usd_to_micros(v)
+        return str(v)
+
+    @field_validator("effective_from")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return _utc_instant(v)
+
+    @property
+    def usd_micros_per_month(self) -> int:
+        return usd_to_micros(self.usd_per_month)
+
+
 LabelRules = dict[str, str]
 
 
@@ -116,8 +186,9 @@ class PoolConfig(_Strict):
 
     ``gpu_selector`` maps dcgm-exporter labels to regular expressions that must all match in full (a label
     ``pod`` also matches ``exported_pod``, the name a ServiceMonitor with honorLabels false gives it).
-    Engine and gateway series belong to the pool when their ``model_name`` / ``model`` label equals
-    ``served_model_name``.
+    Engine and gateway series belong to the pool when their model label (``model_name``, ``model``, per
+    the source profile) equals ``served_model_name`` or one of ``model_aliases`` (the names a gateway
+    knows it by, e.g. a LiteLLM model group).
     """
 
     name: str
@@ -125,6 +196,7 @@ class PoolConfig(_Strict):
     served_model_name: str
     tensor_parallel_size: Annotated[int, Field(ge=1)] = 1
     gpu_selector: LabelRules
+    model_aliases: list[str] = []
     fixed_policy: FixedPolicy | None = None
     idle_policy: IdlePolicy | None = None
 
@@ -193,6 +265,144 @@ class PolicyConfig(_Strict):
     settlement_window: SettlementWindow = SettlementWindow.HOUR
 
 
+class CollectorName(StrEnum):
+    """What a collector fills: GPU samples (dcgm), engine KV samples, per-tenant usage (gateway)."""
+
+    GPU = "gpu"
+    KV = "kv"
+    GATEWAY = "gateway"
+
+
+#: Canonical signals per collector: (required, optional). Each maps to PromQL in a source profile.
+PROFILE_SIGNALS: dict[CollectorName, tuple[frozenset[str], frozenset[str]]] = {
+    CollectorName.GPU: (frozenset({"fb_used_bytes"}), frozenset({"fb_free_bytes", "gpu_util_percent"})),
+    CollectorName.KV: (
+        frozenset({"kv_usage_ratio"}),
+        frozenset({"kv_capacity_tokens", "cache_config_info", "requests_running", "requests_waiting"}),
+    ),
+    CollectorName.GATEWAY: (
+        frozenset({"requests", "prompt_tokens", "generation_tokens"}),
+        frozenset(
+            {"kv_token_seconds", "latency_seconds_sum", "latency_seconds_count"}
+            | {"ttft_seconds_sum", "ttft_seconds_count"}
+        ),
+    ),
+}
+#: Gateway signals are counters read raw and differenced reset-aware, so each must be a plain selector.
+_SELECTOR = re.compile(r"^\s*[A-Za-z_:][A-Za-z0-9_:]*\s*(\{[^{}]*\})?\s*$|^\s*\{[^{}]+\}\s*$")
+
+
+class LabelNames(_Strict):
+    """Label names tried in order (each also as ``exported_<name>``); unset means the profile's default.
+    ``$tenant_label`` in a tenant list stands for ``tenants.label``."""
+
+    tenant: list[str] | None = None
+    model: list[str] | None = None
+    tier: list[str] | None = None
+    engine: list[str] | None = None
+    engine_index: list[str] | None = None
+    gpu_uuid: list[str] | None = None
+    gpu_model: list[str] | None = None
+    hostname: list[str] | None = None
+
+
+class ProfileConfig(_Strict):
+    """A source profile: canonical signal -> PromQL. ``$window`` is the interval as a left-open range
+    (``59999ms`` for 60 s, so Prometheus 2, 3 and VictoriaMetrics take the same samples)."""
+
+    collector: CollectorName
+    description: str = ""
+    signals: dict[str, str]
+    labels: LabelNames = LabelNames()
+
+    @model_validator(mode="after")
+    def _signals(self) -> Self:
+        required, optional = PROFILE_SIGNALS[self.collector]
+        if missing := required - set(self.signals):
+            raise ValueError(f"{self.collector.value} profile lacks {', '.join(sorted(missing))}")
+        if unknown := set(self.signals) - required - optional:
+            raise ValueError(f"unknown signals {', '.join(sorted(unknown))} for {self.collector.value}")
+        if self.collector is CollectorName.GATEWAY:
+            for name, query in self.signals.items():
+                if not _SELECTOR.match(query):
+                    raise ValueError(f"signal {name}: a counter must be a plain selector, got {query!r}")
+            if "kv_token_seconds" not in self.signals and not {
+                "latency_seconds_sum",
+                "latency_seconds_count",
+            } <= set(self.signals):
+                raise ValueError("without kv_token_seconds the estimator needs latency_seconds_sum/_count")
+        return self
+
+
+class SourceConfig(_Strict):
+    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+    url: str
+    timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    profiles: list[str] = ["dcgm", "vllm", "native"]
+    labels: LabelNames = LabelNames()
+    accept_warnings: list[str] = []
+    """Regular expressions of answer warnings to tolerate; any other warning makes the answer partial."""
+
+    @field_validator("accept_warnings")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        _check_regexes({str(i): p for i, p in enumerate(v)})
+        return v
+
+
+class RetryConfig(_Strict):
+    """Backoff on a source's transient failures: delays double from ``initial_delay_seconds`` up to
+    ``max_delay_seconds`` (full jitter); after ``attempts`` the run fails and the watermark stays."""
+
+    attempts: Annotated[int, Field(ge=1, le=20)] = 4
+    initial_delay_seconds: Annotated[float, Field(ge=0)] = 0.5
+    max_delay_seconds: Annotated[float, Field(ge=0)] = 10.0
+
+
+class CollectionConfig(_Strict):
+    """Watermarked collection. A new watermark starts at ``start_at``, else ``initial_lookback_seconds``
+    before the first run; a run collects ``[watermark, now - safety_lag_seconds)`` in chunks."""
+
+    safety_lag_seconds: Annotated[int, Field(ge=0)] = 120
+    chunk_intervals: Annotated[int, Field(ge=1, le=10_000)] = 1440
+    start_at: datetime | None = None
+    initial_lookback_seconds: Annotated[int, Field(ge=0)] = 3600
+    counter_baseline_lookback_seconds: Annotated[int, Field(ge=60)] = 6 * 3600
+    retry: RetryConfig = RetryConfig()
+
+    @field_validator("start_at")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else _utc_instant(v)
+
+
+class JobConfig(_Strict):
+    enabled: bool = True
+    every_seconds: Annotated[int, Field(ge=1)] = 60
+
+
+class SchedulerConfig(_Strict):
+    """``attribution scheduler``: one job per collector plus the attribution job, each with its own
+    ``enabled`` and period. Self-metrics are served on ``metrics_host:metrics_port`` (0 turns them off)."""
+
+    gpu: JobConfig = JobConfig()
+    kv: JobConfig = JobConfig()
+    gateway: JobConfig = JobConfig()
+    attribution: JobConfig = JobConfig(every_seconds=300)
+    attribution_align_seconds: Annotated[int, Field(ge=60)] = 3600
+    attribution_max_window_seconds: Annotated[int, Field(ge=60)] = 86400
+    misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+    def job(self, collector: CollectorName) -> JobConfig:
+        return {CollectorName.GPU: self.gpu, CollectorName.KV: self.kv, CollectorName.GATEWAY: self.gateway}[
+            collector
+        ]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATTRIBUTION_", extra="forbid", frozen=True)
 
@@ -208,6 +418,12 @@ class Settings(BaseSettings):
     tiers: TierConfig = TierConfig()
     tenants: TenantConfig = TenantConfig()
     policies: PolicyConfig = PolicyConfig()
+    reservations: list[ReservationConfig] = []
+    overheads: list[OverheadConfig] = []
+    collection: CollectionConfig = CollectionConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    sources: list[SourceConfig] = []
+    profiles: dict[str, ProfileConfig] = {}
 
     @field_validator("interval_seconds")
     @classmethod
@@ -236,7 +452,33 @@ class Settings(BaseSettings):
         served = [p.served_model_name for p in self.pools]
         if len(set(served)) != len(served):
             raise ValueError("pools: served_model_name must be unique")
+        aliases = [a for p in self.pools for a in p.model_aliases]
+        if len(set(aliases)) != len(aliases) or set(aliases) & set(served):
+            raise ValueError("pools: model_aliases must be unique and differ from every served_model_name")
+        sources = [s.name for s in self.sources]
+        if len(set(sources)) != len(sources):
+            raise ValueError("sources: names must be unique")
+        self._check_reservations(set(names))
         return self
+
+    def _check_reservations(self, pools: set[str]) -> None:
+        for i, r in enumerate(self.reservations):
+            if r.pool not in pools:
+                raise ValueError(f"reservations.{i}.pool: no pool named {r.pool!r}")
+            if r.effective_to is not None and r.effective_to <= r.effective_from:
+                raise ValueError(f"reservations.{i}: effective_to is not after effective_from")
+        for r in self.reservations:  # at each reservation's start, the active ones must fit in the pool
+            active = [
+                o
+                for o in self.reservations
+                if o.pool == r.pool
+                and o.effective_from <= r.effective_from
+                and (o.effective_to is None or r.effective_from < o.effective_to)
+            ]
+            if sum(o.fraction_ppm for o in active) > 1_000_000:
+                raise ValueError(
+                    f"reservations: pool {r.pool!r} is reserved beyond 1 from {r.effective_from}"
+                )
 
     @classmethod
     def settings_customise_sources(
@@ -260,6 +502,17 @@ class Settings(BaseSettings):
 
     def idle_policy(self, pool: PoolConfig) -> IdlePolicy:
         return pool.idle_policy or self.policies.idle
+
+    def effective_sources(self) -> list[SourceConfig]:
+        """The configured sources, or one named ``prometheus`` at ``prometheus_url`` with the default
+        profiles (dcgm, vllm, native), which is what a config without ``[[sources]]`` has always meant."""
+        if self.sources:
+            return list(self.sources)
+        return [
+            SourceConfig(
+                name="prometheus", url=self.prometheus_url, timeout_seconds=self.prometheus_timeout_seconds
+            )
+        ]
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -308,7 +561,9 @@ __all__ = [
     "FixedPolicy",
     "GpuPrice",
     "IdlePolicy",
+    "OverheadConfig",
     "PoolConfig",
+    "ReservationConfig",
     "Settings",
     "SettlementWindow",
     "load_settings",

@@ -109,3 +109,19 @@ def test_the_example_config_in_deploy_is_valid(monkeypatch: pytest.MonkeyPatch) 
     settings = load_settings()
     assert [p.name for p in settings.pools] == ["mistral-small-24b", "llama-405b"]
     assert settings.inventory == {"H100-SXM": 4, "H200-SXM": 8}
+
+
+def test_reservations_must_fit_in_their_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reservation = (
+        '\n[[reservations]]\ntenant = "{}"\npool = "small"\nfraction = {}\n'
+        "effective_from = 2026-01-01T00:00:00Z\n"
+    )
+    over = GOOD + reservation.format("t0", '"0.6"') + reservation.format("t1", '"0.6"')
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, over)))
+    with pytest.raises(ConfigError, match="pool 'small' is reserved beyond 1"):
+        load_settings()
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, GOOD + reservation.format("t", "0.5"))))
+    with pytest.raises(
+        ConfigError, match=r"reservations\.0\.fraction: Value error, fractions must be decimal"
+    ):
+        load_settings()

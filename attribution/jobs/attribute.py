@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.config import Settings, SettlementWindow
+from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConservationError
 from attribution.jobs.inputs import build_inputs, group_telemetry, interval_start
 from attribution.jobs.periods import ensure_period, issue_corrections, periods_between
-from attribution.model.attribute import Attribution, Policies, attribute_window
+from attribution.model.attribute import Attribution, Policies, Reservation, attribute_window
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
@@ -45,10 +45,22 @@ def policies(settings: Settings) -> Policies:
         seconds = None
     else:
         seconds = WINDOW_SECONDS[window]
+    reservations: dict[str, list[Reservation]] = {}
+    for r in settings.reservations:
+        reservations.setdefault(r.pool, []).append(
+            Reservation(
+                r.tenant,
+                r.fraction_ppm,
+                int(r.effective_from.timestamp()),
+                int(r.effective_to.timestamp()) if r.effective_to else None,
+            )
+        )
+    cluster_idle = settings.policies.idle
     return Policies(
         idle_by_pool={p.name: settings.idle_policy(p).value for p in settings.pools},
-        cluster_idle=settings.policies.idle.value,
+        cluster_idle=IdlePolicy.SHARE.value if cluster_idle is IdlePolicy.RESERVED else cluster_idle.value,
         settlement_window_seconds=seconds,
+        reservations_by_pool=reservations,
     )
 
 

@@ -11,9 +11,10 @@ from typing import Any
 from attribution.catalog import get_gpu, get_model
 from attribution.config import Settings
 from attribution.model.attribute import ClusterInterval
-from attribution.model.gpu_cost import PricePoint, span_cost_usd_micros
+from attribution.model.gpu_cost import PricePoint, monthly_share_usd_micros, span_cost_usd_micros
 from attribution.model.money import allocate
 from attribution.model.split import LineKey, PoolInterval, Usage
+from attribution.timeutil import period_window
 
 UNALLOCATED = "\x00unallocated"
 UNMEASURED = "\x00unmeasured"
@@ -112,11 +113,13 @@ def build_inputs(
                     fixed_policy=settings.fixed_policy(settings.pool(pool)).value,
                 )
             )
-        out.cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured))
+        overhead = _overhead(settings, ts, step)
+        out.cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured, overhead))
         out.cluster_cost_rows.append(
             {
                 "interval_start": datetime.fromtimestamp(ts, tz=UTC),
-                "cost_usd_micros": sum(pool_cost.values()) + unallocated + unmeasured,
+                "cost_usd_micros": sum(pool_cost.values()) + unallocated + unmeasured + overhead,
+                "overhead_usd_micros": overhead,
                 "unallocated_usd_micros": unallocated,
                 "unmeasured_usd_micros": unmeasured,
                 "gpus_in_inventory": sum(settings.inventory.values()),
@@ -124,6 +127,22 @@ def build_inputs(
             }
         )
     return out
+
+
+def _overhead(settings: Settings, ts: int, step: int) -> int:
+    """This interval's share of every monthly overhead in effect for its month."""
+    if not settings.overheads:
+        return 0
+    moment = datetime.fromtimestamp(ts, tz=UTC)
+    m0, m1 = period_window(f"{moment.year:04d}-{moment.month:02d}")
+    in_effect: dict[str, int] = {}
+    for o in sorted(settings.overheads, key=lambda o: o.effective_from):
+        if o.effective_from <= m0:
+            in_effect[o.name] = o.usd_micros_per_month
+    return sum(
+        monthly_share_usd_micros(amount, int(m0.timestamp()), int(m1.timestamp()), ts, ts + step)
+        for amount in in_effect.values()
+    )
 
 
 def _split_inventory(

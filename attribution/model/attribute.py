@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from attribution.model.money import allocate
 from attribution.model.split import (
     IDLE,
     NO_TIER,
@@ -28,6 +29,7 @@ from attribution.model.split import (
 )
 
 UNALLOCATED_POOL = "__unallocated__"
+OVERHEAD_POOL = "__overhead__"
 CLUSTER_POOL = "__cluster__"
 
 LineId = tuple[int, str, str, str]
@@ -36,11 +38,29 @@ LineId = tuple[int, str, str, str]
 
 @dataclass(frozen=True, slots=True)
 class ClusterInterval:
-    """Cost outside any pool in one interval: GPUs sampled but serving no pool, and GPUs never sampled."""
+    """Cost outside any pool in one interval: GPUs sampled but serving no pool, GPUs never sampled, and
+    the interval's share of the month's fixed overheads (network, storage, staff)."""
 
     interval_start_s: int
     unallocated_usd_micros: int
     unmeasured_usd_micros: int
+    overhead_usd_micros: int = 0
+
+
+PPM = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A tenant's reserved fraction of a pool (parts per million), in effect over ``[from_s, to_s)``."""
+
+    tenant: str
+    fraction_ppm: int
+    from_s: int
+    to_s: int | None = None
+
+    def active(self, start_s: int) -> bool:
+        return self.from_s <= start_s and (self.to_s is None or start_s < self.to_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +69,7 @@ class Policies:
     cluster_idle: str = "share"
     settlement_window_seconds: int | None = 3600
     """None settles over the whole attributed window (the ``period`` setting)."""
+    reservations_by_pool: Mapping[str, Sequence[Reservation]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -116,6 +137,25 @@ def _share(
     return False
 
 
+def _reserve(
+    lines: dict[LineId, Components],
+    start_s: int,
+    pool: str,
+    amount: int,
+    reservations: Sequence[Reservation],
+) -> int:
+    """Charge each active reservation its fraction of ``amount``; returns what is left for sharing."""
+    active = sorted((r for r in reservations if r.active(start_s)), key=lambda r: r.tenant)
+    if not active:
+        return amount
+    reserved_ppm = sum(r.fraction_ppm for r in active)
+    parts = allocate(amount, [r.fraction_ppm for r in active] + [PPM - reserved_ppm])
+    for r, part in zip(active, parts, strict=False):
+        if part:
+            _line(lines, start_s, pool, (r.tenant, NO_TIER)).idle += part
+    return parts[-1]
+
+
 def _settle(
     lines: dict[LineId, Components],
     settler: _Settler,
@@ -124,12 +164,17 @@ def _settle(
     amount: int,
     pool_policy: str | None,
     cluster_policy: str,
+    reservations: Sequence[Reservation] = (),
 ) -> None:
     """Idle of a pool (``pool_policy`` set) or of the cluster (None) down the fallback chain.
 
-    A pool's idle with nobody to share it in the pool becomes cluster idle and follows the cluster's
-    policy, exactly as unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line.
+    ``reserved`` first charges reserving tenants their fraction, then shares the rest. A pool's idle with
+    nobody to share it in the pool becomes cluster idle and follows the cluster's policy, exactly as
+    unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line.
     """
+    if pool_policy == "reserved":
+        amount = _reserve(lines, start_s, pool, amount, reservations)
+        pool_policy = "share"
     if amount == 0:
         return
     if pool_policy == "share" and _share(lines, start_s, pool, amount, settler.chain_for_pool(pool, start_s)):
@@ -172,17 +217,22 @@ def attribute_window(
     settler = _Settler(splits, policies.settlement_window_seconds)
     for s in splits:
         policy = policies.idle_by_pool.get(s.pool, policies.cluster_idle)
-        _settle(lines, settler, s.interval_start_s, s.pool, s.idle_usd_micros, policy, policies.cluster_idle)
-    for ci in sorted(cluster_intervals, key=lambda c: c.interval_start_s):
         _settle(
             lines,
             settler,
-            ci.interval_start_s,
-            UNALLOCATED_POOL,
-            ci.unallocated_usd_micros,
-            None,
+            s.interval_start_s,
+            s.pool,
+            s.idle_usd_micros,
+            policy,
             policies.cluster_idle,
+            policies.reservations_by_pool.get(s.pool, ()),
         )
+    for ci in sorted(cluster_intervals, key=lambda c: c.interval_start_s):
+        for pool, amount in (
+            (UNALLOCATED_POOL, ci.unallocated_usd_micros),
+            (OVERHEAD_POOL, ci.overhead_usd_micros),
+        ):
+            _settle(lines, settler, ci.interval_start_s, pool, amount, None, policies.cluster_idle)
         if ci.unmeasured_usd_micros:
             _line(
                 lines, ci.interval_start_s, CLUSTER_POOL, (UNMEASURED, NO_TIER)

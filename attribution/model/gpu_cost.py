@@ -42,3 +42,16 @@ def span_cost_usd_micros(schedule: Sequence[PricePoint], gpu_count: int, start_s
     hi = _accrued(schedule, gpu_count, end_s) // SECONDS_PER_HOUR
     lo = _accrued(schedule, gpu_count, start_s) // SECONDS_PER_HOUR
     return hi - lo
+
+
+def monthly_share_usd_micros(
+    monthly_usd_micros: int, month_start_s: int, month_end_s: int, start_s: int, end_s: int
+) -> int:
+    """An interval's part of a fixed monthly amount, by time, with telescoping floors: the intervals of a
+    month sum exactly to the monthly amount, whatever the month's length."""
+    if not month_start_s <= start_s <= end_s <= month_end_s:
+        raise ValueError("the interval must lie inside the month")
+    span = month_end_s - month_start_s
+    hi = monthly_usd_micros * (end_s - month_start_s) // span
+    lo = monthly_usd_micros * (start_s - month_start_s) // span
+    return hi - lo

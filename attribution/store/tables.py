@@ -95,6 +95,7 @@ class ClusterCost(Base):
     cost_usd_micros: Mapped[int]
     unallocated_usd_micros: Mapped[int]
     unmeasured_usd_micros: Mapped[int]
+    overhead_usd_micros: Mapped[int] = mapped_column(server_default="0")
     gpus_in_inventory: Mapped[int] = mapped_column(Integer)
     gpus_sampled: Mapped[int] = mapped_column(Integer)
 

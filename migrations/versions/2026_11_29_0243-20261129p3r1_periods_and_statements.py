@@ -1,4 +1,4 @@
-"""periods and statements
+"""periods, statements, corrections; overheads on cluster costs
 
 Revision ID: 20261129p3r1
 Revises: 4853add2647c
@@ -16,6 +16,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
+    with op.batch_alter_table("cluster_costs") as batch_op:
+        batch_op.add_column(
+            sa.Column("overhead_usd_micros", sa.BigInteger(), server_default="0", nullable=False)
+        )
 
     op.create_table('correction_lines',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -73,6 +77,8 @@ def upgrade() -> None:
     )
 
 def downgrade() -> None:
+    with op.batch_alter_table("cluster_costs") as batch_op:
+        batch_op.drop_column("overhead_usd_micros")
 
     op.drop_table('statement_lines')
     op.drop_table('periods')

@@ -127,3 +127,14 @@ def test_the_long_context_tenant_pays_by_memory_time(pg_factory: sessionmaker[Se
     assert sum(t.total_cents for t in cb.tenants) == cb.total_cents == round(BILL_USD_MICROS / 10_000)
     for t in cb.tenants:
         assert t.kv_in_use_cents + t.static_cents + t.idle_cents + t.unmeasured_cents == t.total_cents
+
+
+def test_a_monthly_overhead_is_in_the_bill_and_shared(pg_factory: sessionmaker[Session]) -> None:
+    load(pg_factory)
+    # $720 a month over November's 720 hours is exactly $1 an hour: $2 over this two-hour window
+    settings = small_cluster_settings(overheads=[{"name": "network", "usd_per_month": "720"}])
+    summary = run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    assert summary.cluster_cost_usd_micros == BILL_USD_MICROS + 2_000_000
+    overhead = [r for r in lines(pg_factory) if r[1] == "__overhead__"]
+    assert sum(sum(r[4:]) for r in overhead) == 2_000_000
+    assert {r[2] for r in overhead} == {"acme", "umbrella"}
