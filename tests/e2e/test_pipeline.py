@@ -265,3 +265,14 @@ def test_prometheus_refusing_too_many_points_is_a_query_error(pipeline: Pipeline
     assert response.status_code == 400  # 21,600 points: the server's own limit, which chunks() respects
     with pytest.raises(ValueError, match="use chunks"):
         PromClient(pipeline.prometheus_url).range_query("up", START, END + timedelta(days=7), 60)
+
+
+def test_tenant_cost_shares_are_within_one_percent_l1_of_ground_truth(pipeline: Pipeline) -> None:
+    """With exact KV token-seconds (the native contract) the L1 distance between the tenants' cost
+    shares through Prometheus and the shares the model gives on the simulator's ground truth is <= 1%."""
+    predicted = predicted_costs(pipeline)
+    got = {t.tenant: t.total_usd_micros for t in pipeline.chargeback.tenants}
+    total_got, total_predicted = sum(got.values()), sum(predicted.values())
+    l1 = sum(abs(got.get(k, 0) / total_got - predicted.get(k, 0) / total_predicted) for k in got | predicted)
+    print(f"L1 of tenant cost shares against ground truth: {l1:.5f}")
+    assert l1 <= 0.01, l1
