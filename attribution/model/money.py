@@ -19,20 +19,23 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     Invariants: the parts sum to ``total``; each part is within one unit of its exact share; a larger weight
     never gets a smaller part. A negative total (a credit) is split by its absolute value, then negated.
     """
-    if any(w < 0 for w in weights):
+    if min(weights, default=0) < 0:
         raise ValueError("weights must be non-negative")
     weight_sum = sum(weights)
     if weight_sum == 0:
         raise ValueError("cannot allocate over weights that sum to zero")
     if total < 0:
         return [-part for part in allocate(-total, weights)]
+    if len(weights) == 1:
+        return [total]
     quotients = [divmod(total * w, weight_sum) for w in weights]
     parts = [q for q, _ in quotients]
     leftover = total - sum(parts)
-    # largest remainder first; ties to the larger weight, then the earlier position
-    order = sorted(range(len(weights)), key=lambda i: (-quotients[i][1], -weights[i], i))
-    for i in order[:leftover]:
-        parts[i] += 1
+    if leftover:
+        # largest remainder first; ties to the larger weight, then the earlier position
+        order = sorted(range(len(weights)), key=lambda i: (-quotients[i][1], -weights[i], i))
+        for i in order[:leftover]:
+            parts[i] += 1
     return parts
 
 

@@ -100,8 +100,10 @@ def allocate_by_tenant(
 ) -> list[int]:
     """Largest remainder at each level: to tenants (by their summed ``weights`` unless given), then to
     each tenant's tiers. Rounding tiers separately lets one tier's growth cost its own tenant a unit."""
-    tenants = sorted({k[0] for k in keys})
-    rows = {t: [i for i, k in enumerate(keys) if k[0] == t] for t in tenants}
+    rows: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        rows.setdefault(k[0], []).append(i)
+    tenants = sorted(rows)
     if tenant_weights is None:
         tenant_weights = [sum(weights[i] for i in rows[t]) for t in tenants]
     parts = [0] * len(keys)
