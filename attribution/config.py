@@ -68,6 +68,12 @@ def usd_to_micros(value: str | int | Decimal) -> int:
     return int(micros)
 
 
+def _utc_instant(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
+    return v.astimezone(UTC)
+
+
 class GpuPrice(_Strict):
     """Price of one GPU-hour of a type, effective from a UTC instant until the next price of that type."""
 
@@ -91,19 +97,11 @@ class GpuPrice(_Strict):
     @field_validator("effective_from")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
-        return v.astimezone(UTC)
+        return _utc_instant(v)
 
     @property
     def usd_micros_per_gpu_hour(self) -> int:
         return usd_to_micros(self.usd_per_gpu_hour)
-
-
-def _utc_instant(v: datetime) -> datetime:
-    if v.tzinfo is None:
-        raise ValueError("must carry a UTC offset, e.g. 2026-01-01T00:00:00Z")
-    return v.astimezone(UTC)
 
 
 def fraction_to_ppm(value: str) -> int:

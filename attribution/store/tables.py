@@ -120,15 +120,9 @@ class PoolCost(Base):
     estimated: Mapped[bool] = mapped_column(Boolean)
 
 
-class AttributedCost(Base):
-    """One line: a tenant x tier's cost in one pool and interval, by component, with its usage."""
+class CostAndUsage:
+    """The money and usage columns every kind of line carries: interval lines, statements, corrections."""
 
-    __tablename__ = "attributed_costs"
-
-    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
-    pool: Mapped[str] = mapped_column(primary_key=True)
-    tenant: Mapped[str] = mapped_column(primary_key=True, index=True)
-    tier: Mapped[str] = mapped_column(primary_key=True)
     kv_in_use_usd_micros: Mapped[int]
     static_usd_micros: Mapped[int]
     idle_usd_micros: Mapped[int]
@@ -139,6 +133,17 @@ class AttributedCost(Base):
     requests: Mapped[int]
     prompt_tokens: Mapped[int]
     generation_tokens: Mapped[int]
+
+
+class AttributedCost(CostAndUsage, Base):
+    """One line: a tenant x tier's cost in one pool and interval, by component, with its usage."""
+
+    __tablename__ = "attributed_costs"
+
+    interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(primary_key=True, index=True)
+    tier: Mapped[str] = mapped_column(primary_key=True)
     estimated: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -169,7 +174,7 @@ class Period(Base):
     total_cents: Mapped[int | None]
 
 
-class StatementLine(Base):
+class StatementLine(CostAndUsage, Base):
     """A line of a closed period's statement. Written once at close; never updated or deleted.
 
     ``charge_class`` is ``usage`` for the period's own cost and ``correction`` for a restatement of an
@@ -184,20 +189,10 @@ class StatementLine(Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
-    kv_in_use_usd_micros: Mapped[int]
-    static_usd_micros: Mapped[int]
-    idle_usd_micros: Mapped[int]
-    unmeasured_usd_micros: Mapped[int]
-    total_usd_micros: Mapped[int]
     total_cents: Mapped[int]
-    kv_token_seconds: Mapped[float] = mapped_column(Float)
-    kv_byte_seconds: Mapped[float] = mapped_column(Float)
-    requests: Mapped[int]
-    prompt_tokens: Mapped[int]
-    generation_tokens: Mapped[int]
 
 
-class CorrectionLine(Base):
+class CorrectionLine(CostAndUsage, Base):
     """A change to a closed period's attributed cost, billed in a later open period.
 
     Each row is the difference between what the closed period's inputs now attribute and what its
@@ -212,14 +207,4 @@ class CorrectionLine(Base):
     pool: Mapped[str]
     tenant: Mapped[str]
     tier: Mapped[str]
-    kv_in_use_usd_micros: Mapped[int]
-    static_usd_micros: Mapped[int]
-    idle_usd_micros: Mapped[int]
-    unmeasured_usd_micros: Mapped[int]
-    total_usd_micros: Mapped[int]
-    kv_token_seconds: Mapped[float] = mapped_column(Float)
-    kv_byte_seconds: Mapped[float] = mapped_column(Float)
-    requests: Mapped[int]
-    prompt_tokens: Mapped[int]
-    generation_tokens: Mapped[int]
     created_at: Mapped[datetime]
