@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConservationError
 from attribution.jobs.inputs import build_inputs, group_telemetry, interval_start
-from attribution.jobs.periods import ensure_period, issue_corrections, periods_between
-from attribution.model.attribute import Attribution, Policies, Reservation, attribute_window
+from attribution.jobs.periods import ensure_period, issue_corrections, period_of, periods_between
+from attribution.model.attribute import Attribution, PeriodScope, Policies, Reservation, attribute_window
 from attribution.store import queries
 from attribution.store.session import unit_of_work
+from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
-from attribution.timeutil import align_window
+from attribution.timeutil import align_window, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
 
@@ -64,10 +65,36 @@ def policies(settings: Settings) -> Policies:
     )
 
 
+def settlement_window(settings: Settings, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` widened to whole settlement windows: idle is settled over all of one, so a run
+    must recompute every interval of each window it touches."""
+    start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
+    window = settings.policies.settlement_window
+    if window is SettlementWindow.PERIOD:
+        periods = periods_between(start, end)
+        return period_window(periods[0])[0], period_window(periods[-1])[1]
+    step = settings.interval_seconds if window is SettlementWindow.INTERVAL else WINDOW_SECONDS[window]
+    return align_window(start, end, step, settings.max_window_days + 1)
+
+
+def period_scope(session: Session, start: datetime, end: datetime) -> PeriodScope:
+    """The calendar months of the window, with the stored weights of their intervals outside it."""
+    outside = {}
+    for period in periods_between(start, end):
+        p_start, p_end = period_window(period)
+        outside[period] = non_idle_weights_outside(session, p_start, p_end, start, end)
+    return PeriodScope(period_of_seconds, outside)
+
+
+def period_of_seconds(ts: int) -> str:
+    return period_of(datetime.fromtimestamp(ts, tz=UTC))
+
+
 def run_attribution(
     settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
 ) -> AttributionSummary:
-    start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
+    """Recompute the lines of every settlement window that ``[start, end)`` touches."""
+    start, end = settlement_window(settings, start, end)
     with unit_of_work(factory) as session:
         telemetry = group_telemetry(
             queries.gpu_samples(session, start, end),
@@ -75,7 +102,12 @@ def run_attribution(
             queries.tenant_usage(session, start, end),
         )
         inputs = build_inputs(settings, start, end, telemetry)
-        result = attribute_window(inputs.pool_intervals, inputs.cluster_intervals, policies(settings))
+        result = attribute_window(
+            inputs.pool_intervals,
+            inputs.cluster_intervals,
+            policies(settings),
+            period_scope(session, start, end),
+        )
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
         if result.total_usd_micros != cluster_total:
             raise ConservationError(

@@ -12,7 +12,7 @@ Every line is dated to the interval whose cost it carries, so any coarser view s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from attribution.model.money import allocate
@@ -90,36 +90,63 @@ def _add(weights: Weights, key: LineKey, amount: int) -> None:
         weights[key] = weights.get(key, 0) + amount
 
 
-def _window(start_s: int, window_seconds: int | None) -> int:
-    return 0 if window_seconds is None else start_s // window_seconds
+@dataclass(frozen=True, slots=True)
+class PeriodScope:
+    """Where the period-level fallback of idle settlement looks.
+
+    ``period_of`` names the period of an interval start; ``outside`` holds, per period and pool, the
+    non-idle cost of every tenant x tier in the intervals of that period that this run does not
+    recompute (already stored). So a run over one hour settles exactly as a run over its whole period
+    would, and the result does not depend on the window a run was given.
+    """
+
+    period_of: Callable[[int], str]
+    outside: Mapping[str, Mapping[str, Mapping[LineKey, int]]] = field(default_factory=dict)
+
+
+WHOLE_WINDOW = PeriodScope(lambda _: "")
 
 
 class _Settler:
     """Holds the non-idle weights at each scope and hands idle amounts down the fallback chain."""
 
-    def __init__(self, splits: Sequence[PoolSplit], window_seconds: int | None) -> None:
+    def __init__(self, splits: Sequence[PoolSplit], window_seconds: int | None, scope: PeriodScope) -> None:
         self.window_seconds = window_seconds
-        self.pool_window: dict[tuple[str, int], Weights] = defaultdict(dict)
-        self.pool_period: dict[str, Weights] = defaultdict(dict)
-        self.cluster_window: dict[int, Weights] = defaultdict(dict)
-        self.cluster_period: Weights = {}
+        self.scope = scope
+        self.pool_window: dict[tuple[str, int | str], Weights] = defaultdict(dict)
+        self.pool_period: dict[tuple[str, str], Weights] = defaultdict(dict)
+        self.cluster_window: dict[int | str, Weights] = defaultdict(dict)
+        self.cluster_period: dict[str, Weights] = defaultdict(dict)
+        for period, pools in scope.outside.items():
+            for pool, weights in pools.items():
+                for key, amount in weights.items():
+                    _add(self.pool_period[(pool, period)], key, amount)
+                    _add(self.cluster_period[period], key, amount)
         for s in splits:
-            w = _window(s.interval_start_s, window_seconds)
+            period = scope.period_of(s.interval_start_s)
+            w = self._window(s.interval_start_s)
             for key, comp in s.lines.items():
                 for weights in (
                     self.pool_window[(s.pool, w)],
-                    self.pool_period[s.pool],
+                    self.pool_period[(s.pool, period)],
                     self.cluster_window[w],
-                    self.cluster_period,
+                    self.cluster_period[period],
                 ):
                     _add(weights, key, comp.non_idle)
 
+    def _window(self, start_s: int) -> int | str:
+        """The settlement window's key: a multiple of its length, or the period itself."""
+        if self.window_seconds is None:
+            return self.scope.period_of(start_s)
+        return start_s // self.window_seconds
+
     def chain_for_pool(self, pool: str, start_s: int) -> Iterable[Weights]:
-        w = _window(start_s, self.window_seconds)
-        return (self.pool_window[(pool, w)], self.pool_period[pool])
+        period = self.scope.period_of(start_s)
+        return (self.pool_window[(pool, self._window(start_s))], self.pool_period[(pool, period)])
 
     def chain_for_cluster(self, start_s: int) -> Iterable[Weights]:
-        return (self.cluster_window[_window(start_s, self.window_seconds)], self.cluster_period)
+        period = self.scope.period_of(start_s)
+        return (self.cluster_window[self._window(start_s)], self.cluster_period[period])
 
 
 def _share(
@@ -200,8 +227,13 @@ def attribute_window(
     pool_intervals: Iterable[PoolInterval],
     cluster_intervals: Iterable[ClusterInterval],
     policies: Policies,
+    scope: PeriodScope = WHOLE_WINDOW,
 ) -> Attribution:
-    """Attribute every pool-interval and cluster-interval of a window. Pure and order-independent."""
+    """Attribute every pool-interval and cluster-interval of a window. Pure and order-independent.
+
+    Without a ``scope`` the period-level fallback is the window itself; the job passes the calendar
+    months and the stored weights of their other intervals.
+    """
     splits = sorted(
         (split_pool_interval(pi) for pi in pool_intervals),
         key=lambda s: (s.interval_start_s, s.pool),
@@ -214,7 +246,7 @@ def attribute_window(
             _line(
                 lines, s.interval_start_s, s.pool, (UNMEASURED, NO_TIER)
             ).unmeasured += s.unmeasured_usd_micros
-    settler = _Settler(splits, policies.settlement_window_seconds)
+    settler = _Settler(splits, policies.settlement_window_seconds, scope)
     for s in splits:
         policy = policies.idle_by_pool.get(s.pool, policies.cluster_idle)
         _settle(

@@ -138,3 +138,29 @@ def test_a_monthly_overhead_is_in_the_bill_and_shared(pg_factory: sessionmaker[S
     overhead = [r for r in lines(pg_factory) if r[1] == "__overhead__"]
     assert sum(sum(r[4:]) for r in overhead) == 2_000_000
     assert {r[2] for r in overhead} == {"acme", "umbrella"}
+
+
+def test_hour_by_hour_runs_settle_like_one_run_of_the_whole_window(pg_factory: sessionmaker[Session]) -> None:
+    """Idle of an hour nobody used falls back to the pool's weights over the period. A run over one
+    hour reads the other hours' weights from the stored lines, so once every hour is stored, re-running
+    any hour gives exactly the lines of a single run over the whole window."""
+    usage = [r for r in usage_rows() if not 60 <= (r["interval_start"] - T0).total_seconds() // 60 < 120]
+    store(
+        pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, consistent_usage_ratios(usage)), usage
+    )
+    settings = small_cluster_settings()
+    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    whole = lines(pg_factory)
+    quiet_hour = [r for r in whole if r[0] >= T0 + timedelta(hours=1) and r[1] == "small"]
+    assert any(r[6] for r in quiet_hour if r[2] in ("acme", "umbrella"))  # idle went to the period's tenants
+    for hour in (1, 0, 1):
+        run_attribution(settings, pg_factory, T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1))
+    assert lines(pg_factory) == whole
+
+
+def test_a_run_is_widened_to_whole_settlement_windows(pg_factory: sessionmaker[Session]) -> None:
+    load(pg_factory)
+    summary = run_attribution(
+        small_cluster_settings(), pg_factory, T0 + timedelta(minutes=10), T0 + timedelta(minutes=11)
+    )
+    assert (summary.start, summary.end) == (T0, T0 + timedelta(hours=1))

@@ -1,0 +1,29 @@
+"""Stored weights that idle settlement needs from outside the window a run recomputes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attribution.store.tables import AttributedCost
+
+
+def non_idle_weights_outside(
+    session: Session, period_start: datetime, period_end: datetime, start: datetime, end: datetime
+) -> dict[str, dict[tuple[str, str], int]]:
+    """Per pool, each tenant x tier's stored non-idle cost (KV in use + static) in the period outside
+    ``[start, end)``: the period-level weights of idle settlement for a run that recomputes part of it."""
+    t = AttributedCost.__table__
+    column = t.c.interval_start
+    rows = session.execute(
+        select(t.c.pool, t.c.tenant, t.c.tier, func.sum(t.c.kv_in_use_usd_micros + t.c.static_usd_micros))
+        .where(column >= period_start, column < period_end, (column < start) | (column >= end))
+        .group_by(t.c.pool, t.c.tenant, t.c.tier)
+    ).all()
+    out: dict[str, dict[tuple[str, str], int]] = {}
+    for pool, tenant, tier, amount in rows:
+        if amount:
+            out.setdefault(str(pool), {})[(str(tenant), str(tier))] = int(amount)
+    return out
