@@ -2,7 +2,7 @@
 
 Idle under the ``share`` policy goes to a pool's tenant x tier lines in proportion to their non-idle
 cost in that pool within the settlement window (an hour by default), rounded to tenants first, then to
-their tiers. A window with no tenants falls back to the pool's weights over the whole attributed window.
+their tiers. A window with no tenants falls back to the pool's weights over the whole period.
 A pool nobody used is cluster idle, like unallocated GPUs (paid for, serving no pool): it follows the
 cluster's policy, over every tenant's weights across the cluster in the settlement window, then over the
 whole window, then onto an explicit ``__idle__`` line. GPUs with no telemetry are ``__unmeasured__``.
