@@ -55,11 +55,12 @@ def demo(
 ) -> None:
     """Simulate a cluster, load it into a local Prometheus, collect, attribute and print the chargeback."""
     from attribution.demo import run_demo
-    from attribution.reports.render import to_table
+    from attribution.reports.render import tiers_table, to_table
 
     run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(f"[dim]{m}[/dim]"))
     to_table(run.chargeback, table_console)
-    console.print(f"wrote {out}/chargeback.csv, {out}/chargeback.json and {out}/run.json")
+    tiers_table(run.tiers, table_console)
+    console.print(f"wrote {out}/chargeback.csv, {out}/chargeback.json, {out}/tiers.csv and {out}/run.json")
 
 
 @db_app.command("upgrade")

@@ -23,7 +23,8 @@ from attribution.config import Settings, load_settings
 from attribution.jobs.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
-from attribution.reports.render import to_csv, to_json
+from attribution.reports.render import tiers_csv, to_csv, to_json
+from attribution.reports.tiers import TierCost, tier_costs
 from attribution.sim.history import generate_history
 from attribution.sim.scenario import ClusterSpec, demo_cluster
 from attribution.store.migrate import upgrade
@@ -67,6 +68,7 @@ def demo_settings(spec: ClusterSpec, database_url: str, prometheus_url: str) -> 
 class DemoRun:
     chargeback: Chargeback
     out_dir: Path
+    tiers: list[TierCost] = field(default_factory=list)
     timings_seconds: dict[str, float] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -121,7 +123,9 @@ def run_demo(
     _timed(run, "attribute", say)(t0)
     with factory() as session:
         run.chargeback = build_chargeback(session, start, end, settings.interval_seconds)
+        run.tiers = tier_costs(session, start, end, settings.tiers.names)
     (out_dir / "chargeback.csv").write_text(to_csv(run.chargeback))
+    (out_dir / "tiers.csv").write_text(tiers_csv(run.tiers))
     (out_dir / "chargeback.json").write_text(to_json(run.chargeback))
     shutil.copy(history.truth_path, out_dir / "truth.json")
     run.facts["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024

@@ -12,6 +12,7 @@ from rich.table import Table
 from attribution.model.money import format_cents, format_micros
 from attribution.reports.chargeback import Chargeback
 from attribution.reports.statement import Statement
+from attribution.reports.tiers import TierCost
 from attribution.timeutil import iso
 
 CSV_COLUMNS = [
@@ -118,3 +119,54 @@ def statement_table(statement: Statement, console: Console | None = None) -> Non
     table.add_section()
     table.add_row("total", "", "", format_cents(statement.total_cents))
     console.print(table)
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else format(value, pattern)
+
+
+def tiers_table(tiers: list[TierCost], console: Console | None = None) -> None:
+    """Cost per request and per 1M tokens by context tier, beside memory-time per request: the why."""
+    console = console or Console()
+    table = Table(title="Cost by context tier (prompt + generated tokens)")
+    for name in ("tier", "requests", "GiB-h per request", "USD per request", "USD per 1M tokens", "total"):
+        table.add_column(name, justify="left" if name == "tier" else "right")
+    for t in tiers:
+        table.add_row(
+            t.tier,
+            f"{t.requests:,}",
+            _fmt(t.gib_hours_per_request, ",.5f"),
+            _fmt(t.usd_per_request, ",.5f"),
+            _fmt(t.usd_per_million_tokens, ",.2f"),
+            format_cents(t.total_cents),
+        )
+    console.print(table)
+
+
+def tiers_csv(tiers: list[TierCost]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "tier",
+            "requests",
+            "tokens",
+            "memory_gib_hours",
+            "usd_per_request",
+            "usd_per_million_tokens",
+            "total_usd",
+        ]
+    )
+    for t in tiers:
+        writer.writerow(
+            [
+                t.tier,
+                t.requests,
+                t.tokens,
+                f"{t.memory_gib_hours:.3f}",
+                _fmt(t.usd_per_request, ".6f"),
+                _fmt(t.usd_per_million_tokens, ".4f"),
+                format_cents(t.total_cents),
+            ]
+        )
+    return out.getvalue()

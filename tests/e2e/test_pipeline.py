@@ -276,3 +276,18 @@ def test_tenant_cost_shares_are_within_one_percent_l1_of_ground_truth(pipeline: 
     l1 = sum(abs(got.get(k, 0) / total_got - predicted.get(k, 0) / total_predicted) for k in got | predicted)
     print(f"L1 of tenant cost shares against ground truth: {l1:.5f}")
     assert l1 <= 0.01, l1
+
+
+def test_the_tier_report_shows_why_long_context_costs_more(pipeline: Pipeline) -> None:
+    from attribution.reports.tiers import tier_costs
+
+    with pipeline.factory() as session:
+        tiers = {t.tier: t for t in tier_costs(session, START, END, pipeline.settings.tiers.names)}
+    assert sum(t.total_usd_micros for t in tiers.values()) == BILL_USD_MICROS
+    long_ctx, short_ctx = tiers["32k-128k"], tiers["0-4k"]
+    cost_ratio = long_ctx.usd_per_request / short_ctx.usd_per_request
+    memory_ratio = long_ctx.gib_hours_per_request / short_ctx.gib_hours_per_request
+    tokens_ratio = (long_ctx.tokens / long_ctx.requests) / (short_ctx.tokens / short_ctx.requests)
+    assert cost_ratio > 10
+    assert cost_ratio == pytest.approx(memory_ratio, rel=0.25)
+    assert tokens_ratio < cost_ratio  # tokens alone would under-price the long-context tier

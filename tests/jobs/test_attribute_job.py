@@ -164,3 +164,25 @@ def test_a_run_is_widened_to_whole_settlement_windows(pg_factory: sessionmaker[S
         small_cluster_settings(), pg_factory, T0 + timedelta(minutes=10), T0 + timedelta(minutes=11)
     )
     assert (summary.start, summary.end) == (T0, T0 + timedelta(hours=1))
+
+
+def test_tiers_sum_to_the_bill_and_long_context_costs_more_per_request(
+    pg_factory: sessionmaker[Session],
+) -> None:
+    from attribution.reports.tiers import tier_costs
+
+    load(pg_factory)
+    settings = small_cluster_settings()
+    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    with pg_factory() as session:
+        tiers = tier_costs(session, T0, T0 + timedelta(minutes=MINUTES), settings.tiers.names)
+    by_tier = {t.tier: t for t in tiers}
+    assert sum(t.total_usd_micros for t in tiers) == BILL_USD_MICROS
+    assert sum(t.total_cents for t in tiers) == BILL_USD_MICROS // 10_000
+    assert [t.tier for t in tiers][:2] == ["0-4k", "128k+"]  # configured order, then special lines
+    long_ctx, short_ctx = by_tier["128k+"], by_tier["0-4k"]
+    assert long_ctx.usd_per_request is not None and short_ctx.usd_per_request is not None
+    # umbrella is present one minute in three, so acme alone carries static cost in the other two: per
+    # request it pays less than memory-time alone would say, but the long-context request still costs more
+    assert long_ctx.usd_per_request > short_ctx.usd_per_request
+    assert long_ctx.gib_hours_per_request > 10 * short_ctx.gib_hours_per_request

@@ -1,0 +1,64 @@
+"""Cost by context tier: what a request and a million tokens cost in each tier, and why (memory-time).
+
+Tiers are by a request's total context (prompt + generated). The numbers come from the same stored lines
+as the chargeback, so the tiers of a window sum exactly to its cluster cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attribution.model.money import micros_to_cents
+from attribution.store.tables import AttributedCost
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class TierCost:
+    tier: str
+    requests: int
+    tokens: int
+    memory_gib_hours: float
+    total_usd_micros: int
+    total_cents: int
+
+    @property
+    def usd_per_request(self) -> float | None:
+        """Display only: micro-USD per request as dollars."""
+        return self.total_usd_micros / self.requests / 1e6 if self.requests else None
+
+    @property
+    def usd_per_million_tokens(self) -> float | None:
+        return self.total_usd_micros / self.tokens if self.tokens else None
+
+    @property
+    def gib_hours_per_request(self) -> float | None:
+        return self.memory_gib_hours / self.requests if self.requests else None
+
+
+def tier_costs(session: Session, start: datetime, end: datetime, tier_names: list[str]) -> list[TierCost]:
+    """Each configured tier in order, then any special line (idle, unmeasured) whose tier is not one."""
+    t = AttributedCost
+    rows = session.execute(
+        select(
+            t.tier,
+            func.sum(t.requests),
+            func.sum(t.prompt_tokens + t.generation_tokens),
+            func.sum(t.kv_byte_seconds),
+            func.sum(t.total_usd_micros),
+        )
+        .where(t.interval_start >= start, t.interval_start < end)
+        .group_by(t.tier)
+    ).all()
+    order = {name: i for i, name in enumerate(tier_names)}
+    rows = sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0]))
+    cents = micros_to_cents([int(r[4]) for r in rows])
+    return [
+        TierCost(str(r[0]), int(r[1]), int(r[2]), float(r[3]) / GIB / 3600, int(r[4]), c)
+        for r, c in zip(rows, cents, strict=True)
+    ]
