@@ -41,9 +41,18 @@ class TierCost:
         return self.memory_gib_hours / self.requests if self.requests else None
 
 
-def tier_costs(session: Session, start: datetime, end: datetime, tier_names: list[str]) -> list[TierCost]:
-    """Each configured tier in order, then any special line (idle, unmeasured) whose tier is not one."""
+def tier_costs(
+    session: Session, start: datetime, end: datetime, tier_names: list[str], pool: str | None = None
+) -> list[TierCost]:
+    """Each configured tier in order, then any special line (idle, unmeasured) whose tier is not one.
+
+    Prices are per model, so pricing wants one pool at a time: across pools a GiB-hour costs what each
+    pool's GPUs and utilisation make it cost.
+    """
     t = AttributedCost
+    where = [t.interval_start >= start, t.interval_start < end]
+    if pool is not None:
+        where.append(t.pool == pool)
     rows = session.execute(
         select(
             t.tier,
@@ -52,7 +61,7 @@ def tier_costs(session: Session, start: datetime, end: datetime, tier_names: lis
             func.sum(t.kv_byte_seconds),
             func.sum(t.total_usd_micros),
         )
-        .where(t.interval_start >= start, t.interval_start < end)
+        .where(*where)
         .group_by(t.tier)
     ).all()
     order = {name: i for i, name in enumerate(tier_names)}
