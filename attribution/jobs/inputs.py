@@ -110,7 +110,7 @@ def build_inputs(
                     kv_usage_ratio=ratio,
                     kv_bytes_per_token=bytes_per_token.get(pool, 1),
                     usage=tel.usage.get(pool, {}),
-                    fixed_policy=settings.fixed_policy(settings.pool(pool)).value,
+                    fixed_policy=_fixed_policy(settings, pool),
                 )
             )
         overhead = _overhead(settings, ts, step)
@@ -127,6 +127,14 @@ def build_inputs(
             }
         )
     return out
+
+
+def _fixed_policy(settings: Settings, pool: str) -> str:
+    """The pool's fixed policy; a pool collected under an older config and since removed gets the default."""
+    for p in settings.pools:
+        if p.name == pool:
+            return settings.fixed_policy(p).value
+    return settings.policies.fixed.value
 
 
 def _overhead(settings: Settings, ts: int, step: int) -> int:
