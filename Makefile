@@ -41,5 +41,6 @@ test: venv services lint
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache
 
-bench: venv
+bench: venv services
 	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_collect.py

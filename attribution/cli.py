@@ -10,10 +10,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
+from attribution.collectors.cli import collect_app
 from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError
+from attribution.scheduler import scheduler_command
+from attribution.sim.cli import app as sim_app
 from attribution.timeutil import iso, parse_instant, period_window
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
@@ -23,6 +25,9 @@ app.add_typer(db_app, name="db")
 period_app = typer.Typer(no_args_is_help=True, help="Billing periods: list, close.")
 app.add_typer(report_app, name="report")
 app.add_typer(period_app, name="period")
+app.add_typer(collect_app, name="collect")
+app.add_typer(sim_app, name="sim")
+app.command("scheduler")(scheduler_command)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 #: Tables need room for nine columns even when stdout is a pipe (rich assumes 80 columns then).
@@ -71,30 +76,6 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(settings.database_url)
     console.print("database is at the latest revision")
-
-
-@app.command()
-def collect(start: StartOpt, end: EndOpt) -> None:
-    """Collect telemetry for [start, end) from Prometheus into the database (idempotent)."""
-    from attribution.collectors.prom import PromClient
-    from attribution.collectors.run import collect_window
-    from attribution.store.session import make_engine, make_sessionmaker
-
-    settings = _settings()
-    factory = make_sessionmaker(make_engine(settings.database_url))
-    client = PromClient(settings.prometheus_url, settings.prometheus_timeout_seconds)
-    s, e = _instant(start), _instant(end)
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("collecting", total=(e - s).total_seconds())
-        result = collect_window(
-            client,
-            settings,
-            factory,
-            s,
-            e,
-            progress=lambda a, b: progress.advance(task, (b - a).total_seconds()),
-        )
-    console.print(f"collected {result.rows_by_table} in {result.chunks} chunk(s)")
 
 
 @app.command()

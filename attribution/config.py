@@ -368,6 +368,8 @@ class CollectionConfig(_Strict):
     start_at: datetime | None = None
     initial_lookback_seconds: Annotated[int, Field(ge=0)] = 3600
     counter_baseline_lookback_seconds: Annotated[int, Field(ge=60)] = 6 * 3600
+    max_chunks_per_run: Annotated[int, Field(ge=1)] | None = None
+    """Bounds one scheduled run (the next one continues), so a long catch-up shares the database."""
     retry: RetryConfig = RetryConfig()
 
     @field_validator("start_at")

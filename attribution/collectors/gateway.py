@@ -1,65 +1,71 @@
-"""Per-tenant usage from the gateway's counters (the native contract in docs/gateway-contract.md).
+"""Per-tenant usage from a gateway's counters: the native contract, LiteLLM or OpenTelemetry GenAI.
 
-Counters are read raw at each interval boundary and differenced here, not with ``increase()``: increase
-extrapolates to the window edges and gives fractional requests, while differencing exact boundary values
-keeps every token and token-second, and sums across intervals telescope to the window total. A decrease
-is a counter reset (an engine or gateway restart): the new value counts from zero, never negative.
-A series absent at the first boundary of a run and present later is new and counts from zero.
+Counters are differenced exactly and reset-aware (:mod:`attribution.collectors.counters`), then summed per
+(interval, pool, tenant, tier). Where the profile has no ``kv_token_seconds`` counter they are estimated
+from tokens and latency (:mod:`attribution.collectors.estimate`); where it has no tier label, a group's
+tier is the one of its mean context per request in the interval. Both mark the interval ``estimated``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from attribution.collectors.labels import UNMAPPED_POOL, pool_for_model, tenant_of, tier_of
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.batch import Batch
+from attribution.collectors.counters import counter_increases
+from attribution.collectors.estimate import Latency, estimate_token_seconds
+from attribution.collectors.labels import (
+    UNMAPPED_POOL,
+    first_label,
+    pool_for_model,
+    tenant_of,
+    tier_for_context,
+    tier_of,
+)
+from attribution.collectors.profiles import Plan
+from attribution.collectors.prom import PromClient, utc_from_seconds
 from attribution.config import Settings
+from attribution.model.split import NO_TIER
+from attribution.store.tables import TenantUsage
+
+log = logging.getLogger(__name__)
 
 SOURCE = "gateway"
-COUNTERS = {
-    "requests": "llm_tenant_requests_total",
-    "prompt_tokens": "llm_tenant_prompt_tokens_total",
-    "generation_tokens": "llm_tenant_generation_tokens_total",
-    "kv_token_seconds": "llm_tenant_kv_token_seconds_total",
-}
-
-SeriesKey = tuple[tuple[str, str], ...]
-
-
-def increases(series: Series, first_ts: int, step: int) -> dict[int, float]:
-    """Increase per interval start (unix s) from raw boundary values, reset-aware."""
-    out: dict[int, float] = {}
-    previous: float | None = None
-    for ts, value in series.points:
-        if previous is None:
-            if ts > first_ts:  # new series: it counted from zero
-                out[ts - step] = value
-        else:
-            out[ts - step] = value - previous if value >= previous else value
-        previous = value
-    return out
+USAGE = ("requests", "prompt_tokens", "generation_tokens", "kv_token_seconds")
+LATENCY = ("latency_seconds_sum", "latency_seconds_count", "ttft_seconds_sum", "ttft_seconds_count")
+#: (interval start unix s, pool, tenant, tier); tier is "" until derived when the profile has none.
+Key = tuple[int, str, str, str]
 
 
 def collect_gateway(
-    client: PromClient, settings: Settings, start: datetime, end: datetime
-) -> tuple[list[dict[str, Any]], dict[datetime, int]]:
+    client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime
+) -> Batch:
     step = settings.interval_seconds
-    first_ts = int(start.timestamp())
-    merged: dict[tuple[int, str, str, str], dict[str, float]] = {}
-    for field, metric in COUNTERS.items():
-        for series in client.range_query(metric, start, end, step):
-            key = _key(settings, series.labels)
-            for ts, inc in increases(series, first_ts, step).items():
-                row = merged.setdefault((ts, *key), {})
-                row[field] = row.get(field, 0.0) + inc
-    rows: list[dict[str, Any]] = []
-    seen: dict[datetime, int] = {}
-    for (ts, pool, tenant, tier), values in sorted(merged.items()):
+    usage: dict[Key, dict[str, float]] = defaultdict(dict)
+    latency: dict[tuple[int, str, str], Latency] = defaultdict(Latency)
+    for signal in plan.profile.signals:
+        query = plan.query(signal, step)
+        assert query is not None
+        lookback = settings.collection.counter_baseline_lookback_seconds
+        for counter in counter_increases(client, query, start, end, step, lookback):
+            pool, tenant, tier = _key(settings, plan, counter.labels)
+            for ts, inc in counter.increases.items():
+                if signal in USAGE:
+                    row = usage[(ts, pool, tenant, tier)]
+                    row[signal] = row.get(signal, 0.0) + inc
+                else:
+                    latency[(ts, pool, tenant)] += _latency(signal, inc)
+    batch = Batch(TenantUsage, [])
+    if not plan.labels.tier:
+        usage = _tiers_from_context(settings, usage, batch)
+    if "kv_token_seconds" not in plan.profile.signals:
+        _estimate(usage, latency, batch)
+    for (ts, pool, tenant, tier), values in sorted(usage.items()):
         interval_start = utc_from_seconds(ts)
-        seen[interval_start] = seen.get(interval_start, 0) + 1
-        rows.append(
+        batch.saw(interval_start)
+        batch.rows.append(
             {
                 "interval_start": interval_start,
                 "pool": pool,
@@ -71,13 +77,52 @@ def collect_gateway(
                 "kv_token_seconds": values.get("kv_token_seconds", 0.0),
             }
         )
-    return rows, seen
+    return batch
 
 
-def _key(settings: Settings, labels: Mapping[str, str]) -> tuple[str, str, str]:
-    pool = pool_for_model(settings, labels.get("model"))
-    return (
-        pool.name if pool else UNMAPPED_POOL,
-        tenant_of(settings, labels),
-        tier_of(settings, labels),
-    )
+def _key(settings: Settings, plan: Plan, labels: Mapping[str, str]) -> tuple[str, str, str]:
+    pool = pool_for_model(settings, first_label(labels, plan.labels.model))
+    tier = tier_of(settings, labels, plan.labels.tier) if plan.labels.tier else ""
+    return pool.name if pool else UNMAPPED_POOL, tenant_of(settings, labels, plan.labels.tenant), tier
+
+
+def _latency(signal: str, value: float) -> Latency:
+    index = LATENCY.index(signal)
+    return Latency(*(value if i == index else 0.0 for i in range(4)))
+
+
+def _tiers_from_context(
+    settings: Settings, usage: dict[Key, dict[str, float]], batch: Batch
+) -> dict[Key, dict[str, float]]:
+    """Without a tier label, a (pool, tenant) group's interval goes to the tier of its mean context."""
+    out: dict[Key, dict[str, float]] = {}
+    for (ts, pool, tenant, _), values in usage.items():
+        requests = values.get("requests", 0.0)
+        tokens = values.get("prompt_tokens", 0.0) + values.get("generation_tokens", 0.0)
+        tier = tier_for_context(settings, tokens / requests) if requests > 0 else NO_TIER
+        out[(ts, pool, tenant, tier)] = values
+        batch.estimated.add(utc_from_seconds(ts))
+    return out
+
+
+def _estimate(
+    usage: dict[Key, dict[str, float]], latency: Mapping[tuple[int, str, str], Latency], batch: Batch
+) -> None:
+    """Fill ``kv_token_seconds`` from tokens x latency; a group with no latency observation in the
+    interval takes its pool's mean latency there, and only without that stays at zero."""
+    by_pool: dict[tuple[int, str], Latency] = defaultdict(Latency)
+    for (ts, pool, _), observed in latency.items():
+        by_pool[(ts, pool)] += observed
+    for (ts, pool, tenant, _), values in usage.items():
+        prompt, generated = values.get("prompt_tokens", 0.0), values.get("generation_tokens", 0.0)
+        if prompt == 0 and generated == 0:
+            continue
+        own = latency.get((ts, pool, tenant), Latency())
+        estimate = estimate_token_seconds(prompt, generated, own)
+        if estimate is None:
+            estimate = estimate_token_seconds(prompt, generated, by_pool.get((ts, pool), Latency()))
+        if estimate is None:
+            log.warning("no latency for %s/%s at %s: KV token-seconds left at 0", pool, tenant, ts)
+            estimate = 0.0
+        values["kv_token_seconds"] = estimate
+        batch.estimated.add(utc_from_seconds(ts))

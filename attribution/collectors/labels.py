@@ -1,23 +1,83 @@
-"""Finding pools, tenants and GPUs from labels, tolerant of the spellings real scrapes produce."""
+"""Finding pools, tenants, tiers, engines and GPUs from labels, tolerant of the spellings scrapes produce.
+
+Each role is a list of label names tried in order (the profile's default, or the source's override); each
+name also matches ``exported_<name>`` (a ServiceMonitor with ``honorLabels: false``) and its other
+capitalisations (dcgm-exporter's ``Hostname`` became ``hostname``).
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from itertools import pairwise
 
-from attribution.config import PoolConfig, Settings
+from attribution.config import LabelNames, PoolConfig, Settings
 from attribution.model.split import NO_TIER
 
 UNALLOCATED_TENANT = "__unallocated__"
 UNMAPPED_POOL = "__unmapped__"
+TENANT_LABEL_SETTING = "$tenant_label"
+#: Values exporters write for "no value" (LiteLLM writes None; its series limit folds label sets into
+#: ``other``): such a tenant is unknown, so its usage is ``__unallocated__``, never dropped.
+MISSING_VALUES = frozenset({"", "None", "none", "null", "<nil>", "other"})
+
+DEFAULT_LABELS = LabelNames(
+    tenant=[TENANT_LABEL_SETTING],
+    model=["model_name", "model"],
+    tier=[],
+    engine=["pod", "instance"],
+    engine_index=["engine"],
+    gpu_uuid=["UUID", "uuid"],
+    gpu_model=["modelName"],
+    hostname=["Hostname", "hostname"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelPlan:
+    """The label names one (source, profile) reads each role from. An empty ``tier`` means the profile
+    has no tier label, and tiers are derived from mean context per interval (an estimate)."""
+
+    tenant: tuple[str, ...]
+    model: tuple[str, ...]
+    tier: tuple[str, ...]
+    engine: tuple[str, ...]
+    engine_index: tuple[str, ...]
+    gpu_uuid: tuple[str, ...]
+    gpu_model: tuple[str, ...]
+    hostname: tuple[str, ...]
+
+    @classmethod
+    def resolve(cls, settings: Settings, profile: LabelNames, source: LabelNames) -> LabelPlan:
+        def pick(role: str) -> tuple[str, ...]:
+            for names in (getattr(source, role), getattr(profile, role), getattr(DEFAULT_LABELS, role)):
+                if names is not None:
+                    return tuple(settings.tenants.label if n == TENANT_LABEL_SETTING else n for n in names)
+            return ()
+
+        return cls(*(pick(f.name) for f in fields(cls)))
 
 
 def label(labels: Mapping[str, str], name: str) -> str | None:
-    """A label's value, also under the names scrapes give it: ``exported_<name>`` and other case."""
-    for key in (name, f"exported_{name}", name.lower(), name.capitalize(), name.upper()):
+    """A label's value, also under the names scrapes give it: ``exported_<name>`` and other case.
+
+    ``exported_<name>`` comes first: it exists only when the exposition carried ``<name>`` and the scrape
+    (honorLabels false) overwrote it with the target's own, e.g. dcgm-exporter's ``pod`` (the GPU's
+    workload) becomes ``exported_pod`` while ``pod`` names the exporter's pod.
+    """
+    for key in (f"exported_{name}", name, name.lower(), name.capitalize(), name.upper()):
         value = labels.get(key)
         if value:
             return value
+    return None
+
+
+def first_label(labels: Mapping[str, str], names: Sequence[str]) -> str | None:
+    for name in names:
+        value = label(labels, name)
+        if value is not None and value.strip() not in MISSING_VALUES:
+            return value.strip()
     return None
 
 
@@ -37,22 +97,39 @@ def pool_for_gpu(settings: Settings, labels: Mapping[str, str]) -> PoolConfig | 
 
 
 def pool_for_model(settings: Settings, served_model_name: str | None) -> PoolConfig | None:
+    """The pool serving a model under this name: its ``served_model_name`` or one of its aliases."""
+    if served_model_name is None:
+        return None
     for pool in settings.pools:
-        if pool.served_model_name == served_model_name:
+        if pool.served_model_name == served_model_name or served_model_name in pool.model_aliases:
             return pool
     return None
 
 
-def tenant_of(settings: Settings, labels: Mapping[str, str]) -> str:
+def engine_id(labels: Mapping[str, str], plan: LabelPlan) -> str:
+    """``<pod or instance>/<engine index>``: vLLM's ``engine`` or SGLang's ``dp_rank``, default 0."""
+    return f"{first_label(labels, plan.engine) or ''}/{first_label(labels, plan.engine_index) or '0'}"
+
+
+def tenant_of(settings: Settings, labels: Mapping[str, str], names: Sequence[str] | None = None) -> str:
     """The billed party; missing or unknown values go to ``__unallocated__`` (MODEL.md)."""
-    value = labels.get(settings.tenants.label, "").strip()
-    if not value or value.startswith("__"):
+    value = first_label(labels, names if names is not None else (settings.tenants.label,))
+    if value is None or value.startswith("__"):
         return UNALLOCATED_TENANT
     if settings.tenants.known and value not in settings.tenants.known:
         return UNALLOCATED_TENANT
     return value
 
 
-def tier_of(settings: Settings, labels: Mapping[str, str]) -> str:
-    value = labels.get("tier", "")
+def tier_of(settings: Settings, labels: Mapping[str, str], names: Sequence[str] = ("tier",)) -> str:
+    value = first_label(labels, names)
     return value if value in settings.tiers.names else NO_TIER
+
+
+def tier_for_context(settings: Settings, context_tokens: float) -> str:
+    """The tier whose ``[lower, upper)`` holds ``context_tokens`` (prompt + generated)."""
+    edges = [0, *settings.tiers.boundaries_tokens]
+    for name, (low, high) in zip(settings.tiers.names, pairwise(edges), strict=False):
+        if low <= context_tokens < high:
+            return name
+    return settings.tiers.names[-1]

@@ -1,37 +1,62 @@
-"""A thin Prometheus client: aligned, chunked range queries, with failures mapped to our errors.
+"""A thin Prometheus-API client: aligned, chunked queries; failures mapped to our errors; retries.
 
 Query front-ends (Mimir, Thanos) cache only step-aligned queries, and Prometheus refuses more than 11,000
-points per series, so every query here is aligned to its step and split into chunks of at most
-``MAX_POINTS_PER_QUERY`` points.
+points per series, so every range query here is aligned to its step and callers split windows with
+:func:`chunks` (at most ``MAX_POINTS_PER_QUERY`` points).
+
+It speaks the HTTP API directly (POST, form-encoded, so long PromQL never hits a URL limit) rather than
+through prometheus-api-client, because that library drops the answer's ``warnings``: a Thanos or
+federated answer that is partial says so only there. Failures are classified once:
+
+* :class:`SourceQueryError` (bad PromQL, too many points, HTTP 4xx): retrying cannot help, raised at once;
+* :class:`SourceUnavailableError` (refused, timed out, HTTP 5xx/408/429, a body that is not JSON) and its
+  subclass :class:`PartialAnswerError` (warnings not in ``accept_warnings``): retried with backoff, then
+  raised, so the caller does not advance its watermark and a later run resumes.
+
+The same API is served by Prometheus 2.x/3.x and VictoriaMetrics; nothing here depends on which.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
 
+from attribution.config import RetryConfig, SourceConfig
 from attribution.errors import SourceQueryError, SourceUnavailableError
 
+log = logging.getLogger(__name__)
+
 MAX_POINTS_PER_QUERY = 10_000
-_STATUS = re.compile(r"HTTP Status Code (\d{3})")
+_RETRYABLE_4XX = frozenset({408, 429})
+_RETRYABLE_ERROR_TYPES = frozenset({"timeout", "canceled", "unavailable", "internal"})
+
+
+class PartialAnswerError(SourceUnavailableError):
+    """The source answered, but said (in ``warnings``) that the answer may be incomplete."""
+
+    code = "source_partial_answer"
 
 
 @dataclass(frozen=True, slots=True)
 class Series:
     labels: dict[str, str]
     points: list[tuple[int, float]]
-    """(unix seconds, value), ascending."""
+    """(unix seconds, value), ascending; NaN values are dropped."""
 
 
-def chunks(start: datetime, end: datetime, step_seconds: int) -> Iterator[tuple[datetime, datetime]]:
-    """Split ``[start, end)`` into step-aligned chunks of at most MAX_POINTS_PER_QUERY steps."""
-    span = timedelta(seconds=step_seconds * MAX_POINTS_PER_QUERY)
+def chunks(
+    start: datetime, end: datetime, step_seconds: int, max_steps: int = MAX_POINTS_PER_QUERY
+) -> Iterator[tuple[datetime, datetime]]:
+    """Split ``[start, end)`` into step-aligned chunks of at most ``max_steps`` steps."""
+    span = timedelta(seconds=step_seconds * min(max_steps, MAX_POINTS_PER_QUERY))
     cursor = start
     while cursor < end:
         nxt = min(cursor + span, end)
@@ -40,10 +65,30 @@ def chunks(start: datetime, end: datetime, step_seconds: int) -> Iterator[tuple[
 
 
 class PromClient:
-    def __init__(self, url: str, timeout_seconds: float = 60.0) -> None:
+    """One source. ``failures`` counts failed attempts (retried or not); ``on_failure``, when set, is
+    called with each failure's error code (self-metrics)."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float = 60.0,
+        retry: RetryConfig | None = None,
+        accept_warnings: Sequence[str] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout_seconds
-        self._conn = PrometheusConnect(url=self.url, disable_ssl=True, timeout=int(timeout_seconds))
+        self._timeout_param = f"{round(timeout_seconds * 1000)}ms"  # both Prometheus and VM parse ms
+        self._retry = retry or RetryConfig(attempts=1)
+        self._accept = [re.compile(p) for p in accept_warnings]
+        self._sleep = sleep
+        self._http = requests.Session()
+        self.failures = 0
+        self.on_failure: Callable[[str], None] | None = None
+
+    @classmethod
+    def for_source(cls, source: SourceConfig, retry: RetryConfig) -> PromClient:
+        return cls(source.url, source.timeout_seconds, retry, source.accept_warnings)
 
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
         """Evaluate ``query`` at every step from ``start`` to ``end`` inclusive (both step-aligned)."""
@@ -52,38 +97,103 @@ class PromClient:
                 raise ValueError(f"{t} is not a UTC time aligned to the {step_seconds}s step")
         if (end - start).total_seconds() / step_seconds > MAX_POINTS_PER_QUERY:
             raise ValueError("range query spans too many points; use chunks()")
-        try:
-            result = self._conn.custom_query_range(
-                query, start_time=start, end_time=end, step=str(step_seconds)
-            )
-        except requests.RequestException as exc:
-            raise SourceUnavailableError(f"Prometheus at {self.url} unreachable: {exc}") from exc
-        except PrometheusApiClientException as exc:
-            match = _STATUS.search(str(exc))
-            status = int(match.group(1)) if match else 0
-            if 400 <= status < 500 and status not in (408, 429):
-                raise SourceQueryError(f"Prometheus rejected {query!r}: {exc}") from exc
-            raise SourceUnavailableError(f"Prometheus at {self.url} failed: {exc}") from exc
-        except ValueError as exc:  # a body that is not JSON
-            raise SourceUnavailableError(f"Prometheus at {self.url} sent a malformed answer") from exc
-        return [_parse(item, query) for item in result]
+        params = {
+            "query": query,
+            "start": str(int(start.timestamp())),
+            "end": str(int(end.timestamp())),
+            "step": f"{step_seconds}s",
+            "timeout": self._timeout_param,
+        }
+        data = self._call("/api/v1/query_range", params, query)
+        return _parse(data, query, {"matrix"})
+
+    def instant_query(self, query: str, at: datetime) -> list[Series]:
+        """Evaluate ``query`` at ``at``: one point per series, or raw samples for a range selector."""
+        params = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": self._timeout_param}
+        data = self._call("/api/v1/query", params, query)
+        return _parse(data, query, {"vector", "matrix"})
 
     def ready(self) -> bool:
         try:
-            response = requests.get(f"{self.url}/-/ready", timeout=5)
+            response = self._http.get(f"{self.url}/-/ready", timeout=5)
         except requests.RequestException:
             return False
         return response.status_code == 200
 
+    def _call(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                return self._once(path, params, query)
+            except SourceUnavailableError as exc:
+                self._failed(exc.code)
+                attempt += 1
+                if attempt >= self._retry.attempts:
+                    raise
+                delay = random.uniform(0, self._backoff(attempt))  # noqa: S311 - jitter, not crypto
+                log.warning("%s; retry %d/%d in %.2fs", exc.detail, attempt, self._retry.attempts - 1, delay)
+                self._sleep(delay)
+            except SourceQueryError as exc:
+                self._failed(exc.code)
+                raise
 
-def _parse(item: object, query: str) -> Series:
+    def _failed(self, code: str) -> None:
+        self.failures += 1
+        if self.on_failure is not None:
+            self.on_failure(code)
+
+    def _backoff(self, attempt: int) -> float:
+        return float(
+            min(self._retry.max_delay_seconds, self._retry.initial_delay_seconds * 2 ** (attempt - 1))
+        )
+
+    def _once(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+        try:
+            response = self._http.post(f"{self.url}{path}", data=params, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise SourceUnavailableError(f"source at {self.url} unreachable: {exc}") from exc
+        try:
+            body = response.json()
+            assert isinstance(body, dict)
+        except (ValueError, AssertionError):
+            raise SourceUnavailableError(
+                f"source at {self.url} sent a malformed answer (HTTP {response.status_code}) to {query!r}"
+            ) from None
+        status = response.status_code
+        if status >= 400 or body.get("status") != "success":
+            error_type = str(body.get("errorType", ""))
+            detail = f"HTTP {status} {error_type}: {body.get('error', '')}".strip()
+            if (
+                400 <= status < 500
+                and status not in _RETRYABLE_4XX
+                and error_type not in _RETRYABLE_ERROR_TYPES
+            ):
+                raise SourceQueryError(f"source at {self.url} rejected {query!r}: {detail}")
+            raise SourceUnavailableError(f"source at {self.url} failed on {query!r}: {detail}")
+        warnings = [str(w) for w in body.get("warnings") or []]
+        unaccepted = [w for w in warnings if not any(p.search(w) for p in self._accept)]
+        if unaccepted:
+            raise PartialAnswerError(f"source at {self.url} answered {query!r} partially: {unaccepted[0]}")
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise SourceUnavailableError(f"source at {self.url} sent no data for {query!r}")
+        return data
+
+
+def _parse(data: dict[str, Any], query: str, allowed: set[str]) -> list[Series]:
+    kind = data.get("resultType")
+    if kind not in allowed:
+        raise SourceQueryError(f"{query!r} gave a {kind} result; expected {' or '.join(sorted(allowed))}")
     try:
-        assert isinstance(item, dict)
-        labels = {str(k): str(v) for k, v in item["metric"].items()}
-        points = [(round(float(ts)), float(value)) for ts, value in item["values"]]
-    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        out = []
+        for item in data["result"]:
+            labels = {str(k): str(v) for k, v in item["metric"].items()}
+            raw = item["values"] if "values" in item else [item["value"]]
+            points = [(round(float(ts)), float(v)) for ts, v in raw if v != "NaN"]
+            out.append(Series(labels=labels, points=points))
+    except (KeyError, TypeError, ValueError) as exc:
         raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
-    return Series(labels=labels, points=points)
+    return out
 
 
 def utc_from_seconds(ts: int) -> datetime:

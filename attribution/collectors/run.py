@@ -1,26 +1,49 @@
-"""The collection run: for each chunk of the window, pull every source, then write it in one transaction.
+"""Pulling a window from a source through a profile, and writing it, idempotently, with its coverage.
 
-Writes are upserts keyed by interval, so collecting a window twice leaves the database unchanged, and a
-chunk is either wholly written or not at all.
+:func:`fetch` reads one (source, collector) plan for one window; :func:`write` upserts the rows, the
+coverage of every interval (present, missing or estimated) and a log line, in the caller's transaction.
+:func:`collect_window` is the backfill (``attribution collect --start --end``, the demo, the tests): every
+plan, chunk by chunk, one transaction per chunk. Writes are upserts keyed by interval, so collecting a
+window twice leaves the database unchanged, and a chunk is either wholly written or not at all. A backfill
+does not move collectors' watermarks; it rewinds the attribution job's watermark to the chunk it wrote,
+so a running scheduler re-attributes what changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors import gateway, gpu, kv
+from attribution.collectors.batch import Batch
+from attribution.collectors.gateway import collect_gateway
+from attribution.collectors.gpu import collect_gpu
+from attribution.collectors.kv import collect_kv
+from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, chunks
-from attribution.config import Settings
-from attribution.store.queries import upsert
+from attribution.config import CollectorName, Settings
+from attribution.store import queries
+from attribution.store.collection_state import CoverageStatus
 from attribution.store.session import unit_of_work
-from attribution.store.tables import Coverage, GpuSample, KvSample, TenantUsage
 from attribution.timeutil import align_window
 
 Progress = Callable[[datetime, datetime], None]
+Fetcher = Callable[[PromClient, Settings, Plan, datetime, datetime], Batch]
+
+FETCHERS: dict[CollectorName, Fetcher] = {
+    CollectorName.GPU: collect_gpu,
+    CollectorName.KV: collect_kv,
+    CollectorName.GATEWAY: collect_gateway,
+}
+#: The attribution job's watermark row: attributed up to here.
+ATTRIBUTION = "attribution"
+ALL_SOURCES = "*"
+REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(slots=True)
@@ -32,34 +55,98 @@ class CollectionResult:
         self.rows_by_table[table] = self.rows_by_table.get(table, 0) + n
 
 
+def fetch(client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime) -> Batch:
+    return FETCHERS[plan.collector](client, settings, plan, start, end)
+
+
+def write(
+    session: Session,
+    settings: Settings,
+    plan: Plan,
+    batch: Batch,
+    window: tuple[datetime, datetime],
+    mode: str,
+) -> int:
+    """Upsert ``batch`` and the coverage of every interval of ``window``; log the chunk. No commit."""
+    start, end = window
+    now = datetime.now(UTC)
+    written = queries.bulk_upsert(session, batch.table, batch.rows)
+    rows_per_interval = Counter(row["interval_start"] for row in batch.rows)
+    coverage = []
+    step = timedelta(seconds=settings.interval_seconds)
+    t = start
+    while t < end:
+        series = batch.series.get(t, 0)
+        status = CoverageStatus.MISSING if series == 0 else CoverageStatus.PRESENT
+        if series and t in batch.estimated:
+            status = CoverageStatus.ESTIMATED
+        coverage.append(
+            {
+                "collector": plan.collector.value,
+                "source": plan.source.name,
+                "interval_start": t,
+                "status": status.value,
+                "series": series,
+                "rows": rows_per_interval.get(t, 0),
+                "collected_at": now,
+            }
+        )
+        t += step
+    queries.write_source_coverage(session, coverage)
+    queries.log_chunk(
+        session,
+        collector=plan.collector.value,
+        source=plan.source.name,
+        window_start=start,
+        window_end=end,
+        rows=written,
+        mode=mode,
+        replica=REPLICA,
+        committed_at=now,
+    )
+    return written
+
+
+def clients_for(
+    settings: Settings, selected: Sequence[Plan], client: PromClient | None = None
+) -> dict[str, PromClient]:
+    """One client per source; ``client``, when given, serves the first configured source."""
+    out: dict[str, PromClient] = {}
+    first = settings.effective_sources()[0].name
+    for plan in selected:
+        name = plan.source.name
+        if name not in out:
+            given = client if client is not None and name == first else None
+            out[name] = given or PromClient.for_source(plan.source, settings.collection.retry)
+    return out
+
+
 def collect_window(
-    client: PromClient,
+    client: PromClient | None,
     settings: Settings,
     factory: sessionmaker[Session],
     start: datetime,
     end: datetime,
     progress: Progress | None = None,
+    *,
+    selected: Sequence[Plan] | None = None,
 ) -> CollectionResult:
+    """Backfill ``[start, end)`` (widened to whole intervals) from every plan, or the ``selected`` ones."""
     start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
+    todo = list(selected) if selected is not None else plans(settings)
+    clients = clients_for(settings, todo, client)
     result = CollectionResult()
-    for chunk_start, chunk_end in chunks(start, end, settings.interval_seconds):
-        gpu_rows, gpu_seen = gpu.collect_gpu(client, settings, chunk_start, chunk_end)
-        kv_rows, kv_seen = kv.collect_kv(client, settings, chunk_start, chunk_end)
-        usage_rows, usage_seen = gateway.collect_gateway(client, settings, chunk_start, chunk_end)
-        coverage = [
-            {"source": source, "interval_start": t, "series": n}
-            for source, seen in (
-                (gpu.SOURCE, gpu_seen),
-                (kv.SOURCE, kv_seen),
-                (gateway.SOURCE, usage_seen),
-            )
-            for t, n in seen.items()
+    for chunk_start, chunk_end in chunks(
+        start, end, settings.interval_seconds, settings.collection.chunk_intervals
+    ):
+        batches = [
+            (plan, fetch(clients[plan.source.name], settings, plan, chunk_start, chunk_end)) for plan in todo
         ]
         with unit_of_work(factory) as session:
-            result.add("gpu_samples", upsert(session, GpuSample, gpu_rows))
-            result.add("kv_samples", upsert(session, KvSample, kv_rows))
-            result.add("tenant_usage", upsert(session, TenantUsage, usage_rows))
-            result.add("coverage", upsert(session, Coverage, coverage))
+            for plan, batch in batches:
+                n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
+                result.add(batch.table.__tablename__, n)
+            queries.rewind_watermark(session, ATTRIBUTION, ALL_SOURCES, chunk_start, datetime.now(UTC))
         result.chunks += 1
         if progress is not None:
             progress(chunk_start, chunk_end)

@@ -1,20 +1,38 @@
 """A deterministic simulated inference cluster that speaks the same metrics as the real exporters.
 
-History mode (``generate_history``) writes an OpenMetrics backfill file with vLLM 0.33.0,
-dcgm-exporter and native gateway series, plus the ground truth they were generated from.
-See docs/simulator.md.
+History mode (``generate_history``) streams OpenMetrics backfill files with vLLM 0.33.0 / SGLang 0.5.23,
+dcgm-exporter, LiteLLM 1.110.2, OpenTelemetry GenAI and native gateway series, plus the ground truth they
+were generated from. Live mode (``attribution.sim.live``) serves the same series on one ``/metrics``
+endpoint per target. Named scenarios: ``scenario(name, seed=...)``. See docs/simulator.md.
 """
 
 from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS
 from attribution.sim.history import HistoryResult, generate_history
-from attribution.sim.scenario import ClusterSpec, PoolSpec, TenantProfile, demo_cluster
+from attribution.sim.scenario import (
+    BurstProcess,
+    ClusterSpec,
+    Exporters,
+    Outage,
+    PoolSpec,
+    ScheduledBurst,
+    TenantProfile,
+    demo_cluster,
+)
+from attribution.sim.scenarios import SCENARIOS, fleet, scenario
 
 __all__ = [
     "DEFAULT_TIER_BOUNDARIES_TOKENS",
+    "SCENARIOS",
+    "BurstProcess",
     "ClusterSpec",
+    "Exporters",
     "HistoryResult",
+    "Outage",
     "PoolSpec",
+    "ScheduledBurst",
     "TenantProfile",
     "demo_cluster",
+    "fleet",
     "generate_history",
+    "scenario",
 ]

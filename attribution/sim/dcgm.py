@@ -1,34 +1,33 @@
-"""dcgm-exporter series, one set per GPU, including GPUs that serve no pool.
+"""dcgm-exporter series, one set per GPU (one target per host), including GPUs that serve no pool.
 
-Labels follow the render order of dcgm-exporter up to tag 4.5.3-4.8.2 (``Hostname`` with a capital H;
-later releases spell it ``hostname``): ``gpu``, ``UUID``, ``pci_bus_id``, ``device``, ``modelName``,
-``Hostname``, ``DCGM_FI_DRIVER_VERSION``, then the Kubernetes mapping ``pod``, ``namespace``,
-``container`` for GPUs a pod holds. Scrape adds ``job`` and ``instance`` only: the exporter's own
-``pod``/``namespace`` are kept as if scraped with ``honor_labels: true`` (with ``false`` they would be
-renamed ``exported_pod``/``exported_namespace``).
+Labels follow dcgm-exporter's render order: ``gpu``, ``UUID``, ``pci_bus_id``, ``device``, ``modelName``,
+the host label (``Hostname`` up to tag 4.5.3-4.8.2, ``hostname`` after #655:
+``Exporters.dcgm_host_label``), ``DCGM_FI_DRIVER_VERSION``, then the Kubernetes mapping ``pod``,
+``namespace``, ``container`` for GPUs a pod holds. Scrape adds ``job`` and ``instance`` only: the exporter's
+own ``pod``/``namespace`` are kept as if scraped with ``honor_labels: true`` (with ``false`` they would
+become ``exported_pod``/``exported_namespace``).
 
 Values: framebuffer in MiB summing to the catalog total; a serving GPU's FB_USED is constant at
-gpu_memory_utilization x total (vLLM pre-allocates). Utilisation, engine/DRAM activity and power are
-plausible shapes that rise with the pool's running requests and KV use, not a performance model.
+gpu_memory_utilization x total (vLLM pre-allocates). During an engine restart the pod keeps its GPUs and
+dcgm keeps reporting them: FB_USED drops to almost nothing when the process dies, climbs while the weights
+load, and jumps back to the serving level for KV allocation and CUDA-graph capture before the engine
+answers again. Utilisation, activity and power are plausible shapes that rise with the pool's running
+requests and KV use, not a performance model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
 from attribution.catalog import get_gpu
-from attribution.sim.openmetrics import Family, Labels, Series
-from attribution.sim.scenario import ClusterSpec
-from attribution.sim.timeline import PoolLoad, SimRun
-from attribution.sim.vllm import engine_pod
+from attribution.sim.chunk import Chunk, SimContext
+from attribution.sim.exposition import Family, Kind, Rows, format_labels
+from attribution.sim.scenario import PoolSpec
+from attribution.sim.targets import Gpu, engine_pod
 from attribution.sim.workload import FloatArray
 
-GPUS_PER_HOST = 8
-DCGM_PORT = 9400
 DRIVER_VERSION = "550.127.05"
 #: PCI bus ids of an HGX 8-GPU baseboard, by GPU index on the host.
 PCI_BUS_IDS = (
@@ -38,6 +37,9 @@ PCI_BUS_IDS = (
 #: Framebuffer the driver reserves, as a fraction of the total (about 0.6 GiB on an 80 GB part).
 FB_RESERVED_FRACTION = 0.0071
 IDLE_FB_USED_MIB = 1
+#: CUDA context and allocator overhead present as soon as a process loads weights.
+CONTEXT_FB_MIB = 520
+MIB = 1024 * 1024
 #: (idle watts, board power limit watts) per GPU catalog key.
 POWER_WATTS: dict[str, tuple[float, float]] = {
     "A100-SXM-80GB": (60.0, 400.0),
@@ -47,113 +49,125 @@ POWER_WATTS: dict[str, tuple[float, float]] = {
 }
 DEFAULT_POWER_WATTS = (80.0, 700.0)
 
-
-@dataclass(frozen=True)
-class Gpu:
-    host: str
-    index: int
-    gpu_key: str
-    pool: int | None
-    uuid: str
-
-
-def gpu_inventory(spec: ClusterSpec) -> list[Gpu]:
-    """Pack GPUs onto hosts of 8, one GPU type per host: each pool's GPUs contiguous (a pool starts a
-    new host rather than straddle one when it fits on a fresh one), then that type's unallocated GPUs.
-    """
-    types = list(dict.fromkeys([p.gpu_key for p in spec.pools] + list(spec.unallocated_gpus)))
-    gpus: list[Gpu] = []
-    host_number = 0
-    for gpu_key in types:
-        groups: list[tuple[int | None, int]] = [
-            (i, p.gpus) for i, p in enumerate(spec.pools) if p.gpu_key == gpu_key
-        ]
-        groups.append((None, spec.unallocated_gpus.get(gpu_key, 0)))
-        used = GPUS_PER_HOST  # forces a new host for the first group of each type
-        for pool, count in groups:
-            if pool is not None and used + count > GPUS_PER_HOST:
-                used = GPUS_PER_HOST
-            for _ in range(count):
-                if used == GPUS_PER_HOST:
-                    host_number += 1
-                    used = 0
-                host = f"gpu-node-{host_number:02d}"
-                gpus.append(Gpu(host, used, gpu_key, pool, _fake_uuid(spec.seed, host, used)))
-                used += 1
-    return gpus
-
-
-def _fake_uuid(seed: int, host: str, index: int) -> str:
-    h = hashlib.sha256(f"{seed}:{host}:{index}".encode()).hexdigest()
-    return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
-
-
-def _labels(spec: ClusterSpec, gpu: Gpu) -> Labels:
-    labels: Labels = (
-        ("gpu", str(gpu.index)),
-        ("UUID", gpu.uuid),
-        ("pci_bus_id", PCI_BUS_IDS[gpu.index % len(PCI_BUS_IDS)]),
-        ("device", f"nvidia{gpu.index}"),
-        ("modelName", get_gpu(gpu.gpu_key).dcgm_model_name),
-        ("Hostname", gpu.host),
-        ("DCGM_FI_DRIVER_VERSION", DRIVER_VERSION),
-    )
-    if gpu.pool is not None:
-        pod = engine_pod(spec.pools[gpu.pool])
-        labels = (*labels, ("pod", pod), ("namespace", spec.namespace), ("container", "vllm"))
-    return (*labels, ("job", "dcgm-exporter"), ("instance", f"{gpu.host}:{DCGM_PORT}"))
-
-
-FAMILIES: tuple[tuple[str, str], ...] = (
-    ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB)."),
-    ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB)."),
-    ("DCGM_FI_DEV_FB_RESERVED", "Framebuffer memory reserved (in MiB)."),
-    ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %)."),
-    ("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W)."),
-    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "Ratio of time the graphics engine is active."),
-    ("DCGM_FI_PROF_DRAM_ACTIVE", "Ratio of cycles the device memory interface is active."),
+FAMILIES: tuple[tuple[str, Kind, str], ...] = (
+    ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB)."),
+    ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB)."),
+    ("DCGM_FI_DEV_FB_RESERVED", "gauge", "Framebuffer memory reserved (in MiB)."),
+    ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %)."),
+    ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W)."),
+    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
+    ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor (HMMA) pipe is active."),
+    ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge", "Ratio of cycles the device memory interface is active."),
 )
+#: Engine phases at a scrape: serving, process gone, loading weights, allocating KV / capturing graphs.
+SERVING, DEAD, LOADING, INIT = 0, 1, 2, 3
 
 
-def dcgm_families(run: SimRun, load: PoolLoad) -> list[Family]:
-    per_family: dict[str, list[Series]] = {name: [] for name, _ in FAMILIES}
-    for gpu in gpu_inventory(run.spec):
-        labels = _labels(run.spec, gpu)
-        for name, values in _gpu_values(run, load, gpu).items():
-            per_family[name].append(Series(name, labels, values))
-    return [Family(name, "gauge", text, tuple(per_family[name])) for name, text in FAMILIES]
+class DcgmBuilder:
+    """All GPUs of the inventory; ``targets[host]`` is each host's target index."""
+
+    def __init__(self, context: SimContext, gpus: list[Gpu], targets: dict[str, int]) -> None:
+        spec = context.spec
+        self.context, self.gpus = context, gpus
+        self.targets = [targets[g.host] for g in gpus]
+        self.label_texts = [format_labels(self._labels(g)) for g in gpus]
+        self.pools = spec.pools
+
+    def _labels(self, gpu: Gpu) -> tuple[tuple[str, str], ...]:
+        spec = self.context.spec
+        labels: tuple[tuple[str, str], ...] = (
+            ("gpu", str(gpu.index)),
+            ("UUID", gpu.uuid),
+            ("pci_bus_id", PCI_BUS_IDS[gpu.index % len(PCI_BUS_IDS)]),
+            ("device", f"nvidia{gpu.index}"),
+            ("modelName", get_gpu(gpu.gpu_key).dcgm_model_name),
+            (spec.exporters.dcgm_host_label, gpu.host),
+            ("DCGM_FI_DRIVER_VERSION", DRIVER_VERSION),
+        )
+        if gpu.pool is not None:
+            pod = engine_pod(spec.pools[gpu.pool])
+            labels = (
+                *labels,
+                ("pod", pod),
+                ("namespace", spec.namespace),
+                ("container", spec.pools[gpu.pool].engine),
+            )
+        return labels
+
+    def families(self, chunk: Chunk) -> list[Family]:
+        columns: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in FAMILIES}
+        phases = [_phases(pool, chunk.scrapes) for pool in self.pools]
+        for gpu in self.gpus:
+            for name, values in self._gpu_values(chunk, gpu, phases).items():
+                columns[name].append(values)
+        return [
+            Family(name, kind, help_text, [Rows(
+                name, self.label_texts, self.targets, np.vstack(columns[name]))])
+            for name, kind, help_text in FAMILIES
+        ]  # fmt: skip
+
+    def _gpu_values(self, chunk: Chunk, gpu: Gpu, phases: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """One GPU's gauges at every scrape; noise is seeded by the cluster seed, the GPU and the chunk."""
+        m = chunk.n_scrapes
+        seed = [self.context.spec.seed, zlib.crc32(gpu.uuid.encode()), int(chunk.begin) & 0xFFFFFFFF]
+        rng = np.random.default_rng(seed)
+        total_mib = get_gpu(gpu.gpu_key).fb_total_mib
+        reserved_mib = round(FB_RESERVED_FRACTION * total_mib)
+        idle_w, limit_w = POWER_WATTS.get(gpu.gpu_key, DEFAULT_POWER_WATTS)
+        if gpu.pool is None:
+            used = np.full(m, IDLE_FB_USED_MIB, dtype=np.int64)
+            zero = np.zeros(m, dtype=np.float64)
+            util, engine, dram = np.zeros(m, dtype=np.int64), zero, zero
+            power = idle_w + rng.normal(0.0, 1.5, m)
+        else:
+            pool = self.pools[gpu.pool]
+            phase = phases[gpu.pool]
+            used = _fb_used(pool, phase, chunk.scrapes, total_mib)
+            util, engine, dram = _activity(
+                chunk.running[gpu.pool], chunk.blocks[gpu.pool] / pool.usable_blocks, rng
+            )
+            init = phase == INIT
+            util = np.where(phase == SERVING, util, np.where(init, 35, 0))
+            engine = np.where(phase == SERVING, engine, np.where(init, 0.3, 0.0))
+            dram = np.where(phase == SERVING, dram, np.where(init, 0.1, 0.0))
+            power = idle_w + (limit_w - idle_w) * (0.08 + 0.72 * engine) + rng.normal(0.0, 4.0, m)
+            power = np.where(phase == DEAD, idle_w + rng.normal(0.0, 1.5, m), power)
+        return {
+            "DCGM_FI_DEV_FB_USED": used,
+            "DCGM_FI_DEV_FB_FREE": total_mib - used - reserved_mib,
+            "DCGM_FI_DEV_FB_RESERVED": np.full(m, reserved_mib, dtype=np.int64),
+            "DCGM_FI_DEV_GPU_UTIL": util.astype(np.int64),
+            "DCGM_FI_DEV_POWER_USAGE": np.round(np.clip(power, 0.5 * idle_w, limit_w), 3),
+            "DCGM_FI_PROF_GR_ENGINE_ACTIVE": np.round(engine, 4),
+            "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE": np.round(0.62 * engine, 4),
+            "DCGM_FI_PROF_DRAM_ACTIVE": np.round(dram, 4),
+        }
 
 
-def _gpu_values(run: SimRun, load: PoolLoad, gpu: Gpu) -> dict[str, np.ndarray]:
-    """One GPU's gauges at every scrape; noise is seeded by the cluster seed and the GPU's UUID."""
-    n = run.n_scrapes
-    rng = np.random.default_rng([run.spec.seed, zlib.crc32(gpu.uuid.encode())])
-    total_mib = get_gpu(gpu.gpu_key).fb_total_mib
-    reserved_mib = round(FB_RESERVED_FRACTION * total_mib)
-    idle_w, limit_w = POWER_WATTS.get(gpu.gpu_key, DEFAULT_POWER_WATTS)
-    if gpu.pool is None:
-        used_mib = IDLE_FB_USED_MIB
-        zero = np.zeros(n, dtype=np.float64)
-        util, engine, dram = np.zeros(n, dtype=np.int64), zero, zero
-        power = idle_w + rng.normal(0.0, 1.5, n)
-    else:
-        pool = run.spec.pools[gpu.pool]
-        used_mib = round(pool.gpu_memory_utilization * total_mib)
-        util, engine, dram = _activity(load.running[gpu.pool], load.kv_usage[gpu.pool], rng)
-        power = idle_w + (limit_w - idle_w) * (0.08 + 0.72 * engine) + rng.normal(0.0, 4.0, n)
+def _phases(pool: PoolSpec, scrapes: FloatArray) -> np.ndarray:
+    phase = np.full(scrapes.size, SERVING, dtype=np.int64)
+    for o in pool.outages:
+        loading = o.at_seconds + o.restart_delay_seconds
+        init = loading + o.reload_seconds
+        up = init + o.init_seconds
+        phase[(scrapes >= o.at_seconds) & (scrapes < loading)] = DEAD
+        phase[(scrapes >= loading) & (scrapes < init)] = LOADING
+        phase[(scrapes >= init) & (scrapes < up)] = INIT
+    return phase
 
-    def constant(mib: int) -> np.ndarray:
-        return np.full(n, mib, dtype=np.int64)
 
-    return {
-        "DCGM_FI_DEV_FB_USED": constant(used_mib),
-        "DCGM_FI_DEV_FB_FREE": constant(total_mib - used_mib - reserved_mib),
-        "DCGM_FI_DEV_FB_RESERVED": constant(reserved_mib),
-        "DCGM_FI_DEV_GPU_UTIL": util,
-        "DCGM_FI_DEV_POWER_USAGE": np.round(np.clip(power, 0.5 * idle_w, limit_w), 3),
-        "DCGM_FI_PROF_GR_ENGINE_ACTIVE": np.round(engine, 4),
-        "DCGM_FI_PROF_DRAM_ACTIVE": np.round(dram, 4),
-    }
+def _fb_used(pool: PoolSpec, phase: np.ndarray, scrapes: FloatArray, total_mib: int) -> np.ndarray:
+    """MiB used: the serving level, ~0 while the process is gone, weights loading linearly, then serving."""
+    serving = round(pool.gpu_memory_utilization * total_mib)
+    used = np.full(scrapes.size, serving, dtype=np.int64)
+    used[phase == DEAD] = IDLE_FB_USED_MIB
+    weights_mib = pool.weights_bytes / pool.gpus / MIB
+    for o in pool.outages:
+        loading = o.at_seconds + o.restart_delay_seconds
+        inside = (phase == LOADING) & (scrapes >= loading) & (scrapes < loading + o.reload_seconds)
+        done = (scrapes[inside] - loading) / max(o.reload_seconds, 1e-9)
+        used[inside] = np.rint(CONTEXT_FB_MIB + weights_mib * done).astype(np.int64)
+    return used
 
 
 def _activity(

@@ -1,177 +1,458 @@
-"""The engine: one FIFO queue per pool and continuous batching without preemption.
+"""One pool's engine: continuous batching over a paged KV cache, with recompute preemption and restarts.
 
-The head of the queue is admitted while fewer than ``max_num_seqs`` requests run and the blocks
-reserved for every running request's *full* context, ceil((prompt + output) / block_size), fit in the
-usable blocks (num_gpu_blocks - 1: vLLM keeps one null block). Reserving the whole context up front is
-what makes preemption impossible in this first cut. Head-of-line blocking is deliberate: vLLM's FCFS
-scheduler also stops at the first request it cannot place.
+The scheduler follows vLLM V1's (``vllm/v1/core/sched/scheduler.py``), in continuous time:
 
-Once admitted, a request prefills for prompt / prefill_tps seconds, decodes for output / decode_tps
-seconds, and frees its blocks at finish. All times are float seconds relative to the window start.
+* A request holds ceil(tokens / block_size) blocks, allocated as its tokens grow: during prefill its held
+  tokens rise linearly from 0 to its prompt (chunked prefill, one block at a time); during decode they rise
+  from the prompt to prompt + output. Nothing is reserved ahead.
+* A waiting request is admitted (first come, first served, head-of-line blocking) while fewer than
+  ``max_num_seqs`` run and the blocks of its first prefill chunk, min(prompt, max_num_batched_tokens), are
+  free. No admission happens at an instant where a preemption happened.
+* When a running request needs a block and none is free (the cache is full), the most recently admitted
+  running request is preempted (``running.pop()``): it frees all its blocks and goes back to the *front*
+  of the waiting queue; when re-admitted it re-prefills prompt + tokens generated so far, then decodes the
+  rest. A preempted request holds nothing while it waits.
+* An outage kills the engine: running and waiting requests are lost (failed, or re-sent by the gateway when
+  the engine is back, by the outage's mode), and nothing is admitted until it is up again.
+
+Exhaustion is found exactly without touching every request at every event: H(t) = sum of held tokens is
+linear between events and the blocks in use are at most H/block_size + running, so the cache cannot be full
+before that bound reaches capacity. Only past that instant (the *tight* regime) are blocks counted one by
+one and the next block-boundary crossings merged to find the instant the free blocks run out.
+
+All times are float seconds after the window start. Output accumulates per chunk in ``EngineRecords``.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from array import array
+from collections import deque
+from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
-from attribution.sim.scenario import ClusterSpec, PoolSpec
-from attribution.sim.workload import (
-    BoolArray,
-    FloatArray,
-    IntArray,
-    TenantArrivals,
-    draw_tenant_arrivals,
-    tenant_rng,
-)
+from attribution.sim.scenario import PoolSpec
+from attribution.sim.workload import Arrivals
+
+INF = math.inf
+_FINISH, _PREFILL_END = 0, 1
+#: Blocks of slack below which the bound stops promising and blocks are counted exactly.
+_TIGHT_BLOCKS = 2.0
+#: A held-token count this close (in blocks) above a block boundary is on it, up to rounding.
+_ON_BOUNDARY = 1e-9
+#: Failure kinds: lost when the engine died under the request; refused while the engine was down.
+LOST, REFUSED = 0, 1
 
 
-@dataclass(frozen=True)
-class Requests:
-    """Every simulated request, grouped by pool and in arrival order within a pool.
+class _Req:
+    __slots__ = (
+        "arrival", "capped", "contrib", "first_scheduled", "first_token", "gen", "group", "gw_arrival",
+        "h0", "output", "phase", "phase_end", "preemptions", "prompt", "rate", "t0", "target", "version",
+    )  # fmt: skip
 
-    ``pool`` and ``tenant`` index ``ClusterSpec.pools`` and ``ClusterSpec.tenants``. Invariants:
-    arrival <= admit < prefill_end < finish.
+    def __init__(self, group: int, prompt: int, output: int, capped: bool, arrival: float) -> None:
+        self.group, self.prompt, self.output, self.capped = group, prompt, output, capped
+        self.gw_arrival = self.arrival = arrival
+        self.first_scheduled: float | None = None
+        self.first_token: float | None = None
+        self.preemptions = self.version = self.phase = 0
+        self.gen = self.t0 = self.h0 = self.rate = self.contrib = self.target = 0.0
+        self.phase_end = INF
+
+
+class EngineRecords:
+    """What happened in one chunk, as flat float arrays of fixed-width records (one ``extend`` per record;
+    integers are exact as floats), read by ``chunk`` as (records, width) matrices.
+
+    ``pieces`` (start, end, held at start, held just before end, rate, group): linear KV residency.
+    ``completions`` (group, gateway arrival, arrival, first scheduled, first token, finish, prompt, output,
+    capped, preemptions). ``first_tokens`` (group, time, TTFT), one per engine attempt. ``failures``
+    (group, gateway arrival, time, kind). ``preemptions`` (time, the blocks the running requests held or
+    needed then: always more than the usable blocks). ``running`` / ``waiting``: the engine's gauges at each
+    scrape instant of the chunk.
     """
 
-    pool: IntArray
-    tenant: IntArray
-    arrival_seconds: FloatArray
-    admit_seconds: FloatArray
-    prefill_end_seconds: FloatArray
-    finish_seconds: FloatArray
-    prompt_tokens: IntArray
-    output_tokens: IntArray
-    length_capped: BoolArray
+    WIDTHS: ClassVar[dict[str, int]] = {
+        "pieces": 6, "completions": 10, "first_tokens": 3, "failures": 4, "preemptions": 2,
+    }  # fmt: skip
 
-    @property
-    def count(self) -> int:
-        return int(self.pool.size)
+    def __init__(self) -> None:
+        self.pieces: array[float] = array("d")
+        self.completions: array[float] = array("d")
+        self.first_tokens: array[float] = array("d")
+        self.failures: array[float] = array("d")
+        self.preemptions: array[float] = array("d")
+        self.running: array[int] = array("q")
+        self.waiting: array[int] = array("q")
 
-    @property
-    def context_tokens(self) -> IntArray:
-        return self.prompt_tokens + self.output_tokens
+    def table(self, name: str) -> npt.NDArray[np.float64]:
+        """Records of ``name`` as a (records, width) matrix."""
+        flat = np.frombuffer(getattr(self, name), dtype=np.float64)
+        return flat.reshape(-1, self.WIDTHS[name])
 
 
-def simulate(
-    spec: ClusterSpec, begin_seconds: float, end_seconds: float, start_unix_seconds: int
-) -> Requests:
-    """Draw arrivals in [begin_seconds, end_seconds) and serve every one of them to completion.
+class PoolEngine:
+    """The state of one engine across chunks: call ``advance`` with consecutive, non-overlapping ranges."""
 
-    Requests still queued or running at ``end_seconds`` are served past it, so that consumers can
-    integrate the part of their residency that falls inside the window.
-    """
-    parts: list[Requests] = []
-    for pool_index, pool in enumerate(spec.pools):
-        tenant_indices: list[int] = []
-        draws: list[TenantArrivals] = []
-        for tenant_index, tenant in enumerate(spec.tenants):
-            if tenant.pool != pool.name:
+    def __init__(self, pool: PoolSpec, n_tiers: int, begin_seconds: float) -> None:
+        self.capacity = pool.usable_blocks
+        self.block = float(pool.block_size)
+        self.prefill_rate = pool.prefill_tokens_per_second
+        self.decode_rate = pool.decode_tokens_per_second
+        self.max_seqs = pool.max_num_seqs
+        self.chunk_tokens = pool.max_num_batched_tokens
+        self.n_tiers = n_tiers
+        self.outages = [(o.at_seconds, o.at_seconds + o.down_seconds, o.mode) for o in pool.outages]
+        self.outage_index = 0
+        while self.outage_index < len(self.outages) and self.outages[self.outage_index][1] <= begin_seconds:
+            self.outage_index += 1
+        self.up = True
+        self.reqs: dict[int, _Req] = {}
+        self.running: dict[int, None] = {}  # admission order: the last key is the preemption victim
+        self.waiting: deque[int] = deque()
+        self.held: list[int] = []
+        self.heap: list[tuple[float, int, int, int]] = []
+        self.next_rid = 0
+        self.now = begin_seconds
+        # Bound aggregates: held tokens H(t) = sum_a + sum_rate x (t - origin) over running requests.
+        self.origin = begin_seconds
+        self.sum_a = self.sum_rate = 0.0
+        self.check_at = INF
+        self.requester: int | None = None
+        self.tight = False
+        self.next_outage = INF
+        self._set_next_outage()
+        self.out = EngineRecords()
+
+    # ----------------------------------------------------------------------------------------- loop
+    def advance(self, end: float, scrapes: list[float], arrivals: Arrivals) -> EngineRecords:
+        """Run [now, end): arrivals (times in that range, sorted) join; gauges are read at ``scrapes``
+        (sorted, in that range) after every event at or before each instant."""
+        self.out = out = EngineRecords()
+        a_time, a_prof, a_tier = arrivals.time.tolist(), arrivals.profile.tolist(), arrivals.tier.tolist()
+        a_prompt, a_output, a_capped = (
+            arrivals.prompt.tolist(),
+            arrivals.output.tolist(),
+            arrivals.capped.tolist(),
+        )
+        n_arr, n_scr, ai, si = len(a_time), len(scrapes), 0, 0
+        heap = self.heap
+        self._update_check(self.now, min(a_time[0] if n_arr else INF, end))
+        while True:
+            t_heap = heap[0][0] if heap else INF
+            t_arr = a_time[ai] if ai < n_arr else INF
+            t_out = self.next_outage
+            t = min(t_heap, t_arr, t_out, self.check_at)
+            if si < n_scr and scrapes[si] < t:
+                out.running.append(len(self.running))
+                out.waiting.append(len(self.waiting))
+                si += 1
                 continue
-            rng = tenant_rng(spec.seed, tenant)
-            draws.append(
-                draw_tenant_arrivals(tenant, pool, rng, begin_seconds, end_seconds, start_unix_seconds)
+            if t >= end:
+                break
+            if t in (t_heap, t_out) or t_arr != t:
+                recheck = self._event(t, t_heap, t_out)
+            else:
+                group = a_prof[ai] * self.n_tiers + a_tier[ai]
+                self._arrive(t, group, a_prompt[ai], a_output[ai], a_capped[ai])
+                ai += 1
+                recheck = (self.waiting and self._admit(t)) or self.tight
+            if recheck:
+                self._update_check(t, min(a_time[ai] if ai < n_arr else INF, end))
+        while si < n_scr:
+            out.running.append(len(self.running))
+            out.waiting.append(len(self.waiting))
+            si += 1
+        self._cut(end)
+        return out
+
+    def _event(self, t: float, t_heap: float, t_out: float) -> bool:
+        """Process the heap event, outage step or check due at t; return whether the exhaustion check
+        must be redone: always in the tight regime (it looked only up to the next event), else only when an
+        admission made held tokens grow faster (a finish, a preemption or a switch to decode only make the
+        pending bound conservative)."""
+        recheck = self.tight
+        if t_heap == t:
+            _, kind, rid, version = heapq.heappop(self.heap)
+            q = self.reqs.get(rid)
+            if q is None or q.version != version:  # stale
+                return recheck
+            if kind == _FINISH:
+                self._finish(q, rid, t)
+                return (self.waiting and self._admit(t)) or recheck
+            self._prefill_done(q, rid, t)
+            return recheck
+        if t_out == t:
+            self._outage_step(t)
+        elif not self._check(t):  # no admission at an instant of preemption
+            self._admit(t)
+        return True
+
+    # ------------------------------------------------------------------------------ request events
+    def _arrive(self, t: float, group: int, prompt: int, output: int, capped: bool) -> None:
+        if not self.up and self.outages[self.outage_index][2] == "fail":
+            self._fail(group, t, t, REFUSED)
+            return
+        rid = self.next_rid
+        self.next_rid += 1
+        self.reqs[rid] = _Req(group, prompt, output, capped, t)
+        (self.waiting if self.up else self.held).append(rid)
+
+    # The three methods below run once or twice per request: helpers are inlined (one attribute lookup
+    # each, no call) because the engine's cost is CPython's per-call overhead.
+    def _start(self, q: _Req, rid: int, t: float) -> None:
+        """Admit: prefill prompt + tokens generated before any preemption, from 0 held tokens."""
+        rate = self.prefill_rate
+        q.target = target = q.prompt + q.gen
+        q.phase, q.t0, q.h0, q.rate = 1, t, 0.0, rate
+        q.phase_end = end = t + target / rate
+        if q.first_scheduled is None:
+            q.first_scheduled = t
+        q.contrib = contrib = -rate * (t - self.origin)
+        self.sum_a += contrib
+        self.sum_rate += rate
+        self.running[rid] = None
+        heapq.heappush(self.heap, (end, _PREFILL_END, rid, q.version))
+
+    def _prefill_done(self, q: _Req, rid: int, t: float) -> None:
+        target = q.target
+        out = self.out
+        if t > q.t0:
+            out.pieces.extend((q.t0, t, q.h0, target, q.rate, q.group))
+        if q.first_token is None:
+            q.first_token = t
+            out.first_tokens.extend((q.group, t, t - q.arrival))
+        rate = self.decode_rate
+        contrib = target - rate * (t - self.origin)
+        self.sum_a += contrib - q.contrib
+        self.sum_rate += rate - q.rate
+        q.contrib, q.rate = contrib, rate
+        q.phase, q.t0, q.h0 = 2, t, target
+        q.phase_end = end = t + (q.output - q.gen) / rate
+        heapq.heappush(self.heap, (end, _FINISH, rid, q.version))
+
+    def _finish(self, q: _Req, rid: int, t: float) -> None:
+        out = self.out
+        held_end = float(q.prompt + q.output)
+        if t > q.t0:
+            out.pieces.extend((q.t0, t, q.h0, held_end, q.rate, q.group))
+        scheduled, first = q.first_scheduled, q.first_token
+        assert scheduled is not None and first is not None
+        out.completions.extend(
+            (
+                q.group,
+                q.gw_arrival,
+                q.arrival,
+                scheduled,
+                first,
+                t,
+                q.prompt,
+                q.output,
+                q.capped,
+                q.preemptions,
             )
-            tenant_indices.append(tenant_index)
-        parts.append(_serve_pool(pool_index, pool, tenant_indices, draws))
-    return _concatenate(parts)
+        )
+        del self.running[rid]
+        self.sum_a -= q.contrib
+        self.sum_rate -= q.rate
+        del self.reqs[rid]
 
+    def _fail(self, group: int, gw_arrival: float, t: float, kind: int) -> None:
+        self.out.failures.extend((group, gw_arrival, t, kind))
 
-def _serve_pool(
-    pool_index: int, pool: PoolSpec, tenant_indices: list[int], draws: list[TenantArrivals]
-) -> Requests:
-    """Merge the tenants' arrivals (stable by tenant order on ties) and run the FIFO scheduler."""
-    tenant = np.concatenate(
-        [
-            np.full(d.arrival_seconds.size, i, dtype=np.int64)
-            for i, d in zip(tenant_indices, draws, strict=True)
-        ]
-        or [np.zeros(0, dtype=np.int64)]
-    )
-    arrival = _cat([d.arrival_seconds for d in draws], np.float64)
-    order = np.argsort(arrival, kind="stable")
-    arrival = arrival[order]
-    prompt = _cat([d.prompt_tokens for d in draws], np.int64)[order]
-    output = _cat([d.output_tokens for d in draws], np.int64)[order]
-    capped = _cat([d.length_capped for d in draws], np.bool_)[order]
-    prefill_seconds = prompt / pool.prefill_tokens_per_second
-    decode_seconds = output / pool.decode_tokens_per_second
-    blocks = -(-(prompt + output) // pool.block_size)
-    admit = _fifo_admissions(
-        arrival.tolist(),
-        blocks.tolist(),
-        prefill_seconds.tolist(),
-        decode_seconds.tolist(),
-        pool.max_num_seqs,
-        pool.num_gpu_blocks - 1,
-    )
-    prefill_end = admit + prefill_seconds
-    return Requests(
-        pool=np.full(arrival.size, pool_index, dtype=np.int64),
-        tenant=tenant[order],
-        arrival_seconds=arrival,
-        admit_seconds=admit,
-        prefill_end_seconds=prefill_end,
-        finish_seconds=prefill_end + decode_seconds,
-        prompt_tokens=prompt,
-        output_tokens=output,
-        length_capped=capped,
-    )
+    def _preempt(self, q: _Req, rid: int, t: float) -> None:
+        """Recompute preemption: free every block, back to the front of the waiting queue."""
+        held = q.h0 + q.rate * (t - q.t0)
+        self._piece(q, t, held)
+        if q.phase == 2:
+            q.gen += (t - q.t0) * self.decode_rate
+        q.phase, q.version, q.preemptions = 0, q.version + 1, q.preemptions + 1
+        self._drop_running(q, rid)
+        self.waiting.appendleft(rid)
 
+    # --------------------------------------------------------------------------- KV accounting
+    def _piece(self, q: _Req, t: float, held_end: float) -> None:
+        if t > q.t0:
+            self.out.pieces.extend((q.t0, t, q.h0, held_end, q.rate, q.group))
 
-def _fifo_admissions(
-    arrival: list[float],
-    blocks: list[int],
-    prefill_seconds: list[float],
-    decode_seconds: list[float],
-    max_num_seqs: int,
-    capacity_blocks: int,
-) -> FloatArray:
-    """Admission time of each request under FIFO continuous batching (plain lists: this loop is hot).
+    def _enter(self, q: _Req) -> None:
+        """Add q's trajectory (t0, h0, rate) to the bound aggregates."""
+        q.contrib = q.h0 - q.rate * (q.t0 - self.origin)
+        self.sum_a += q.contrib
+        self.sum_rate += q.rate
 
-    The queue is the index range [head, arrived): FIFO admission keeps arrival order, so no deque.
-    Completions sit in a heap of (finish time, blocks), the finish time computed exactly as the caller
-    will compute it, (admit + prefill) + decode, so freed and admitted blocks never overlap by an ulp.
-    On a tie a completion is processed first.
-    """
-    count = len(arrival)
-    admit = [0.0] * count
-    completions: list[tuple[float, int]] = []
-    running = used_blocks = head = arrived = 0
-    while head < count:
-        next_arrival = arrival[arrived] if arrived < count else math.inf
-        if completions and completions[0][0] <= next_arrival:
-            now, freed = heapq.heappop(completions)
-            running -= 1
-            used_blocks -= freed
+    def _leave(self, q: _Req) -> None:
+        self.sum_a -= q.contrib
+        self.sum_rate -= q.rate
+
+    def _drop_running(self, q: _Req, rid: int) -> None:
+        del self.running[rid]
+        self._leave(q)
+
+    def _used_blocks(self, t: float) -> int:
+        block, reqs, tolerance = self.block, self.reqs, _ON_BOUNDARY
+        return sum(
+            math.ceil((reqs[r].h0 + reqs[r].rate * (t - reqs[r].t0)) / block - tolerance)
+            for r in self.running
+        )
+
+    def _blocks_wanted(self, t: float) -> int:
+        """Blocks the running requests hold or need just after t: a request exactly on a block boundary
+        (up to rounding) is crossing it and wants the next block. Above capacity means the cache is full."""
+        block, reqs = self.block, self.reqs
+        return sum(
+            math.floor((reqs[r].h0 + reqs[r].rate * (t - reqs[r].t0)) / block + 1e-6) + 1
+            for r in self.running
+        )
+
+    def _admit(self, t: float) -> bool:
+        """Admit from the head of the queue while a batch slot and the first chunk's blocks are free;
+        return whether anyone was. Newcomers hold nothing yet at t, so blocks promised to earlier
+        newcomers are counted apart."""
+        running, waiting = self.running, self.waiting
+        if not waiting or not self.up or len(running) >= self.max_seqs:
+            return False
+        block = self.block
+        exact: int | None = None
+        promised = 0
+        while waiting and len(running) < self.max_seqs:
+            rid = waiting[0]
+            q = self.reqs[rid]
+            need = math.ceil(min(q.prompt + q.gen, self.chunk_tokens) / block)
+            bound = (self.sum_a + self.sum_rate * (t - self.origin)) / block + len(running) + promised
+            if self.capacity - bound < need + 1:
+                exact = self._used_blocks(t) if exact is None else exact
+                if self.capacity - exact - promised < need:
+                    break
+            waiting.popleft()
+            self._start(q, rid, t)
+            promised += need
+        return promised > 0
+
+    def _update_check(self, t: float, horizon: float) -> None:
+        """Set ``check_at``: when the bound says the cache might fill, or (tight regime) the exact instant
+        a request needs a block that is not there, with ``requester`` set to that request."""
+        self.check_at, self.requester, self.tight = INF, None, False
+        if not self.running or not self.up:
+            return
+        block = self.block
+        slack = (self.capacity - len(self.running)) * block - (self.sum_a + self.sum_rate * (t - self.origin))
+        if slack > 2 * _TIGHT_BLOCKS * block:
+            self.check_at = t + (slack - _TIGHT_BLOCKS * block) / self.sum_rate
+            return
+        self.tight = True
+        t_next = min(self.heap[0][0] if self.heap else INF, horizon, self.next_outage)
+        found = self._exhaustion(t, t_next)
+        if found is not None:
+            self.check_at, self.requester = found
+
+    def _exhaustion(self, t: float, t_next: float) -> tuple[float, int] | None:
+        """The first instant in [t, t_next) at which a running request crosses a block boundary with no
+        free block left, and that request; None if the free blocks last until t_next.
+
+        Request i crosses level k x block_size (needing block k + 1) at t + (k x bs - held_i) / rate_i for
+        k >= ceil(held_i / bs), until its phase ends (the next event recomputes everything after that).
+        """
+        block, reqs = self.block, self.reqs
+        used = 0
+        crossings: list[tuple[float, int, float]] = []
+        for rid in self.running:
+            q = reqs[rid]
+            held = q.h0 + q.rate * (t - q.t0)
+            # Within rounding of a boundary counts as on it: the request is crossing now, its next block
+            # is a need at t (not already held), so simultaneous crossers all compete for free blocks.
+            blocks = math.ceil(held / block - _ON_BOUNDARY)
+            used += blocks
+            level = blocks * block
+            when = q.t0 + (level - q.h0) / q.rate
+            if when < t_next and when < q.phase_end:
+                crossings.append((max(when, t), rid, level))
+        free = self.capacity - used
+        if free < 0:  # cannot happen by construction; if rounding ever gets here, preempt at once
+            return t, next(reversed(self.running))
+        heapq.heapify(crossings)
+        while crossings:
+            when, rid, level = heapq.heappop(crossings)
+            if free <= 0:
+                return when, rid
+            free -= 1
+            q = reqs[rid]
+            level += block
+            later = q.t0 + (level - q.h0) / q.rate  # from the trajectory, not by accumulation
+            if later < t_next and later < q.phase_end:
+                heapq.heappush(crossings, (later, rid, level))
+        return None
+
+    def _check(self, t: float) -> bool:
+        """At ``check_at``: preempt if a request needs a block now (return True), else recount exactly."""
+        requester = self.requester
+        if requester is None or requester not in self.running:
+            return False
+        wanted = self._blocks_wanted(t)
+        while self.running:
+            victim = next(reversed(self.running))
+            q = self.reqs[victim]
+            freed = math.ceil((q.h0 + q.rate * (t - q.t0)) / self.block - _ON_BOUNDARY)
+            self._preempt(q, victim, t)
+            if victim == requester or freed > 0:
+                break
+        self.out.preemptions.extend((t, wanted))
+        return True
+
+    # ------------------------------------------------------------------------------- outages
+    def _set_next_outage(self) -> None:
+        if self.outage_index >= len(self.outages):
+            self.next_outage = INF
         else:
-            now = next_arrival
-            arrived += 1
-        while head < arrived and running < max_num_seqs and used_blocks + blocks[head] <= capacity_blocks:
-            admit[head] = now
-            used_blocks += blocks[head]
-            running += 1
-            heapq.heappush(completions, (now + prefill_seconds[head] + decode_seconds[head], blocks[head]))
-            head += 1
-    return np.asarray(admit, dtype=np.float64)
+            crash, back, _ = self.outages[self.outage_index]
+            self.next_outage = crash if self.up else back
 
+    def _outage_step(self, t: float) -> None:
+        _, _, mode = self.outages[self.outage_index]
+        if not self.up:
+            self.up = True
+            self.outage_index += 1
+            self._set_next_outage()
+            for rid in self.held:
+                self.reqs[rid].arrival = t
+                self.waiting.append(rid)
+            self.held = []
+            return
+        lost = list(self.running) + list(self.waiting)
+        for rid in self.running:
+            q = self.reqs[rid]
+            self._piece(q, t, q.h0 + q.rate * (t - q.t0))
+        self.running.clear()
+        self.waiting.clear()
+        self.heap.clear()
+        self.sum_a = self.sum_rate = 0.0
+        self.up = False
+        self._set_next_outage()
+        for rid in sorted(lost, key=lambda r: (self.reqs[r].gw_arrival, r)):
+            q = self.reqs[rid]
+            if mode == "fail":
+                self._fail(q.group, q.gw_arrival, t, LOST)
+                del self.reqs[rid]
+                continue
+            q.gen, q.first_scheduled, q.first_token, q.preemptions = 0.0, None, None, 0
+            q.phase, q.version = 0, q.version + 1
+            self.held.append(rid)
 
-def _cat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype=dtype)
-
-
-def _concatenate(parts: list[Requests]) -> Requests:
-    return Requests(
-        pool=np.concatenate([p.pool for p in parts]),
-        tenant=np.concatenate([p.tenant for p in parts]),
-        arrival_seconds=np.concatenate([p.arrival_seconds for p in parts]),
-        admit_seconds=np.concatenate([p.admit_seconds for p in parts]),
-        prefill_end_seconds=np.concatenate([p.prefill_end_seconds for p in parts]),
-        finish_seconds=np.concatenate([p.finish_seconds for p in parts]),
-        prompt_tokens=np.concatenate([p.prompt_tokens for p in parts]),
-        output_tokens=np.concatenate([p.output_tokens for p in parts]),
-        length_capped=np.concatenate([p.length_capped for p in parts]),
-    )
+    # -------------------------------------------------------------------------------- chunks
+    def _cut(self, end: float) -> None:
+        """End every running request's piece at ``end`` and restart it there; resync the aggregates."""
+        self.origin = self.now = end
+        self.sum_a = self.sum_rate = 0.0
+        for rid in self.running:
+            q = self.reqs[rid]
+            held = q.h0 + q.rate * (end - q.t0)
+            self._piece(q, end, held)
+            if q.phase == 2:
+                q.gen += (end - q.t0) * self.decode_rate
+            q.t0, q.h0 = end, held
+            q.contrib = held
+            self.sum_a += held
+            self.sum_rate += q.rate

@@ -1,12 +1,13 @@
 """The native gateway contract: per (tenant, model, tier) counters and a context histogram.
 
 ``llm_tenant_requests_total``, ``llm_tenant_prompt_tokens_total`` and
-``llm_tenant_generation_tokens_total`` are incremented when a request completes.
-``llm_tenant_kv_token_seconds_total`` accumulates continuously: its value at a scrape is the exact
-integral of the tokens the group holds in KV up to that instant, in-flight requests included.
-``llm_tenant_request_context_tokens`` observes prompt + output per completed request, labelled by tenant
-and model only: its buckets are the tiers (see ``buckets.context_histogram_bounds`` for why each bound is
-the tier boundary - 1), so a tier label would make every bucket of a series equal.
+``llm_tenant_generation_tokens_total`` are incremented when a request completes (a failed request never
+completes). ``llm_tenant_kv_token_seconds_total`` accumulates continuously: its value at a scrape is the exact
+integral of the tokens the group holds in KV up to that instant, in-flight requests included (and requests
+that later fail: their memory was pinned).
+``llm_tenant_request_context_tokens`` observes prompt + output per completed request, labelled by tenant and
+model only: its buckets are the tiers (see ``buckets.context_histogram_bounds`` for why each bound is the
+tier boundary - 1), so a tier label would make every bucket of a series equal.
 
 A series appears from the first scrape at or after its group's first admission, as a client library
 creates a labelled child on first use; its counters count from 0 at the simulation's start.
@@ -17,17 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from attribution.sim.buckets import context_histogram_bounds
-from attribution.sim.integrate import (
-    cumulative_events,
-    cumulative_histogram,
-    integrate_tokens,
-)
-from attribution.sim.openmetrics import Family, Labels, Series, histogram_series
-from attribution.sim.timeline import SimRun
-from attribution.sim.workload import FloatArray
-
-GATEWAY_LABELS: Labels = (("job", "gateway"), ("instance", "gateway:4000"))
-GATEWAY_POD = "gateway-0"
+from attribution.sim.chunk import Chunk, SimContext
+from attribution.sim.counters import Births, CounterBank, HistogramBank
+from attribution.sim.exposition import Family, HistogramRows, Rows, format_labels, python_float
+from attribution.sim.integrate import integrate_tokens
 
 COUNTERS: tuple[tuple[str, str], ...] = (
     ("llm_tenant_requests", "Requests completed, by tenant, served model and context tier."),
@@ -44,85 +38,87 @@ HISTOGRAM = (
 )
 
 
-def kv_token_seconds_at_scrapes(run: SimRun) -> FloatArray:
-    """Per tenant x tier group (rows), the integral of held tokens from the simulation's start to each
-    scrape (columns), computed on cells (-inf, t0), [t0, t1), ... and summed."""
-    seg = run.segments
-    n_groups = len(run.spec.tenants) * run.n_tiers
-    first_edge = min(float(seg.start.min(initial=0.0)), float(run.scrape_seconds[0])) - 1.0
-    edges = np.concatenate([[first_edge], run.scrape_seconds])
-    group = run.tenant_tier_group()[seg.request]
-    cells = integrate_tokens(seg, group, n_groups, edges)
-    return np.cumsum(cells, axis=1)
+class GatewayBuilder:
+    def __init__(self, context: SimContext, target: int) -> None:
+        spec = context.spec
+        self.context, self.target = context, target
+        self.n_tiers = context.n_tiers
+        self.n_groups = len(spec.tenants) * self.n_tiers
+        served = {pool.name: pool.served_model_name for pool in spec.pools}
+        names = context.tier_names
+        self.tenant_labels = [
+            format_labels((("tenant", t.name), ("model", served[t.pool]))) for t in spec.tenants
+        ]
+        self.group_labels = [
+            f'{self.tenant_labels[g // self.n_tiers]},tier="{names[g % self.n_tiers]}"'
+            for g in range(self.n_groups)
+        ]
+        self.group_targets = [target] * self.n_groups
+        self.tenant_targets = [target] * len(spec.tenants)
+        self.banks = {name: CounterBank() for name, _ in COUNTERS}
+        self.births, self.tenant_births = Births(), Births()
+        self.bounds = context_histogram_bounds(context.tier_boundaries_tokens)
+        self.histogram = HistogramBank(self.bounds)
+        self.les = [python_float(b) for b in self.bounds] + ["+Inf"]
 
-
-def gateway_families(run: SimRun) -> list[Family]:
-    families = _counter_families(run)
-    if run.include_histograms:
-        families.append(_context_histogram_family(run))
-    return families
-
-
-def _labels(run: SimRun, tenant_index: int, tier: int | None) -> Labels:
-    tenant = run.spec.tenants[tenant_index]
-    tier_label: Labels = () if tier is None else (("tier", run.tier_names[tier]),)
-    return (
-        ("tenant", tenant.name),
-        ("model", run.spec.pool(tenant.pool).served_model_name),
-        *tier_label,
-        *GATEWAY_LABELS,
-        ("namespace", run.spec.namespace),
-        ("pod", GATEWAY_POD),
-    )
-
-
-def _first_scrape(run: SimRun, mine: np.ndarray) -> int:
-    """Index of the first scrape at or after the group's first admission (may be n_scrapes)."""
-    return int(np.searchsorted(run.scrape_seconds, run.requests.admit_seconds[mine].min()))
-
-
-def _counter_families(run: SimRun) -> list[Family]:
-    req, t = run.requests, run.scrape_seconds
-    group = run.tenant_tier_group()
-    kv = kv_token_seconds_at_scrapes(run)
-    counters: dict[str, list[Series]] = {name: [] for name, _ in COUNTERS}
-    for g in np.unique(group).tolist():
-        mine = group == g
-        first = _first_scrape(run, mine)
-        if first >= run.n_scrapes:
-            continue
-        labels = _labels(run, g // run.n_tiers, g % run.n_tiers)
-        finish = req.finish_seconds[mine]
+    def families(self, chunk: Chunk) -> list[Family]:
+        pieces, done, s = chunk.pieces, chunk.completions, chunk.scrapes
+        n = self.n_groups
+        born = self.births.update(pieces.start, pieces.group, n)
+        self.tenant_births.update(pieces.start, pieces.group // self.n_tiers, n // self.n_tiers)
+        edges = np.concatenate([[chunk.begin], s, [chunk.end]])
+        cells = integrate_tokens(pieces, pieces.group, n, edges)
+        kv_bank = self.banks["llm_tenant_kv_token_seconds"]
+        if n > kv_bank.carry.size:
+            kv_bank.carry = np.concatenate([kv_bank.carry, np.zeros(n - kv_bank.carry.size)])
+        # One cumulative sum for the scrapes and the carry, so the counter never steps back by an ulp at a
+        # chunk boundary (a reset-aware reader would take that for a counter reset).
+        running = kv_bank.carry[:n, None] + np.cumsum(cells, axis=1)
+        kv = running[:, :-1]
+        kv_bank.carry[:n] = running[:, -1]
+        f = np.float64
         values = {
-            "llm_tenant_requests": cumulative_events(finish, t),
-            "llm_tenant_prompt_tokens": cumulative_events(finish, t, _f(req.prompt_tokens[mine])),
-            "llm_tenant_generation_tokens": cumulative_events(finish, t, _f(req.output_tokens[mine])),
+            "llm_tenant_requests": self._count("llm_tenant_requests", chunk, None),
+            "llm_tenant_prompt_tokens": self._count("llm_tenant_prompt_tokens", chunk, done.prompt.astype(f)),
+            "llm_tenant_generation_tokens": self._count(
+                "llm_tenant_generation_tokens", chunk, done.output.astype(f)
+            ),
+            "llm_tenant_kv_token_seconds": kv,
         }
-        for name, series in values.items():
-            ints = np.rint(series[first:]).astype(np.int64)
-            counters[name].append(Series(f"{name}_total", labels, ints, first))
-        counters["llm_tenant_kv_token_seconds"].append(
-            Series("llm_tenant_kv_token_seconds_total", labels, kv[g, first:], first)
+        rows = np.flatnonzero(born < chunk.end)
+        present = s[None, :] >= born[rows, None]
+        families = [
+            Family(name, "counter", help_text, [Rows(
+                f"{name}_total", self.group_labels, self.group_targets, values[name][rows], rows, present)])
+            for name, help_text in COUNTERS
+        ]  # fmt: skip
+        if self.context.include_histograms:
+            families.append(self._histogram(chunk))
+        return families
+
+    def _count(self, name: str, chunk: Chunk, weights: np.ndarray | None) -> np.ndarray:
+        done = chunk.completions
+        values = self.banks[name].values(chunk.scrapes, done.finish, done.group, self.n_groups, weights)
+        return np.rint(values).astype(np.int64)
+
+    def _histogram(self, chunk: Chunk) -> Family:
+        done = chunk.completions
+        n_profiles = self.n_groups // self.n_tiers
+        context = (done.prompt + done.output).astype(np.float64)
+        cumulative, sums = self.histogram.values(
+            chunk.scrapes, done.finish, done.group // self.n_tiers, n_profiles, context
         )
-    return [Family(name, "counter", text, tuple(counters[name])) for name, text in COUNTERS]
-
-
-def _context_histogram_family(run: SimRun) -> Family:
-    """One histogram per (tenant, model): its buckets are the tiers, so it carries no tier label."""
-    req, t = run.requests, run.scrape_seconds
-    bounds = context_histogram_bounds(run.tier_boundaries_tokens)
-    series: list[Series] = []
-    for tenant_index in np.unique(req.tenant).tolist():
-        mine = req.tenant == tenant_index
-        first = _first_scrape(run, mine)
-        if first >= run.n_scrapes:
-            continue
-        when, context = req.finish_seconds[mine], _f(req.context_tokens[mine])
-        cumulative, sums = cumulative_histogram(when, context, bounds, t)
-        labels = _labels(run, tenant_index, None)
-        series.extend(histogram_series(HISTOGRAM[0], labels, bounds, cumulative[first:], sums[first:], first))
-    return Family(HISTOGRAM[0], "histogram", HISTOGRAM[1], tuple(series))
-
-
-def _f(values: np.ndarray) -> FloatArray:
-    return values.astype(np.float64)
+        born = self.tenant_births.born[:n_profiles]
+        rows = np.flatnonzero(born < chunk.end)
+        present = chunk.scrapes[None, :] >= born[rows, None]
+        histogram = HistogramRows(
+            HISTOGRAM[0],
+            self.tenant_labels,
+            self.tenant_targets,
+            self.les,
+            cumulative[rows],
+            sums[rows],
+            rows,
+            present,
+        )
+        return Family(HISTOGRAM[0], "histogram", HISTOGRAM[1], [histogram])

@@ -1,7 +1,7 @@
-"""What the simulated cluster looks like: pools of GPUs each running one vLLM engine, and tenants.
+"""What the simulated cluster looks like: pools of GPUs each running one engine, tenants, exporters.
 
-A pool is one vLLM engine with tensor parallelism equal to its GPU count. Its KV-cache size follows
-vLLM's start-up profiling in spirit:
+A pool is one engine (vLLM, or SGLang as an option) with tensor parallelism equal to its GPU count. Its
+KV-cache size follows vLLM's start-up profiling in spirit:
 
     KV bytes = gpu_memory_utilization x pool memory - weights - activation reserve,
 
@@ -9,12 +9,15 @@ floored to whole blocks of ``block_size`` tokens. The activation reserve (defaul
 what vLLM subtracts besides weights: peak activation memory during its profiling run plus non-torch
 memory (CUDA context, NCCL buffers, CUDA graphs). Start-up logs of dense 24B-405B models on H100/H200
 show 5-8 GiB per GPU for these together.
+
+Times in scenario objects (outages, scheduled bursts) are seconds after the start of the simulated window.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from attribution.catalog import get_gpu, get_model
 from attribution.catalog.models import kv_dtype_bytes
@@ -25,14 +28,49 @@ GIB = 1024**3
 #: Default per-GPU memory vLLM keeps outside weights and the KV pool (activations, CUDA/NCCL context).
 ACTIVATION_RESERVE_BYTES_PER_GPU = 6 * GIB
 
+EngineKind = Literal["vllm", "sglang"]
+#: What the gateway does with a pool's requests while its engine is down: hold them and send them when the
+#: engine is back (``queue``), or answer with an error (``fail``).
+OutageMode = Literal["queue", "fail"]
+HostLabel = Literal["Hostname", "hostname"]
+
+
+@dataclass(frozen=True)
+class ScheduledBurst:
+    """``requests_per_second`` extra arrivals during [at_seconds, at_seconds + duration_seconds)."""
+
+    at_seconds: float
+    duration_seconds: float
+    requests_per_second: float
+
+    def __post_init__(self) -> None:
+        if self.duration_seconds <= 0 or self.requests_per_second < 0:
+            raise ConfigError("a scheduled burst needs a positive duration and a rate >= 0")
+
+
+@dataclass(frozen=True)
+class BurstProcess:
+    """Random on/off bursts: burst starts form a Poisson process of ``starts_per_hour``; each burst lasts an
+    exponential time of mean ``mean_seconds`` (capped at one hour); while at least one is on, the tenant
+    sends ``requests_per_second`` more. Overlapping bursts merge (the on-periods of an M/G/inf queue)."""
+
+    starts_per_hour: float
+    mean_seconds: float
+    requests_per_second: float
+
+    def __post_init__(self) -> None:
+        if self.starts_per_hour < 0 or self.mean_seconds <= 0 or self.requests_per_second < 0:
+            raise ConfigError("a burst process needs starts_per_hour >= 0, mean_seconds > 0, rate >= 0")
+
 
 @dataclass(frozen=True)
 class TenantProfile:
     """One tenant's traffic on one pool.
 
     Prompt and output lengths are lognormal: ``median`` is exp(mu) in tokens and ``sigma`` the standard
-    deviation of the log. ``diurnal_amplitude`` in [0, 1] modulates the arrival rate by
-    1 + amplitude x sin(2 pi x UTC-second-of-day / 86400).
+    deviation of the log. The arrival rate is steady, or diurnal with ``diurnal_amplitude`` in [0, 1]
+    (rate x (1 + amplitude x sin(2 pi x UTC-second-of-day / 86400))), plus random ``bursts`` and
+    ``scheduled_bursts`` on top.
     """
 
     name: str
@@ -43,6 +81,8 @@ class TenantProfile:
     output_tokens_median: int
     output_tokens_sigma: float
     diurnal_amplitude: float = 0.0
+    bursts: BurstProcess | None = None
+    scheduled_bursts: tuple[ScheduledBurst, ...] = ()
 
     def __post_init__(self) -> None:
         if self.requests_per_second < 0:
@@ -55,14 +95,45 @@ class TenantProfile:
             raise ConfigError(f"tenant {self.name!r}: diurnal_amplitude must be in [0, 1]")
 
 
+@dataclass(frozen=True)
+class Outage:
+    """The pool's engine dies ``at_seconds`` after the window start and comes back ``down_seconds`` later.
+
+    Phases, as a real restart shows them: the process is gone for ``restart_delay_seconds`` (the GPUs stay
+    allocated to the pod, framebuffer nearly empty); then weights load for ``reload_seconds`` (framebuffer
+    climbs to the weights' share); then ``init_seconds`` of KV-cache allocation, profiling and CUDA graphs
+    (framebuffer at its serving level) before ``/metrics`` answers again, with every counter at zero.
+    In-flight and queued requests are lost; the gateway queues or fails the pool's traffic meanwhile
+    (``mode``).
+    """
+
+    at_seconds: float
+    restart_delay_seconds: float = 30.0
+    reload_seconds: float = 240.0
+    init_seconds: float = 30.0
+    mode: OutageMode = "queue"
+
+    def __post_init__(self) -> None:
+        if min(self.restart_delay_seconds, self.reload_seconds, self.init_seconds) < 0:
+            raise ConfigError("outage phases must be >= 0 seconds")
+        if self.down_seconds <= 0:
+            raise ConfigError("an outage must last some time")
+
+    @property
+    def down_seconds(self) -> float:
+        return self.restart_delay_seconds + self.reload_seconds + self.init_seconds
+
+
 @dataclass(frozen=True, kw_only=True)
 class PoolSpec:
     """One pool: ``gpus`` GPUs of ``gpu_key`` serving one engine with tensor_parallel = gpus.
 
-    Speeds are per sequence and do not depend on batch size in this first cut: prefill runs at
-    ``prefill_tokens_per_second`` and decode at ``decode_tokens_per_second`` for every running request.
-    ``weight_dtype_bytes`` is bytes per parameter (2 for BF16, 1 for FP8); ``cache_dtype`` is vLLM's
-    label value (``auto`` = the activation dtype, BF16 here).
+    Speeds are per sequence and do not depend on batch size: prefill runs at ``prefill_tokens_per_second``
+    and decode at ``decode_tokens_per_second`` for every running request. ``weight_dtype_bytes`` is bytes
+    per parameter (2 for BF16, 1 for FP8); ``cache_dtype`` is vLLM's label value (``auto`` = the activation
+    dtype, BF16 here). ``engine="sglang"`` exports SGLang's metrics instead of vLLM's (same scheduler
+    model; give it ``block_size=1``, SGLang's default page size). A waiting request is admitted when the
+    blocks of its first prefill chunk, min(prompt, ``max_num_batched_tokens``), are free.
     """
 
     name: str
@@ -79,10 +150,21 @@ class PoolSpec:
     block_size: int = 16
     gpu_memory_utilization: float = 0.92
     activation_reserve_bytes_per_gpu: int = ACTIVATION_RESERVE_BYTES_PER_GPU
+    engine: EngineKind = "vllm"
+    max_num_batched_tokens: int = 8192
+    outages: tuple[Outage, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.gpus < 1 or self.max_num_seqs < 1 or self.block_size < 1:
-            raise ConfigError(f"pool {self.name!r}: gpus, max_num_seqs, block_size must be >= 1")
+        if min(self.gpus, self.max_num_seqs, self.block_size, self.max_num_batched_tokens) < 1:
+            raise ConfigError(
+                f"pool {self.name!r}: gpus, max_num_seqs, block_size, max_num_batched_tokens must be >= 1"
+            )
+        if self.engine not in ("vllm", "sglang"):
+            raise ConfigError(f"pool {self.name!r}: engine must be 'vllm' or 'sglang'")
+        starts = [o.at_seconds for o in self.outages]
+        ends = [o.at_seconds + o.down_seconds for o in self.outages]
+        if any(b <= a for a, b in zip(ends, starts[1:], strict=False)):
+            raise ConfigError(f"pool {self.name!r}: outages must be in time order and not overlap")
         if self.max_model_len < 2:
             raise ConfigError(f"pool {self.name!r}: max_model_len must leave room for 1 + 1 tokens")
         if self.prefill_tokens_per_second <= 0 or self.decode_tokens_per_second <= 0:
@@ -142,6 +224,39 @@ class PoolSpec:
         """Blocks one request of ``max_model_len`` tokens reserves."""
         return -(-self.max_model_len // self.block_size)
 
+    @property
+    def usable_blocks(self) -> int:
+        """Blocks requests can hold: vLLM keeps one null block (the denominator of its usage gauge);
+        SGLang's pool has none (``max_total_num_tokens`` is all usable)."""
+        return self.num_gpu_blocks - 1 if self.engine == "vllm" else self.num_gpu_blocks
+
+
+@dataclass(frozen=True)
+class Exporters:
+    """Which exporters the simulated cluster runs: each one is a set of targets and metric families.
+
+    ``engines``: vLLM 0.33.0 (or SGLang 0.5.23 for ``engine="sglang"`` pools), one target per pool;
+    ``dcgm``: dcgm-exporter, one target per host, with ``dcgm_host_label`` spelled as before (``Hostname``,
+    releases up to 4.5.3-4.8.2) or after (``hostname``) dcgm-exporter #655; ``native``: our gateway contract
+    (``llm_tenant_*``); ``litellm``: LiteLLM 1.110.2 proxy metrics; ``otel``: OpenTelemetry GenAI metrics of
+    an Envoy AI Gateway as an OTel collector's Prometheus exporter serves them, cumulative values refreshed
+    every ``otel_export_interval_seconds`` (the SDK's periodic export).
+    """
+
+    engines: bool = True
+    dcgm: bool = True
+    native: bool = True
+    litellm: bool = False
+    otel: bool = False
+    dcgm_host_label: HostLabel = "Hostname"
+    otel_export_interval_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        if self.dcgm_host_label not in ("Hostname", "hostname"):
+            raise ConfigError("dcgm_host_label must be 'Hostname' or 'hostname'")
+        if self.otel_export_interval_seconds < 1:
+            raise ConfigError("otel_export_interval_seconds must be >= 1")
+
 
 @dataclass(frozen=True)
 class ClusterSpec:
@@ -159,6 +274,7 @@ class ClusterSpec:
     scrape_offset_seconds: int = 0
     seed: int = 0
     namespace: str = "inference"
+    exporters: Exporters = field(default_factory=Exporters)
 
     def __post_init__(self) -> None:
         pool_names = [p.name for p in self.pools]

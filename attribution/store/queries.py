@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Row, Table, case, delete, func, select
+import psycopg
+from psycopg import sql
+from sqlalchemy import Row, Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.types import TypeDecorator
 
+from attribution.errors import DatabaseUnavailableError
+from attribution.store.collection_state import (
+    CollectionLog,
+    CollectorWatermark,
+    CoverageStatus,
+    SourceCoverage,
+)
 from attribution.store.tables import (
     AttributedCost,
     ClusterCost,
@@ -186,3 +197,186 @@ def insert_all(session: Session, model: type[DeclarativeBase], rows: Iterable[Ma
     if batch:
         session.execute(_table(model).insert(), batch)
         session.flush()
+
+
+# --- bulk writes -------------------------------------------------------------------------------------
+
+#: Below this many rows a COPY's temp-table round trips cost more than they save.
+COPY_MIN_ROWS = 500
+_PG_COPY_TYPES = {"DateTime": "timestamptz", "String": "text", "Text": "text", "BigInteger": "int8"}
+_PG_COPY_TYPES |= {"Integer": "int4", "Float": "float8", "Boolean": "bool"}
+
+
+def _dedupe(rows: Sequence[Mapping[str, Any]], pk: list[str]) -> list[Mapping[str, Any]]:
+    """Last row per primary key, in key order: ``ON CONFLICT`` may touch a row once per statement, and
+    writing in one order keeps concurrent upserts of overlapping windows from deadlocking."""
+    by_key = {tuple(row[k] for k in pk): row for row in rows}
+    order = sorted(
+        by_key, key=lambda key: tuple(v.timestamp() if isinstance(v, datetime) else v for v in key)
+    )
+    return [by_key[k] for k in order]
+
+
+def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`upsert` for large batches: on Postgres, COPY (binary) into a temporary table, then one
+    ``INSERT ... SELECT DISTINCT ON (pk) ... ORDER BY pk ON CONFLICT (pk) DO UPDATE``; elsewhere, or for
+    few rows, :func:`upsert`.
+
+    Runs in the session's transaction: nothing is visible until the caller commits. Of duplicates of a
+    primary key in ``rows``, the last wins (``ctid`` order is COPY order in a fresh temporary table), and
+    rows reach the table in key order, so that concurrent upserts of overlapping windows cannot deadlock;
+    both are done by the server, which sorts far faster than Python. Returns the rows written.
+    """
+    table = _table(model)
+    pk = [c.name for c in table.primary_key.columns]
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        return upsert(session, model, _dedupe(rows, pk))
+    columns = list(table.columns)
+    getter = itemgetter(*(c.name for c in columns))
+    binders = [
+        (i, c.type.process_bind_param) for i, c in enumerate(columns) if isinstance(c.type, TypeDecorator)
+    ]
+    temp, target = sql.Identifier(f"_bulk_{table.name}"), sql.Identifier(table.name)
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in pk)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in columns if c.name not in pk
+    )
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    temp, target
+                )
+            )
+            cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
+            with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(temp, names)) as copy:
+                copy.set_types([_PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in columns])
+                for row in rows:
+                    values = list(getter(row))
+                    for i, bind in binders:
+                        values[i] = bind(values[i], dialect)
+                    copy.write_row(values)
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {temp} "
+                    "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+                ).format(target=target, names=names, keys=keys, temp=temp, updates=updates)
+            )
+            written = cursor.rowcount
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        connection.invalidate(exc)  # the pool must not hand this connection out again
+        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    return written
+
+
+# --- collection state ----------------------------------------------------------------------------------
+
+
+def ensure_watermark(session: Session, collector: str, source: str, initial: datetime, now: datetime) -> None:
+    """Create the (collector, source) watermark at ``initial`` unless it exists."""
+    t = _table(CollectorWatermark)
+    insert_fn = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values = {"collector": collector, "source": source, "watermark": initial, "updated_at": now}
+    session.execute(insert_fn(t).values(consecutive_failures=0, **values).on_conflict_do_nothing())
+
+
+def lock_watermark(session: Session, collector: str, source: str) -> CollectorWatermark | None:
+    """The watermark row, locked until the transaction ends; None if another transaction holds it.
+
+    Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``, so a second scheduler replica skips the run instead of
+    queueing behind the first. SQLite has no row locks: it serves one process (docs/collectors.md).
+    """
+    stmt = (
+        select(CollectorWatermark)
+        .where(CollectorWatermark.collector == collector, CollectorWatermark.source == source)
+        .with_for_update(skip_locked=True)
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def advance_watermark(session: Session, collector: str, source: str, to: datetime, now: datetime) -> None:
+    t = _table(CollectorWatermark)
+    session.execute(
+        update(t)
+        .where(t.c.collector == collector, t.c.source == source)
+        .values(watermark=to, updated_at=now, last_success_at=now, consecutive_failures=0)
+    )
+
+
+def record_failure(session: Session, collector: str, source: str, error: str, now: datetime) -> None:
+    t = _table(CollectorWatermark)
+    session.execute(
+        update(t)
+        .where(t.c.collector == collector, t.c.source == source)
+        .values(
+            last_error=error[:2000],
+            last_error_at=now,
+            updated_at=now,
+            consecutive_failures=t.c.consecutive_failures + 1,
+        )
+    )
+
+
+def rewind_watermark(session: Session, collector: str, source: str, to: datetime, now: datetime) -> None:
+    """Move a watermark back to ``to`` if it is past it (a backfill invalidates what was derived)."""
+    t = _table(CollectorWatermark)
+    session.execute(
+        update(t)
+        .where(t.c.collector == collector, t.c.source == source, t.c.watermark > to)
+        .values(watermark=to, updated_at=now)
+    )
+
+
+def all_watermarks(session: Session) -> Sequence[CollectorWatermark]:
+    return session.scalars(
+        select(CollectorWatermark).order_by(CollectorWatermark.collector, CollectorWatermark.source)
+    ).all()
+
+
+def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store per-source coverage rows, then refresh the per-collector ``coverage`` summary for the same
+    intervals (``series`` summed over sources that had data) in the same transaction."""
+    if not rows:
+        return
+    bulk_upsert(session, SourceCoverage, rows)
+    sc, t = _table(SourceCoverage), _table(Coverage)
+    for collector in {str(r["collector"]) for r in rows}:
+        mine = [r["interval_start"] for r in rows if r["collector"] == collector]
+        present = case((sc.c.status != CoverageStatus.MISSING.value, sc.c.series), else_=0)
+        summary = (
+            select(sc.c.collector, sc.c.interval_start, func.sum(present))
+            .where(sc.c.collector == collector, sc.c.interval_start.between(min(mine), max(mine)))
+            .group_by(sc.c.collector, sc.c.interval_start)
+        )
+        insert_fn = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert_fn(t).from_select(["source", "interval_start", "series"], summary)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source", "interval_start"], set_={"series": stmt.excluded.series}
+            )
+        )
+    session.flush()
+
+
+def source_coverage(
+    session: Session, start: datetime, end: datetime, collector: str | None = None
+) -> Sequence[AnyRow]:
+    """Per (collector, source, status): how many intervals of ``[start, end)``, for reports and the CLI."""
+    t = _table(SourceCoverage)
+    stmt = select(t.c.collector, t.c.source, t.c.status, func.count().label("intervals")).where(
+        _between(SourceCoverage, start, end)
+    )
+    if collector is not None:
+        stmt = stmt.where(t.c.collector == collector)
+    return session.execute(
+        stmt.group_by(t.c.collector, t.c.source, t.c.status).order_by(t.c.collector, t.c.source, t.c.status)
+    ).all()
+
+
+def log_chunk(session: Session, **values: Any) -> None:
+    session.execute(insert(_table(CollectionLog)).values(**values))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from attribution.collectors.gateway import increases
+from attribution.collectors.counters import increases
 from attribution.collectors.prom import Series
 
 

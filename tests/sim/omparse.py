@@ -1,8 +1,9 @@
 """A small, strict OpenMetrics reader for the simulator's tests.
 
 Stricter than promtool where promtool is silently lenient: each family declared once and contiguous,
-each series contiguous and strictly ascending in time, sample names matching the family type, a final
-``# EOF``. Violations raise AssertionError with the offending line number.
+each series strictly ascending in time (a streamed file writes a series once per chunk, so its samples need
+not be contiguous), sample names matching the family type, a final ``# EOF``. Violations raise
+AssertionError with the offending line number.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ def parse_openmetrics(path: Path) -> dict[str, ParsedFamily]:
     families: dict[str, ParsedFamily] = {}
     current: ParsedFamily | None = None
     pending_help: dict[str, str] = {}
-    last_key: SeriesKey | None = None
     for number, line in enumerate(text.splitlines()[:-1], start=1):
         if line.startswith("# HELP "):
             name, _, help_text = line[7:].partition(" ")
@@ -68,16 +68,15 @@ def parse_openmetrics(path: Path) -> dict[str, ParsedFamily]:
             assert name not in families, f"line {number}: family {name} declared twice"
             assert kind in _SUFFIXES, f"line {number}: unknown type {kind}"
             current = families[name] = ParsedFamily(name, kind, pending_help.pop(name, ""))
-            last_key = None
         elif line.startswith("#"):
             raise AssertionError(f"line {number}: unexpected comment {line!r}")
         else:
             assert current is not None, f"line {number}: sample before any # TYPE"
-            last_key = _add_sample(current, line, number, last_key)
+            _add_sample(current, line, number)
     return families
 
 
-def _add_sample(family: ParsedFamily, line: str, number: int, last_key: SeriesKey | None) -> SeriesKey:
+def _add_sample(family: ParsedFamily, line: str, number: int) -> None:
     match = _SAMPLE.match(line)
     assert match, f"line {number}: not a sample with a timestamp: {line!r}"
     sample, labels_text, value, stamp = match.groups()
@@ -87,8 +86,6 @@ def _add_sample(family: ParsedFamily, line: str, number: int, last_key: SeriesKe
     )
     key = (sample, parse_labels(labels_text or ""))
     points = family.series.setdefault(key, [])
-    assert key == last_key or not points, f"line {number}: series {key} is not contiguous"
     timestamp = int(stamp)
     assert not points or points[-1][0] < timestamp, f"line {number}: time goes backwards"
     points.append((timestamp, float(value)))
-    return key

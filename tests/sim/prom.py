@@ -5,6 +5,7 @@ Kept here until a shared helper exists in ``attribution``; the process is always
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -42,11 +43,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_run(count: int) -> int:
+    """A first port such that ``count`` consecutive loopback ports are free (now)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 60_000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no run of {count} free ports")
+
+
 @contextmanager
-def running_prometheus(data_dir: Path, work_dir: Path) -> Iterator[str]:
-    """Start Prometheus on ``data_dir``; yield its base URL once ``/-/ready`` answers 200."""
+def running_prometheus(data_dir: Path, work_dir: Path, config_text: str | None = None) -> Iterator[str]:
+    """Start Prometheus on ``data_dir`` (scraping nothing unless ``config_text`` says so); yield its base
+    URL once ``/-/ready`` answers 200."""
     config = work_dir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n", encoding="utf-8")
+    config.write_text(config_text or "global:\n  scrape_interval: 1h\nscrape_configs: []\n", encoding="utf-8")
     port = _free_port()
     log = (work_dir / "prometheus.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
@@ -86,6 +108,15 @@ def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log_path: Path)
             pass
         time.sleep(0.2)
     raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT_SECONDS}s")
+
+
+def query(base_url: str, promql: str) -> list[tuple[dict[str, str], float]]:
+    """``/api/v1/query`` (now) as (labels, value) per series."""
+    response = requests.post(f"{base_url}/api/v1/query", data={"query": promql}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    return [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
 
 
 def query_range(

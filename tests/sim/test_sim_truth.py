@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 
 from attribution.errors import InvalidWindowError
-from attribution.sim import demo_cluster, generate_history
-from tests.sim.conftest import END, SCRAPE_INTERVAL_SECONDS, START, History, read_csv
+from attribution.sim import demo_cluster, generate_history, scenario
+from tests.sim.conftest import (
+    END,
+    INTERVAL_SECONDS,
+    SCRAPE_INTERVAL_SECONDS,
+    START,
+    History,
+    make_history,
+    read_csv,
+)
 from tests.sim.omparse import parse_openmetrics
 
 
@@ -38,17 +46,18 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path
 
 
 def test_intervals_sum_to_the_totals(history: History) -> None:
-    sums: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    columns = ("requests", "prompt_tokens", "generation_tokens", "failed_requests")
+    sums: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
     for row in history.intervals:
         key = (row["pool"], row["tenant"], row["tier"])
-        for i, column in enumerate(("requests", "prompt_tokens", "generation_tokens")):
+        for i, column in enumerate(columns):
             sums[key][i] += int(row[column])
-        sums[key][3] += float(row["kv_token_seconds"])
+        sums[key][4] += float(row["kv_token_seconds"])
     assert len(sums) == len(history.truth["totals"])
     for total in history.truth["totals"]:
         got = sums[(total["pool"], total["tenant"], total["tier"])]
-        assert got[:3] == [total["requests"], total["prompt_tokens"], total["generation_tokens"]]
-        assert got[3] == pytest.approx(total["kv_token_seconds"], rel=1e-9)
+        assert got[:4] == [total[c] for c in columns]
+        assert got[4] == pytest.approx(total["kv_token_seconds"], rel=1e-9)
     assert history.result.requests == sum(t["requests"] for t in history.truth["totals"])
 
 
@@ -85,15 +94,31 @@ def test_gateway_counters_sum_to_the_engine_counters(history: History) -> None:
         )
 
 
-def test_kv_token_seconds_counter_delta_is_the_truth_integral(history: History) -> None:
-    """Between the first scrape (the window start) and the last scrape on the interval grid."""
-    start = int(START.timestamp())
+@pytest.fixture(scope="module")
+def preempting(tmp_path_factory: pytest.TempPathFactory) -> History:
+    """The 405B pool at 128k under load: preemptions every few minutes."""
+    spec = scenario("large", seed=1)
+    start = END - timedelta(hours=2)
+    return make_history(spec, start, END, tmp_path_factory.mktemp("large"), include_histograms=False)
+
+
+def test_kv_token_seconds_counter_delta_is_the_truth_integral(history: History, preempting: History) -> None:
+    """Between the first scrape (the window start) and the last scrape on the interval grid; also under
+    preemption, where a victim's KV time stops while it waits and resumes when it re-prefills."""
+    (preemptions,) = preempting.values("vllm:num_preemptions", "_total").values()
+    assert preemptions[-1] - preemptions[0] > 10
+    for h in (history, preempting):
+        _check_kv_counter_deltas(h)
+
+
+def _check_kv_counter_deltas(history: History) -> None:
+    start = int(history.start.timestamp())
     family = history.families["llm_tenant_kv_token_seconds"]
     checked = 0
     for (_, labels), points in family.series.items():
         label = dict(labels)
         values = dict(points)
-        last = max(t for t in values if (t - start) % 60 == 0)
+        last = max(t for t in values if (t - start) % INTERVAL_SECONDS == 0)
         first = min(values)
         expected = sum(
             float(row["kv_token_seconds"])

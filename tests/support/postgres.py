@@ -40,34 +40,72 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return cmd
 
 
-@contextmanager
-def throwaway_cluster() -> Iterator[str]:
-    base = Path(tempfile.mkdtemp(prefix="attribution-pg-"))
-    data = base / "data"
-    port = free_port()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-    )
-    pg_ctl = _pg_bin("pg_ctl")
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
+class ThrowawayCluster:
+    """A private PostgreSQL cluster in a temporary directory, on a free port, that a test may stop and
+    start again on the same data and port (a database restart, for real)."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="attribution-pg-"))
+        self.data = self.base / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.base, "postgres", "postgres")
         subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
-            check=False,
+            _as_postgres(
+                [_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+            ),
+            check=True,
             capture_output=True,
         )
-        shutil.rmtree(base, ignore_errors=True)
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), *args]), check=check, capture_output=True
+        )
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._ctl("-o", opts, "-l", str(self.base / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` disconnects every client and shuts down cleanly; ``immediate`` is a crash."""
+        self._ctl("-m", mode, "-w", "stop", check=False)
+
+    def restart(self, mode: str = "fast") -> None:
+        self.stop(mode)
+        self.start()
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    with running_cluster() as cluster:
+        yield cluster.url
+
+
+@contextmanager
+def running_cluster() -> Iterator[ThrowawayCluster]:
+    cluster = ThrowawayCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+def terminate_backends(url: str, database: str) -> int:
+    """``pg_terminate_backend`` every other session on ``database``: a dropped connection, for real."""
+    with psycopg.connect(_admin_dsn(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 @contextmanager

@@ -1,0 +1,134 @@
+"""Exact, reset-aware counter increases per interval, from raw values rather than ``increase()``.
+
+``increase()`` extrapolates to the window edges and gives fractional requests; differencing the value at
+each interval boundary keeps every token and token-second, and sums over intervals telescope to the
+window's total, however the window is chunked. Three things make that hold on real clusters:
+
+* **Baseline.** The value at the window's first boundary comes from the range query; a series without one
+  there (a scrape gap longer than the 5-minute lookback, a target that was down) takes its baseline from
+  ``last_over_time(selector[counter_baseline_lookback])`` at that boundary. Only a series with no sample
+  in that lookback is new, and counts from zero. Without this, every gap that straddled the start of a
+  run would bill the counter's whole history again.
+* **Resets.** A decrease between boundaries is a reset (an engine or gateway restart): the new value counts
+  from zero, never negative. A reset hidden inside an interval (the counter restarted and grew past its
+  old value before the next boundary) shows in ``resets(selector[2 x step])``; for those intervals only,
+  the raw samples (``selector[step]`` at the interval's end) are differenced one by one, so the growth
+  before and after the restart both count.
+* **Identity.** Series are matched across the three queries on their labels without ``__name__``
+  (functions drop it), so a profile's counter selector must select one metric name.
+
+The increase between boundaries ``t`` and ``t + step`` belongs to the interval ``[t, t + step)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+
+Identity = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterIncreases:
+    labels: dict[str, str]
+    increases: dict[int, float]
+    """Interval start (unix s) -> increase; intervals where the series had no new boundary are absent."""
+
+
+def identity(labels: Mapping[str, str]) -> Identity:
+    return tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
+
+
+def step_increase(previous: float, value: float) -> float:
+    return value - previous if value >= previous else value
+
+
+def raw_increase(previous: float, samples: Sequence[float]) -> float:
+    """Reset-aware sum over consecutive raw samples, starting from the previous boundary's value."""
+    total, last = 0.0, previous
+    for value in samples:
+        total += step_increase(last, value)
+        last = value
+    return total
+
+
+def increases(
+    series: Series,
+    first_ts: int,
+    step: int,
+    baseline: float | None = None,
+    raw: Mapping[int, Sequence[float]] | None = None,
+) -> dict[int, float]:
+    """Increase per interval start from boundary values at ``first_ts``, ``first_ts + step``, ...
+
+    ``baseline`` is the value at ``first_ts`` when the series has no point there (None: a new series,
+    counting from zero). ``raw`` maps a boundary to the raw samples in the interval ending there.
+    """
+    raw = raw or {}
+    out: dict[int, float] = {}
+    points = series.points
+    previous: float | None = baseline
+    if points and points[0][0] == first_ts:
+        previous = points[0][1]
+        points = points[1:]
+    for ts, value in points:
+        samples = raw.get(ts)
+        if samples:
+            out[ts - step] = raw_increase(0.0 if previous is None else previous, samples)
+        elif previous is None:
+            out[ts - step] = value  # new series: it counted from zero
+        else:
+            out[ts - step] = step_increase(previous, value)
+        previous = value
+    return out
+
+
+def counter_increases(
+    client: PromClient,
+    selector: str,
+    start: datetime,
+    end: datetime,
+    step: int,
+    baseline_lookback_seconds: int,
+) -> list[CounterIncreases]:
+    """Per series, the increase of counter ``selector`` in each interval of ``[start, end)``."""
+    first_ts = int(start.timestamp())
+    boundaries = client.range_query(selector, start, end, step)
+    baselines: dict[Identity, float] = {}
+    if any(not s.points or s.points[0][0] != first_ts for s in boundaries):
+        query = f"last_over_time({selector}[{baseline_lookback_seconds}s])"
+        for s in client.instant_query(query, start):
+            if s.points:
+                baselines[identity(s.labels)] = s.points[-1][1]
+    raw = _raw_samples_where_reset(client, selector, start, end, step) if boundaries else {}
+    out = []
+    for s in boundaries:
+        key = identity(s.labels)
+        mine = {ts: samples[key] for ts, samples in raw.items() if key in samples}
+        out.append(CounterIncreases(s.labels, increases(s, first_ts, step, baselines.get(key), mine)))
+    return out
+
+
+def _raw_samples_where_reset(
+    client: PromClient, selector: str, start: datetime, end: datetime, step: int
+) -> dict[int, dict[Identity, list[float]]]:
+    """For each boundary whose interval (or the one before it) saw a reset, the raw samples per series."""
+    first = start + timedelta(seconds=step)
+    flagged = sorted(
+        {
+            ts
+            for s in client.range_query(f"resets({selector}[{2 * step}s])", first, end, step)
+            for ts, count in s.points
+            if count > 0
+        }
+    )
+    out: dict[int, dict[Identity, list[float]]] = {}
+    for ts in flagged:
+        out[ts] = {
+            identity(s.labels): [v for _, v in s.points]
+            for s in client.instant_query(f"{selector}[{step}s]", utc_from_seconds(ts))
+        }
+    return out

@@ -1,0 +1,82 @@
+"""The attribution job's loop: attribute the window every collector has finished, through a hook.
+
+The scheduler sits above ``jobs`` in the layering and passes ``run_attribution`` in as the hook, so this
+module knows only its signature. Its watermark row (``attribution``, ``*``) says how far attribution has
+gone; a run attributes ``[floor(watermark, align), min(collector watermarks))``: from the start of the
+settlement window (an hour by default) that holds the watermark, since idle is shared within it, up to
+where every collector has committed. A backfill rewinds this watermark to what it rewrote (see
+:func:`attribution.collectors.run.collect_window`), so gaps filled later are re-attributed. The row is
+locked for the run, as the collectors' rows are, so two replicas never attribute at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from attribution.collectors.profiles import Plan
+from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
+from attribution.collectors.watermarks import RUN_ERRORS, RunOutcome, initial_watermark
+from attribution.config import Settings
+from attribution.store import queries
+from attribution.store.session import unit_of_work
+from attribution.timeutil import floor_to
+
+log = logging.getLogger(__name__)
+
+AttributeHook = Callable[[Settings, sessionmaker[Session], datetime, datetime], object]
+
+
+def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
+    """The earliest watermark of ``plans``: every one of them has committed up to here. None while any
+    of them has not run yet."""
+    marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
+    found = [marks.get(plan.key) for plan in plans]
+    if not found or any(m is None for m in found):
+        return None
+    return min(m for m in found if m is not None)
+
+
+def attribute_once(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    hook: AttributeHook,
+    plans: Sequence[Plan],
+    now: datetime | None = None,
+) -> RunOutcome:
+    """Attribute, window by window (at most ``attribution_max_window_seconds`` each), up to the target."""
+    began = time.monotonic()
+    now = now or datetime.now(UTC)
+    align = settings.scheduler.attribution_align_seconds
+    span = timedelta(seconds=max(settings.scheduler.attribution_max_window_seconds, align))
+    outcome = RunOutcome(ATTRIBUTION, ALL_SOURCES)
+    try:
+        with unit_of_work(factory) as session:
+            queries.ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, initial_watermark(settings, now), now)
+        while True:
+            with unit_of_work(factory) as session:
+                row = queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES)
+                if row is None:
+                    outcome.status = "busy"
+                    break
+                outcome.watermark = row.watermark
+                target = collected_until(session, plans)
+                if target is None or target <= row.watermark:
+                    outcome.status = "ok" if outcome.chunks else "idle"
+                    break
+                start = floor_to(row.watermark, align)
+                end = min(start + span, target)
+                hook(settings, factory, start, end)
+                queries.advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC))
+            outcome.chunks += 1
+            outcome.watermark = end
+            outcome.status = "ok"
+    except RUN_ERRORS as exc:
+        outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
+        log.warning("attribution: %s; its watermark stays at %s", exc.detail, outcome.watermark)
+    outcome.duration_seconds = time.monotonic() - began
+    return outcome

@@ -1,0 +1,130 @@
+"""The scheduler's own metrics, in the Prometheus text format (0.0.4), on a small HTTP endpoint.
+
+prometheus_client is not a dependency; the handful of series here need only counters and gauges with
+labels, rendered on each scrape. Lag is computed at scrape time from the last committed watermark, so it
+keeps growing while a collector is stuck, which is what an alert on it needs.
+
+* ``attribution_collector_lag_seconds{collector,source}``: now - watermark (the attribution job too);
+* ``attribution_collector_watermark_timestamp_seconds{collector,source}``;
+* ``attribution_collector_rows_written_total{collector,source}``;
+* ``attribution_collector_runs_total{collector,source,status}``;
+* ``attribution_collector_errors_total{collector,source,kind}``;
+* ``attribution_collector_run_duration_seconds_sum`` / ``_count`` ``{collector,source}`` (a summary);
+* ``attribution_source_request_failures_total{source,kind}``: failed requests, retried ones included.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from attribution.collectors.watermarks import RunOutcome
+
+Labels = tuple[tuple[str, str], ...]
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _sample(name: str, labels: Labels, value: float) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return f"{name}{{{inner}}} {value!r}\n" if inner else f"{name} {value!r}\n"
+
+
+class _Family:
+    def __init__(self, name: str, kind: str, help_text: str) -> None:
+        self.name, self.kind, self.help = name, kind, help_text
+        self.values: dict[Labels, float] = {}
+
+    def render(self, values: dict[Labels, float] | None = None) -> str:
+        head = f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"
+        items = sorted((values if values is not None else self.values).items())
+        return head + "".join(_sample(self.name, labels, value) for labels, value in items)
+
+
+class CollectorMetrics:
+    """Thread-safe: scheduler jobs run in a thread pool and scrapes come from the HTTP thread."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        p = "attribution_collector_"
+        self._watermark = _Family(f"{p}watermark_timestamp_seconds", "gauge", "End of the committed window.")
+        self._lag = _Family(f"{p}lag_seconds", "gauge", "Seconds between now and the watermark.")
+        self._rows = _Family(f"{p}rows_written_total", "counter", "Rows upserted.")
+        self._runs = _Family(f"{p}runs_total", "counter", "Runs by outcome.")
+        self._errors = _Family(f"{p}errors_total", "counter", "Failed runs by error kind.")
+        self._duration_sum = _Family(f"{p}run_duration_seconds_sum", "counter", "Run time, summed.")
+        self._duration_count = _Family(f"{p}run_duration_seconds_count", "counter", "Runs timed.")
+        self._source_failures = _Family(
+            "attribution_source_request_failures_total", "counter", "Failed requests to a source."
+        )
+
+    def _add(self, family: _Family, labels: Labels, by: float) -> None:
+        family.values[labels] = family.values.get(labels, 0.0) + by
+
+    def observe(self, outcome: RunOutcome) -> None:
+        key = (("collector", outcome.collector), ("source", outcome.source))
+        with self._lock:
+            if outcome.watermark is not None:
+                self._watermark.values[key] = outcome.watermark.timestamp()
+            self._add(self._rows, key, outcome.rows)
+            self._add(self._runs, (*key, ("status", outcome.status)), 1)
+            if outcome.error_kind is not None:
+                self._add(self._errors, (*key, ("kind", outcome.error_kind)), 1)
+            self._add(self._duration_sum, key, outcome.duration_seconds)
+            self._add(self._duration_count, key, 1)
+
+    def error(self, collector: str, source: str, kind: str) -> None:
+        """An error that escaped a run (a bug): counted so that it alerts, then left to the scheduler."""
+        with self._lock:
+            self._add(self._errors, (("collector", collector), ("source", source), ("kind", kind)), 1)
+
+    def source_failure(self, source: str, kind: str) -> None:
+        """One failed request to a source (``PromClient.on_failure``), retried or not."""
+        with self._lock:
+            self._add(self._source_failures, (("source", source), ("kind", kind)), 1)
+
+    def render(self) -> str:
+        now = self._clock().timestamp()
+        with self._lock:
+            lag = {labels: max(now - ts, 0.0) for labels, ts in self._watermark.values.items()}
+            families = [
+                self._lag.render(lag),
+                self._watermark.render(),
+                self._rows.render(),
+                self._runs.render(),
+                self._errors.render(),
+                self._duration_sum.render(),
+                self._duration_count.render(),
+                self._source_failures.render(),
+            ]
+        return "".join(families)
+
+
+def serve_metrics(metrics: CollectorMetrics, host: str, port: int) -> ThreadingHTTPServer:
+    """Serve ``/metrics`` from a daemon thread; ``server.shutdown()`` stops it. Port 0 picks a free one."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = metrics.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -1,0 +1,123 @@
+"""Scheduled collection: each run collects ``[watermark, now - safety lag)`` for one (collector, source).
+
+One transaction per chunk, in the manner of polar's ``meter/tasks.py``: lock the watermark row
+(``SELECT ... FOR UPDATE SKIP LOCKED``), read the chunk from the source, upsert it with its coverage, move
+the watermark to the chunk's end, commit. Data and watermark commit together, so:
+
+* a second scheduler replica finds the row locked and skips (``busy``); when it next runs, the watermark
+  has moved, so no window is ever collected twice;
+* a source failure (after the client's retries) or a database failure rolls the chunk back whole: the
+  watermark stays, the failure is recorded on the row, and the next run resumes from the same place;
+* nothing between the watermark and the last commit is lost, and nothing before it is read again.
+
+SQLite has no row locks: there the scheduler must run as a single process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from attribution.collectors.profiles import Plan
+from attribution.collectors.prom import PromClient
+from attribution.collectors.run import fetch, write
+from attribution.config import Settings
+from attribution.errors import DatabaseUnavailableError, SourceQueryError, SourceUnavailableError
+from attribution.store import queries
+from attribution.store.session import unit_of_work
+from attribution.timeutil import floor_to
+
+log = logging.getLogger(__name__)
+
+#: What a run can fail on and survive: the watermark stays and the next run retries.
+RUN_ERRORS = (SourceUnavailableError, SourceQueryError, DatabaseUnavailableError)
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """``status``: ``ok`` (caught up), ``partial`` (chunks left for the next run), ``busy`` (another
+    replica holds the row), ``idle`` (nothing new yet) or ``failed``."""
+
+    collector: str
+    source: str
+    status: str = "idle"
+    chunks: int = 0
+    rows: int = 0
+    watermark: datetime | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    duration_seconds: float = 0.0
+
+
+def initial_watermark(settings: Settings, now: datetime) -> datetime:
+    step = settings.interval_seconds
+    start = settings.collection.start_at
+    if start is None:
+        start = now - timedelta(seconds=settings.collection.initial_lookback_seconds)
+    return floor_to(start, step)
+
+
+def collect_target(settings: Settings, now: datetime) -> datetime:
+    """The end of what may be collected at ``now``: whole intervals older than the safety lag."""
+    return floor_to(
+        now - timedelta(seconds=settings.collection.safety_lag_seconds), settings.interval_seconds
+    )
+
+
+def run_once(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    plan: Plan,
+    client: PromClient,
+    now: datetime | None = None,
+    max_chunks: int | None = None,
+) -> RunOutcome:
+    """Collect chunk by chunk up to the target (or ``max_chunks``), committing and advancing after each."""
+    began = time.monotonic()
+    now = now or datetime.now(UTC)
+    target = collect_target(settings, now)
+    span = timedelta(seconds=settings.interval_seconds * settings.collection.chunk_intervals)
+    outcome = RunOutcome(*plan.key)
+    try:
+        with unit_of_work(factory) as session:
+            queries.ensure_watermark(session, *plan.key, initial_watermark(settings, now), now)
+        while max_chunks is None or outcome.chunks < max_chunks:
+            with unit_of_work(factory) as session:
+                row = queries.lock_watermark(session, *plan.key)
+                if row is None:
+                    outcome.status = "busy"
+                    break
+                start = floor_to(row.watermark, settings.interval_seconds)  # interval_seconds may change
+                outcome.watermark = start
+                if start >= target:
+                    outcome.status = "ok" if outcome.chunks else "idle"
+                    break
+                end = min(start + span, target)
+                batch = fetch(client, settings, plan, start, end)
+                outcome.rows += write(session, settings, plan, batch, (start, end), "scheduled")
+                queries.advance_watermark(session, *plan.key, end, datetime.now(UTC))
+            outcome.chunks += 1
+            outcome.watermark = end
+            outcome.status = "ok" if end >= target else "partial"
+            if end >= target:
+                break
+    except RUN_ERRORS as exc:
+        outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
+        log.warning("%s/%s: %s; the watermark stays at %s", *plan.key, exc.detail, outcome.watermark)
+        _record_failure(factory, plan, exc.detail)
+    outcome.duration_seconds = time.monotonic() - began
+    return outcome
+
+
+def _record_failure(factory: sessionmaker[Session], plan: Plan, error: str) -> None:
+    """Best effort: note the failure on the row, unless another replica holds it or the database is down."""
+    try:
+        with unit_of_work(factory) as session:
+            if queries.lock_watermark(session, *plan.key) is not None:
+                queries.record_failure(session, *plan.key, error, datetime.now(UTC))
+    except DatabaseUnavailableError as exc:
+        log.warning("could not record the failure of %s/%s: %s", *plan.key, exc.detail)
