@@ -27,13 +27,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from array import array
 from collections import deque
-from typing import ClassVar
 
-import numpy as np
-import numpy.typing as npt
-
+from attribution.sim.records import EngineRecords
 from attribution.sim.scenario import PoolSpec
 from attribution.sim.workload import Arrivals
 
@@ -63,37 +59,6 @@ class _Req:
         self.phase_end = INF
 
 
-class EngineRecords:
-    """What happened in one chunk, as flat float arrays of fixed-width records (one ``extend`` per record;
-    integers are exact as floats), read by ``chunk`` as (records, width) matrices.
-
-    ``pieces`` (start, end, held at start, held just before end, rate, group): linear KV residency.
-    ``completions`` (group, gateway arrival, arrival, first scheduled, first token, finish, prompt, output,
-    capped, preemptions). ``first_tokens`` (group, time, TTFT), one per engine attempt. ``failures``
-    (group, gateway arrival, time, kind). ``preemptions`` (time, the blocks the running requests held or
-    needed then: always more than the usable blocks). ``running`` / ``waiting``: the engine's gauges at each
-    scrape instant of the chunk.
-    """
-
-    WIDTHS: ClassVar[dict[str, int]] = {
-        "pieces": 6, "completions": 10, "first_tokens": 3, "failures": 4, "preemptions": 2,
-    }  # fmt: skip
-
-    def __init__(self) -> None:
-        self.pieces: array[float] = array("d")
-        self.completions: array[float] = array("d")
-        self.first_tokens: array[float] = array("d")
-        self.failures: array[float] = array("d")
-        self.preemptions: array[float] = array("d")
-        self.running: array[int] = array("q")
-        self.waiting: array[int] = array("q")
-
-    def table(self, name: str) -> npt.NDArray[np.float64]:
-        """Records of ``name`` as a (records, width) matrix."""
-        flat = np.frombuffer(getattr(self, name), dtype=np.float64)
-        return flat.reshape(-1, self.WIDTHS[name])
-
-
 class PoolEngine:
     """The state of one engine across chunks: call ``advance`` with consecutive, non-overlapping ranges."""
 
@@ -109,7 +74,10 @@ class PoolEngine:
         self.outage_index = 0
         while self.outage_index < len(self.outages) and self.outages[self.outage_index][1] <= begin_seconds:
             self.outage_index += 1
-        self.up = True
+        # A run that starts inside an outage starts with the engine down.
+        self.up = not (
+            self.outage_index < len(self.outages) and self.outages[self.outage_index][0] <= begin_seconds
+        )
         self.reqs: dict[int, _Req] = {}
         self.running: dict[int, None] = {}  # admission order: the last key is the preemption victim
         self.waiting: deque[int] = deque()

@@ -20,7 +20,8 @@ import numpy as np
 
 from attribution.errors import ConfigError
 from attribution.sim.chunk import ClusterSim, SimContext
-from attribution.sim.engine import EngineRecords, PoolEngine
+from attribution.sim.engine import PoolEngine
+from attribution.sim.records import EngineRecords
 from attribution.sim.workload import FloatArray, Workload
 
 JOIN_SECONDS = 30.0
