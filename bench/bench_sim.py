@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--histograms", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--split-hours", type=int, default=2)
+    parser.add_argument("--split-hours", type=int, default=2, help="0: one file")
     parser.add_argument("--warmup-seconds", type=int, default=3600)
     parser.add_argument("--promtool", action="store_true", help="backfill the first file and time it")
     parser.add_argument("--keep", action="store_true")
@@ -86,7 +86,7 @@ def main() -> None:
             work / "history",
             include_histograms=args.histograms,
             workers=args.workers,
-            split_seconds=args.split_hours * 3600,
+            split_seconds=args.split_hours * 3600 or None,
             warmup_seconds=args.warmup_seconds,
             progress=discard if args.discard else None,
         )
