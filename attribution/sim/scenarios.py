@@ -161,11 +161,11 @@ def small(seed: int = 0) -> ClusterSpec:
 def large(seed: int = 0) -> ClusterSpec:
     pool = _llama_405b()
     tenants = (
-        TenantProfile("initech-assist", pool.name, 1.6, 1_800, 0.6, 350, 0.7, diurnal_amplitude=0.5),
-        TenantProfile("globex-rag", pool.name, 0.6, 24_000, 0.3, 400, 0.5, diurnal_amplitude=0.3),
-        TenantProfile("umbrella-research", pool.name, 0.08, 110_000, 0.12, 800, 0.5, diurnal_amplitude=0.2),
+        TenantProfile("initech-assist", pool.name, 1.2, 1_800, 0.6, 350, 0.7, diurnal_amplitude=0.5),
+        TenantProfile("globex-rag", pool.name, 0.35, 24_000, 0.3, 400, 0.5, diurnal_amplitude=0.3),
+        TenantProfile("umbrella-research", pool.name, 0.06, 110_000, 0.12, 800, 0.5, diurnal_amplitude=0.2),
         TenantProfile("hooli-batch", pool.name, 0.2, 11_000, 0.45, 500, 0.8,
-                      bursts=BurstProcess(starts_per_hour=1.5, mean_seconds=600.0, requests_per_second=1.5)),
+                      bursts=BurstProcess(starts_per_hour=1.0, mean_seconds=600.0, requests_per_second=1.0)),
     )  # fmt: skip
     return ClusterSpec(
         pools=(pool,), tenants=tenants, seed=seed, exporters=Exporters(otel=True), scrape_interval_seconds=15

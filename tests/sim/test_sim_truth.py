@@ -96,10 +96,10 @@ def test_gateway_counters_sum_to_the_engine_counters(history: History) -> None:
 
 @pytest.fixture(scope="module")
 def preempting(tmp_path_factory: pytest.TempPathFactory) -> History:
-    """The 405B pool at 128k under load: preemptions every few minutes."""
-    spec = scenario("large", seed=1)
+    """The noisy neighbour's burst (one hour in) fills the 70B pool's cache: preemptions by the thousand."""
+    spec = scenario("noisy-neighbour", seed=1)
     start = END - timedelta(hours=2)
-    return make_history(spec, start, END, tmp_path_factory.mktemp("large"), include_histograms=False)
+    return make_history(spec, start, END, tmp_path_factory.mktemp("noisy"), include_histograms=False)
 
 
 def test_kv_token_seconds_counter_delta_is_the_truth_integral(history: History, preempting: History) -> None:
