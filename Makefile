@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SRC := attribution tests migrations bench
 
-.PHONY: venv prometheus services demo test lint fmt bench clean
+.PHONY: venv prometheus services demo test lint fmt bench clean config-docs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -21,6 +21,8 @@ prometheus:
 
 services: prometheus
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-focus-validator.sh
+	@bash scripts/ensure-chromium.sh
 
 demo: venv prometheus
 	$(BIN)/attribution demo
@@ -38,9 +40,14 @@ fmt: venv
 test: venv services lint
 	$(BIN)/pytest
 
+# regenerate docs/configuration-reference.md after changing attribution/config.py (a test compares them)
+config-docs: venv
+	$(BIN)/attribution config docs --out docs/configuration-reference.md
+
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache
 
 bench: venv services
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_collect.py
+	$(BIN)/python bench/bench_api.py

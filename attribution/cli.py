@@ -28,6 +28,10 @@ app.add_typer(period_app, name="period")
 app.add_typer(collect_app, name="collect")
 app.add_typer(sim_app, name="sim")
 app.command("scheduler")(scheduler_command)
+config_app = typer.Typer(no_args_is_help=True, help="The settings: the generated reference.")
+app.add_typer(config_app, name="config")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the reporting API: create, list, revoke.")
+app.add_typer(keys_app, name="keys")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 #: Tables need room for nine columns even when stdout is a pipe (rich assumes 80 columns then).
@@ -42,6 +46,18 @@ class Format(StrEnum):
 
 def _settings() -> Settings:
     return load_settings()
+
+
+@app.callback()
+def _setup_logging() -> None:
+    # Every command (serve, scheduler, collect, attribute, ...) logs as log_format/log_level say. A bad
+    # config is left for the command itself to report, with the key and the problem.
+    from attribution.logging import setup_from_settings, setup_logging
+
+    try:
+        setup_from_settings(load_settings())
+    except AttributionError:
+        setup_logging()
 
 
 def _instant(value: str) -> datetime:
@@ -160,23 +176,114 @@ def period_close(
         console.print(f"{period} {verb}: {row.total_cents} cents, sha256 {row.content_hash}")
 
 
+class StatementFormat(StrEnum):
+    table = "table"
+    json = "json"
+    html = "html"
+    xlsx = "xlsx"
+
+
 @report_app.command("statement")
 def report_statement(
     period: Annotated[str, typer.Option(help="YYYY-MM")],
-    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    fmt: Annotated[StatementFormat, typer.Option("--format")] = StatementFormat.table,
+    tenant: Annotated[str | None, typer.Option(help="one tenant's statement")] = None,
+    out: Annotated[Path | None, typer.Option(help="file to write; html, xlsx: statement-PERIOD.*")] = None,
 ) -> None:
-    """A period's statement: frozen if closed, provisional if open; usage and correction lines."""
+    """A period's statement: frozen if closed, provisional if open; usage and correction lines.
+
+    html: a self-contained page with charts, printable; xlsx: a workbook with a sheet per view.
+    """
     import json
 
     from attribution.reports.render import statement_table
     from attribution.reports.statement import build_statement
 
-    with _factory(_settings())() as session:
+    settings = _settings()
+    with _factory(settings)() as session:
+        if fmt in (StatementFormat.html, StatementFormat.xlsx):
+            from attribution.reports.html import build_statement_html
+            from attribution.reports.xlsx import build_statement_xlsx
+
+            path = out or Path(f"statement-{period}{'-' + tenant if tenant else ''}.{fmt.value}")
+            if fmt is StatementFormat.html:
+                path.write_text(build_statement_html(session, settings, period, tenant))
+            else:
+                path.write_bytes(build_statement_xlsx(session, settings, period, tenant))
+            console.print(f"wrote {path}")
+            return
         statement = build_statement(session, period)
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(statement.to_dict(), indent=2, sort_keys=True) + "\n")
+    if tenant is not None:
+        statement = statement.for_tenant(tenant)
+    if fmt is StatementFormat.json:
+        text = json.dumps(statement.to_dict(), indent=2, sort_keys=True) + "\n"
+        if out is not None:
+            out.write_text(text)
+        else:
+            sys.stdout.write(text)
     else:
         statement_table(statement, table_console)
+
+
+@report_app.command("tiers")
+def report_tiers(
+    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    price_list: Annotated[Path, typer.Option("--price-list", help="TOML price list (docs/reports.md)")],
+    what_if: Annotated[Path | None, typer.Option("--what-if", help="a changed price list to compare")] = None,
+    pool: Annotated[str | None, typer.Option(help="one pool (prices are usually per model)")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Revenue under a price list against attributed cost per context tier and tenant: margins,
+    who subsidises whom, break-even prices, and a what-if."""
+    from attribution.reports.pricelist import load_price_list
+    from attribution.reports.pricing_render import write_tiers
+
+    if fmt is Format.csv:
+        raise typer.BadParameter("the tier analysis is a table or json", param_hint="--format")
+    settings = _settings()
+    prices = load_price_list(price_list, settings.currency)
+    changed = load_price_list(what_if, settings.currency) if what_if else None
+    with _factory(settings)() as session:
+        write_tiers(session, settings, period, prices, changed, pool, fmt.value, table_console)
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[str], typer.Option(help="admin, finance, billing or tenant:<id>; repeat for several")
+    ],
+    name: Annotated[str, typer.Option(help="who or what the key is for")] = "",
+) -> None:
+    """Create an API key and print it once: only its SHA-256 is stored, it cannot be shown again."""
+    from attribution.store.apikeys import create_key
+    from attribution.store.session import unit_of_work
+
+    with unit_of_work(_factory(_settings())) as session:
+        key = create_key(session, scope, name)
+    console.print(f"key id {key.key_id}, scopes {' '.join(key.scopes)}; the key (shown once):")
+    sys.stdout.write(key.token + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, name, scopes, created and revoked times (never the secret)."""
+    from attribution.store.apikeys import list_keys
+
+    with _factory(_settings())() as session:
+        for k in list_keys(session):
+            revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
+            console.print(f"{k.key_id}  {k.scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id from keys list")]) -> None:
+    """Revoke a key: every request with it is refused (401) from now on."""
+    from attribution.store.apikeys import revoke_key
+    from attribution.store.session import unit_of_work
+
+    with unit_of_work(_factory(_settings())) as session:
+        row = revoke_key(session, key_id)
+        console.print(f"revoked {row.key_id} at {iso(row.revoked_at) if row.revoked_at else ''}")
 
 
 @app.command()
@@ -186,7 +293,23 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from attribution.api.app import create_app
 
-    uvicorn.run(create_app(_settings()), host=host, port=port)
+    # log_config=None: uvicorn's loggers propagate to the root handler set up above (text or JSON)
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None)
+
+
+@config_app.command("docs")
+def config_docs(
+    out: Annotated[Path | None, typer.Option(help="write here (docs/configuration-reference.md)")] = None,
+) -> None:
+    """Print (or write) the configuration reference generated from the settings models."""
+    from attribution.configdocs import generate
+
+    text = generate()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
 
 
 def main() -> None:

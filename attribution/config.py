@@ -370,6 +370,9 @@ class CollectionConfig(_Strict):
     counter_baseline_lookback_seconds: Annotated[int, Field(ge=60)] = 6 * 3600
     max_chunks_per_run: Annotated[int, Field(ge=1)] | None = None
     """Bounds one scheduled run (the next one continues), so a long catch-up shares the database."""
+    max_series_per_query: Annotated[int, Field(ge=1)] = 100_000
+    """A query answering with more series fails the chunk (``source_query_error``): a label-cardinality
+    explosion (a label with a value per request) caught before it fills memory and the tables."""
     retry: RetryConfig = RetryConfig()
 
     @field_validator("start_at")
@@ -403,13 +406,56 @@ class SchedulerConfig(_Strict):
         ]
 
 
+class ApiConfig(_Strict):
+    """The reporting API: page sizes of cursor-paged lists, how many windows' line sets it keeps in memory
+    (reused until the next attribution run), and the longest usage series it answers, in points."""
+
+    default_page_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    """Line items per page when a request gives no ``limit``."""
+    max_page_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    """The cap on ``limit``: a larger one is served this many."""
+    cached_windows: Annotated[int, Field(ge=0, le=1000)] = 32
+    """Windows whose line sets stay in memory until the next attribution run; 0 reads every time."""
+    max_series_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    """The most buckets a usage or pool series may have; more is a 422 (use a larger step)."""
+
+
+class LogFormat(StrEnum):
+    """``text`` for a terminal; ``json``: one object a line, for a log pipeline (Loki, Elasticsearch)."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+    @classmethod
+    def _missing_(cls, value: object) -> LogLevel | None:
+        """``info`` is as good as ``INFO``: operators write levels both ways."""
+        return next((m for m in cls if isinstance(value, str) and m.value == value.upper()), None)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATTRIBUTION_", extra="forbid", frozen=True)
+    #: ``ATTRIBUTION_SCHEDULER__METRICS_HOST=0.0.0.0`` sets one nested key (a container needs it);
+    #: ``ATTRIBUTION_SCHEDULER='{...}'`` (JSON) still sets a whole table.
+    model_config = SettingsConfigDict(
+        env_prefix="ATTRIBUTION_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     prometheus_url: str = "http://127.0.0.1:9090"
     prometheus_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     database_url: str = "sqlite:///attribution.db"
     interval_seconds: Annotated[int, Field(ge=10, le=3600)] = 60
+    line_grain_seconds: Annotated[int, Field(ge=10, le=3600)] = 3600
+    """The grain of stored attributed lines: each line sums its intervals' lines within one grain.
+
+    Attribution runs per interval; storing per hour keeps a month of a large fleet small (60 times fewer
+    rows than per minute) and loses nothing a bill needs: every report is at an hour or coarser. Set it
+    to ``interval_seconds`` for per-interval lines."""
     max_window_days: Annotated[int, Field(ge=1)] = 400
     currency: str = "USD"
     gpu_prices: list[GpuPrice] = []
@@ -422,8 +468,12 @@ class Settings(BaseSettings):
     overheads: list[OverheadConfig] = []
     collection: CollectionConfig = CollectionConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    api: ApiConfig = ApiConfig()
     sources: list[SourceConfig] = []
     profiles: dict[str, ProfileConfig] = {}
+    log_format: LogFormat = LogFormat.TEXT
+    """How every entry point (serve, scheduler, collect, attribute) writes its logs to stderr."""
+    log_level: LogLevel = LogLevel.INFO
 
     @field_validator("interval_seconds")
     @classmethod
@@ -458,6 +508,8 @@ class Settings(BaseSettings):
         sources = [s.name for s in self.sources]
         if len(set(sources)) != len(sources):
             raise ValueError("sources: names must be unique")
+        if self.line_grain_seconds % self.interval_seconds or 3600 % self.line_grain_seconds:
+            raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
         return self
 

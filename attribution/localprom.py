@@ -76,8 +76,16 @@ def create_blocks(openmetrics: Path, data_dir: Path, max_block_duration: str = "
 class LocalPrometheus:
     """``with LocalPrometheus(data_dir) as prom: prom.url``: on a free loopback port, always stopped."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, startup_timeout_seconds: float = 60) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        startup_timeout_seconds: float = 60,
+        config_text: str | None = None,
+    ) -> None:
+        """``config_text``: a prometheus.yml to scrape with (live targets); by default it scrapes nothing."""
         self.data_dir = data_dir
+        self.config_text = config_text or "global:\n  scrape_interval: 15s\nscrape_configs: []\n"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._timeout = startup_timeout_seconds
@@ -87,7 +95,7 @@ class LocalPrometheus:
         prometheus, _ = binaries()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir.parent / f"prometheus-{self.port}.yml"
-        config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+        config.write_text(self.config_text)
         log = (self.data_dir.parent / f"prometheus-{self.port}.log").open("wb")
         self._proc = subprocess.Popen(
             [

@@ -11,6 +11,7 @@ watermark row locks make each window collected and attributed once. Self-metrics
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable
@@ -53,7 +54,9 @@ def collect_job(
     metrics: CollectorMetrics,
     clock: Clock = _utcnow,
 ) -> Callable[[], RunOutcome]:
-    client = PromClient.for_source(plan.source, settings.collection.retry)
+    client = PromClient.for_source(
+        plan.source, settings.collection.retry, settings.collection.max_series_per_query
+    )
     client.on_failure = lambda kind: metrics.source_failure(plan.source.name, kind)
 
     def run() -> RunOutcome:
@@ -125,6 +128,13 @@ def build_scheduler(
     return scheduler
 
 
+def log_outcome(outcome: RunOutcome) -> None:
+    """One line per run, its fields also as structured ``extra`` (queryable in JSON logs)."""
+    fields = dataclasses.asdict(outcome)
+    level = logging.WARNING if outcome.status == "failed" else logging.INFO
+    log.log(level, "%s/%s: %s", outcome.collector, outcome.source, outcome.status, extra=fields)
+
+
 def run_scheduler(settings: Settings, once: bool = False) -> None:
     """Run until SIGTERM/SIGINT; with ``once``, run every job once, in order, and return."""
     engine = make_engine(settings.database_url)
@@ -132,9 +142,9 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
     metrics = CollectorMetrics()
     if once:
         for plan in scheduled_plans(settings):
-            log.info("%s", collect_job(settings, factory, plan, metrics)())
+            log_outcome(collect_job(settings, factory, plan, metrics)())
         if settings.scheduler.attribution.enabled:
-            log.info("%s", attribution_job(settings, factory, run_attribution, metrics)())
+            log_outcome(attribution_job(settings, factory, run_attribution, metrics)())
         engine.dispose()
         return
     server = None
@@ -160,8 +170,11 @@ def scheduler_command(
     once: Annotated[bool, typer.Option(help="run every job once and exit (for a cron job)")] = False,
 ) -> None:
     """Collect on a schedule (one job per collector and source) and attribute what was collected."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_scheduler(load_settings(), once=once)
+    from attribution.logging import setup_from_settings
+
+    settings = load_settings()
+    setup_from_settings(settings)
+    run_scheduler(settings, once=once)
 
 
 if __name__ == "__main__":  # python -m attribution.scheduler, where the CLI is not installed

@@ -28,6 +28,11 @@ def floor_to(t: datetime, step_seconds: int) -> datetime:
     return datetime.fromtimestamp(ts - ts % step_seconds, tz=UTC)
 
 
+def ceil_to(t: datetime, step_seconds: int) -> datetime:
+    floor = floor_to(t, step_seconds)
+    return floor if floor == t else floor + timedelta(seconds=step_seconds)
+
+
 def align_window(
     start: datetime, end: datetime, step_seconds: int, max_days: int
 ) -> tuple[datetime, datetime]:

@@ -2,37 +2,77 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from attribution import __version__
+from attribution.api.cache import LineCache
+from attribution.api.metrics import ApiMetrics
 from attribution.api.schemas import ErrorBody
 from attribution.config import Settings
 from attribution.errors import AttributionError
 from attribution.store.session import make_engine, make_sessionmaker
 
+log = logging.getLogger(__name__)
+
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    422: {"model": ErrorBody, "description": "invalid request or window"},
-    503: {"model": ErrorBody, "description": "database unavailable"},
+    400: {"model": ErrorBody, "description": "a request body that is not JSON"},
+    401: {"model": ErrorBody, "description": "missing, invalid or revoked API key"},
+    403: {"model": ErrorBody, "description": "the key lacks the scope, or asks for another tenant"},
+    404: {"model": ErrorBody, "description": "unknown tenant, pool or route"},
+    409: {"model": ErrorBody, "description": "conflicts with the current state (period already closed)"},
+    422: {"model": ErrorBody, "description": "invalid request, window, period or cursor"},
+    503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable"},
 }
+_HTTP_CODES = {
+    400: "malformed_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    415: "unsupported_media",
+}
+
+
+def _error(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail}, headers=headers)
 
 
 def create_app(settings: Settings, factory: sessionmaker[Session] | None = None) -> FastAPI:
     from attribution.api import routes
 
-    app = FastAPI(title="attribution", version=__version__, responses=ERROR_RESPONSES)
+    app = FastAPI(
+        title="attribution",
+        version=__version__,
+        description="Chargeback and cost attribution of LLM inference clusters, from stored results.",
+        responses=ERROR_RESPONSES,
+    )
     app.state.settings = settings
     app.state.factory = factory or make_sessionmaker(make_engine(settings.database_url))
+    app.state.metrics = metrics = ApiMetrics()
+    app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
+    metrics.install(app)
 
     @app.exception_handler(AttributionError)
     async def _domain_error(_: Request, exc: AttributionError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"error": exc.code, "detail": exc.detail})
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return _error(exc.status_code, exc.code, exc.detail, headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return _error(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        return _error(409, "conflict", "a concurrent request changed the same record; retry")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -40,10 +80,9 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
         return JSONResponse(status_code=422, content={"error": "invalid_request", "detail": detail})
 
     @app.exception_handler(OperationalError)
-    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
-        return JSONResponse(
-            status_code=503, content={"error": "database_unavailable", "detail": str(exc.orig)}
-        )
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
+        return _error(503, "database_unavailable", str(exc.orig))
 
     app.include_router(routes.router)
     return app
@@ -62,8 +101,20 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.close()
+        try:
+            session.close()
+        except (OperationalError, InterfaceError):
+            # The database went away after the answer was sent (a restart): the response already
+            # stands, and the pool discards the dead connection. Raising here would reset the client.
+            log.warning("database connection lost while closing a request's session")
+
+
+def get_lines(request: Request) -> LineCache:
+    lines = request.app.state.lines
+    assert isinstance(lines, LineCache)
+    return lines
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+LinesDep = Annotated[LineCache, Depends(get_lines)]

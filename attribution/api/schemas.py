@@ -1,8 +1,15 @@
-"""API schemas, kept apart from the tables. Money is integer cents and integer micro-USD."""
+"""API schemas, kept apart from the tables. Money is integer cents and integer micro-USD; every figure
+carries its unit in its name. Times are RFC 3339 UTC strings with ``Z``."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+#: A non-negative decimal with at most six places (exact money: no floats, no exponents).
+DECIMAL_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,6})?$"
 
 
 class ErrorBody(BaseModel):
@@ -12,6 +19,8 @@ class ErrorBody(BaseModel):
 
 class TenantChargeOut(BaseModel):
     tenant: str
+    tier: str | None = Field(default=None, description="set when grouped by tenant_tier")
+    pool: str | None = Field(default=None, description="set when grouped by tenant_pool")
     requests: int
     prompt_tokens: int
     generation_tokens: int
@@ -30,15 +39,216 @@ class ChargebackOut(BaseModel):
     start: str
     end: str
     currency: str
+    group_by: str = "tenant"
     complete: bool = Field(description="every interval of the window has been attributed")
-    tenants: list[TenantChargeOut]
+    tenants: list[TenantChargeOut] = Field(description="one row per group, ordered by tenant, tier, pool")
     total_cents: int
     total_usd_micros: int
-    cluster_cost_usd_micros: int
+    cluster_cost_usd_micros: int | None = Field(
+        description="the whole cluster's cost in the window; null for tenant keys"
+    )
     intervals_attributed: int
     intervals_in_window: int
     coverage_intervals: dict[str, int]
 
 
+class LineItemOut(BaseModel):
+    """One pool x tenant x tier over the window. ``total_cents`` is rounded by largest remainder over all
+    lines of the window (as a statement is), so it does not depend on filters or pages."""
+
+    tenant: str
+    pool: str
+    tier: str
+    start: str
+    end: str
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+    kv_token_seconds: float
+    memory_gib_hours: float
+    kv_in_use_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    total_usd_micros: int
+    total_cents: int
+    estimated: bool
+
+
+class Page(BaseModel, Generic[T]):
+    """The one envelope of cursor-paged lists: pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    data: list[T]
+    limit: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class UsagePointOut(BaseModel):
+    start: str
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+    kv_token_seconds: float
+    memory_gib_hours: float
+    total_usd_micros: int
+
+
+class UsageOut(BaseModel):
+    tenant: str
+    start: str
+    end: str
+    step_seconds: int
+    points: list[UsagePointOut] = Field(description="buckets with usage only, in time order")
+
+
+class PoolPointOut(BaseModel):
+    start: str
+    cost_usd_micros: int
+    kv_in_use_usd_micros: int
+    kv_free_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    kv_usage_ratio: float | None
+
+
+class PoolOut(BaseModel):
+    pool: str
+    intervals: int
+    gpu_hours: float
+    mean_gpu_count: float
+    kv_capacity_gib: float
+    kv_usage_ratio: float | None = Field(description="KV cache in use over capacity")
+    idle_ratio: float | None = Field(description="idle cost over the pool's cost")
+    gpu_util_percent: float | None
+    cost_usd_micros: int
+    cost_cents: int
+    kv_in_use_usd_micros: int
+    kv_free_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    estimated: bool
+    series: list[PoolPointOut] = Field(default_factory=list, description="with step_seconds only")
+
+
+class PoolsOut(BaseModel):
+    start: str
+    end: str
+    pools: list[PoolOut]
+
+
+class GapOut(BaseModel):
+    start: str
+    end: str
+    status: str = Field(description="missing, estimated or not_collected")
+
+
+class SourceCoverageOut(BaseModel):
+    collector: str
+    source: str
+    present: int
+    estimated: int
+    missing: int
+    not_collected: int
+    gaps: list[GapOut]
+    gaps_truncated: bool
+
+
+class CoverageOut(BaseModel):
+    start: str
+    end: str
+    interval_seconds: int
+    intervals_in_window: int
+    intervals_attributed: int
+    complete: bool
+    sources: list[SourceCoverageOut]
+
+
+class TierOut(BaseModel):
+    tier: str
+    requests: int
+    tokens: int
+    memory_gib_hours: float
+    total_usd_micros: int
+    total_cents: int
+    usd_per_request: float | None
+    usd_per_million_tokens: float | None
+    gib_hours_per_request: float | None
+
+
+class TiersOut(BaseModel):
+    start: str
+    end: str
+    pool: str | None
+    tiers: list[TierOut]
+    total_usd_micros: int
+
+
+class BandIn(BaseModel):
+    """A price band: a request with at least ``from_tokens`` of context has every token at these prices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_tokens: int = Field(ge=0, le=100_000_000)
+    input_usd_per_million: str = Field(pattern=DECIMAL_PATTERN, examples=["3.00"])
+    output_usd_per_million: str = Field(pattern=DECIMAL_PATTERN, examples=["15.00"])
+
+
+class PriceListIn(BaseModel):
+    """A price list as in deploy/pricing/*.toml: one band is a flat price; later bands reprice whole
+    requests from their threshold on (docs/reports.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="price list", max_length=200)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    bands: list[BandIn] = Field(min_length=1, max_length=50)
+
+
+class PeriodOut(BaseModel):
+    period: str
+    status: str = Field(description="open or closed")
+    closed_at: str | None
+    content_hash: str | None = Field(description="SHA-256 of the frozen statement")
+    total_usd_micros: int | None
+    total_cents: int | None
+
+
+class StatementLineOut(BaseModel):
+    charge_class: str = Field(description="usage, or correction of an earlier closed period")
+    charge_period: str
+    pool: str
+    tenant: str
+    tier: str
+    kv_in_use_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    total_usd_micros: int
+    total_cents: int
+    kv_token_seconds: float
+    kv_byte_seconds: float
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+
+
+class StatementOut(BaseModel):
+    period: str
+    status: str = Field(description="closed (frozen) or open (provisional)")
+    lines: list[StatementLineOut]
+    total_usd_micros: int
+    total_cents: int
+    content_hash: str | None
+    closed_at: str | None
+
+
 class Health(BaseModel):
     status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(description="each dependency: ok, or why not")

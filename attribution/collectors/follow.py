@@ -4,9 +4,10 @@ The scheduler sits above ``jobs`` in the layering and passes ``run_attribution``
 module knows only its signature. Its watermark row (``attribution``, ``*``) says how far attribution has
 gone; a run attributes ``[floor(watermark, align), min(collector watermarks))``: from the start of the
 settlement window (an hour by default) that holds the watermark, since idle is shared within it, up to
-where every collector has committed. A backfill rewinds this watermark to what it rewrote (see
-:func:`attribution.collectors.run.collect_window`), so gaps filled later are re-attributed. The row is
-locked for the run, as the collectors' rows are, so two replicas never attribute at once.
+where every collector has committed. A backfill marks the windows it rewrote as dirty (see
+:func:`attribution.collectors.run.collect_window`); each run first re-attributes the dirty windows behind
+the watermark, and only those, then goes forward. The row is locked for the run, as the collectors' rows
+are, so two replicas never attribute at once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from attribution.collectors.watermarks import RUN_ERRORS, RunOutcome, initial_wa
 from attribution.config import Settings
 from attribution.store import queries
 from attribution.store.session import unit_of_work
-from attribution.timeutil import floor_to
+from attribution.timeutil import ceil_to, floor_to
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,60 @@ def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
     if not found or any(m is None for m in found):
         return None
     return min(m for m in found if m is not None)
+
+
+def dirty_spans(
+    windows: Sequence[tuple[datetime, datetime]], watermark: datetime, align: int, span: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """The dirty windows behind ``watermark``, aligned out to ``align`` seconds, merged where they touch,
+    and cut into pieces of at most ``span``. What lies past the watermark the forward run will cover."""
+    step = timedelta(seconds=align)
+    merged: list[list[datetime]] = []
+    for raw_start, raw_end in sorted(windows):
+        if min(raw_end, watermark) <= raw_start:
+            continue
+        start, end = floor_to(raw_start, align), ceil_to(min(raw_end, watermark), align)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out = []
+    for start, end in merged:
+        piece = start
+        while piece < end:
+            piece_end = min(piece + max(span, step), end)
+            out.append((piece, piece_end))
+            piece = piece_end
+    return out
+
+
+def reattribute_dirty(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    session: Session,
+    hook: AttributeHook,
+    watermark: datetime,
+    span: timedelta,
+) -> int:
+    """Re-attribute the dirty windows behind ``watermark`` and clear them, under the caller's lock.
+
+    The rows are deleted in the locked transaction after the hook has committed its lines: a crash in
+    between leaves them, and the next run recomputes the same lines again (the job is idempotent).
+    """
+    dirty = queries.dirty_windows(session)
+    if not dirty:
+        return 0
+    spans = dirty_spans(
+        [(d.window_start, d.window_end) for d in dirty],
+        watermark,
+        settings.scheduler.attribution_align_seconds,
+        span,
+    )
+    for start, end in spans:
+        log.info("attribution: re-attributing dirty window [%s, %s)", start, end)
+        hook(settings, factory, start, end)
+    queries.clear_dirty(session, [d.id for d in dirty])
+    return len(spans)
 
 
 def attribute_once(
@@ -64,6 +119,7 @@ def attribute_once(
                     outcome.status = "busy"
                     break
                 outcome.watermark = row.watermark
+                outcome.chunks += reattribute_dirty(settings, factory, session, hook, row.watermark, span)
                 target = collected_until(session, plans)
                 if target is None or target <= row.watermark:
                     outcome.status = "ok" if outcome.chunks else "idle"

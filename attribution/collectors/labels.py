@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from itertools import pairwise
 
 from attribution.config import LabelNames, PoolConfig, Settings
+from attribution.errors import ConfigError
 from attribution.model.split import NO_TIER
 
 UNALLOCATED_TENANT = "__unallocated__"
@@ -90,10 +91,17 @@ def matches(labels: Mapping[str, str], rules: Mapping[str, str]) -> bool:
 
 
 def pool_for_gpu(settings: Settings, labels: Mapping[str, str]) -> PoolConfig | None:
-    for pool in settings.pools:
-        if matches(labels, pool.gpu_selector):
-            return pool
-    return None
+    """The one pool whose ``gpu_selector`` matches; a GPU two selectors match is a configuration error.
+
+    First-match-wins would bill one pool's GPUs to another without a word: ``pod = "llama-8b-.*"`` also
+    matches the pods of a ``llama-8b-batch`` deployment.
+    """
+    found = [pool for pool in settings.pools if matches(labels, pool.gpu_selector)]
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        shown = {k: v for k, v in sorted(labels.items()) if k != "__name__"}
+        raise ConfigError(f"a GPU matches the gpu_selector of pools {names}: make them exclusive ({shown})")
+    return found[0] if found else None
 
 
 def pool_for_model(settings: Settings, served_model_name: str | None) -> PoolConfig | None:

@@ -19,6 +19,7 @@ The same API is served by Prometheus 2.x/3.x and VictoriaMetrics; nothing here d
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import time
@@ -75,8 +76,10 @@ class PromClient:
         retry: RetryConfig | None = None,
         accept_warnings: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
+        max_series: int | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._max_series = max_series
         self._timeout = timeout_seconds
         self._timeout_param = f"{round(timeout_seconds * 1000)}ms"  # both Prometheus and VM parse ms
         self._retry = retry or RetryConfig(attempts=1)
@@ -87,8 +90,10 @@ class PromClient:
         self.on_failure: Callable[[str], None] | None = None
 
     @classmethod
-    def for_source(cls, source: SourceConfig, retry: RetryConfig) -> PromClient:
-        return cls(source.url, source.timeout_seconds, retry, source.accept_warnings)
+    def for_source(
+        cls, source: SourceConfig, retry: RetryConfig, max_series: int | None = None
+    ) -> PromClient:
+        return cls(source.url, source.timeout_seconds, retry, source.accept_warnings, max_series=max_series)
 
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
         """Evaluate ``query`` at every step from ``start`` to ``end`` inclusive (both step-aligned)."""
@@ -105,13 +110,13 @@ class PromClient:
             "timeout": self._timeout_param,
         }
         data = self._call("/api/v1/query_range", params, query)
-        return _parse(data, query, {"matrix"})
+        return _parse(data, query, {"matrix"}, self._max_series)
 
     def instant_query(self, query: str, at: datetime) -> list[Series]:
         """Evaluate ``query`` at ``at``: one point per series, or raw samples for a range selector."""
         params = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": self._timeout_param}
         data = self._call("/api/v1/query", params, query)
-        return _parse(data, query, {"vector", "matrix"})
+        return _parse(data, query, {"vector", "matrix"}, self._max_series)
 
     def ready(self) -> bool:
         try:
@@ -180,19 +185,34 @@ class PromClient:
         return data
 
 
-def _parse(data: dict[str, Any], query: str, allowed: set[str]) -> list[Series]:
+def _parse(
+    data: dict[str, Any], query: str, allowed: set[str], max_series: int | None = None
+) -> list[Series]:
+    """Series of points with finite values: NaN (a staleness marker) and +-Inf (a ratio over zero) are no
+    measurement, so they are dropped and the interval counts as missing that series."""
     kind = data.get("resultType")
     if kind not in allowed:
         raise SourceQueryError(f"{query!r} gave a {kind} result; expected {' or '.join(sorted(allowed))}")
+    result = data.get("result")
+    if max_series is not None and isinstance(result, list) and len(result) > max_series:
+        raise SourceQueryError(
+            f"{query!r} answered {len(result)} series, over collection.max_series_per_query = {max_series}: "
+            "a label with a value per request or user? Aggregate it away in the profile's query, or raise "
+            "the limit"
+        )
     try:
-        out = []
-        for item in data["result"]:
+        out, dropped = [], 0
+        for item in result:  # type: ignore[union-attr]
             labels = {str(k): str(v) for k, v in item["metric"].items()}
             raw = item["values"] if "values" in item else [item["value"]]
-            points = [(round(float(ts)), float(v)) for ts, v in raw if v != "NaN"]
-            out.append(Series(labels=labels, points=points))
+            points = [(round(float(ts)), float(v)) for ts, v in raw]
+            finite = [(ts, v) for ts, v in points if math.isfinite(v)]
+            dropped += len(points) - len(finite) - sum(1 for _, v in raw if v == "NaN")
+            out.append(Series(labels=labels, points=finite))
     except (KeyError, TypeError, ValueError) as exc:
         raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
+    if dropped:
+        log.warning("dropped %d infinite values from the answer to %r (counted as missing)", dropped, query)
     return out
 
 

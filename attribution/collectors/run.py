@@ -5,8 +5,8 @@ coverage of every interval (present, missing or estimated) and a log line, in th
 :func:`collect_window` is the backfill (``attribution collect --start --end``, the demo, the tests): every
 plan, chunk by chunk, one transaction per chunk. Writes are upserts keyed by interval, so collecting a
 window twice leaves the database unchanged, and a chunk is either wholly written or not at all. A backfill
-does not move collectors' watermarks; it rewinds the attribution job's watermark to the chunk it wrote,
-so a running scheduler re-attributes what changed.
+does not move collectors' watermarks; it marks each chunk it wrote as a dirty window, so a running
+scheduler re-attributes what changed, and only that (:mod:`attribution.collectors.follow`).
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def clients_for(
         name = plan.source.name
         if name not in out:
             given = client if client is not None and name == first else None
-            out[name] = given or PromClient.for_source(plan.source, settings.collection.retry)
+            out[name] = given or PromClient.for_source(
+                plan.source, settings.collection.retry, settings.collection.max_series_per_query
+            )
     return out
 
 
@@ -146,7 +148,7 @@ def collect_window(
             for plan, batch in batches:
                 n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
                 result.add(batch.table.__tablename__, n)
-            queries.rewind_watermark(session, ATTRIBUTION, ALL_SOURCES, chunk_start, datetime.now(UTC))
+            queries.mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC))
         result.chunks += 1
         if progress is not None:
             progress(chunk_start, chunk_end)

@@ -9,7 +9,7 @@ keeps growing while a collector is stuck, which is what an alert on it needs.
 * ``attribution_collector_rows_written_total{collector,source}``;
 * ``attribution_collector_runs_total{collector,source,status}``;
 * ``attribution_collector_errors_total{collector,source,kind}``;
-* ``attribution_collector_run_duration_seconds_sum`` / ``_count`` ``{collector,source}`` (a summary);
+* ``attribution_collector_run_duration_seconds{collector,source}``: a summary (``_sum``, ``_count``);
 * ``attribution_source_request_failures_total{source,kind}``: failed requests, retried ones included.
 """
 
@@ -58,8 +58,9 @@ class CollectorMetrics:
         self._rows = _Family(f"{p}rows_written_total", "counter", "Rows upserted.")
         self._runs = _Family(f"{p}runs_total", "counter", "Runs by outcome.")
         self._errors = _Family(f"{p}errors_total", "counter", "Failed runs by error kind.")
-        self._duration_sum = _Family(f"{p}run_duration_seconds_sum", "counter", "Run time, summed.")
-        self._duration_count = _Family(f"{p}run_duration_seconds_count", "counter", "Runs timed.")
+        # one summary family (no quantiles): its _sum and _count samples under one TYPE line
+        self._duration_sum = _Family(f"{p}run_duration_seconds", "summary", "Time a run takes.")
+        self._duration_count = _Family(f"{p}run_duration_seconds", "summary", "Time a run takes.")
         self._source_failures = _Family(
             "attribution_source_request_failures_total", "counter", "Failed requests to a source."
         )
@@ -99,11 +100,20 @@ class CollectorMetrics:
                 self._rows.render(),
                 self._runs.render(),
                 self._errors.render(),
-                self._duration_sum.render(),
-                self._duration_count.render(),
+                self._summary(self._duration_sum, self._duration_count),
                 self._source_failures.render(),
             ]
         return "".join(families)
+
+    @staticmethod
+    def _summary(sums: _Family, counts: _Family) -> str:
+        """``name_sum`` and ``name_count`` samples of a summary family, label set by label set."""
+        body = "".join(
+            _sample(f"{sums.name}_sum", labels, sums.values[labels])
+            + _sample(f"{sums.name}_count", labels, counts.values[labels])
+            for labels in sorted(sums.values)
+        )
+        return f"# HELP {sums.name} {sums.help}\n# TYPE {sums.name} {sums.kind}\n{body}"
 
 
 def serve_metrics(metrics: CollectorMetrics, host: str, port: int) -> ThreadingHTTPServer:

@@ -7,6 +7,7 @@ the lines must sum exactly to the cluster's bill for the window.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,13 +68,15 @@ def policies(settings: Settings) -> Policies:
 
 def settlement_window(settings: Settings, start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """``[start, end)`` widened to whole settlement windows: idle is settled over all of one, so a run
-    must recompute every interval of each window it touches."""
+    must recompute every interval of each window it touches; and to whole line grains, since a stored
+    line sums every interval of its grain."""
     start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
     window = settings.policies.settlement_window
     if window is SettlementWindow.PERIOD:
         periods = periods_between(start, end)
         return period_window(periods[0])[0], period_window(periods[-1])[1]
     step = settings.interval_seconds if window is SettlementWindow.INTERVAL else WINDOW_SECONDS[window]
+    step = max(step, settings.line_grain_seconds)  # both divide an hour or are whole days: one aligns both
     return align_window(start, end, step, settings.max_window_days + 1)
 
 
@@ -97,7 +100,7 @@ def run_attribution(
     start, end = settlement_window(settings, start, end)
     with unit_of_work(factory) as session:
         telemetry = group_telemetry(
-            queries.gpu_samples(session, start, end),
+            queries.gpu_counts(session, start, end),
             queries.kv_samples(session, start, end),
             queries.tenant_usage(session, start, end),
         )
@@ -113,7 +116,9 @@ def run_attribution(
             raise ConservationError(
                 f"lines sum to {result.total_usd_micros} micro-USD, the bill to {cluster_total}"
             )
-        line_rows = _line_rows(result, telemetry_usage(telemetry), inputs.bytes_per_token)
+        line_rows = _line_rows(
+            result, telemetry_usage(telemetry), inputs.bytes_per_token, settings.line_grain_seconds
+        )
         queries.replace_window(session, AttributedCost, start, end, line_rows)
         queries.replace_window(session, PoolCost, start, end, _pool_rows(result, inputs.pool_gpu_counts))
         queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
@@ -149,34 +154,63 @@ def telemetry_usage(telemetry: dict[int, Any]) -> UsageIndex:
 
 
 def _line_rows(
-    result: Attribution, usage: UsageIndex, bytes_per_token: dict[str, int]
+    result: Attribution, usage: UsageIndex, bytes_per_token: dict[str, int], grain_seconds: int
 ) -> list[dict[str, Any]]:
-    """One row per line; usage with no cost (a pool with no sampled GPUs) still gets a zero-cost row."""
-    ids = sorted(set(result.lines) | set(usage))
+    """One row per line and grain: the sum of the line's intervals within the grain. Usage with no cost
+    (a pool with no sampled GPUs) still gets a zero-cost row; a grain is estimated if any interval is.
+
+    Money sums are integers, so their order does not matter; token-seconds are summed with ``fsum``,
+    correctly rounded whatever the order, so a run's rows do not depend on dict or row order.
+    """
     estimated = {(s.interval_start_s, s.pool) for s in result.splits if s.estimated}
+    money: dict[tuple[int, str, str, str], list[int]] = {}
+    flags: set[tuple[int, str, str, str]] = set()
+    for (ts, pool, tenant, tier), comp in result.lines.items():
+        key = (ts - ts % grain_seconds, pool, tenant, tier)
+        m = money.get(key)
+        if m is None:
+            m = money[key] = [0, 0, 0, 0]
+        m[0] += comp.kv_in_use
+        m[1] += comp.static
+        m[2] += comp.idle
+        m[3] += comp.unmeasured
+        if (ts, pool) in estimated:
+            flags.add(key)
+    used: dict[tuple[int, str, str, str], tuple[list[float], list[int]]] = {}
+    for (ts, pool, tenant, tier), use in usage.items():
+        key = (ts - ts % grain_seconds, pool, tenant, tier)
+        u = used.get(key)
+        if u is None:
+            u = used[key] = ([], [0, 0, 0])
+        u[0].append(use.kv_token_seconds)
+        u[1][0] += use.requests
+        u[1][1] += use.prompt_tokens
+        u[1][2] += use.generation_tokens
+        if (ts, pool) in estimated:
+            flags.add(key)
     rows = []
-    for line_id in ids:
-        ts, pool, tenant, tier = line_id
-        comp = result.lines.get(line_id)
-        use = usage.get(line_id)
-        token_seconds = use.kv_token_seconds if use else 0.0
+    for key in sorted(money.keys() | used.keys()):
+        start_s, pool, tenant, tier = key
+        kv, static, idle, unmeasured = money.get(key, (0, 0, 0, 0))
+        token_seconds_list, (requests, prompt, generation) = used.get(key, ([], (0, 0, 0)))
+        token_seconds = math.fsum(token_seconds_list)
         rows.append(
             {
-                "interval_start": interval_start(ts),
+                "interval_start": interval_start(start_s),
                 "pool": pool,
                 "tenant": tenant,
                 "tier": tier,
-                "kv_in_use_usd_micros": comp.kv_in_use if comp else 0,
-                "static_usd_micros": comp.static if comp else 0,
-                "idle_usd_micros": comp.idle if comp else 0,
-                "unmeasured_usd_micros": comp.unmeasured if comp else 0,
-                "total_usd_micros": comp.total if comp else 0,
+                "kv_in_use_usd_micros": kv,
+                "static_usd_micros": static,
+                "idle_usd_micros": idle,
+                "unmeasured_usd_micros": unmeasured,
+                "total_usd_micros": kv + static + idle + unmeasured,
                 "kv_token_seconds": token_seconds,
                 "kv_byte_seconds": token_seconds * bytes_per_token.get(pool, 0),
-                "requests": use.requests if use else 0,
-                "prompt_tokens": use.prompt_tokens if use else 0,
-                "generation_tokens": use.generation_tokens if use else 0,
-                "estimated": (ts, pool) in estimated,
+                "requests": requests,
+                "prompt_tokens": prompt,
+                "generation_tokens": generation,
+                "estimated": key in flags,
             }
         )
     return rows

@@ -48,27 +48,29 @@ def price_schedules(settings: Settings) -> dict[str, list[PricePoint]]:
 
 
 def group_telemetry(
-    gpu_rows: Sequence[Any], kv_rows: Sequence[Any], usage_rows: Sequence[Any]
+    gpu_count_rows: Sequence[Any], kv_rows: Sequence[Any], usage_rows: Sequence[Any]
 ) -> dict[int, IntervalTelemetry]:
+    """Rows by interval (``interval_start_s``, Unix seconds). ``gpu_count_rows`` are (interval, gpu_type,
+    pool, gpus) counts; ``usage_rows`` are in the column order of ``queries.tenant_usage``."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
-    for r in gpu_rows:
-        if r.gpu_type is None:
-            continue  # a GPU type outside the catalog and the bill: nothing to split
-        cell = by_ts[_ts(r.interval_start)].gpus
+    for r in gpu_count_rows:
+        cell = by_ts[r.interval_start_s].gpus
         key = (r.gpu_type, r.pool or UNALLOCATED)
-        cell[key] = cell.get(key, 0) + 1
+        cell[key] = cell.get(key, 0) + int(r.gpus)
     for r in kv_rows:
-        by_ts[_ts(r.interval_start)].kv.append(
+        by_ts[r.interval_start_s].kv.append(
             (r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token)
         )
-    for r in usage_rows:
-        pool_usage = by_ts[_ts(r.interval_start)].usage.setdefault(r.pool, {})
-        pool_usage[(r.tenant, r.tier)] = Usage(
-            float(r.kv_token_seconds),
-            int(r.requests),
-            int(r.prompt_tokens),
-            int(r.generation_tokens),
-        )
+    # a month is millions of usage rows: unpack them as tuples, keep the current interval's cell at hand
+    current_ts: int | None = None
+    usage: dict[str, dict[LineKey, Usage]] = {}
+    for ts, pool, tenant, tier, requests, prompt, generation, token_seconds in usage_rows:
+        if ts != current_ts:
+            current_ts, usage = ts, by_ts[ts].usage
+        pool_usage = usage.get(pool)
+        if pool_usage is None:
+            pool_usage = usage[pool] = {}
+        pool_usage[(tenant, tier)] = Usage(float(token_seconds), int(requests), int(prompt), int(generation))
     return by_ts
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from attribution.model.money import allocate
 from attribution.model.split import (
@@ -238,6 +239,11 @@ def attribute_window(
         (split_pool_interval(pi) for pi in pool_intervals),
         key=lambda s: (s.interval_start_s, s.pool),
     )
+    for a, b in pairwise(splits):
+        if (a.interval_start_s, a.pool) == (b.interval_start_s, b.pool):
+            raise ValueError(
+                f"pool {a.pool!r} appears twice in the interval starting at {a.interval_start_s}"
+            )
     lines: dict[LineId, Components] = {}
     for s in splits:
         for key, comp in s.lines.items():

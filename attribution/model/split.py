@@ -11,6 +11,7 @@ lines never lose a micro-dollar because one of its tiers grew (invariant 4).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,7 +36,11 @@ class Usage:
 
     @property
     def weight(self) -> int:
-        """Token-seconds as integer milli-token-seconds: exact, comparable weights for the split."""
+        """Token-seconds as integer milli-token-seconds: exact, comparable weights for the split.
+
+        NaN or infinity is refused: it would otherwise surface as an unexplained rounding error."""
+        if not math.isfinite(self.kv_token_seconds):
+            raise ValueError(f"kv_token_seconds must be finite, got {self.kv_token_seconds}")
         return max(0, round(self.kv_token_seconds * 1000))
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT, micros_to_cents
 from attribution.store import queries
+from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
 from attribution.timeutil import iso
 
 GIB = 1024**3
@@ -106,3 +110,253 @@ def build_chargeback(
 def cents_of(usd_micros: int) -> float:
     """For display only (never summed): micro-USD as a float count of cents."""
     return usd_micros / MICROS_PER_CENT
+
+
+# --- line items and grouped chargeback (the API's read path) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """One pool x tenant x tier over a window: usage, and cost by component in exact micro-USD."""
+
+    tenant: str
+    pool: str
+    tier: str
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+    kv_token_seconds: float
+    kv_byte_seconds: float
+    kv_in_use_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    total_usd_micros: int
+    estimated: bool
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.tenant, self.pool, self.tier)
+
+    @property
+    def memory_gib_hours(self) -> float:
+        return self.kv_byte_seconds / GIB / 3600
+
+
+def window_lines(session: Session, start: datetime, end: datetime) -> list[LineItem]:
+    """Every pool x tenant x tier of ``[start, end)``, summed from the stored lines (any storage grain),
+    ordered by (tenant, pool, tier): the order cursors page in."""
+    t = AttributedCost
+    keys = (t.tenant, t.pool, t.tier)
+    rows = session.execute(
+        select(
+            *keys,
+            *(func.sum(getattr(t, f)) for f in _SUMMED),
+            func.max(case((t.estimated, 1), else_=0)),
+        )
+        .where(t.interval_start >= start, t.interval_start < end)
+        .group_by(*keys)
+        .order_by(*keys)
+    ).all()
+    return [_line(r) for r in rows]
+
+
+def _line(r: Any) -> LineItem:
+    """A row of (tenant, pool, tier, *_SUMMED, estimated) as a line item."""
+    return LineItem(
+        tenant=str(r[0]),
+        pool=str(r[1]),
+        tier=str(r[2]),
+        requests=int(r[3]),
+        prompt_tokens=int(r[4]),
+        generation_tokens=int(r[5]),
+        kv_token_seconds=float(r[6]),
+        kv_byte_seconds=float(r[7]),
+        kv_in_use_usd_micros=int(r[8]),
+        static_usd_micros=int(r[9]),
+        idle_usd_micros=int(r[10]),
+        unmeasured_usd_micros=int(r[11]),
+        total_usd_micros=int(r[12]),
+        estimated=bool(r[13]),
+    )
+
+
+_SUMMED = (
+    "requests",
+    "prompt_tokens",
+    "generation_tokens",
+    "kv_token_seconds",
+    "kv_byte_seconds",
+    "kv_in_use_usd_micros",
+    "static_usd_micros",
+    "idle_usd_micros",
+    "unmeasured_usd_micros",
+    "total_usd_micros",
+)
+
+
+def results_version(session: Session) -> tuple[int, int]:
+    """Changes whenever an attribution run stores lines: the key under which a window's lines may be
+    reused. Runs replace lines in the same transaction that records the run; the count catches a run
+    that commits after one with a higher id (concurrent runs), the highest id a run after a deletion."""
+    t = AttributionRun
+    count, last_id = session.execute(select(func.count(), func.max(t.id))).one()
+    return int(count), int(last_id or 0)
+
+
+class Grouping(StrEnum):
+    TENANT = "tenant"
+    TENANT_TIER = "tenant_tier"
+    TENANT_POOL = "tenant_pool"
+
+
+@dataclass(frozen=True, slots=True)
+class LineFilter:
+    """Filters on line items; ``None`` keeps every value. A tenant key's own tenant is forced in here."""
+
+    tenant: str | None = None
+    pool: str | None = None
+    tier: str | None = None
+
+    def keep(self, line: LineItem) -> bool:
+        return (
+            (self.tenant is None or line.tenant == self.tenant)
+            and (self.pool is None or line.pool == self.pool)
+            and (self.tier is None or line.tier == self.tier)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCharge:
+    """A group's chargeback: in cents (rounded by largest remainder within the answer) and micro-USD."""
+
+    tenant: str
+    tier: str | None
+    pool: str | None
+    requests: int
+    prompt_tokens: int
+    generation_tokens: int
+    kv_token_seconds: float
+    memory_gib_hours: float
+    kv_in_use_cents: int
+    static_cents: int
+    idle_cents: int
+    unmeasured_cents: int
+    total_cents: int
+    total_usd_micros: int
+    estimated: bool
+
+
+def _group_key(line: LineItem, grouping: Grouping) -> tuple[str, str | None, str | None]:
+    if grouping is Grouping.TENANT_TIER:
+        return (line.tenant, line.tier, None)
+    if grouping is Grouping.TENANT_POOL:
+        return (line.tenant, None, line.pool)
+    return (line.tenant, None, None)
+
+
+def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
+    """Sums lines per group in micro-USD, then rounds once: group totals to cents so they sum to the
+    answer's total rounded to cents, each group's components to cents summing to its total."""
+    sums: dict[tuple[str, str | None, str | None], list[LineItem]] = {}
+    for line in lines:
+        sums.setdefault(_group_key(line, grouping), []).append(line)
+    keys = sorted(sums, key=lambda k: (k[0], k[1] or "", k[2] or ""))
+    totals = [sum(x.total_usd_micros for x in sums[k]) for k in keys]
+    group_cents = micros_to_cents(totals)
+    out = []
+    for key, total, cents in zip(keys, totals, group_cents, strict=True):
+        members = sums[key]
+        parts = micros_to_cents(
+            [sum(getattr(x, f"{c}_usd_micros") for x in members) for c in COMPONENTS], cents
+        )
+        out.append(
+            GroupCharge(
+                *key,
+                requests=sum(x.requests for x in members),
+                prompt_tokens=sum(x.prompt_tokens for x in members),
+                generation_tokens=sum(x.generation_tokens for x in members),
+                kv_token_seconds=sum(x.kv_token_seconds for x in members),
+                memory_gib_hours=sum(x.kv_byte_seconds for x in members) / GIB / 3600,
+                kv_in_use_cents=parts[0],
+                static_cents=parts[1],
+                idle_cents=parts[2],
+                unmeasured_cents=parts[3],
+                total_cents=cents,
+                total_usd_micros=total,
+                estimated=any(x.estimated for x in members),
+            )
+        )
+    return out
+
+
+def line_cents(lines: list[LineItem]) -> list[int]:
+    """Each line's total in cents, rounded by largest remainder over every line of the window (as a
+    statement rounds), so a line's cents are the same whatever filter or page it is read through."""
+    return micros_to_cents([x.total_usd_micros for x in lines])
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedChargeback:
+    start: datetime
+    end: datetime
+    currency: str
+    group_by: Grouping
+    groups: list[GroupCharge]
+    total_cents: int
+    total_usd_micros: int
+    cluster_cost_usd_micros: int
+    intervals_attributed: int
+    intervals_in_window: int
+    coverage_intervals: dict[str, int]
+
+    @property
+    def complete(self) -> bool:
+        return self.intervals_attributed == self.intervals_in_window
+
+
+def grouped_chargeback(
+    session: Session,
+    lines: list[LineItem],
+    window: tuple[datetime, datetime],
+    grouping: Grouping,
+    keep: LineFilter,
+    interval_seconds: int,
+    currency: str = "USD",
+) -> GroupedChargeback:
+    """The chargeback of the window's ``lines`` that pass ``keep``, grouped; sums to the cent."""
+    start, end = window
+    groups = group_lines([x for x in lines if keep.keep(x)], grouping)
+    cluster_micros, attributed = queries.cluster_cost_usd_micros(session, start, end)
+    return GroupedChargeback(
+        start=start,
+        end=end,
+        currency=currency,
+        group_by=grouping,
+        groups=groups,
+        total_cents=sum(g.total_cents for g in groups),
+        total_usd_micros=sum(g.total_usd_micros for g in groups),
+        cluster_cost_usd_micros=cluster_micros,
+        intervals_attributed=attributed,
+        intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
+        coverage_intervals=queries.coverage_counts(session, start, end),
+    )
+
+
+def check_filter(session: Session, keep: LineFilter, pools: list[str]) -> None:
+    """A filter naming a tenant or pool that never had a line (nor, for a pool, is configured) is a 404,
+    not an empty answer that would look like a tenant without cost."""
+    t = AttributedCost
+    if keep.tenant is not None and not _seen(session, t.tenant == keep.tenant):
+        raise NotFoundError(f"no tenant named {keep.tenant!r}")
+    if (
+        keep.pool is not None
+        and keep.pool not in pools
+        and not _seen(session, PoolCost.pool == keep.pool, PoolCost)
+    ):
+        raise NotFoundError(f"no pool named {keep.pool!r}")
+
+
+def _seen(session: Session, condition: Any, table: type[Any] = AttributedCost) -> bool:
+    """Indexed look-ups only: tenants by ``ix_attributed_costs_tenant``, pools in the smaller pool table."""
+    return session.execute(select(table.interval_start).where(condition).limit(1)).first() is not None

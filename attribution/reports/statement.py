@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attribution.errors import NotFoundError
 from attribution.model.statement import Line, rounded_lines
 from attribution.store.statements import correction_lines, usage_lines
 from attribution.store.tables import Period, StatementLine
@@ -24,6 +25,16 @@ class Statement:
     total_cents: int
     content_hash: str | None
     closed_at: datetime | None
+
+    def for_tenant(self, tenant: str) -> Statement:
+        """Only ``tenant``'s lines, with the amounts the whole statement gave them; the content hash stays
+        that of the issued statement they belong to."""
+        lines = [x for x in self.lines if x.tenant == tenant]
+        if not lines:
+            raise NotFoundError(f"tenant {tenant!r} has no lines in the statement of {self.period}")
+        total_micros = sum(x.total_usd_micros for x in lines)
+        total_cents = sum(x.total_cents for x in lines)
+        return replace(self, lines=lines, total_usd_micros=total_micros, total_cents=total_cents)
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)

@@ -84,3 +84,20 @@ class CollectionLog(Base):
     replica: Mapped[str] = mapped_column(String(200))
     """host:pid of the process that committed it."""
     committed_at: Mapped[datetime]
+
+
+class DirtyWindow(Base):
+    """A window whose stored inputs changed behind the attribution job (a backfill, a re-collected gap).
+
+    The attribution job re-attributes each such window (widened to whole settlement windows) and deletes
+    the row in the transaction that holds its watermark lock, so late data re-attributes only what it
+    touched, never everything since.
+    """
+
+    __tablename__ = "dirty_windows"
+
+    id: Mapped[int] = mapped_column(LOG_ID, primary_key=True, autoincrement=True)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    marked_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(40))

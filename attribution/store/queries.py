@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Row, Table, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Row, Table, case, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -19,6 +19,7 @@ from attribution.store.collection_state import (
     CollectionLog,
     CollectorWatermark,
     CoverageStatus,
+    DirtyWindow,
     SourceCoverage,
 )
 from attribution.store.tables import (
@@ -73,10 +74,7 @@ def replace_window(
     table = _table(model)
     column = table.c.interval_start
     session.execute(delete(table).where(column >= start, column < end))
-    for i in range(0, len(rows), BATCH_ROWS):
-        session.execute(table.insert(), list(rows[i : i + BATCH_ROWS]))
-    session.flush()
-    return len(rows)
+    return copy_insert(session, model, rows)
 
 
 def _between(model: type[DeclarativeBase], start: datetime, end: datetime) -> Any:
@@ -84,20 +82,30 @@ def _between(model: type[DeclarativeBase], start: datetime, end: datetime) -> An
     return (column >= start) & (column < end)
 
 
-def gpu_samples(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+def _epoch(column: Any) -> Any:
+    """``interval_start`` as integer Unix seconds, converted by the database: a month's inputs are
+    millions of rows, and building a timezone-aware datetime for each costs more than the model."""
+    return cast(func.extract("epoch", column), BigInteger).label("interval_start_s")
+
+
+def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """GPUs sampled per interval, GPU type and pool (None: serving no pool), counted by the database:
+    the model needs counts, and a fleet has a thousand GPU rows per interval. GPUs of a type outside the
+    catalog (``gpu_type`` None) are left out: they are not on the bill."""
     t = _table(GpuSample)
     return session.execute(
-        select(t.c.interval_start, t.c.gpu_uuid, t.c.gpu_type, t.c.pool).where(
-            _between(GpuSample, start, end)
-        )
+        select(_epoch(t.c.interval_start), t.c.gpu_type, t.c.pool, func.count().label("gpus"))
+        .where(_between(GpuSample, start, end), t.c.gpu_type.is_not(None))
+        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool)
     ).all()
 
 
 def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Engines' KV samples in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
     t = _table(KvSample)
     return session.execute(
         select(
-            t.c.interval_start,
+            _epoch(t.c.interval_start),
             t.c.pool,
             t.c.engine_id,
             t.c.kv_usage_ratio,
@@ -108,10 +116,11 @@ def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[Any
 
 
 def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Tenant usage rows in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
     t = _table(TenantUsage)
     return session.execute(
         select(
-            t.c.interval_start,
+            _epoch(t.c.interval_start),
             t.c.pool,
             t.c.tenant,
             t.c.tier,
@@ -233,10 +242,6 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     if dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
         return upsert(session, model, _dedupe(rows, pk))
     columns = list(table.columns)
-    getter = itemgetter(*(c.name for c in columns))
-    binders = [
-        (i, c.type.process_bind_param) for i, c in enumerate(columns) if isinstance(c.type, TypeDecorator)
-    ]
     temp, target = sql.Identifier(f"_bulk_{table.name}"), sql.Identifier(table.name)
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in pk)
@@ -254,13 +259,7 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
                 )
             )
             cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
-            with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(temp, names)) as copy:
-                copy.set_types([_PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in columns])
-                for row in rows:
-                    values = list(getter(row))
-                    for i, bind in binders:
-                        values[i] = bind(values[i], dialect)
-                    copy.write_row(values)
+            _copy_rows(cursor, temp, table, rows, dialect)
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {temp} "
@@ -272,6 +271,55 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
         connection.invalidate(exc)  # the pool must not hand this connection out again
         raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
     return written
+
+
+def _copy_rows(
+    cursor: psycopg.Cursor[Any],
+    target: sql.Identifier,
+    table: Table,
+    rows: Iterable[Mapping[str, Any]],
+    dialect: Any,
+) -> None:
+    """Binary COPY of ``rows`` (dicts keyed by column name) into ``target``, shaped like ``table``."""
+    columns = list(table.columns)
+    getter = itemgetter(*(c.name for c in columns))
+    binders = [
+        (i, c.type.process_bind_param) for i, c in enumerate(columns) if isinstance(c.type, TypeDecorator)
+    ]
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, names)) as copy:
+        copy.set_types([_PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in columns])
+        for row in rows:
+            values = list(getter(row))
+            for i, bind in binders:
+                values[i] = bind(values[i], dialect)
+            copy.write_row(values)
+
+
+def copy_insert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
+    """Plain insert of many rows: binary COPY on Postgres, batched INSERTs elsewhere.
+
+    For rows whose keys cannot exist yet (the caller deleted their window in this transaction); a
+    duplicate key is an integrity error, not an overwrite.
+    """
+    table = _table(model)
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        for i in range(0, len(rows), BATCH_ROWS):
+            session.execute(table.insert(), list(rows[i : i + BATCH_ROWS]))
+        session.flush()
+        return len(rows)
+    session.flush()
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor:
+            _copy_rows(cursor, sql.Identifier(table.name), table, rows, dialect)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        connection.invalidate(exc)
+        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    return len(rows)
 
 
 # --- collection state ----------------------------------------------------------------------------------
@@ -322,14 +370,19 @@ def record_failure(session: Session, collector: str, source: str, error: str, no
     )
 
 
-def rewind_watermark(session: Session, collector: str, source: str, to: datetime, now: datetime) -> None:
-    """Move a watermark back to ``to`` if it is past it (a backfill invalidates what was derived)."""
-    t = _table(CollectorWatermark)
+def mark_dirty(session: Session, start: datetime, end: datetime, reason: str, now: datetime) -> None:
+    """Record that the inputs of ``[start, end)`` changed after they may have been attributed."""
     session.execute(
-        update(t)
-        .where(t.c.collector == collector, t.c.source == source, t.c.watermark > to)
-        .values(watermark=to, updated_at=now)
+        insert(_table(DirtyWindow)).values(window_start=start, window_end=end, marked_at=now, reason=reason)
     )
+
+
+def dirty_windows(session: Session) -> Sequence[DirtyWindow]:
+    return session.scalars(select(DirtyWindow).order_by(DirtyWindow.window_start, DirtyWindow.id)).all()
+
+
+def clear_dirty(session: Session, ids: Iterable[int]) -> None:
+    session.execute(delete(_table(DirtyWindow)).where(_table(DirtyWindow).c.id.in_(list(ids))))
 
 
 def all_watermarks(session: Session) -> Sequence[CollectorWatermark]:

@@ -208,3 +208,18 @@ class CorrectionLine(CostAndUsage, Base):
     tenant: Mapped[str]
     tier: Mapped[str]
     created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """An API key of the reporting API. Only a SHA-256 of the secret is stored; ``key_id`` is the public
+    part of the token (``attr_<key_id>_<secret>``) by which a request's key is found before the constant-time
+    comparison. ``scopes`` is space-separated: ``admin``, ``finance``, ``billing``, ``tenant:<id>``."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str]
+    scopes: Mapped[str] = mapped_column(String(1000))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -13,6 +13,7 @@ from attribution.jobs.attribute import run_attribution
 from attribution.localprom import free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso
+from tests.api.conftest import bearer, create_api_key
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -32,7 +33,9 @@ def client(pg_factory: sessionmaker[Session]) -> TestClient:
     store(pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.01), usage)
     settings = small_cluster_settings(max_window_days=31)
     run_attribution(settings, pg_factory, T0, END)
-    return TestClient(create_app(settings, pg_factory), raise_server_exceptions=False)
+    client = TestClient(create_app(settings, pg_factory), raise_server_exceptions=False)
+    client.headers.update(bearer(create_api_key(pg_factory, "admin")))
+    return client
 
 
 def test_healthz(client: TestClient) -> None:
@@ -57,7 +60,16 @@ def test_chargeback_reconciles_to_the_cent(client: TestClient) -> None:
         ({"start": "last tuesday", "end": iso(END)}, "invalid_window", "not an ISO 8601 time"),
         ({"start": "2026-11-02T00:00:00", "end": iso(END)}, "invalid_window", "has no UTC offset"),
         ({"start": iso(T0), "end": iso(T0 + timedelta(days=40))}, "invalid_window", "exceeds the maximum"),
-        ({"start": iso(T0)}, "invalid_request", "query.end: Field required"),
+        ({"start": iso(T0)}, "invalid_window", "give period=YYYY-MM or both start and end"),
+        ({"period": "2026-13"}, "invalid_window", "period must look like YYYY-MM"),
+        ({"period": "0000-01"}, "invalid_window", "out of range"),
+        (
+            {"start": "9999-12-31T23:59:59Z", "end": "9999-12-31T23:59:59.5Z"},
+            "invalid_window",
+            "out of range",
+        ),
+        ({"period": "2026-11", "start": iso(T0)}, "invalid_window", "not both"),
+        ({"start": iso(T0), "end": iso(END), "group_by": "nope"}, "invalid_request", "group_by"),
     ],
 )
 def test_bad_windows_get_422_with_the_error_body(
@@ -73,7 +85,9 @@ def test_database_down_is_503_not_500() -> None:
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     app = create_app(small_cluster_settings(), make_sessionmaker(make_engine(unreachable)))
     client = TestClient(app, raise_server_exceptions=False)
-    response = client.get("/v1/chargeback", params={"start": iso(T0), "end": iso(END)})
+    # a well-formed key: checking it needs the database, which is down
+    headers = bearer("attr_0123456789ab_" + "x" * 43)
+    response = client.get("/v1/chargeback", params={"start": iso(T0), "end": iso(END)}, headers=headers)
     assert response.status_code == 503
     assert response.json()["error"] == "database_unavailable"
 

@@ -423,3 +423,20 @@ def test_docs_list_every_preset_query_verbatim() -> None:
         assert f"### `{name}`" in docs, name
         for signal, query in profile.signals.items():
             assert f"| `{signal}` | `{query}` |" in docs, (name, signal)
+
+
+def test_a_gpu_two_pool_selectors_match_is_a_configuration_error() -> None:
+    """``llama-8b-.*`` also matches a ``llama-8b-batch`` deployment's pods: refuse, never misbill."""
+    from attribution.collectors.labels import pool_for_gpu
+    from attribution.errors import ConfigError
+
+    settings = load_settings(
+        pools=[
+            pool("llama-8b", "llama-3.1-8b", "m1", gpu_selector={"pod": "llama-8b-.*"}),
+            pool("llama-8b-batch", "llama-3.1-8b", "m2", gpu_selector={"pod": "llama-8b-batch-.*"}),
+        ]
+    )
+    assert pool_for_gpu(settings, {"pod": "llama-8b-5f7d9-abcde"}).name == "llama-8b"  # type: ignore[union-attr]
+    assert pool_for_gpu(settings, {"pod": "other-0"}) is None
+    with pytest.raises(ConfigError, match="pools llama-8b, llama-8b-batch"):
+        pool_for_gpu(settings, {"pod": "llama-8b-batch-6c8d4-fghij"})

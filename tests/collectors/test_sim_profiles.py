@@ -51,7 +51,7 @@ class Served:
                 "model": p.model_key,
                 "served_model_name": p.served_model_name,
                 "tensor_parallel_size": p.gpus,
-                "gpu_selector": {"pod": f"{p.name}-.*"},
+                "gpu_selector": {"pod": f"{p.name}-[0-9]+"},
             }
             for p in self.spec.pools
         ]

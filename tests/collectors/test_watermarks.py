@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import attribute_once
+from attribution.collectors.follow import attribute_once, dirty_spans
 from attribution.collectors.profiles import plans
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
@@ -198,7 +198,7 @@ def test_every_interval_has_coverage_and_a_window_without_data_is_missing(
         assert missing >= 25, collector
 
 
-def test_a_backfill_rewinds_attribution_so_a_filled_gap_is_attributed_again(
+def test_a_backfill_re_attributes_only_the_windows_it_touched(
     simulated: Simulated, sim_prometheus: LocalPrometheus, new_db: Any
 ) -> None:
     factory = new_db()
@@ -211,11 +211,38 @@ def test_a_backfill_rewinds_attribution_so_a_filled_gap_is_attributed_again(
     scheduled_runs(settings, factory, sim_prometheus.url, timedelta(hours=1))
     attribute_once(settings, factory, hook, plans(settings), now=END + LAG)
     assert windows == [(START, END)]
-    gap = (START + timedelta(minutes=75), START + timedelta(minutes=95))
-    collect_window(PromClient(sim_prometheus.url), settings, factory, *gap)  # e.g. a re-collected gap
+    # a gap in the first hour is re-collected: only that hour is attributed again, not everything since
+    gap = (START + timedelta(minutes=15), START + timedelta(minutes=35))
+    collect_window(PromClient(sim_prometheus.url), settings, factory, *gap)
     with factory() as session:
         marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
-    assert marks[("attribution", "*")] == gap[0]  # rewound; the collectors' watermarks stay at END
-    assert {v for k, v in marks.items() if k[0] != "attribution"} == {END}
+        dirty = [(d.window_start, d.window_end) for d in queries.dirty_windows(session)]
+    assert dirty[0][0] == gap[0] and dirty[-1][1] == gap[1]  # one row per chunk written, tiling the gap
+    assert all(a[1] == b[0] for a, b in pairwise(dirty))
+    assert set(marks.values()) == {END}  # no watermark moves: the collectors' nor the attribution job's
     attribute_once(settings, factory, hook, plans(settings), now=END + LAG)
-    assert windows[1] == (START + timedelta(hours=1), END)  # from the start of the gap's hour
+    assert windows[1:] == [(START, START + timedelta(hours=1))]
+    with factory() as session:
+        assert queries.dirty_windows(session) == []  # cleared once done
+    attribute_once(settings, factory, hook, plans(settings), now=END + LAG)
+    assert len(windows) == 2  # nothing left to do
+
+
+@pytest.mark.parametrize(
+    ("windows", "expected"),
+    [
+        ([], []),
+        ([(15, 35)], [(0, 60)]),  # aligned out to the hour
+        ([(15, 35), (50, 70)], [(0, 120)]),  # touching hours merge
+        ([(15, 35), (200, 210)], [(0, 60), (180, 240)]),
+        ([(130, 500)], [(120, 240)]),  # cut at the watermark (240): the forward run does the rest
+        ([(300, 400)], []),  # wholly ahead of the watermark
+        ([(0, 240)], [(0, 120), (120, 240)]),  # at most a span (two hours) per piece
+    ],
+)
+def test_dirty_spans(windows: list[tuple[int, int]], expected: list[tuple[int, int]]) -> None:
+    def at(minutes: int) -> datetime:
+        return START + timedelta(minutes=minutes)
+
+    got = dirty_spans([(at(a), at(b)) for a, b in windows], at(240), 3600, timedelta(hours=2))
+    assert got == [(at(a), at(b)) for a, b in expected]

@@ -26,18 +26,17 @@ from attribution.collectors.run import collect_window
 from attribution.config import Settings
 from attribution.demo import demo_settings
 from attribution.errors import SourceQueryError
-from attribution.jobs.attribute import policies, run_attribution
-from attribution.jobs.inputs import UNALLOCATED, IntervalTelemetry, build_inputs
+from attribution.jobs.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
-from attribution.model.attribute import attribute_window
-from attribution.model.split import Usage
 from attribution.reports.chargeback import Chargeback, build_chargeback
 from attribution.sim.history import HistoryResult, generate_history
 from attribution.sim.scenario import ClusterSpec, demo_cluster
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import Coverage, GpuSample, KvSample, TenantUsage
+from tests.support import truth as ground_truth
 from tests.support.postgres import fresh_database
+from tests.support.truth import l1_of_shares, model_on_truth
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 HOURS = 6
@@ -151,40 +150,8 @@ def test_requests_and_tokens_match_ground_truth_interval_by_interval(pipeline: P
 
 def predicted_costs(pipeline: Pipeline) -> dict[str, int]:
     """The model applied directly to the simulator's ground truth, bypassing exposition and Prometheus."""
-    telemetry: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
-    pools = {p["pool"]: p for p in pipeline.truth["pools"]}
-    gpus: dict[tuple[str, str], int] = {(p.gpu_key, p.name): p.gpus for p in pipeline.spec.pools}
-    for gpu_key, count in pipeline.spec.unallocated_gpus.items():
-        gpus[(gpu_key, UNALLOCATED)] = count
-    folder = pipeline.history.truth_intervals_path.parent
-    with (folder / "truth_pool_intervals.csv").open() as fh:
-        for row in csv.DictReader(fh):
-            ts = int(datetime.fromisoformat(row["interval_start"].replace("Z", "+00:00")).timestamp())
-            pool = pools[row["pool"]]
-            telemetry[ts].gpus = dict(gpus)
-            telemetry[ts].kv.append(
-                (
-                    row["pool"],
-                    float(row["mean_kv_usage_ratio"]),
-                    pool["kv_capacity_tokens"],
-                    pool["kv_bytes_per_token"],
-                )
-            )
-    with pipeline.history.truth_intervals_path.open() as fh:
-        for row in csv.DictReader(fh):
-            ts = int(datetime.fromisoformat(row["interval_start"].replace("Z", "+00:00")).timestamp())
-            telemetry[ts].usage.setdefault(row["pool"], {})[(row["tenant"], row["tier"])] = Usage(
-                float(row["kv_token_seconds"]),
-                int(row["requests"]),
-                int(row["prompt_tokens"]),
-                int(row["generation_tokens"]),
-            )
-    inputs = build_inputs(pipeline.settings, START, END, telemetry)
-    result = attribute_window(inputs.pool_intervals, inputs.cluster_intervals, policies(pipeline.settings))
-    costs: dict[str, int] = defaultdict(int)
-    for (_, _, tenant, _), comp in result.lines.items():
-        costs[tenant] += comp.total
-    return dict(costs)
+    costs = model_on_truth(pipeline.spec, pipeline.history, pipeline.settings, START, END)
+    return ground_truth.by_tenant(costs)
 
 
 def test_every_tenant_pays_what_the_model_predicts_from_ground_truth(pipeline: Pipeline) -> None:
@@ -272,8 +239,7 @@ def test_tenant_cost_shares_are_within_one_percent_l1_of_ground_truth(pipeline: 
     shares through Prometheus and the shares the model gives on the simulator's ground truth is <= 1%."""
     predicted = predicted_costs(pipeline)
     got = {t.tenant: t.total_usd_micros for t in pipeline.chargeback.tenants}
-    total_got, total_predicted = sum(got.values()), sum(predicted.values())
-    l1 = sum(abs(got.get(k, 0) / total_got - predicted.get(k, 0) / total_predicted) for k in got | predicted)
+    l1 = l1_of_shares(got, predicted)
     print(f"L1 of tenant cost shares against ground truth: {l1:.5f}")
     assert l1 <= 0.01, l1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -85,15 +86,22 @@ def test_lines_sum_exactly_to_the_hand_computed_bill(pg_factory: sessionmaker[Se
     assert all(r.gpus_sampled == 3 and r.gpus_in_inventory == 4 for r in cluster_rows)
 
 
-def test_each_interval_conserves_its_own_cost(pg_factory: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize("grain_seconds", [60, 3600])
+def test_each_grain_conserves_its_own_cost(pg_factory: sessionmaker[Session], grain_seconds: int) -> None:
+    """Per-minute lines sum to each minute's bill; per-hour lines (the default) to each hour's."""
     load(pg_factory)
-    run_attribution(small_cluster_settings(), pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    per_interval: dict[Any, int] = {}
+    settings = small_cluster_settings(line_grain_seconds=grain_seconds)
+    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    per_grain: dict[Any, int] = {}
     for r in lines(pg_factory):
-        per_interval[r[0]] = per_interval.get(r[0], 0) + sum(r[4:])
+        per_grain[r[0]] = per_grain.get(r[0], 0) + sum(r[4:])
+    bill: dict[Any, int] = {}
     with pg_factory() as session:
-        bill = {r.interval_start: r.cost_usd_micros for r in session.scalars(select(ClusterCost))}
-    assert per_interval == bill
+        for r in session.scalars(select(ClusterCost)):
+            grain = r.interval_start - timedelta(seconds=r.interval_start.timestamp() % grain_seconds)
+            bill[grain] = bill.get(grain, 0) + r.cost_usd_micros
+    assert len(per_grain) == MINUTES * 60 // grain_seconds
+    assert per_grain == bill
 
 
 def test_rerunning_changes_nothing_and_postgres_equals_sqlite(

@@ -472,3 +472,10 @@ def test_more_token_seconds_never_costs_a_tenant_less_over_a_window(data: st.Dat
         return sum(c.total for k, c in lines.items() if k[2] == key[0])
 
     assert tenant_total(raised) >= tenant_total(pools)
+
+
+def test_a_pool_twice_in_one_interval_is_refused_not_overwritten() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="appears twice"):
+        attribute_window([pi("p", H, ts("a", 1.0)), pi("p", H, ts("b", 1.0))], [], SHARE)

@@ -417,3 +417,10 @@ def test_more_token_seconds_never_costs_less_when_kv_use_is_estimated_small_scal
                         for a_ts in range(1, 6)
                     ]
                     assert totals == sorted(totals), (memory, kv_capacity, cost, b_ts, totals)
+
+
+def test_a_non_finite_reading_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="must be finite"):
+        _ = Usage(float("nan")).weight
+    with pytest.raises(ValueError, match="must be finite"):
+        _ = Usage(float("inf")).weight

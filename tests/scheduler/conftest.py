@@ -1,7 +1,7 @@
-"""The simulated cluster, served by a real Prometheus, for the scheduler tests."""
+"""The simulated cluster, served by a real Prometheus (and VictoriaMetrics), for the scheduler tests."""
 
 from __future__ import annotations
 
-from tests.support.simulated import sim_prometheus, simulated
+from tests.support.simulated import sim_prometheus, sim_victoria, simulated
 
-__all__ = ["sim_prometheus", "simulated"]
+__all__ = ["sim_prometheus", "sim_victoria", "simulated"]

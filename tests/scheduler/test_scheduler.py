@@ -92,7 +92,8 @@ def test_the_scheduler_collects_up_to_now_minus_lag_and_attribution_follows(
     assert all(start.minute == 0 and start <= prev_end for (_, prev_end), (start, _) in pairwise(windows))
     with pg_factory() as session:
         assert session.scalar(select(func.min(AttributedCost.interval_start))) == START
-        assert session.scalar(select(func.max(AttributedCost.interval_start))) == END - timedelta(minutes=1)
+        # lines are stored per hour (line_grain_seconds): the last one starts an hour before the end
+        assert session.scalar(select(func.max(AttributedCost.interval_start))) == END - timedelta(hours=1)
     text = metrics.render()
     for collector in ("gpu", "kv", "gateway"):
         assert (
@@ -176,7 +177,9 @@ def test_the_scheduler_process_serves_metrics_and_stops_on_sigterm(
     )
     try:
         text, deadline = "", time.monotonic() + 60
-        while time.monotonic() < deadline and 'source="*",status=' not in text:
+        # until every job has reported a run: they start together and finish in any order
+        ran = [f'attribution_collector_runs_total{{collector="{c}"' for c in ("gpu", "kv", "gateway")]
+        while time.monotonic() < deadline and not all(r in text for r in [*ran, 'source="*",status=']):
             time.sleep(0.3)
             try:
                 text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text

@@ -1,39 +1,95 @@
-"""Two scheduler replicas, two real processes, one Postgres: each window is collected exactly once.
+"""Two scheduler replicas and the API, three real processes, one Postgres: each window is collected
+exactly once, the API answers throughout, and every result equals a single-process run's.
 
-Both tick every second, half a second out of phase, and take at most two chunks a run, so they share the
-backlog chunk by chunk; the watermark row lock (``FOR UPDATE SKIP LOCKED``) makes one of them skip
-whenever the other holds it. The chunk log must tile the window with no overlap, both replicas must have
-done part of it, and the stored rows must be those of a single backfill.
+Both replicas tick every second, half a second out of phase, and take at most two chunks a run, so they
+share the backlog chunk by chunk; the watermark row lock (``FOR UPDATE SKIP LOCKED``) makes one of them
+skip whenever the other holds it. Meanwhile the API (``attribution serve``) is asked for the chargeback
+of the simulated window again and again and must answer every time. Then: the chunk log must tile the
+window with no overlap, both replicas must have done part of it, the stored rows and attributed lines
+must be those of one backfill and one attribution in a single process, and once the rest of the month
+is attributed and the period closed (through the API on one side, in-process on the other), the two
+statements must be identical, content hash included.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
+import requests
+from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.api.app import create_app
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
-from attribution.config import JobConfig, SchedulerConfig
-from attribution.localprom import LocalPrometheus
+from attribution.config import JobConfig, SchedulerConfig, Settings
+from attribution.jobs.attribute import run_attribution
+from attribution.jobs.periods import close_period
+from attribution.localprom import LocalPrometheus, free_port
+from attribution.store.apikeys import create_key
 from attribution.store.collection_state import CollectionLog, CollectorWatermark
 from attribution.store.migrate import upgrade
-from attribution.store.session import make_engine, make_sessionmaker
-from attribution.store.tables import AttributionRun
+from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
+from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
+from attribution.timeutil import iso, period_window
 from tests.support.postgres import fresh_database
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
 
 LAG = timedelta(seconds=60)
 ROOT = Path(__file__).resolve().parents[2]
+PERIOD = "2026-11"
 
 
-def test_two_replicas_collect_each_window_once(
+def attributed(factory: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every attributed line, pool cost and cluster cost, in key order."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with factory() as session:
+        for model in (AttributedCost, PoolCost, ClusterCost):
+            keys = list(model.__table__.primary_key.columns)
+            out[model.__tablename__] = [
+                tuple(r) for r in session.execute(select(model.__table__).order_by(*keys))
+            ]
+    return out
+
+
+def start_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``attribution serve`` in its own process, configured the way a deployment is: by environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
+    dumped = json.loads(settings.model_dump_json())
+    env |= {f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v) for k, v in dumped.items()}
+    env["ATTRIBUTION_LOG_LEVEL"] = "WARNING"
+    return subprocess.Popen(
+        [sys.executable, "-m", "attribution.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready(url: str, api: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and api.poll() is None:
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the API did not become ready")
+
+
+def test_two_replicas_and_the_api_match_a_single_process(
     simulated: Simulated, sim_prometheus: LocalPrometheus, pg_server: str, tmp_path: Path
 ) -> None:
     with fresh_database(pg_server) as url, fresh_database(pg_server) as reference_url:
@@ -50,42 +106,88 @@ def test_two_replicas_collect_each_window_once(
         )
         config = tmp_path / "settings.json"
         config.write_text(settings.model_dump_json())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
-        now = (END + LAG).isoformat()
-        replicas = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.scheduler.replica", str(config), now, delay],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            for delay in ("0", "0.5")
-        ]
-        for replica in replicas:
-            out, _ = replica.communicate(timeout=120)
-            assert replica.returncode == 0, out.decode()[-3000:]
-
         engine = make_engine(url)
         factory = make_sessionmaker(engine)
-        with factory() as session:
-            log = session.scalars(select(CollectionLog).order_by(CollectionLog.window_start)).all()
-            marks = {
-                (w.collector, w.source): w.watermark for w in session.scalars(select(CollectorWatermark))
-            }
-            attributed = session.scalars(select(AttributionRun)).all()
-        for collector in ("gpu", "kv", "gateway"):
-            windows = [(r.window_start, r.window_end) for r in log if r.collector == collector]
-            assert windows[0][0] == START and windows[-1][1] == END
-            assert all(a[1] == b[0] for a, b in pairwise(windows)), f"{collector}: a gap or a window twice"
-        chunks_by_replica = Counter(r.replica for r in log)
-        assert len(chunks_by_replica) == 2, chunks_by_replica  # both did part of the work
-        assert set(marks.values()) == {END}
-        assert attributed and max(r.window_end for r in attributed) == END
+        with unit_of_work(factory) as session:
+            key = {"Authorization": f"Bearer {create_key(session, ['admin'], 'two-replicas').token}"}
+        api_url = f"http://127.0.0.1:{free_port()}"
+        api = start_api(settings, int(api_url.rsplit(":", 1)[1]), tmp_path / "api.log")
+        try:
+            wait_ready(api_url, api)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
+            now = (END + LAG).isoformat()
+            replicas = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "tests.scheduler.replica", str(config), now, delay],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+                for delay in ("0", "0.5")
+            ]
+            window = {"start": iso(START), "end": iso(END)}
+            statuses: Counter[int] = Counter()
+            while any(r.poll() is None for r in replicas):  # the API answers while both replicas write
+                answer = requests.get(f"{api_url}/v1/chargeback", params=window, headers=key, timeout=10)
+                statuses[answer.status_code] += 1
+                statuses[requests.get(f"{api_url}/readyz", timeout=10).status_code] += 1
+                time.sleep(0.1)
+            for replica in replicas:
+                out, _ = replica.communicate(timeout=120)
+                assert replica.returncode == 0, out.decode()[-3000:]
+            assert set(statuses) == {200} and statuses[200] >= 10, statuses
+            final = requests.get(f"{api_url}/v1/chargeback", params=window, headers=key, timeout=10)
 
-        reference_engine = make_engine(reference_url)
-        reference = make_sessionmaker(reference_engine)
-        collect_window(PromClient(sim_prometheus.url), settings, reference, START, END)
-        assert snapshot(factory) == snapshot(reference)
-        engine.dispose()
-        reference_engine.dispose()
+            with factory() as session:
+                log = session.scalars(select(CollectionLog).order_by(CollectionLog.window_start)).all()
+                marks = {
+                    (w.collector, w.source): w.watermark for w in session.scalars(select(CollectorWatermark))
+                }
+                runs = session.scalars(select(AttributionRun)).all()
+            for collector in ("gpu", "kv", "gateway"):
+                windows = [(r.window_start, r.window_end) for r in log if r.collector == collector]
+                assert windows[0][0] == START and windows[-1][1] == END
+                assert all(a[1] == b[0] for a, b in pairwise(windows)), (
+                    f"{collector}: a gap or a window twice"
+                )
+            chunks_by_replica = Counter(r.replica for r in log)
+            assert len(chunks_by_replica) == 2, chunks_by_replica  # both did part of the work
+            assert set(marks.values()) == {END}
+            assert runs and max(r.window_end for r in runs) == END
+
+            # the single-process run: one backfill, one attribution
+            reference_engine = make_engine(reference_url)
+            reference = make_sessionmaker(reference_engine)
+            collect_window(PromClient(sim_prometheus.url), settings, reference, START, END)
+            run_attribution(settings, reference, START, END)
+            assert snapshot(factory) == snapshot(reference)
+            assert attributed(factory) == attributed(reference)
+            reference_api = TestClient(create_app(settings, reference), raise_server_exceptions=False)
+            with unit_of_work(reference) as session:
+                reference_api.headers.update(
+                    {"Authorization": f"Bearer {create_key(session, ['admin'], 'reference').token}"}
+                )
+            assert final.json() == reference_api.get("/v1/chargeback", params=window).json()
+
+            # the rest of the month attributed alike, then the period closed: through the API, in-process
+            period_start, period_end = period_window(PERIOD)
+            for target in (factory, reference):
+                run_attribution(settings, target, period_start, START)
+                run_attribution(settings, target, END, period_end)
+            closed = requests.post(
+                f"{api_url}/v1/periods/{PERIOD}/close", headers=key | {"Idempotency-Key": "k1"}, timeout=60
+            )
+            assert closed.status_code == 200, closed.text
+            with unit_of_work(reference) as session:
+                close_period(session, PERIOD, settings.interval_seconds, "k1")
+            ours = requests.get(f"{api_url}/v1/periods/{PERIOD}/statement", headers=key, timeout=30).json()
+            theirs = reference_api.get(f"/v1/periods/{PERIOD}/statement").json()
+            assert ours["status"] == "closed" and ours["lines"] and ours["content_hash"]
+            assert ours.pop("closed_at") and theirs.pop("closed_at")  # when each was closed differs
+            assert ours == theirs  # every line, every cent, the content hash
+            reference_engine.dispose()
+        finally:
+            api.terminate()
+            api.wait(timeout=30)
+            engine.dispose()

@@ -6,7 +6,15 @@
 * ``"reset"``: closes the connection without answering (what a crashing server looks like);
 * ``"slow"``: waits ``slow_seconds`` before answering (a client timeout);
 * ``"warning"``: forwards, then adds a ``warnings`` entry as a partial (Thanos-style) answer has;
-* ``"truncate"``: forwards only the first half of the body.
+* ``"truncate"``: forwards only the first half of the body;
+* ``"html"``: answers 502 with an HTML error page, as a load balancer in front of a dead Prometheus does;
+* ``"login"``: answers 200 with an HTML page, as an authenticating proxy does when its session expired;
+* ``"wrong-type"``: forwards, then says the result is a ``scalar``;
+* ``"inf"``: forwards, then replaces every value with ``+Inf``, ``-Inf`` or ``NaN`` in turn;
+* ``"explode:N"``: forwards, then adds N copies of the first series, each with its own ``request_id``
+  label: a label-cardinality explosion (a label with a value per request).
+
+``"pass"`` forwards unchanged, so ``["pass", "pass", "html"]`` spoils the third request only.
 """
 
 from __future__ import annotations
@@ -18,10 +26,40 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 import requests
 
 from attribution.localprom import free_port
+
+HTML_PAGES = {
+    "html": "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    "</center><hr><center>nginx</center></body></html>",
+    "login": "<!DOCTYPE html><html><body><form action=/oauth2/start><button>Sign in</button></form>"
+    "</body></html>",
+}
+_NON_FINITE = ("+Inf", "-Inf", "NaN")
+
+
+def rewrite(fault: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed answer spoiled as ``fault`` says (see the module docstring)."""
+    data = answer.get("data") or {}
+    result = data.get("result") or []
+    if fault == "wrong-type":
+        answer["data"] = {"resultType": "scalar", "result": [0, "1"]}
+    elif fault == "inf":
+        n = 0
+        for series in result:
+            for point in series.get("values") or [series.get("value")]:
+                point[1] = _NON_FINITE[n % len(_NON_FINITE)]
+                n += 1
+    elif result:
+        first = result[0]
+        count = int(fault.split(":", 1)[1])
+        result.extend(
+            {**first, "metric": {**first["metric"], "request_id": f"req-{i:07d}"}} for i in range(count)
+        )
+    return answer
 
 
 class FaultProxy:
@@ -55,6 +93,10 @@ class FaultProxy:
                 if fault == "reset":
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if fault in ("html", "login"):
+                    page = HTML_PAGES[fault]
+                    self._send(502 if fault == "html" else 200, page.encode(), "text/html")
+                    return
                 if fault.isdigit():
                     self._send(
                         int(fault),
@@ -82,11 +124,13 @@ class FaultProxy:
                     content = json.dumps(answer).encode()
                 elif fault == "truncate":
                     content = content[: len(content) // 2]
+                elif fault in ("wrong-type", "inf") or fault.startswith("explode:"):
+                    content = json.dumps(rewrite(fault, upstream.json())).encode()
                 self._send(upstream.status_code, content)
 
-            def _send(self, status: int, content: bytes) -> None:
+            def _send(self, status: int, content: bytes, content_type: str = "application/json") -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
                 self.wfile.write(content)

@@ -1,0 +1,132 @@
+"""Cluster-wide views for finance: pools and their cost structure, coverage, and cost by context tier."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from attribution.api.app import SessionDep, SettingsDep
+from attribution.api.auth import FinanceDep
+from attribution.api.convert import to_schema
+from attribution.api.params import (
+    NAME_PATTERN,
+    EndQuery,
+    PeriodQuery,
+    PoolQuery,
+    StartQuery,
+    resolve_period,
+    resolve_window,
+)
+from attribution.api.schemas import (
+    CoverageOut,
+    PoolOut,
+    PoolPointOut,
+    PoolsOut,
+    PriceListIn,
+    TierOut,
+    TiersOut,
+)
+from attribution.reports.coverage import coverage_report
+from attribution.reports.pools import pool_series, pool_summaries
+from attribution.reports.pricelist import parse_price_list
+from attribution.reports.pricing import analyse_tiers
+from attribution.reports.tiers import tier_costs
+from attribution.reports.usage import check_step
+from attribution.timeutil import iso
+
+router = APIRouter(tags=["cluster"])
+
+PoolPath = Annotated[str, Path(pattern=NAME_PATTERN)]
+SeriesStepQuery = Annotated[
+    int | None, Query(ge=60, le=31 * 86400, description="add the cost structure per bucket of this width")
+]
+
+
+@router.get("/v1/pools", response_model=PoolsOut)
+def pools(
+    _: FinanceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: PeriodQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+) -> PoolsOut:
+    """Every pool's cost structure (KV in use, KV free, static; idle, unmeasured) and utilisation."""
+    s, e = resolve_window(settings, period, start, end)
+    found = pool_summaries(session, s, e, settings.interval_seconds)
+    return PoolsOut(start=iso(s), end=iso(e), pools=[to_schema(PoolOut, p) for p in found])
+
+
+@router.get("/v1/pools/{pool}", response_model=PoolOut)
+def pool(
+    pool: PoolPath,
+    _: FinanceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: PeriodQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    step_seconds: SeriesStepQuery = None,
+) -> PoolOut:
+    """One pool (404 if unknown), with its cost structure over time when ``step_seconds`` is given."""
+    s, e = resolve_window(settings, period, start, end)
+    if step_seconds is not None:
+        check_step(s, e, step_seconds, settings.interval_seconds, settings.api.max_series_points)
+    known = frozenset(p.name for p in settings.pools)
+    found = pool_summaries(session, s, e, settings.interval_seconds, pool, known)
+    series = pool_series(session, pool, s, e, step_seconds) if step_seconds else []
+    return to_schema(PoolOut, found[0], series=[to_schema(PoolPointOut, p) for p in series])
+
+
+@router.get("/v1/coverage", response_model=CoverageOut)
+def coverage(
+    _: FinanceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: PeriodQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+) -> CoverageOut:
+    """Per collector and source: intervals present, estimated, missing, never collected; the gaps."""
+    s, e = resolve_window(settings, period, start, end)
+    return to_schema(CoverageOut, coverage_report(session, s, e, settings.interval_seconds))
+
+
+@router.get("/v1/tiers", response_model=TiersOut)
+def tiers(
+    _: FinanceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: PeriodQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    pool: PoolQuery = None,
+) -> TiersOut:
+    """Cost by context tier: per request, per million tokens, and memory-time per request."""
+    s, e = resolve_window(settings, period, start, end)
+    found = tier_costs(session, s, e, settings.tiers.names, pool)
+    return TiersOut(
+        start=iso(s),
+        end=iso(e),
+        pool=pool,
+        tiers=[to_schema(TierOut, t) for t in found],
+        total_usd_micros=sum(t.total_usd_micros for t in found),
+    )
+
+
+@router.post("/v1/pricing/tiers", response_model=dict[str, Any])
+def pricing_tiers(
+    price_list: PriceListIn,
+    _: FinanceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: Annotated[str, Query(max_length=20, description="YYYY-MM", examples=["2026-11"])],
+    pool: PoolQuery = None,
+) -> dict[str, Any]:
+    """What ``price_list`` would have earned against each context tier's and tenant's attributed cost in
+    the period (frozen once closed): revenue, margin, break-even prices, which tiers subsidise which."""
+    name = resolve_period(period)
+    parsed = parse_price_list(price_list.model_dump(), price_list.name, settings.currency)
+    analysis: dict[str, Any] = analyse_tiers(session, settings, name, parsed, pool).to_dict()
+    return analysis

@@ -1,0 +1,62 @@
+"""Exports for billing systems: line items as CSV, and a FOCUS 1.2 Cost and Usage dataset as CSV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from attribution.api.app import LinesDep, SessionDep, SettingsDep
+from attribution.api.auth import ReaderDep
+from attribution.api.chargeback import line_filter, lines_with_cents
+from attribution.api.params import (
+    EndQuery,
+    PeriodQuery,
+    PoolQuery,
+    StartQuery,
+    TenantQuery,
+    TierQuery,
+    resolve_period,
+    resolve_window,
+)
+from attribution.reports.export import lines_csv
+from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
+from attribution.reports.statement import build_statement
+
+router = APIRouter(tags=["exports"])
+
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV with a header row"}
+}
+
+
+@router.get("/v1/exports/line-items.csv", response_class=Response, responses=CSV)
+def line_items_csv(
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: LinesDep,
+    period: PeriodQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    tenant: TenantQuery = None,
+    pool: PoolQuery = None,
+    tier: TierQuery = None,
+) -> Response:
+    """Every line item of the window that passes the filters, with a stable ``line_id``."""
+    s, e = resolve_window(settings, period, start, end)
+    keep = line_filter(session, settings, principal, tenant, pool, tier)
+    kept = [(x, c) for x, c in lines_with_cents(cache, session, s, e) if keep.keep(x)]
+    return Response(lines_csv(s, e, kept), media_type="text/csv")
+
+
+@router.get("/v1/exports/focus.csv", response_class=Response, responses=CSV)
+def focus_export(
+    principal: ReaderDep, session: SessionDep, settings: SettingsDep, period: str, tenant: TenantQuery = None
+) -> Response:
+    """FOCUS 1.2 Cost and Usage rows of the period's statement (frozen if closed, else provisional)."""
+    name = resolve_period(period)
+    keep = line_filter(session, settings, principal, tenant, None, None)
+    found = build_statement(session, name)
+    rows = focus_rows(found, gpu_hour_rates(session, name, settings.interval_seconds), keep.tenant)
+    return Response(focus_csv(rows), media_type="text/csv")

@@ -1,0 +1,57 @@
+"""Cursor pagination: opaque cursors that carry the last key of a page and are bound to their query.
+
+A cursor is URL-safe base64 of ``{"after": [tenant, pool, tier], "query": <digest>}``; the digest covers
+the window and the filters, so a cursor replayed with another query (another tenant, another window) is
+a 422, not a page of something else. A tenant key's tenant filter is applied on every page whatever the
+cursor says, so no cursor reaches another tenant's lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import TypeVar
+
+from attribution.errors import AttributionError
+
+Key = tuple[str, ...]
+T = TypeVar("T")
+
+
+class InvalidCursorError(AttributionError):
+    status_code = 422
+    code = "invalid_cursor"
+
+
+def query_digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:16]
+
+
+def encode_cursor(after: Key, digest: str) -> str:
+    raw = json.dumps({"after": list(after), "query": digest}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, digest: str) -> Key:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        after, query = body["after"], body["query"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidCursorError("cursor is not one this API issued") from None
+    if query != digest or not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+        raise InvalidCursorError("cursor belongs to another query (window or filters differ)")
+    return tuple(after)
+
+
+def page_after(
+    items: Sequence[T], keys: Sequence[Key], after: Key | None, limit: int
+) -> tuple[list[T], bool]:
+    """Up to ``limit`` items whose key is after ``after`` (``keys`` sorted, parallel to ``items``)."""
+    first = 0 if after is None else bisect_right(keys, after)
+    chunk = list(items[first : first + limit])
+    return chunk, first + limit < len(items)

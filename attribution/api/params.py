@@ -1,0 +1,71 @@
+"""Query parameters shared by the routes, and the one place a window is read from them.
+
+A window is a period (``YYYY-MM``, a UTC calendar month) or ``start`` and ``end`` (ISO 8601 with an
+offset), half-open, widened outward to whole stored lines. Anything the calendar cannot hold (year 0, a
+bound past 9999) is a 422 like every other bad window, never a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query
+
+from attribution.config import Settings
+from attribution.errors import InvalidWindowError
+from attribution.timeutil import align_window, parse_instant, period_window
+
+#: Names (tenants, pools, tiers) as label values: printable, at most 200 characters (the column width).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+
+PeriodQuery = Annotated[
+    str | None,
+    Query(
+        max_length=20,
+        description="billing period YYYY-MM (UTC month); or start and end",
+        examples=["2026-11"],
+    ),
+]
+StartQuery = Annotated[
+    str | None,
+    Query(max_length=40, description="ISO 8601 UTC instant, inclusive", examples=["2026-11-01T00:00:00Z"]),
+]
+EndQuery = Annotated[
+    str | None,
+    Query(max_length=40, description="ISO 8601 UTC instant, exclusive", examples=["2026-11-02T00:00:00Z"]),
+]
+TenantQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this tenant")]
+PoolQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this pool")]
+TierQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this context tier")]
+
+
+def grain_seconds(settings: Settings) -> int:
+    """Stored lines start on this grid; windows align to it so none is cut in half."""
+    return max(settings.interval_seconds, settings.line_grain_seconds)
+
+
+def resolve_window(
+    settings: Settings, period: str | None, start: str | None, end: str | None
+) -> tuple[datetime, datetime]:
+    try:
+        if period is not None:
+            if start is not None or end is not None:
+                raise InvalidWindowError("give either period or start and end, not both")
+            s, e = period_window(period)
+        elif start is not None and end is not None:
+            s, e = parse_instant(start), parse_instant(end)
+        else:
+            raise InvalidWindowError("give period=YYYY-MM or both start and end")
+        return align_window(s, e, grain_seconds(settings), settings.max_window_days)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidWindowError(f"window out of range: {exc}") from None
+
+
+def resolve_period(period: str) -> str:
+    """A well-formed period name, or a 422."""
+    try:
+        period_window(period)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidWindowError(f"period out of range: {exc}") from None
+    return period.strip()

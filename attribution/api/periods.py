@@ -1,0 +1,61 @@
+"""Billing periods: list, close (idempotent with ``Idempotency-Key``), and the statement."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path
+from sqlalchemy import select
+
+from attribution.api.app import SessionDep, SettingsDep
+from attribution.api.auth import BillingDep, FinanceDep
+from attribution.api.convert import to_schema
+from attribution.api.params import resolve_period
+from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
+from attribution.jobs.periods import close_period
+from attribution.reports.statement import build_statement
+from attribution.store.tables import Period
+
+router = APIRouter(tags=["periods"])
+
+PeriodPath = Annotated[str, Path(max_length=20, description="YYYY-MM")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="a retried close with the same key returns the same result; another key is a 409",
+    ),
+]
+
+
+@router.get("/v1/periods", response_model=list[PeriodOut])
+def periods(_: BillingDep, session: SessionDep) -> list[PeriodOut]:
+    """Every period the service has seen, oldest first, with status, totals and content hash."""
+    return [to_schema(PeriodOut, p) for p in session.scalars(select(Period).order_by(Period.period))]
+
+
+@router.post("/v1/periods/{period}/close", response_model=PeriodOut)
+def close(
+    period: PeriodPath,
+    idempotency_key: IdempotencyKey,
+    _: FinanceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> PeriodOut:
+    """Freeze the period's statement. The same key again returns the closed period unchanged."""
+    row, _closed_now = close_period(
+        session, resolve_period(period), settings.interval_seconds, idempotency_key
+    )
+    out = to_schema(PeriodOut, row)
+    session.commit()
+    return out
+
+
+@router.get("/v1/periods/{period}/statement", response_model=StatementOut)
+def statement(period: PeriodPath, _: BillingDep, session: SessionDep) -> StatementOut:
+    """A closed period's frozen statement (with its content hash), or an open period's provisional one."""
+    found = build_statement(session, resolve_period(period))
+    return to_schema(StatementOut, found, lines=[to_schema(StatementLineOut, x) for x in found.lines])

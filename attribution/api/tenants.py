@@ -1,0 +1,54 @@
+"""A tenant's usage and cost over time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from attribution.api.app import SessionDep, SettingsDep
+from attribution.api.auth import ReaderDep
+from attribution.api.convert import to_schema
+from attribution.api.params import (
+    NAME_PATTERN,
+    EndQuery,
+    PeriodQuery,
+    StartQuery,
+    grain_seconds,
+    resolve_window,
+)
+from attribution.api.schemas import UsageOut, UsagePointOut
+from attribution.reports.usage import check_step, tenant_usage_series
+from attribution.timeutil import iso
+
+router = APIRouter(tags=["tenants"])
+
+TenantPath = Annotated[str, Path(pattern=NAME_PATTERN)]
+StepQuery = Annotated[
+    int, Query(ge=60, le=31 * 86400, description="bucket width in seconds, a multiple of the stored grain")
+]
+
+
+@router.get("/v1/tenants/{tenant}/usage", response_model=UsageOut)
+def tenant_usage(
+    tenant: TenantPath,
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: PeriodQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    step_seconds: StepQuery = 3600,
+) -> UsageOut:
+    """Requests, tokens, memory-time and cost per ``step_seconds`` bucket (UTC-aligned)."""
+    tenant = principal.own_tenant(tenant) or tenant
+    s, e = resolve_window(settings, period, start, end)
+    check_step(s, e, step_seconds, grain_seconds(settings), settings.api.max_series_points)
+    points = tenant_usage_series(session, tenant, s, e, step_seconds)
+    return UsageOut(
+        tenant=tenant,
+        start=iso(s),
+        end=iso(e),
+        step_seconds=step_seconds,
+        points=[to_schema(UsagePointOut, p) for p in points],
+    )

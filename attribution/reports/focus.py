@@ -1,0 +1,211 @@
+"""A FOCUS 1.2 Cost and Usage dataset of a billing period, as CSV (/work/shared/reference/finops.md).
+
+One row per statement line (pool x tenant x context tier, plus correction lines billed in the period),
+so the dataset is the statement: a closed period's rows come from its frozen lines and carry an
+``InvoiceId`` per tenant; an open period's rows are provisional and have none (FOCUS: null when the
+charge is on no invoice). Corrections of earlier closed periods have ``ChargeClass=Correction``, this
+period as billing period and the original one as charge period.
+
+Money: ``BilledCost`` (= ``EffectiveCost`` = ``ContractedCost`` = ``ListCost``) is the line's cents, as
+issued. ``PricingUnit`` is ``GPU-Hours``: ``ContractedUnitPrice`` is the pool's average cost of a GPU-hour
+in the period (to the micro-dollar; the cluster's for lines outside every pool) and ``PricingQuantity``
+the GPU-hours the line's cost buys at that price, to 1e-10, so quantity x unit price = cost within
+1e-9 USD (the validator does not check this; our tests do). Memory-time, pool and tier are ``x_`` columns.
+Timestamps are ``YYYY-MM-DDTHH:MM:SSZ``; decimals always carry a point (the validator infers BIGINT for
+``2``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attribution.model.money import format_cents, format_micros
+from attribution.model.statement import CORRECTION, Line
+from attribution.reports.statement import Statement
+from attribution.store.tables import ClusterCost, PoolCost
+from attribution.timeutil import period_window
+
+GIB = 1024**3
+PLATFORM = "Attribution LLM Platform"
+FOCUS_COLUMNS = [
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceId",
+    "InvoiceIssuerName",
+    "ListCost",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceSubcategory",
+]
+X_COLUMNS = [
+    "x_Pool",
+    "x_ContextTier",
+    "x_MemoryGiBHours",
+    "x_KvInUseCost",
+    "x_StaticCost",
+    "x_IdleCost",
+    "x_UnmeasuredCost",
+    "x_CostUsdMicros",
+    "x_Requests",
+    "x_PromptTokens",
+    "x_GenerationTokens",
+    "x_StatementHash",
+]
+QUANTITY_PLACES = Decimal("1E-10")
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Micro-USD per GPU-hour per pool over the period, and the cluster's for lines outside pools."""
+
+    by_pool: dict[str, int]
+    cluster: int | None
+
+    def of(self, pool: str) -> int | None:
+        return self.by_pool.get(pool, self.cluster)
+
+
+def gpu_hour_rates(session: Session, period: str, interval_seconds: int) -> Rates:
+    start, end = period_window(period)
+    p = PoolCost
+    rows = session.execute(
+        select(p.pool, func.sum(p.cost_usd_micros), func.sum(p.gpu_count))
+        .where(p.interval_start >= start, p.interval_start < end)
+        .group_by(p.pool)
+    ).all()
+    by_pool = {str(pool): _rate(int(cost), int(gpus), interval_seconds) for pool, cost, gpus in rows if gpus}
+    c = ClusterCost
+    cost, gpus = session.execute(
+        select(func.sum(c.cost_usd_micros), func.sum(c.gpus_in_inventory)).where(
+            c.interval_start >= start, c.interval_start < end
+        )
+    ).one()
+    cluster = _rate(int(cost), int(gpus), interval_seconds) if cost is not None and gpus else None
+    return Rates({k: v for k, v in by_pool.items() if v}, cluster or None)
+
+
+def _rate(cost_usd_micros: int, gpu_intervals: int, interval_seconds: int) -> int:
+    """Micro-USD per GPU-hour, rounded half-up to the micro-dollar."""
+    return (cost_usd_micros * 3600 * 2 + gpu_intervals * interval_seconds) // (
+        2 * gpu_intervals * interval_seconds
+    )
+
+
+def _ts(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _usd(cents: int) -> str:
+    return format_cents(cents)
+
+
+def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) -> list[dict[str, str]]:
+    """The statement's lines as FOCUS rows (only ``tenant``'s when given), in statement order."""
+    billing_start, billing_end = period_window(statement.period)
+    closed = statement.status == "closed"
+    rows = []
+    for line in statement.lines:
+        if tenant is not None and line.tenant != tenant:
+            continue
+        charge_start, charge_end = period_window(line.charge_period)
+        correction = line.charge_class == CORRECTION
+        cost = _usd(line.total_cents)
+        row = {
+            "BilledCost": cost,
+            "BillingAccountId": line.tenant,
+            "BillingAccountName": line.tenant,
+            "BillingCurrency": "USD",
+            "BillingPeriodEnd": _ts(billing_end),
+            "BillingPeriodStart": _ts(billing_start),
+            "ChargeCategory": "Usage",
+            "ChargeClass": "Correction" if correction else "",
+            "ChargeDescription": _description(line),
+            "ChargeFrequency": "Usage-Based",
+            "ChargePeriodEnd": _ts(charge_end),
+            "ChargePeriodStart": _ts(charge_start),
+            "ContractedCost": cost,
+            "EffectiveCost": cost,
+            "InvoiceId": f"CB-{statement.period}-{line.tenant}" if closed else "",
+            "InvoiceIssuerName": PLATFORM,
+            "ListCost": cost,
+            "ProviderName": PLATFORM,
+            "PublisherName": PLATFORM,
+            "ServiceCategory": "AI and Machine Learning",
+            "ServiceName": "LLM Inference",
+            "ServiceSubcategory": "Generative AI",
+            **_pricing(line, rates, correction),
+            **_extras(line, statement),
+        }
+        rows.append(row)
+    return rows
+
+
+def _description(line: Line) -> str:
+    what = f"GPU memory-time of pool {line.pool}, context tier {line.tier}"
+    if line.charge_class == CORRECTION:
+        return f"Restatement of {line.charge_period}: {what}"
+    return what
+
+
+def _pricing(line: Line, rates: Rates, correction: bool) -> dict[str, str]:
+    rate = rates.of(line.pool)
+    if correction or rate is None:
+        # FOCUS lets a correction carry no quantity; a cluster with no GPU-hours has no price to quote
+        return {"ContractedUnitPrice": "", "PricingQuantity": "", "PricingUnit": ""}
+    quantity = (Decimal(line.total_cents) * 10_000 / rate).quantize(QUANTITY_PLACES)
+    return {
+        "ContractedUnitPrice": format_micros(rate),
+        "PricingQuantity": f"{quantity:f}",
+        "PricingUnit": "GPU-Hours",
+    }
+
+
+def _extras(line: Line, statement: Statement) -> dict[str, str]:
+    return {
+        "x_Pool": line.pool,
+        "x_ContextTier": line.tier,
+        "x_MemoryGiBHours": f"{line.kv_byte_seconds / GIB / 3600:.6f}",
+        "x_KvInUseCost": format_micros(line.kv_in_use_usd_micros),
+        "x_StaticCost": format_micros(line.static_usd_micros),
+        "x_IdleCost": format_micros(line.idle_usd_micros),
+        "x_UnmeasuredCost": format_micros(line.unmeasured_usd_micros),
+        "x_CostUsdMicros": str(line.total_usd_micros),
+        "x_Requests": str(line.requests),
+        "x_PromptTokens": str(line.prompt_tokens),
+        "x_GenerationTokens": str(line.generation_tokens),
+        "x_StatementHash": statement.content_hash or "",
+    }
+
+
+def focus_csv(rows: list[dict[str, Any]]) -> str:
+    """FOCUS columns first, then the ``x_`` ones (FOCUS ColumnHandling); empty cells are nulls."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FOCUS_COLUMNS + X_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

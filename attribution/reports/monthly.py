@@ -1,0 +1,251 @@
+"""The monthly chargeback statement as data: every view finance reads, for the cluster or one tenant.
+
+A closed period's statement is built from its frozen statement lines and carries their content hash; an
+open period's from the stored interval lines (``attributed_costs``), marked provisional. Either way the
+views are roll-ups of the statement's rounded lines (``views.py``), so each sums to the statement total,
+to the cent, and the summary reconciles that total to the cluster's bill for the period.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from attribution.config import Settings
+from attribution.errors import NotFoundError
+from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, Line
+from attribution.reports.series import Series, build_series
+from attribution.reports.statement import build_statement
+from attribution.reports.views import (
+    DayAmounts,
+    Row,
+    cents_half_even,
+    daily_rows,
+    roll_up,
+    total_of,
+)
+from attribution.store import queries
+from attribution.store.tables import AttributedCost
+from attribution.timeutil import iso, period_window
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of the period was measured, and how much of its cost rests on estimates."""
+
+    intervals_in_period: int
+    intervals_attributed: int
+    intervals_with_data: dict[str, int]
+    source_status: list[tuple[str, str, str, int]]
+    estimated_usd_micros: int
+    unmeasured_usd_micros: int
+
+    @property
+    def complete(self) -> bool:
+        return self.intervals_attributed == self.intervals_in_period
+
+
+@dataclass(frozen=True, slots=True)
+class StatementReport:
+    period: str
+    start: datetime
+    end: datetime
+    status: str
+    content_hash: str | None
+    closed_at: datetime | None
+    tenant: str | None
+    currency: str
+    tier_names: list[str]
+    tier_boundaries_tokens: list[int]
+    lines: list[Line]
+    cluster_total_cents: int
+    cluster_cost_usd_micros: int
+    total: Row
+    usage: Row
+    corrections: Row
+    tenants: list[Row]
+    tenant_tiers: list[Row]
+    pools: list[Row]
+    daily: list[Row]
+    correction_rows: list[Row]
+    coverage: Coverage
+    series: Series
+
+    @property
+    def provisional(self) -> bool:
+        return self.status != "closed"
+
+    @property
+    def source(self) -> str:
+        return "statement_lines" if self.status == "closed" else "attributed_costs"
+
+    @property
+    def cluster_cost_cents(self) -> int:
+        return cents_half_even(self.cluster_cost_usd_micros)
+
+    @property
+    def scope(self) -> str:
+        return self.tenant if self.tenant is not None else "whole cluster"
+
+    def to_dict(self) -> dict[str, Any]:
+        def rows(items: list[Row]) -> list[dict[str, Any]]:
+            return [row_dict(r) for r in items]
+
+        return {
+            "period": self.period,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "status": self.status,
+            "provisional": self.provisional,
+            "source": self.source,
+            "content_hash": self.content_hash,
+            "closed_at": iso(self.closed_at) if self.closed_at else None,
+            "tenant": self.tenant,
+            "currency": self.currency,
+            "cluster_total_cents": self.cluster_total_cents,
+            "cluster_cost_usd_micros": self.cluster_cost_usd_micros,
+            "cluster_cost_cents": self.cluster_cost_cents,
+            "total": row_dict(self.total),
+            "usage": row_dict(self.usage),
+            "corrections": row_dict(self.corrections),
+            "tenants": rows(self.tenants),
+            "tenant_tiers": rows(self.tenant_tiers),
+            "pools": rows(self.pools),
+            "daily": rows(self.daily),
+            "correction_rows": rows(self.correction_rows),
+            "coverage": {
+                "intervals_in_period": self.coverage.intervals_in_period,
+                "intervals_attributed": self.coverage.intervals_attributed,
+                "complete": self.coverage.complete,
+                "intervals_with_data": self.coverage.intervals_with_data,
+                "estimated_usd_micros": self.coverage.estimated_usd_micros,
+                "unmeasured_usd_micros": self.coverage.unmeasured_usd_micros,
+            },
+        }
+
+
+def row_dict(row: Row) -> dict[str, Any]:
+    return {
+        "key": list(row.key),
+        "requests": row.requests,
+        "prompt_tokens": row.prompt_tokens,
+        "generation_tokens": row.generation_tokens,
+        "memory_gib_hours": round(row.memory_gib_hours, 6),
+        **{f"{c}_cents": v for c, v in zip(COMPONENTS, row.component_cents, strict=True)},
+        "total_cents": row.total_cents,
+        "total_usd_micros": row.total_usd_micros,
+    }
+
+
+def build_statement_report(
+    session: Session, settings: Settings, period: str, tenant: str | None = None
+) -> StatementReport:
+    """Every view of ``period``'s statement, for the whole cluster or (``tenant``) one tenant.
+
+    A tenant's statement shows only that tenant's lines, with the amounts the whole statement gave them
+    (filtering never changes a line), beside the cluster's total for context.
+    """
+    start, end = period_window(period)
+    statement = build_statement(session, period)
+    lines = [x for x in statement.lines if tenant is None or x.tenant == tenant]
+    if tenant is not None and not lines:
+        raise NotFoundError(f"tenant {tenant!r} has no lines in the statement of {period}")
+    usage_lines = [x for x in lines if x.charge_class == USAGE]
+    correction_lines = [x for x in lines if x.charge_class == CORRECTION]
+    usage = total_of(roll_up(usage_lines, lambda _: ("usage",)), ("usage",))
+    cluster_cost, attributed = queries.cluster_cost_usd_micros(session, start, end)
+    return StatementReport(
+        period=period,
+        start=start,
+        end=end,
+        status=statement.status,
+        content_hash=statement.content_hash,
+        closed_at=statement.closed_at,
+        tenant=tenant,
+        currency=settings.currency,
+        tier_names=settings.tiers.names,
+        tier_boundaries_tokens=list(settings.tiers.boundaries_tokens),
+        lines=lines,
+        cluster_total_cents=statement.total_cents,
+        cluster_cost_usd_micros=cluster_cost,
+        total=total_of(roll_up(lines, lambda _: ("total",))),
+        usage=usage,
+        corrections=total_of(roll_up(correction_lines, lambda _: ("corrections",)), ("corrections",)),
+        tenants=roll_up(lines, lambda x: (x.tenant,)),
+        tenant_tiers=roll_up(lines, lambda x: (x.tenant, x.tier)),
+        pools=roll_up(lines, lambda x: (x.pool,)),
+        daily=_daily(session, start, end, tenant, usage, correction_lines),
+        correction_rows=roll_up(correction_lines, lambda x: (x.charge_period, x.tenant, x.pool, x.tier)),
+        coverage=_coverage(session, settings, start, end, tenant, attributed),
+        series=build_series(session, start, end, tenant, settings.tiers.names),
+    )
+
+
+def _daily(
+    session: Session, start: datetime, end: datetime, tenant: str | None, usage: Row, corrections: list[Line]
+) -> list[Row]:
+    rows = daily_rows(_day_amounts(session, start, end, tenant), usage)
+    if corrections:
+        rows.append(total_of(roll_up(corrections, lambda _: ("",)), ("corrections billed in this period",)))
+    return rows
+
+
+def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str | None) -> list[DayAmounts]:
+    """Per UTC day from the interval lines; grouped by interval in SQL, by day here (dialect-neutral)."""
+    t = AttributedCost
+    where = [t.interval_start >= start, t.interval_start < end]
+    if tenant is not None:
+        where.append(t.tenant == tenant)
+    money = [func.sum(getattr(t, f"{c}_usd_micros")) for c in COMPONENTS]
+    usage = [func.sum(t.requests), func.sum(t.prompt_tokens), func.sum(t.generation_tokens)]
+    stmt = (
+        select(t.interval_start, *money, *usage, func.sum(t.kv_byte_seconds))
+        .where(*where)
+        .group_by(t.interval_start)
+    )
+    days: dict[str, list[float]] = defaultdict(lambda: [0] * 8)
+    for row in session.execute(stmt):
+        cell = days[row[0].date().isoformat()]
+        for i, value in enumerate(row[1:]):
+            cell[i] += value or 0
+    return [
+        DayAmounts(
+            day,
+            (int(v[0]), int(v[1]), int(v[2]), int(v[3])),
+            int(v[4]),
+            int(v[5]),
+            int(v[6]),
+            float(v[7]),
+        )
+        for day, v in sorted(days.items())
+    ]
+
+
+def _coverage(
+    session: Session, settings: Settings, start: datetime, end: datetime, tenant: str | None, attributed: int
+) -> Coverage:
+    t = AttributedCost
+    where = [t.interval_start >= start, t.interval_start < end]
+    if tenant is not None:
+        where.append(t.tenant == tenant)
+    estimated, unmeasured = session.execute(
+        select(
+            func.coalesce(func.sum(case((t.estimated, t.total_usd_micros), else_=0)), 0),
+            func.coalesce(func.sum(t.unmeasured_usd_micros), 0),
+        ).where(*where)
+    ).one()
+    return Coverage(
+        intervals_in_period=int((end - start).total_seconds()) // settings.interval_seconds,
+        intervals_attributed=attributed,
+        intervals_with_data=queries.coverage_counts(session, start, end),
+        source_status=[
+            (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in queries.source_coverage(session, start, end)
+        ],
+        estimated_usd_micros=int(estimated),
+        unmeasured_usd_micros=int(unmeasured),
+    )

@@ -1,0 +1,173 @@
+"""Pools over a window: the cost structure (KV in use, KV free, static; idle and unmeasured as settled),
+KV-cache use, GPU utilisation, and the same over time at a chosen step.
+
+From ``pool_costs`` (one row per pool and interval, written by the attribution job) and ``gpu_samples``
+(utilisation as dcgm-exporter reported it). Money stays exact micro-USD; ratios are display figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from attribution.errors import NotFoundError
+from attribution.model.money import micros_to_cents
+from attribution.store.tables import GpuSample, PoolCost
+
+GIB = 1024**3
+MONEY = ("cost", "kv_in_use", "kv_free", "static", "idle", "unmeasured")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPoint:
+    start: datetime
+    cost_usd_micros: int
+    kv_in_use_usd_micros: int
+    kv_free_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    kv_usage_ratio: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSummary:
+    pool: str
+    intervals: int
+    gpu_hours: float
+    mean_gpu_count: float
+    kv_capacity_gib: float
+    kv_usage_ratio: float | None
+    """KV cache in use over capacity, over the window (a capacity-weighted mean)."""
+    idle_ratio: float | None
+    """Idle cost over the pool's cost."""
+    gpu_util_percent: float | None
+    cost_usd_micros: int
+    cost_cents: int
+    kv_in_use_usd_micros: int
+    kv_free_usd_micros: int
+    static_usd_micros: int
+    idle_usd_micros: int
+    unmeasured_usd_micros: int
+    estimated: bool
+    series: list[PoolPoint] = field(default_factory=list)
+
+
+def _sums(t: type[PoolCost]) -> list[Any]:
+    return [func.sum(getattr(t, f"{m}_usd_micros")) for m in MONEY]
+
+
+def pool_summaries(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    interval_seconds: int,
+    pool: str | None = None,
+    configured: frozenset[str] = frozenset(),
+) -> list[PoolSummary]:
+    """Each pool with cost in ``[start, end)``, ordered by name. ``pool`` narrows to one: a pool neither
+    ``configured`` nor ever stored is a 404; a known one without cost in the window has zero figures."""
+    t = PoolCost
+    where = [t.interval_start >= start, t.interval_start < end]
+    if pool is not None:
+        where.append(t.pool == pool)
+    rows = session.execute(
+        select(
+            t.pool,
+            func.count(),
+            func.sum(t.gpu_count),
+            func.sum(t.kv_capacity_bytes),
+            func.sum(t.kv_in_use_bytes),
+            func.max(case((t.estimated, 1), else_=0)),
+            *_sums(t),
+        )
+        .where(*where)
+        .group_by(t.pool)
+        .order_by(t.pool)
+    ).all()
+    if pool is not None and not rows:
+        if pool not in configured and not pool_exists(session, pool):
+            raise NotFoundError(f"no pool named {pool!r}")
+        return [PoolSummary(pool, 0, 0.0, 0.0, 0.0, None, None, None, 0, 0, 0, 0, 0, 0, 0, False)]
+    util = _utilisation(session, start, end)
+    cents = micros_to_cents([int(r[6]) for r in rows])
+    out = []
+    for r, cost_cents in zip(rows, cents, strict=True):
+        count, gpus, capacity, in_use = int(r[1]), int(r[2]), int(r[3]), int(r[4])
+        money = [int(v) for v in r[6:]]
+        out.append(
+            PoolSummary(
+                pool=str(r[0]),
+                intervals=count,
+                gpu_hours=gpus * interval_seconds / 3600,
+                mean_gpu_count=gpus / count,
+                kv_capacity_gib=capacity / count / GIB,
+                kv_usage_ratio=in_use / capacity if capacity else None,
+                idle_ratio=money[4] / money[0] if money[0] else None,
+                gpu_util_percent=util.get(str(r[0])),
+                cost_usd_micros=money[0],
+                cost_cents=cost_cents,
+                kv_in_use_usd_micros=money[1],
+                kv_free_usd_micros=money[2],
+                static_usd_micros=money[3],
+                idle_usd_micros=money[4],
+                unmeasured_usd_micros=money[5],
+                estimated=bool(r[5]),
+            )
+        )
+    return out
+
+
+def pool_exists(session: Session, pool: str) -> bool:
+    return session.execute(select(PoolCost.pool).where(PoolCost.pool == pool).limit(1)).first() is not None
+
+
+def _utilisation(session: Session, start: datetime, end: datetime) -> dict[str, float]:
+    g = GpuSample
+    rows = session.execute(
+        select(g.pool, func.avg(g.gpu_util_percent))
+        .where(g.interval_start >= start, g.interval_start < end, g.pool.is_not(None))
+        .group_by(g.pool)
+    ).all()
+    return {str(p): float(u) for p, u in rows if u is not None}
+
+
+def pool_series(
+    session: Session, pool: str, start: datetime, end: datetime, step_seconds: int
+) -> list[PoolPoint]:
+    """The pool's cost structure per ``step_seconds`` bucket (aligned to the Unix epoch, so to UTC days
+    and hours), summed in Python so the same code serves Postgres and SQLite."""
+    t = PoolCost
+    rows = session.execute(
+        select(
+            t.interval_start,
+            t.kv_capacity_bytes,
+            t.kv_in_use_bytes,
+            *(getattr(t, f"{m}_usd_micros") for m in MONEY),
+        )
+        .where(t.pool == pool, t.interval_start >= start, t.interval_start < end)
+        .order_by(t.interval_start)
+    ).all()
+    buckets: dict[int, list[int]] = {}
+    for r in rows:
+        ts = int(r[0].timestamp())
+        acc = buckets.setdefault(ts - ts % step_seconds, [0] * (2 + len(MONEY)))
+        for i, v in enumerate(r[1:]):
+            acc[i] += int(v)
+    return [
+        PoolPoint(
+            start=datetime.fromtimestamp(ts, UTC),
+            cost_usd_micros=acc[2],
+            kv_in_use_usd_micros=acc[3],
+            kv_free_usd_micros=acc[4],
+            static_usd_micros=acc[5],
+            idle_usd_micros=acc[6],
+            unmeasured_usd_micros=acc[7],
+            kv_usage_ratio=acc[1] / acc[0] if acc[0] else None,
+        )
+        for ts, acc in sorted(buckets.items())
+    ]

@@ -1,0 +1,147 @@
+"""The monthly statement as an XLSX workbook: one sheet per view, amounts in currency units to the cent.
+
+Amounts are written as exact decimals of cents (``Decimal(cents) / 100``) with a two-decimal number
+format, so each sheet's rows sum to its total row and to the summary's statement total, to the cent.
+Totals are written as values rather than formulas: a reader that does not evaluate formulas (openpyxl,
+pandas, most BI loaders) sees the same figure as Excel.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy.orm import Session
+
+from attribution.config import Settings
+from attribution.reports.monthly import StatementReport, build_statement_report
+from attribution.reports.views import Row, cents_half_even
+from attribution.timeutil import iso
+
+MONEY_FORMAT = "#,##0.00"
+MEASURES = (
+    "requests",
+    "prompt tokens",
+    "generated tokens",
+    "memory (GiB-hours)",
+    "KV in use ({c})",
+    "static share ({c})",
+    "idle share ({c})",
+    "unmeasured ({c})",
+    "total ({c})",
+)
+SHEETS = ("Summary", "Tenants", "Tenant x tier", "Pools", "Daily", "Coverage")
+
+
+def amount(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+def _values(row: Row) -> list[Any]:
+    return [
+        row.requests,
+        row.prompt_tokens,
+        row.generation_tokens,
+        round(row.memory_gib_hours, 6),
+        *(amount(c) for c in row.component_cents),
+        amount(row.total_cents),
+    ]
+
+
+def _view_sheet(
+    ws: Worksheet, currency: str, key_names: Sequence[str], rows: Sequence[Row], total: Row
+) -> None:
+    ws.append([*key_names, *(m.format(c=currency) for m in MEASURES)])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append([*r.key, *_values(r)])
+    ws.append(["total", *([""] * (len(key_names) - 1)), *_values(total)])
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    first_money = len(key_names) + 5
+    for column in ws.iter_cols(min_col=first_money, max_col=first_money + 4, min_row=2):
+        for cell in column:
+            cell.number_format = MONEY_FORMAT
+    ws.freeze_panes = "A2"
+    for i, name in enumerate([*key_names, *MEASURES]):
+        ws.column_dimensions[get_column_letter(i + 1)].width = max(12, min(len(name) + 4, 28))
+
+
+def _summary_sheet(ws: Worksheet, r: StatementReport) -> None:
+    facts: list[tuple[str, Any]] = [
+        ("period", r.period),
+        ("window (UTC, half-open)", f"[{iso(r.start)}, {iso(r.end)})"),
+        ("scope", r.scope),
+        ("status", r.status),
+        ("provisional", "yes: the period is open and figures may change" if r.provisional else "no"),
+        ("source", r.source),
+        ("content hash (sha256)", r.content_hash or ""),
+        ("currency", r.currency),
+        (f"cluster cost for the period ({r.currency})", amount(r.cluster_cost_cents)),
+        (f"usage ({r.currency})", amount(r.usage.total_cents)),
+        (f"corrections billed here ({r.currency})", amount(r.corrections.total_cents)),
+        (f"total ({r.currency})", amount(r.total.total_cents)),
+        (f"statement total, every tenant ({r.currency})", amount(r.cluster_total_cents)),
+    ]
+    for key, value in facts:
+        ws.append([key, value])
+        if isinstance(value, Decimal):
+            ws.cell(ws.max_row, 2).number_format = MONEY_FORMAT
+    ws.column_dimensions["A"].width = 46
+    ws.column_dimensions["B"].width = 70
+
+
+def _coverage_sheet(ws: Worksheet, r: StatementReport) -> None:
+    c = r.coverage
+    ws.append(["measure", "value"])
+    ws.append(["intervals in the period", c.intervals_in_period])
+    ws.append(["intervals attributed", c.intervals_attributed])
+    ws.append(["complete", "yes" if c.complete else "no"])
+    for source, n in sorted(c.intervals_with_data.items()):
+        ws.append([f"intervals with {source} data", n])
+    ws.append(
+        [f"cost from estimated intervals ({r.currency})", amount(cents_half_even(c.estimated_usd_micros))]
+    )
+    ws.append([f"unmeasured cost ({r.currency})", amount(cents_half_even(c.unmeasured_usd_micros))])
+    ws.append([])
+    ws.append(["collector", "source", "status", "intervals"])
+    for row in c.source_status:
+        ws.append(list(row))
+    ws.column_dimensions["A"].width = 40
+
+
+def render_statement_xlsx(r: StatementReport) -> bytes:
+    wb = Workbook()
+    summary = wb.active
+    assert summary is not None
+    summary.title = "Summary"
+    _summary_sheet(summary, r)
+    views: list[tuple[str, list[str], list[Row], Row]] = [
+        ("Tenants", ["tenant"], r.tenants, r.total),
+        ("Tenant x tier", ["tenant", "tier"], r.tenant_tiers, r.total),
+        ("Pools", ["pool"], r.pools, r.total),
+        ("Daily", ["day (UTC)"], r.daily, r.total),
+    ]
+    if r.correction_rows:
+        keys = ["charge period", "tenant", "pool", "tier"]
+        views.append(("Corrections", keys, r.correction_rows, r.corrections))
+    for title, keys, rows, total in views:
+        _view_sheet(wb.create_sheet(title), r.currency, keys, rows, total)
+    _coverage_sheet(wb.create_sheet("Coverage"), r)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def build_statement_xlsx(
+    session: Session, settings: Settings, period: str, tenant: str | None = None
+) -> bytes:
+    """The statement of ``period`` (whole cluster, or one tenant) as an XLSX workbook."""
+    return render_statement_xlsx(build_statement_report(session, settings, period, tenant))
