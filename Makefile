@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SRC := attribution tests migrations bench
 
-.PHONY: venv prometheus services demo test lint fmt bench clean config-docs
+.PHONY: venv prometheus services demo test lint fmt bench bench-quick clean config-docs
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -51,3 +51,8 @@ bench: venv services
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_collect.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_scale.py
+
+# The scale scenario at a size CI could afford (64 GPUs, 50 tenants, 2 h simulated; about 3 minutes).
+bench-quick: venv services
+	$(BIN)/python bench/bench_scale.py --quick

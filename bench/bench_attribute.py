@@ -118,6 +118,12 @@ def seed(url: str, work: Path, seed_days: int) -> dict[str, Any]:
 
 def replicate(url: str, seed_days: int, days: int) -> dict[str, int]:
     """Copy the seeded days forward until ``days`` are filled; returns the rows per input table."""
+    return replicate_span(url, MONTH_START, seed_days * 86_400, days * 86_400)
+
+
+def replicate_span(url: str, start: datetime, seed_seconds: int, total_seconds: int) -> dict[str, int]:
+    """Copy the rows of ``[start, start + seed_seconds)`` forward, shifted by whole seeds, until
+    ``total_seconds`` are filled (the last copy cut short); returns the rows per input table."""
     engine = make_engine(url)
     with engine.begin() as conn:
         for table, column in INPUT_TABLES.items():
@@ -132,19 +138,19 @@ def replicate(url: str, seed_days: int, days: int) -> dict[str, int]:
                 )
             ]
             select_cols = ", ".join(
-                f"{c} + make_interval(days => :shift)" if c in (column, "collected_at") else c
+                f"{c} + make_interval(secs => :shift)" if c in (column, "collected_at") else c
                 for c in columns
             )
-            for day in range(seed_days, days, seed_days):
+            for shift in range(seed_seconds, total_seconds, seed_seconds):
                 conn.execute(
                     text(
                         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select_cols} FROM {table} "
                         f"WHERE {column} >= :start AND {column} < :end"
                     ),
                     {
-                        "shift": day,
-                        "start": MONTH_START,
-                        "end": MONTH_START + timedelta(days=min(seed_days, days - day)),
+                        "shift": shift,
+                        "start": start,
+                        "end": start + timedelta(seconds=min(seed_seconds, total_seconds - shift)),
                     },
                 )
         conn.execute(text("ANALYZE"))

@@ -18,11 +18,12 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from attribution.sim import generate_history, scenario
+from attribution.sim import ClusterSpec, HistoryResult, generate_history, scenario
 
 END = datetime(2026, 11, 2, tzinfo=UTC)
 MONTH_HOURS = 30 * 24
@@ -48,6 +49,35 @@ def _promtool(path: Path, data_dir: Path) -> dict[str, Any]:
         "samples_per_second": round(samples / seconds),
         "peak_rss_mib": int(rss.group(1)) // 1024 if rss else None,
     }
+
+
+def run_history(
+    spec: ClusterSpec,
+    start: datetime,
+    end: datetime,
+    out: Path,
+    *,
+    histograms: bool = False,
+    workers: int = 2,
+    split_seconds: int | None = 7200,
+    warmup_seconds: int = 3600,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[HistoryResult, float]:
+    """Generate ``[start, end)`` of ``spec`` into ``out``; the result and the wall seconds it took.
+    Shared with bench_scale.py so both measure generation the same way."""
+    started = time.perf_counter()
+    result = generate_history(
+        spec,
+        start,
+        end,
+        out,
+        include_histograms=histograms,
+        workers=workers,
+        split_seconds=split_seconds,
+        warmup_seconds=warmup_seconds,
+        progress=progress,
+    )
+    return result, time.perf_counter() - started
 
 
 def main() -> None:
@@ -78,19 +108,17 @@ def main() -> None:
             path.unlink()
 
     try:
-        started = time.perf_counter()
-        result = generate_history(
+        result, seconds = run_history(
             spec,
             END - timedelta(hours=args.hours),
             END,
             work / "history",
-            include_histograms=args.histograms,
+            histograms=args.histograms,
             workers=args.workers,
             split_seconds=args.split_hours * 3600 or None,
             warmup_seconds=args.warmup_seconds,
             progress=discard if args.discard else None,
         )
-        seconds = time.perf_counter() - started
         if args.discard:
             discard(1.0)
         written = written_total or sum(p.stat().st_size for p in result.openmetrics_paths)

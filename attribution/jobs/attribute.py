@@ -7,7 +7,6 @@ the lines must sum exactly to the cluster's bill for the window.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConservationError
 from attribution.jobs.inputs import build_inputs, group_telemetry, interval_start
+from attribution.jobs.lines import line_rows, total_usd_micros
 from attribution.jobs.periods import ensure_period, issue_corrections, period_of, periods_between
-from attribution.model.attribute import Attribution, PeriodScope, Policies, Reservation, attribute_window
+from attribution.model.attribute import PeriodScope, Policies, Reservation
+from attribution.model.split import PoolSplit
+from attribution.model.vectorized import attribute_window_columns
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
@@ -105,22 +107,20 @@ def run_attribution(
             queries.tenant_usage(session, start, end),
         )
         inputs = build_inputs(settings, start, end, telemetry)
-        result = attribute_window(
+        columns, splits = attribute_window_columns(
             inputs.pool_intervals,
             inputs.cluster_intervals,
             policies(settings),
             period_scope(session, start, end),
         )
+        del inputs.pool_intervals[:]  # a month's inputs are most of the memory; the splits carry the rest
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
-        if result.total_usd_micros != cluster_total:
-            raise ConservationError(
-                f"lines sum to {result.total_usd_micros} micro-USD, the bill to {cluster_total}"
-            )
-        line_rows = _line_rows(
-            result, telemetry_usage(telemetry), inputs.bytes_per_token, settings.line_grain_seconds
-        )
-        queries.replace_window(session, AttributedCost, start, end, line_rows)
-        queries.replace_window(session, PoolCost, start, end, _pool_rows(result, inputs.pool_gpu_counts))
+        lines_total = total_usd_micros(columns)
+        if lines_total != cluster_total:
+            raise ConservationError(f"lines sum to {lines_total} micro-USD, the bill to {cluster_total}")
+        rows = line_rows(columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds)
+        queries.replace_window(session, AttributedCost, start, end, rows)
+        queries.replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
         queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
         for period in periods_between(start, end):
             ensure_period(session, period)
@@ -133,90 +133,15 @@ def run_attribution(
                     "ran_at": datetime.now(UTC),
                     "window_start": start,
                     "window_end": end,
-                    "lines": len(line_rows),
+                    "lines": len(rows),
                     "total_usd_micros": cluster_total,
                 }
             ],
         )
-    return AttributionSummary(start, end, len(line_rows), result.total_usd_micros, cluster_total, corrections)
+    return AttributionSummary(start, end, len(rows), lines_total, cluster_total, corrections)
 
 
-UsageIndex = dict[tuple[int, str, str, str], Any]
-
-
-def telemetry_usage(telemetry: dict[int, Any]) -> UsageIndex:
-    return {
-        (ts, pool, tenant, tier): usage
-        for ts, tel in telemetry.items()
-        for pool, by_key in tel.usage.items()
-        for (tenant, tier), usage in by_key.items()
-    }
-
-
-def _line_rows(
-    result: Attribution, usage: UsageIndex, bytes_per_token: dict[str, int], grain_seconds: int
-) -> list[dict[str, Any]]:
-    """One row per line and grain: the sum of the line's intervals within the grain. Usage with no cost
-    (a pool with no sampled GPUs) still gets a zero-cost row; a grain is estimated if any interval is.
-
-    Money sums are integers, so their order does not matter; token-seconds are summed with ``fsum``,
-    correctly rounded whatever the order, so a run's rows do not depend on dict or row order.
-    """
-    estimated = {(s.interval_start_s, s.pool) for s in result.splits if s.estimated}
-    money: dict[tuple[int, str, str, str], list[int]] = {}
-    flags: set[tuple[int, str, str, str]] = set()
-    for (ts, pool, tenant, tier), comp in result.lines.items():
-        key = (ts - ts % grain_seconds, pool, tenant, tier)
-        m = money.get(key)
-        if m is None:
-            m = money[key] = [0, 0, 0, 0]
-        m[0] += comp.kv_in_use
-        m[1] += comp.static
-        m[2] += comp.idle
-        m[3] += comp.unmeasured
-        if (ts, pool) in estimated:
-            flags.add(key)
-    used: dict[tuple[int, str, str, str], tuple[list[float], list[int]]] = {}
-    for (ts, pool, tenant, tier), use in usage.items():
-        key = (ts - ts % grain_seconds, pool, tenant, tier)
-        u = used.get(key)
-        if u is None:
-            u = used[key] = ([], [0, 0, 0])
-        u[0].append(use.kv_token_seconds)
-        u[1][0] += use.requests
-        u[1][1] += use.prompt_tokens
-        u[1][2] += use.generation_tokens
-        if (ts, pool) in estimated:
-            flags.add(key)
-    rows = []
-    for key in sorted(money.keys() | used.keys()):
-        start_s, pool, tenant, tier = key
-        kv, static, idle, unmeasured = money.get(key, (0, 0, 0, 0))
-        token_seconds_list, (requests, prompt, generation) = used.get(key, ([], (0, 0, 0)))
-        token_seconds = math.fsum(token_seconds_list)
-        rows.append(
-            {
-                "interval_start": interval_start(start_s),
-                "pool": pool,
-                "tenant": tenant,
-                "tier": tier,
-                "kv_in_use_usd_micros": kv,
-                "static_usd_micros": static,
-                "idle_usd_micros": idle,
-                "unmeasured_usd_micros": unmeasured,
-                "total_usd_micros": kv + static + idle + unmeasured,
-                "kv_token_seconds": token_seconds,
-                "kv_byte_seconds": token_seconds * bytes_per_token.get(pool, 0),
-                "requests": requests,
-                "prompt_tokens": prompt,
-                "generation_tokens": generation,
-                "estimated": key in flags,
-            }
-        )
-    return rows
-
-
-def _pool_rows(result: Attribution, gpu_counts: dict[tuple[int, str], int]) -> list[dict[str, Any]]:
+def _pool_rows(splits: list[PoolSplit], gpu_counts: dict[tuple[int, str], int]) -> list[dict[str, Any]]:
     return [
         {
             "interval_start": interval_start(s.interval_start_s),
@@ -233,5 +158,5 @@ def _pool_rows(result: Attribution, gpu_counts: dict[tuple[int, str], int]) -> l
             "unmeasured_usd_micros": s.unmeasured_usd_micros,
             "estimated": s.estimated,
         }
-        for s in result.splits
+        for s in splits
     ]

@@ -92,11 +92,19 @@ def build_inputs(
     capacity_seen: dict[str, tuple[int, int]] = {}
     out = ModelInputs([], [], [], {}, bytes_per_token)
     empty = IntervalTelemetry({}, [], {})
+    splits_seen: dict[Any, InventorySplit] = {}
     for ts in intervals(start, end, step):
         tel = telemetry.get(ts, empty)
-        pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled = _split_inventory(
-            settings, schedules, ts, step, tel
+        costs = tuple(
+            (gpu_type, count, span_cost_usd_micros(schedules[gpu_type], count, ts, ts + step))
+            for gpu_type, count in sorted(settings.inventory.items())
         )
+        # most intervals repeat an earlier one's placement and per-type cost: split each pattern once
+        pattern = (costs, tuple(sorted(tel.gpus.items())))
+        split = splits_seen.get(pattern)
+        if split is None:
+            split = splits_seen[pattern] = _split_inventory(costs, tel)
+        pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled = split
         kv_by_pool = _pool_kv(tel, capacity_seen, bytes_per_token)
         for pool, cost in sorted(pool_cost.items()):
             capacity_bytes, ratio = kv_by_pool.get(pool, (_carried(capacity_seen, pool), None))
@@ -155,14 +163,14 @@ def _overhead(settings: Settings, ts: int, step: int) -> int:
     )
 
 
-def _split_inventory(
-    settings: Settings,
-    schedules: dict[str, list[PricePoint]],
-    ts: int,
-    step: int,
-    tel: IntervalTelemetry,
-) -> tuple[dict[str, int], dict[str, int], dict[str, int], int, int, int]:
-    """Each GPU type's cost split over the places its GPUs were seen, and the unseen remainder.
+InventorySplit = tuple[dict[str, int], dict[str, int], dict[str, int], int, int, int]
+"""Per pool: cost, memory bytes, GPUs; then unallocated and unmeasured cost, and GPUs sampled."""
+
+
+def _split_inventory(costs: tuple[tuple[str, int, int], ...], tel: IntervalTelemetry) -> InventorySplit:
+    """Each GPU type's cost (``costs``: type, GPUs in inventory, cost of the interval) split over the
+    places its GPUs were seen, and the unseen remainder. The result is shared between intervals with
+    the same pattern: callers must not change it.
 
     The bill is the inventory: N GPUs of a type cost N x price whatever telemetry says. Seen GPUs take
     their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured.
@@ -171,8 +179,7 @@ def _split_inventory(
     pool_memory: dict[str, int] = defaultdict(int)
     pool_gpus: dict[str, int] = defaultdict(int)
     unallocated = unmeasured = sampled = 0
-    for gpu_type, count in sorted(settings.inventory.items()):
-        cost = span_cost_usd_micros(schedules[gpu_type], count, ts, ts + step)
+    for gpu_type, count, cost in costs:
         places = sorted((place, n) for (t, place), n in tel.gpus.items() if t == gpu_type)
         seen = sum(n for _, n in places)
         sampled += seen

@@ -89,6 +89,38 @@ def wait_ready(url: str, api: subprocess.Popen[bytes]) -> None:
     raise AssertionError("the API did not become ready")
 
 
+def poll_while_running(
+    replicas: list[subprocess.Popen[bytes]], api_url: str, window: dict[str, str], key: dict[str, str]
+) -> Counter[int]:
+    """Ask the API for the window's chargeback (and its readiness) until both replicas have exited."""
+    statuses: Counter[int] = Counter()
+    while any(r.poll() is None for r in replicas):
+        answer = requests.get(f"{api_url}/v1/chargeback", params=window, headers=key, timeout=10)
+        statuses[answer.status_code] += 1
+        statuses[requests.get(f"{api_url}/readyz", timeout=10).status_code] += 1
+        time.sleep(0.1)
+    for replica in replicas:
+        out, _ = replica.communicate(timeout=120)
+        assert replica.returncode == 0, out.decode()[-3000:]
+    return statuses
+
+
+def assert_each_window_collected_once(factory: sessionmaker[Session]) -> None:
+    """The chunk log tiles [START, END) per collector with no overlap; both replicas took part."""
+    with factory() as session:
+        log = session.scalars(select(CollectionLog).order_by(CollectionLog.window_start)).all()
+        marks = {(w.collector, w.source): w.watermark for w in session.scalars(select(CollectorWatermark))}
+        runs = session.scalars(select(AttributionRun)).all()
+    for collector in ("gpu", "kv", "gateway"):
+        windows = [(r.window_start, r.window_end) for r in log if r.collector == collector]
+        assert windows[0][0] == START and windows[-1][1] == END
+        assert all(a[1] == b[0] for a, b in pairwise(windows)), f"{collector}: a gap or a window twice"
+    chunks_by_replica = Counter(r.replica for r in log)
+    assert len(chunks_by_replica) == 2, chunks_by_replica  # both did part of the work
+    assert set(marks.values()) == {END}
+    assert runs and max(r.window_end for r in runs) == END
+
+
 def test_two_replicas_and_the_api_match_a_single_process(
     simulated: Simulated, sim_prometheus: LocalPrometheus, pg_server: str, tmp_path: Path
 ) -> None:
@@ -127,34 +159,10 @@ def test_two_replicas_and_the_api_match_a_single_process(
                 for delay in ("0", "0.5")
             ]
             window = {"start": iso(START), "end": iso(END)}
-            statuses: Counter[int] = Counter()
-            while any(r.poll() is None for r in replicas):  # the API answers while both replicas write
-                answer = requests.get(f"{api_url}/v1/chargeback", params=window, headers=key, timeout=10)
-                statuses[answer.status_code] += 1
-                statuses[requests.get(f"{api_url}/readyz", timeout=10).status_code] += 1
-                time.sleep(0.1)
-            for replica in replicas:
-                out, _ = replica.communicate(timeout=120)
-                assert replica.returncode == 0, out.decode()[-3000:]
+            statuses = poll_while_running(replicas, api_url, window, key)
             assert set(statuses) == {200} and statuses[200] >= 10, statuses
             final = requests.get(f"{api_url}/v1/chargeback", params=window, headers=key, timeout=10)
-
-            with factory() as session:
-                log = session.scalars(select(CollectionLog).order_by(CollectionLog.window_start)).all()
-                marks = {
-                    (w.collector, w.source): w.watermark for w in session.scalars(select(CollectorWatermark))
-                }
-                runs = session.scalars(select(AttributionRun)).all()
-            for collector in ("gpu", "kv", "gateway"):
-                windows = [(r.window_start, r.window_end) for r in log if r.collector == collector]
-                assert windows[0][0] == START and windows[-1][1] == END
-                assert all(a[1] == b[0] for a, b in pairwise(windows)), (
-                    f"{collector}: a gap or a window twice"
-                )
-            chunks_by_replica = Counter(r.replica for r in log)
-            assert len(chunks_by_replica) == 2, chunks_by_replica  # both did part of the work
-            assert set(marks.values()) == {END}
-            assert runs and max(r.window_end for r in runs) == END
+            assert_each_window_collected_once(factory)
 
             # the single-process run: one backfill, one attribution
             reference_engine = make_engine(reference_url)

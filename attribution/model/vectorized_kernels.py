@@ -1,0 +1,186 @@
+"""The exact integer kernels of the vectorised engine: ``money.allocate`` over many groups at once.
+
+Every function here returns, to the micro-dollar, what the scalar reference returns for each group,
+ties included (largest remainder, then larger weight, then earlier position). Money stays int64; where a
+product ``amount x weight`` might not fit, that element is computed with Python integers instead, so an
+overflow can cost speed but never a wrong number. Whatever these kernels cannot do exactly raises
+``NotVectorisableError``, and the caller falls back to the reference engine for the whole call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+I64 = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
+
+SAFE_PRODUCT = 2.0**62
+"""Below this a float estimate of a non-negative product proves the int64 product exact (2**63 - 1)."""
+
+
+class NotVectorisableError(Exception):
+    """Input outside the exact domain of the vectorised engine (NaN, negative money, int64 overflow of a
+    sum, duplicate pool-intervals...): the reference engine decides, and raises if it must."""
+
+
+def as_int64(values: list[int]) -> I64:
+    """Python ints to int64, refusing what does not fit or is not an integer rather than wrapping it or
+    truncating it (a float where an int belongs is the reference's to handle, or to refuse)."""
+    try:
+        array = np.asarray(values)
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise NotVectorisableError("integer inputs that numpy cannot hold") from exc
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.ndim != 1 or array.dtype.kind not in "ib":
+        raise NotVectorisableError(f"inputs of type {array.dtype} where int64 integers belong")
+    return array.astype(np.int64)
+
+
+def check_sum_fits(values: I64) -> None:
+    """Refuse inputs whose total could overflow int64: every sum the engine takes is bounded by it."""
+    if values.size and float(np.abs(values.astype(np.float64)).sum()) >= SAFE_PRODUCT:
+        raise NotVectorisableError("amounts too large to sum in int64")
+
+
+def muldivmod(a: I64, b: I64, d: I64) -> tuple[I64, I64]:
+    """``divmod(a * b, d)`` elementwise for non-negative ``a``, ``b`` and positive ``d`` with ``b <= d``.
+
+    The quotient is at most ``a`` and the remainder below ``d``, so both fit in int64 even when the
+    product does not; those elements (a float estimate of at least 2**62) are computed in Python ints.
+    """
+    risky = a.astype(np.float64) * b.astype(np.float64) >= SAFE_PRODUCT
+    if not risky.any():
+        q, r = np.divmod(a * b, d)
+        return q, r
+    q = np.zeros_like(a)
+    r = np.zeros_like(a)
+    safe = ~risky
+    q[safe], r[safe] = np.divmod(a[safe] * b[safe], d[safe])
+    idx = np.flatnonzero(risky)
+    pairs = [
+        divmod(x * y, z) for x, y, z in zip(a[idx].tolist(), b[idx].tolist(), d[idx].tolist(), strict=True)
+    ]
+    q[idx] = [p for p, _ in pairs]
+    r[idx] = [m for _, m in pairs]
+    return q, r
+
+
+def group_of(counts: I64) -> I64:
+    """The group index of each element when group ``k`` holds ``counts[k]`` consecutive elements."""
+    return np.repeat(np.arange(counts.size, dtype=np.int64), counts)
+
+
+def segment_sum(values: I64, counts: I64) -> I64:
+    """Sum of each group's consecutive ``values``; empty groups sum to 0. Refuses (rather than wraps)
+    values whose largest times the largest group could reach int64's range."""
+    sums = np.zeros(counts.size, dtype=np.int64)
+    nonempty = counts > 0
+    if values.size:
+        if float(np.abs(values).max()) * float(counts.max()) >= SAFE_PRODUCT:
+            raise NotVectorisableError("group sums that could overflow int64")
+        starts = np.cumsum(counts) - counts
+        sums[nonempty] = np.add.reduceat(values, starts[nonempty])
+    return sums
+
+
+def expand(offsets: I64, counts: I64) -> I64:
+    """Concatenated ``range(offsets[k], offsets[k] + counts[k])`` for every k, without a Python loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    shift: I64 = np.repeat(offsets - starts, counts)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+def largest_remainder(totals: I64, counts: I64, weights: I64) -> I64:
+    """``money.allocate(totals[k], weights of group k)`` for every group k at once.
+
+    Group k is ``counts[k]`` consecutive non-negative ``weights``. A group whose weights sum to zero must
+    have a zero total (the reference never splits one) and gets zeros.
+    """
+    if weights.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    sums = segment_sum(weights, counts)
+    if np.any((sums == 0) & (totals != 0)):
+        raise NotVectorisableError("a non-zero amount over weights that sum to zero")
+    group = group_of(counts)
+    q, r = muldivmod(totals[group], weights, np.maximum(sums, 1)[group])
+    leftover = totals - segment_sum(q, counts)
+    # an element with no remainder never wins a leftover unit: the remainders sum to leftover x sum
+    candidates = np.flatnonzero((leftover[group] > 0) & (r > 0))
+    if candidates.size:
+        cg = group[candidates]
+        rank = _rank_in_group(cg, r[candidates], weights[candidates])
+        q[candidates[rank < leftover[cg]]] += 1
+    return q
+
+
+def _rank_in_group(group: I64, remainder: I64, weight: I64) -> I64:
+    """Each element's rank in its group ordered by (-remainder, -weight, position); groups ascending.
+
+    One stable sort on a packed (group, -remainder) key when it fits in int64, since equal remainders
+    mostly come with equal weights (their position then decides, as the stable sort keeps it); a full
+    three-key sort only when some tie has different weights, or the packed key would overflow.
+    """
+    bound = int(remainder.max()) + 1
+    order: I64 | None = None
+    if (int(group.max()) + 1) * bound < 2**63:
+        key = group * bound + (bound - 1 - remainder)
+        order = np.argsort(key, kind="stable")
+        sk = key[order]
+        sw = weight[order]
+        if np.any((sk[1:] == sk[:-1]) & (sw[1:] != sw[:-1])):
+            order = None
+    if order is None:
+        order = np.lexsort((-weight, -remainder, group))
+    gs = group[order]
+    n = gs.size
+    first = np.r_[True, gs[1:] != gs[:-1]]
+    start_of_run = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - start_of_run
+    return rank
+
+
+def allocate_two(total: I64, w0: I64, w1: I64) -> tuple[I64, I64]:
+    """``money.allocate(total, [w0, w1])`` elementwise; (0, 0) where both weights are zero."""
+    s = w0 + w1
+    d = np.maximum(s, 1)
+    q0, r0 = muldivmod(total, w0, d)
+    q1, r1 = muldivmod(total, w1, d)
+    left = total - q0 - q1  # 0 or 1
+    if np.any((s == 0) & (total != 0)):
+        raise NotVectorisableError("a non-zero amount over weights that sum to zero")
+    first = (r0 > r1) | ((r0 == r1) & (w0 >= w1))
+    return q0 + left * first, q1 + left * ~first
+
+
+def allocate_by_tenant_many(
+    totals: I64, tenants_per_group: I64, tenant_weights: I64, keys_per_tenant: I64, key_weights: I64
+) -> I64:
+    """``split.allocate_by_tenant`` for many groups at once: each group's total to its tenants (in sorted
+    order) by ``tenant_weights``, then each tenant's share to its keys (tiers) by ``key_weights``."""
+    shares = largest_remainder(totals, tenants_per_group, tenant_weights)
+    return largest_remainder(shares, keys_per_tenant, key_weights)
+
+
+def runs(values: I64) -> tuple[I64, I64]:
+    """Start index and length of each run of equal consecutive ``values``."""
+    if values.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    return starts, np.diff(np.r_[starts, values.size])
+
+
+def group_sum(keys: I64, values: list[I64]) -> tuple[I64, list[I64]]:
+    """Sorted distinct ``keys`` and, for each array of ``values``, its sum per key (int64, exact)."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    starts, _ = runs(sk)
+    if sk.size == 0:
+        return sk, [v[:0] for v in values]
+    return sk[starts], [np.add.reduceat(v[order], starts) for v in values]

@@ -1,0 +1,267 @@
+"""The stages of bench/bench_scale.py, each run in its own process so that each reports its own peak RSS
+(``RUSAGE_CHILDREN`` in the parent would give only the largest over all of them).
+
+Run by bench_scale.py as ``python bench/scale_stages.py STAGE 'JSON arguments'``; the last line printed is
+``RESULT {json}``. Every stage starts what it needs itself (a LocalPrometheus on the backfilled blocks);
+the Postgres databases are made by the parent, which keeps the throwaway cluster up between stages.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_attribute import INPUT_TABLES, replicate_span  # noqa: E402
+from bench_collect import raw_copy  # noqa: E402
+from bench_sim import _rss_mib, run_history  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from attribution.collectors.prom import PromClient  # noqa: E402
+from attribution.collectors.run import collect_window  # noqa: E402
+from attribution.config import Settings  # noqa: E402
+from attribution.demo import demo_settings  # noqa: E402
+from attribution.jobs.attribute import run_attribution  # noqa: E402
+from attribution.localprom import LocalPrometheus, create_blocks  # noqa: E402
+from attribution.reports.chargeback import build_chargeback  # noqa: E402
+from attribution.sim import ClusterSpec, scenario  # noqa: E402
+from attribution.store.migrate import upgrade  # noqa: E402
+from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
+
+#: The tables whose rows collect_window counts (its batches); copied raw for the COPY ceiling.
+COPIED_TABLES = ("gpu_samples", "kv_samples", "tenant_usage")
+COPY_BATCH_ROWS = 50_000
+
+
+def spec_of(args: dict[str, Any]) -> ClusterSpec:
+    return scenario("fleet", seed=0, gpus=args["gpus"], tenants=args["tenants"])
+
+
+def window_of(args: dict[str, Any], hours_key: str = "hours") -> tuple[datetime, datetime]:
+    start = datetime.fromisoformat(args["start"])
+    return start, start + timedelta(hours=args[hours_key])
+
+
+def settings_of(args: dict[str, Any], url: str, prometheus_url: str) -> Settings:
+    """The fleet as an operator would configure it, collecting in chunks of ``chunk_intervals``."""
+    settings = demo_settings(spec_of(args), url, prometheus_url)
+    collection = settings.collection.model_copy(update={"chunk_intervals": args["chunk_intervals"]})
+    return settings.model_copy(update={"max_window_days": 32, "collection": collection})
+
+
+def simulate(args: dict[str, Any]) -> dict[str, Any]:
+    spec = spec_of(args)
+    start, end = window_of(args)
+    result, seconds = run_history(spec, start, end, Path(args["out"]), workers=args["workers"])
+    return {
+        "gpus": sum(p.gpus for p in spec.pools) + sum(spec.unallocated_gpus.values()),
+        "pools": len(spec.pools),
+        "tenants": len({t.name for t in spec.tenants}),
+        "scrape_interval_seconds": spec.scrape_interval_seconds,
+        "hours": args["hours"],
+        "workers": args["workers"],
+        "samples": result.samples,
+        "requests": result.requests,
+        "seconds": round(seconds, 1),
+        "samples_per_second": round(result.samples / seconds),
+        "openmetrics_bytes": sum(p.stat().st_size for p in result.openmetrics_paths),
+        "files": [str(p) for p in result.openmetrics_paths],
+        "peak_rss_workers_mib": _rss_mib(resource.RUSAGE_CHILDREN),
+    }
+
+
+def ingest(args: dict[str, Any]) -> dict[str, Any]:
+    """promtool on each file in turn (deleted once in blocks); children's peak is promtool's own."""
+    started = time.perf_counter()
+    for name in args["files"]:
+        create_blocks(Path(name), Path(args["tsdb"]))
+        Path(name).unlink()
+    seconds = time.perf_counter() - started
+    return {
+        "files": len(args["files"]),
+        "seconds": round(seconds, 1),
+        "samples_per_second": round(args["samples"] / seconds),
+        "peak_rss_promtool_mib": _rss_mib(resource.RUSAGE_CHILDREN),
+    }
+
+
+def collect(args: dict[str, Any]) -> dict[str, Any]:
+    """collect_window over the window into a migrated database; Prometheus is a child, not counted."""
+    upgrade(args["url"])
+    factory = make_sessionmaker(make_engine(args["url"]))
+    start, end = window_of(args)
+    with LocalPrometheus(Path(args["tsdb"])) as prom:
+        settings = settings_of(args, args["url"], prom.url)
+        rss_before = _rss_mib(resource.RUSAGE_SELF)
+        began = time.perf_counter()
+        result = collect_window(PromClient(prom.url), settings, factory, start, end)
+        seconds = time.perf_counter() - began
+    rows = sum(result.rows_by_table.values())
+    return {
+        "hours": args["hours"],
+        "chunk_intervals": args["chunk_intervals"],
+        "chunks": result.chunks,
+        "rows_by_table": result.rows_by_table,
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds),
+        "rss_before_collect_mib": rss_before,
+    }
+
+
+def raw_copy_rows(args: dict[str, Any]) -> dict[str, Any]:
+    """The collected rows of ``source`` copied with a raw binary COPY into ``target`` (migrated, empty),
+    in batches; only the COPYs are timed, not reading the rows back."""
+    from attribution.store import tables
+
+    upgrade(args["target"])
+    target = make_sessionmaker(make_engine(args["target"]))
+    models = {m.class_.__tablename__: m.class_ for m in tables.Base.registry.mappers}
+    seconds, rows = 0.0, 0
+    with make_engine(args["source"]).connect() as conn:
+        for name in COPIED_TABLES:
+            columns = [c.name for c in models[name].__table__.columns]
+            result = conn.execution_options(stream_results=True, yield_per=COPY_BATCH_ROWS).execute(
+                text(f"SELECT {', '.join(columns)} FROM {name}")
+            )
+            for batch in result.mappings().partitions(COPY_BATCH_ROWS):
+                dicts = [dict(r) for r in batch]
+                began = time.perf_counter()
+                raw_copy(target, models[name], dicts)
+                seconds += time.perf_counter() - began
+                rows += len(dicts)
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds)}
+
+
+def replicate(args: dict[str, Any]) -> dict[str, Any]:
+    start, _ = window_of(args)
+    began = time.perf_counter()
+    rows = replicate_span(args["url"], start, int(args["hours"] * 3600), args["month_days"] * 86_400)
+    return {"input_rows": rows, "seconds": round(time.perf_counter() - began, 1)}
+
+
+def attribute(args: dict[str, Any]) -> dict[str, Any]:
+    """run_attribution over the month in windows of ``chunk_hours`` (the scheduler attributes at most a
+    day a run), conservation checked by the job on each."""
+    start, _ = window_of(args)
+    end = start + timedelta(days=args["month_days"])
+    settings = settings_of(args, args["url"], "http://127.0.0.1:9")
+    factory = make_sessionmaker(make_engine(args["url"]))
+    step = timedelta(hours=args["chunk_hours"])
+    lines, total, cluster = 0, 0, 0
+    began = time.perf_counter()
+    t = start
+    while t < end:
+        summary = run_attribution(settings, factory, t, min(t + step, end))
+        lines += summary.lines
+        total += summary.total_usd_micros
+        cluster += summary.cluster_cost_usd_micros
+        t += step
+    seconds = time.perf_counter() - began
+    return {
+        "seconds": round(seconds, 1),
+        "chunk_hours": args["chunk_hours"],
+        "lines_written": lines,
+        "total_usd_micros": total,
+        "conserved": total == cluster,
+    }
+
+
+def on_demand(args: dict[str, Any]) -> dict[str, Any]:
+    """The chargeback of the simulated span computed straight from Prometheus, as a tool without stored
+    results would: collect, attribute, sum, into an empty database. Timed end to end."""
+    upgrade(args["url"])
+    factory = make_sessionmaker(make_engine(args["url"]))
+    start, end = window_of(args)
+    with LocalPrometheus(Path(args["tsdb"])) as prom:
+        settings = settings_of(args, args["url"], prom.url)
+        began = time.perf_counter()
+        collect_window(PromClient(prom.url), settings, factory, start, end)
+        collected = time.perf_counter()
+        run_attribution(settings, factory, start, end)
+        attributed = time.perf_counter()
+        with factory() as session:
+            chargeback = build_chargeback(session, start, end, settings.interval_seconds)
+        done = time.perf_counter()
+    return {
+        "hours": args["hours"],
+        "seconds": round(done - began, 2),
+        "collect_seconds": round(collected - began, 2),
+        "attribute_seconds": round(attributed - collected, 2),
+        "chargeback_seconds": round(done - attributed, 2),
+        "tenants": len(chargeback.tenants),
+    }
+
+
+def _server_peak_rss_mib(port: int) -> int | None:
+    """VmHWM of the ``attribution serve --port PORT`` process (a grandchild: not in RUSAGE_CHILDREN)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"serve" in argv and str(port).encode() in argv:
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) // 1024
+        except OSError:
+            continue
+    return None
+
+
+def api(args: dict[str, Any]) -> dict[str, Any]:
+    """``GET /v1/chargeback?period=`` of the month with a finance key: 50 clients at once on a fresh
+    server (cold), then ``requests`` more (warm), each bounded by ``max_seconds``; bench_api's load."""
+    from bench_api import load, server
+
+    from attribution.localprom import free_port
+    from attribution.store.apikeys import create_key
+    from attribution.store.session import unit_of_work
+
+    factory = make_sessionmaker(make_engine(args["url"]))
+    with unit_of_work(factory) as session:
+        finance = create_key(session, ["finance"], "bench-scale").token
+    job = ("/v1/chargeback", {"period": args["period"]}, finance)
+    port = free_port()
+    with server(args["url"], port) as base:
+        cold = load(base, [job] * args["clients"], args["clients"], args["max_seconds"])
+        warm = load(base, [job] * args["requests"], args["clients"], args["max_seconds"])
+        server_rss = _server_peak_rss_mib(port)
+    return {
+        "period": args["period"],
+        "clients": args["clients"],
+        "cold": cold,
+        "warm": warm,
+        "server_peak_rss_mib": server_rss,
+    }
+
+
+STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "simulate": simulate,
+    "ingest": ingest,
+    "collect": collect,
+    "raw_copy": raw_copy_rows,
+    "replicate": replicate,
+    "attribute": attribute,
+    "on_demand": on_demand,
+    "api": api,
+}
+assert set(INPUT_TABLES) >= set(COPIED_TABLES)
+
+
+def main() -> None:
+    stage, args = sys.argv[1], json.loads(sys.argv[2])
+    out = STAGES[stage](args)
+    out["peak_rss_mib"] = _rss_mib(resource.RUSAGE_SELF)
+    print("RESULT " + json.dumps(out, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()
