@@ -7,6 +7,8 @@ operator wants to see it; the API itself answers from stored results either way)
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -24,17 +26,24 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
+class ReadyScope(StrEnum):
+    ALL = "all"
+    DATABASE = "database"
+
+
 @router.get("/readyz", response_model=Readiness)
-def readyz(session: SessionDep, settings: SettingsDep) -> Response:
+def readyz(session: SessionDep, settings: SettingsDep, scope: ReadyScope = ReadyScope.ALL) -> Response:
     """200 when the database answers and every metrics source is ready; otherwise 503 ``not_ready``
-    with each check in the detail."""
+    with each check in the detail. ``scope=database`` checks the database only: what a load balancer's
+    readiness probe wants, since the API answers from stored results while Prometheus is down."""
     checks: dict[str, str] = {}
     try:
         session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except SQLAlchemyError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    for source in settings.effective_sources():
+    sources = settings.effective_sources() if scope is ReadyScope.ALL else []
+    for source in sources:
         reachable = PromClient(source.url, timeout_seconds=2).ready()
         checks[f"source:{source.name}"] = "ok" if reachable else f"not ready at {source.url}"
     if all(v == "ok" for v in checks.values()):

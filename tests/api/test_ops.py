@@ -33,14 +33,20 @@ def test_readyz_checks_the_database_and_prometheus(pg_factory: sessionmaker[Sess
         response.json()["error"] == "not_ready"
         and "source:prometheus: not ready" in response.json()["detail"]
     )
+    # the readiness probe's scope: the API answers from stored results while Prometheus is down
+    response = TestClient(app).get("/readyz?scope=database")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
 
 
 def test_readyz_is_503_when_the_database_is_down() -> None:
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     settings = small_cluster_settings(prometheus_url=f"http://127.0.0.1:{free_port()}")
-    response = TestClient(create_app(settings, make_sessionmaker(make_engine(dead)))).get("/readyz")
-    assert response.status_code == 503
-    assert "database: unreachable" in response.json()["detail"]
+    client = TestClient(create_app(settings, make_sessionmaker(make_engine(dead))))
+    for path in ("/readyz", "/readyz?scope=database"):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert "database: unreachable" in response.json()["detail"]
 
 
 def test_metrics_count_requests_by_route_template(api: Api) -> None:

@@ -225,7 +225,7 @@ def test_every_container_is_unprivileged_with_requests_and_the_api_probes_health
             assert container["image"].startswith("attribution:")
     (api,) = containers(by_kind("Deployment")["attribution-api"])
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz?scope=database"  # Prometheus down must not take the API out
     assert api["args"][:1] == ["serve"]
     (job,) = containers(by_kind("Job")["attribution-migrate"])
     assert job["args"] == ["db", "upgrade"]
