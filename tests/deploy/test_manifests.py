@@ -225,7 +225,8 @@ def test_every_container_is_unprivileged_with_requests_and_the_api_probes_health
             assert container["image"].startswith("attribution:")
     (api,) = containers(by_kind("Deployment")["attribution-api"])
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz?scope=database"  # Prometheus down must not take the API out
+    # the database only: a Prometheus outage must not take the API out of its Service
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz?scope=database"
     assert api["args"][:1] == ["serve"]
     (job,) = containers(by_kind("Job")["attribution-migrate"])
     assert job["args"] == ["db", "upgrade"]
