@@ -1,5 +1,5 @@
-"""Two scheduler replicas and the API, three real processes, one Postgres: each window is collected
-exactly once, the API answers throughout, and every result equals a single-process run's.
+"""Two scheduler replicas and the API, three real processes, one Postgres, a simulated day: each window
+is collected exactly once, the API answers throughout, and every result equals a single-process run's.
 
 Both replicas tick every second, half a second out of phase, and take at most two chunks a run, so they
 share the backlog chunk by chunk; the watermark row lock (``FOR UPDATE SKIP LOCKED``) makes one of them
@@ -19,11 +19,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -35,7 +37,8 @@ from attribution.collectors.run import collect_window
 from attribution.config import JobConfig, SchedulerConfig, Settings
 from attribution.jobs.attribute import run_attribution
 from attribution.jobs.periods import close_period
-from attribution.localprom import LocalPrometheus, free_port
+from attribution.localprom import LocalPrometheus, create_blocks, free_port
+from attribution.sim import demo_cluster, generate_history
 from attribution.store.apikeys import create_key
 from attribution.store.collection_state import CollectionLog, CollectorWatermark
 from attribution.store.migrate import upgrade
@@ -43,11 +46,25 @@ from attribution.store.session import make_engine, make_sessionmaker, unit_of_wo
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
 from attribution.timeutil import iso, period_window
 from tests.support.postgres import fresh_database
-from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
+from tests.support.simulated import START, Simulated, collection_settings, snapshot
 
 LAG = timedelta(seconds=60)
+#: A whole simulated day at one-minute scrapes, collected in hour chunks, two chunks a run.
+END = START + timedelta(days=1)
+CHUNK_INTERVALS = 60
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = "2026-11"
+
+
+@pytest.fixture(scope="module")
+def simulated_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulated, LocalPrometheus]]:
+    work = tmp_path_factory.mktemp("day")
+    spec = demo_cluster(seed=7, scrape_interval_seconds=60)
+    history = generate_history(spec, START, END, work / "history")
+    create_blocks(history.openmetrics_path, work / "tsdb")
+    history.openmetrics_path.unlink()
+    with LocalPrometheus(work / "tsdb") as prom:
+        yield Simulated(spec, history, work), prom
 
 
 def attributed(factory: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
@@ -122,13 +139,16 @@ def assert_each_window_collected_once(factory: sessionmaker[Session]) -> None:
 
 
 def test_two_replicas_and_the_api_match_a_single_process(
-    simulated: Simulated, sim_prometheus: LocalPrometheus, pg_server: str, tmp_path: Path
+    simulated_day: tuple[Simulated, LocalPrometheus], pg_server: str, tmp_path: Path
 ) -> None:
+    simulated, sim_prometheus = simulated_day
     with fresh_database(pg_server) as url, fresh_database(pg_server) as reference_url:
         upgrade(url)
         upgrade(reference_url)
         every = JobConfig(every_seconds=1)
-        settings = collection_settings(simulated, url, sim_prometheus.url, max_chunks_per_run=2)
+        settings = collection_settings(
+            simulated, url, sim_prometheus.url, max_chunks_per_run=2, chunk_intervals=CHUNK_INTERVALS
+        )
         settings = settings.model_copy(
             update={
                 "scheduler": SchedulerConfig(
