@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -96,13 +97,26 @@ def db_upgrade() -> None:
 
 @app.command()
 def attribute(start: StartOpt, end: EndOpt) -> None:
-    """Attribute stored telemetry for [start, end) with the memory-time model (replaces that window)."""
-    from attribution.jobs.attribute import run_attribution
-    from attribution.store.session import make_engine, make_sessionmaker
+    """Attribute stored telemetry for [start, end) with the memory-time model (replaces that window).
+
+    Takes the lock of the scheduler's attribution job (its watermark row) while it writes, so a run by
+    hand and the scheduler never write the same window at once; if the scheduler holds it, says so.
+    """
+    from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
+    from attribution.errors import ConflictError
+    from attribution.jobs.attribute import run_attribution, settlement_window
+    from attribution.store import queries
+    from attribution.store.collection_state import CollectorWatermark
+    from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 
     settings = _settings()
+    settlement_window(settings, _instant(start), _instant(end))  # a bad window fails before any lock
     factory = make_sessionmaker(make_engine(settings.database_url))
-    summary = run_attribution(settings, factory, _instant(start), _instant(end))
+    with unit_of_work(factory) as session:
+        scheduled = session.get(CollectorWatermark, (ATTRIBUTION, ALL_SOURCES)) is not None
+        if scheduled and queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES) is None:
+            raise ConflictError("the scheduler's attribution job is running; retry when it has finished")
+        summary = run_attribution(settings, factory, _instant(start), _instant(end))
     console.print(
         f"attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
         f"{summary.total_usd_micros} micro-USD"
@@ -176,6 +190,13 @@ def period_close(
         console.print(f"{period} {verb}: {row.total_cents} cents, sha256 {row.content_hash}")
 
 
+def _file_part(name: str) -> str:
+    """``name`` as part of a file name in the current directory: tenant ids are chosen by whoever sends
+    requests, so ``../x`` or ``a/b`` must not pick another directory. Keeps letters, digits, ``.``, ``_``
+    and ``-``; anything else (a slash, a space, a NUL) becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
 class StatementFormat(StrEnum):
     table = "table"
     json = "json"
@@ -189,10 +210,15 @@ def report_statement(
     fmt: Annotated[StatementFormat, typer.Option("--format")] = StatementFormat.table,
     tenant: Annotated[str | None, typer.Option(help="one tenant's statement")] = None,
     out: Annotated[Path | None, typer.Option(help="file to write; html, xlsx: statement-PERIOD.*")] = None,
+    with_cluster_total: Annotated[
+        bool, typer.Option(help="html, xlsx with --tenant: add the cluster and other tenants' totals")
+    ] = False,
 ) -> None:
     """A period's statement: frozen if closed, provisional if open; usage and correction lines.
 
-    html: a self-contained page with charts, printable; xlsx: a workbook with a sheet per view.
+    html: a self-contained page with charts, printable; xlsx: a workbook with a sheet per view. With
+    --tenant the page is the tenant's: it leaves out what the other tenants spent unless finance asks for
+    the reconciliation with --with-cluster-total.
     """
     import json
 
@@ -205,11 +231,11 @@ def report_statement(
             from attribution.reports.html import build_statement_html
             from attribution.reports.xlsx import build_statement_xlsx
 
-            path = out or Path(f"statement-{period}{'-' + tenant if tenant else ''}.{fmt.value}")
+            path = out or Path(f"statement-{period}{'-' + _file_part(tenant) if tenant else ''}.{fmt.value}")
             if fmt is StatementFormat.html:
-                path.write_text(build_statement_html(session, settings, period, tenant))
+                path.write_text(build_statement_html(session, settings, period, tenant, with_cluster_total))
             else:
-                path.write_bytes(build_statement_xlsx(session, settings, period, tenant))
+                path.write_bytes(build_statement_xlsx(session, settings, period, tenant, with_cluster_total))
             console.print(f"wrote {path}")
             return
         statement = build_statement(session, period)
@@ -260,19 +286,20 @@ def keys_create(
 
     with unit_of_work(_factory(_settings())) as session:
         key = create_key(session, scope, name)
-    console.print(f"key id {key.key_id}, scopes {' '.join(key.scopes)}; the key (shown once):")
+    console.print(f"key id {key.key_id}, scopes {', '.join(key.scopes)}; the key (shown once):")
     sys.stdout.write(key.token + "\n")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """Every key: id, name, scopes, created and revoked times (never the secret)."""
-    from attribution.store.apikeys import list_keys
+    from attribution.store.apikeys import list_keys, scopes_of
 
     with _factory(_settings())() as session:
         for k in list_keys(session):
             revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            console.print(f"{k.key_id}  {k.scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
+            scopes = ", ".join(scopes_of(k))
+            console.print(f"{k.key_id}  {scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
 
 
 @keys_app.command("revoke")

@@ -18,7 +18,7 @@ from attribution.api.cache import LineCache
 from attribution.api.metrics import ApiMetrics
 from attribution.api.schemas import ErrorBody
 from attribution.config import Settings
-from attribution.errors import AttributionError
+from attribution.errors import AttributionError, DatabaseUnavailableError
 from attribution.store.session import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"model": ErrorBody, "description": "invalid request, window, period or cursor"},
     503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable"},
 }
+DATABASE_UNAVAILABLE = "database unavailable"
 _HTTP_CODES = {
     400: "malformed_body",
     404: "not_found",
@@ -47,6 +48,7 @@ def _error(status: int, code: str, detail: str, headers: Mapping[str, str] | Non
 
 def create_app(settings: Settings, factory: sessionmaker[Session] | None = None) -> FastAPI:
     from attribution.api import routes
+    from attribution.api.ops import SourceReadiness
 
     app = FastAPI(
         title="attribution",
@@ -57,12 +59,16 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.state.settings = settings
     app.state.factory = factory or make_sessionmaker(make_engine(settings.database_url))
     app.state.metrics = metrics = ApiMetrics()
+    app.state.readiness = SourceReadiness()
     app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
     metrics.install(app)
 
     @app.exception_handler(AttributionError)
     async def _domain_error(_: Request, exc: AttributionError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if isinstance(exc, DatabaseUnavailableError):  # its detail carries the driver's text: log only
+            log.warning("database unavailable: %s", exc.detail)
+            return _error(exc.status_code, exc.code, DATABASE_UNAVAILABLE)
         return _error(exc.status_code, exc.code, exc.detail, headers)
 
     @app.exception_handler(HTTPException)
@@ -82,7 +88,9 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def _database_down(_: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
-        return _error(503, "database_unavailable", str(exc.orig))
+        # the driver's text names hosts, ports, users and databases: the server log has it, clients do not
+        log.warning("database unavailable: %s", exc.orig)
+        return _error(503, "database_unavailable", DATABASE_UNAVAILABLE)
 
     app.include_router(routes.router)
     return app

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from attribution.api.app import SessionDep
 from attribution.errors import AttributionError
-from attribution.store.apikeys import ADMIN, BILLING, FINANCE, TENANT_PREFIX, authenticate
+from attribution.store.apikeys import ADMIN, BILLING, FINANCE, TENANT_PREFIX, authenticate, scopes_of
 
 
 class AuthenticationError(AttributionError):
@@ -73,7 +73,7 @@ def _principal(
     row = authenticate(session, credentials.credentials)
     if row is None:
         raise AuthenticationError("invalid or revoked API key")
-    return Principal(row.key_id, frozenset(row.scopes.split()))
+    return Principal(row.key_id, frozenset(scopes_of(row)))
 
 
 def require(*scopes: str, tenants: bool = False) -> Callable[..., Principal]:

@@ -1,16 +1,18 @@
 """A window's line set, read once per attribution run and shared by every request about that window.
 
-Every chargeback, line-item page and export of a window derives from one sum per pool x tenant x tier
-over the stored lines (:func:`window_lines`). Reading a month of a large fleet takes seconds (2.3 s for
-1,000 tenants on the benchmark's machine), and billing systems ask for the same month many times (each
-page, each tenant, each grouping), so the set is kept per window until an attribution run stores new lines
-(:func:`results_version` changes), at most ``api.cached_windows`` windows, least recently used first out.
-Answers derived from a window (a grouped chargeback) are kept with it, so they are as of the same run.
-Concurrent requests for a window not yet read wait for the one reader instead of each reading it.
+Every chargeback, line-item page and export of a window derives from one line set (:func:`read_line_set`: a
+period's statement lines, or a raw window's stored lines, rounded once). Reading a month of a large fleet
+takes seconds (2.3 s for 1,000 tenants on the benchmark's machine), and billing systems ask for the same month
+many times (each page, each tenant, each grouping), so the set is kept per window until an attribution run
+stores new lines (:func:`results_version` changes) or the period closes, at most ``api.cached_windows``
+windows, least recently used first out. Answers derived from a window (a grouped chargeback) are kept with it,
+so they are as of the same run. Concurrent requests for a window not yet read wait for the one reader instead
+of each reading it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -19,9 +21,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from attribution.reports.chargeback import LineItem, results_version, window_lines
+from attribution.reports.chargeback import LineItem, results_version
+from attribution.reports.lineset import LineSet, period_state, read_line_set
 
-Key = tuple[datetime, datetime, tuple[int, int]]
+Key = tuple[datetime, datetime, str | None, tuple[str, str | None], tuple[int, int]]
 T = TypeVar("T")
 #: Derived answers kept per window (groupings x filters x who asks); beyond it they are recomputed.
 MAX_DERIVED = 4096
@@ -30,8 +33,11 @@ MAX_DERIVED = 4096
 class Window:
     """The lines of one window as of one attribution run, and answers derived from them."""
 
-    def __init__(self, lines: list[LineItem]) -> None:
-        self.lines = lines
+    def __init__(self, found: LineSet, version: str) -> None:
+        self.set = found
+        self.lines = found.lines
+        self.version = version
+        """The attribution run the lines are as of: cursors carry it, so no page mixes two runs."""
         self._derived: dict[Hashable, Any] = {}
 
     def derive(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -55,8 +61,9 @@ class LineCache:
         self.reads = 0
         """Window reads from the database (misses): for tests and the benchmark."""
 
-    def window(self, session: Session, start: datetime, end: datetime) -> Window:
-        key = (start, end, results_version(session))
+    def window(self, session: Session, start: datetime, end: datetime, period: str | None = None) -> Window:
+        """The line set of ``period`` (whose window ``[start, end)`` is) or of the raw window."""
+        key = (start, end, period, period_state(session, period), results_version(session))
         hit = self._get(key)
         if hit is not None:
             return hit
@@ -66,7 +73,7 @@ class LineCache:
             hit = self._get(key)
             if hit is not None:
                 return hit
-            window = Window(window_lines(session, start, end))
+            window = Window(read_line_set(session, start, end, period), _version_token(key))
             self.reads += 1
             if self._on_read is not None:
                 self._on_read()
@@ -78,8 +85,10 @@ class LineCache:
                         self._entries.popitem(last=False)
             return window
 
-    def lines(self, session: Session, start: datetime, end: datetime) -> list[LineItem]:
-        return self.window(session, start, end).lines
+    def lines(
+        self, session: Session, start: datetime, end: datetime, period: str | None = None
+    ) -> list[LineItem]:
+        return self.window(session, start, end, period).lines
 
     def _get(self, key: Key) -> Window | None:
         with self._lock:
@@ -87,3 +96,8 @@ class LineCache:
             if found is not None:
                 self._entries.move_to_end(key)
             return found
+
+
+def _version_token(key: Key) -> str:
+    """A short opaque name of the run and period state a window's lines are as of."""
+    return hashlib.sha256(repr(key[2:]).encode()).hexdigest()[:16]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -10,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import Principal, ReaderDep
-from attribution.api.cache import LineCache
 from attribution.api.convert import to_schema
 from attribution.api.paging import decode_cursor, encode_cursor, page_after, query_digest
 from attribution.api.params import (
@@ -20,9 +18,10 @@ from attribution.api.params import (
     StartQuery,
     TenantQuery,
     TierQuery,
+    resolve_period,
     resolve_window,
 )
-from attribution.api.schemas import ChargebackOut, LineItemOut, Page, TenantChargeOut
+from attribution.api.schemas import ChargebackOut, LineItemOut, LineItemsPage, TenantChargeOut
 from attribution.config import RESERVED_NAMES, Settings
 from attribution.reports.chargeback import (
     Grouping,
@@ -30,8 +29,8 @@ from attribution.reports.chargeback import (
     LineItem,
     check_filter,
     grouped_chargeback,
-    line_cents,
 )
+from attribution.reports.lineset import LineSet
 from attribution.timeutil import iso
 
 router = APIRouter(tags=["chargeback"])
@@ -69,12 +68,15 @@ def chargeback(
     pool: PoolQuery = None,
     tier: TierQuery = None,
 ) -> Response:
-    """Chargeback over ``[start, end)`` or a period, grouped, from stored results; sums to the cent.
+    """Chargeback over a period (its statement's lines) or a raw window, grouped; sums to the cent.
 
-    The answer is kept, serialised, with the window's lines until the next attribution run."""
+    Groups sum the line items' cents (rounded once over the whole window), then filters apply, so a
+    filter or a tenant key sees exactly the amounts finance sees. The answer is kept, serialised, with
+    the window's lines until the next attribution run or close."""
     window = resolve_window(settings, period, start, end)
     keep = line_filter(session, settings, principal, tenant, pool, tier)
     hide_cluster = principal.tenant is not None  # the cluster's total would reveal the others' sum
+    lines = cache.window(session, *window, _period(period))
 
     def answer() -> bytes:
         cb = grouped_chargeback(
@@ -86,16 +88,16 @@ def chargeback(
                 cb,
                 tenants=[TenantChargeOut.model_validate(g, from_attributes=True) for g in cb.groups],
                 cluster_cost_usd_micros=None if hide_cluster else cb.cluster_cost_usd_micros,
+                **_provenance(lines.set),
             )
             .model_dump_json()
             .encode()
         )
 
-    lines = cache.window(session, *window)
     return Response(lines.derive(("chargeback", group_by, keep, hide_cluster), answer), media_type=JSON)
 
 
-@router.get("/v1/line-items", response_model=Page[LineItemOut])
+@router.get("/v1/line-items", response_model=LineItemsPage)
 def line_items(
     principal: ReaderDep,
     session: SessionDep,
@@ -112,36 +114,49 @@ def line_items(
     ] = None,
     cursor: CursorQuery = None,
 ) -> Response:
-    """Pool x tenant x tier lines of the window, in (tenant, pool, tier) order, cursor-paged."""
+    """Line items of the period's statement (or of a raw window, provisional), in (tenant, pool, tier,
+    charge class, charge period) order, cursor-paged; cursors are refused once the results change."""
     window = resolve_window(settings, period, start, end)
     keep = line_filter(session, settings, principal, tenant, pool, tier)
     size = min(limit or settings.api.default_page_size, settings.api.max_page_size)
-    digest = query_digest(*window, keep.tenant, keep.pool, keep.tier)
-    after = decode_cursor(cursor, digest) if cursor else None
-    kept = [(x, c) for x, c in lines_with_cents(cache, session, *window) if keep.keep(x)]
-    chunk, more = page_after(kept, [x.key for x, _ in kept], after, size)
+    digest = query_digest(*window, _period(period), keep.tenant, keep.pool, keep.tier)
+    lines = cache.window(session, *window, _period(period))
+    after = decode_cursor(cursor, digest, lines.version) if cursor else None
+    kept = kept_lines(lines.set, keep)
+    chunk, more = page_after(kept, [x.key for x in kept], after, size)
     s, e = iso(window[0]), iso(window[1])
-    data = [LineItemOut.model_validate(_item(x, s, e, c)) for x, c in chunk]
-    next_cursor = encode_cursor(chunk[-1][0].key, digest) if more else None
-    page = Page[LineItemOut](data=data, limit=size, has_more=more, next_cursor=next_cursor)
+    next_cursor = encode_cursor(chunk[-1].key, digest, lines.version) if more else None
+    page = LineItemsPage(
+        data=[LineItemOut.model_validate(_item(x, s, e)) for x in chunk],
+        limit=size,
+        has_more=more,
+        next_cursor=next_cursor,
+        **_provenance(lines.set),
+    )
     return Response(page.model_dump_json(), media_type=JSON)
 
 
-def lines_with_cents(
-    cache: LineCache, session: Session, start: datetime, end: datetime
-) -> list[tuple[LineItem, int]]:
-    """Each line of the window with its cents (rounded over the whole window), computed once per window."""
-    window = cache.window(session, start, end)
-    return window.derive("cents", lambda: list(zip(window.lines, line_cents(window.lines), strict=True)))
+def kept_lines(found: LineSet, keep: LineFilter) -> list[LineItem]:
+    """The set's lines that pass ``keep``, with the amounts the whole set gave them."""
+    return [x for x in found.lines if keep.keep(x)]
 
 
-def _item(line: LineItem, start: str, end: str, cents: int) -> dict[str, object]:
+def _period(period: str | None) -> str | None:
+    return None if period is None else resolve_period(period)
+
+
+def _provenance(found: LineSet) -> dict[str, object]:
+    """Where the amounts come from: a closed period's issued statement, or a provisional view."""
     return {
-        **{name: getattr(line, name) for name in _ITEM_FIELDS},
-        "start": start,
-        "end": end,
-        "total_cents": cents,
+        "period": found.period,
+        "status": found.status,
+        "provisional": found.provisional,
+        "content_hash": found.content_hash,
     }
 
 
-_ITEM_FIELDS = [name for name in LineItemOut.model_fields if name not in ("start", "end", "total_cents")]
+def _item(line: LineItem, start: str, end: str) -> dict[str, object]:
+    return {**{name: getattr(line, name) for name in _ITEM_FIELDS}, "start": start, "end": end}
+
+
+_ITEM_FIELDS = [name for name in LineItemOut.model_fields if name not in ("start", "end")]

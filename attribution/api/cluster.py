@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
 
 from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import FinanceDep
@@ -27,8 +29,10 @@ from attribution.api.schemas import (
     TierOut,
     TiersOut,
 )
+from attribution.config import RESERVED_NAMES, Settings
+from attribution.errors import NotFoundError
 from attribution.reports.coverage import coverage_report
-from attribution.reports.pools import pool_series, pool_summaries
+from attribution.reports.pools import pool_exists, pool_series, pool_summaries
 from attribution.reports.pricelist import parse_price_list
 from attribution.reports.pricing import analyse_tiers
 from attribution.reports.tiers import tier_costs
@@ -105,12 +109,21 @@ def tiers(
 ) -> TiersOut:
     """Cost by context tier: per request, per million tokens, and memory-time per request."""
     s, e = resolve_window(settings, period, start, end)
+    check_pool(session, settings, pool)
     found = tier_costs(session, s, e, settings.tiers.names, pool)
     return TiersOut(
         start=iso(s),
         end=iso(e),
         pool=pool,
-        tiers=[to_schema(TierOut, t) for t in found],
+        tiers=[
+            to_schema(
+                TierOut,
+                t,
+                usd_per_request=_text(t.exact_usd_per_request),
+                usd_per_million_tokens=_text(t.exact_usd_per_million_tokens),
+            )
+            for t in found
+        ],
         total_usd_micros=sum(t.total_usd_micros for t in found),
     )
 
@@ -127,6 +140,18 @@ def pricing_tiers(
     """What ``price_list`` would have earned against each context tier's and tenant's attributed cost in
     the period (frozen once closed): revenue, margin, break-even prices, which tiers subsidise which."""
     name = resolve_period(period)
+    check_pool(session, settings, pool)
     parsed = parse_price_list(price_list.model_dump(), price_list.name, settings.currency)
     analysis: dict[str, Any] = analyse_tiers(session, settings, name, parsed, pool).to_dict()
     return analysis
+
+
+def check_pool(session: Session, settings: Settings, pool: str | None) -> None:
+    """A pool filter naming a pool neither configured nor ever stored is a 404, as on every endpoint."""
+    known = {p.name for p in settings.pools} | RESERVED_NAMES
+    if pool is not None and pool not in known and not pool_exists(session, pool):
+        raise NotFoundError(f"no pool named {pool!r}")
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import ReaderDep
-from attribution.api.chargeback import line_filter, lines_with_cents
+from attribution.api.chargeback import kept_lines, line_filter
 from attribution.api.params import (
     EndQuery,
     PeriodQuery,
@@ -43,11 +43,13 @@ def line_items_csv(
     pool: PoolQuery = None,
     tier: TierQuery = None,
 ) -> Response:
-    """Every line item of the window that passes the filters, with a stable ``line_id``."""
+    """Every line item of the window that passes the filters, as ``/v1/line-items`` serves them (a period's
+    statement lines, or a raw window's provisional lines), with their ``line_id``."""
     s, e = resolve_window(settings, period, start, end)
     keep = line_filter(session, settings, principal, tenant, pool, tier)
-    kept = [(x, c) for x, c in lines_with_cents(cache, session, s, e) if keep.keep(x)]
-    return Response(lines_csv(s, e, kept), media_type="text/csv")
+    found = cache.window(session, s, e, None if period is None else resolve_period(period)).set
+    kept = [(x, x.total_cents) for x in kept_lines(found, keep)]
+    return Response(lines_csv(s, e, kept, found.status), media_type="text/csv")
 
 
 @router.get("/v1/exports/focus.csv", response_class=Response, responses=CSV)

@@ -3,10 +3,19 @@
 These need no key: a load balancer and a Prometheus scraper call them. Readiness checks what answering
 needs: the database, and each configured metrics source (whose outage makes results go stale, so an
 operator wants to see it; the API itself answers from stored results either way).
+
+Readiness needs no key, so what it says and what it costs are kept small: a source is named, never its
+URL (which may carry ``user:pass@``); a database failure is ``unreachable`` with the driver's text only
+in the server log; and each source's answer is kept for a few seconds, so callers cannot make the API
+fan requests out to Prometheus.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
 from enum import StrEnum
 
 from fastapi import APIRouter, Request, Response
@@ -19,11 +28,35 @@ from attribution.api.schemas import Health, Readiness
 from attribution.collectors.prom import PromClient
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz", response_model=Health)
 def healthz() -> Health:
     return Health(status="ok")
+
+
+class SourceReadiness:
+    """Each metrics source's last readiness answer, reused for ``ttl_seconds``. One lock per source: while
+    one request asks Prometheus, the others wait for its answer instead of asking too."""
+
+    def __init__(self, ttl_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._answers: dict[str, tuple[float, bool]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def ready(self, name: str, url: str) -> bool:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            answer = self._answers.get(name)
+            if answer is not None and self._clock() - answer[0] < self.ttl_seconds:
+                return answer[1]
+            reachable = PromClient(url, timeout_seconds=2).ready()
+            self._answers[name] = (self._clock(), reachable)
+            return reachable
 
 
 class ReadyScope(StrEnum):
@@ -32,7 +65,9 @@ class ReadyScope(StrEnum):
 
 
 @router.get("/readyz", response_model=Readiness)
-def readyz(session: SessionDep, settings: SettingsDep, scope: ReadyScope = ReadyScope.ALL) -> Response:
+def readyz(
+    request: Request, session: SessionDep, settings: SettingsDep, scope: ReadyScope = ReadyScope.ALL
+) -> Response:
     """200 when the database answers and every metrics source is ready; otherwise 503 ``not_ready``
     with each check in the detail. ``scope=database`` checks the database only: what a load balancer's
     readiness probe wants, since the API answers from stored results while Prometheus is down."""
@@ -41,11 +76,13 @@ def readyz(session: SessionDep, settings: SettingsDep, scope: ReadyScope = Ready
         session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except SQLAlchemyError as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+        log.warning("readiness: database check failed: %s", exc)
+        checks["database"] = "unreachable"
+    readiness: SourceReadiness = request.app.state.readiness
     sources = settings.effective_sources() if scope is ReadyScope.ALL else []
     for source in sources:
-        reachable = PromClient(source.url, timeout_seconds=2).ready()
-        checks[f"source:{source.name}"] = "ok" if reachable else f"not ready at {source.url}"
+        reachable = readiness.ready(source.name, source.url)
+        checks[f"source:{source.name}"] = "ok" if reachable else "not ready"
     if all(v == "ok" for v in checks.values()):
         return JSONResponse(Readiness(status="ready", checks=checks).model_dump())
     detail = "; ".join(f"{k}: {v}" for k, v in checks.items())

@@ -50,15 +50,29 @@ class ChargebackOut(BaseModel):
     intervals_attributed: int
     intervals_in_window: int
     coverage_intervals: dict[str, int]
+    period: str | None = Field(default=None, description="the billing period asked for, if any")
+    status: str = Field(
+        default="provisional",
+        description="closed: a closed period's issued statement; open: an open period's provisional "
+        "statement; provisional: a raw window of the stored lines",
+    )
+    provisional: bool = Field(default=True, description="amounts may still change (not an issued statement)")
+    content_hash: str | None = Field(default=None, description="a closed period's statement hash")
 
 
 class LineItemOut(BaseModel):
-    """One pool x tenant x tier over the window. ``total_cents`` is rounded by largest remainder over all
-    lines of the window (as a statement is), so it does not depend on filters or pages."""
+    """One pool x tenant x tier (x charge class and period) over the window. ``total_cents`` is rounded by
+    largest remainder over all lines of the window (as a statement is), so it does not depend on filters
+    or pages; for a period, the line is the statement's line, to the cent."""
 
+    line_id: str = Field(description="unique and stable; a closed period's ids cover its content hash")
     tenant: str
     pool: str
     tier: str
+    charge_class: str = Field(description="usage, or correction of an earlier closed period")
+    charge_period: str | None = Field(
+        description="the period whose cost the line carries; null for a raw window"
+    )
     start: str
     end: str
     requests: int
@@ -82,6 +96,19 @@ class Page(BaseModel, Generic[T]):
     limit: int
     has_more: bool
     next_cursor: str | None
+
+
+class LineItemsPage(Page[LineItemOut]):
+    """A page of line items, with where its amounts come from."""
+
+    period: str | None = Field(default=None, description="the billing period asked for, if any")
+    status: str = Field(
+        default="provisional",
+        description="closed: a closed period's issued statement; open: an open period's provisional "
+        "statement; provisional: a raw window of the stored lines",
+    )
+    provisional: bool = Field(default=True, description="amounts may still change (not an issued statement)")
+    content_hash: str | None = Field(default=None, description="a closed period's statement hash")
 
 
 class UsagePointOut(BaseModel):
@@ -173,8 +200,8 @@ class TierOut(BaseModel):
     memory_gib_hours: float
     total_usd_micros: int
     total_cents: int
-    usd_per_request: float | None
-    usd_per_million_tokens: float | None
+    usd_per_request: str | None = Field(description="exact decimal USD per request (9 places)")
+    usd_per_million_tokens: str | None = Field(description="exact decimal USD per 1M tokens (6 places)")
     gib_hours_per_request: float | None
 
 

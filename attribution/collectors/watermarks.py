@@ -26,15 +26,21 @@ from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch, write
 from attribution.config import Settings
-from attribution.errors import DatabaseUnavailableError, SourceQueryError, SourceUnavailableError
+from attribution.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    SourceQueryError,
+    SourceUnavailableError,
+)
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.timeutil import floor_to
 
 log = logging.getLogger(__name__)
 
-#: What a run can fail on and survive: the watermark stays and the next run retries.
-RUN_ERRORS = (SourceUnavailableError, SourceQueryError, DatabaseUnavailableError)
+#: What a run can fail on and survive: the watermark stays and the next run retries. A conflict is another
+#: writer of the same window (``attribution attribute`` by hand beside the scheduler).
+RUN_ERRORS = (SourceUnavailableError, SourceQueryError, DatabaseUnavailableError, ConflictError)
 
 
 @dataclass(slots=True)

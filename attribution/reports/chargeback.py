@@ -1,8 +1,10 @@
 """The chargeback: per tenant, usage and cost by component over a window, in cents that reconcile.
 
-Lines are summed in micro-USD from stored results, then rounded once: tenant totals to cents by largest
-remainder so they sum to the window's total rounded to cents, then each tenant's components to cents so
-they sum to that tenant's total (hierarchical rounding, finops.md 3.5).
+Cents are rounded once, at the line item (pool x tenant x tier), over every line of the window, by
+largest remainder (as a statement does, see :mod:`attribution.reports.lineset`); every grouping sums
+those cents and filters apply last. So the CLI's chargeback, the API's and the statement give a tenant
+the same cents, a filter or a tenant key never changes an amount, and a group's cents are the sum of its
+line items' cents.
 """
 
 from __future__ import annotations
@@ -69,37 +71,37 @@ class Chargeback:
 def build_chargeback(
     session: Session, start: datetime, end: datetime, interval_seconds: int, currency: str = "USD"
 ) -> Chargeback:
-    rows = queries.chargeback_by_tenant(session, start, end)
+    """Per tenant over ``[start, end)``: the window's lines rounded once as a statement rounds them, then
+    summed per tenant, so the CLI, the API and the statement give every tenant the same cents."""
+    from attribution.reports.lineset import round_items  # lineset builds on this module's line items
+
+    groups = group_lines(round_items(window_lines(session, start, end)), Grouping.TENANT)
     cluster_micros, attributed = queries.cluster_cost_usd_micros(session, start, end)
-    totals = [int(r.total_usd_micros) for r in rows]
-    tenant_cents = micros_to_cents(totals)
-    tenants = []
-    for row, cents in zip(rows, tenant_cents, strict=True):
-        parts = micros_to_cents([int(getattr(row, f"{c}_usd_micros")) for c in COMPONENTS], cents)
-        tenants.append(
-            TenantCharge(
-                tenant=str(row.tenant),
-                requests=int(row.requests),
-                prompt_tokens=int(row.prompt_tokens),
-                generation_tokens=int(row.generation_tokens),
-                kv_token_seconds=float(row.kv_token_seconds),
-                memory_gib_hours=float(row.kv_byte_seconds) / GIB / 3600,
-                kv_in_use_cents=parts[0],
-                static_cents=parts[1],
-                idle_cents=parts[2],
-                unmeasured_cents=parts[3],
-                total_cents=cents,
-                total_usd_micros=int(row.total_usd_micros),
-                estimated=bool(row.estimated),
-            )
+    tenants = [
+        TenantCharge(
+            tenant=g.tenant,
+            requests=g.requests,
+            prompt_tokens=g.prompt_tokens,
+            generation_tokens=g.generation_tokens,
+            kv_token_seconds=g.kv_token_seconds,
+            memory_gib_hours=g.memory_gib_hours,
+            kv_in_use_cents=g.kv_in_use_cents,
+            static_cents=g.static_cents,
+            idle_cents=g.idle_cents,
+            unmeasured_cents=g.unmeasured_cents,
+            total_cents=g.total_cents,
+            total_usd_micros=g.total_usd_micros,
+            estimated=g.estimated,
         )
+        for g in groups
+    ]
     return Chargeback(
         start=start,
         end=end,
         currency=currency,
         tenants=tenants,
-        total_cents=sum(tenant_cents),
-        total_usd_micros=sum(totals),
+        total_cents=sum(t.total_cents for t in tenants),
+        total_usd_micros=sum(t.total_usd_micros for t in tenants),
         cluster_cost_usd_micros=cluster_micros,
         intervals_attributed=attributed,
         intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
@@ -117,7 +119,9 @@ def cents_of(usd_micros: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class LineItem:
-    """One pool x tenant x tier over a window: usage, and cost by component in exact micro-USD."""
+    """One pool x tenant x tier (x charge class and period) over a window: usage, cost by component in
+    exact micro-USD, and its cents as rounded once over every line of the window (as a statement rounds),
+    so the same line has the same cents through any filter, page, grouping or key."""
 
     tenant: str
     pool: str
@@ -133,14 +137,23 @@ class LineItem:
     unmeasured_usd_micros: int
     total_usd_micros: int
     estimated: bool
+    charge_class: str = "usage"
+    charge_period: str | None = None
+    total_cents: int = 0
+    line_id: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.tenant, self.pool, self.tier)
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.tenant, self.pool, self.tier, self.charge_class, self.charge_period or "")
 
     @property
     def memory_gib_hours(self) -> float:
         return self.kv_byte_seconds / GIB / 3600
+
+    def component_cents(self) -> list[int]:
+        """The line's components in cents, summing to its cents (reachable: its cents are its total
+        rounded down or up, and the components' floors sum to within four cents below that)."""
+        return micros_to_cents([getattr(self, f"{c}_usd_micros") for c in COMPONENTS], self.total_cents)
 
 
 def window_lines(session: Session, start: datetime, end: datetime) -> list[LineItem]:
@@ -197,11 +210,17 @@ _SUMMED = (
 
 def results_version(session: Session) -> tuple[int, int]:
     """Changes whenever an attribution run stores lines: the key under which a window's lines may be
-    reused. Runs replace lines in the same transaction that records the run; the count catches a run
-    that commits after one with a higher id (concurrent runs), the highest id a run after a deletion."""
+    reused. Runs replace lines in the same transaction that records the run. The highest id catches a new
+    run; the count of the last ``RECENT_RUNS`` ids catches a run that commits after one with a higher id
+    (concurrent runs). Both read the primary key index only, so the cost does not grow with history."""
     t = AttributionRun
-    count, last_id = session.execute(select(func.count(), func.max(t.id))).one()
-    return int(count), int(last_id or 0)
+    last_id = int(session.execute(select(func.max(t.id))).scalar_one() or 0)
+    recent = session.execute(select(func.count()).where(t.id > last_id - RECENT_RUNS)).scalar_one()
+    return last_id, int(recent)
+
+
+#: More than the attribution runs that can ever be in flight at once.
+RECENT_RUNS = 64
 
 
 class Grouping(StrEnum):
@@ -228,7 +247,7 @@ class LineFilter:
 
 @dataclass(frozen=True, slots=True)
 class GroupCharge:
-    """A group's chargeback: in cents (rounded by largest remainder within the answer) and micro-USD."""
+    """A group's chargeback in micro-USD and in cents: the sum of its line items' cents."""
 
     tenant: str
     tier: str | None
@@ -256,20 +275,16 @@ def _group_key(line: LineItem, grouping: Grouping) -> tuple[str, str | None, str
 
 
 def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
-    """Sums lines per group in micro-USD, then rounds once: group totals to cents so they sum to the
-    answer's total rounded to cents, each group's components to cents summing to its total."""
+    """Sums lines per group: micro-USD exactly, and the cents the lines already carry (rounded once over
+    the whole window), so a group's cents are the sum of its line items' cents whatever else is asked."""
     sums: dict[tuple[str, str | None, str | None], list[LineItem]] = {}
     for line in lines:
         sums.setdefault(_group_key(line, grouping), []).append(line)
     keys = sorted(sums, key=lambda k: (k[0], k[1] or "", k[2] or ""))
-    totals = [sum(x.total_usd_micros for x in sums[k]) for k in keys]
-    group_cents = micros_to_cents(totals)
     out = []
-    for key, total, cents in zip(keys, totals, group_cents, strict=True):
+    for key in keys:
         members = sums[key]
-        parts = micros_to_cents(
-            [sum(getattr(x, f"{c}_usd_micros") for x in members) for c in COMPONENTS], cents
-        )
+        parts = [sum(column) for column in zip(*(x.component_cents() for x in members), strict=True)]
         out.append(
             GroupCharge(
                 *key,
@@ -282,18 +297,12 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
                 static_cents=parts[1],
                 idle_cents=parts[2],
                 unmeasured_cents=parts[3],
-                total_cents=cents,
-                total_usd_micros=total,
+                total_cents=sum(x.total_cents for x in members),
+                total_usd_micros=sum(x.total_usd_micros for x in members),
                 estimated=any(x.estimated for x in members),
             )
         )
     return out
-
-
-def line_cents(lines: list[LineItem]) -> list[int]:
-    """Each line's total in cents, rounded by largest remainder over every line of the window (as a
-    statement rounds), so a line's cents are the same whatever filter or page it is read through."""
-    return micros_to_cents([x.total_usd_micros for x in lines])
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Line items as CSV for billing systems: one row per pool x tenant x tier over a window.
 
 Money is written exactly: micro-USD as integers and as six-decimal USD strings, and the line's cents
-(rounded over the whole window, :func:`line_cents`). Each row has a stable ``line_id`` (window, tenant,
-pool, tier) that a billing system can use as its idempotency or transaction key when re-importing.
+(rounded once over the whole window, as the statement rounds). Each row has a ``line_id``, unique and
+stable, that a billing system can use as its idempotency key; only a closed period's rows (``status``
+closed) are issued, and their ids cover the period's content hash (docs/api.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from attribution.model.money import format_cents, format_micros
+from attribution.reports.cells import safe_text
 from attribution.reports.chargeback import LineItem
 from attribution.timeutil import iso
 
@@ -24,6 +26,9 @@ LINE_COLUMNS = [
     "tenant",
     "pool",
     "tier",
+    "charge_class",
+    "charge_period",
+    "status",
     "requests",
     "prompt_tokens",
     "generation_tokens",
@@ -42,13 +47,18 @@ LINE_COLUMNS = [
 
 
 def line_id(start: datetime, end: datetime, line: LineItem) -> str:
-    """Deterministic: the same window and key always give the same id (a billing system dedupes on it)."""
-    text = "\x1f".join((iso(start), iso(end), line.tenant, line.pool, line.tier))
+    """The id the line set gave the line (:func:`attribution.reports.lineset.line_id`: unique, stable, and
+    for a closed period bound to its content hash); a line read outside a set gets one from its window."""
+    if line.line_id:
+        return line.line_id
+    text = "\x1f".join((iso(start), iso(end), *line.key))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def lines_csv(start: datetime, end: datetime, lines: Iterable[tuple[LineItem, int]]) -> str:
-    """``lines`` pairs each line with its cents."""
+def lines_csv(
+    start: datetime, end: datetime, lines: Iterable[tuple[LineItem, int]], status: str = "provisional"
+) -> str:
+    """``lines`` pairs each line with its cents; ``status`` is the set's (closed, open, provisional)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(LINE_COLUMNS)
@@ -58,9 +68,12 @@ def lines_csv(start: datetime, end: datetime, lines: Iterable[tuple[LineItem, in
                 line_id(start, end, x),
                 iso(start),
                 iso(end),
-                x.tenant,
-                x.pool,
-                x.tier,
+                safe_text(x.tenant),
+                safe_text(x.pool),
+                safe_text(x.tier),
+                x.charge_class,
+                x.charge_period or "",
+                status,
                 x.requests,
                 x.prompt_tokens,
                 x.generation_tokens,

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
+from attribution.reports.cells import safe_text
 from attribution.reports.statement import Statement
 from attribution.store.tables import ClusterCost, PoolCost
 from attribution.timeutil import period_window
@@ -202,10 +203,15 @@ def _extras(line: Line, statement: Statement) -> dict[str, str]:
     }
 
 
+#: Columns that carry tenant, pool or tier names (chosen by whoever sends requests); money columns such as
+#: a correction's ``-1.23`` are numbers and are written as they are.
+NAME_COLUMNS = frozenset({"BillingAccountId", "BillingAccountName", "InvoiceId", "x_Pool", "x_ContextTier"})
+
+
 def focus_csv(rows: list[dict[str, Any]]) -> str:
     """FOCUS columns first, then the ``x_`` ones (FOCUS ColumnHandling); empty cells are nulls."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=FOCUS_COLUMNS + X_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: safe_text(v) if k in NAME_COLUMNS else v for k, v in row.items()} for row in rows)
     return out.getvalue()

@@ -90,8 +90,12 @@ def _header(r: StatementReport) -> str:
     )
 
 
-def _summary(r: StatementReport) -> str:
-    rows: list[tuple[str, int]] = [("cluster cost for the period (the bill)", r.cluster_cost_cents)]
+def _summary(r: StatementReport, with_cluster_total: bool) -> str:
+    """A tenant's statement leaves out the cluster's bill and the other tenants' total unless finance asks
+    for the reconciliation (``with_cluster_total``): a tenant is not told what everyone else spent."""
+    rows: list[tuple[str, int]] = []
+    if r.tenant is None or with_cluster_total:
+        rows.append(("cluster cost for the period (the bill)", r.cluster_cost_cents))
     if r.tenant is None:
         rows += [
             ("attributed usage, every tenant", r.usage.total_cents),
@@ -104,9 +108,12 @@ def _summary(r: StatementReport) -> str:
             (f"usage of {r.tenant}", r.usage.total_cents),
             ("corrections of earlier periods billed here", r.corrections.total_cents),
             (f"total for {r.tenant}", r.total.total_cents),
-            ("other tenants", r.cluster_total_cents - r.total.total_cents),
-            ("statement total, every tenant", r.cluster_total_cents),
         ]
+        if with_cluster_total:
+            rows += [
+                ("other tenants", r.cluster_total_cents - r.total.total_cents),
+                ("statement total, every tenant", r.cluster_total_cents),
+            ]
     body = "".join(f"<tr><td>{escape(k)}</td><td class='n'>{money(v)}</td></tr>" for k, v in rows)
     return (
         f'<table id="summary" class="summary"><caption>Summary ({escape(r.currency)})</caption>'
@@ -135,7 +142,9 @@ def _coverage(r: StatementReport) -> str:
     return f'<section id="coverage"><h2>Coverage and estimates</h2><ul class="note">{items}</ul></section>'
 
 
-def render_statement_html(r: StatementReport) -> str:
+def render_statement_html(r: StatementReport, with_cluster_total: bool = False) -> str:
+    """The document; for one tenant, ``with_cluster_total`` adds the other tenants' and the statement's
+    totals to the summary (finance's reconciliation; a statement sent to the tenant leaves them out)."""
     charts = "".join(f"<figure>{svg}</figure>" for svg in statement_charts(r))
     tables = [
         view_table("tenants", "Per tenant", ["tenant"], r.tenants, r.total),
@@ -161,11 +170,20 @@ def render_statement_html(r: StatementReport) -> str:
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>Chargeback statement {escape(r.period)} '
         f"({escape(r.scope)})</title><style>{CSS}</style></head><body>"
-        f"{_header(r)}<h2>Summary</h2>{_summary(r)}{_coverage(r)}<h2>Charts</h2>{charts}{sections}"
+        f"{_header(r)}<h2>Summary</h2>{_summary(r, with_cluster_total)}{_coverage(r)}"
+        f"<h2>Charts</h2>{charts}{sections}"
         "</body></html>\n"
     )
 
 
-def build_statement_html(session: Session, settings: Settings, period: str, tenant: str | None = None) -> str:
+def build_statement_html(
+    session: Session,
+    settings: Settings,
+    period: str,
+    tenant: str | None = None,
+    with_cluster_total: bool = False,
+) -> str:
     """The statement of ``period`` (whole cluster, or one tenant) as a self-contained HTML document."""
-    return render_statement_html(build_statement_report(session, settings, period, tenant))
+    return render_statement_html(
+        build_statement_report(session, settings, period, tenant), with_cluster_total
+    )

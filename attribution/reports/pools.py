@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.model.money import micros_to_cents
+from attribution.reports.usage import bucket_start
 from attribution.store.tables import GpuSample, PoolCost
 
 GIB = 1024**3
@@ -70,11 +71,11 @@ def pool_summaries(
     configured: frozenset[str] = frozenset(),
 ) -> list[PoolSummary]:
     """Each pool with cost in ``[start, end)``, ordered by name. ``pool`` narrows to one: a pool neither
-    ``configured`` nor ever stored is a 404; a known one without cost in the window has zero figures."""
+    ``configured`` nor ever stored is a 404; a known one without cost in the window has zero figures.
+    Cents are rounded over every pool of the window before narrowing, so asking for one pool never
+    changes its cents (a filter never changes an amount)."""
     t = PoolCost
     where = [t.interval_start >= start, t.interval_start < end]
-    if pool is not None:
-        where.append(t.pool == pool)
     rows = session.execute(
         select(
             t.pool,
@@ -89,37 +90,40 @@ def pool_summaries(
         .group_by(t.pool)
         .order_by(t.pool)
     ).all()
+    cents = micros_to_cents([int(r[6]) for r in rows])
+    if pool is not None:
+        kept = [(r, c) for r, c in zip(rows, cents, strict=True) if r[0] == pool]
+        rows, cents = [r for r, _ in kept], [c for _, c in kept]
     if pool is not None and not rows:
         if pool not in configured and not pool_exists(session, pool):
             raise NotFoundError(f"no pool named {pool!r}")
         return [PoolSummary(pool, 0, 0.0, 0.0, 0.0, None, None, None, 0, 0, 0, 0, 0, 0, 0, False)]
     util = _utilisation(session, start, end)
-    cents = micros_to_cents([int(r[6]) for r in rows])
-    out = []
-    for r, cost_cents in zip(rows, cents, strict=True):
-        count, gpus, capacity, in_use = int(r[1]), int(r[2]), int(r[3]), int(r[4])
-        money = [int(v) for v in r[6:]]
-        out.append(
-            PoolSummary(
-                pool=str(r[0]),
-                intervals=count,
-                gpu_hours=gpus * interval_seconds / 3600,
-                mean_gpu_count=gpus / count,
-                kv_capacity_gib=capacity / count / GIB,
-                kv_usage_ratio=in_use / capacity if capacity else None,
-                idle_ratio=money[4] / money[0] if money[0] else None,
-                gpu_util_percent=util.get(str(r[0])),
-                cost_usd_micros=money[0],
-                cost_cents=cost_cents,
-                kv_in_use_usd_micros=money[1],
-                kv_free_usd_micros=money[2],
-                static_usd_micros=money[3],
-                idle_usd_micros=money[4],
-                unmeasured_usd_micros=money[5],
-                estimated=bool(r[5]),
-            )
-        )
-    return out
+    return [_summary(r, c, util.get(str(r[0])), interval_seconds) for r, c in zip(rows, cents, strict=True)]
+
+
+def _summary(r: Any, cost_cents: int, util: float | None, interval_seconds: int) -> PoolSummary:
+    """A row of (pool, count, gpus, capacity, in use, estimated, *MONEY sums) as a pool's summary."""
+    count, gpus, capacity, in_use = int(r[1]), int(r[2]), int(r[3]), int(r[4])
+    money = [int(v) for v in r[6:]]
+    return PoolSummary(
+        pool=str(r[0]),
+        intervals=count,
+        gpu_hours=gpus * interval_seconds / 3600,
+        mean_gpu_count=gpus / count,
+        kv_capacity_gib=capacity / count / GIB,
+        kv_usage_ratio=in_use / capacity if capacity else None,
+        idle_ratio=money[4] / money[0] if money[0] else None,
+        gpu_util_percent=util,
+        cost_usd_micros=money[0],
+        cost_cents=cost_cents,
+        kv_in_use_usd_micros=money[1],
+        kv_free_usd_micros=money[2],
+        static_usd_micros=money[3],
+        idle_usd_micros=money[4],
+        unmeasured_usd_micros=money[5],
+        estimated=bool(r[5]),
+    )
 
 
 def pool_exists(session: Session, pool: str) -> bool:
@@ -139,8 +143,8 @@ def _utilisation(session: Session, start: datetime, end: datetime) -> dict[str, 
 def pool_series(
     session: Session, pool: str, start: datetime, end: datetime, step_seconds: int
 ) -> list[PoolPoint]:
-    """The pool's cost structure per ``step_seconds`` bucket (aligned to the Unix epoch, so to UTC days
-    and hours), summed in Python so the same code serves Postgres and SQLite."""
+    """The pool's cost structure per ``step_seconds`` bucket (aligned to the window's start, so none
+    starts before it), summed in Python so the same code serves Postgres and SQLite."""
     t = PoolCost
     rows = session.execute(
         select(
@@ -154,8 +158,7 @@ def pool_series(
     ).all()
     buckets: dict[int, list[int]] = {}
     for r in rows:
-        ts = int(r[0].timestamp())
-        acc = buckets.setdefault(ts - ts % step_seconds, [0] * (2 + len(MONEY)))
+        acc = buckets.setdefault(bucket_start(r[0], start, step_seconds), [0] * (2 + len(MONEY)))
         for i, v in enumerate(r[1:]):
             acc[i] += int(v)
     return [

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, Overflow, localcontext
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,12 +26,15 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.model.money import allocate, micros_to_cents
 from attribution.model.statement import USAGE, Line
-from attribution.reports.pricelist import Band, PriceList
+from attribution.reports.pricelist import Band, PriceList, PriceListError
 from attribution.reports.statement import build_statement
 
 #: Break-even prices are kept to this many decimal places of USD per 1M tokens (a 1e-12 step moves the
 #: revenue of a trillion tokens by one micro-dollar), so that they make a margin zero to the cent.
 BREAK_EVEN_PLACES = Decimal("1e-12")
+#: Significant digits for break-even prices: a price up to 1e9 USD per 1M tokens times a multiplier of up
+#: to ~1e24 (a micro-dollar of cost per 1e-6 of revenue) with 12 decimal places fits in 60.
+BREAK_EVEN_PRECISION = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,16 +207,28 @@ def tier_ranges(settings: Settings) -> dict[str, tuple[int, int | None]]:
 
 
 def _break_even(cost: int, revenue: Decimal, band: Band, tokens: int) -> BreakEven | None:
-    if revenue > 0:
-        k = Decimal(cost) / revenue
-        return BreakEven(
-            k,
-            (band.input_usd_per_million * k).quantize(BREAK_EVEN_PLACES, ROUND_HALF_EVEN),
-            (band.output_usd_per_million * k).quantize(BREAK_EVEN_PLACES, ROUND_HALF_EVEN),
-        )
-    if tokens > 0:
-        price = (Decimal(cost) / tokens).quantize(BREAK_EVEN_PLACES, ROUND_HALF_EVEN)
-        return BreakEven(None, price, price)
+    """Prices kept to 1e-12 can need more than Decimal's default 28 digits (a tier that earns a millionth
+    of a micro-dollar against a thousand dollars of cost needs ~40), so they are computed with 60; a
+    price list that still breaks the arithmetic is refused as a bad price list, never a 500."""
+    try:
+        if revenue > 0:
+            k = Decimal(cost) / revenue
+            with localcontext(prec=BREAK_EVEN_PRECISION):
+                return BreakEven(
+                    k,
+                    (band.input_usd_per_million * k).quantize(BREAK_EVEN_PLACES, ROUND_HALF_EVEN),
+                    (band.output_usd_per_million * k).quantize(BREAK_EVEN_PLACES, ROUND_HALF_EVEN),
+                )
+        if tokens > 0:
+            with localcontext(prec=BREAK_EVEN_PRECISION):
+                price = (Decimal(cost) / tokens).quantize(BREAK_EVEN_PLACES, ROUND_HALF_EVEN)
+            return BreakEven(None, price, price)
+    except (InvalidOperation, Overflow) as exc:
+        raise PriceListError(
+            f"the band from {band.from_tokens} tokens gives break-even prices beyond what can be computed "
+            f"exactly (input {band.input_usd_per_million}, output {band.output_usd_per_million} USD per 1M "
+            "tokens): use prices closer to each other"
+        ) from exc
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,8 @@ from attribution.model.money import micros_to_cents
 from attribution.store.tables import AttributedCost
 
 GIB = 1024**3
+PER_REQUEST_PLACES = Decimal("1e-9")
+PER_MILLION_PLACES = Decimal("1e-6")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,22 @@ class TierCost:
 
     @property
     def usd_per_million_tokens(self) -> float | None:
+        """Display only (the CLI's tables); the API serves :attr:`exact_usd_per_million_tokens`."""
         return self.total_usd_micros / self.tokens if self.tokens else None
+
+    @property
+    def exact_usd_per_request(self) -> Decimal | None:
+        """Exact (the API's figure): USD per request to a thousandth of a micro-dollar."""
+        if not self.requests:
+            return None
+        return (Decimal(self.total_usd_micros) / self.requests / 1_000_000).quantize(PER_REQUEST_PLACES)
+
+    @property
+    def exact_usd_per_million_tokens(self) -> Decimal | None:
+        """Exact: micro-USD per token is numerically USD per million tokens (as the pricing analysis)."""
+        if not self.tokens:
+            return None
+        return (Decimal(self.total_usd_micros) / self.tokens).quantize(PER_MILLION_PLACES)
 
     @property
     def gib_hours_per_request(self) -> float | None:

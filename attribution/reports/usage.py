@@ -1,6 +1,7 @@
 """A tenant's usage and cost as a time series at a chosen step, from the stored lines.
 
-Buckets are aligned to the Unix epoch (so to UTC hours and days) and summed in Python from the lines'
+Buckets are aligned to the window's start (so no bucket starts before it; a window starting on a UTC hour
+or day gives buckets on UTC hours or days) and summed in Python from the lines'
 per-interval sums, so the same code serves Postgres and SQLite; the step must be a whole number of stored
 line grains, or a bucket would cut a line in two.
 """
@@ -55,6 +56,12 @@ def check_step(
         raise InvalidWindowError(f"{points} points exceed the maximum of {max_points}; use a larger step")
 
 
+def bucket_start(t: datetime, start: datetime, step_seconds: int) -> int:
+    """The Unix time of the bucket holding ``t``: buckets of ``step_seconds`` counted from ``start``."""
+    origin = int(start.timestamp())
+    return origin + (int(t.timestamp()) - origin) // step_seconds * step_seconds
+
+
 def tenant_usage_series(
     session: Session, tenant: str, start: datetime, end: datetime, step_seconds: int
 ) -> list[UsagePoint]:
@@ -70,9 +77,8 @@ def tenant_usage_series(
         raise NotFoundError(f"no tenant named {tenant!r}")
     buckets: dict[int, list[int | float]] = {}
     for r in rows:
-        ts = int(r[0].timestamp())
         # ints stay ints (money is never a float); token- and byte-seconds are floats by nature
-        acc = buckets.setdefault(ts - ts % step_seconds, [0, 0, 0, 0.0, 0.0, 0])
+        acc = buckets.setdefault(bucket_start(r[0], start, step_seconds), [0, 0, 0, 0.0, 0.0, 0])
         for i, v in enumerate(r[1:]):
             acc[i] += v
     return [

@@ -20,6 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
+from attribution.reports.cells import safe_text
 from attribution.reports.monthly import StatementReport, build_statement_report
 from attribution.reports.views import Row, cents_half_even
 from attribution.timeutil import iso
@@ -61,7 +62,9 @@ def _view_sheet(
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in rows:
-        ws.append([*r.key, *_values(r)])
+        ws.append([*(safe_text(k) for k in r.key), *_values(r)])
+        for cell in ws[ws.max_row][: len(key_names)]:
+            cell.data_type = "s"  # a name is text, whatever it starts with: never a formula
     ws.append(["total", *([""] * (len(key_names) - 1)), *_values(total)])
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
@@ -74,7 +77,10 @@ def _view_sheet(
         ws.column_dimensions[get_column_letter(i + 1)].width = max(12, min(len(name) + 4, 28))
 
 
-def _summary_sheet(ws: Worksheet, r: StatementReport) -> None:
+def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) -> None:
+    """As the HTML summary: a tenant's workbook shows the cluster's bill and the statement total of every
+    tenant only when finance asks for them (``with_cluster_total``)."""
+    cluster = r.tenant is None or with_cluster_total
     facts: list[tuple[str, Any]] = [
         ("period", r.period),
         ("window (UTC, half-open)", f"[{iso(r.start)}, {iso(r.end)})"),
@@ -84,12 +90,13 @@ def _summary_sheet(ws: Worksheet, r: StatementReport) -> None:
         ("source", r.source),
         ("content hash (sha256)", r.content_hash or ""),
         ("currency", r.currency),
-        (f"cluster cost for the period ({r.currency})", amount(r.cluster_cost_cents)),
+        *([(f"cluster cost for the period ({r.currency})", amount(r.cluster_cost_cents))] if cluster else []),
         (f"usage ({r.currency})", amount(r.usage.total_cents)),
         (f"corrections billed here ({r.currency})", amount(r.corrections.total_cents)),
         (f"total ({r.currency})", amount(r.total.total_cents)),
-        (f"statement total, every tenant ({r.currency})", amount(r.cluster_total_cents)),
     ]
+    if cluster:
+        facts.append((f"statement total, every tenant ({r.currency})", amount(r.cluster_total_cents)))
     for key, value in facts:
         ws.append([key, value])
         if isinstance(value, Decimal):
@@ -117,12 +124,12 @@ def _coverage_sheet(ws: Worksheet, r: StatementReport) -> None:
     ws.column_dimensions["A"].width = 40
 
 
-def render_statement_xlsx(r: StatementReport) -> bytes:
+def render_statement_xlsx(r: StatementReport, with_cluster_total: bool = False) -> bytes:
     wb = Workbook()
     summary = wb.active
     assert summary is not None
     summary.title = "Summary"
-    _summary_sheet(summary, r)
+    _summary_sheet(summary, r, with_cluster_total)
     views: list[tuple[str, list[str], list[Row], Row]] = [
         ("Tenants", ["tenant"], r.tenants, r.total),
         ("Tenant x tier", ["tenant", "tier"], r.tenant_tiers, r.total),
@@ -141,7 +148,14 @@ def render_statement_xlsx(r: StatementReport) -> bytes:
 
 
 def build_statement_xlsx(
-    session: Session, settings: Settings, period: str, tenant: str | None = None
+    session: Session,
+    settings: Settings,
+    period: str,
+    tenant: str | None = None,
+    with_cluster_total: bool = False,
 ) -> bytes:
-    """The statement of ``period`` (whole cluster, or one tenant) as an XLSX workbook."""
-    return render_statement_xlsx(build_statement_report(session, settings, period, tenant))
+    """The statement of ``period`` (whole cluster, or one tenant) as an XLSX workbook; for one tenant,
+    ``with_cluster_total`` adds the cluster's bill and every tenant's total (finance's reconciliation)."""
+    return render_statement_xlsx(
+        build_statement_report(session, settings, period, tenant), with_cluster_total
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Sequence
@@ -25,7 +26,9 @@ from attribution.store.tables import ApiKey
 PREFIX = "attr"
 ADMIN, FINANCE, BILLING, TENANT_PREFIX = "admin", "finance", "billing", "tenant:"
 _TOKEN = re.compile(r"^attr_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-_TENANT = re.compile(r"^tenant:([^\s\x00-\x1f]{1,200})$")
+#: A tenant id is a gateway label value: any printable text (``Acme Corp`` too), without control characters
+#: and without leading or trailing blanks (which a reader could not see).
+_TENANT = re.compile(r"^tenant:(?! )([^\x00-\x1f\x7f]{1,200})(?<! )$")
 
 
 class InvalidScopeError(AttributionError):
@@ -38,6 +41,16 @@ def validate_scope(scope: str) -> str:
     if scope in (ADMIN, FINANCE, BILLING) or _TENANT.match(scope):
         return scope
     raise InvalidScopeError(f"unknown scope {scope!r}: use admin, finance, billing or tenant:<id>")
+
+
+def scopes_of(row: ApiKey) -> tuple[str, ...]:
+    """A key's scopes. Stored as a JSON list, so a tenant id may hold spaces; keys created before that
+    hold space-separated scopes (which could never contain a space) and read the same as ever."""
+    if row.scopes.startswith("["):
+        scopes = json.loads(row.scopes)
+        assert isinstance(scopes, list)
+        return tuple(str(s) for s in scopes)
+    return tuple(row.scopes.split())
 
 
 def _digest(secret: str) -> str:
@@ -67,7 +80,7 @@ def create_key(
         ApiKey(
             key_id=key_id,
             name=name[:200],
-            scopes=" ".join(checked),
+            scopes=json.dumps(list(checked), ensure_ascii=False),
             secret_sha256=_digest(secret),
             created_at=now or datetime.now(UTC),
             revoked_at=None,

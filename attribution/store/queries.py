@@ -11,10 +11,11 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import BigInteger, Row, Table, case, cast, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
-from attribution.errors import DatabaseUnavailableError
+from attribution.errors import ConflictError, DatabaseUnavailableError
 from attribution.store.collection_state import (
     CollectionLog,
     CollectorWatermark,
@@ -299,15 +300,20 @@ def _copy_rows(
 def copy_insert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
     """Plain insert of many rows: binary COPY on Postgres, batched INSERTs elsewhere.
 
-    For rows whose keys cannot exist yet (the caller deleted their window in this transaction); a
-    duplicate key is an integrity error, not an overwrite.
+    For rows whose keys cannot exist yet (the caller deleted their window in this transaction). A
+    duplicate key means another transaction wrote the same window meanwhile (an ``attribution attribute``
+    run beside the scheduler): a :class:`ConflictError` that the caller's transaction rolls back, not an
+    overwrite and not a driver error escaping the job's error handling.
     """
     table = _table(model)
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql" or len(rows) < COPY_MIN_ROWS:
-        for i in range(0, len(rows), BATCH_ROWS):
-            session.execute(table.insert(), list(rows[i : i + BATCH_ROWS]))
-        session.flush()
+        try:
+            for i in range(0, len(rows), BATCH_ROWS):
+                session.execute(table.insert(), list(rows[i : i + BATCH_ROWS]))
+            session.flush()
+        except IntegrityError as exc:
+            raise _window_conflict(table) from exc
         return len(rows)
     session.flush()
     connection = session.connection()
@@ -319,7 +325,13 @@ def copy_insert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         connection.invalidate(exc)
         raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    except psycopg.IntegrityError as exc:
+        raise _window_conflict(table) from exc
     return len(rows)
+
+
+def _window_conflict(table: Table) -> ConflictError:
+    return ConflictError(f"another attribution run wrote this window of {table.name} meanwhile; retry")
 
 
 # --- collection state ----------------------------------------------------------------------------------

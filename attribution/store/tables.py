@@ -213,7 +213,8 @@ class CorrectionLine(CostAndUsage, Base):
 class ApiKey(Base):
     """An API key of the reporting API. Only a SHA-256 of the secret is stored; ``key_id`` is the public
     part of the token (``attr_<key_id>_<secret>``) by which a request's key is found before the constant-time
-    comparison. ``scopes`` is space-separated: ``admin``, ``finance``, ``billing``, ``tenant:<id>``."""
+    comparison. ``scopes`` is a JSON list of ``admin``, ``finance``, ``billing``, ``tenant:<id>`` (a tenant id
+    may hold spaces); keys created before that hold them space-separated (``apikeys.scopes_of``)."""
 
     __tablename__ = "api_keys"
 

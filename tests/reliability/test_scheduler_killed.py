@@ -44,7 +44,7 @@ NOW = END + timedelta(seconds=60)
 COLLECTED = {"gpu": "gpu_samples", "kv": "kv_samples", "gateway": "tenant_usage"}
 #: the last statement of a backend in the middle of writing collected rows, or attributed lines
 WRITING_ROWS = r"^\s*(COPY|INSERT INTO) \"?(_bulk_)?(gpu_samples|kv_samples|tenant_usage)\y"
-WRITING_LINES = r"^\s*(DELETE FROM|INSERT INTO) \"?attributed_costs\y"
+WRITING_LINES = r"^\s*(COPY|DELETE FROM|INSERT INTO) \"?attributed_costs\y"
 
 
 class Database:

@@ -132,8 +132,8 @@ def test_a_tenant_statement_is_that_tenants_lines_beside_the_cluster_total(histo
     with history.factory() as session:
         whole = build_statement_report(session, history.settings, "2026-12")
         report = build_statement_report(session, history.settings, "2026-12", tenant="acme")
-        document = build_statement_html(session, history.settings, "2026-12", tenant="acme")
-        sheets = xlsx_sheets(build_statement_xlsx(session, history.settings, "2026-12", tenant="acme"))
+        document = build_statement_html(session, history.settings, "2026-12", "acme", with_cluster_total=True)
+        sheets = xlsx_sheets(build_statement_xlsx(session, history.settings, "2026-12", "acme", True))
     acme = next(r for r in whole.tenants if r.key == ("acme",))
     assert report.total.total_cents == acme.total_cents  # filtering never changes a line
     assert {r.key[0] for r in report.tenant_tiers} == {"acme"}
@@ -143,6 +143,29 @@ def test_a_tenant_statement_is_that_tenants_lines_beside_the_cluster_total(histo
     header, *rows, foot = sheets["Daily"]
     column = header.index("total (USD)")
     assert sum(xlsx_cents(r[column]) for r in rows) == xlsx_cents(foot[column]) == acme.total_cents
+
+
+def test_a_tenant_statement_leaves_out_what_other_tenants_spent(history: History) -> None:
+    """By default a tenant's HTML and XLSX carry no cluster bill, other tenants' or statement total."""
+    with history.factory() as session:
+        whole = build_statement_report(session, history.settings, "2026-12")
+        document = build_statement_html(session, history.settings, "2026-12", tenant="acme")
+        sheets = xlsx_sheets(build_statement_xlsx(session, history.settings, "2026-12", tenant="acme"))
+    acme = next(r for r in whole.tenants if r.key == ("acme",))
+    summary = dict(html_tables(document)["summary"])
+    assert set(summary) == {"usage of acme", "corrections of earlier periods billed here", "total for acme"}
+    assert cents(summary["total for acme"]) == acme.total_cents
+    facts = {r[0]: r[1] for r in sheets["Summary"] if r and r[0]}
+    assert not [k for k in facts if "cluster" in k or "every tenant" in k]
+    assert xlsx_cents(facts["total (USD)"]) == acme.total_cents
+    assert len(whole.tenants) > 1  # there are other tenants whose totals could have leaked
+    for figure in (
+        whole.total.total_cents,
+        whole.cluster_cost_cents,
+        whole.total.total_cents - acme.total_cents,
+    ):
+        assert figure not in {cents(v) for v in summary.values()}
+        assert figure not in {xlsx_cents(v) for v in facts.values() if isinstance(v, (int, float, Decimal))}
 
 
 def test_an_unknown_tenant_is_not_found(history: History) -> None:

@@ -78,6 +78,20 @@ def test_statement_as_html_and_xlsx(sqlite_history: Engine, tmp_path: Path) -> N
     assert tenants == ["acme", "total"]
 
 
+def test_a_tenant_statement_shows_the_cluster_total_only_when_asked(
+    sqlite_history: Engine, tmp_path: Path
+) -> None:
+    totals = []
+    for extra in ([], ["--with-cluster-total"]):
+        path = tmp_path / f"acme{len(extra)}.xlsx"
+        args = ["report", "statement", "--period", "2026-11", "--format", "xlsx", "--tenant", "acme"]
+        result = runner.invoke(app, [*args, *extra, "--out", str(path)])
+        assert result.exit_code == 0, result.output
+        summary = {r[0]: r[1] for r in openpyxl.load_workbook(path)["Summary"].iter_rows(values_only=True)}
+        totals.append({k for k in summary if "every tenant" in k or "cluster cost" in k})
+    assert totals == [set(), {"statement total, every tenant (USD)", "cluster cost for the period (USD)"}]
+
+
 def test_statement_json_for_one_tenant(sqlite_history: Engine) -> None:
     whole = json.loads(
         runner.invoke(app, ["report", "statement", "--period", "2026-11", "--format", "json"]).output
