@@ -200,6 +200,8 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
         ),
         "collector_peak_rss_mib_1h": st["collect_1h"]["peak_rss_mib"],
         "collector_peak_rss_mib_span": st["collect"]["peak_rss_mib"],
+        "collector_rss_after_each_chunk_mib": st["collect"].get("rss_after_each_chunk_mib"),
+        "collector_rows_per_hour_min_max": st["collect"].get("rows_per_hour_min_max"),
         "attribute_month_seconds": st["attribute"]["seconds"],
         "attribute_input_rows": input_rows,
         "attribute_input_rows_per_second": round(input_rows / st["attribute"]["seconds"]),

@@ -94,18 +94,48 @@ def ingest(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _rss_now_mib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _rows_per_hour(url: str, start: datetime, end: datetime) -> list[int]:
+    """Rows the collectors wrote per hour (not timed): the busiest hour sets the collector's peak."""
+    union = " UNION ALL ".join(
+        f"SELECT date_trunc('hour', interval_start) AS h FROM {t} WHERE interval_start >= :s "
+        "AND interval_start < :e"
+        for t in COPIED_TABLES
+    )
+    with make_engine(url).connect() as conn:
+        found = conn.execute(text(f"SELECT h, count(*) FROM ({union}) AS u GROUP BY h ORDER BY h"),
+                             {"s": start, "e": end})  # fmt: skip
+        return [int(n) for _, n in found]
+
+
 def collect(args: dict[str, Any]) -> dict[str, Any]:
-    """collect_window over the window into a migrated database; Prometheus is a child, not counted."""
+    """collect_window over the window into a migrated database; Prometheus is a child, not counted.
+    RSS is sampled after every chunk: flat means memory is bounded by a chunk, not by the window."""
     upgrade(args["url"])
     factory = make_sessionmaker(make_engine(args["url"]))
     start, end = window_of(args)
+    rss_after_chunk: list[int] = []
     with LocalPrometheus(Path(args["tsdb"])) as prom:
         settings = settings_of(args, args["url"], prom.url)
         rss_before = _rss_mib(resource.RUSAGE_SELF)
         began = time.perf_counter()
-        result = collect_window(PromClient(prom.url), settings, factory, start, end)
+        result = collect_window(
+            PromClient(prom.url),
+            settings,
+            factory,
+            start,
+            end,
+            lambda *_: rss_after_chunk.append(_rss_now_mib()),
+        )
         seconds = time.perf_counter() - began
     rows = sum(result.rows_by_table.values())
+    per_hour = _rows_per_hour(args["url"], start, end)
     return {
         "hours": args["hours"],
         "chunk_intervals": args["chunk_intervals"],
@@ -115,6 +145,8 @@ def collect(args: dict[str, Any]) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "rows_per_second": round(rows / seconds),
         "rss_before_collect_mib": rss_before,
+        "rss_after_each_chunk_mib": rss_after_chunk,
+        "rows_per_hour_min_max": [min(per_hour, default=0), max(per_hour, default=0)],
     }
 
 
