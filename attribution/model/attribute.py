@@ -6,6 +6,10 @@ their tiers. A window with no tenants falls back to the pool's weights over the 
 A pool nobody used is cluster idle, like unallocated GPUs (paid for, serving no pool): it follows the
 cluster's policy, over every tenant's weights across the cluster in the settlement window, then over the
 whole window, then onto an explicit ``__idle__`` line. GPUs with no telemetry are ``__unmeasured__``.
+A telemetry gap (the engine worked, no tenant data arrived) is ``__unmeasured__`` too, and stands in for its
+missing tenants wherever idle is settled, with their known non-idle cost as its weight: the idle it takes
+is unmeasured as well, so a gap is never billed to a tenant, and the other tenants pay what they would have
+paid had the gap been measured.
 Every line is dated to the interval whose cost it carries, so any coarser view sums exactly.
 """
 
@@ -84,6 +88,7 @@ class Attribution:
 
 
 Weights = dict[LineKey, int]
+UNMEASURED_KEY: LineKey = (UNMEASURED, NO_TIER)
 
 
 def _add(weights: Weights, key: LineKey, amount: int) -> None:
@@ -126,14 +131,17 @@ class _Settler:
         for s in splits:
             period = scope.period_of(s.interval_start_s)
             w = self._window(s.interval_start_s)
-            for key, comp in s.lines.items():
-                for weights in (
-                    self.pool_window[(s.pool, w)],
-                    self.pool_period[(s.pool, period)],
-                    self.cluster_window[w],
-                    self.cluster_period[period],
-                ):
+            scopes = (
+                self.pool_window[(s.pool, w)],
+                self.pool_period[(s.pool, period)],
+                self.cluster_window[w],
+                self.cluster_period[period],
+            )
+            for weights in scopes:
+                for key, comp in s.lines.items():
                     _add(weights, key, comp.non_idle)
+                if s.gap:  # the missing tenants' weight, held by __unmeasured__ in their stead
+                    _add(weights, UNMEASURED_KEY, s.unmeasured_usd_micros)
 
     def _window(self, start_s: int) -> int | str:
         """The settlement window's key: a multiple of its length, or the period itself."""
@@ -153,13 +161,17 @@ class _Settler:
 def _share(
     lines: dict[LineId, Components], start_s: int, pool: str, amount: int, chain: Iterable[Weights]
 ) -> bool:
-    """Add ``amount`` of idle to the first non-empty weights of the chain; False when all are empty."""
+    """Add ``amount`` of idle to the first non-empty weights of the chain; False when all are empty.
+
+    The part that falls to ``__unmeasured__`` (the weight of a gap's missing tenants) is unmeasured."""
     for weights in chain:
         if weights:
             keys = sorted(weights)
             parts = allocate_by_tenant(amount, keys, [weights[k] for k in keys])
             for key, part in zip(keys, parts, strict=True):
-                if part:
+                if part and key == UNMEASURED_KEY:
+                    _line(lines, start_s, pool, key).unmeasured += part
+                elif part:
                     _line(lines, start_s, pool, key).idle += part
             return True
     return False

@@ -3,7 +3,9 @@
 With C the pool's cost, M its GPU memory, K its KV capacity and u the mean KV usage fraction:
 KV in use = C·uK/M goes to tenant x tier lines by KV token-seconds; static = C·(M-K)/M goes by the fixed
 policy while anyone is active; KV free = C·(1-u)K/M, and static with nobody active, is idle, settled later.
-KV in use with no tenant data is ``__unmeasured__``, never dropped.
+A **gap** (the engine shows work, KV in use or requests running, but no tenant data arrived) puts KV in use
+and static on ``__unmeasured__``, which then stands in for the missing tenants in idle settlement with that
+non-idle cost as its weight (``attribute.py``): never dropped, never billed to a tenant as idle.
 Rounding is hierarchical (largest remainder at each level): C to KV and static, KV to in use and free, each
 component to tenants, then to each tenant's tiers. So static never moves with the KV reading, and a tenant's
 lines never lose a micro-dollar because one of its tiers grew (invariant 4).
@@ -56,6 +58,16 @@ class PoolInterval:
     kv_bytes_per_token: int
     usage: Mapping[LineKey, Usage]
     fixed_policy: str = "proportional"
+    requests_running: float | None = None
+    """Mean requests the pool's engines had running over the interval (summed over engines), if read."""
+
+    @property
+    def engine_active(self) -> bool:
+        """The engine shows work: a KV usage reading above zero or requests running (finite readings)."""
+        ratio, running = self.kv_usage_ratio, self.requests_running
+        return (ratio is not None and math.isfinite(ratio) and ratio > 0) or (
+            running is not None and math.isfinite(running) and running > 0
+        )
 
 
 @dataclass(slots=True)
@@ -89,6 +101,9 @@ class PoolSplit:
     unmeasured_usd_micros: int
     estimated: bool
     lines: dict[LineKey, Components] = field(default_factory=dict)
+    gap: bool = False
+    """The engine worked and no tenant data arrived: ``unmeasured_usd_micros`` is the missing tenants'
+    non-idle cost (KV in use + static), their weight in idle settlement."""
 
 
 def _kv_in_use_bytes(pi: PoolInterval, capacity: int, total_weight: int) -> tuple[int, bool]:
@@ -159,8 +174,13 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
         estimated=estimated,
     )
     if not keys:
-        split.unmeasured_usd_micros = c_use
-        split.idle_usd_micros += c_static
+        if pi.engine_active:
+            # a telemetry gap: someone was served, we do not know whom; their cost is unmeasured
+            split.gap = True
+            split.unmeasured_usd_micros = c_use + c_static
+        else:  # nobody served: KV in use is 0 here (no reading above zero), static is idle
+            split.unmeasured_usd_micros = c_use
+            split.idle_usd_micros += c_static
         return split
     lines = {k: Components() for k in keys}
     kv_parts = allocate_by_tenant(c_use, keys, [pi.usage[k].weight for k in keys])

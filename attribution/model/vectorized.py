@@ -311,13 +311,17 @@ def _settle(
     """Each idle amount to the first scope of its chain with weights, or to an ``__idle__`` line."""
     non_idle = cols.entry_kv + cols.entry_static
     keep = np.flatnonzero(non_idle)
-    entry_start = ix.row_start[cols.entry_row[keep]]
+    # a gap's missing tenants weigh their non-idle cost, held by __unmeasured__ in their stead
+    gaps = np.flatnonzero(cols.gap & (cols.unmeasured != 0))
+    row = np.r_[cols.entry_row[keep], gaps]
+    entry_start = ix.row_start[row]
+    unmeasured_key = ix.key_index[(UNMEASURED, NO_TIER)]
     weights = Lines(
-        ix.row_pool[cols.entry_row[keep]],
+        ix.row_pool[row],
         ix.window[entry_start],
         ix.period[entry_start],
-        cols.entry_key[keep],
-        non_idle[keep],
+        np.r_[cols.entry_key[keep], np.full(gaps.size, unmeasured_key, dtype=np.int64)],
+        np.r_[non_idle[keep], cols.unmeasured[gaps]],
     )
     scopes = build_scopes(space, weights, outside, ix.tenant_of_key)
     live = np.flatnonzero(rows.amount)
@@ -337,4 +341,6 @@ def _settle(
     )
     shared = np.flatnonzero(~to_idle)
     at, key, part = share(rows.amount[live][shared], target[shared], scopes)
-    out.add(start[shared][at], pool[shared][at], key, "idle", part)
+    gap = key == unmeasured_key  # the idle a gap's missing tenants would have carried is unmeasured
+    for component, pick in (("idle", ~gap), ("unmeasured", gap)):
+        out.add(start[shared][at[pick]], pool[shared][at[pick]], key[pick], component, part[pick])

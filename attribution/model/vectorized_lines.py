@@ -173,8 +173,9 @@ def build_splits(
             idle_usd_micros=idle,
             unmeasured_usd_micros=unmeasured,
             estimated=estimated,
+            gap=gap,
         )
-        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeasured, estimated in zip(
+        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeasured, estimated, gap in zip(
             pis,
             cols.capacity.tolist(),
             cols.in_use.tolist(),
@@ -184,6 +185,7 @@ def build_splits(
             cols.idle.tolist(),
             cols.unmeasured.tolist(),
             cols.estimated.tolist(),
+            cols.gap.tolist(),
             strict=True,
         )
     ]

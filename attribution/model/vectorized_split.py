@@ -46,6 +46,7 @@ class SplitColumns:
     idle: I64
     unmeasured: I64
     estimated: Mask
+    gap: Mask
     entry_row: I64
     entry_key: I64
     entry_kv: I64
@@ -134,6 +135,7 @@ def split_columns(
     c_kv, c_static = allocate_two(cost, capacity, memory - capacity)
     c_use, c_free = allocate_two(c_kv, in_use, capacity - in_use)
     has_keys = keys_per_row > 0
+    gap = ~has_keys & np.fromiter((p.engine_active for p in pis), np.bool_, n)
     kv, static = _to_entries(row, key, weight, tokens, policy, tenant_of_key, c_use, c_static, has_keys)
     return SplitColumns(
         capacity=capacity,
@@ -141,9 +143,10 @@ def split_columns(
         kv_in_use=c_use,
         kv_free=c_free,
         static=c_static,
-        idle=c_free + np.where(has_keys, 0, c_static),
-        unmeasured=np.where(has_keys, 0, c_use),
+        idle=c_free + np.where(has_keys | gap, 0, c_static),
+        unmeasured=np.where(has_keys, 0, c_use) + np.where(gap, c_static, 0),
         estimated=~(has_ratio & has_capacity),
+        gap=gap,
         entry_row=row,
         entry_key=key,
         entry_kv=kv,

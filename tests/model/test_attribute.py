@@ -16,6 +16,7 @@ from attribution.model.attribute import (
     ClusterInterval,
     LineId,
     Policies,
+    Reservation,
     attribute_window,
 )
 from attribution.model.split import (
@@ -196,22 +197,69 @@ def test_unmeasured_gpus_are_an_explicit_cluster_line() -> None:
 
 def test_with_no_tenant_anywhere_idle_stays_on_an_idle_line() -> None:
     result = attribute_window(
-        [pi("p", H), pi("p", H + 60, ratio=0.0)], [ClusterInterval(H, 50_000, 7)], SHARE
+        [pi("p", H, ratio=0.0), pi("p", H + 60, ratio=0.0)], [ClusterInterval(H, 50_000, 7)], SHARE
     )
-    # u = 0.5 and no tenant data: KV in use is unmeasured, the rest idle
-    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 300_000)
-    assert line(result, H, "p", IDLE, NO_TIER) == (0, 0, 700_000, 0)
+    # the engine did nothing and nobody sent anything: all idle
+    assert line(result, H, "p", IDLE, NO_TIER) == (0, 0, 1_000_000, 0)
     assert line(result, H + 60, "p", IDLE, NO_TIER) == (0, 0, 1_000_000, 0)
     assert line(result, H, UNALLOCATED_POOL, IDLE, NO_TIER) == (0, 0, 50_000, 0)
     assert line(result, H, CLUSTER_POOL, UNMEASURED, NO_TIER) == (0, 0, 0, 7)
     assert result.total_usd_micros == 2_050_007
 
 
-def test_unmeasured_kv_never_receives_idle() -> None:
-    # p at H has KV in use but no tenant data; a in pool q is the only tenant
+def test_a_gap_with_nobody_else_about_takes_the_window_s_idle_as_unmeasured() -> None:
+    """p at H holds KV (u = 0.5) with no tenant data: a gap. Its missing tenants were the window's only
+    ones, so the idle that would have been theirs (its own KV free, the idle minute after it, the
+    unallocated GPUs) is unmeasured too, never an ``__idle__`` line and never a period fallback."""
+    result = attribute_window(
+        [pi("p", H), pi("p", H + 60, ratio=0.0)], [ClusterInterval(H, 50_000, 7)], SHARE
+    )
+    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 300_000 + 400_000 + 300_000)
+    assert line(result, H + 60, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
+    assert line(result, H, UNALLOCATED_POOL, UNMEASURED, NO_TIER) == (0, 0, 0, 50_000)
+    assert not any(key[2] == IDLE for key in result.lines)
+    assert result.total_usd_micros == 2_050_007
+
+
+def test_a_gap_keeps_its_own_idle_from_another_pool_s_tenant() -> None:
+    """Before, p's static and KV free (700,000) went to ``a``, who never used p."""
     result = attribute_window([pi("p", H), pi("q", H, ts("a", 10.0))], [], SHARE)
-    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 300_000)
-    assert line(result, H, "p", "a") == (0, 0, 700_000, 0)
+    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
+    assert (H, "p", "a", "short") not in result.lines
+    assert line(result, H, "q", "a") == (300_000, 400_000, 300_000, 0)
+
+
+def test_a_gap_shares_the_window_s_idle_by_its_missing_tenants_weight() -> None:
+    """Two minutes of p: at H tenant a holds KV (non-idle 700,000, idle 300,000); at H + 60 a gap
+    (non-idle 700,000 unmeasured). Each minute's KV free (300,000) is shared by weight 1 : 1, as it
+    would be were the gap measured: a pays 150,000 + 150,000 of idle, the gap's tenants the same."""
+    result = attribute_window([pi("p", H, ts("a", 10.0)), pi("p", H + 60)], [], SHARE)
+    assert line(result, H, "p", "a") == (300_000, 400_000, 150_000, 0)
+    assert line(result, H + 60, "p", "a") == (0, 0, 150_000, 0)
+    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 150_000)
+    assert line(result, H + 60, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 700_000 + 150_000)
+
+
+def test_a_tenant_absent_from_a_window_with_a_gap_pays_none_of_it() -> None:
+    """Hour H has only a gap and an idle minute; b used p in the next hour of the period. Before, the
+    whole of hour H (static, KV free, the idle minute) fell back to the period's weights: b's bill."""
+    pools = [pi("p", H), pi("p", H + 60, ratio=0.0), pi("p", H + HOUR, ts("b", 10.0))]
+    result = attribute_window(pools, [], SHARE)
+    assert not [key for key in result.lines if key[0] < H + HOUR and key[2] == "b"]
+    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
+    assert line(result, H + 60, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
+
+
+def test_separate_and_reserved_idle_of_a_gap_go_where_they_always_go() -> None:
+    """``separate``: a gap's KV free is the platform's ``__idle__``, as it would be were it measured;
+    ``reserved``: a reservation pays its fraction of it, the rest goes by weight (the gap's)."""
+    separate = attribute_window([pi("p", H)], [], Policies({"p": "separate"}))
+    assert line(separate, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 700_000)
+    assert line(separate, H, "p", IDLE, NO_TIER) == (0, 0, 300_000, 0)
+    reserved = Policies({"p": "reserved"}, reservations_by_pool={"p": [Reservation("r", 250_000, H)]})
+    result = attribute_window([pi("p", H)], [], reserved)
+    assert line(result, H, "p", "r", NO_TIER) == (0, 0, 75_000, 0)
+    assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 700_000 + 225_000)
 
 
 # --- the separate policy ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from random import Random
 from typing import Any
@@ -33,6 +34,7 @@ def pool_interval(
     bytes_per_token: int = 1,
     fixed_policy: str = "proportional",
     seconds: int = 60,
+    running: float | None = None,
 ) -> PoolInterval:
     return PoolInterval(
         pool="p",
@@ -45,6 +47,7 @@ def pool_interval(
         kv_bytes_per_token=bytes_per_token,
         usage=usage,
         fixed_policy=fixed_policy,
+        requests_running=running,
     )
 
 
@@ -80,19 +83,36 @@ def test_worked_example() -> None:
     assert_conserved(split)
 
 
-def test_no_tenant_data_puts_kv_in_use_on_unmeasured_and_static_on_idle() -> None:
+def test_a_gap_puts_kv_in_use_and_static_on_unmeasured() -> None:
+    """The engine holds KV (u = 0.5) and no tenant data arrived: a telemetry gap, not idle. Static is the
+    missing tenants' too (it was 400,000 of idle before, billed to the pool's other tenants)."""
     split = split_pool_interval(pool_interval({}))
     assert split.lines == {}
-    assert split.unmeasured_usd_micros == 300_000
-    assert split.idle_usd_micros == 300_000 + 400_000
+    assert split.gap
+    assert split.unmeasured_usd_micros == 300_000 + 400_000
+    assert split.idle_usd_micros == 300_000  # KV free: settled later, where the gap holds a weight
     assert_conserved(split)
 
 
+def test_requests_running_alone_make_a_gap() -> None:
+    """No KV reading (or a zero one) but requests running: the engine worked, so it is a gap too."""
+    for ratio in (None, 0.0):
+        split = split_pool_interval(pool_interval({}, ratio=ratio, running=2.5))
+        assert split.gap
+        assert (split.kv_in_use_usd_micros, split.unmeasured_usd_micros) == (0, 400_000)
+        assert split.idle_usd_micros == 600_000
+    for running in (0.0, -1.0, math.nan, None):
+        split = split_pool_interval(pool_interval({}, ratio=0.0, running=running))
+        assert not split.gap and split.idle_usd_micros == C
+
+
 def test_rows_with_zero_token_seconds_count_as_no_tenant_data() -> None:
+    """Flat gateway counters (rows of zeros) while the engine works are a gap like absent ones."""
     split = split_pool_interval(pool_interval({A: Usage(0.0, requests=3), B: Usage(0.0004)}))
     assert split.lines == {}
-    assert split.unmeasured_usd_micros == 300_000
-    assert split.idle_usd_micros == 700_000
+    assert split.gap
+    assert split.unmeasured_usd_micros == 700_000
+    assert split.idle_usd_micros == 300_000
 
 
 def test_idle_pool_with_no_kv_in_use_is_all_idle() -> None:
@@ -231,6 +251,7 @@ def pool_intervals(draw: st.DrawFn, usage: Any = usage_maps) -> PoolInterval:
         bytes_per_token=draw(st.integers(min_value=1, max_value=2_000_000)),
         fixed_policy=draw(policies),
         seconds=draw(st.sampled_from([15, 60, 300])),
+        running=draw(st.none() | st.sampled_from([0.0, 1.0, math.nan]) | st.floats(-1, 64)),
     )
 
 
@@ -243,8 +264,13 @@ def test_lines_idle_and_unmeasured_sum_exactly_to_the_pool_cost(pi: PoolInterval
         assert sum(c.static for c in split.lines.values()) == split.static_usd_micros
         assert split.idle_usd_micros == split.kv_free_usd_micros
         assert split.unmeasured_usd_micros == 0
+    elif split.gap:
+        assert pi.engine_active
+        assert split.unmeasured_usd_micros == split.kv_in_use_usd_micros + split.static_usd_micros
+        assert split.idle_usd_micros == split.kv_free_usd_micros
     else:
-        assert split.unmeasured_usd_micros == split.kv_in_use_usd_micros
+        assert not pi.engine_active
+        assert split.unmeasured_usd_micros == split.kv_in_use_usd_micros == 0
         assert split.idle_usd_micros == split.kv_free_usd_micros + split.static_usd_micros
     assert all(c.idle == 0 and c.unmeasured == 0 for c in split.lines.values())
     assert 0 <= split.kv_in_use_bytes <= split.kv_capacity_bytes <= max(pi.memory_bytes, 1)
@@ -255,7 +281,8 @@ def test_lines_idle_and_unmeasured_sum_exactly_to_the_pool_cost(pi: PoolInterval
 def test_without_tenant_data_nothing_is_billed_to_a_tenant(pi: PoolInterval) -> None:
     split = split_pool_interval(pi)
     assert split.lines == {}
-    assert split.unmeasured_usd_micros == split.kv_in_use_usd_micros
+    assert split.gap == pi.engine_active
+    assert split.unmeasured_usd_micros == split.kv_in_use_usd_micros + split.gap * split.static_usd_micros
     assert split.unmeasured_usd_micros + split.idle_usd_micros == pi.cost_usd_micros
 
 
@@ -272,6 +299,7 @@ def test_result_does_not_depend_on_the_usage_mapping_s_order(pi: PoolInterval, r
         bytes_per_token=pi.kv_bytes_per_token,
         fixed_policy=pi.fixed_policy,
         seconds=pi.interval_seconds,
+        running=pi.requests_running,
     )
     first, second = split_pool_interval(pi), split_pool_interval(shuffled)
     assert first == second

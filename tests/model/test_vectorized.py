@@ -117,6 +117,7 @@ usage_maps = st.dictionaries(st.tuples(st.sampled_from(TENANTS), st.sampled_from
 # two and a half hours of minutes, and a few half-hour steps beyond
 offsets = st.integers(0, 150).map(lambda k: 60 * k) | st.integers(5, 12).map(lambda k: 1800 * k)
 ratios = st.none() | st.sampled_from([0.0, 0.5, 1.0, math.nan, -0.25, 1.5]) | st.floats(0, 1)
+running = st.none() | st.sampled_from([0.0, 0.0, 1.0, 3.5, math.nan, math.inf, -1.0]) | st.floats(0, 64)
 
 
 @st.composite
@@ -129,7 +130,8 @@ def pool_intervals(draw: st.DrawFn, pools: list[str], big: bool) -> list[PoolInt
     result = []
     for pool, offset in cells:
         memory = draw(st.integers(0, 1000) | st.integers(1, 10**12))
-        usage = draw(usage_maps)
+        # a third of them without tenant data: gaps where the engine shows work, idle where it does not
+        usage = draw(st.just({}) | usage_maps | usage_maps)
         if big:
             usage = {
                 k: Usage(u.kv_token_seconds * 1e4, u.requests, u.prompt_tokens) for k, u in usage.items()
@@ -146,6 +148,7 @@ def pool_intervals(draw: st.DrawFn, pools: list[str], big: bool) -> list[PoolInt
                 kv_bytes_per_token=draw(st.integers(1, 10**6)),
                 usage=usage,
                 fixed_policy=draw(st.sampled_from(["proportional", "even", "tokens", "unknown"])),
+                requests_running=draw(running),
             )
         )
     return result
