@@ -65,7 +65,8 @@ KV_CAPACITY_TOKENS = 500_000
 def create_kv_rows(
     minutes: int, usage_ratio: float | list[float] = 0.4, step_minutes: int = 1, start: datetime = T0
 ) -> list[dict[str, Any]]:
-    """Engine rows; a list gives each minute its own mean usage."""
+    """Engine rows; a list gives each minute its own mean usage. A minute at zero usage is idle (no
+    requests running); one above zero with no usage rows is a telemetry gap."""
     ratios = usage_ratio if isinstance(usage_ratio, list) else [usage_ratio] * minutes
     return [
         {
@@ -75,7 +76,7 @@ def create_kv_rows(
             "kv_usage_ratio": ratios[m],
             "kv_capacity_tokens": KV_CAPACITY_TOKENS,
             "kv_bytes_per_token": 81_920,
-            "requests_running": 3.0,
+            "requests_running": 3.0 if ratios[m] > 0 else 0.0,  # an engine holding no KV runs nothing
             "requests_waiting": 0.0,
         }
         for m in range(0, minutes, step_minutes)

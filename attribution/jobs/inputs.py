@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,9 @@ class IntervalTelemetry:
     kv: list[tuple[str, float, int | None, int | None]]
     """(pool, usage ratio, capacity tokens, bytes per token) per engine."""
     usage: dict[str, dict[LineKey, Usage]]
+    running: dict[str, float] = field(default_factory=dict)
+    """Per pool, mean requests running summed over the engines that reported it: engine activity,
+    which tells a telemetry gap (work, no tenant data) from idle."""
 
 
 @dataclass(slots=True)
@@ -58,9 +61,10 @@ def group_telemetry(
         key = (r.gpu_type, r.pool or UNALLOCATED)
         cell[key] = cell.get(key, 0) + int(r.gpus)
     for r in kv_rows:
-        by_ts[r.interval_start_s].kv.append(
-            (r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token)
-        )
+        tel = by_ts[r.interval_start_s]
+        tel.kv.append((r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token))
+        if r.requests_running is not None:
+            tel.running[r.pool] = tel.running.get(r.pool, 0.0) + float(r.requests_running)
     # a month is millions of usage rows: unpack them as tuples, keep the current interval's cell at hand
     current_ts: int | None = None
     usage: dict[str, dict[LineKey, Usage]] = {}
@@ -121,6 +125,7 @@ def build_inputs(
                     kv_bytes_per_token=bytes_per_token.get(pool, 1),
                     usage=tel.usage.get(pool, {}),
                     fixed_policy=_fixed_policy(settings, pool),
+                    requests_running=tel.running.get(pool),
                 )
             )
         overhead = _overhead(settings, ts, step)

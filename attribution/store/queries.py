@@ -112,6 +112,7 @@ def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[Any
             t.c.kv_usage_ratio,
             t.c.kv_capacity_tokens,
             t.c.kv_bytes_per_token,
+            t.c.requests_running,
         ).where(_between(KvSample, start, end))
     ).all()
 
