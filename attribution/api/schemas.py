@@ -183,6 +183,16 @@ class SourceCoverageOut(BaseModel):
     gaps_truncated: bool
 
 
+class PoolCoverageOut(BaseModel):
+    collector: str = Field(description="gateway: the source of tenant usage")
+    pool: str
+    engine_active: int = Field(description="intervals in which the pool's engines showed work")
+    present: int = Field(description="of those, intervals with tenant usage from the gateway")
+    missing: int = Field(description="of those, intervals without: telemetry gaps, on __unmeasured__")
+    gaps: list[GapOut]
+    gaps_truncated: bool
+
+
 class CoverageOut(BaseModel):
     start: str
     end: str
@@ -191,6 +201,9 @@ class CoverageOut(BaseModel):
     intervals_attributed: int
     complete: bool
     sources: list[SourceCoverageOut]
+    pools: list[PoolCoverageOut] = Field(
+        default_factory=list, description="per pool, the gateway's coverage where its engines worked"
+    )
 
 
 class TierOut(BaseModel):

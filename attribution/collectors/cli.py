@@ -94,7 +94,8 @@ def coverage(
     end: Annotated[str, typer.Option("--end", help="ISO 8601 UTC, exclusive")],
     collector: Annotated[CollectorName | None, typer.Option("--collector")] = None,
 ) -> None:
-    """How many intervals of [start, end) each source had present, missing or estimated."""
+    """How many intervals of [start, end) each source had present, missing or estimated; per pool, how
+    many intervals its engines worked with the gateway's usage (present) or without (missing: a gap)."""
     settings = load_settings()
     s, e = align_window(
         parse_instant(start), parse_instant(end), settings.interval_seconds, settings.max_window_days
@@ -104,4 +105,12 @@ def coverage(
     with factory() as session:
         for row in queries.source_coverage(session, s, e, collector.value if collector else None):
             table.add_row(row.collector, row.source, row.status, str(row.intervals))
+        if collector in (None, CollectorName.GATEWAY):
+            # per pool, where its engines worked: with the gateway's usage (present) or without (missing)
+            counts: dict[tuple[str, str], int] = {}
+            for r in queries.engine_activity(session, s, e):
+                key = (str(r.pool), "present" if r.has_usage else "missing")
+                counts[key] = counts.get(key, 0) + 1
+            for (pool, status), n in sorted(counts.items()):
+                table.add_row("gateway", f"pool {pool} (engine working)", status, str(n))
     console.print(table)

@@ -5,12 +5,15 @@ the labels of an info series (vLLM's ``cache_config_info``): ``kv_cache_size_tok
 exports it (vLLM 0.33+, right for hybrid models), else ``num_gpu_blocks x block_size``. vLLM's info series
 carries no ``model_name``, so everything is joined on the engine (pod or instance, engine index).
 The KV dtype is the info series' ``cache_dtype`` (``auto`` when absent: the model's dtype).
+Where several series meet on one engine and interval the largest reading is kept, so the order in which
+the store returns series never changes a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from attribution.catalog import get_model
 from attribution.catalog.models import kv_dtype_bytes
@@ -23,6 +26,7 @@ from attribution.errors import UnknownCatalogEntryError
 from attribution.store.tables import KvSample
 
 SOURCE = "kv"
+K = TypeVar("K", bound=Hashable)
 
 
 def capacity_from_info(labels: Mapping[str, str]) -> int | None:
@@ -44,23 +48,29 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
         return [] if query is None else client.range_query(query, first, last, step)
 
     def by_engine(series_list: list[Series]) -> dict[tuple[str, int], float]:
-        return {(engine_id(s.labels, plan.labels), ts): v for s in series_list for ts, v in s.points}
+        return _max_by_key(
+            ((engine_id(s.labels, plan.labels), ts), v) for s in series_list for ts, v in s.points
+        )
 
-    usage = read("kv_usage_ratio")
     running, waiting = by_engine(read("requests_running")), by_engine(read("requests_waiting"))
     capacity = by_engine(read("kv_capacity_tokens"))
-    info = {
-        (engine_id(s.labels, plan.labels), ts): s.labels
-        for s in read("cache_config_info")
-        for ts, _ in s.points
-    }
-    batch = Batch(KvSample, [])
-    for series in usage:
+    info: dict[tuple[str, int], Mapping[str, str]] = {}
+    for s in read("cache_config_info"):
+        for ts, _ in s.points:
+            at = (engine_id(s.labels, plan.labels), ts)
+            # a restart may leave two label sets within the lookback: pick one whatever the series order
+            if at not in info or sorted(s.labels.items()) > sorted(info[at].items()):
+                info[at] = s.labels
+    usage: dict[tuple[str, str], dict[int, float]] = {}
+    for series in read("kv_usage_ratio"):
         pool = pool_for_model(settings, first_label(series.labels, plan.labels.model))
-        if pool is None:
-            continue
-        key = engine_id(series.labels, plan.labels)
-        for ts, value in series.points:
+        if pool is not None:
+            points = usage.setdefault((pool.name, engine_id(series.labels, plan.labels)), {})
+            points.update(_max_by_key([*points.items(), *series.points]))
+    batch = Batch(KvSample, [])
+    for (pool_name, key), points in sorted(usage.items()):
+        pool = next(p for p in settings.pools if p.name == pool_name)
+        for ts, value in sorted(points.items()):
             cache = info.get((key, ts), {})
             tokens = capacity.get((key, ts))
             interval_start = utc_from_seconds(ts - step)
@@ -78,6 +88,16 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
                 }
             )
     return batch
+
+
+def _max_by_key(items: Iterable[tuple[K, float]]) -> dict[K, float]:
+    """One value per key: the largest, where several series of one engine meet (an engine's ranks or
+    processes the profile did not aggregate, a gauge under two names), so series order decides nothing."""
+    out: dict[K, float] = {}
+    for key, value in items:
+        if key not in out or value > out[key]:
+            out[key] = value
+    return out
 
 
 def _bytes_per_token(model_key: str, tp: int, cache: Mapping[str, str]) -> int | None:

@@ -1,5 +1,8 @@
 """Coverage of a window: per collector and source, how many intervals were present, estimated, missing or
-never collected, where the gaps are, and how many intervals have been attributed.
+never collected, where the gaps are, and how many intervals have been attributed. Per pool, the gateway's
+coverage where the engines worked: an interval in which a pool's engines showed work (KV in use, requests
+running) and the gateway reported no tenant usage for it is ``missing`` for that pool, whether the
+gateway's series were absent or flat; the model bills it to ``__unmeasured__`` (a telemetry gap).
 
 The evidence behind every ``__unmeasured__`` and estimated line (``source_coverage``, written by the
 collectors in the same transaction as their data; ``cluster_costs``, one row per attributed interval).
@@ -41,6 +44,22 @@ class SourceCoverageSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolGatewayCoverage:
+    """The gateway's coverage of one pool over the intervals its engines worked."""
+
+    pool: str
+    engine_active: int
+    """Intervals in which the pool's engines showed work."""
+    present: int
+    """Of those, intervals with tenant usage from the gateway."""
+    missing: int
+    """Of those, intervals without: telemetry gaps, on ``__unmeasured__``."""
+    gaps: list[Gap] = field(default_factory=list)
+    gaps_truncated: bool = False
+    collector: str = "gateway"
+
+
+@dataclass(frozen=True, slots=True)
 class CoverageReport:
     start: datetime
     end: datetime
@@ -48,11 +67,14 @@ class CoverageReport:
     intervals_in_window: int
     intervals_attributed: int
     sources: list[SourceCoverageSummary]
+    pools: list[PoolGatewayCoverage] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return self.intervals_attributed == self.intervals_in_window and all(
-            s.missing == s.not_collected == 0 for s in self.sources
+        return (
+            self.intervals_attributed == self.intervals_in_window
+            and all(s.missing == s.not_collected == 0 for s in self.sources)
+            and all(p.missing == 0 for p in self.pools)
         )
 
 
@@ -80,7 +102,34 @@ def coverage_report(
             )
         )
     _, attributed = queries.cluster_cost_usd_micros(session, start, end)
-    return CoverageReport(start, end, interval_seconds, expected, attributed, sources)
+    pools = pool_gateway_coverage(session, start, end, interval_seconds)
+    return CoverageReport(start, end, interval_seconds, expected, attributed, sources, pools)
+
+
+def pool_gateway_coverage(
+    session: Session, start: datetime, end: datetime, interval_seconds: int
+) -> list[PoolGatewayCoverage]:
+    """Per pool whose engines worked in the window: intervals with and without gateway usage."""
+    by_pool: dict[str, list[tuple[datetime, bool]]] = {}
+    for r in queries.engine_activity(session, start, end):
+        by_pool.setdefault(str(r.pool), []).append((r.interval_start.astimezone(UTC), bool(r.has_usage)))
+    step = timedelta(seconds=interval_seconds)
+    out = []
+    for pool, rows in sorted(by_pool.items()):
+        gaps: list[Gap] = []
+        truncated = False
+        for t0, has_usage in rows:  # in interval order
+            if has_usage:
+                continue
+            if gaps and gaps[-1].end == t0:
+                gaps[-1] = Gap(gaps[-1].start, t0 + step, CoverageStatus.MISSING.value)
+            elif len(gaps) >= MAX_GAPS:
+                truncated = True
+            else:
+                gaps.append(Gap(t0, t0 + step, CoverageStatus.MISSING.value))
+        missing = sum(1 for _, has_usage in rows if not has_usage)
+        out.append(PoolGatewayCoverage(pool, len(rows), len(rows) - missing, missing, gaps, truncated))
+    return out
 
 
 def _gaps(

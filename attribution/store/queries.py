@@ -179,6 +179,25 @@ def coverage_counts(session: Session, start: datetime, end: datetime) -> dict[st
     return {str(source): int(n) for source, n in rows}
 
 
+def engine_activity(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Every (interval_start, pool) in ``[start, end)`` whose engines showed work (a KV usage reading
+    above zero or requests running), with ``has_usage``: whether the gateway reported any tenant with
+    KV token-seconds there. Work without usage is a telemetry gap, whether the gateway's series were
+    absent or flat (rows of zeros)."""
+    k, u = _table(KvSample), _table(TenantUsage)
+    usage = (
+        select(u.c.pool)
+        .where(u.c.interval_start == k.c.interval_start, u.c.pool == k.c.pool, u.c.kv_token_seconds > 0)
+        .exists()
+    )
+    return session.execute(
+        select(k.c.interval_start, k.c.pool, usage.label("has_usage"))
+        .where(_between(KvSample, start, end), (k.c.kv_usage_ratio > 0) | (k.c.requests_running > 0))
+        .group_by(k.c.interval_start, k.c.pool)
+        .order_by(k.c.pool, k.c.interval_start)
+    ).all()
+
+
 def tenants_seen(session: Session) -> set[str]:
     t = _table(AttributedCost)
     return {str(r[0]) for r in session.execute(select(t.c.tenant).distinct())}
