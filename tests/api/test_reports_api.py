@@ -143,6 +143,32 @@ def test_coverage_reports_what_was_collected(api: Api) -> None:
     body = api.get("/v1/coverage", **WINDOW).json()
     assert body["intervals_in_window"] == 60 and body["intervals_attributed"] == 60
     assert body["sources"] == []  # the builders store telemetry directly, no collector recorded coverage
+    assert [(p["pool"], p["engine_active"], p["missing"]) for p in body["pools"]] == [("small", 60, 0)]
+
+
+def test_coverage_shows_a_pool_s_gateway_gap(api: Api) -> None:
+    """The engine works in minutes 10-12 and the gateway's rows are flat there (zero token-seconds):
+    the pool's gateway coverage is missing for those three minutes, and the window is not complete."""
+    with unit_of_work(api.factory) as session:
+        session.execute(
+            TenantUsage.__table__.update()
+            .where(
+                TenantUsage.interval_start >= T0 + timedelta(minutes=10),
+                TenantUsage.interval_start < T0 + timedelta(minutes=13),
+            )
+            .values(kv_token_seconds=0.0)
+        )
+    body = api.get("/v1/coverage", **WINDOW).json()
+    (pool,) = body["pools"]
+    assert (pool["pool"], pool["engine_active"], pool["present"], pool["missing"]) == ("small", 60, 57, 3)
+    assert pool["gaps"] == [
+        {
+            "start": iso(T0 + timedelta(minutes=10)),
+            "end": iso(T0 + timedelta(minutes=13)),
+            "status": "missing",
+        }
+    ]
+    assert body["complete"] is False
 
 
 def test_tiers_sum_to_the_cluster_cost(api: Api) -> None:
