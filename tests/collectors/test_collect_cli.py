@@ -63,6 +63,9 @@ def test_coverage_and_status(configured: str) -> None:
             line.split("│")[1:5] and collector in line and "present" in line and "30" in line
             for line in coverage.output.splitlines()
         ), coverage.output
+    # per pool, where its engines worked: the simulated gateway (native contract) covers every interval
+    pools = [line for line in coverage.output.splitlines() if "(engine working)" in line]
+    assert pools and all("present" in line for line in pools), coverage.output
     status = runner.invoke(collect_app, ["status"])
     assert status.exit_code == 0  # a backfill moves no watermark: the table is empty
     assert "collector" in status.output and "prometheus" not in status.output
