@@ -226,6 +226,16 @@ def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str |
     ]
 
 
+def _gateway_gaps(session: Session, start: datetime, end: datetime) -> list[tuple[str, str, str, int]]:
+    """Per pool, the intervals its engines worked without the gateway's usage (telemetry gaps, billed to
+    ``__unmeasured__``), as ``("gateway", "pool <name>", "missing", n)`` beside the sources' rows."""
+    missing: dict[str, int] = {}
+    for r in queries.engine_activity(session, start, end):
+        if not r.has_usage:
+            missing[str(r.pool)] = missing.get(str(r.pool), 0) + 1
+    return [("gateway", f"pool {pool}", "missing", n) for pool, n in sorted(missing.items())]
+
+
 def _coverage(
     session: Session, settings: Settings, start: datetime, end: datetime, tenant: str | None, attributed: int
 ) -> Coverage:
@@ -245,7 +255,8 @@ def _coverage(
         intervals_with_data=queries.coverage_counts(session, start, end),
         source_status=[
             (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in queries.source_coverage(session, start, end)
-        ],
+        ]
+        + _gateway_gaps(session, start, end),
         estimated_usd_micros=int(estimated),
         unmeasured_usd_micros=int(unmeasured),
     )

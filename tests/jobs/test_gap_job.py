@@ -88,3 +88,14 @@ def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_factory: sess
     assert hour2_lines["__unmeasured__"][7] > 0 and hour2_lines["acme"][6] > 0
     run_attribution(settings, pg_factory, hour2, hour2 + timedelta(hours=1))
     assert stored(pg_factory) == whole
+
+
+def test_the_statement_shows_the_pool_s_gateway_gap(pg_factory: sessionmaker[Session]) -> None:
+    from attribution.reports.html import build_statement_html
+
+    load(pg_factory)
+    settings = small_cluster_settings(line_grain_seconds=3600)
+    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    with pg_factory() as session:
+        html = build_statement_html(session, settings, "2026-11")
+    assert f"gateway/pool small missing {len(GAP)} intervals" in html
