@@ -464,7 +464,12 @@ def test_more_token_seconds_never_costs_a_tenant_less_through_idle_shares_by_han
 @given(st.data())
 def test_more_token_seconds_never_costs_a_tenant_less_over_a_window(data: st.DataObject) -> None:
     """With the KV readings given (all else equal), raising one tenant x tier's token-seconds in one
-    interval never lowers that tenant's total over the window, idle shares included."""
+    interval never lowers that tenant's total over the window by more than rounding, idle shares
+    included: at most one micro-dollar for each idle pot the tenant shares (one per pool-interval at
+    the finest settlement window, plus the period and cluster fallbacks). The exact form does not hold:
+    raising b's weight can move another split's largest remainder by one micro-dollar, which moves
+    a and c's weights in an idle pot and b's share of it (found by hypothesis on the old code too:
+    b paid 41, then 40). docs/memory-time-model.md states the bound."""
     keys = [(t, tier) for t in ("a", "b", "c") for tier in ("x", "y")]
     pools = []
     for j in range(data.draw(st.integers(min_value=1, max_value=5))):
@@ -519,7 +524,8 @@ def test_more_token_seconds_never_costs_a_tenant_less_over_a_window(data: st.Dat
         lines = attribute_window(intervals, [], policies).lines
         return sum(c.total for k, c in lines.items() if k[2] == key[0])
 
-    assert tenant_total(raised) >= tenant_total(pools)
+    rounding_bound_usd_micros = len(pools) + 2
+    assert tenant_total(raised) >= tenant_total(pools) - rounding_bound_usd_micros
 
 
 def test_a_pool_twice_in_one_interval_is_refused_not_overwritten() -> None:
