@@ -17,11 +17,20 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from attribution.catalog import GPUS, MODELS
+from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.models import KV_DTYPE_BYTES
+from attribution.catalog.registry import unknown_gpu_message, unknown_model_message
 from attribution.errors import ConfigError
 
 MICROS_PER_USD = 1_000_000
@@ -80,13 +89,6 @@ class GpuPrice(_Strict):
     gpu_type: str
     usd_per_gpu_hour: str
     effective_from: datetime = datetime(1970, 1, 1, tzinfo=UTC)
-
-    @field_validator("gpu_type")
-    @classmethod
-    def _known_gpu(cls, v: str) -> str:
-        if v not in GPUS:
-            raise ValueError(f"unknown GPU type {v!r}; known: {', '.join(sorted(GPUS))}")
-        return v
 
     @field_validator("usd_per_gpu_hour", mode="before")
     @classmethod
@@ -205,13 +207,6 @@ class PoolConfig(_Strict):
             raise ValueError(f"pool name {v!r} is reserved or empty")
         return v
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, v: str) -> str:
-        if v not in MODELS:
-            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(MODELS))}")
-        return v
-
     @field_validator("gpu_selector")
     @classmethod
     def _selector(cls, v: LabelRules) -> LabelRules:
@@ -273,7 +268,10 @@ class CollectorName(StrEnum):
 
 #: Canonical signals per collector: (required, optional). Each maps to PromQL in a source profile.
 PROFILE_SIGNALS: dict[CollectorName, tuple[frozenset[str], frozenset[str]]] = {
-    CollectorName.GPU: (frozenset({"fb_used_bytes"}), frozenset({"fb_free_bytes", "gpu_util_percent"})),
+    CollectorName.GPU: (
+        frozenset({"fb_used_bytes"}),
+        frozenset({"fb_free_bytes", "fb_reserved_bytes", "gpu_util_percent"}),
+    ),
     CollectorName.KV: (
         frozenset({"kv_usage_ratio"}),
         frozenset({"kv_capacity_tokens", "cache_config_info", "requests_running", "requests_waiting"}),
@@ -474,6 +472,14 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
     """How every entry point (serve, scheduler, collect, attribute) writes its logs to stderr."""
     log_level: LogLevel = LogLevel.INFO
+    models: list[dict[str, Any]] = []
+    """Model architectures beyond the shipped catalog (or overriding one of its keys): ``key`` plus the
+    config.json fields (num_hidden_layers, num_key_value_heads, head_dim, torch_dtype, kv_lora_rank, ...)
+    or ``config_json = "/path/config.json"``. See docs/catalog.md."""
+    gpu_types: list[dict[str, Any]] = []
+    """GPU types beyond the shipped catalog: ``key``, ``dcgm_model_names`` (the dcgm ``modelName`` labels)
+    and ``fb_total_mib``, optionally ``[gpu_types.mig]``. See docs/catalog.md."""
+    _catalog: Catalog = PrivateAttr(default=SHIPPED)
 
     @field_validator("interval_seconds")
     @classmethod
@@ -491,9 +497,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        self._catalog = catalog = declared_catalog(SHIPPED, self.models, self.gpu_types)
+        self._check_catalog_keys(catalog)
         for gpu_type in self.inventory:
-            if gpu_type not in GPUS:
-                raise ValueError(f"inventory: unknown GPU type {gpu_type!r}")
             if not any(p.gpu_type == gpu_type for p in self.gpu_prices):
                 raise ValueError(f"inventory: GPU type {gpu_type!r} has no entry in gpu_prices")
         names = [p.name for p in self.pools]
@@ -512,6 +518,22 @@ class Settings(BaseSettings):
             raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
         return self
+
+    def _check_catalog_keys(self, catalog: Catalog) -> None:
+        """Every GPU type and model named anywhere exists in the shipped or declared catalog."""
+        named = [(f"gpu_prices.{i}.gpu_type", p.gpu_type) for i, p in enumerate(self.gpu_prices)]
+        named += [(f"inventory.{t}", t) for t in self.inventory]
+        for where, gpu_type in named:
+            if gpu_type not in catalog.gpus:
+                raise ValueError(f"{where}: {unknown_gpu_message(gpu_type, catalog)}")
+        for i, pool in enumerate(self.pools):
+            if not catalog.has_model(pool.model):
+                raise ValueError(f"pools.{i}.model: {unknown_model_message(pool.model, catalog)}")
+
+    @property
+    def catalog(self) -> Catalog:
+        """The shipped catalog extended by ``models`` and ``gpu_types``."""
+        return self._catalog
 
     def _check_reservations(self, pools: set[str]) -> None:
         for i, r in enumerate(self.reservations):
