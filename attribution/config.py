@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -32,6 +33,10 @@ from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.catalog.registry import unknown_gpu_message, unknown_model_message
 from attribution.errors import ConfigError
+
+#: The catalog of the Settings being validated (shipped + declared), for the field validators of its
+#: nested tables; set by ``Settings._declared_catalog`` before they run.
+_VALIDATING_CATALOG: ContextVar[Catalog] = ContextVar("validating_catalog", default=SHIPPED)
 
 MICROS_PER_USD = 1_000_000
 DEFAULT_CONFIG_FILE = "attribution.toml"
@@ -89,6 +94,14 @@ class GpuPrice(_Strict):
     gpu_type: str
     usd_per_gpu_hour: str
     effective_from: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _known_gpu(cls, v: str) -> str:
+        catalog = _VALIDATING_CATALOG.get()
+        if v not in catalog.gpus:
+            raise ValueError(unknown_gpu_message(v, catalog))
+        return v
 
     @field_validator("usd_per_gpu_hour", mode="before")
     @classmethod
@@ -205,6 +218,14 @@ class PoolConfig(_Strict):
     def _not_reserved(cls, v: str) -> str:
         if v in RESERVED_NAMES or not v:
             raise ValueError(f"pool name {v!r} is reserved or empty")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        catalog = _VALIDATING_CATALOG.get()
+        if not catalog.has_model(v):
+            raise ValueError(unknown_model_message(v, catalog))
         return v
 
     @field_validator("gpu_selector")
@@ -498,8 +519,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         self._catalog = catalog = declared_catalog(SHIPPED, self.models, self.gpu_types)
-        self._check_catalog_keys(catalog)
         for gpu_type in self.inventory:
+            if gpu_type not in catalog.gpus:
+                raise ValueError(f"inventory: {unknown_gpu_message(gpu_type, catalog)}")
             if not any(p.gpu_type == gpu_type for p in self.gpu_prices):
                 raise ValueError(f"inventory: GPU type {gpu_type!r} has no entry in gpu_prices")
         names = [p.name for p in self.pools]
@@ -519,16 +541,18 @@ class Settings(BaseSettings):
         self._check_reservations(set(names))
         return self
 
-    def _check_catalog_keys(self, catalog: Catalog) -> None:
-        """Every GPU type and model named anywhere exists in the shipped or declared catalog."""
-        named = [(f"gpu_prices.{i}.gpu_type", p.gpu_type) for i, p in enumerate(self.gpu_prices)]
-        named += [(f"inventory.{t}", t) for t in self.inventory]
-        for where, gpu_type in named:
-            if gpu_type not in catalog.gpus:
-                raise ValueError(f"{where}: {unknown_gpu_message(gpu_type, catalog)}")
-        for i, pool in enumerate(self.pools):
-            if not catalog.has_model(pool.model):
-                raise ValueError(f"pools.{i}.model: {unknown_model_message(pool.model, catalog)}")
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_catalog(cls, data: Any) -> Any:
+        """Build the catalog from ``models`` and ``gpu_types`` before the pools and prices that name its
+        keys are validated (their validators read it from ``_VALIDATING_CATALOG``)."""
+        catalog = SHIPPED
+        if isinstance(data, dict):
+            models, gpus = data.get("models") or [], data.get("gpu_types") or []
+            if isinstance(models, list) and isinstance(gpus, list) and (models or gpus):
+                catalog = declared_catalog(SHIPPED, models, gpus)
+        _VALIDATING_CATALOG.set(catalog)
+        return data
 
     @property
     def catalog(self) -> Catalog:
