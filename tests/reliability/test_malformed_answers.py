@@ -30,8 +30,8 @@ from tests.support.simulated import CHUNK_INTERVALS, END, START, Simulated, coll
 
 NOW = END + timedelta(seconds=60)
 FIRST_CHUNK_END = START + timedelta(minutes=CHUNK_INTERVALS)
-#: 3 range queries per GPU chunk: requests 1-3 are chunk 1, request 5 is the second of chunk 2
-BEFORE_THE_FAULT = ["pass"] * 4
+#: 4 range queries per GPU chunk: requests 1-4 are chunk 1, request 6 is the second of chunk 2
+BEFORE_THE_FAULT = ["pass"] * 5
 LIMIT = 1000
 
 #: fault -> (error code, words the message must hold)
