@@ -4,7 +4,8 @@ Capacity is the profile's ``kv_capacity_tokens`` gauge (SGLang's ``max_total_num
 the labels of an info series (vLLM's ``cache_config_info``): ``kv_cache_size_tokens`` where the engine
 exports it (vLLM 0.33+, right for hybrid models), else ``num_gpu_blocks x block_size``. vLLM's info series
 carries no ``model_name``, so everything is joined on the engine (pod or instance, engine index).
-The KV dtype is the info series' ``cache_dtype`` (``auto`` when absent: the model's dtype).
+The KV dtype is the info series' ``cache_dtype`` (``auto`` when absent: the model's dtype; ``fp8_ds_mla``
+is DeepSeek's FlashMLA FP8 layout); bytes per token come from ``settings.catalog`` (docs/catalog.md).
 """
 
 from __future__ import annotations
