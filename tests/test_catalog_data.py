@@ -33,6 +33,13 @@ def test_every_shipped_entry_loads_and_names_its_source() -> None:
     assert len(aliases) == len(set(aliases)) and not set(aliases) & set(MODELS)
 
 
+def test_docs_list_every_shipped_entry() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "catalog.md").read_text()
+    assert f"{len(MODELS)} models, {len(GPUS)} GPU types" in text
+    for key in [*MODELS, *GPUS]:
+        assert f"| `{key}`" in text, key
+
+
 # --- KV bytes per token, by hand from config.json values ------------------------------------------------
 
 
