@@ -189,7 +189,9 @@ def _from_file(tmp_path: Path, key: str, config: dict[str, Any]) -> Any:
         ("qwen2.5-7b", QWEN2_5_7B),
     ],
 )
-def test_config_json_gives_the_shipped_architecture(tmp_path: Path, shipped: str, config: dict[str, Any]) -> None:
+def test_config_json_gives_the_shipped_architecture(
+    tmp_path: Path, shipped: str, config: dict[str, Any]
+) -> None:
     declared, catalog = _from_file(tmp_path, "mine", config), get_model(shipped)
     assert declared.kinds == catalog.kinds
     assert declared.window_tokens == catalog.window_tokens
@@ -245,7 +247,8 @@ def test_declared_gpu_type_and_model_extend_the_catalog() -> None:
     )
     assert settings.catalog.match_gpu("NVIDIA RTX PRO 6000 Blackwell Server Edition") is not None
     assert settings.catalog.gpu("RTX-PRO-6000").memory_bytes == 97_887 * 2**20
-    assert settings.catalog.model("my-llama").kv_bytes_per_token() == get_model("llama-3.1-8b").kv_bytes_per_token()
+    mine, llama = settings.catalog.model("my-llama"), get_model("llama-3.1-8b")
+    assert mine.kv_bytes_per_token() == llama.kv_bytes_per_token()
     # an override of a shipped key wins in this settings' catalog, the shipped one is untouched
     over = load_settings(database_url="sqlite://", gpu_types=[{**gpu, "key": "H100-SXM"}])
     assert over.catalog.gpu("H100-SXM").fb_total_mib == 97_887

@@ -71,7 +71,8 @@ def test_declared_model_bills_as_the_catalog_model(pg_factory: sessionmaker[Sess
     assert by_file == shipped
     assert by_fields == shipped
     # the comparison can fail: half the layers is half the KV bytes, and other lines
-    halved = _lines_with(pg_factory, models=[{**fields, "num_hidden_layers": 20}], pools=[_pool("my-mistral")])
+    half = {**fields, "num_hidden_layers": 20}
+    halved = _lines_with(pg_factory, models=[half], pools=[_pool("my-mistral")])
     assert halved != shipped
 
 
