@@ -518,7 +518,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        self._catalog = catalog = declared_catalog(SHIPPED, self.models, self.gpu_types)
+        # the catalog ``_declared_catalog`` built from this input; reset so no later validation sees it
+        self._catalog = catalog = _VALIDATING_CATALOG.get()
+        _VALIDATING_CATALOG.set(SHIPPED)
         for gpu_type in self.inventory:
             if gpu_type not in catalog.gpus:
                 raise ValueError(f"inventory: {unknown_gpu_message(gpu_type, catalog)}")

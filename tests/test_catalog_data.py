@@ -255,6 +255,18 @@ def test_declared_gpu_type_and_model_extend_the_catalog() -> None:
     assert get_gpu("H100-SXM").fb_total_mib == 81_559
 
 
+def test_a_model_declared_in_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(GPT_OSS_20B))
+    monkeypatch.setenv("ATTRIBUTION_MODELS", json.dumps([{"key": "oss", "config_json": str(path)}]))
+    settings = load_settings(database_url="sqlite://", pools=[{**POOL, "model": "oss"}])
+    assert settings.catalog.model("oss").kv_bytes_per_token() == get_model("gpt-oss-20b").kv_bytes_per_token()
+    # a settings object without declarations sees only the shipped catalog
+    monkeypatch.delenv("ATTRIBUTION_MODELS")
+    with pytest.raises(ConfigError, match="unknown model 'oss'"):
+        load_settings(database_url="sqlite://", pools=[{**POOL, "model": "oss"}])
+
+
 # --- MIG ------------------------------------------------------------------------------------------------
 
 
