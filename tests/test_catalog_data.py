@@ -282,6 +282,8 @@ def test_a_model_declared_in_the_environment(monkeypatch: pytest.MonkeyPatch, tm
         ("H100-NVL", "3g.47gb", Fraction(1, 2)),
         ("H200-SXM", "1g.18gb", Fraction(1, 8)),
         ("A30", "2g.12gb", Fraction(1, 2)),
+        ("B200", "3g.90gb", Fraction(1, 2)),
+        ("GB200", "1g.23gb.me", Fraction(1, 8)),
     ],
 )
 def test_mig_memory_fraction(gpu: str, profile: str, share: Fraction) -> None:

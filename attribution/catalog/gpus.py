@@ -63,8 +63,9 @@ class GpuSpec:
     def mig_memory_fraction(self, profile: str) -> Fraction:
         """The share of this GPU a MIG instance of ``profile`` owns: its memory slices over the GPU's
         (A100-80GB: ``1g.10gb`` is 1/8, ``3g.40gb`` 4/8, ``7g.80gb`` 8/8). A ``+me`` variant owns the
-        memory of its base profile. An unknown profile is an error naming how to declare it."""
-        base = profile.strip().lower().removeprefix("mig ").split("+", 1)[0]
+        memory of its base profile (``1g.10gb+me``, also written ``1g.10gb.me``). An unknown profile is an
+        error naming how to declare it."""
+        base = profile.strip().lower().removeprefix("mig ").split("+", 1)[0].removesuffix(".me")
         slices = None if self.mig is None else self.mig.profiles.get(base)
         if self.mig is None or slices is None:
             known = "" if self.mig is None else f"; known: {', '.join(self.mig.profiles)}"
