@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,8 @@ from attribution.timeutil import period_window
 
 UNALLOCATED = "\x00unallocated"
 UNMEASURED = "\x00unmeasured"
+#: A GPU's parts (MIG instances, shares of a shared GPU) are counted in parts per million of the GPU.
+PPM = 1_000_000
 
 
 @dataclass(slots=True)
@@ -27,6 +29,8 @@ class IntervalTelemetry:
     kv: list[tuple[str, float, int | None, int | None]]
     """(pool, usage ratio, capacity tokens, bytes per token) per engine."""
     usage: dict[str, dict[LineKey, Usage]]
+    shares: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(gpu_type, pool, UNALLOCATED or UNMEASURED) -> parts of MIG and shared GPUs, in ppm of a GPU."""
 
 
 @dataclass(slots=True)
@@ -54,9 +58,13 @@ def group_telemetry(
     pool, gpus) counts; ``usage_rows`` are in the column order of ``queries.tenant_usage``."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
     for r in gpu_count_rows:
-        cell = by_ts[r.interval_start_s].gpus
-        key = (r.gpu_type, r.pool or UNALLOCATED)
-        cell[key] = cell.get(key, 0) + int(r.gpus)
+        tel = by_ts[r.interval_start_s]
+        key = (r.gpu_type, UNMEASURED if r.unplaced else r.pool or UNALLOCATED)
+        gpus, share_ppm = int(r.gpus), int(r.share_ppm)
+        if gpus:
+            tel.gpus[key] = tel.gpus.get(key, 0) + gpus
+        if share_ppm:
+            tel.shares[key] = tel.shares.get(key, 0) + share_ppm
     for r in kv_rows:
         by_ts[r.interval_start_s].kv.append(
             (r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token)
@@ -100,7 +108,7 @@ def build_inputs(
             for gpu_type, count in sorted(settings.inventory.items())
         )
         # most intervals repeat an earlier one's placement and per-type cost: split each pattern once
-        pattern = (costs, tuple(sorted(tel.gpus.items())))
+        pattern = (costs, tuple(sorted(tel.gpus.items())), tuple(sorted(tel.shares.items())))
         split = splits_seen.get(pattern)
         if split is None:
             split = splits_seen[pattern] = _split_inventory(costs, tel)
@@ -173,29 +181,35 @@ def _split_inventory(costs: tuple[tuple[str, int, int], ...], tel: IntervalTelem
     the same pattern: callers must not change it.
 
     The bill is the inventory: N GPUs of a type cost N x price whatever telemetry says. Seen GPUs take
-    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured.
+    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured. Parts of MIG
+    and shared GPUs weigh their share of a GPU (ppm), whole GPUs one million each, so a ``3g.40gb``
+    instance costs 4/8 of its GPU; parts the collector could not place are unmeasured.
     """
     pool_cost: dict[str, int] = defaultdict(int)
     pool_memory: dict[str, int] = defaultdict(int)
     pool_gpus: dict[str, int] = defaultdict(int)
     unallocated = unmeasured = sampled = 0
     for gpu_type, count, cost in costs:
-        places = sorted((place, n) for (t, place), n in tel.gpus.items() if t == gpu_type)
-        seen = sum(n for _, n in places)
+        keys = {place for (t, place) in (*tel.gpus, *tel.shares) if t == gpu_type}
+        places = sorted((p, tel.gpus.get((gpu_type, p), 0), tel.shares.get((gpu_type, p), 0)) for p in keys)
+        # the parts of one GPU sum to a million, so the shares count whole GPUs
+        seen = sum(n for _, n, _ in places) + -(-sum(s for _, _, s in places) // PPM)
         sampled += seen
-        weights = [n for _, n in places] + [max(0, count - seen)]
+        weights = [n * PPM + s for _, n, s in places] + [max(0, count - seen) * PPM]
         if sum(weights) == 0:
             continue
         parts = allocate(cost, weights)
         unmeasured += parts[-1]
         memory = get_gpu(gpu_type).memory_bytes
-        for (place, n), part in zip(places, parts, strict=False):
+        for (place, n, share), part in zip(places, parts, strict=False):
             if place == UNALLOCATED:
                 unallocated += part
+            elif place == UNMEASURED:
+                unmeasured += part
             else:
                 pool_cost[place] += part
-                pool_memory[place] += n * memory
-                pool_gpus[place] += n
+                pool_memory[place] += n * memory + share * memory // PPM
+                pool_gpus[place] += n + -(-share // PPM)
     return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
 
 

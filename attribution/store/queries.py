@@ -90,14 +90,25 @@ def _epoch(column: Any) -> Any:
 
 
 def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
-    """GPUs sampled per interval, GPU type and pool (None: serving no pool), counted by the database:
-    the model needs counts, and a fleet has a thousand GPU rows per interval. GPUs of a type outside the
-    catalog (``gpu_type`` None) are left out: they are not on the bill."""
+    """GPUs sampled per interval, GPU type, pool (None: serving no pool) and placement (``unplaced``: a
+    part whose series could not be placed), counted by the database: the model needs counts, and a fleet
+    has a thousand GPU rows per interval. ``gpus`` counts whole GPUs; ``share_ppm`` sums the parts of
+    MIG and shared GPUs (parts per million of a GPU). GPUs of a type outside the catalog (``gpu_type``
+    None) are left out: they are not on the bill."""
     t = _table(GpuSample)
+    whole = t.c.gpu_share_ppm.is_(None)
+    unplaced = t.c.problem.is_not(None).label("unplaced")
     return session.execute(
-        select(_epoch(t.c.interval_start), t.c.gpu_type, t.c.pool, func.count().label("gpus"))
+        select(
+            _epoch(t.c.interval_start),
+            t.c.gpu_type,
+            t.c.pool,
+            unplaced,
+            func.sum(case((whole, 1), else_=0)).label("gpus"),
+            func.coalesce(func.sum(t.c.gpu_share_ppm), 0).label("share_ppm"),
+        )
         .where(_between(GpuSample, start, end), t.c.gpu_type.is_not(None))
-        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool)
+        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
     ).all()
 
 
