@@ -161,7 +161,8 @@ def _split_unit(
         return [Part(name, pools[0] or None, None if whole else share, None, fb, source)]
     device_pools = sorted({r.pool for r in by_workload.get(None, []) if r.pool is not None})
     if device_pools:
-        return _unplaced(readings, f"a series without pod labels (pool {device_pools[0]}) on a shared GPU")
+        problem = f"a series without pod labels (pool {device_pools[0]}) on a shared GPU"
+        return _unplaced(readings, problem, name, share)
     if unit_memory is None:
         return _unplaced(readings, "a shared GPU of a type outside the catalog (unknown memory)", name, share)
     used: list[int] = []

@@ -34,7 +34,6 @@ from attribution.reports.coverage import coverage_report
 from attribution.store import queries
 from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
 from tests.collectors import dcgm_shapes
-from tests.conftest import truncate_all
 from tests.collectors.dcgm_shapes import (
     A30_MINUTE_USD_MICROS,
     GPU_MINUTE_USD_MICROS,
@@ -42,6 +41,7 @@ from tests.collectors.dcgm_shapes import (
     cluster,
     write_history,
 )
+from tests.conftest import truncate_all
 
 START = datetime(2026, 11, 2, 6, tzinfo=UTC)
 END = START + timedelta(minutes=10)
