@@ -24,6 +24,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.api.convert import to_schema
+from attribution.api.schemas import CoverageOut
 from attribution.catalog import GPUS, GpuSpec
 from attribution.collectors.prom import PromClient, Series
 from attribution.collectors.run import collect_window
@@ -31,6 +33,7 @@ from attribution.config import Settings, load_settings
 from attribution.jobs.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.reports.coverage import coverage_report
+from attribution.reports.monthly import build_statement_report
 from attribution.store import queries
 from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
 from tests.collectors import dcgm_shapes
@@ -248,4 +251,10 @@ def test_a_series_that_cannot_be_placed_is_unmeasured_and_shown(
     (gpu,) = result["coverage"].sources
     assert (gpu.present, gpu.unplaced) == (0, INTERVALS)
     assert result["statuses"] == [("gpu", "dcgm", "unplaced", INTERVALS)]
+    api = to_schema(CoverageOut, result["coverage"])
+    assert (api.sources[0].unplaced, api.sources[0].gaps[0].status) == (INTERVALS, "unplaced")
+    with pg_factory() as session:
+        statement = build_statement_report(session, settings_for("http://unused", True), "2026-11")
+    assert ("gpu", "dcgm", "unplaced", INTERVALS) in statement.coverage.source_status
+    assert statement.coverage.unmeasured_usd_micros > 0
     assert any("5g.99gb" in r.getMessage() and "__unmeasured__" in r.getMessage() for r in caplog.records)
