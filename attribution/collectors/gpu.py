@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 #: (MIG instance id or "", workload or "") of one series of one GPU.
 SeriesKey = tuple[str, str]
+#: (uuid, unix seconds, MIG instance id or "", workload or "") of one series' value.
+SeriesValueKey = tuple[str, int, str, str]
+#: (dcgm ``modelName``, host) of one series.
+Meta = tuple[str, str]
 
 
 def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime) -> Batch:
@@ -47,21 +51,29 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
 
     used = read("fb_used_bytes")
     free, util = _by_series(read("fb_free_bytes"), plan), _by_series(read("gpu_util_percent"), plan)
-    # (uuid, ts) -> the GPU's readings in that interval, with the labels each came from
-    gpus: dict[tuple[str, int], list[tuple[Reading, Mapping[str, str]]]] = {}
+    # (uuid, ts) -> the GPU's readings in that interval, with the (model name, host) of their series
+    gpus: dict[tuple[str, int], list[tuple[Reading, Meta]]] = {}
     batch = Batch(GpuSample, [])
+    starts: dict[int, datetime] = {}
     for series in used:
         uuid = first_label(series.labels, plan.labels.gpu_uuid)
         if uuid is None:
             continue
         reading = _reading(settings, series.labels, 0.0)
+        meta = (
+            first_label(series.labels, plan.labels.gpu_model) or "",
+            first_label(series.labels, plan.labels.hostname) or "",
+        )
         for ts, value in series.points:
-            batch.saw(utc_from_seconds(ts - step))
-            gpus.setdefault((uuid, ts), []).append((_with_fb(reading, value), series.labels))
+            if ts not in starts:
+                starts[ts] = utc_from_seconds(ts - step)
+            batch.saw(starts[ts])
+            gpus.setdefault((uuid, ts), []).append((_with_fb(reading, value), meta))
     problems: dict[str, int] = {}
+    specs: dict[str, GpuSpec | None] = {}  # catalog match per modelName, once per window
     for (uuid, ts), readings in sorted(gpus.items()):
-        interval_start = utc_from_seconds(ts - step)
-        rows = _rows(plan, uuid, interval_start, readings, free.get((uuid, ts), {}), util.get((uuid, ts), {}))
+        interval_start = starts[ts]
+        rows = _rows(uuid, ts, interval_start, readings, (free, util), specs)
         for row in rows:
             if row["problem"] is not None:
                 batch.unplaced.add(interval_start)
@@ -90,19 +102,24 @@ def _with_fb(reading: Reading, value: float) -> Reading:
 
 
 def _rows(
-    plan: Plan,
     uuid: str,
+    ts: int,
     interval_start: datetime,
-    readings: list[tuple[Reading, Mapping[str, str]]],
-    free: Mapping[SeriesKey, float],
-    util: Mapping[SeriesKey, float],
+    readings: list[tuple[Reading, Meta]],
+    values: tuple[Mapping[SeriesValueKey, float], Mapping[SeriesValueKey, float]],
+    specs: dict[str, GpuSpec | None],
 ) -> list[dict[str, Any]]:
-    """One GPU's rows in one interval. Labels shared by the GPU's series (model, host) are taken in
-    sorted order, so that no series' position decides them."""
-    names = sorted({first_label(lb, plan.labels.gpu_model) or "" for _, lb in readings})
-    hosts = sorted({first_label(lb, plan.labels.hostname) or "" for _, lb in readings})
-    host = next((h for h in hosts if h), "")
-    gpu: GpuSpec | None = match_gpu(names[0]) if len(names) == 1 else None
+    """One GPU's rows in one interval; ``values`` are FB_FREE and GPU_UTIL by series. Labels shared by
+    the GPU's series (model, host) are taken in sorted order, so that no series' position decides them."""
+    if len(readings) == 1:
+        names, host = [readings[0][1][0]], readings[0][1][1]
+    else:
+        names = sorted({name for _, (name, _) in readings})
+        host = max(host for _, (_, host) in readings)
+    free, util = values
+    gpu = None
+    if len(names) == 1:
+        gpu = specs[names[0]] if names[0] in specs else specs.setdefault(names[0], match_gpu(names[0]))
     parts = place_gpu([r for r, _ in readings], gpu.memory_bytes if gpu else None)
     if len(names) > 1:
         problem = f"series of one UUID name several GPU models: {', '.join(names)}"
@@ -117,8 +134,8 @@ def _rows(
             "gpu_type": gpu.key if gpu else None,
             "pool": p.pool,
             "fb_used_bytes": None if p.fb_used_bytes is None else round(p.fb_used_bytes),
-            "fb_free_bytes": _rounded(free.get(p.series)) if p.series else None,
-            "gpu_util_percent": util.get(p.series) if p.series else None,
+            "fb_free_bytes": _rounded(free.get((uuid, ts, *p.series))) if p.series else None,
+            "gpu_util_percent": util.get((uuid, ts, *p.series)) if p.series else None,
             "gpu_share_ppm": p.share_ppm,
             "problem": None if p.problem is None else p.problem[:200],
         }
@@ -130,16 +147,17 @@ def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _by_series(series_list: list[Series], plan: Plan) -> dict[tuple[str, int], dict[SeriesKey, float]]:
-    """Values by (uuid, ts), then by the series' MIG instance and workload; of duplicates, the largest
-    (not the last: the order series arrive in decides nothing)."""
-    out: dict[tuple[str, int], dict[SeriesKey, float]] = {}
+def _by_series(series_list: list[Series], plan: Plan) -> dict[SeriesValueKey, float]:
+    """Values by (uuid, ts, MIG instance, workload); of duplicates, the largest (not the last: the order
+    series arrive in decides nothing)."""
+    out: dict[SeriesValueKey, float] = {}
     for series in series_list:
         uuid = first_label(series.labels, plan.labels.gpu_uuid)
         if uuid is None:
             continue
-        key = (first_label(series.labels, MIG_ID_LABELS) or "", workload(series.labels) or "")
+        mig, pod = first_label(series.labels, MIG_ID_LABELS) or "", workload(series.labels) or ""
         for ts, value in series.points:
-            cell = out.setdefault((uuid, ts), {})
-            cell[key] = max(value, cell.get(key, value))
+            key = (uuid, ts, mig, pod)
+            seen = out.get(key)
+            out[key] = value if seen is None or value > seen else seen
     return out

@@ -91,6 +91,9 @@ def place_gpu(readings: Sequence[Reading], gpu_memory_bytes: int | None) -> list
     """The parts of one GPU in one interval, shares summing to one million (or a single whole part)."""
     if not readings:
         return []
+    if len(readings) == 1 and readings[0].mig_id is None and not readings[0].shared:
+        r = readings[0]  # the common case, a whole GPU (a fleet has a million GPU-intervals a day)
+        return [Part("", r.pool, None, None, r.fb_used_bytes, ("", r.workload or ""))]
     mig = [r for r in readings if r.mig_id is not None]
     if not mig:
         return _split_unit("", PPM, readings, gpu_memory_bytes, whole=True)
