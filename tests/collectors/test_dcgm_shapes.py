@@ -23,10 +23,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from attribution.api.convert import to_schema
 from attribution.api.schemas import CoverageOut
 from attribution.catalog import GPUS, GpuSpec
+from attribution.collectors.cli import collect_app
 from attribution.collectors.prom import PromClient, Series
 from attribution.collectors.run import collect_window
 from attribution.config import Settings, load_settings
@@ -237,10 +239,16 @@ def test_the_order_of_series_decides_nothing(
 
 
 def test_a_series_that_cannot_be_placed_is_unmeasured_and_shown(
-    prometheus_dir: Path, pg_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+    prometheus_dir: Path,
+    pg_factory: sessionmaker[Session],
+    pg_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """A MIG instance of a profile no GPU has (``5g.99gb``): the slices no known instance holds go to
-    ``__unmeasured__``, the interval's coverage says ``unplaced``, the collector logs it."""
+    ``__unmeasured__``; the interval's coverage says ``unplaced`` (in ``attribution collect coverage``,
+    the API's coverage and the statement); the collector logs it."""
     caplog.set_level(logging.WARNING, logger="attribution.collectors.gpu")
     with serve(prometheus_dir, "honor", unknown_profile=True) as prom:
         result = collect_and_attribute(pg_factory, settings_for(prom.url, True), PromClient(prom.url))
@@ -257,4 +265,14 @@ def test_a_series_that_cannot_be_placed_is_unmeasured_and_shown(
         statement = build_statement_report(session, settings_for("http://unused", True), "2026-11")
     assert ("gpu", "dcgm", "unplaced", INTERVALS) in statement.coverage.source_status
     assert statement.coverage.unmeasured_usd_micros > 0
+    monkeypatch.delenv("ATTRIBUTION_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ATTRIBUTION_DATABASE_URL", pg_url)
+    window = ["--start", START.isoformat(), "--end", END.isoformat(), "--collector", "gpu"]
+    cli = CliRunner().invoke(collect_app, ["coverage", *window])
+    assert cli.exit_code == 0, cli.output
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:5]] for line in cli.output.splitlines() if "│" in line
+    ]
+    assert rows == [["gpu", "dcgm", "unplaced", str(INTERVALS)]], cli.output
     assert any("5g.99gb" in r.getMessage() and "__unmeasured__" in r.getMessage() for r in caplog.records)
