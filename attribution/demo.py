@@ -41,9 +41,7 @@ DEMO_PRICES_USD_PER_GPU_HOUR = {
 
 def demo_settings(spec: ClusterSpec, database_url: str, prometheus_url: str) -> Settings:
     """Settings that describe the simulated cluster, as an operator would write them in TOML."""
-    inventory: dict[str, int] = dict(spec.unallocated_gpus)
-    for pool in spec.pools:
-        inventory[pool.gpu_key] = inventory.get(pool.gpu_key, 0) + pool.gpus
+    inventory = spec.physical_gpus()
     return load_settings(
         database_url=database_url,
         prometheus_url=prometheus_url,
