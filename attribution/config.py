@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from attribution.catalog import GPUS, MODELS
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.errors import ConfigError
+from attribution.sourceauth import SourceAccess
 
 MICROS_PER_USD = 1_000_000
 DEFAULT_CONFIG_FILE = "attribution.toml"
@@ -332,8 +333,9 @@ class ProfileConfig(_Strict):
         return self
 
 
-class SourceConfig(_Strict):
-    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it."""
+class SourceConfig(SourceAccess, _Strict):
+    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it; with
+    credentials, headers and TLS when it wants them (:class:`~attribution.sourceauth.SourceAccess`)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
     url: str
@@ -348,6 +350,11 @@ class SourceConfig(_Strict):
     def _regexes(cls, v: list[str]) -> list[str]:
         _check_regexes({str(i): p for i, p in enumerate(v)})
         return v
+
+    @model_validator(mode="after")
+    def _access(self) -> Self:
+        self.check_access(self.url)
+        return self
 
 
 class RetryConfig(_Strict):
