@@ -42,9 +42,13 @@ def _one_of(owner: str, **given: object) -> None:
 class BasicAuthConfig(_Strict):
     """HTTP basic auth. The password comes from ``password_env`` or ``password_file``, never inline."""
 
-    username: Annotated[str, Field(min_length=1)]
-    password_env: EnvName | None = None
-    password_file: Path | None = None
+    username: Annotated[str, Field(min_length=1, description="the user name sent with basic auth")]
+    password_env: Annotated[
+        EnvName | None, Field(description="environment variable holding the password")
+    ] = None
+    password_file: Annotated[
+        Path | None, Field(description="file holding the password, re-read on every request")
+    ] = None
 
     @model_validator(mode="after")
     def _password(self) -> Self:
@@ -60,10 +64,14 @@ class TlsConfig(_Strict):
     key may also sit in ``cert_file``). ``insecure_skip_verify`` turns server verification off: the
     connection is encrypted but anyone on the path can impersonate the source; for a test bench only."""
 
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure_skip_verify: bool = False
+    ca_file: Annotated[
+        Path | None, Field(description="PEM bundle of the CA(s) that signed the server's certificate")
+    ] = None
+    cert_file: Annotated[Path | None, Field(description="client certificate (PEM) for mutual TLS")] = None
+    key_file: Annotated[Path | None, Field(description="the client certificate's private key (PEM)")] = None
+    insecure_skip_verify: Annotated[
+        bool, Field(description="do not verify the server's certificate: a test bench only, never production")
+    ] = False
 
     @model_validator(mode="after")
     def _pairs(self) -> Self:
@@ -81,15 +89,28 @@ class TlsConfig(_Strict):
 class SourceAccess(_Strict):
     """The access part of a source: mixed into ``SourceConfig``."""
 
-    headers: dict[str, str] = {}
-    """Extra request headers, e.g. ``{ "X-Scope-OrgID" = "team-a" }`` for Mimir or Cortex (several
-    tenants: ``"team-a|team-b"``). Not for credentials: ``Authorization`` is refused here."""
-    bearer_token_env: EnvName | None = None
-    """The environment variable holding a bearer token (sent as ``Authorization: Bearer ...``)."""
-    bearer_token_file: Path | None = None
-    """A file holding a bearer token, re-read on every request (a projected service-account token)."""
-    basic_auth: BasicAuthConfig | None = None
-    tls: TlsConfig = TlsConfig()
+    headers: Annotated[
+        dict[str, str],
+        Field(
+            description='extra request headers, e.g. `{ "X-Scope-OrgID" = "team-a" }` for Mimir or Cortex '
+            "(several tenants: `team-a|team-b`); not for credentials (`Authorization` is refused)"
+        ),
+    ] = {}
+    bearer_token_env: Annotated[
+        EnvName | None,
+        Field(description="environment variable holding a bearer token (`Authorization: Bearer ...`)"),
+    ] = None
+    bearer_token_file: Annotated[
+        Path | None,
+        Field(description="file holding a bearer token, re-read on every request (a rotated token)"),
+    ] = None
+    basic_auth: Annotated[
+        BasicAuthConfig | None,
+        Field(description="HTTP basic auth; the password from the environment or a file"),
+    ] = None
+    tls: Annotated[
+        TlsConfig, Field(description="CA bundle, client certificate, verification for https://")
+    ] = TlsConfig()
 
     def check_access(self, url: str) -> None:
         """Raise ValueError naming the first inconsistency between the URL, credentials and TLS.
