@@ -36,5 +36,5 @@ install "${LITELLM_VENV:-.venv-litellm}" ".installed-litellm-$LITELLM_VERSION" \
   "litellm[proxy]==$LITELLM_VERSION" prometheus_client
 install "${OTEL_VENV:-.venv-otel}" ".installed-otel-openai-$OTEL_OPENAI_VERSION" \
   "opentelemetry-instrumentation-openai-v2==$OTEL_OPENAI_VERSION" opentelemetry-sdk \
-  opentelemetry-exporter-prometheus openai
+  opentelemetry-exporter-prometheus openai httpx "opentelemetry-util-genai<1"
 exit 0

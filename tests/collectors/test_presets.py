@@ -223,6 +223,7 @@ def test_the_presets_are_the_documented_ones() -> None:
         "litellm",
         "native",
         "otel-genai",
+        "otel-genai-client",
         "sglang",
         "trtllm-serve",
         "trtllm-triton",
