@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,7 +61,7 @@ def expected(sim_prometheus: LocalPrometheus) -> Any:
 
 
 def source(url: str, **access: Any) -> SourceConfig:
-    return SourceConfig(name="secured", url=url, timeout_seconds=10, **access)
+    return SourceConfig(name="secured", url=url, timeout_seconds=30, **access)
 
 
 def mtls(pki: Pki, **extra: Any) -> dict[str, Any]:
@@ -202,7 +203,13 @@ def test_victoria_metrics_over_tls_with_basic_auth(
         basic_auth={"username": USER, "password_env": "VM_PASSWORD"},
         tls={"ca_file": pki.ca},
     )
-    assert PromClient.for_source(src, ONCE).range_query(QUERY, *WINDOW, 60) == expected
+    client = PromClient.for_source(src, ONCE)
+    for _ in range(40):  # a just-imported VictoriaMetrics may need a moment before it answers every series
+        got = client.range_query(QUERY, *WINDOW, 60)
+        if got == expected:
+            break
+        time.sleep(0.5)
+    assert got == expected
     anonymous = source(secured_victoria, tls={"ca_file": pki.ca})
     with pytest.raises(SourceQueryError, match="HTTP 401"):
         PromClient.for_source(anonymous, FOUR).range_query(QUERY, *WINDOW, 60)
