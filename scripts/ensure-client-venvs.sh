@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 LITELLM_VERSION="1.108.7"
 OTEL_OPENAI_VERSION="2.4b0"
+# Bump when the pins below change, so an existing venv is rebuilt.
+REVISION="r2"
 
 install() {  # install VENV STAMP PACKAGES...
   local venv="$1" stamp="$2"; shift 2
@@ -32,9 +34,9 @@ install() {  # install VENV STAMP PACKAGES...
   rm -f "/tmp/ensure-client-venvs.$$.err"
 }
 
-install "${LITELLM_VENV:-.venv-litellm}" ".installed-litellm-$LITELLM_VERSION" \
+install "${LITELLM_VENV:-.venv-litellm}" ".installed-litellm-$LITELLM_VERSION-$REVISION" \
   "litellm[proxy]==$LITELLM_VERSION" prometheus_client
-install "${OTEL_VENV:-.venv-otel}" ".installed-otel-openai-$OTEL_OPENAI_VERSION" \
+install "${OTEL_VENV:-.venv-otel}" ".installed-otel-openai-$OTEL_OPENAI_VERSION-$REVISION" \
   "opentelemetry-instrumentation-openai-v2==$OTEL_OPENAI_VERSION" opentelemetry-sdk \
   opentelemetry-exporter-prometheus openai httpx "opentelemetry-util-genai<1"
 exit 0
