@@ -172,7 +172,8 @@ class PromClient:
             min(self._retry.max_delay_seconds, self._retry.initial_delay_seconds * 2 ** (attempt - 1))
         )
 
-    def _once(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+    def _send(self, path: str, params: dict[str, str]) -> requests.Response:
+        """POST the form; transport and credential failures become our errors (never the secret)."""
         try:  # verify passed explicitly: requests lets REQUESTS_CA_BUNDLE override a session's CA file
             response = self._http.post(
                 f"{self.url}{path}", data=params, timeout=self._timeout, verify=self._http.verify
@@ -189,12 +190,16 @@ class PromClient:
                 f"{self._who} refused the credentials (HTTP {response.status_code}): check the source's "
                 "bearer_token_env/bearer_token_file or basic_auth, and headers such as X-Scope-OrgID"
             )
+        return response
+
+    def _json(self, response: requests.Response, query: str) -> dict[str, Any]:
+        """The answer's JSON object; a body that is not one is malformed (retried), or, on a 4xx, a gateway
+        in front refusing (not retried; its body, which may echo the credential, is never shown)."""
         try:
             body = response.json()
             assert isinstance(body, dict)
         except (ValueError, AssertionError):
             if 400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX:
-                # a gateway in front (vmauth, an ingress) refusing; its body may echo the credential
                 raise SourceQueryError(
                     f"{self._who} answered HTTP {response.status_code} with no Prometheus API answer to "
                     f"{query!r}: a gateway in front refusing the request? Check the source's credentials "
@@ -203,6 +208,11 @@ class PromClient:
             raise SourceUnavailableError(
                 f"{self._who} sent a malformed answer (HTTP {response.status_code}) to {query!r}"
             ) from None
+        return body
+
+    def _once(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+        response = self._send(path, params)
+        body = self._json(response, query)
         status = response.status_code
         if status >= 400 or body.get("status") != "success":
             error_type = str(body.get("errorType", ""))
