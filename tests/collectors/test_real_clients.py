@@ -3,9 +3,10 @@ instrumentation, in front of the simulator's OpenAI-compatible endpoint, scraped
 collected with the presets. The usage collected per tenant equals what was sent.
 
 * LiteLLM 1.108.7 (``litellm[proxy]``, offline: a master key, ``LITELLM_LOCAL_MODEL_COST_MAP=True``,
-  ``callbacks: ["prometheus"]``), no database: tenants are end users, the request's ``user`` field, which
-  LiteLLM puts in ``end_user`` with ``enable_end_user_cost_tracking_prometheus_only``; its teams and key
-  aliases (``None`` here) need its database. Metrics at ``/metrics/`` behind the master key.
+  ``callbacks: ["prometheus"]``), every other request streamed, no database: tenants are end users, the
+  request's ``user`` field, which LiteLLM puts in ``end_user`` with
+  ``enable_end_user_cost_tracking_prometheus_only``; its teams and key aliases (``None`` here) need its
+  database. Metrics at ``/metrics/`` behind the master key.
 * ``opentelemetry-instrumentation-openai-v2`` with ``opentelemetry-exporter-prometheus``: one client
   process per tenant, the tenant a label of its scrape target (the instrumentation records none).
 """
@@ -127,12 +128,15 @@ def test_litellm_proxy_end_users_are_collected_exactly(litellm: str, tmp_path: P
     since = datetime.now(UTC)
     headers = {"Authorization": f"Bearer {MASTER_KEY}"}
     for tenant, calls in PLAN.items():
-        for words, max_tokens in calls:
+        for n, (words, max_tokens) in enumerate(calls):
             body = {"model": GROUP, "messages": [{"role": "user", "content": " ".join(["w"] * words)}],
-                    "max_tokens": max_tokens, "user": tenant}  # fmt: skip
+                    "max_tokens": max_tokens, "user": tenant, "stream": n % 2 == 1}  # fmt: skip
             answer = requests.post(f"{litellm}/v1/chat/completions", json=body, headers=headers, timeout=60)
             assert answer.status_code == 200, answer.text
-            assert answer.json()["usage"]["prompt_tokens"] == words  # what the endpoint counted
+            if not body["stream"]:  # every other request streams (server-sent events): counted the same
+                assert answer.json()["usage"]["prompt_tokens"] == words  # what the endpoint counted
+            else:
+                assert answer.text.rstrip().endswith("data: [DONE]")
     port = int(litellm.rsplit(":", 1)[1])
     auth = f"    metrics_path: /metrics/\n    authorization:\n      credentials: {MASTER_KEY}"
     config = scrape_config("litellm", [(port, {"namespace": "llm", "pod": "litellm-0"})], auth)
