@@ -22,6 +22,7 @@ prometheus:
 services: prometheus
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-focus-validator.sh
+	@bash scripts/ensure-client-venvs.sh
 	@bash scripts/ensure-chromium.sh
 
 demo: venv prometheus

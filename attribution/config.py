@@ -33,6 +33,7 @@ from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.catalog.registry import unknown_gpu_message, unknown_model_message
 from attribution.errors import ConfigError
+from attribution.sourceauth import SourceAccess
 
 #: The catalog of the Settings being validated (shipped + declared), for the field validators of its
 #: nested tables; set by ``Settings._declared_catalog`` before they run.
@@ -351,8 +352,9 @@ class ProfileConfig(_Strict):
         return self
 
 
-class SourceConfig(_Strict):
-    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it."""
+class SourceConfig(SourceAccess, _Strict):
+    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it; with
+    credentials, headers and TLS when it wants them (:class:`~attribution.sourceauth.SourceAccess`)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
     url: str
@@ -367,6 +369,11 @@ class SourceConfig(_Strict):
     def _regexes(cls, v: list[str]) -> list[str]:
         _check_regexes({str(i): p for i, p in enumerate(v)})
         return v
+
+    @model_validator(mode="after")
+    def _access(self) -> Self:
+        self.check_access(self.url)
+        return self
 
 
 class RetryConfig(_Strict):

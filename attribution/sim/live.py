@@ -2,8 +2,9 @@
 
 Each target (an engine, a dcgm-exporter host, the gateway, LiteLLM, the OTel collector) listens on its own
 loopback port, ``port_base + i`` in ``ClusterExporters`` target order, and answers ``GET /metrics`` in the
-Prometheus text format; an engine that is down (an outage) answers 503, so Prometheus marks it down and its
-series go stale, as with a crashed pod. ``prometheus_config`` writes the scrape configuration that gives
+Prometheus text format (an engine also answers OpenAI ``POST /v1/chat/completions``, see ``openai_api``);
+an engine that is down (an outage) answers 503, so Prometheus marks it down and its series go stale, as
+with a crashed pod. ``prometheus_config`` writes the scrape configuration that gives
 the series the same ``job``/``instance``/``namespace``/``pod`` labels as history mode.
 
 Simulated time runs ``speed`` times faster than the wall clock, from the wall-clock instant the server
@@ -25,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from attribution.errors import ConfigError
+from attribution.sim import openai_api
 from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS
 from attribution.sim.chunk import ClusterSim, SimContext
 from attribution.sim.exposition import Target
@@ -63,6 +65,7 @@ class LiveCluster:
     ) -> None:
         if speed <= 0 or tick_seconds <= 0 or warmup_seconds < 0:
             raise ConfigError("speed and tick_seconds must be positive, warmup_seconds >= 0")
+        self._spec = spec
         self.start_unix = math.floor(time.time())
         context = SimContext(spec, self.start_unix, DEFAULT_TIER_BOUNDARIES_TOKENS, include_histograms)
         self.exporters = ClusterExporters(context)
@@ -117,6 +120,13 @@ class LiveCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def served_model(self, index: int) -> str | None:
+        """The served model name of target ``index`` when it is an engine, else None."""
+        if index not in self.exporters.engine_targets:
+            return None
+        pool = self.exporters.engine_targets.index(index)
+        return self._spec.pools[pool].served_model_name
 
     def snapshot(self, index: int) -> str | None:
         """The current exposition of target ``index``; None while it is down."""
@@ -189,6 +199,14 @@ def _handler(cluster: LiveCluster, index: int) -> type[BaseHTTPRequestHandler]:
                 self._reply(503, b"engine is restarting\n", "text/plain")
                 return
             self._reply(200, text.encode(), CONTENT_TYPE)
+
+        def do_POST(self) -> None:
+            """An engine also answers OpenAI chat completions (attribution/sim/openai_api.py)."""
+            model = cluster.served_model(index)
+            if model is None or self.path.split("?")[0] != openai_api.PATH:
+                self._reply(404, b"not found\n", "text/plain")
+                return
+            openai_api.answer(self, model)
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

@@ -42,7 +42,7 @@ MIG_PROFILES: dict[tuple[str, str], tuple[int, int]] = {
     ("H100-SXM", "7g.80gb"): (8, 8),
 }
 
-EngineKind = Literal["vllm", "sglang"]
+EngineKind = Literal["vllm", "sglang", "triton-trtllm", "trtllm-serve"]
 #: What the gateway does with a pool's requests while its engine is down: hold them and send them when the
 #: engine is back (``queue``), or answer with an error (``fail``).
 OutageMode = Literal["queue", "fail"]
@@ -146,8 +146,10 @@ class PoolSpec:
     and decode at ``decode_tokens_per_second`` for every running request. ``weight_dtype_bytes`` is bytes
     per parameter (2 for BF16, 1 for FP8); ``cache_dtype`` is vLLM's label value (``auto`` = the activation
     dtype, BF16 here). ``engine="sglang"`` exports SGLang's metrics instead of vLLM's (same scheduler
-    model; give it ``block_size=1``, SGLang's default page size). A waiting request is admitted when the
-    blocks of its first prefill chunk, min(prompt, ``max_num_batched_tokens``), are free.
+    model; give it ``block_size=1``, SGLang's default page size); ``"triton-trtllm"`` and ``"trtllm-serve"``
+    export TensorRT-LLM's (attribution/sim/trtllm.py; its default is 32 tokens per block). A waiting
+    request is admitted when the blocks of its first prefill chunk, min(prompt, ``max_num_batched_tokens``),
+    are free.
 
     Pools naming the same ``gpu_group`` share one physical GPU (``gpus`` must be 1): as MIG instances of
     ``mig_profile`` (the pool's memory is the instance's), or, without a profile, time-sliced, each
@@ -185,8 +187,10 @@ class PoolSpec:
             raise ConfigError(
                 f"pool {self.name!r}: gpus, max_num_seqs, block_size, max_num_batched_tokens must be >= 1"
             )
-        if self.engine not in ("vllm", "sglang"):
-            raise ConfigError(f"pool {self.name!r}: engine must be 'vllm' or 'sglang'")
+        if self.engine not in ("vllm", "sglang", "triton-trtllm", "trtllm-serve"):
+            raise ConfigError(
+                f"pool {self.name!r}: engine must be 'vllm', 'sglang', 'triton-trtllm' or 'trtllm-serve'"
+            )
         starts = [o.at_seconds for o in self.outages]
         ends = [o.at_seconds + o.down_seconds for o in self.outages]
         if any(b <= a for a, b in zip(ends, starts[1:], strict=False)):
@@ -256,7 +260,7 @@ class PoolSpec:
     @property
     def usable_blocks(self) -> int:
         """Blocks requests can hold: vLLM keeps one null block (the denominator of its usage gauge);
-        SGLang's pool has none (``max_total_num_tokens`` is all usable)."""
+        SGLang's and TensorRT-LLM's pools have none (``max_total_num_tokens``, ``max`` blocks all usable)."""
         return self.num_gpu_blocks - 1 if self.engine == "vllm" else self.num_gpu_blocks
 
 

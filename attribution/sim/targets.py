@@ -17,6 +17,8 @@ GPUS_PER_HOST = 8
 VLLM_PORT = 8000
 SGLANG_PORT = 30000
 DCGM_PORT = 9400
+#: Where each engine serves its metrics: Triton's metrics port is 8002 (HTTP inference on 8000).
+ENGINE_PORTS = {"vllm": VLLM_PORT, "sglang": SGLANG_PORT, "triton-trtllm": 8002, "trtllm-serve": 8000}
 GATEWAY_TARGET = ("gateway", "gateway:4000", "gateway-0")
 LITELLM_TARGET = ("litellm", "litellm-0:4000", "litellm-0")
 OTEL_TARGET = ("otel-collector", "otel-collector-0:8889", "otel-collector-0")
@@ -39,7 +41,7 @@ def engine_pod(pool: PoolSpec) -> str:
 
 def engine_target(spec: ClusterSpec, pool: PoolSpec) -> Target:
     pod = engine_pod(pool)
-    port = VLLM_PORT if pool.engine == "vllm" else SGLANG_PORT
+    port = ENGINE_PORTS[pool.engine]
     return Target(pool.engine, f"{pod}:{port}", (("namespace", spec.namespace), ("pod", pod)))
 
 
