@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from attribution.config import RESERVED_NAMES
 from attribution.model.statement import COMPONENTS
 from attribution.reports.charts import COLOURS, COMPONENT_NAMES
 from attribution.reports.html import money
@@ -36,25 +37,28 @@ class Figure:
     note: str = ""
 
 
-def headline(r: StatementReport) -> list[Figure]:
-    """The overview's figures. A month not yet fully attributed has no bill yet: its cluster cost is
-    'so far', so no reader takes a partial figure for the month's bill."""
-    c = r.coverage
-    whole = c.complete
-    bill = "the bill for the period" if whole else "cluster cost so far (the month is not complete)"
-    out: list[Figure] = []
+def headline(r: StatementReport) -> tuple[list[Figure], list[Figure]]:
+    """The overview's figures, and the usage by component. A month not yet fully attributed has no bill
+    yet: its cluster cost is 'so far', so no reader takes a partial figure for the month's bill."""
+    bill = "the bill for the period" if r.coverage.complete else "cluster cost so far (month not complete)"
+    tenants = sum(x.total_cents for x in r.tenants if x.key[0] not in RESERVED_NAMES)
+    platform = {x.key[0]: x.total_cents for x in r.tenants if x.key[0] in RESERVED_NAMES}
+    main: list[Figure] = []
     if r.tenant is None:
-        out.append(Figure(bill, r.cluster_cost_cents, "what the GPUs cost, from the price list in the config"))
-        out.append(Figure("attributed to tenants (usage)", r.usage.total_cents, "the statement's usage lines"))
+        main.append(Figure(bill, r.cluster_cost_cents, "the GPUs' price for the period"))
+        main.append(Figure("attributed to tenants", tenants, "their usage and their shares of idle"))
+        main.append(Figure("idle kept by the platform", platform.get("__idle__", 0), "on __idle__"))
+        main.append(Figure("unmeasured", platform.get("__unmeasured__", 0), "GPUs without telemetry"))
+        other = r.usage.total_cents - tenants - platform.get("__idle__", 0) - platform.get("__unmeasured__", 0)
+        if other:
+            main.append(Figure("other platform lines", other, ", ".join(sorted(platform))))
+        main.append(Figure("not attributed (bill minus usage)", r.cluster_cost_cents - r.usage.total_cents))
     else:
-        out.append(Figure(f"usage of {r.tenant}", r.usage.total_cents))
-    for i, name in enumerate(COMPONENTS):
-        out.append(Figure(f"  of which {COMPONENT_NAMES[name]}", r.usage.component_cents[i]))
-    if r.tenant is None:
-        out.append(Figure("not attributed (bill minus usage)", r.cluster_cost_cents - r.usage.total_cents))
-    out.append(Figure("corrections of closed periods billed here", r.corrections.total_cents))
-    out.append(Figure("statement total", r.total.total_cents, "usage plus corrections"))
-    return out
+        main.append(Figure(f"usage of {r.tenant}", r.usage.total_cents))
+    main.append(Figure("corrections of closed periods", r.corrections.total_cents, "billed in this period"))
+    main.append(Figure("statement total", r.total.total_cents, "usage plus corrections"))
+    parts = [Figure(COMPONENT_NAMES[c], r.usage.component_cents[i]) for i, c in enumerate(COMPONENTS)]
+    return main, parts
 
 
 def coverage_line(r: StatementReport) -> str:
@@ -99,17 +103,18 @@ def pool_rows(pools: Sequence[PoolSummary]) -> list[PoolRow]:
 
 
 def pool_chart(rows: Sequence[PoolRow], currency: str) -> str:
+    shown = [i for i in range(len(POOL_PARTS)) if any(r.part_cents[i] for r in rows)]
     return stacked_bars(
         "chart-pools",
         "Cost structure of each pool",
         "Each pool's cost: KV cache in use, KV cache reserved but free, static memory (weights, runtime), "
         "idle capacity and unmeasured cost; hover for the amount.",
         [r.summary.pool for r in rows],
-        [(name, [r.part_cents[i] / 100 for r in rows]) for i, name in enumerate(POOL_PART_NAMES)],
+        [(POOL_PART_NAMES[i], [r.part_cents[i] / 100 for r in rows]) for i in shown],
         f"cost ({currency})",
         "pool",
         cents_text,
-        POOL_COLOURS,
+        [POOL_COLOURS[i] for i in shown],
     )
 
 

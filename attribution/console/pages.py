@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -28,6 +29,8 @@ from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report
 from attribution.reports.pools import pool_exists, pool_summaries
 from attribution.reports.tiers import tier_costs
+from attribution.reports.views import cents_half_even
+from attribution.store import queries
 from attribution.store.tables import Period
 from attribution.timeutil import period_window
 
@@ -52,6 +55,7 @@ def overview(
         chart = figures.component_chart(
             "chart-tenants", f"Cost by tenant, {name}", report.tenants, "tenant", settings.currency
         )
+        main, parts = figures.headline(report)
         return page(
             request,
             "overview.html",
@@ -59,7 +63,8 @@ def overview(
             session,
             period=name,
             r=report,
-            headline=figures.headline(report),
+            headline=main,
+            parts=parts,
             coverage=figures.coverage_line(report),
             chart=chart,
         )
@@ -105,7 +110,7 @@ def tenant(
         chart = figures.component_chart(
             "chart-days", f"{tenant}: cost per day, {name}", days, "day (UTC)", settings.currency
         )
-        by_tier = [r for r in report.tenant_tiers]
+        by_tier = [replace(r, key=r.key[1:]) for r in report.tenant_tiers]
         return page(
             request,
             "tenant.html",
@@ -176,6 +181,7 @@ def pools(
             part_names=figures.POOL_PART_NAMES,
             totals=[sum(r.part_cents[i] for r in rows) for i in range(len(figures.POOL_PARTS))],
             total_cents=sum(r.summary.cost_cents for r in rows),
+            bill_cents=cents_half_even(queries.cluster_cost_usd_micros(session, *period_window(name))[0]),
             chart=figures.pool_chart(rows, settings.currency),
         )
     except AttributionError as exc:
