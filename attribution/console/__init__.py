@@ -6,10 +6,9 @@ tiers, pools, coverage and periods (close, download statements). Charts are inli
 server from the same rounded cents as the tables beside them; every asset is served by the package.
 """
 
-from attribution.console.web import router
-
 # the page modules register their routes on ``router`` when imported
-from attribution.console import actions, docs, pages  # noqa: E402
+from attribution.console import actions, docs, pages
+from attribution.console.web import router
 
 router.include_router(docs.router)
 

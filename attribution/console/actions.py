@@ -36,6 +36,7 @@ from attribution.reports.html import build_statement_html
 from attribution.reports.lineset import read_line_set
 from attribution.reports.statement import build_statement
 from attribution.reports.xlsx import build_statement_xlsx
+from attribution.store import queries
 from attribution.timeutil import period_window
 
 MAX_FORM_BYTES = 4096
@@ -117,9 +118,19 @@ def close_form(
         who = need_cluster(viewer)
         period_window(period)
         statement = build_statement(session, period)
-        nonce = secrets.token_urlsafe(16)
+        start, end = period_window(period)
+        attributed = queries.cluster_cost_usd_micros(session, start, end)[1]
+        expected = int((end - start).total_seconds()) // settings.interval_seconds
         return page(
-            request, "close.html", who, session, period=period, s=statement, nonce=nonce, error=""
+            request,
+            "close.html",
+            who,
+            session,
+            period=period,
+            s=statement,
+            nonce=secrets.token_urlsafe(16),
+            attributed=attributed,
+            expected=expected,
         )
     except AttributionError as exc:
         return error_page(request, viewer, exc)
@@ -192,4 +203,3 @@ def _document(session: DbDep, settings: ConfigDep, period: str, kind: str, tenan
     found = read_line_set(session, start, end, period)
     kept = [(x, x.total_cents) for x in found.lines if tenant is None or x.tenant == tenant]
     return lines_csv(start, end, kept, found.status).encode()
-

@@ -49,7 +49,9 @@ def headline(r: StatementReport) -> tuple[list[Figure], list[Figure]]:
         main.append(Figure("attributed to tenants", tenants, "their usage and their shares of idle"))
         main.append(Figure("idle kept by the platform", platform.get("__idle__", 0), "on __idle__"))
         main.append(Figure("unmeasured", platform.get("__unmeasured__", 0), "GPUs without telemetry"))
-        other = r.usage.total_cents - tenants - platform.get("__idle__", 0) - platform.get("__unmeasured__", 0)
+        other = (
+            r.usage.total_cents - tenants - platform.get("__idle__", 0) - platform.get("__unmeasured__", 0)
+        )
         if other:
             main.append(Figure("other platform lines", other, ", ".join(sorted(platform))))
         main.append(Figure("not attributed (bill minus usage)", r.cluster_cost_cents - r.usage.total_cents))

@@ -28,6 +28,7 @@ from attribution.errors import AttributionError, NotFoundError
 from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report
 from attribution.reports.pools import pool_exists, pool_summaries
+from attribution.reports.statement import build_statement
 from attribution.reports.tiers import tier_costs
 from attribution.reports.views import cents_half_even
 from attribution.store import queries
@@ -214,6 +215,14 @@ def periods(
         who = need(viewer)
         own_tenant(who, None)
         rows = list(session.scalars(select(Period).order_by(Period.period.desc())))
-        return page(request, "periods.html", who, session, rows=rows, closed=closed)
+        # an open period's total is provisional: its statement as it would be issued now
+        totals = {
+            p.period: p.total_cents
+            if p.status == "closed"
+            else build_statement(session, p.period).total_cents
+            for p in rows
+            if who.all_tenants
+        }
+        return page(request, "periods.html", who, session, rows=rows, totals=totals, closed=closed)
     except AttributionError as exc:
         return error_page(request, viewer, exc)

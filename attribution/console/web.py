@@ -46,7 +46,7 @@ SECURITY_HEADERS = {
 }
 
 
-class SignInRequired(AttributionError):
+class SignInRequiredError(AttributionError):
     status_code = 401
     code = "unauthenticated"
 
@@ -113,14 +113,14 @@ def page(
 
 
 def error_page(request: Request, viewer: Viewer | None, exc: AttributionError) -> Response:
-    if isinstance(exc, SignInRequired):
+    if isinstance(exc, SignInRequiredError):
         return RedirectResponse(f"{PREFIX}/login", status_code=303)
     return page(request, "error.html", viewer, status_code=exc.status_code, code=exc.code, detail=exc.detail)
 
 
 def need(viewer: Viewer | None) -> Viewer:
     if viewer is None:
-        raise SignInRequired("sign in first")
+        raise SignInRequiredError("sign in first")
     return viewer
 
 

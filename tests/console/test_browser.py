@@ -56,7 +56,9 @@ def _cells(page: Any, table: str, column: int) -> dict[str, str]:
     return out
 
 
-def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(console: Console, page: Any) -> None:
+def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(
+    console: Console, page: Any
+) -> None:
     _sign_in(page, console, "finance")
     cookies = page.context.cookies()
     assert [c["name"] for c in cookies] == ["attribution_session"]
