@@ -28,6 +28,8 @@ from attribution.errors import AttributionError, NotFoundError
 from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report
 from attribution.reports.pools import pool_exists, pool_summaries
+from attribution.reports.pricelist import load_price_list
+from attribution.reports.pricing import analyse_tiers
 from attribution.reports.statement import build_statement
 from attribution.reports.tiers import tier_costs
 from attribution.reports.views import cents_half_even
@@ -146,6 +148,11 @@ def tiers(
             raise NotFoundError(f"no pool named {pool!r}")
         found = tier_costs(session, *period_window(name), settings.tiers.names, pool)
         rows = [(t, figures.per_million_cents(t), figures.per_request_text(t)) for t in found]
+        listed = settings.api.console_price_list
+        analysis = None
+        if listed is not None:
+            prices = load_price_list(listed, settings.currency)
+            analysis = analyse_tiers(session, settings, name, prices, pool)
         return page(
             request,
             "tiers.html",
@@ -158,6 +165,7 @@ def tiers(
             total_cents=sum(t.total_cents for t in found),
             chart=figures.tier_chart(found, settings.currency),
             currency=settings.currency,
+            a=analysis,
         )
     except AttributionError as exc:
         return error_page(request, viewer, exc)

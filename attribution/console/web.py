@@ -21,6 +21,7 @@ from attribution.config import Settings
 from attribution.console.session import COOKIE, Viewer, viewer_of
 from attribution.errors import AttributionError
 from attribution.reports.html import money
+from attribution.reports.views import cents_half_even
 from attribution.store.tables import Period
 from attribution.timeutil import period_window
 
@@ -34,6 +35,7 @@ templates = Environment(
 )
 templates.filters["money"] = money
 templates.filters["num"] = lambda v: f"{v:,}"
+templates.filters["micros_money"] = lambda v: money(cents_half_even(v))
 templates.filters["pct"] = lambda v: "" if v is None else f"{100 * v:.1f}%"
 #: No script at all, nothing from elsewhere, never framed: the console needs none of it.
 SECURITY_HEADERS = {

@@ -4,6 +4,7 @@ the first three days of December (open), three tenants in three context tiers, u
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,8 +25,13 @@ TENANTS = {
 }
 
 
+PRICE_LIST = Path(__file__).resolve().parents[2] / "deploy" / "pricing" / "long-context-128k.toml"
+
+
 def console_settings() -> Settings:
-    return small_cluster_settings(interval_seconds=3600, max_window_days=62)
+    return small_cluster_settings(
+        interval_seconds=3600, max_window_days=62, api={"console_price_list": str(PRICE_LIST)}
+    )
 
 
 def _usage(hours: int, start: datetime) -> list[dict[str, object]]:

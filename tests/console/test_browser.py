@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from PIL import Image
 
 from attribution.reports.html import money
 from tests.console.conftest import Console, screenshot
+from tests.console.seed import PRICE_LIST
 
 PERIOD = "2026-11"
 
@@ -95,6 +97,15 @@ def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(
     tiers = _api(console, "/v1/tiers", "finance", period=PERIOD).json()["tiers"]
     assert _cells(page, "tiers", 4) == {t["tier"]: money(t["total_cents"]) for t in tiers}
     assert list(_cells(page, "tiers", 0))[:4] == ["0-4k", "4k-32k", "32k-128k", "128k+"]
+    priced = httpx.post(
+        f"{console.url}/v1/pricing/tiers",
+        params={"period": PERIOD},
+        json=tomllib.loads(PRICE_LIST.read_text()),
+        headers={"Authorization": f"Bearer {console.keys['finance']}"},
+        timeout=30,
+    ).json()
+    margins = {t["key"][0]: money(t["margin_cents"]) for t in priced["tiers"]}
+    assert {k: v for k, v in _cells(page, "pricing", 5).items() if k in margins} == margins
     _non_blank(screenshot(page, "04-tiers"))
 
     page.click("nav >> text=Pools")
