@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT, micros_to_cents
+from attribution.reports.views import tier_sort_key
 from attribution.store import queries
 from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
 from attribution.timeutil import iso
@@ -280,7 +281,7 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
     sums: dict[tuple[str, str | None, str | None], list[LineItem]] = {}
     for line in lines:
         sums.setdefault(_group_key(line, grouping), []).append(line)
-    keys = sorted(sums, key=lambda k: (k[0], k[1] or "", k[2] or ""))
+    keys = sorted(sums, key=lambda k: (k[0], tier_sort_key(k[1]), k[2] or ""))
     out = []
     for key in keys:
         members = sums[key]

@@ -28,6 +28,7 @@ from attribution.model.money import allocate, micros_to_cents
 from attribution.model.statement import USAGE, Line
 from attribution.reports.pricelist import Band, PriceList, PriceListError
 from attribution.reports.statement import build_statement
+from attribution.reports.views import tier_sort_key
 
 #: Break-even prices are kept to this many decimal places of USD per 1M tokens (a 1e-12 step moves the
 #: revenue of a trillion tokens by one micro-dollar), so that they make a margin zero to the cent.
@@ -256,7 +257,7 @@ def _cells(lines: list[Line], ranges: dict[str, Any], pool: str | None) -> tuple
         key = (x.tenant, x.tier)
         target = cells.setdefault(key, Priced(key)) if x.tier in ranges else unpriced
         target.add(Priced((), x.requests, x.prompt_tokens, x.generation_tokens, x.total_usd_micros))
-    return [cells[k] for k in sorted(cells)], unpriced
+    return [cells[k] for k in sorted(cells, key=lambda k: (k[0], tier_sort_key(k[1])))], unpriced
 
 
 def _bands(

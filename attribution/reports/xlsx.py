@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from attribution.config import Settings
 from attribution.reports.cells import safe_text
-from attribution.reports.monthly import StatementReport, build_statement_report
+from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
 from attribution.reports.views import Row, cents_half_even
 from attribution.timeutil import iso
 
@@ -90,7 +90,7 @@ def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) 
         ("source", r.source),
         ("content hash (sha256)", r.content_hash or ""),
         ("currency", r.currency),
-        *([(f"cluster cost for the period ({r.currency})", amount(r.cluster_cost_cents))] if cluster else []),
+        *([(f"{bill_label(r)} ({r.currency})", amount(r.cluster_cost_cents))] if cluster else []),
         (f"usage ({r.currency})", amount(r.usage.total_cents)),
         (f"corrections billed here ({r.currency})", amount(r.corrections.total_cents)),
         (f"total ({r.currency})", amount(r.total.total_cents)),
