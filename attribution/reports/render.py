@@ -116,9 +116,7 @@ def statement_table(statement: Statement, console: Console | None = None) -> Non
     for name in ("tenant", "usage", "corrections", "total"):
         table.add_column(name, justify="left" if name == "tenant" else "right")
     for tenant, (usage, corrections) in sorted(per_tenant.items()):
-        table.add_row(
-            tenant, money(usage), money(corrections), money(usage + corrections)
-        )
+        table.add_row(tenant, money(usage), money(corrections), money(usage + corrections))
     table.add_section()
     table.add_row("total", "", "", money(statement.total_cents))
     console.print(table)
