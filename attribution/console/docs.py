@@ -1,4 +1,5 @@
-"""``/docs``: Swagger UI from the ``swagger-ui-bundle`` package's files, so it works without internet.
+"""``/docs``: Swagger UI 5 (it reads OpenAPI 3.1) from the ``swagger-ui-bundle-v2`` package's files, so
+it works without internet.
 
 FastAPI's default ``/docs`` page loads Swagger UI from a CDN and is blank offline; this one serves the
 same UI's JavaScript and CSS from the installed package, under ``/docs/assets``.

@@ -167,3 +167,22 @@ def test_a_tenant_key_sees_its_own_tenant_only(console: Console, page: Any) -> N
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert rows and {r["BillingAccountId"] for r in rows} == {"acme-chat"}
     assert page.locator("a.button >> text=Close").count() == 0
+
+
+def test_docs_render_swagger_ui_with_no_network_but_the_server(console: Console, page: Any) -> None:
+    """Every request to anything but the server is aborted: /docs must still draw the API's title."""
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(console.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(console.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+    assert "attribution" in page.inner_text(".swagger-ui .info .title")
+    assert outside == []
+    _non_blank(screenshot(page, "11-docs-offline"))
