@@ -31,7 +31,7 @@ from attribution.reports.pools import pool_exists, pool_summaries
 from attribution.reports.pricelist import load_price_list
 from attribution.reports.pricing import analyse_tiers
 from attribution.reports.statement import build_statement
-from attribution.reports.tiers import tier_costs
+from attribution.reports.tiers import statement_tier_costs
 from attribution.reports.views import cents_half_even
 from attribution.store import queries
 from attribution.store.tables import Period
@@ -146,7 +146,7 @@ def tiers(
         known = {p.name for p in settings.pools} | RESERVED_NAMES
         if pool is not None and pool not in known and not pool_exists(session, pool):
             raise NotFoundError(f"no pool named {pool!r}")
-        found = tier_costs(session, *period_window(name), settings.tiers.names, pool)
+        found = statement_tier_costs(build_statement(session, name).lines, settings.tiers.names, pool)
         rows = [(t, figures.per_million_cents(t), figures.per_request_text(t)) for t in found]
         listed = settings.api.console_price_list
         analysis = None
