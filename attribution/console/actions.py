@@ -6,6 +6,7 @@ CSRF token; the session cookie is HttpOnly and SameSite=Strict, so no other site
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -178,8 +179,8 @@ def download(
         if kind not in KINDS:
             return error_page(request, who, _unknown(kind))
         body = _document(session, settings, period, kind, tenant)
-        scope = f"-{tenant}" if tenant else ""
-        filename = f"attribution-{period}{scope}-{kind}".replace('"', "")
+        scope = f"-{re.sub(r'[^A-Za-z0-9._-]+', '_', tenant)}" if tenant else ""
+        filename = f"attribution-{period}{scope}-{kind}"  # ASCII only: a header cannot carry any name
         headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(body, media_type=KINDS[kind], headers=headers)
     except AttributionError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -85,7 +86,7 @@ def tenants(
         name = chosen_period(session, period)
         mine = own_tenant(who, None)
         if mine is not None:
-            return RedirectResponse(f"{PREFIX}/tenants/{mine}?period={name}", status_code=303)
+            return RedirectResponse(f"{PREFIX}/tenants/{quote(mine, safe='')}?period={name}", status_code=303)
         report = build_statement_report(session, settings, name)
         chart = figures.component_chart(
             "chart-tenants", f"Cost by tenant, {name}", report.tenants, "tenant", settings.currency
@@ -95,7 +96,7 @@ def tenants(
         return error_page(request, viewer, exc)
 
 
-@router.get(PREFIX + "/tenants/{tenant}")
+@router.get(PREFIX + "/tenants/{tenant:path}")  # a tenant id may hold a slash
 def tenant(
     tenant: str,
     request: Request,

@@ -3,6 +3,8 @@ sessions, and the offline ``/docs``."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -143,3 +145,27 @@ def test_docs_serve_swagger_ui_from_the_package(client: TestClient) -> None:
     assert urls and all(u.startswith("/") for u in urls), urls
     for url in urls:
         assert client.get(url).status_code == 200, url
+
+
+def test_a_hostile_tenant_name_is_escaped_quoted_and_kept_out_of_headers(
+    pg_factory: sessionmaker,
+) -> None:
+    from attribution.jobs.attribute import run_attribution
+    from tests.builders import T0, create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings
+    from tests.builders import store as store_rows
+
+    hostile = 'Ünï <b>"Corp"</b>/../x?y=1'
+    usage = [create_usage_row(m, hostile, "0-4k", 90_000.0, requests=2) for m in range(60)]
+    store_rows(pg_factory, create_gpu_rows(60), create_kv_rows(60, 0.01), usage)
+    settings = small_cluster_settings()
+    run_attribution(settings, pg_factory, T0, T0.replace(hour=1))
+    client = TestClient(create_app(settings, pg_factory), base_url="http://console.test")
+    _sign_in(client, create_api_key(pg_factory, f"tenant:{hostile}"))
+    moved = client.get("/console/tenants", params={"period": "2026-11"}, follow_redirects=False)
+    assert moved.status_code == 303 and "%2F..%2Fx%3Fy%3D1" in moved.headers["location"]
+    page = client.get(moved.headers["location"])
+    assert page.status_code == 200 and "<b>" not in page.text and "&lt;b&gt;" in page.text
+    download = client.get("/console/periods/2026-11/focus.csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert download.status_code == 200 and {r["BillingAccountId"] for r in rows} == {hostile}
+    assert download.headers["content-disposition"].isascii()
