@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
 from attribution.jobs.attribute import run_attribution
 from attribution.jobs.periods import close_period
+from attribution.store.collection_state import SourceCoverage
 from attribution.store.session import unit_of_work
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
 
@@ -59,6 +61,33 @@ def _usage(hours: int, start: datetime) -> list[dict[str, object]]:
     return rows
 
 
+#: The engine source missed three hours on 12 November; the KV usage of those hours is estimated.
+GAP_START, GAP_HOURS = datetime(2026, 11, 12, 9, tzinfo=UTC), 3
+
+
+def _coverage(factory: sessionmaker[Session], hours: int) -> None:
+    """What the collectors would have recorded: every source present, but for the engine's gap."""
+    rows = []
+    for h in range(hours):
+        t = MONTH_START + timedelta(hours=h)
+        gap = GAP_START <= t < GAP_START + timedelta(hours=GAP_HOURS)
+        for collector, source in (("gpu", "dcgm"), ("kv", "vllm"), ("gateway", "litellm")):
+            status = "estimated" if gap and collector == "kv" else "present"
+            rows.append(
+                {
+                    "collector": collector,
+                    "source": source,
+                    "interval_start": t,
+                    "status": status,
+                    "series": 2,
+                    "rows": 2,
+                    "collected_at": t + timedelta(hours=1),
+                }
+            )
+    with unit_of_work(factory) as session:
+        session.execute(insert(SourceCoverage), rows)
+
+
 def seed(factory: sessionmaker[Session], settings: Settings, close: bool = True) -> None:
     """Store and attribute November (whole) and December's first days; close November if ``close``."""
     hours = int((OPEN_END - MONTH_START).total_seconds()) // 3600
@@ -67,6 +96,7 @@ def seed(factory: sessionmaker[Session], settings: Settings, close: bool = True)
     gpu = create_gpu_rows(hours * HOUR, step_minutes=HOUR, start=MONTH_START)
     kv = create_kv_rows(hours * HOUR, ratios, step_minutes=HOUR, start=MONTH_START)
     store(factory, gpu, kv, _usage(hours, MONTH_START))
+    _coverage(factory, hours)
     run_attribution(settings, factory, MONTH_START, OPEN_END)
     if not close:
         return

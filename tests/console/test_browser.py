@@ -115,6 +115,7 @@ def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(
 
     page.click("nav >> text=Coverage")
     assert "720 of 720 intervals attributed" in page.inner_text("#coverage-state")
+    assert "kv\tvllm\t2026-11-12 09:00\t2026-11-12 12:00\testimated" in page.inner_text("table#gaps")
     _non_blank(screenshot(page, "06-coverage"))
 
     page.click("nav >> text=Periods")
