@@ -166,7 +166,11 @@ def report_chargeback(
     end: Annotated[str | None, typer.Option()] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
-    """Per-tenant chargeback for a period (calendar month, UTC) or a window."""
+    """Per-tenant chargeback for a period (calendar month, UTC) or a window.
+
+    A period shows its statement: a closed one as issued (status closed, with its content hash), an open
+    one with the corrections of closed periods billed in it, as the API and the statement do.
+    """
     from attribution.reports.chargeback import build_chargeback
     from attribution.reports.render import to_csv, to_json, to_table
     from attribution.store.session import make_engine, make_sessionmaker
@@ -182,7 +186,7 @@ def report_chargeback(
     s, e = align_window(s, e, settings.interval_seconds, settings.max_window_days)
     factory = make_sessionmaker(make_engine(settings.database_url))
     with factory() as session:
-        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency)
+        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency, period)
     if fmt is Format.table:
         to_table(cb, table_console)
     else:

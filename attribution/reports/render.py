@@ -69,6 +69,7 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
     table = Table(
         title=f"Chargeback {iso(cb.start)} to {iso(cb.end)} ({cb.currency})",
         caption=(
+            f"{cb.status}{f' (sha256 {cb.content_hash[:16]}…)' if cb.content_hash else ''}; "
             f"cluster cost {money(cents_half_even(cb.cluster_cost_usd_micros))} {cb.currency}; "
             f"{cb.intervals_attributed:,}/{cb.intervals_in_window:,} intervals attributed"
         ),

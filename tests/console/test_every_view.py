@@ -98,6 +98,12 @@ def test_every_view_of_a_period_shows_the_same_cents(
     for line in json.loads(result.output)["lines"]:
         per_tenant[line["tenant"]] += line["total_cents"]
     views["cli statement"] = dict(per_tenant)
+    result = CliRunner().invoke(app, ["report", "chargeback", "--period", period, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    cli_chargeback = json.loads(result.output)
+    assert cli_chargeback["status"] == chargeback["status"]
+    assert cli_chargeback["content_hash"] == chargeback["content_hash"]
+    views["cli chargeback"] = {t["tenant"]: t["total_cents"] for t in cli_chargeback["tenants"]}
 
     with factory() as session:
         views["html statement"] = _html_tenants(build_statement_html(session, settings, period))
