@@ -150,10 +150,14 @@ def tiers(
         found = statement_tier_costs(build_statement(session, name).lines, settings.tiers.names, pool)
         rows = [(t, figures.per_million_cents(t), figures.per_request_text(t)) for t in found]
         listed = settings.api.console_price_list
-        analysis = None
+        analysis, problem = None, ""
         if listed is not None:
-            prices = load_price_list(listed, settings.currency)
-            analysis = analyse_tiers(session, settings, name, prices, pool)
+            try:  # a bad price list costs the comparison, not the page
+                prices = load_price_list(listed, settings.currency)
+            except AttributionError as exc:
+                problem = f"api.console_price_list: {exc.detail}"
+            else:
+                analysis = analyse_tiers(session, settings, name, prices, pool)
         return page(
             request,
             "tiers.html",
@@ -167,6 +171,7 @@ def tiers(
             chart=figures.tier_chart(found, settings.currency),
             currency=settings.currency,
             a=analysis,
+            price_list_problem=problem,
         )
     except AttributionError as exc:
         return error_page(request, viewer, exc)

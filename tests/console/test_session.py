@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -169,3 +170,17 @@ def test_a_hostile_tenant_name_is_escaped_quoted_and_kept_out_of_headers(
     rows = list(csv.DictReader(io.StringIO(download.text)))
     assert download.status_code == 200 and {r["BillingAccountId"] for r in rows} == {hostile}
     assert download.headers["content-disposition"].isascii()
+
+
+def test_a_bad_price_list_costs_the_comparison_not_the_tier_page(pg_factory: sessionmaker) -> None:
+    settings = console_settings().model_copy(
+        update={
+            "api": console_settings().api.model_copy(update={"console_price_list": Path("/nonexistent.toml")})
+        }
+    )
+    seed(pg_factory, settings, close=False)
+    client = TestClient(create_app(settings, pg_factory), base_url="http://console.test")
+    _sign_in(client, create_api_key(pg_factory, "finance"))
+    page = client.get("/console/tiers", params={"period": "2026-11"})
+    assert page.status_code == 200 and 'id="tiers"' in page.text
+    assert "api.console_price_list: price list /nonexistent.toml does not exist" in page.text
