@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attribution.config import RESERVED_NAMES
-from attribution.model.statement import COMPONENTS
+from attribution.model.statement import COMPONENTS, USAGE
 from attribution.reports.charts import COLOURS, COMPONENT_NAMES
 from attribution.reports.html import money
 from attribution.reports.monthly import StatementReport
@@ -41,8 +41,12 @@ def headline(r: StatementReport) -> tuple[list[Figure], list[Figure]]:
     """The overview's figures, and the usage by component. A month not yet fully attributed has no bill
     yet: its cluster cost is 'so far', so no reader takes a partial figure for the month's bill."""
     bill = "the bill for the period" if r.coverage.complete else "cluster cost so far (month not complete)"
-    tenants = sum(x.total_cents for x in r.tenants if x.key[0] not in RESERVED_NAMES)
-    platform = {x.key[0]: x.total_cents for x in r.tenants if x.key[0] in RESERVED_NAMES}
+    usage = [x for x in r.lines if x.charge_class == USAGE]  # corrections have their own figure
+    tenants = sum(x.total_cents for x in usage if x.tenant not in RESERVED_NAMES)
+    platform: dict[str, int] = {}
+    for x in usage:
+        if x.tenant in RESERVED_NAMES:
+            platform[x.tenant] = platform.get(x.tenant, 0) + x.total_cents
     main: list[Figure] = []
     if r.tenant is None:
         main.append(Figure(bill, r.cluster_cost_cents, "the GPUs' price for the period"))

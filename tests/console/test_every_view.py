@@ -173,3 +173,21 @@ def test_a_what_if_moves_no_cent_in_a_tier_whose_price_did_not_change(
         "32k-128k": 0,
     }
     assert changes["total"] == changes["128k+"]
+
+
+def test_the_overview_of_the_month_billing_corrections_reconciles(
+    restated: tuple[sessionmaker[Session], str],
+) -> None:
+    """Attributed to tenants + platform lines = usage = the bill so far; corrections on their own line."""
+    factory, _ = restated
+    key = create_api_key(factory, "finance")
+    client = TestClient(create_app(console_settings(), factory))
+    client.post("/console/login", data={"key": key})
+    page = client.get("/console/", params={"period": "2026-12"}).text
+    cards = dict(re.findall(r'<div class="label">(.*?)</div><div class="value">(-?[\d,]+\.\d\d) ', page))
+    bill = _cents(cards["cluster cost so far (month not complete)"])
+    parts = ("attributed to tenants", "idle kept by the platform", "unmeasured")
+    assert sum(_cents(cards[p]) for p in parts) == bill
+    assert "other platform lines" not in cards
+    assert _cents(cards["corrections of closed periods"]) == 28_800
+    assert _cents(cards["statement total"]) == bill + 28_800
