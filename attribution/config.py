@@ -444,6 +444,9 @@ class ApiConfig(_Strict):
     """Windows whose line sets stay in memory until the next attribution run; 0 reads every time."""
     max_series_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """The most buckets a usage or pool series may have; more is a 422 (use a larger step)."""
+    console_price_list: Path | None = None
+    """A TOML price list (docs/reports.md) the console's context-tier page sets against each tier's cost:
+    revenue, margin and which tiers subsidise which. Unset: the page shows cost only."""
 
 
 class LogFormat(StrEnum):
