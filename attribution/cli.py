@@ -49,8 +49,25 @@ def _settings() -> Settings:
     return load_settings()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("attribution")
+        except PackageNotFoundError:  # run from a checkout without installing it
+            from attribution import __version__ as installed
+        console.print(f"attribution {installed}")
+        raise typer.Exit
+
+
 @app.callback()
-def _setup_logging() -> None:
+def _setup_logging(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version, exit."),
+    ] = False,
+) -> None:
     # Every command (serve, scheduler, collect, attribute, ...) logs as log_format/log_level say. A bad
     # config is left for the command itself to report, with the key and the problem.
     from attribution.logging import setup_from_settings, setup_logging
@@ -340,10 +357,19 @@ def config_docs(
 
 
 def main() -> None:
+    """The entry point: an operator's mistake (settings, database) is one line and exit code 2."""
+    from rich.markup import escape
+
+    from attribution.clierrors import describe
+
     try:
         app()
-    except AttributionError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    except Exception as exc:
+        failure = describe(exc)
+        if failure is None:
+            raise
+        code, line = failure
+        err.print(f"[red]error[/red] ({code}): {escape(line)}", highlight=False)
         raise SystemExit(2) from None
 
 
