@@ -18,7 +18,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 PACKAGED_AS = Path("attribution") / "_migrations"
 
 
-class BuildPyWithMigrations(build_py):  # type: ignore[misc]
+class BuildPyWithMigrations(build_py):
     """``build_py`` plus a copy of ``migrations/`` (Python files and the revision template)."""
 
     def run(self) -> None:
