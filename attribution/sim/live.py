@@ -112,7 +112,7 @@ class LiveCluster:
         """Serve for ``duration_seconds`` of wall time (at most a week), then stop."""
         if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
             raise ConfigError(f"duration must be in (0, {MAX_DURATION_SECONDS}] seconds")
-        with self, _stop_on_sigterm(self._stop):
+        with _stop_on_sigterm(self._stop), self:  # the handler first: a port that answers can be stopped
             self._stop.wait(duration_seconds)
         if self.error is not None:
             raise self.error
