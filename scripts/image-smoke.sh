@@ -156,7 +156,8 @@ stop_within() {
   [ "$pid" -gt 0 ] || fail "$name is not running"
   sent=$(now)
   kill -TERM "$pid"
-  podman wait "$name" >/dev/null
+  # a process that ignores SIGTERM would be waited for forever: past 15 s it has failed anyway
+  timeout 15 podman wait "$name" >/dev/null || fail "$name did not exit within 15 s of SIGTERM"
   finished=$(podman inspect --format '{{.State.FinishedAt}}' "$name")
   seconds=$("$PYTHON" -c '
 import sys
