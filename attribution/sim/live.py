@@ -186,7 +186,8 @@ class LiveCluster:
 
 @contextmanager
 def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM (``docker stop``, a pod's deletion) ends ``run`` as the end of its duration does.
+    """SIGTERM (``docker stop``, a pod's deletion) stops the servers, then is raised again for the
+    handler that was there before (the CLI's: exit at once), as uvicorn does.
 
     Python leaves SIGTERM at the system's default action, and a container's PID 1 has none: without a
     handler, ``attribution sim serve`` as a container ignored it until the runtime killed it 10 s later.
@@ -194,11 +195,19 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    received: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if received:
+        signal.raise_signal(signal.SIGTERM)
 
 
 def _handler(cluster: LiveCluster, index: int) -> type[BaseHTTPRequestHandler]:
