@@ -30,8 +30,10 @@ say() { printf 'image-smoke: %s\n' "$*"; }
 fail() { printf 'image-smoke: FAILED: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { "$PYTHON" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
+PG_URL=""
 cleanup() {
   for name in "${CONTAINERS[@]}"; do podman rm --force --time 0 "$name" >/dev/null 2>&1 || true; done
+  if [ -n "$PG_URL" ]; then drop_postgres "$PG_URL"; fi
 }
 trap cleanup EXIT
 
@@ -186,6 +188,7 @@ smoke() {
   out=$(podman run --rm --env ATTRIBUTION_DATABASE_URL=sqlite:////tmp/attribution.db "$IMAGE" db upgrade)
   [[ "$out" == *"latest revision"* ]] || fail "db upgrade on SQLite: $out"
   pg_url=$(fresh_postgres)
+  PG_URL=$pg_url # dropped on exit, passed or failed
   out=$(podman run --rm --network host --env "ATTRIBUTION_DATABASE_URL=$pg_url" "$IMAGE" db upgrade)
   [[ "$out" == *"latest revision"* ]] || fail "db upgrade on Postgres: $out"
   say "db upgrade on SQLite and on a fresh Postgres database: ok"
@@ -212,7 +215,6 @@ smoke() {
     sleep 0.25
   done
   stop_within attribution-smoke-sim
-  drop_postgres "$pg_url"
 }
 
 main() {
