@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import math
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -98,8 +100,12 @@ class LiveCluster:
 
     def stop(self) -> None:
         self._stop.set()
-        for server in self._servers:
-            server.shutdown()
+        # every server at once: each shutdown waits up to a poll interval, one per target in turn adds up
+        stoppers = [threading.Thread(target=server.shutdown) for server in self._servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper, server in zip(stoppers, self._servers, strict=True):
+            stopper.join()
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -109,7 +115,7 @@ class LiveCluster:
         """Serve for ``duration_seconds`` of wall time (at most a week), then stop."""
         if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
             raise ConfigError(f"duration must be in (0, {MAX_DURATION_SECONDS}] seconds")
-        with self:
+        with _stop_on_sigterm(self._stop), self:  # the handler first: a port that answers can be stopped
             self._stop.wait(duration_seconds)
         if self.error is not None:
             raise self.error
@@ -186,6 +192,32 @@ class LiveCluster:
                 rendered = ", ".join(f'{k}: "{v}"' for k, v in labels.items())
                 lines += [f'      - targets: ["{live.address}"]', f"        labels: {{{rendered}}}"]
         return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (``docker stop``, a pod's deletion) stops the servers, then is raised again for the
+    handler that was there before (the CLI's: exit at once), as uvicorn does.
+
+    Python leaves SIGTERM at the system's default action, and a container's PID 1 has none: without a
+    handler, ``attribution sim serve`` as a container ignored it until the runtime killed it 10 s later.
+    Only the main thread may set a handler; elsewhere (a test's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if received:
+        signal.raise_signal(signal.SIGTERM)
 
 
 def _handler(cluster: LiveCluster, index: int) -> type[BaseHTTPRequestHandler]:
