@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from attribution.catalog import GPUS, MODELS
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.errors import ConfigError
+from attribution.model.names import canonical_name
 
 MICROS_PER_USD = 1_000_000
 DEFAULT_CONFIG_FILE = "attribution.toml"
@@ -125,6 +126,11 @@ class ReservationConfig(_Strict):
     effective_from: datetime
     effective_to: datetime | None = None
 
+    @field_validator("tenant", "pool")
+    @classmethod
+    def _canonical(cls, v: str) -> str:
+        return canonical_name(v)
+
     @field_validator("fraction", mode="before")
     @classmethod
     def _fraction(cls, v: Any) -> str:
@@ -203,7 +209,7 @@ class PoolConfig(_Strict):
     def _not_reserved(cls, v: str) -> str:
         if v in RESERVED_NAMES or not v:
             raise ValueError(f"pool name {v!r} is reserved or empty")
-        return v
+        return canonical_name(v, "pool name")
 
     @field_validator("model")
     @classmethod
@@ -255,6 +261,12 @@ class TenantConfig(_Strict):
 
     label: str = "tenant"
     known: list[str] = []
+
+    @field_validator("known")
+    @classmethod
+    def _canonical(cls, v: list[str]) -> list[str]:
+        """Known tenants as the collectors store them (:func:`canonical_name`), or refused."""
+        return [canonical_name(name, "tenant") for name in v]
 
 
 class PolicyConfig(_Strict):

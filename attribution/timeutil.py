@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from attribution.errors import InvalidWindowError
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: ASCII digits only: ``\d`` also matches Arabic-Indic or fullwidth digits, which ``int()`` reads as the
+#: same month, so ``٢٠٢٦-11`` and ``２０２６-11`` would be two more names of November (closed twice, billed twice).
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
 
 
 def parse_instant(text: str) -> datetime:
@@ -50,11 +52,21 @@ def align_window(
     return aligned_start, aligned_end
 
 
+def parse_period(period: str) -> str:
+    """The one canonical name of a billing period: exactly ``YYYY-MM`` in ASCII digits, a month 01-12,
+    a year the calendar holds (0001-9999). Every edge (CLI, API, config, jobs) parses through here and
+    stores what it returns, so a month has one name; anything else (other digits, blanks, ``2026-1``) is
+    refused, not normalised, since a name that was accepted once would be accepted differently later."""
+    match = _PERIOD.fullmatch(period)
+    if match is None or match.group(1) == "0000":
+        raise InvalidWindowError(f"period must be YYYY-MM in ASCII digits with month 01-12, got {period!r}")
+    return period
+
+
 def period_window(period: str) -> tuple[datetime, datetime]:
     """``YYYY-MM`` as the half-open month ``[first day, first day of next month)`` in UTC."""
-    match = _PERIOD.match(period.strip())
-    if match is None:
-        raise InvalidWindowError(f"period must look like YYYY-MM, got {period!r}")
+    match = _PERIOD.fullmatch(parse_period(period))
+    assert match is not None
     year, month = int(match.group(1)), int(match.group(2))
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)

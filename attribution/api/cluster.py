@@ -13,6 +13,7 @@ from attribution.api.auth import FinanceDep
 from attribution.api.convert import to_schema
 from attribution.api.params import (
     NAME_PATTERN,
+    CanonicalName,
     EndQuery,
     PeriodQuery,
     PoolQuery,
@@ -41,7 +42,7 @@ from attribution.timeutil import iso
 
 router = APIRouter(tags=["cluster"])
 
-PoolPath = Annotated[str, Path(pattern=NAME_PATTERN)]
+PoolPath = Annotated[str, Path(pattern=NAME_PATTERN), CanonicalName]
 SeriesStepQuery = Annotated[
     int | None, Query(ge=60, le=31 * 86400, description="add the cost structure per bucket of this width")
 ]

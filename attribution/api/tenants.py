@@ -11,6 +11,7 @@ from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
 from attribution.api.params import (
     NAME_PATTERN,
+    CanonicalName,
     EndQuery,
     PeriodQuery,
     StartQuery,
@@ -23,7 +24,7 @@ from attribution.timeutil import iso
 
 router = APIRouter(tags=["tenants"])
 
-TenantPath = Annotated[str, Path(pattern=NAME_PATTERN)]
+TenantPath = Annotated[str, Path(pattern=NAME_PATTERN), CanonicalName]
 StepQuery = Annotated[
     int, Query(ge=60, le=31 * 86400, description="bucket width in seconds, a multiple of the stored grain")
 ]
