@@ -308,7 +308,8 @@ def keys_list() -> None:
     with _factory(_settings())() as session:
         for k in list_keys(session):
             revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            scopes = ", ".join(scopes_of(k))
+            # a non-ASCII scope is shown escaped: a Cyrillic "а" must not list like a Latin "a"
+            scopes = ", ".join(s if s.isascii() else ascii(s) for s in scopes_of(k))
             console.print(f"{k.key_id}  {scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
 
 
