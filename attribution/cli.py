@@ -124,7 +124,7 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
 
 
 def _canonical_period(value: str | None) -> str | None:
-    """A period given on the command line, parsed once (:func:`parse_period`): ``٢٠٢٦-11`` is refused."""
+    """A period given on the command line, parsed once (:func:`parse_period`): other digits are refused."""
     if value is None:
         return None
     try:
@@ -308,7 +308,7 @@ def keys_list() -> None:
     with _factory(_settings())() as session:
         for k in list_keys(session):
             revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            # a non-ASCII scope is shown escaped: a Cyrillic "а" must not list like a Latin "a"
+            # a non-ASCII scope is shown escaped: a Cyrillic a (U+0430) must not list like a Latin one
             scopes = ", ".join(s if s.isascii() else ascii(s) for s in scopes_of(k))
             console.print(f"{k.key_id}  {scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
 

@@ -430,6 +430,13 @@ class ApiConfig(_Strict):
     """Windows whose line sets stay in memory until the next attribution run; 0 reads every time."""
     max_series_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """The most buckets a usage or pool series may have; more is a 422 (use a larger step)."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20
+    """The largest request body, in bytes; a larger one is a 413 before it is read or a key is checked."""
+    rate_limit_per_minute: Annotated[int, Field(ge=0, le=1_000_000)] = 120
+    """Expensive requests (pools, tiers, coverage, usage series, exports) a key may make per minute, per
+    replica (an in-process token bucket); over it is a 429 with ``Retry-After``. 0 turns it off."""
+    rate_limit_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    """How many expensive requests a key may make at once before the per-minute rate applies."""
 
 
 class LogFormat(StrEnum):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from attribution.errors import InvalidWindowError
 
 #: ASCII digits only: ``\d`` also matches Arabic-Indic or fullwidth digits, which ``int()`` reads as the
-#: same month, so ``٢٠٢٦-11`` and ``２０２６-11`` would be two more names of November (closed twice, billed twice).
+#: same month, so ``2026-11`` in those digits would be more names of November (closed twice, billed twice).
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
 
 
@@ -53,13 +53,14 @@ def align_window(
 
 
 def parse_period(period: str) -> str:
-    """The one canonical name of a billing period: exactly ``YYYY-MM`` in ASCII digits, a month 01-12,
-    a year the calendar holds (0001-9999). Every edge (CLI, API, config, jobs) parses through here and
-    stores what it returns, so a month has one name; anything else (other digits, blanks, ``2026-1``) is
-    refused, not normalised, since a name that was accepted once would be accepted differently later."""
+    """The one canonical name of a billing period: exactly ``YYYY-MM`` in ASCII digits, month 01-12 (year
+    0000, which the calendar cannot hold, fails in :func:`period_window`). Every edge (CLI, API, config,
+    jobs) parses through here and stores what it returns, so a month has one name; anything else (other
+    digits, blanks, ``2026-1``) is refused, not normalised: a name accepted once must not later be
+    accepted as a different one."""
     match = _PERIOD.fullmatch(period)
-    if match is None or match.group(1) == "0000":
-        raise InvalidWindowError(f"period must be YYYY-MM in ASCII digits with month 01-12, got {period!r}")
+    if match is None:
+        raise InvalidWindowError(f"period must look like YYYY-MM (ASCII digits, month 01-12), got {period!r}")
     return period
 
 

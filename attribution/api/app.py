@@ -29,7 +29,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody, "description": "the key lacks the scope, or asks for another tenant"},
     404: {"model": ErrorBody, "description": "unknown tenant, pool or route"},
     409: {"model": ErrorBody, "description": "conflicts with the current state (period already closed)"},
+    413: {"model": ErrorBody, "description": "request body over api.max_body_bytes"},
     422: {"model": ErrorBody, "description": "invalid request, window, period or cursor"},
+    429: {"model": ErrorBody, "description": "over the key's rate of expensive requests; see Retry-After"},
     503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable"},
 }
 DATABASE_UNAVAILABLE = "database unavailable"
@@ -38,6 +40,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    413: "body_too_large",
     415: "unsupported_media",
 }
 
@@ -48,6 +51,7 @@ def _error(status: int, code: str, detail: str, headers: Mapping[str, str] | Non
 
 def create_app(settings: Settings, factory: sessionmaker[Session] | None = None) -> FastAPI:
     from attribution.api import routes
+    from attribution.api.limits import BodyLimit, RateLimiter
     from attribution.api.ops import SourceReadiness
 
     app = FastAPI(
@@ -61,11 +65,16 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.state.metrics = metrics = ApiMetrics()
     app.state.readiness = SourceReadiness()
     app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
+    app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # inside metrics: 413s counted
     metrics.install(app)
 
     @app.exception_handler(AttributionError)
     async def _domain_error(_: Request, exc: AttributionError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        retry_after = getattr(exc, "retry_after_seconds", None)  # a 429 (attribution.api.limits)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         if isinstance(exc, DatabaseUnavailableError):  # its detail carries the driver's text: log only
             log.warning("database unavailable: %s", exc.detail)
             return _error(exc.status_code, exc.code, DATABASE_UNAVAILABLE)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import FinanceDep
 from attribution.api.convert import to_schema
+from attribution.api.limits import Expensive
 from attribution.api.params import (
     NAME_PATTERN,
     CanonicalName,
@@ -40,7 +41,7 @@ from attribution.reports.tiers import tier_costs
 from attribution.reports.usage import check_step
 from attribution.timeutil import iso
 
-router = APIRouter(tags=["cluster"])
+router = APIRouter(tags=["cluster"], dependencies=[Expensive])  # per-key rate limit
 
 PoolPath = Annotated[str, Path(pattern=NAME_PATTERN), CanonicalName]
 SeriesStepQuery = Annotated[
