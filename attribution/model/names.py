@@ -9,8 +9,8 @@ and refuses what a reader cannot see or tell apart:
   marks, embeddings, overrides and isolates, the BOM), line and paragraph separators, unassigned code
   points and surrogates, and the fillers and variation selectors that render as nothing;
 - blanks other than the ASCII space, and blanks at either end;
-- compatibility forms (NFKC differs from NFC): fullwidth letters and signs (U+FF41, U+FF1D), ligatures, superscripts,
-  which display like another, plain name.
+- compatibility forms (NFKC differs from NFC): fullwidth letters and signs (U+FF41, U+FF1D),
+  ligatures, superscripts, which display like another, plain name.
 
 It stands alone (no imports of ours) so config, store, collectors and API all use this one function.
 """

@@ -96,7 +96,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit(
 ) -> None:
     """No Content-Length: the server counts the chunks and answers 413 once past the limit, without
     waiting for the rest (the client has sent far less than 20 MB when the answer comes)."""
-    url, pid = server
+    url, _ = server
     token = create_api_key(pg_factory, "finance")
     port = int(url.rsplit(":", 1)[1])
     chunk = b"x" * 65536

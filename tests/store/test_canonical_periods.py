@@ -1,8 +1,9 @@
 """The database refuses a period not in canonical ``YYYY-MM`` form, and the migration names any it finds.
 
-A month had several names (``2026-11``, the same in Arabic-Indic or fullwidth digits): each could be closed, and each closed
-one billed the corrections again. The application parses periods once (:func:`parse_period`); these tests
-show the last line of defence, the CHECK constraint (a trigger on SQLite), refusing what slips past it.
+A month had several names (``2026-11``, the same in Arabic-Indic or fullwidth digits): each could be
+closed, and each closed one billed the corrections again. The application parses periods once
+(:func:`parse_period`); these tests show the last line of defence, the CHECK constraint (a trigger on
+SQLite), refusing what slips past it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine
 from tests.support.postgres import fresh_database
 
+ARABIC, FULLWIDTH = "\u0662\u0660\u0662\u0666-11", "\uff12\uff10\uff12\uff16-11"
 NOT_CANONICAL = [
-    "\u0662\u0660\u0662\u0666-11",
-    "\uff12\uff10\uff12\uff16-11",
+    ARABIC,
+    FULLWIDTH,
     "2026-13",
     "2026-1 ",
     " 026-11",
@@ -44,7 +46,7 @@ def test_sqlite_refuses_a_period_not_in_canonical_form(sqlite_url: str) -> None:
         with engine.connect() as conn, pytest.raises(IntegrityError, match="not YYYY-MM"):
             conn.execute(text("INSERT INTO periods (period, status) VALUES (:p, 'open')"), {"p": period})
     with engine.connect() as conn, pytest.raises(IntegrityError, match="not YYYY-MM"):
-        conn.execute(text("UPDATE periods SET period = '\u0662\u0660\u0662\u0666-11'"))
+        conn.execute(text("UPDATE periods SET period = :p"), {"p": ARABIC})
     engine.dispose()
 
 
@@ -53,7 +55,7 @@ def test_the_migration_names_the_non_canonical_rows_it_finds(pg_server: str) -> 
         upgrade(url, "20261129d1r7")
         engine = make_engine(url)
         with engine.begin() as conn:
-            for period in ("2026-11", "\u0662\u0660\u0662\u0666-11", "\uff12\uff10\uff12\uff16-11"):
+            for period in ("2026-11", ARABIC, FULLWIDTH):
                 conn.execute(
                     text("INSERT INTO periods (period, status) VALUES (:p, 'closed')"), {"p": period}
                 )
