@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attribution.model.money import format_cents, format_micros
+from attribution.reports.cells import CsvWriter
 from attribution.reports.chargeback import Chargeback
 from attribution.reports.statement import Statement
 from attribution.reports.tiers import TierCost
@@ -33,7 +33,7 @@ CSV_COLUMNS = [
 
 def to_csv(cb: Chargeback) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(["window_start", "window_end", *CSV_COLUMNS])
     for t in cb.tenants:
         writer.writerow(
@@ -145,7 +145,7 @@ def tiers_table(tiers: list[TierCost], console: Console | None = None) -> None:
 
 def tiers_csv(tiers: list[TierCost]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(
         [
             "tier",
