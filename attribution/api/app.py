@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
@@ -24,7 +24,7 @@ from attribution.store.session import make_engine, make_sessionmaker
 log = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "a request body that is not JSON"},
+    400: {"model": ErrorBody, "description": "a request body that is not JSON, or a header given twice"},
     401: {"model": ErrorBody, "description": "missing, invalid or revoked API key"},
     403: {"model": ErrorBody, "description": "the key lacks the scope, or asks for another tenant"},
     404: {"model": ErrorBody, "description": "unknown tenant, pool or route"},
@@ -32,7 +32,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     413: {"model": ErrorBody, "description": "request body over api.max_body_bytes"},
     422: {"model": ErrorBody, "description": "invalid request, window, period or cursor"},
     429: {"model": ErrorBody, "description": "over the key's rate of expensive requests; see Retry-After"},
-    503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable"},
+    503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable or read-only"},
 }
 DATABASE_UNAVAILABLE = "database unavailable"
 _HTTP_CODES = {
@@ -96,10 +96,19 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def _database_down(_: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
+    @app.exception_handler(InternalError)  # e.g. a read-only database or transaction (SQLSTATE 25006)
+    async def _database_down(
+        _: Request, exc: OperationalError | InterfaceError | InternalError
+    ) -> JSONResponse:
         # the driver's text names hosts, ports, users and databases: the server log has it, clients do not
         log.warning("database unavailable: %s", exc.orig)
         return _error(503, "database_unavailable", DATABASE_UNAVAILABLE)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # a bug: logged with its traceback, answered with the error body rather than plain text
+        log.error("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "internal error; the server log has the details")
 
     app.include_router(routes.router)
     return app

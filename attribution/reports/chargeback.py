@@ -352,12 +352,20 @@ def grouped_chargeback(
     )
 
 
-def check_filter(session: Session, keep: LineFilter, pools: list[str]) -> None:
+def check_filter(session: Session, keep: LineFilter, pools: list[str], tenant_key: bool = False) -> None:
     """A filter naming a tenant or pool that never had a line (nor, for a pool, is configured) is a 404,
-    not an empty answer that would look like a tenant without cost."""
+    not an empty answer that would look like a tenant without cost.
+
+    For a tenant key (``tenant_key``) a pool exists only if its own tenant has lines in it: a pool it may
+    not see and a pool that does not exist get the same 404, so the key cannot probe the cluster's pools.
+    """
     t = AttributedCost
     if keep.tenant is not None and not _seen(session, t.tenant == keep.tenant):
         raise NotFoundError(f"no tenant named {keep.tenant!r}")
+    if tenant_key and keep.pool is not None:
+        if not _seen(session, (t.tenant == keep.tenant) & (t.pool == keep.pool)):
+            raise NotFoundError(f"no pool named {keep.pool!r}")
+        return
     if (
         keep.pool is not None
         and keep.pool not in pools
