@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT, micros_to_cents
 from attribution.store import queries
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
 from attribution.timeutil import iso
 
@@ -164,7 +165,7 @@ def window_lines(session: Session, start: datetime, end: datetime) -> list[LineI
     rows = session.execute(
         select(
             *keys,
-            *(func.sum(getattr(t, f)) for f in _SUMMED),
+            *(key_sum(getattr(t, f)) for f in _SUMMED),  # floats in key order
             func.max(case((t.estimated, 1), else_=0)),
         )
         .where(t.interval_start >= start, t.interval_start < end)

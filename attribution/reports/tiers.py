@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost
 
 GIB = 1024**3
@@ -76,7 +77,7 @@ def tier_costs(
             t.tier,
             func.sum(t.requests),
             func.sum(t.prompt_tokens + t.generation_tokens),
-            func.sum(t.kv_byte_seconds),
+            key_sum(t.kv_byte_seconds),
             func.sum(t.total_usd_micros),
         )
         .where(*where)
