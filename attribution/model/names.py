@@ -45,7 +45,8 @@ def _refused(char: str) -> str | None:
 
 
 def canonical_name(name: str, what: str = "name") -> str:
-    """``name`` in NFC, or :class:`InvalidNameError` naming the first character refused and where."""
+    """``name`` in NFC, or :class:`InvalidNameError` naming the first character refused and where (not
+    the name itself: an API answer must not echo a name a caller may not see)."""
     nfc = unicodedata.normalize("NFC", name)
     if not nfc or len(nfc) > MAX_NAME_CHARS:
         raise InvalidNameError(f"{what} must be 1 to {MAX_NAME_CHARS} characters, got {len(nfc)}")
@@ -53,15 +54,18 @@ def canonical_name(name: str, what: str = "name") -> str:
         reason = _refused(char)
         if reason is not None:
             raise InvalidNameError(
-                f"{what} {name!r} holds {reason} (U+{ord(char):04X} at {i}): use visible characters"
+                f"{what} holds {reason} (U+{ord(char):04X} at position {i}): use visible characters"
             )
     if nfc != nfc.strip(" "):
-        raise InvalidNameError(f"{what} {name!r} begins or ends with a blank: remove it")
-    if unicodedata.normalize("NFKC", nfc) != nfc:
-        raise InvalidNameError(
-            f"{what} {name!r} holds compatibility characters (fullwidth, ligature, superscript) that "
-            f"display like {unicodedata.normalize('NFKC', nfc)!r}: write that instead"
-        )
+        raise InvalidNameError(f"{what} begins or ends with a blank: remove it")
+    for i, char in enumerate(nfc):
+        if unicodedata.normalize("NFKC", char) != char:
+            raise InvalidNameError(
+                f"{what} holds a compatibility character (fullwidth, ligature, superscript: U+{ord(char):04X}"
+                f" at position {i}) that displays like {unicodedata.normalize('NFKC', char)!r}: write that"
+            )
+    if unicodedata.normalize("NFKC", nfc) != nfc:  # a sequence that folds as a whole
+        raise InvalidNameError(f"{what} holds compatibility characters: write its NFKC form instead")
     return nfc
 
 

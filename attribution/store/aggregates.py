@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, func
+from sqlalchemy import BigInteger, ColumnElement, Float, func, literal
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -51,3 +51,32 @@ def key_sum(column: Any) -> Any:
     if column.type.python_type is float:
         return ordered_sum(column, *table.primary_key.columns)
     return func.sum(column)
+
+
+class epoch_seconds(FunctionElement[int]):  # noqa: N801 (a SQL function, named like one)
+    """A timestamp column as whole Unix seconds, in SQL: the key for bucketing a series in the database."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch_seconds"
+
+
+@compiles(epoch_seconds)
+def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = next(iter(element.clauses))
+    return f"CAST(strftime('%s', {compiler.process(column, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgres(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = next(iter(element.clauses))
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(column, **kw)}) AS BIGINT)"
+
+
+def bucket_of(column: Any, origin_seconds: int, step_seconds: int) -> Any:
+    """The Unix second that starts ``column``'s bucket of ``step_seconds``, counted from ``origin``
+    (rows at or after ``origin`` only: integer division then floors, in Postgres and SQLite alike)."""
+    since = epoch_seconds(column) - literal(origin_seconds, BigInteger)
+    return literal(origin_seconds, BigInteger) + since // literal(step_seconds, BigInteger) * literal(
+        step_seconds, BigInteger
+    )
