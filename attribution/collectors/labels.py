@@ -86,9 +86,11 @@ def first_label(labels: Mapping[str, str], names: Sequence[str]) -> str | None:
 
 
 def matches(labels: Mapping[str, str], rules: Mapping[str, str]) -> bool:
+    """Every rule's pattern matches its label in full. ASCII semantics, as Prometheus' RE2 has them:
+    ``\\d`` and ``\\w`` must not match a pod named in Arabic-Indic digits into another pool."""
     for name, pattern in rules.items():
         value = label(labels, name)
-        if value is None or re.fullmatch(pattern, value) is None:
+        if value is None or re.fullmatch(pattern, value, re.ASCII) is None:
             return False
     return True
 
