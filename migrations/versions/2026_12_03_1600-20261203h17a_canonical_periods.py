@@ -86,7 +86,7 @@ def downgrade() -> None:
     bind = op.get_bind()
     for table, column in PERIOD_COLUMNS:
         if bind.dialect.name == "postgresql":
-            op.drop_constraint(f"ck_{table}_{column}_canonical", table, type_="check")
+            op.drop_constraint(op.f(f"ck_{table}_{column}_canonical"), table, type_="check")
         else:
             for event in ("insert", "update"):
                 op.execute(f"DROP TRIGGER IF EXISTS ck_{table}_{column}_canonical_{event}")
