@@ -15,10 +15,10 @@ from rich.console import Console
 
 from attribution.collectors.cli import collect_app
 from attribution.config import Settings, load_settings
-from attribution.errors import AttributionError
+from attribution.errors import AttributionError, InvalidWindowError
 from attribution.scheduler import scheduler_command
 from attribution.sim.cli import app as sim_app
-from attribution.timeutil import iso, parse_instant, period_window
+from attribution.timeutil import iso, parse_instant, parse_period, period_window
 
 #: Plain help (no rich boxes): rich help printed a ``<bool>`` metavar beside every flag.
 app = typer.Typer(
@@ -176,9 +176,19 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
         )
 
 
+def _canonical_period(value: str | None) -> str | None:
+    """A period given on the command line, parsed once (:func:`parse_period`): other digits are refused."""
+    if value is None:
+        return None
+    try:
+        return parse_period(value)
+    except InvalidWindowError as exc:
+        raise typer.BadParameter(exc.detail) from None
+
+
 @report_app.command("chargeback")
 def report_chargeback(
-    period: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
+    period: Annotated[str | None, typer.Option(help="YYYY-MM", callback=_canonical_period)] = None,
     start: Annotated[str | None, typer.Option()] = None,
     end: Annotated[str | None, typer.Option()] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
@@ -231,7 +241,7 @@ def period_list() -> None:
 
 @period_app.command("close")
 def period_close(
-    period: Annotated[str, typer.Argument(help="YYYY-MM")],
+    period: Annotated[str, typer.Argument(help="YYYY-MM", callback=_canonical_period)],
     idempotency_key: Annotated[
         str | None, typer.Option(help="a retried close with the same key is safe")
     ] = None,
@@ -263,7 +273,7 @@ class StatementFormat(StrEnum):
 
 @report_app.command("statement")
 def report_statement(
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: Annotated[str, typer.Option(help="YYYY-MM", callback=_canonical_period)],
     fmt: Annotated[StatementFormat, typer.Option("--format")] = StatementFormat.table,
     tenant: Annotated[str | None, typer.Option(help="one tenant's statement")] = None,
     out: Annotated[Path | None, typer.Option(help="file to write; html, xlsx: statement-PERIOD.*")] = None,
@@ -310,7 +320,7 @@ def report_statement(
 
 @report_app.command("tiers")
 def report_tiers(
-    period: Annotated[str, typer.Option(help="YYYY-MM")],
+    period: Annotated[str, typer.Option(help="YYYY-MM", callback=_canonical_period)],
     price_list: Annotated[Path, typer.Option("--price-list", help="TOML price list (docs/reports.md)")],
     what_if: Annotated[Path | None, typer.Option("--what-if", help="a changed price list to compare")] = None,
     pool: Annotated[str | None, typer.Option(help="one pool (prices are usually per model)")] = None,
@@ -359,7 +369,8 @@ def keys_list() -> None:
     with _factory(_settings())() as session:
         for k in list_keys(session):
             revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            scopes = ", ".join(scopes_of(k))
+            # a non-ASCII scope is shown escaped: a Cyrillic a (U+0430) must not list like a Latin one
+            scopes = ", ".join(s if s.isascii() else ascii(s) for s in scopes_of(k))
             console.print(f"{k.key_id}  {scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
 
 

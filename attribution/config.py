@@ -33,6 +33,7 @@ from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.catalog.registry import unknown_gpu_message, unknown_model_message
 from attribution.errors import ConfigError
+from attribution.model.names import canonical_name
 from attribution.sourceauth import SourceAccess
 
 #: The catalog of the Settings being validated (shipped + declared), for the field validators of its
@@ -141,6 +142,11 @@ class ReservationConfig(_Strict):
     effective_from: datetime
     effective_to: datetime | None = None
 
+    @field_validator("tenant", "pool")
+    @classmethod
+    def _canonical(cls, v: str) -> str:
+        return canonical_name(v)
+
     @field_validator("fraction", mode="before")
     @classmethod
     def _fraction(cls, v: Any) -> str:
@@ -219,7 +225,7 @@ class PoolConfig(_Strict):
     def _not_reserved(cls, v: str) -> str:
         if v in RESERVED_NAMES or not v:
             raise ValueError(f"pool name {v!r} is reserved or empty")
-        return v
+        return canonical_name(v, "pool name")
 
     @field_validator("model")
     @classmethod
@@ -272,6 +278,12 @@ class TenantConfig(_Strict):
 
     label: str = "tenant"
     known: list[str] = []
+
+    @field_validator("known")
+    @classmethod
+    def _canonical(cls, v: list[str]) -> list[str]:
+        """Known tenants as the collectors store them (:func:`canonical_name`), or refused."""
+        return [canonical_name(name, "tenant") for name in v]
 
 
 class PolicyConfig(_Strict):
@@ -447,6 +459,13 @@ class ApiConfig(_Strict):
     console_price_list: Path | None = None
     """A TOML price list (docs/reports.md) the console's context-tier page sets against each tier's cost:
     revenue, margin and which tiers subsidise which. Unset: the page shows cost only."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20
+    """The largest request body, in bytes; a larger one is a 413 before it is read or a key is checked."""
+    rate_limit_per_minute: Annotated[int, Field(ge=0, le=1_000_000)] = 120
+    """Expensive requests (pools, tiers, coverage, usage series, exports) a key may make per minute, per
+    replica (an in-process token bucket); over it is a 429 with ``Retry-After``. 0 turns it off."""
+    rate_limit_burst: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    """How many expensive requests a key may make at once before the per-minute rate applies."""
 
 
 class LogFormat(StrEnum):

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from attribution.errors import InvalidWindowError
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: ASCII digits only: ``\d`` also matches Arabic-Indic or fullwidth digits, which ``int()`` reads as the
+#: same month, so ``2026-11`` in those digits would be more names of November (closed twice, billed twice).
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
 
 
 def parse_instant(text: str) -> datetime:
@@ -50,11 +52,22 @@ def align_window(
     return aligned_start, aligned_end
 
 
+def parse_period(period: str) -> str:
+    """The one canonical name of a billing period: exactly ``YYYY-MM`` in ASCII digits, month 01-12 (year
+    0000, which the calendar cannot hold, fails in :func:`period_window`). Every edge (CLI, API, config,
+    jobs) parses through here and stores what it returns, so a month has one name; anything else (other
+    digits, blanks, ``2026-1``) is refused, not normalised: a name accepted once must not later be
+    accepted as a different one."""
+    match = _PERIOD.fullmatch(period)
+    if match is None:
+        raise InvalidWindowError(f"period must look like YYYY-MM (ASCII digits, month 01-12), got {period!r}")
+    return period
+
+
 def period_window(period: str) -> tuple[datetime, datetime]:
     """``YYYY-MM`` as the half-open month ``[first day, first day of next month)`` in UTC."""
-    match = _PERIOD.match(period.strip())
-    if match is None:
-        raise InvalidWindowError(f"period must look like YYYY-MM, got {period!r}")
+    match = _PERIOD.fullmatch(parse_period(period))
+    assert match is not None
     year, month = int(match.group(1)), int(match.group(2))
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)

@@ -15,6 +15,12 @@ from attribution.store.tables import Base
 from tests.support.postgres import fresh_database, server_url
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests ask the API far more often than a client should; tests/api/test_limits.py sets its own."""
+    monkeypatch.setenv("ATTRIBUTION_API__RATE_LIMIT_PER_MINUTE", "0")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     with server_url() as url:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
@@ -24,13 +24,15 @@ from attribution.store.session import make_engine, make_sessionmaker
 log = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorBody, "description": "a request body that is not JSON"},
+    400: {"model": ErrorBody, "description": "a request body that is not JSON, or a header given twice"},
     401: {"model": ErrorBody, "description": "missing, invalid or revoked API key"},
     403: {"model": ErrorBody, "description": "the key lacks the scope, or asks for another tenant"},
     404: {"model": ErrorBody, "description": "unknown tenant, pool or route"},
     409: {"model": ErrorBody, "description": "conflicts with the current state (period already closed)"},
+    413: {"model": ErrorBody, "description": "request body over api.max_body_bytes"},
     422: {"model": ErrorBody, "description": "invalid request, window, period or cursor"},
-    503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable"},
+    429: {"model": ErrorBody, "description": "over the key's rate of expensive requests; see Retry-After"},
+    503: {"model": ErrorBody, "description": "database (or a metrics source) unavailable or read-only"},
 }
 DATABASE_UNAVAILABLE = "database unavailable"
 _HTTP_CODES = {
@@ -38,6 +40,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    413: "body_too_large",
     415: "unsupported_media",
 }
 
@@ -49,6 +52,7 @@ def _error(status: int, code: str, detail: str, headers: Mapping[str, str] | Non
 def create_app(settings: Settings, factory: sessionmaker[Session] | None = None) -> FastAPI:
     from attribution import console
     from attribution.api import routes
+    from attribution.api.limits import BodyLimit, RateLimiter
     from attribution.api.ops import SourceReadiness
 
     app = FastAPI(
@@ -64,11 +68,16 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.state.metrics = metrics = ApiMetrics()
     app.state.readiness = SourceReadiness()
     app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
+    app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # inside metrics: 413s counted
     metrics.install(app)
 
     @app.exception_handler(AttributionError)
     async def _domain_error(_: Request, exc: AttributionError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        retry_after = getattr(exc, "retry_after_seconds", None)  # a 429 (attribution.api.limits)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         if isinstance(exc, DatabaseUnavailableError):  # its detail carries the driver's text: log only
             log.warning("database unavailable: %s", exc.detail)
             return _error(exc.status_code, exc.code, DATABASE_UNAVAILABLE)
@@ -90,10 +99,19 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def _database_down(_: Request, exc: OperationalError | InterfaceError) -> JSONResponse:
+    @app.exception_handler(InternalError)  # e.g. a read-only database or transaction (SQLSTATE 25006)
+    async def _database_down(
+        _: Request, exc: OperationalError | InterfaceError | InternalError
+    ) -> JSONResponse:
         # the driver's text names hosts, ports, users and databases: the server log has it, clients do not
         log.warning("database unavailable: %s", exc.orig)
         return _error(503, "database_unavailable", DATABASE_UNAVAILABLE)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # a bug: logged with its traceback, answered with the error body rather than plain text
+        log.error("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "internal error; the server log has the details")
 
     app.include_router(routes.router)
     app.include_router(console.router)  # the finance console at /console/ and the offline /docs

@@ -50,7 +50,8 @@ def line_filter(
 ) -> LineFilter:
     """The filters to apply, with a tenant key's own tenant forced in; unknown tenant or pool: 404."""
     keep = LineFilter(principal.own_tenant(tenant), pool, tier)
-    check_filter(session, keep, [p.name for p in settings.pools] + sorted(RESERVED_NAMES))
+    pools = [p.name for p in settings.pools] + sorted(RESERVED_NAMES)
+    check_filter(session, keep, pools, tenant_key=principal.tenant is not None)
     return keep
 
 
@@ -75,7 +76,8 @@ def chargeback(
     the window's lines until the next attribution run or close."""
     window = resolve_window(settings, period, start, end)
     keep = line_filter(session, settings, principal, tenant, pool, tier)
-    hide_cluster = principal.tenant is not None  # the cluster's total would reveal the others' sum
+    # the cluster's total would reveal the others' sum; its coverage counts are the cluster's, not theirs
+    hide_cluster = principal.tenant is not None
     lines = cache.window(session, *window, _period(period))
 
     def answer() -> bytes:
@@ -88,6 +90,7 @@ def chargeback(
                 cb,
                 tenants=[TenantChargeOut.model_validate(g, from_attributes=True) for g in cb.groups],
                 cluster_cost_usd_micros=None if hide_cluster else cb.cluster_cost_usd_micros,
+                coverage_intervals={} if hide_cluster else cb.coverage_intervals,
                 **_provenance(lines.set),
             )
             .model_dump_json()

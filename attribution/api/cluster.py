@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import FinanceDep
 from attribution.api.convert import to_schema
+from attribution.api.limits import Expensive
 from attribution.api.params import (
     NAME_PATTERN,
+    CanonicalName,
     EndQuery,
     PeriodQuery,
     PoolQuery,
@@ -40,9 +42,9 @@ from attribution.reports.tiers import statement_tier_costs, tier_costs
 from attribution.reports.usage import check_step
 from attribution.timeutil import iso
 
-router = APIRouter(tags=["cluster"])
+router = APIRouter(tags=["cluster"], dependencies=[Expensive])  # per-key rate limit
 
-PoolPath = Annotated[str, Path(pattern=NAME_PATTERN)]
+PoolPath = Annotated[str, Path(pattern=NAME_PATTERN), CanonicalName]
 SeriesStepQuery = Annotated[
     int | None, Query(ge=60, le=31 * 86400, description="add the cost structure per bucket of this width")
 ]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import ReaderDep
 from attribution.api.chargeback import kept_lines, line_filter
+from attribution.api.limits import Expensive
 from attribution.api.params import (
     EndQuery,
     PeriodQuery,
@@ -23,7 +24,7 @@ from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
 from attribution.reports.statement import build_statement
 
-router = APIRouter(tags=["exports"])
+router = APIRouter(tags=["exports"], dependencies=[Expensive])  # per-key rate limit
 
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV with a header row"}

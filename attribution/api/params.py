@@ -11,13 +11,24 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import AfterValidator
 
 from attribution.config import Settings
 from attribution.errors import InvalidWindowError
-from attribution.timeutil import align_window, parse_instant, period_window
+from attribution.model.names import canonical_name
+from attribution.timeutil import align_window, parse_instant, parse_period, period_window
 
 #: Names (tenants, pools, tiers) as label values: printable, at most 200 characters (the column width).
+#: The pattern is what OpenAPI shows; :data:`CanonicalName` is the whole check (:func:`canonical_name`).
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+
+
+def _canonical(name: str | None) -> str | None:
+    return None if name is None else canonical_name(name)
+
+
+#: A name as stored (NFC), or a 422 naming the invisible, bidirectional or look-alike character.
+CanonicalName = AfterValidator(_canonical)
 
 PeriodQuery = Annotated[
     str | None,
@@ -35,9 +46,13 @@ EndQuery = Annotated[
     str | None,
     Query(max_length=40, description="ISO 8601 UTC instant, exclusive", examples=["2026-11-02T00:00:00Z"]),
 ]
-TenantQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this tenant")]
-PoolQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this pool")]
-TierQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this context tier")]
+TenantQuery = Annotated[
+    str | None, Query(pattern=NAME_PATTERN, description="only this tenant"), CanonicalName
+]
+PoolQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this pool"), CanonicalName]
+TierQuery = Annotated[
+    str | None, Query(pattern=NAME_PATTERN, description="only this context tier"), CanonicalName
+]
 
 
 def grain_seconds(settings: Settings) -> int:
@@ -63,9 +78,9 @@ def resolve_window(
 
 
 def resolve_period(period: str) -> str:
-    """A well-formed period name, or a 422."""
+    """The canonical period name (:func:`parse_period`), or a 422."""
     try:
         period_window(period)
     except (ValueError, OverflowError) as exc:
         raise InvalidWindowError(f"period out of range: {exc}") from None
-    return period.strip()
+    return parse_period(period)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 from sqlalchemy import select
 
 from attribution.api.app import SessionDep, SettingsDep
@@ -12,6 +12,7 @@ from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import to_schema
 from attribution.api.params import resolve_period
 from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
+from attribution.errors import AttributionError
 from attribution.jobs.periods import close_period
 from attribution.reports.statement import build_statement
 from attribution.store.tables import Period
@@ -31,6 +32,18 @@ IdempotencyKey = Annotated[
 ]
 
 
+class DuplicateHeaderError(AttributionError):
+    status_code = 400
+    code = "duplicate_header"
+
+
+def single_header(request: Request, name: str) -> None:
+    """Two ``Idempotency-Key`` headers are ambiguous (which one makes the retry safe?): a 400, not the
+    first one silently."""
+    if len(request.headers.getlist(name)) > 1:
+        raise DuplicateHeaderError(f"the {name} header is given more than once; send it once")
+
+
 @router.get("/v1/periods", response_model=list[PeriodOut])
 def periods(_: BillingDep, session: SessionDep) -> list[PeriodOut]:
     """Every period the service has seen, oldest first, with status, totals and content hash."""
@@ -39,6 +52,7 @@ def periods(_: BillingDep, session: SessionDep) -> list[PeriodOut]:
 
 @router.post("/v1/periods/{period}/close", response_model=PeriodOut)
 def close(
+    request: Request,
     period: PeriodPath,
     idempotency_key: IdempotencyKey,
     _: FinanceDep,
@@ -46,6 +60,7 @@ def close(
     settings: SettingsDep,
 ) -> PeriodOut:
     """Freeze the period's statement. The same key again returns the closed period unchanged."""
+    single_header(request, "Idempotency-Key")
     row, _closed_now = close_period(
         session, resolve_period(period), settings.interval_seconds, idempotency_key
     )

@@ -49,7 +49,9 @@ class ChargebackOut(BaseModel):
     )
     intervals_attributed: int
     intervals_in_window: int
-    coverage_intervals: dict[str, int]
+    coverage_intervals: dict[str, int] = Field(
+        description="intervals with data per source (the cluster's coverage); empty for tenant keys"
+    )
     period: str | None = Field(default=None, description="the billing period asked for, if any")
     status: str = Field(
         default="provisional",

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Path, Query
 from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
+from attribution.api.limits import Expensive
 from attribution.api.params import (
     NAME_PATTERN,
+    CanonicalName,
     EndQuery,
     PeriodQuery,
     StartQuery,
@@ -21,9 +23,9 @@ from attribution.api.schemas import UsageOut, UsagePointOut
 from attribution.reports.usage import check_step, tenant_usage_series
 from attribution.timeutil import iso
 
-router = APIRouter(tags=["tenants"])
+router = APIRouter(tags=["tenants"], dependencies=[Expensive])  # per-key rate limit
 
-TenantPath = Annotated[str, Path(pattern=NAME_PATTERN)]
+TenantPath = Annotated[str, Path(pattern=NAME_PATTERN), CanonicalName]
 StepQuery = Annotated[
     int, Query(ge=60, le=31 * 86400, description="bucket width in seconds, a multiple of the stored grain")
 ]

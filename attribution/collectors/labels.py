@@ -7,6 +7,7 @@ capitalisations (dcgm-exporter's ``Hostname`` became ``hostname``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -14,8 +15,10 @@ from itertools import pairwise
 
 from attribution.config import LabelNames, PoolConfig, Settings
 from attribution.errors import ConfigError
+from attribution.model.names import InvalidNameError, canonical_name
 from attribution.model.split import NO_TIER
 
+log = logging.getLogger(__name__)
 UNALLOCATED_TENANT = "__unallocated__"
 UNMAPPED_POOL = "__unmapped__"
 TENANT_LABEL_SETTING = "$tenant_label"
@@ -101,9 +104,11 @@ def first_label(labels: Mapping[str, str], names: Sequence[str]) -> str | None:
 
 
 def matches(labels: Mapping[str, str], rules: Mapping[str, str]) -> bool:
+    """Every rule's pattern matches its label in full. ASCII semantics, as Prometheus' RE2 has them:
+    ``\\d`` and ``\\w`` must not match a pod named in Arabic-Indic digits into another pool."""
     for name, pattern in rules.items():
         value = label(labels, name)
-        if value is None or re.fullmatch(pattern, value) is None:
+        if value is None or re.fullmatch(pattern, value, re.ASCII) is None:
             return False
     return True
 
@@ -138,13 +143,33 @@ def engine_id(labels: Mapping[str, str], plan: LabelPlan) -> str:
 
 
 def tenant_of(settings: Settings, labels: Mapping[str, str], names: Sequence[str] | None = None) -> str:
-    """The billed party; missing or unknown values go to ``__unallocated__`` (MODEL.md)."""
+    """The billed party; missing or unknown values go to ``__unallocated__`` (MODEL.md).
+
+    A value that is not a canonical name (:func:`canonical_name`: invisible, bidirectional or control
+    characters, look-alike compatibility forms) is unknown too: its usage is counted on
+    ``__unallocated__``, never dropped, and never billed under a name that looks like another tenant's.
+    A value that only differs by its Unicode normalisation is billed under its NFC form."""
     value = first_label(labels, names if names is not None else (settings.tenants.label,))
     if value is None or value.startswith("__"):
+        return UNALLOCATED_TENANT
+    try:
+        value = canonical_name(value, "tenant label")
+    except InvalidNameError as exc:
+        _warn_once(value, str(exc))
         return UNALLOCATED_TENANT
     if settings.tenants.known and value not in settings.tenants.known:
         return UNALLOCATED_TENANT
     return value
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(value: str, why: str) -> None:
+    """One warning per refused label value (at most 1,000 remembered): a gateway repeats it every scrape."""
+    if value not in _WARNED and len(_WARNED) < 1000:
+        _WARNED.add(value)
+        log.warning("%s; its usage goes to %s", why, UNALLOCATED_TENANT)
 
 
 def tier_of(settings: Settings, labels: Mapping[str, str], names: Sequence[str] = ("tier",)) -> str:

@@ -20,7 +20,7 @@ from attribution.model.statement import COMPONENTS, USAGE, USAGE_FIELDS, content
 from attribution.store import queries
 from attribution.store.statements import correction_lines, usage_lines
 from attribution.store.tables import CorrectionLine, Period, StatementLine
-from attribution.timeutil import period_window
+from attribution.timeutil import parse_period, period_window
 
 OPEN, CLOSED = "open", "closed"
 
@@ -43,6 +43,7 @@ def periods_between(start: datetime, end: datetime) -> list[str]:
 
 
 def ensure_period(session: Session, period: str) -> Period:
+    period = parse_period(period)  # one name per month: the row is keyed by the canonical name
     period_window(period)
     row = session.get(Period, period, with_for_update=True)
     if row is None:
@@ -60,6 +61,7 @@ def close_period(
     Closing again with the same idempotency key returns the issued statement; with another key (or none)
     it is a conflict. A period with unattributed intervals cannot close: its total would miss cost.
     """
+    period = parse_period(period)
     row = ensure_period(session, period)
     if row.status == CLOSED:
         if idempotency_key is not None and idempotency_key == row.close_idempotency_key:

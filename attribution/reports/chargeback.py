@@ -21,6 +21,7 @@ from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT, micros_to_cents
 from attribution.reports.views import tier_sort_key
 from attribution.store import queries
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
 from attribution.timeutil import iso
 
@@ -184,7 +185,7 @@ def window_lines(session: Session, start: datetime, end: datetime) -> list[LineI
     rows = session.execute(
         select(
             *keys,
-            *(func.sum(getattr(t, f)) for f in _SUMMED),
+            *(key_sum(getattr(t, f)) for f in _SUMMED),  # floats in key order
             func.max(case((t.estimated, 1), else_=0)),
         )
         .where(t.interval_start >= start, t.interval_start < end)
@@ -377,12 +378,20 @@ def grouped_chargeback(
     )
 
 
-def check_filter(session: Session, keep: LineFilter, pools: list[str]) -> None:
+def check_filter(session: Session, keep: LineFilter, pools: list[str], tenant_key: bool = False) -> None:
     """A filter naming a tenant or pool that never had a line (nor, for a pool, is configured) is a 404,
-    not an empty answer that would look like a tenant without cost."""
+    not an empty answer that would look like a tenant without cost.
+
+    For a tenant key (``tenant_key``) a pool exists only if its own tenant has lines in it: a pool it may
+    not see and a pool that does not exist get the same 404, so the key cannot probe the cluster's pools.
+    """
     t = AttributedCost
     if keep.tenant is not None and not _seen(session, t.tenant == keep.tenant):
         raise NotFoundError(f"no tenant named {keep.tenant!r}")
+    if tenant_key and keep.pool is not None:
+        if not _seen(session, (t.tenant == keep.tenant) & (t.pool == keep.pool)):
+            raise NotFoundError(f"no pool named {keep.pool!r}")
+        return
     if (
         keep.pool is not None
         and keep.pool not in pools

@@ -8,14 +8,13 @@ closed) are issued, and their ids cover the period's content hash (docs/api.md).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from collections.abc import Iterable
 from datetime import datetime
 
 from attribution.model.money import format_cents, format_micros
-from attribution.reports.cells import safe_text
+from attribution.reports.cells import CsvWriter
 from attribution.reports.chargeback import LineItem
 from attribution.timeutil import iso
 
@@ -60,7 +59,7 @@ def lines_csv(
 ) -> str:
     """``lines`` pairs each line with its cents; ``status`` is the set's (closed, open, provisional)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(LINE_COLUMNS)
     for x, cents in lines:
         writer.writerow(
@@ -68,9 +67,9 @@ def lines_csv(
                 line_id(start, end, x),
                 iso(start),
                 iso(end),
-                safe_text(x.tenant),
-                safe_text(x.pool),
-                safe_text(x.tier),
+                x.tenant,
+                x.pool,
+                x.tier,
                 x.charge_class,
                 x.charge_period or "",
                 status,

@@ -17,7 +17,6 @@ Timestamps are ``YYYY-MM-DDTHH:MM:SSZ``; decimals always carry a point (the vali
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
-from attribution.reports.cells import safe_text
+from attribution.reports.cells import CsvWriter
 from attribution.reports.statement import Statement
 from attribution.store.tables import ClusterCost, PoolCost
 from attribution.timeutil import period_window
@@ -203,15 +202,15 @@ def _extras(line: Line, statement: Statement) -> dict[str, str]:
     }
 
 
-#: Columns that carry tenant, pool or tier names (chosen by whoever sends requests); money columns such as
-#: a correction's ``-1.23`` are numbers and are written as they are.
-NAME_COLUMNS = frozenset({"BillingAccountId", "BillingAccountName", "InvoiceId", "x_Pool", "x_ContextTier"})
-
-
 def focus_csv(rows: list[dict[str, Any]]) -> str:
     """FOCUS columns first, then the ``x_`` ones (FOCUS ColumnHandling); empty cells are nulls."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FOCUS_COLUMNS + X_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: safe_text(v) if k in NAME_COLUMNS else v for k, v in row.items()} for row in rows)
+    columns = FOCUS_COLUMNS + X_COLUMNS
+    writer = CsvWriter(out)
+    writer.writerow(columns)
+    # every cell through the one escape: names are made safe; a correction's -1.23 is a number, unchanged
+    for row in rows:
+        unknown = set(row) - set(columns)
+        assert not unknown, f"not FOCUS columns: {sorted(unknown)}"
+        writer.writerow(row.get(c, "") for c in columns)
     return out.getvalue()

@@ -31,6 +31,7 @@ from attribution.reports.views import (
     total_of,
 )
 from attribution.store import queries
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost
 from attribution.timeutil import iso, period_window
 
@@ -216,7 +217,7 @@ def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str |
     money = [func.sum(getattr(t, f"{c}_usd_micros")) for c in COMPONENTS]
     usage = [func.sum(t.requests), func.sum(t.prompt_tokens), func.sum(t.generation_tokens)]
     stmt = (
-        select(t.interval_start, *money, *usage, func.sum(t.kv_byte_seconds))
+        select(t.interval_start, *money, *usage, key_sum(t.kv_byte_seconds))
         .where(*where)
         .group_by(t.interval_start)
     )

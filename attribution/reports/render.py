@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attribution.model.money import format_cents
+from attribution.reports.cells import CsvWriter
 from attribution.reports.chargeback import Chargeback
 from attribution.reports.html import money
 from attribution.reports.statement import Statement
@@ -36,7 +36,7 @@ CSV_COLUMNS = [
 
 def to_csv(cb: Chargeback) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(["window_start", "window_end", *CSV_COLUMNS])
     for t in cb.tenants:
         writer.writerow(
@@ -147,7 +147,7 @@ def tiers_table(tiers: list[TierCost], console: Console | None = None) -> None:
 
 def tiers_csv(tiers: list[TierCost]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     writer.writerow(
         [
             "tier",

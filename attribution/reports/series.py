@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
 
 GIB = 1024**3
@@ -127,7 +128,7 @@ def _memory_by_tier(
     if tenant is not None:
         where.append(t.tenant == tenant)
     rows = session.execute(
-        select(t.interval_start, t.tier, func.sum(t.kv_byte_seconds))
+        select(t.interval_start, t.tier, key_sum(t.kv_byte_seconds))
         .where(*where)
         .group_by(t.interval_start, t.tier)
     ).all()

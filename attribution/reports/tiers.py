@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
 from attribution.model.statement import USAGE, Line
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost
 
 GIB = 1024**3
@@ -78,7 +79,7 @@ def tier_costs(
             t.tier,
             func.sum(t.requests),
             func.sum(t.prompt_tokens + t.generation_tokens),
-            func.sum(t.kv_byte_seconds),
+            key_sum(t.kv_byte_seconds),
             func.sum(t.total_usd_micros),
         )
         .where(*where)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.errors import InvalidWindowError, NotFoundError
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost
 
 GIB = 1024**3
@@ -68,7 +69,7 @@ def tenant_usage_series(
     """Only buckets with lines appear (a tenant absent for a day has no point that day). Unknown: 404."""
     t = AttributedCost
     rows = session.execute(
-        select(t.interval_start, *(func.sum(getattr(t, f)) for f in _FIELDS))
+        select(t.interval_start, *(key_sum(getattr(t, f)) for f in _FIELDS))
         .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
         .group_by(t.interval_start)
         .order_by(t.interval_start)

@@ -20,7 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.reports.cells import safe_text
+from attribution.reports.cells import safe_row
 from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
 from attribution.reports.views import Row, cents_half_even
 from attribution.timeutil import iso
@@ -55,17 +55,24 @@ def _values(row: Row) -> list[Any]:
     ]
 
 
+def _append(ws: Worksheet, values: Sequence[Any]) -> None:
+    """The one way a row enters a sheet: every cell escaped (:func:`safe_row`), and every text cell typed
+    as text, so openpyxl never stores one as a formula whatever it begins with."""
+    ws.append(safe_row(values))
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
 def _view_sheet(
     ws: Worksheet, currency: str, key_names: Sequence[str], rows: Sequence[Row], total: Row
 ) -> None:
-    ws.append([*key_names, *(m.format(c=currency) for m in MEASURES)])
+    _append(ws, [*key_names, *(m.format(c=currency) for m in MEASURES)])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in rows:
-        ws.append([*(safe_text(k) for k in r.key), *_values(r)])
-        for cell in ws[ws.max_row][: len(key_names)]:
-            cell.data_type = "s"  # a name is text, whatever it starts with: never a formula
-    ws.append(["total", *([""] * (len(key_names) - 1)), *_values(total)])
+        _append(ws, [*r.key, *_values(r)])
+    _append(ws, ["total", *([""] * (len(key_names) - 1)), *_values(total)])
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
     first_money = len(key_names) + 5
@@ -103,7 +110,7 @@ def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) 
     if cluster:
         facts.append((f"statement total, every tenant ({r.currency})", amount(r.cluster_total_cents)))
     for key, value in facts:
-        ws.append([key, value])
+        _append(ws, [key, value])
         if isinstance(value, Decimal):
             ws.cell(ws.max_row, 2).number_format = MONEY_FORMAT
     ws.column_dimensions["A"].width = 46
@@ -112,20 +119,21 @@ def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) 
 
 def _coverage_sheet(ws: Worksheet, r: StatementReport) -> None:
     c = r.coverage
-    ws.append(["measure", "value"])
-    ws.append(["intervals in the period", c.intervals_in_period])
-    ws.append(["intervals attributed", c.intervals_attributed])
-    ws.append(["complete", "yes" if c.complete else "no"])
+    _append(ws, ["measure", "value"])
+    _append(ws, ["intervals in the period", c.intervals_in_period])
+    _append(ws, ["intervals attributed", c.intervals_attributed])
+    _append(ws, ["complete", "yes" if c.complete else "no"])
     for source, n in sorted(c.intervals_with_data.items()):
-        ws.append([f"intervals with {source} data", n])
-    ws.append(
-        [f"cost from estimated intervals ({r.currency})", amount(cents_half_even(c.estimated_usd_micros))]
+        _append(ws, [f"intervals with {source} data", n])
+    _append(
+        ws,
+        [f"cost from estimated intervals ({r.currency})", amount(cents_half_even(c.estimated_usd_micros))],
     )
-    ws.append([f"unmeasured cost ({r.currency})", amount(cents_half_even(c.unmeasured_usd_micros))])
-    ws.append([])
-    ws.append(["collector", "source", "status", "intervals"])
+    _append(ws, [f"unmeasured cost ({r.currency})", amount(cents_half_even(c.unmeasured_usd_micros))])
+    _append(ws, [])
+    _append(ws, ["collector", "source", "status", "intervals"])
     for row in c.source_status:
-        ws.append(list(row))
+        _append(ws, list(row))
     ws.column_dimensions["A"].width = 40
 
 

@@ -21,14 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.errors import AttributionError, NotFoundError
+from attribution.model.names import InvalidNameError, canonical_name
 from attribution.store.tables import ApiKey
 
 PREFIX = "attr"
 ADMIN, FINANCE, BILLING, TENANT_PREFIX = "admin", "finance", "billing", "tenant:"
 _TOKEN = re.compile(r"^attr_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-#: A tenant id is a gateway label value: any printable text (``Acme Corp`` too), without control characters
-#: and without leading or trailing blanks (which a reader could not see).
-_TENANT = re.compile(r"^tenant:(?! )([^\x00-\x1f\x7f]{1,200})(?<! )$")
 
 
 class InvalidScopeError(AttributionError):
@@ -37,9 +35,18 @@ class InvalidScopeError(AttributionError):
 
 
 def validate_scope(scope: str) -> str:
-    """One of ``admin``, ``finance``, ``billing`` or ``tenant:<id>``; anything else is refused."""
-    if scope in (ADMIN, FINANCE, BILLING) or _TENANT.match(scope):
+    """One of ``admin``, ``finance``, ``billing`` or ``tenant:<id>``; anything else is refused.
+
+    A tenant id is a gateway label value (``Acme Corp`` too) and passes the one name check the collectors
+    apply (:func:`canonical_name`): a scope holding an invisible, bidirectional or look-alike character
+    would show in ``keys list`` like another tenant's scope. The scope is stored in NFC, as lines are."""
+    if scope in (ADMIN, FINANCE, BILLING):
         return scope
+    if scope.startswith(TENANT_PREFIX):
+        try:
+            return TENANT_PREFIX + canonical_name(scope[len(TENANT_PREFIX) :], "tenant id")
+        except InvalidNameError as exc:
+            raise InvalidScopeError(f"scope {scope!r}: {exc}") from None
     raise InvalidScopeError(f"unknown scope {scope!r}: use admin, finance, billing or tenant:<id>")
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from attribution.errors import ConflictError, DatabaseUnavailableError
+from attribution.store.aggregates import key_sum
 from attribution.store.collection_state import (
     CollectionLog,
     CollectorWatermark,
@@ -165,8 +166,8 @@ def chargeback_by_tenant(session: Session, start: datetime, end: datetime) -> Se
             func.sum(t.c.requests).label("requests"),
             func.sum(t.c.prompt_tokens).label("prompt_tokens"),
             func.sum(t.c.generation_tokens).label("generation_tokens"),
-            func.sum(t.c.kv_token_seconds).label("kv_token_seconds"),
-            func.sum(t.c.kv_byte_seconds).label("kv_byte_seconds"),
+            key_sum(t.c.kv_token_seconds).label("kv_token_seconds"),
+            key_sum(t.c.kv_byte_seconds).label("kv_byte_seconds"),
             func.sum(t.c.kv_in_use_usd_micros).label("kv_in_use_usd_micros"),
             func.sum(t.c.static_usd_micros).label("static_usd_micros"),
             func.sum(t.c.idle_usd_micros).label("idle_usd_micros"),

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, USAGE_FIELDS
+from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost, CorrectionLine
 from attribution.timeutil import period_window
 
@@ -33,7 +34,7 @@ def _aggregate(rows: Sequence[Any], charge_class: str, charge_period: str | None
 
 def _sums(model: type[AttributedCost] | type[CorrectionLine]) -> list[Any]:
     money = [func.sum(getattr(model, f"{c}_usd_micros")).label(f"{c}_usd_micros") for c in COMPONENTS]
-    usage = [func.sum(getattr(model, f)).label(f) for f in USAGE_FIELDS]
+    usage = [key_sum(getattr(model, f)).label(f) for f in USAGE_FIELDS]  # floats in key order
     return [*money, func.sum(model.total_usd_micros).label("total_usd_micros"), *usage]
 
 

@@ -1,7 +1,7 @@
 """gpu_samples.fb_reserved_bytes: dcgm's FB_RESERVED, so a GPU's memory is FB_USED + FB_FREE + FB_RESERVED.
 
 Revision ID: 20261203h13cat
-Revises: 20261129d1r7
+Revises: 20261203h17a
 Create Date: 2026-12-03 16:40:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261203h13cat"
-down_revision: str | None = "20261129d1r7"
+down_revision: str | None = "20261203h17a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

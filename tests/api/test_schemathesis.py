@@ -1,6 +1,7 @@
 """schemathesis against the live OpenAPI schema: generated requests, valid and invalid, to every
-operation with an admin key, checked for server errors, undocumented status codes, wrong content types
-and bodies that break the schema. The data is the two-tenant hour of ``api``.
+operation with an admin key and with a tenant key (``tenant:acme``), checked for server errors,
+undocumented status codes, wrong content types and bodies that break the schema. The data is the
+two-tenant hour of ``api``.
 
 Run through schemathesis' Python API (one hypothesis test per operation and generation mode) rather than
 its pytest plugin, whose fixture loader does not run on pytest 9. By hand, against a running server:
@@ -32,9 +33,10 @@ OPERATIONS = [
 ]
 #: invalid requests need a parameter to make invalid
 CASES = [
-    (label, mode)
+    (label, mode, key)
     for label, has_params in OPERATIONS
     for mode in GenerationMode
+    for key in ("admin", "acme")
     if has_params or mode is GenerationMode.POSITIVE
 ]
 MAX_EXAMPLES = 25
@@ -47,11 +49,15 @@ EXCLUDED_BY_OPERATION = {"GET /readyz": [not_a_server_error]}
 MAY_NOT_SUCCEED = {"GET /readyz", "POST /v1/periods/{period}/close"}
 
 
-@pytest.mark.parametrize(("label", "mode"), CASES, ids=[f"{label}-{mode.value}" for label, mode in CASES])
-def test_operation_conforms_to_its_schema(api: Api, label: str, mode: GenerationMode) -> None:
+@pytest.mark.parametrize(
+    ("label", "mode", "key"), CASES, ids=[f"{label}-{mode.value}-{key}" for label, mode, key in CASES]
+)
+def test_operation_conforms_to_its_schema(api: Api, label: str, mode: GenerationMode, key: str) -> None:
+    """With the admin key every operation must also succeed sometimes; with the tenant key most are a 403
+    or a 404 by design, and none may be a 500 or break its schema."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app)
     operation = next(r.ok() for r in schema.get_all_operations() if r.ok().label == label)
-    headers = bearer(api.keys["admin"])
+    headers = bearer(api.keys[key])
     excluded = EXCLUDED + EXCLUDED_BY_OPERATION.get(label, [])
     strategy = operation.as_strategy(generation_mode=mode)
     if mode is GenerationMode.POSITIVE:
@@ -67,7 +73,7 @@ def test_operation_conforms_to_its_schema(api: Api, label: str, mode: Generation
         statuses.append(case.call_and_validate(headers=headers, excluded_checks=excluded).status_code)
 
     check()
-    if mode is GenerationMode.POSITIVE and label not in MAY_NOT_SUCCEED:
+    if mode is GenerationMode.POSITIVE and label not in MAY_NOT_SUCCEED and key == "admin":
         assert any(200 <= s < 300 for s in statuses), (
             f"no generated request succeeded: {sorted(set(statuses))}"
         )
