@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from attribution.errors import DatabaseUnavailableError
 from attribution.reports.chargeback import LineItem, results_version
 from attribution.reports.lineset import LineSet, period_state, read_line_set
 
@@ -63,7 +64,7 @@ class LineCache:
 
     def window(self, session: Session, start: datetime, end: datetime, period: str | None = None) -> Window:
         """The line set of ``period`` (whose window ``[start, end)`` is) or of the raw window."""
-        key = (start, end, period, period_state(session, period), results_version(session))
+        key = _key(session, start, end, period)
         hit = self._get(key)
         if hit is not None:
             return hit
@@ -73,7 +74,8 @@ class LineCache:
             hit = self._get(key)
             if hit is not None:
                 return hit
-            window = Window(read_line_set(session, start, end, period), _version_token(key))
+            key, found = _consistent_read(session, key)
+            window = Window(found, _version_token(key))
             self.reads += 1
             if self._on_read is not None:
                 self._on_read()
@@ -96,6 +98,37 @@ class LineCache:
             if found is not None:
                 self._entries.move_to_end(key)
             return found
+
+
+#: Reads of a window while attribution runs keep committing, before the request gives up with a 503.
+MAX_READ_TRIES = 5
+
+
+def _key(session: Session, start: datetime, end: datetime, period: str | None) -> Key:
+    """The window and the run and period state its lines are as of, read fresh from the database (never
+    from the session's identity map, so a second read sees a close that committed meanwhile)."""
+    return (start, end, period, period_state(session, period, fresh=True), results_version(session))
+
+
+def _consistent_read(session: Session, key: Key) -> tuple[Key, LineSet]:
+    """The window's lines and the key they are as of, never torn between two runs.
+
+    Under READ COMMITTED every statement sees its own snapshot, so an attribution run (or a close)
+    committing between the key's read and the lines' read would file one run's lines under another's
+    key: a stale answer served until the next run. Like a sequence lock, the key is read again after
+    the lines; every run adds a row to ``attribution_runs`` in the transaction that replaces its lines,
+    so an unchanged key proves no run committed in between. A changed key reads again, as of the newer
+    run."""
+    start, end, period = key[0], key[1], key[2]
+    for _ in range(MAX_READ_TRIES):
+        found = read_line_set(session, start, end, period)
+        after = _key(session, start, end, period)
+        if after == key:
+            return key, found
+        key = after
+    raise DatabaseUnavailableError(
+        "attribution runs kept committing while this window was read; retry the request"
+    )
 
 
 def _version_token(key: Key) -> str:

@@ -48,11 +48,12 @@ class LineSet:
         return self.status != CLOSED
 
 
-def period_state(session: Session, period: str | None) -> tuple[str, str | None]:
-    """(status, content hash) of a period as a line set sees it: part of the key its lines are kept by."""
+def period_state(session: Session, period: str | None, fresh: bool = False) -> tuple[str, str | None]:
+    """(status, content hash) of a period as a line set sees it: part of the key its lines are kept by.
+    ``fresh`` reads the row from the database even when the session already holds it."""
     if period is None:
         return PROVISIONAL, None
-    row = session.get(Period, period)
+    row = session.get(Period, period, populate_existing=fresh)
     if row is not None and row.status == CLOSED:
         return CLOSED, row.content_hash
     return OPEN, None
