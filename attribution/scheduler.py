@@ -26,8 +26,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import AttributeHook, attribute_once
-from attribution.collectors.profiles import Plan, plans
+from attribution.collectors.follow import AttributeHook, attribute_once, followed_plans
+from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.collectors.selfmetrics import CollectorMetrics, serve_metrics
 from attribution.collectors.watermarks import RunOutcome, run_once
@@ -44,7 +44,7 @@ def _utcnow() -> datetime:
 
 
 def scheduled_plans(settings: Settings) -> list[Plan]:
-    return [p for p in plans(settings) if settings.scheduler.job(p.collector).enabled]
+    return followed_plans(settings)
 
 
 def collect_job(

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.profiles import Plan
+from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
 from attribution.collectors.watermarks import RUN_ERRORS, RunOutcome, initial_watermark
 from attribution.config import Settings
@@ -30,6 +30,11 @@ from attribution.timeutil import ceil_to, floor_to
 log = logging.getLogger(__name__)
 
 AttributeHook = Callable[[Settings, sessionmaker[Session], datetime, datetime], object]
+
+
+def followed_plans(settings: Settings) -> list[Plan]:
+    """The (collector, source) plans the scheduler runs: attribution waits for every one of them."""
+    return [p for p in plans(settings) if settings.scheduler.job(p.collector).enabled]
 
 
 def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
