@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.collectors.batch import Batch
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch, write
@@ -46,7 +47,8 @@ RUN_ERRORS = (SourceUnavailableError, SourceQueryError, DatabaseUnavailableError
 @dataclass(slots=True)
 class RunOutcome:
     """``status``: ``ok`` (caught up), ``partial`` (chunks left for the next run), ``busy`` (another
-    replica holds the row), ``idle`` (nothing new yet) or ``failed``."""
+    replica holds the row), ``idle`` (nothing new yet), ``waiting`` (the source has been silent since the
+    watermark: a gap whose end is awaited) or ``failed``."""
 
     collector: str
     source: str
@@ -104,6 +106,10 @@ def run_once(
                     break
                 end = min(start + span, target)
                 batch = fetch(client, settings, plan, start, end)
+                end = _hold_back(settings, batch, start, end, now)
+                if end == start:  # silent since the watermark: wait for the gap's end (bounded)
+                    outcome.status = "waiting"
+                    break
                 outcome.rows += write(session, settings, plan, batch, (start, end), "scheduled")
                 queries.advance_watermark(session, *plan.key, end, datetime.now(UTC))
             outcome.chunks += 1
@@ -117,6 +123,20 @@ def run_once(
         _record_failure(factory, plan, exc.detail)
     outcome.duration_seconds = time.monotonic() - began
     return outcome
+
+
+def _hold_back(settings: Settings, batch: Batch, start: datetime, end: datetime, now: datetime) -> datetime:
+    """Where to stop the chunk: before a gap still open at its end (the source silent up to ``end``), so
+    the next run, seeing the first sample after it, spreads the gap's increase over all of it. A gap older
+    than ``counter_baseline_lookback_seconds`` is not waited for: the source is down, its intervals are
+    committed as missing."""
+    gap = batch.open_gap
+    oldest = now - timedelta(seconds=settings.collection.counter_baseline_lookback_seconds)
+    if gap is None or gap < oldest:
+        return end
+    cut = max(start, gap)
+    batch.cut(cut)
+    return cut
 
 
 def _record_failure(factory: sessionmaker[Session], plan: Plan, error: str) -> None:

@@ -162,7 +162,10 @@ def run_attribution(
         lines_total = total_usd_micros(columns)
         if lines_total != cluster_total:
             raise ConservationError(f"lines sum to {lines_total} micro-USD, the bill to {cluster_total}")
-        rows = line_rows(columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds)
+        spread = queries.intervals_with_status(session, "gateway", "missing", start, end)
+        rows = line_rows(
+            columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
+        )
         _set_covered(rows, settings.line_grain_seconds, end)
         queries.replace_window(session, AttributedCost, start, end, rows)
         queries.replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))

@@ -459,5 +459,19 @@ def intervals_covered_by_all(
     return {r[0] for r in rows}
 
 
+def intervals_with_status(
+    session: Session, collector: str, status: str, start: datetime, end: datetime
+) -> set[int]:
+    """Unix seconds of the intervals of ``[start, end)`` some source of ``collector`` recorded ``status``
+    for (gateway ``missing``: usage there, if any, was spread over a gap, so it is estimated)."""
+    t = _table(SourceCoverage)
+    rows = session.execute(
+        select(_epoch(t.c.interval_start))
+        .where(_between(SourceCoverage, start, end), t.c.collector == collector, t.c.status == status)
+        .distinct()
+    ).all()
+    return {int(r[0]) for r in rows}
+
+
 def log_chunk(session: Session, **values: Any) -> None:
     session.execute(insert(_table(CollectionLog)).values(**values))
