@@ -95,7 +95,7 @@ def reattribute_dirty(
         span,
     )
     for start, end in spans:
-        log.info("attribution: re-attributing dirty window [%s, %s)", start, end)
+        log.debug("attribution: re-attributing dirty window [%s, %s)", start, end)
         hook(settings, factory, start, end)
     queries.clear_dirty(session, [d.id for d in dirty])
     return len(spans)
@@ -124,6 +124,8 @@ def attribute_once(
                     outcome.status = "busy"
                     break
                 outcome.watermark = row.watermark
+                if outcome.window_start is None:
+                    outcome.window_start = row.watermark
                 outcome.chunks += reattribute_dirty(settings, factory, session, hook, row.watermark, span)
                 target = collected_until(session, plans)
                 if target is None or target <= row.watermark:
@@ -138,6 +140,6 @@ def attribute_once(
             outcome.status = "ok"
     except RUN_ERRORS as exc:
         outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
-        log.warning("attribution: %s; its watermark stays at %s", exc.detail, outcome.watermark)
+        log.debug("attribution: %s; its watermark stays at %s", exc.detail, outcome.watermark)
     outcome.duration_seconds = time.monotonic() - began
     return outcome

@@ -59,6 +59,8 @@ class RunOutcome:
     error: str | None = None
     error_kind: str | None = None
     duration_seconds: float = 0.0
+    window_start: datetime | None = None
+    """Where the run began (the watermark it found); ``[window_start, watermark)`` is what it committed."""
 
 
 def initial_watermark(settings: Settings, now: datetime) -> datetime:
@@ -101,6 +103,8 @@ def run_once(
                     break
                 start = floor_to(row.watermark, settings.interval_seconds)  # interval_seconds may change
                 outcome.watermark = start
+                if outcome.window_start is None:
+                    outcome.window_start = start
                 if start >= target:
                     outcome.status = "ok" if outcome.chunks else "idle"
                     break
@@ -119,7 +123,7 @@ def run_once(
                 break
     except RUN_ERRORS as exc:
         outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
-        log.warning("%s/%s: %s; the watermark stays at %s", *plan.key, exc.detail, outcome.watermark)
+        log.debug("%s/%s: %s; the watermark stays at %s", *plan.key, exc.detail, outcome.watermark)
         _record_failure(factory, plan, exc.detail)
     outcome.duration_seconds = time.monotonic() - began
     return outcome
