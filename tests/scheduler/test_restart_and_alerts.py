@@ -51,7 +51,7 @@ def test_the_lag_alert_comes_from_the_cadences() -> None:
     alert = lag_alert(settings)
     # safety lag 120 + interval 60 + collector period 60 + attribution period 300
     assert alert.healthy_max_seconds == 540
-    assert alert.threshold_seconds == 540 + 300 + 60 and alert.for_seconds == 300
+    assert alert.threshold_seconds == 2 * 540 and alert.for_seconds == 300
     fast = settings.model_copy(
         update={
             "scheduler": SchedulerConfig(
