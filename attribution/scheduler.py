@@ -226,9 +226,7 @@ def lag_alert(settings: Settings) -> LagAlert:
     collect_every = max((s.job(p.collector).every_seconds for p in scheduled_plans(settings)), default=0)
     collector_max = settings.collection.safety_lag_seconds + settings.interval_seconds + collect_every
     healthy = collector_max + s.attribution.every_seconds
-    return LagAlert(
-        healthy, healthy + s.attribution.every_seconds + collect_every, s.attribution.every_seconds
-    )
+    return LagAlert(healthy, 2 * healthy, s.attribution.every_seconds)
 
 
 def alert_rules(settings: Settings) -> str:
