@@ -293,13 +293,21 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Every key: id, name, scopes, created and revoked times (never the secret)."""
+    from attribution.collectors.cli import columns
     from attribution.store.apikeys import list_keys, scopes_of
 
     with _factory(_settings())() as session:
-        for k in list_keys(session):
-            revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            scopes = ", ".join(scopes_of(k))
-            console.print(f"{k.key_id}  {scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
+        rows = [
+            [
+                k.key_id,
+                ", ".join(scopes_of(k)),
+                iso(k.created_at),
+                f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active",
+                k.name or "-",
+            ]
+            for k in list_keys(session)
+        ]
+    typer.echo(columns(["key_id", "scopes", "created_at", "status", "name"], rows))
 
 
 @keys_app.command("revoke")
