@@ -117,9 +117,13 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
         if scheduled and queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES) is None:
             raise ConflictError("the scheduler's attribution job is running; retry when it has finished")
         summary = run_attribution(settings, factory, _instant(start), _instant(end))
+    if summary.attributed_until is None:
+        console.print(f"nothing attributed: no interval from {iso(summary.start)} has been collected yet")
+        return
     console.print(
         f"attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
         f"{summary.total_usd_micros} micro-USD"
+        + ("" if summary.end >= _instant(end) else " (stopped where collection has reached)")
     )
 
 

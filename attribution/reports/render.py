@@ -68,6 +68,7 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
         caption=(
             f"cluster cost {format_micros(cb.cluster_cost_usd_micros)} USD; "
             f"{cb.intervals_attributed}/{cb.intervals_in_window} intervals attributed"
+            + ("" if cb.complete else " (not complete: partial, not final)")
         ),
     )
     for name in ("tenant", "requests", "memory GiB-h", "KV in use", "static share", "idle share"):
