@@ -131,13 +131,19 @@ def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
 
 
 def run_attribution(
-    settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
+    settings: Settings,
+    factory: sessionmaker[Session],
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
 ) -> AttributionSummary:
     """Recompute the lines of every settlement window that ``[start, end)`` touches, up to where the
-    collectors have committed (:func:`attributable_until`); what lies past that is left unbilled."""
+    collectors have committed (:func:`attributable_until`); what lies past that is left unbilled.
+    ``now`` (default: the clock) is for replaying a history whose dates lie ahead of the clock."""
     start, widened_end = settlement_window(settings, start, end)
     with unit_of_work(factory) as session:
-        end = max(start, attributable_until(session, settings, widened_end))
+        end = max(start, attributable_until(session, settings, widened_end, now))
         clear_beyond(session, end, widened_end)
         if end == start:
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)

@@ -22,393 +22,157 @@ slower.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
-from attribution.config import Settings
-from attribution.demo import demo_settings
-from attribution.localprom import LocalPrometheus, binaries, free_port
-from attribution.scheduler import LagAlert, lag_alert
-from attribution.sim.scenarios import scenario
-from attribution.store.apikeys import create_key
+from attribution.scheduler import lag_alert
 from attribution.store.collection_state import CollectorWatermark, SourceCoverage
-from attribution.store.migrate import upgrade
-from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
-from attribution.store.tables import AttributedCost, ClusterCost, PoolCost, TenantUsage
 from attribution.timeutil import floor_to, iso, period_window
-from tests.support.postgres import fresh_database
+from tests.support.live import (
+    GRAIN,
+    OUTAGE_SECONDS,
+    SCHEDULER_DOWN_SECONDS,
+    SIGNALS,
+    STEP,
+    Service,
+    Timeline,
+    alert_fired,
+    attribution_mark,
+    check_nothing_past_the_watermark,
+    check_spread,
+    cli,
+    intervals_within,
+    lag_samples,
+    run_entries,
+    run_lines,
+    runs_counted,
+    service,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-STEP = 10
-GRAIN = 60
-SIGNALS = ("gpu", "kv", "gateway")
-OUTAGE_SECONDS = 22
-SCHEDULER_DOWN_SECONDS = 6
+__all__ = ["service"]
 
-
-def free_port_run(n: int) -> int:
-    """A first port with ``n`` free ports from it (the simulator's targets listen on base + i)."""
-    for _ in range(200):
-        base = free_port()
-        if base + n >= 65000:
-            continue
-        try:
-            for port in range(base, base + n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no run of free ports")
-
-
-def live_settings(url: str, prom_url: str, metrics_port: int) -> Settings:
-    base = demo_settings(scenario("demo", seed=0), url, prom_url)
-    return base.model_copy(
-        update={
-            "interval_seconds": STEP,
-            "line_grain_seconds": GRAIN,  # minute lines: a window the API widens to lines can end in the run
-            "collection": base.collection.model_copy(
-                update={
-                    "safety_lag_seconds": 5,
-                    "initial_lookback_seconds": 0,
-                    "counter_baseline_lookback_seconds": 300,
-                    "retry": base.collection.retry.model_copy(
-                        update={"attempts": 2, "initial_delay_seconds": 0.2, "max_delay_seconds": 0.2}
-                    ),
-                }
-            ),
-            "scheduler": base.scheduler.model_copy(
-                update={
-                    "gpu": base.scheduler.gpu.model_copy(update={"every_seconds": 3}),
-                    "kv": base.scheduler.kv.model_copy(update={"every_seconds": 3}),
-                    "gateway": base.scheduler.gateway.model_copy(update={"every_seconds": 3}),
-                    "attribution": base.scheduler.attribution.model_copy(update={"every_seconds": 15}),
-                    "metrics_port": metrics_port,
-                }
-            ),
-        }
-    )
-
-
-def environment(settings: Settings, tmp: Path) -> dict[str, str]:
-    """The settings as ``ATTRIBUTION_*`` variables, as a deployment sets them."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
-    (tmp / "attribution.toml").write_text("# everything is in the environment\n")
-    env["ATTRIBUTION_CONFIG"] = str(tmp / "attribution.toml")
-    env["ATTRIBUTION_LOG_FORMAT"] = "json"
-    env["PYTHONPATH"] = str(ROOT)
-    for key, value in json.loads(settings.model_dump_json(exclude_defaults=True)).items():
-        env[f"ATTRIBUTION_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
-    return env
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "attribution.cli", *args]
-
-
-def wait_for(what: str, check: Callable[[], bool], seconds: float, every: float = 0.5) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
-
-
-def lag_samples(metrics_url: str) -> dict[str, float] | None:
-    """``collector@source`` -> lag from the scheduler's /metrics; None while it does not answer."""
-    try:
-        body = requests.get(metrics_url, timeout=5).text
-    except requests.RequestException:
-        return None
-    out = {}
-    for line in body.splitlines():
-        if line.startswith("attribution_collector_lag_seconds{"):
-            labels, value = line[len("attribution_collector_lag_seconds{") :].split("} ")
-            parts = dict(p.split("=", 1) for p in labels.split(","))
-            out[f"{parts['collector'].strip(chr(34))}@{parts['source'].strip(chr(34))}"] = float(value)
-    return out
-
-
-def runs_counted(metrics_url: str) -> dict[str, float]:
-    body = requests.get(metrics_url, timeout=5).text
-    out: dict[str, float] = defaultdict(float)
-    for line in body.splitlines():
-        if line.startswith("attribution_collector_runs_total{"):
-            labels, value = line[len("attribution_collector_runs_total{") :].split("} ")
-            parts = dict(p.split("=", 1) for p in labels.split(","))
-            out[f"{parts['collector'].strip(chr(34))}@{parts['source'].strip(chr(34))}"] += float(value)
-    return out
+WindowState = tuple[bool, bool, datetime | None]
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
-class Timeline:
-    """What was sampled: (seconds since start, event or lag per job)."""
+class Run:
+    """What the scenario did and saw."""
 
-    began: float = field(default_factory=time.monotonic)
-    lags: list[tuple[float, dict[str, float]]] = field(default_factory=list)
-    events: list[tuple[float, str]] = field(default_factory=list)
+    svc: Service
+    timeline: Timeline = field(default_factory=Timeline)
+    window: tuple[datetime, datetime] = (NEVER, NEVER)
+    window_checks: list[WindowState] = field(default_factory=list)
+    down_at: datetime = NEVER
+    up_at: datetime = NEVER
+    counted: dict[str, float] = field(default_factory=dict)
+    logged: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def now(self) -> float:
-        return time.monotonic() - self.began
+    def window_state(self) -> WindowState:
+        """(chargeback complete, coverage complete, attribution watermark read after them) of the window."""
+        start, end = iso(self.window[0]), iso(self.window[1])
+        cb = self.svc.api("/v1/chargeback", start=start, end=end).json()["complete"]
+        cov = self.svc.api("/v1/coverage", start=start, end=end).json()["complete"]
+        with self.svc.factory() as session:
+            mark = session.get(CollectorWatermark, ("attribution", "*"))
+            return cb, cov, None if mark is None else mark.watermark
 
-    def event(self, what: str) -> None:
-        self.events.append((self.now(), what))
+    def sample(self) -> None:
+        """One look at everything: lags, nothing past the watermark, the current hour not final."""
+        lags = lag_samples(self.svc.metrics_url)
+        if lags:
+            self.timeline.lags.append((self.timeline.now(), lags))
+        check_nothing_past_the_watermark(self.svc.factory, len(SIGNALS))
+        hour = floor_to(datetime.now(UTC), 3600)
+        body = self.svc.api("/v1/chargeback", start=iso(hour), end=iso(hour + timedelta(hours=1))).json()
+        assert body["complete"] is False, body  # the hour is not over
+        attributed = body["intervals_attributed"] * STEP
+        assert hour + timedelta(seconds=attributed) <= datetime.now(UTC), body  # never the future
+        self.window_checks.append(self.window_state())
 
-    def render(self) -> str:
-        rows = [(t, "event", what) for t, what in self.events]
-        rows += [
-            (t, "lag", " ".join(f"{k}={v:.0f}s" for k, v in sorted(lag.items()))) for t, lag in self.lags
-        ]
-        return "\n".join(f"{t:6.1f}s  {kind:5}  {text}" for t, kind, text in sorted(rows))
-
-
-def alert_fired(timeline: Timeline, alert: LagAlert) -> list[tuple[float, str, float]]:
-    """When the alert would have fired: a job's lag above the threshold for ``for_seconds`` running."""
-    fired, above_since = [], {}
-    for t, lags in timeline.lags:
-        for job, lag in lags.items():
-            if lag > alert.threshold_seconds:
-                since = above_since.setdefault(job, t)
-                if t - since >= alert.for_seconds:
-                    fired.append((t, job, lag))
-            else:
-                above_since.pop(job, None)
-    return fired
-
-
-def check_nothing_past_the_watermark(factory: sessionmaker[Session], followed: int) -> datetime | None:
-    """Lines first, watermarks after (they only move forward): every stored interval must end at or before
-    the earliest collector watermark. Returns that watermark."""
-    with factory() as session:
-        ends = []
-        for model in (ClusterCost, PoolCost):
-            ends.append(session.scalar(select(func.max(model.interval_start))))
-        lines = session.execute(
-            select(AttributedCost.interval_start, AttributedCost.covered_seconds)
-            .order_by(AttributedCost.interval_start.desc())
-            .limit(1)
-        ).first()
-    with factory() as session:
-        marks = session.scalars(
-            select(CollectorWatermark).where(CollectorWatermark.collector != "attribution")
-        )
-        found = [m.watermark for m in marks]
-    if len(found) < followed:
-        assert all(e is None for e in ends) and lines is None, "attributed before every collector ran"
-        return None
-    low = min(found)
-    for end in ends:
-        assert end is None or end + timedelta(seconds=STEP) <= low, (end, low)
-    if lines is not None:
-        assert lines[1] is not None and lines[0] + timedelta(seconds=lines[1]) <= low, (lines, low)
-    return low
+    def sample_for(self, seconds: float, until: datetime | None = None) -> None:
+        """Sample every 1.5 s for ``seconds``, or (with ``until``) until attribution reaches it, at most."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if until is not None and (attribution_mark(self.svc) or until) > until:
+                return
+            self.sample()
+            time.sleep(1.5)
 
 
-@dataclass
-class Service:
-    tmp: Path
-    env: dict[str, str]
-    factory: sessionmaker[Session]
-    settings: Settings
-    prom: LocalPrometheus
-    api_url: str
-    key: dict[str, str]
-    metrics_url: str
-    scheduler: subprocess.Popen[bytes] | None = None
-    logs: list[Path] = field(default_factory=list)
-
-    def start_scheduler(self) -> None:
-        log = self.tmp / f"scheduler-{len(self.logs)}.log"
-        self.logs.append(log)
-        self.scheduler = subprocess.Popen(
-            cli("scheduler"), cwd=self.tmp, env=self.env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
-        )
-
-    def stop_scheduler(self) -> None:
-        assert self.scheduler is not None
-        self.scheduler.send_signal(signal.SIGTERM)
-        try:
-            self.scheduler.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.scheduler.kill()
-            self.scheduler.wait()
-        self.scheduler = None
-
-    def api(self, path: str, **params: str) -> Any:
-        return requests.get(f"{self.api_url}{path}", params=params, headers=self.key, timeout=30)
-
-
-def terminate(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def service(pg_server: str, tmp_path: Path) -> Iterator[Service]:
-    try:
-        binaries()
-    except Exception as exc:  # pragma: no cover - only where make test's install step did not run
-        pytest.skip(f"Prometheus is not installed ({exc}); `make test` installs it")
-    base = free_port_run(40)
-    prom_config = tmp_path / "scrape.yml"
-    sim = subprocess.Popen(
-        cli(
-            "sim", "serve", "--port-base", str(base), "--duration", "900", "--warmup-seconds", "120",
-            "--prometheus-config", str(prom_config), "--scrape-interval", "2s",
-        ),
-        cwd=tmp_path, stdout=(tmp_path / "sim.log").open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    api: subprocess.Popen[bytes] | None = None
-    svc: Service | None = None
-    try:
-        wait_for("the simulator's scrape config", prom_config.exists, 60)
-        wait_for("the simulator's targets", lambda: "serving" in (tmp_path / "sim.log").read_text(), 60)
-        with fresh_database(pg_server) as url:
-            upgrade(url)
-            engine = make_engine(url)
-            factory = make_sessionmaker(engine)
-            prom = LocalPrometheus(tmp_path / "tsdb", config_text=prom_config.read_text())
-            prom.start()
-            metrics_port, api_port = free_port(), free_port()
-            settings = live_settings(url, prom.url, metrics_port)
-            env = environment(settings, tmp_path)
-            with unit_of_work(factory) as session:
-                token = create_key(session, ["admin"], "live").token
-            api = subprocess.Popen(
-                cli("serve", "--port", str(api_port)), cwd=tmp_path, env=env,
-                stdout=subprocess.DEVNULL, stderr=(tmp_path / "api.log").open("wb"),
-            )  # fmt: skip
-            svc = Service(
-                tmp_path, env, factory, settings, prom, f"http://127.0.0.1:{api_port}",
-                {"Authorization": f"Bearer {token}"}, f"http://127.0.0.1:{metrics_port}/metrics",
-            )  # fmt: skip
-            wait_for("the API", lambda: _answers(f"http://127.0.0.1:{api_port}/healthz"), 60)
-            yield svc
-            terminate(svc.scheduler)
-            terminate(api)
-            prom.stop()
-            engine.dispose()
-    finally:
-        if svc is not None:
-            terminate(svc.scheduler)
-            svc.prom.stop()
-        terminate(api)
-        terminate(sim)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+def drive(svc: Service) -> Run:
+    """Start the scheduler, stop and start Prometheus, restart the scheduler; sample all along."""
+    run = Run(svc)
+    svc.start_scheduler()
+    run.timeline.event("scheduler started")
+    started = datetime.now(UTC)
+    # a line's minute wholly after the first watermark: collected and attributed during the run
+    first = floor_to(started, GRAIN) + timedelta(seconds=2 * GRAIN)
+    run.window = (first, first + timedelta(seconds=GRAIN))
+    wait_for("the first attribution", lambda: (attribution_mark(svc) or started) > started, 90)
+    run.timeline.event("first attribution committed")
+    run.sample_for(45)
+    run.down_at = datetime.now(UTC)
+    svc.prom.stop()
+    run.timeline.event("Prometheus stopped")
+    run.sample_for(OUTAGE_SECONDS)
+    svc.prom.start()
+    run.up_at = datetime.now(UTC)
+    run.timeline.event("Prometheus started again")
+    run.sample_for(30)
+    svc.stop_scheduler()
+    run.timeline.event("scheduler stopped (SIGTERM)")
+    run.sample_for(SCHEDULER_DOWN_SECONDS)
+    svc.start_scheduler()
+    run.timeline.event("scheduler started again")
+    # until attribution has passed the outage (and the gateway's wait for its first sample after it)
+    gap_end = floor_to(run.up_at, STEP) + timedelta(seconds=3 * STEP)
+    run.sample_for(120, until=max(gap_end, run.window[1]) - timedelta(microseconds=1))
+    run.sample_for(20)
+    run.timeline.event("end of sampling")
+    run.counted = runs_counted(svc.metrics_url)
+    run.logged = run_lines(svc.logs[-1])
+    svc.stop_scheduler()
+    run.timeline.event("scheduler stopped")
+    print("\nlag timeline (seconds since the scheduler first started):\n" + run.timeline.render())
+    return run
 
 
 @pytest.mark.slow
 def test_the_live_service_bills_only_what_happened(service: Service) -> None:
-    svc, timeline = service, Timeline()
-    alert = lag_alert(svc.settings)
-    followed = len(SIGNALS)
+    run = drive(service)
+    check_complete_only_when_final(run)
+    check_the_outage(run)
+    check_one_line_per_run(run)
+    alert = lag_alert(service.settings)
+    assert run.timeline.lags and not alert_fired(run.timeline, alert), (
+        alert,
+        alert_fired(run.timeline, alert),
+    )
+    check_one_coverage_truth(service)
 
-    def sample() -> None:
-        lags = lag_samples(svc.metrics_url)
-        if lags:
-            timeline.lags.append((timeline.now(), lags))
-        check_nothing_past_the_watermark(svc.factory, followed)
-        hour = floor_to(datetime.now(UTC), 3600)
-        body = svc.api("/v1/chargeback", start=iso(hour), end=iso(hour + timedelta(hours=1))).json()
-        assert body["complete"] is False, body  # the hour is not over
-        attributed = body["intervals_attributed"] * STEP
-        assert hour + timedelta(seconds=attributed) <= datetime.now(UTC), body  # never the future
-        window_checks.append(window_state())
 
-    def window_state() -> tuple[bool, bool, datetime | None]:
-        """(chargeback complete, coverage complete, attribution watermark read after them) of WINDOW."""
-        cb = svc.api("/v1/chargeback", start=iso(window[0]), end=iso(window[1])).json()["complete"]
-        cov = svc.api("/v1/coverage", start=iso(window[0]), end=iso(window[1])).json()["complete"]
-        with svc.factory() as session:
-            mark = session.get(CollectorWatermark, ("attribution", "*"))
-            return cb, cov, None if mark is None else mark.watermark
-
-    def run_for(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            sample()
-            time.sleep(1.5)
-
-    svc.start_scheduler()
-    timeline.event("scheduler started")
-    started = datetime.now(UTC)
-    # a line's minute wholly after the first watermark: collected and attributed during the run
-    first = floor_to(started, GRAIN) + timedelta(seconds=2 * GRAIN)
-    window = (first, first + timedelta(seconds=GRAIN))
-    window_checks: list[tuple[bool, bool, datetime | None]] = []
-    wait_for("the first attribution", lambda: (_attribution_mark(svc) or started) > started, 90)
-    timeline.event("first attribution committed")
-    run_for(45)
-
-    down_at = datetime.now(UTC)
-    svc.prom.stop()
-    timeline.event("Prometheus stopped")
-    run_for(OUTAGE_SECONDS)
-    svc.prom.start()
-    up_at = datetime.now(UTC)
-    timeline.event("Prometheus started again")
-    run_for(30)
-
-    svc.stop_scheduler()
-    timeline.event("scheduler stopped (SIGTERM)")
-    run_for(SCHEDULER_DOWN_SECONDS)
-    svc.start_scheduler()
-    timeline.event("scheduler started again")
-    # until attribution has passed the outage and its wait for the gateway's first sample after it
-    gap_end = floor_to(up_at, STEP) + timedelta(seconds=3 * STEP)
-    deadline = time.monotonic() + 120
-    while (_attribution_mark(svc) or started) < max(gap_end, window[1]) and time.monotonic() < deadline:
-        sample()
-        time.sleep(1.5)
-    run_for(20)
-    timeline.event("end of sampling")
-    counted = runs_counted(svc.metrics_url)
-    logged = _run_lines(svc.logs[-1])
-    svc.stop_scheduler()
-    timeline.event("scheduler stopped")
-    print("\nlag timeline (seconds since the scheduler first started):\n" + timeline.render())
-
-    # --- complete only once collected and attributed --------------------------------------------------
-    for cb, cov, mark in window_checks:
+def check_complete_only_when_final(run: Run) -> None:
+    for cb, cov, mark in run.window_checks:
         if cb or cov:
-            assert mark is not None and mark >= window[1], (cb, cov, mark, window)
-    assert window_checks[0][:2] == (False, False)
-    final = svc.api("/v1/chargeback", start=iso(window[0]), end=iso(window[1])).json()
-    assert window_state()[:2] == (True, True), (final, window, _attribution_mark(svc))
+            assert mark is not None and mark >= run.window[1], (cb, cov, mark, run.window)
+    assert run.window_checks[0][:2] == (False, False)
+    assert run.window_state()[:2] == (True, True), (run.window, attribution_mark(run.svc))
 
-    # --- the outage: missing for every signal, gateway usage spread and estimated --------------------
-    silent = _intervals_within(down_at, up_at)
-    assert silent, (down_at, up_at)
-    with svc.factory() as session:
+
+def check_the_outage(run: Run) -> None:
+    """Missing for every signal; the gateway's usage across it spread evenly and estimated."""
+    silent = intervals_within(run.down_at, run.up_at)
+    assert silent, (run.down_at, run.up_at)
+    with run.svc.factory() as session:
         statuses = {
             (r.collector, r.interval_start): r.status
             for r in session.scalars(select(SourceCoverage).where(SourceCoverage.interval_start.in_(silent)))
@@ -416,36 +180,27 @@ def test_the_live_service_bills_only_what_happened(service: Service) -> None:
         for t in silent:
             for collector in SIGNALS:
                 assert statuses.get((collector, t)) == "missing", (collector, t, statuses)
-        _check_spread(session, silent)
+        check_spread(session, silent)
 
-    # --- one log line per run, with its fields --------------------------------------------------------
-    for job, n in counted.items():
-        assert n <= len(logged[job]) <= n + 1, (job, n, len(logged[job]))
-    for log in svc.logs:
-        text = log.read_text()
-        assert "Running job" not in text
-        for line in text.splitlines():
-            entry = json.loads(line)
-            if entry.get("event") == "run":
-                assert {
-                    "collector",
-                    "source",
-                    "window_start",
-                    "window_end",
-                    "rows",
-                    "duration_seconds",
-                } <= set(entry), entry
-                assert "lag_seconds" in entry
-                if entry["status"] == "failed":
-                    assert entry["error_kind"] and entry["next_retry_at"], entry
-    failures = [e for log in svc.logs for e in _run_entries(log) if e["status"] == "failed"]
-    assert "source_unavailable" in {e["error_kind"] for e in failures}
 
-    # --- the alert never fired -------------------------------------------------------------------------
-    assert timeline.lags and not alert_fired(timeline, alert), (alert, alert_fired(timeline, alert))
+def check_one_line_per_run(run: Run) -> None:
+    """As many run lines as runs counted (a run is logged before it is counted: one more at most), each
+    with its fields; never APScheduler's "Running job"; the outage's failures say what failed."""
+    for job, n in run.counted.items():
+        assert n <= len(run.logged[job]) <= n + 1, (job, n, len(run.logged[job]))
+    entries = [e for log in run.svc.logs for e in run_entries(log)]
+    fields = {"collector", "source", "status", "window_start", "window_end", "rows", "duration_seconds"}
+    for entry in entries:
+        assert fields | {"lag_seconds"} <= set(entry), entry
+        if entry["status"] == "failed":
+            assert entry["error_kind"] and entry["next_retry_at"], entry
+    assert "source_unavailable" in {e["error_kind"] for e in entries if e["status"] == "failed"}
+    assert not any("Running job" in log.read_text() for log in run.svc.logs)
 
-    # --- one coverage truth: the CLI, the API and the close check --------------------------------------
-    period = f"{started.year:04d}-{started.month:02d}"
+
+def check_one_coverage_truth(svc: Service) -> None:
+    """The month's coverage from the CLI equals the API's, and the close check refuses with its counts."""
+    period = datetime.now(UTC).strftime("%Y-%m")
     start, end = period_window(period)
     from_cli = json.loads(
         subprocess.run(
@@ -458,8 +213,8 @@ def test_the_live_service_bills_only_what_happened(service: Service) -> None:
     assert [{k: s[k] for k in keys} for s in from_cli["sources"]] == [
         {k: s[k] for k in keys} for s in from_api["sources"]
     ]
-    for field_name in ("intervals_in_window", "intervals_attributed", "complete"):
-        assert from_cli[field_name] == from_api[field_name], field_name
+    for name in ("intervals_in_window", "intervals_attributed", "complete"):
+        assert from_cli[name] == from_api[name], name
     assert from_api["complete"] is False
     closed = requests.post(
         f"{svc.api_url}/v1/periods/{period}/close", headers=svc.key | {"Idempotency-Key": "live"}, timeout=60
@@ -467,58 +222,3 @@ def test_the_live_service_bills_only_what_happened(service: Service) -> None:
     assert closed.status_code == 422, closed.text
     for s in from_api["sources"]:
         assert f"{s['collector']}@{s['source']} {s['not_collected']}" in closed.json()["detail"], closed.text
-
-
-def _attribution_mark(svc: Service) -> datetime | None:
-    with svc.factory() as session:
-        mark = session.get(CollectorWatermark, ("attribution", "*"))
-        return None if mark is None or mark.last_success_at is None else mark.watermark
-
-
-def _run_entries(log: Path) -> list[dict[str, Any]]:
-    entries = (json.loads(line) for line in log.read_text().splitlines() if line.startswith("{"))
-    return [e for e in entries if e.get("event") == "run"]
-
-
-def _run_lines(log: Path) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for e in _run_entries(log):
-        out[f"{e['collector']}@{e['source']}"].append(e)
-    return out
-
-
-def _intervals_within(down_at: datetime, up_at: datetime) -> list[datetime]:
-    """The intervals wholly inside the outage: Prometheus was not running, so it has no sample there."""
-    t = floor_to(down_at, STEP) + timedelta(seconds=STEP)
-    out = []
-    while t + timedelta(seconds=STEP) <= up_at:
-        out.append(t)
-        t += timedelta(seconds=STEP)
-    return out
-
-
-def _check_spread(session: Session, silent: list[datetime]) -> None:
-    """Every tenant's KV token-seconds that existed before the outage are the same in each silent interval
-    and the first one after the gap (spread evenly, not booked at once after it), and the lines holding
-    them are estimated. (A series born during the outage counts from zero where it first appears.)"""
-    after = silent[-1] + timedelta(seconds=STEP)
-    while session.get(SourceCoverage, ("gateway", "prometheus", after)).status == "missing":
-        after += timedelta(seconds=STEP)
-    before = silent[0] - timedelta(seconds=60)
-    rows = session.scalars(
-        select(TenantUsage).where(TenantUsage.interval_start >= before, TenantUsage.interval_start <= after)
-    ).all()
-    by_key: dict[tuple[str, str, str], dict[datetime, float]] = defaultdict(dict)
-    for r in rows:
-        by_key[(r.pool, r.tenant, r.tier)][r.interval_start] = r.kv_token_seconds
-    spread = []
-    for key, values in by_key.items():
-        existed = any(t < silent[0] - timedelta(seconds=2 * STEP) for t in values)
-        if existed and values.get(after, 0.0) > 0:
-            shares = [values.get(t, 0.0) for t in silent]
-            assert all(s == pytest.approx(values[after], rel=1e-9) for s in shares), (key, values)
-            spread.append(key)
-    assert spread, "no gateway usage across the outage"
-    for pool, tenant, tier in spread:
-        line = session.get(AttributedCost, (floor_to(silent[0], GRAIN), pool, tenant, tier))
-        assert line is not None and line.estimated, (pool, tenant, tier)
