@@ -110,7 +110,7 @@ def run_once(
                     break
                 end = min(start + span, target)
                 batch = fetch(client, settings, plan, start, end)
-                end = _hold_back(settings, batch, start, end, now)
+                end = _hold_back(settings, batch, start, end)
                 if end == start:  # silent since the watermark: wait for the gap's end (bounded)
                     outcome.status = "waiting"
                     break
@@ -129,13 +129,14 @@ def run_once(
     return outcome
 
 
-def _hold_back(settings: Settings, batch: Batch, start: datetime, end: datetime, now: datetime) -> datetime:
+def _hold_back(settings: Settings, batch: Batch, start: datetime, end: datetime) -> datetime:
     """Where to stop the chunk: before a gap still open at its end (the source silent up to ``end``), so
     the next run, seeing the first sample after it, spreads the gap's increase over all of it. A gap older
-    than ``counter_baseline_lookback_seconds`` is not waited for: the source is down, its intervals are
-    committed as missing."""
+    than ``counter_baseline_lookback_seconds`` by the wall clock (samples arrive in real time, whatever
+    clock the run was given) is not waited for: the source is down or its data ends there, and its
+    intervals are committed as missing."""
     gap = batch.open_gap
-    oldest = now - timedelta(seconds=settings.collection.counter_baseline_lookback_seconds)
+    oldest = datetime.now(UTC) - timedelta(seconds=settings.collection.counter_baseline_lookback_seconds)
     if gap is None or gap < oldest:
         return end
     cut = max(start, gap)
