@@ -164,10 +164,14 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
         if scheduled and queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES) is None:
             raise ConflictError("the scheduler's attribution job is running; retry when it has finished")
         summary = run_attribution(settings, factory, _instant(start), _instant(end))
+    if summary.attributed_until is None:
+        console.print(f"nothing attributed: no interval from {iso(summary.start)} has been collected yet")
+        return
     console.print(
         f"attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
         f"{money(cents_half_even(summary.total_usd_micros))} {settings.currency} "
         f"({summary.total_usd_micros:,} micro-USD)"
+        + ("" if summary.end >= _instant(end) else " (stopped where collection has reached)")
     )
     if summary.correction_lines:
         console.print(
@@ -364,14 +368,22 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Every key: id, name, scopes, created and revoked times (never the secret)."""
+    from attribution.collectors.cli import columns
     from attribution.store.apikeys import list_keys, scopes_of
 
     with _factory(_settings())() as session:
-        for k in list_keys(session):
-            revoked = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            # a non-ASCII scope is shown escaped: a Cyrillic a (U+0430) must not list like a Latin one
-            scopes = ", ".join(s if s.isascii() else ascii(s) for s in scopes_of(k))
-            console.print(f"{k.key_id}  {scopes:<30}  {iso(k.created_at)}  {revoked}  {k.name}")
+        rows = [
+            [
+                k.key_id,
+                # a non-ASCII scope is shown escaped: a Cyrillic a (U+0430) must not list like a Latin one
+                ", ".join(s if s.isascii() else ascii(s) for s in scopes_of(k)),
+                iso(k.created_at),
+                f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active",
+                k.name or "-",
+            ]
+            for k in list_keys(session)
+        ]
+    typer.echo(columns(["key_id", "scopes", "created_at", "status", "name"], rows))
 
 
 @keys_app.command("revoke")

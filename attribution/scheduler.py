@@ -7,15 +7,20 @@ attribution job attributes what every collector has committed, through ``run_att
 a hook because the collectors sit below ``jobs``. Replicas may run side by side on one Postgres: the
 watermark row locks make each window collected and attributed once. Self-metrics are served on
 ``scheduler.metrics_port``. SIGTERM and SIGINT stop it after the running jobs finish.
+
+Every run logs one line (:func:`log_outcome`): what ran, the window it committed, rows, duration and lag,
+or the error's kind and when the next try is. A restart keeps the attribution's rhythm: its first run is
+due when the last one (the watermark row's ``last_success_at``) plus its period says, at once if that has
+passed. :func:`lag_alert` derives the lag alert's threshold from the cadences (``docs/operations.md``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Annotated, Any
 
@@ -26,13 +31,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import AttributeHook, attribute_once
-from attribution.collectors.profiles import Plan, plans
+from attribution.collectors.follow import AttributeHook, attribute_once, followed_plans
+from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
+from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
 from attribution.collectors.selfmetrics import CollectorMetrics, serve_metrics
 from attribution.collectors.watermarks import RunOutcome, run_once
 from attribution.config import Settings, load_settings
 from attribution.jobs.attribute import run_attribution
+from attribution.store import queries
 from attribution.store.session import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,7 @@ def _utcnow() -> datetime:
 
 
 def scheduled_plans(settings: Settings) -> list[Plan]:
-    return [p for p in plans(settings) if settings.scheduler.job(p.collector).enabled]
+    return followed_plans(settings)
 
 
 def collect_job(
@@ -59,9 +66,13 @@ def collect_job(
     )
     client.on_failure = lambda kind: metrics.source_failure(plan.source.name, kind)
 
+    every = settings.scheduler.job(plan.collector).every_seconds
+
     def run() -> RunOutcome:
         limit = settings.collection.max_chunks_per_run
-        outcome = run_once(settings, factory, plan, client, now=clock(), max_chunks=limit)
+        now = clock()
+        outcome = run_once(settings, factory, plan, client, now=now, max_chunks=limit)
+        log_outcome(outcome, now, every)  # logged before counted: a scrape never counts an unlogged run
         metrics.observe(outcome)
         return outcome
 
@@ -77,8 +88,12 @@ def attribution_job(
 ) -> Callable[[], RunOutcome]:
     followed = scheduled_plans(settings)
 
+    every = settings.scheduler.attribution.every_seconds
+
     def run() -> RunOutcome:
-        outcome = attribute_once(settings, factory, hook, followed, now=clock())
+        now = clock()
+        outcome = attribute_once(settings, factory, hook, followed, now=now)
+        log_outcome(outcome, now, every)  # logged before counted: a scrape never counts an unlogged run
         metrics.observe(outcome)
         return outcome
 
@@ -109,14 +124,18 @@ def build_scheduler(
             collect_job(settings, factory, plan, metrics, clock),
             IntervalTrigger(seconds=every, timezone=UTC),
             id=f"collect:{plan.collector.value}:{plan.source.name}",
+            name=f"collect {plan.collector.value}@{plan.source.name}",
             **common,
         )
     if settings.scheduler.attribution.enabled:
+        every = settings.scheduler.attribution.every_seconds
+        first = first_attribution_run(settings, factory, clock())
         scheduler.add_job(
             attribution_job(settings, factory, hook, metrics, clock),
-            IntervalTrigger(seconds=settings.scheduler.attribution.every_seconds, timezone=UTC),
+            IntervalTrigger(seconds=every, timezone=UTC, start_date=first),
             id="attribute",
-            **common,
+            name="attribute",
+            **(common | {"next_run_time": first}),
         )
 
     def on_error(event: JobExecutionEvent) -> None:
@@ -128,11 +147,107 @@ def build_scheduler(
     return scheduler
 
 
-def log_outcome(outcome: RunOutcome) -> None:
-    """One line per run, its fields also as structured ``extra`` (queryable in JSON logs)."""
-    fields = dataclasses.asdict(outcome)
-    level = logging.WARNING if outcome.status == "failed" else logging.INFO
-    log.log(level, "%s/%s: %s", outcome.collector, outcome.source, outcome.status, extra=fields)
+def first_attribution_run(settings: Settings, factory: sessionmaker[Session], now: datetime) -> datetime:
+    """When the attribution job is next due after a (re)start: its last success plus its period, or, if
+    that has passed (or it never ran), a few seconds from now, once the collectors' first runs (due at
+    once) have had a moment to commit. Without this a restart would wait a whole period again."""
+    every = timedelta(seconds=settings.scheduler.attribution.every_seconds)
+    settle = min(every / 10, timedelta(seconds=15))
+    try:
+        with factory() as session:
+            rows = {(w.collector, w.source): w for w in queries.all_watermarks(session)}
+    except Exception:
+        return now + settle
+    row = rows.get((ATTRIBUTION, ALL_SOURCES))
+    if row is None or row.last_success_at is None:
+        return now + settle
+    return max(row.last_success_at + every, now + settle)
+
+
+def log_outcome(outcome: RunOutcome, now: datetime, every_seconds: int) -> None:
+    """One line per run, its fields also as structured ``extra`` (top-level keys in JSON logs):
+    ``collector``, ``source``, ``status``, ``window_start``/``window_end`` (what it committed), ``rows``,
+    ``chunks``, ``duration_seconds``, ``lag_seconds`` (now - watermark); on failure ``error_kind``,
+    ``error`` and ``next_retry_at`` (the next scheduled run; the watermark stays)."""
+    lag = None if outcome.watermark is None else round((now - outcome.watermark).total_seconds(), 1)
+    fields = {
+        "event": "run",
+        "collector": outcome.collector,
+        "source": outcome.source,
+        "status": outcome.status,
+        "window_start": outcome.window_start,
+        "window_end": outcome.watermark,
+        "watermark": outcome.watermark,
+        "rows": outcome.rows,
+        "chunks": outcome.chunks,
+        "duration_seconds": round(outcome.duration_seconds, 3),
+        "lag_seconds": lag,
+    }
+    name = f"{outcome.collector}@{outcome.source}"
+    if outcome.status == "failed":
+        retry = now + timedelta(seconds=every_seconds)
+        fields |= {"error_kind": outcome.error_kind, "error": outcome.error, "next_retry_at": retry}
+        log.warning(
+            "run %s failed (%s): %s; watermark stays at %s, lag %ss; next retry at %s",
+            name, outcome.error_kind, outcome.error, _iso(outcome.watermark), lag, _iso(retry),
+            extra=fields,
+        )  # fmt: skip
+        return
+    log.info(
+        "run %s %s: window [%s, %s) rows=%d chunks=%d duration=%.2fs lag=%ss",
+        name, outcome.status, _iso(outcome.window_start), _iso(outcome.watermark), outcome.rows,
+        outcome.chunks, outcome.duration_seconds, lag,
+        extra=fields,
+    )  # fmt: skip
+
+
+def _iso(t: datetime | None) -> str:
+    return "-" if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class LagAlert:
+    """The lag alert, from the cadences: ``healthy_max_seconds`` is the most a healthy cycle reaches (the
+    attribution watermark trails the collectors' by up to one attribution period, and theirs trails now
+    by the safety lag, one interval and one collector period); the threshold is twice that (a whole
+    cycle missed, or a source down for about as long), held for ``for_seconds``: one attribution period."""
+
+    healthy_max_seconds: int
+    threshold_seconds: int
+    for_seconds: int
+
+    @property
+    def expr(self) -> str:
+        return f"max by (collector, source) (attribution_collector_lag_seconds) > {self.threshold_seconds}"
+
+
+def lag_alert(settings: Settings) -> LagAlert:
+    s = settings.scheduler
+    collect_every = max((s.job(p.collector).every_seconds for p in scheduled_plans(settings)), default=0)
+    collector_max = settings.collection.safety_lag_seconds + settings.interval_seconds + collect_every
+    healthy = collector_max + s.attribution.every_seconds
+    return LagAlert(healthy, 2 * healthy, s.attribution.every_seconds)
+
+
+def alert_rules(settings: Settings) -> str:
+    """The Prometheus rule group for these settings (``deploy/prometheus/alerts.yml`` is it for the
+    defaults; ``attribution scheduler --alert-rules`` prints it for yours)."""
+    lag = lag_alert(settings)
+    return f"""# Generated by `attribution scheduler --alert-rules` from the cadences; see docs/operations.md.
+# A healthy cycle reaches {lag.healthy_max_seconds} s of lag (safety lag + interval + collector period +
+# attribution period); the threshold is twice that, held for one attribution period.
+groups:
+  - name: attribution
+    rules:
+      - alert: AttributionLagging
+        expr: {lag.expr}
+        for: {lag.for_seconds}s
+        annotations:
+          summary: "{{{{ $labels.collector }}}}@{{{{ $labels.source }}}} is {{{{ $value }}}} s behind"
+          action: "attribution collect status: the last error of each collector"
+      - alert: AttributionCollectorErrors
+        expr: sum by (collector, kind) (increase(attribution_collector_errors_total[15m])) > 3
+"""
 
 
 def run_scheduler(settings: Settings, once: bool = False) -> None:
@@ -142,11 +257,12 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
     metrics = CollectorMetrics()
     if once:
         for plan in scheduled_plans(settings):
-            log_outcome(collect_job(settings, factory, plan, metrics)())
+            collect_job(settings, factory, plan, metrics)()
         if settings.scheduler.attribution.enabled:
-            log_outcome(attribution_job(settings, factory, run_attribution, metrics)())
+            attribution_job(settings, factory, run_attribution, metrics)()
         engine.dispose()
         return
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # ours is the line per run
     server = None
     if settings.scheduler.metrics_port:
         server = serve_metrics(metrics, settings.scheduler.metrics_host, settings.scheduler.metrics_port)
@@ -168,11 +284,17 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
 
 def scheduler_command(
     once: Annotated[bool, typer.Option(help="run every job once and exit (for a cron job)")] = False,
+    alert_rules_only: Annotated[
+        bool, typer.Option("--alert-rules", help="print the Prometheus alert rules for these cadences")
+    ] = False,
 ) -> None:
     """Collect on a schedule (one job per collector and source) and attribute what was collected."""
     from attribution.logging import setup_from_settings
 
     settings = load_settings()
+    if alert_rules_only:
+        typer.echo(alert_rules(settings), nl=False)
+        return
     setup_from_settings(settings)
     run_scheduler(settings, once=once)
 

@@ -40,7 +40,11 @@ class ChargebackOut(BaseModel):
     end: str
     currency: str
     group_by: str = "tenant"
-    complete: bool = Field(description="every interval of the window has been attributed")
+    complete: bool = Field(
+        description="every interval of the window has been collected and attributed: the figures are final; "
+        "otherwise they hold intervals_attributed of intervals_in_window (attribution stops at the "
+        "collectors' watermark) and will grow"
+    )
     tenants: list[TenantChargeOut] = Field(description="one row per group, ordered by tenant, tier, pool")
     total_cents: int
     total_usd_micros: int
@@ -179,8 +183,8 @@ class SourceCoverageOut(BaseModel):
     source: str
     present: int
     estimated: int
-    missing: int
-    not_collected: int
+    missing: int = Field(description="collected, but the source had no data (final: on __unmeasured__)")
+    not_collected: int = Field(description="never collected (before the first watermark, or not backfilled)")
     unplaced: int = Field(0, description="intervals with series the collector could not place")
     gaps: list[GapOut]
     gaps_truncated: bool
@@ -202,7 +206,9 @@ class CoverageOut(BaseModel):
     interval_seconds: int
     intervals_in_window: int
     intervals_attributed: int
-    complete: bool
+    complete: bool = Field(
+        description="every interval collected by each source with a watermark or a row here, and attributed"
+    )
     sources: list[SourceCoverageOut]
     pools: list[PoolCoverageOut] = Field(
         default_factory=list, description="per pool, the gateway's coverage where its engines worked"

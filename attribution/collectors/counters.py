@@ -18,6 +18,15 @@ window's total, however the window is chunked. Three things make that hold on re
   (functions drop it), so a profile's counter selector must select one metric name.
 
 The increase between boundaries ``t`` and ``t + step`` belongs to the interval ``[t, t + step)``.
+
+**Gaps.** Where Prometheus holds no sample of a series for some intervals (it was down, or the target was
+not scraped), the boundary values there repeat the last sample (or vanish), so the whole growth across
+the gap would land in the first interval after it: a spike that moves memory-time between tiers and
+settlement windows. ``count_over_time(selector[step])`` finds each series' silent intervals; the increase
+of a gap and of the first interval after it is spread evenly over them (integer counters by largest
+remainder, so the sum is unchanged), and those intervals are reported ``silent`` (the gateway collector
+records them as missing, and the attribution marks their usage estimated). A gap still open at the end of
+the window, or one that began in an earlier chunk, is spread only over the part inside this window.
 """
 
 from __future__ import annotations
@@ -36,6 +45,10 @@ class CounterIncreases:
     labels: dict[str, str]
     increases: dict[int, float]
     """Interval start (unix s) -> increase; intervals where the series had no new boundary are absent."""
+    sampled: frozenset[int] = frozenset()
+    """Interval starts in which the series had at least one raw sample."""
+    silent: frozenset[int] = frozenset()
+    """Interval starts without a sample between two the series had (a gap): their increase is spread."""
 
 
 def identity(labels: Mapping[str, str]) -> Identity:
@@ -104,12 +117,64 @@ def counter_increases(
             if s.points:
                 baselines[identity(s.labels)] = s.points[-1][1]
     raw = _raw_samples_where_reset(client, selector, start, end, step) if boundaries else {}
+    sampled = _sampled_intervals(client, selector, start, end, step) if boundaries else {}
+    intervals = range(first_ts, int(end.timestamp()), step)
     out = []
     for s in boundaries:
         key = identity(s.labels)
         mine = {ts: samples[key] for ts, samples in raw.items() if key in samples}
-        out.append(CounterIncreases(s.labels, increases(s, first_ts, step, baselines.get(key), mine)))
+        found = increases(s, first_ts, step, baselines.get(key), mine)
+        seen = bool(s.points and s.points[0][0] == first_ts) or key in baselines
+        had = sampled.get(key, frozenset())
+        silent = spread_gaps(found, had, intervals, seen)
+        out.append(CounterIncreases(s.labels, found, had, silent))
     return out
+
+
+def spread_gaps(
+    found: dict[int, float], sampled: frozenset[int], intervals: range, seen: bool
+) -> frozenset[int]:
+    """Spread, in place, the increase of each run of silent intervals and the sampled interval that ends
+    it evenly over them; returns the silent intervals. ``seen``: the series had a sample before the window
+    (a silent run at its start is a gap, not a series yet to appear)."""
+    silent: set[int] = set()
+    pending: list[int] = []
+    for ts in intervals:
+        if ts not in sampled:
+            if seen:
+                pending.append(ts)
+            continue
+        if pending:
+            span = [*pending, ts]
+            for t, share in zip(span, _even(sum(found.get(t, 0.0) for t in span), len(span)), strict=True):
+                found[t] = share
+            silent.update(pending)
+            pending = []
+        seen = True
+    silent.update(pending)
+    return frozenset(silent)
+
+
+def _even(total: float, n: int) -> list[float]:
+    """``total`` in ``n`` even shares summing to it exactly: whole units by largest remainder (the later
+    intervals, nearer the sample that measured it, take the extra ones), else equal floats with the last
+    taking the rounding."""
+    if float(total).is_integer():
+        q, r = divmod(int(total), n)
+        return [float(q + (1 if i >= n - r else 0)) for i in range(n)]
+    share = total / n
+    return [share] * (n - 1) + [total - share * (n - 1)]
+
+
+def _sampled_intervals(
+    client: PromClient, selector: str, start: datetime, end: datetime, step: int
+) -> dict[Identity, frozenset[int]]:
+    """Per series, the interval starts ``t`` with a raw sample in ``(t, t + step]``: the range is one
+    millisecond (Prometheus' resolution) short of the step, since Prometheus 2 includes its left edge."""
+    found = client.range_query(
+        f"count_over_time({selector}[{step * 1000 - 1}ms])", start + timedelta(seconds=step), end, step
+    )
+    return {identity(s.labels): frozenset(ts - step for ts, n in s.points if n > 0) for s in found}
 
 
 def _raw_samples_where_reset(

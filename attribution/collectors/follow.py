@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.profiles import Plan
+from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
 from attribution.collectors.watermarks import RUN_ERRORS, RunOutcome, initial_watermark
 from attribution.config import Settings
@@ -30,6 +30,11 @@ from attribution.timeutil import ceil_to, floor_to
 log = logging.getLogger(__name__)
 
 AttributeHook = Callable[[Settings, sessionmaker[Session], datetime, datetime], object]
+
+
+def followed_plans(settings: Settings) -> list[Plan]:
+    """The (collector, source) plans the scheduler runs: attribution waits for every one of them."""
+    return [p for p in plans(settings) if settings.scheduler.job(p.collector).enabled]
 
 
 def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
@@ -90,7 +95,7 @@ def reattribute_dirty(
         span,
     )
     for start, end in spans:
-        log.info("attribution: re-attributing dirty window [%s, %s)", start, end)
+        log.debug("attribution: re-attributing dirty window [%s, %s)", start, end)
         hook(settings, factory, start, end)
     queries.clear_dirty(session, [d.id for d in dirty])
     return len(spans)
@@ -119,6 +124,8 @@ def attribute_once(
                     outcome.status = "busy"
                     break
                 outcome.watermark = row.watermark
+                if outcome.window_start is None:
+                    outcome.window_start = row.watermark
                 outcome.chunks += reattribute_dirty(settings, factory, session, hook, row.watermark, span)
                 target = collected_until(session, plans)
                 if target is None or target <= row.watermark:
@@ -133,6 +140,6 @@ def attribute_once(
             outcome.status = "ok"
     except RUN_ERRORS as exc:
         outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
-        log.warning("attribution: %s; its watermark stays at %s", exc.detail, outcome.watermark)
+        log.debug("attribution: %s; its watermark stays at %s", exc.detail, outcome.watermark)
     outcome.duration_seconds = time.monotonic() - began
     return outcome

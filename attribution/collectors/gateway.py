@@ -4,6 +4,9 @@ Counters are differenced exactly and reset-aware (:mod:`attribution.collectors.c
 (interval, pool, tenant, tier). Where the profile has no ``kv_token_seconds`` counter they are estimated
 from tokens and latency (:mod:`attribution.collectors.estimate`); where it has no tier label, a group's
 tier is the one of its mean context per request in the interval. Both mark the interval ``estimated``.
+An interval in which no counter had a sample (Prometheus was down) is ``missing``: the increase across
+the gap is spread over it (:func:`attribution.collectors.counters.spread_gaps`), and the attribution marks
+the lines of that usage estimated.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from attribution.collectors.batch import Batch
 from attribution.collectors.counters import counter_increases
@@ -45,11 +48,15 @@ def collect_gateway(
     step = settings.interval_seconds
     usage: dict[Key, dict[str, float]] = defaultdict(dict)
     latency: dict[tuple[int, str, str], Latency] = defaultdict(Latency)
+    sampled: set[int] = set()
+    silent: set[int] = set()
     for signal in plan.profile.signals:
         query = plan.query(signal, step)
         assert query is not None
         lookback = settings.collection.counter_baseline_lookback_seconds
         for counter in counter_increases(client, query, start, end, step, lookback):
+            sampled.update(counter.sampled)
+            silent.update(counter.silent)
             pool, tenant, tier = _key(settings, plan, counter.labels)
             for ts, inc in counter.increases.items():
                 if signal in USAGE:
@@ -58,6 +65,8 @@ def collect_gateway(
                 else:
                     latency[(ts, pool, tenant)] += _latency(signal, inc)
     batch = Batch(TenantUsage, [])
+    batch.missing = {utc_from_seconds(ts) for ts in silent - sampled}  # no series had a sample: a gap
+    batch.open_gap = _open_gap(batch.missing, end, step)
     if not plan.labels.tier:
         usage = _tiers_from_context(settings, usage, batch)
     if "kv_token_seconds" not in plan.profile.signals:
@@ -78,6 +87,14 @@ def collect_gateway(
             }
         )
     return batch
+
+
+def _open_gap(missing: set[datetime], end: datetime, step: int) -> datetime | None:
+    """The start of the run of missing intervals that ends the window, if it does."""
+    t = end
+    while t - timedelta(seconds=step) in missing:
+        t -= timedelta(seconds=step)
+    return t if t < end else None
 
 
 def _key(settings: Settings, plan: Plan, labels: Mapping[str, str]) -> tuple[str, str, str]:

@@ -76,7 +76,7 @@ def write(
     step = timedelta(seconds=settings.interval_seconds)
     t = start
     while t < end:
-        series = batch.series.get(t, 0)
+        series = 0 if t in batch.missing else batch.series.get(t, 0)
         status = CoverageStatus.MISSING if series == 0 else CoverageStatus.PRESENT
         if series and t in batch.estimated:
             status = CoverageStatus.ESTIMATED

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.collectors.batch import Batch
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch, write
@@ -46,7 +47,8 @@ RUN_ERRORS = (SourceUnavailableError, SourceQueryError, DatabaseUnavailableError
 @dataclass(slots=True)
 class RunOutcome:
     """``status``: ``ok`` (caught up), ``partial`` (chunks left for the next run), ``busy`` (another
-    replica holds the row), ``idle`` (nothing new yet) or ``failed``."""
+    replica holds the row), ``idle`` (nothing new yet), ``waiting`` (the source has been silent since the
+    watermark: a gap whose end is awaited) or ``failed``."""
 
     collector: str
     source: str
@@ -57,6 +59,8 @@ class RunOutcome:
     error: str | None = None
     error_kind: str | None = None
     duration_seconds: float = 0.0
+    window_start: datetime | None = None
+    """Where the run began (the watermark it found); ``[window_start, watermark)`` is what it committed."""
 
 
 def initial_watermark(settings: Settings, now: datetime) -> datetime:
@@ -99,11 +103,17 @@ def run_once(
                     break
                 start = floor_to(row.watermark, settings.interval_seconds)  # interval_seconds may change
                 outcome.watermark = start
+                if outcome.window_start is None:
+                    outcome.window_start = start
                 if start >= target:
                     outcome.status = "ok" if outcome.chunks else "idle"
                     break
                 end = min(start + span, target)
                 batch = fetch(client, settings, plan, start, end)
+                end = _hold_back(settings, batch, start, end)
+                if end == start:  # silent since the watermark: wait for the gap's end (bounded)
+                    outcome.status = "waiting"
+                    break
                 outcome.rows += write(session, settings, plan, batch, (start, end), "scheduled")
                 queries.advance_watermark(session, *plan.key, end, datetime.now(UTC))
             outcome.chunks += 1
@@ -113,10 +123,25 @@ def run_once(
                 break
     except RUN_ERRORS as exc:
         outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
-        log.warning("%s/%s: %s; the watermark stays at %s", *plan.key, exc.detail, outcome.watermark)
+        log.debug("%s/%s: %s; the watermark stays at %s", *plan.key, exc.detail, outcome.watermark)
         _record_failure(factory, plan, exc.detail)
     outcome.duration_seconds = time.monotonic() - began
     return outcome
+
+
+def _hold_back(settings: Settings, batch: Batch, start: datetime, end: datetime) -> datetime:
+    """Where to stop the chunk: before a gap still open at its end (the source silent up to ``end``), so
+    the next run, seeing the first sample after it, spreads the gap's increase over all of it. A gap older
+    than ``counter_baseline_lookback_seconds`` by the wall clock (samples arrive in real time, whatever
+    clock the run was given) is not waited for: the source is down or its data ends there, and its
+    intervals are committed as missing."""
+    gap = batch.open_gap
+    oldest = datetime.now(UTC) - timedelta(seconds=settings.collection.counter_baseline_lookback_seconds)
+    if gap is None or gap < oldest:
+        return end
+    cut = max(start, gap)
+    batch.cut(cut)
+    return cut
 
 
 def _record_failure(factory: sessionmaker[Session], plan: Plan, error: str) -> None:

@@ -3,16 +3,22 @@
 A run replaces the window's lines, pool costs and cluster costs in one transaction, so re-running it
 changes nothing and a failure leaves the previous results intact. It checks conservation before writing:
 the lines must sum exactly to the cluster's bill for the window.
+
+It never attributes an interval that has not been collected: the window stops at the earliest watermark
+of the collectors the scheduler follows (:func:`attributable_until`), and never passes the present. The
+hour being collected is a partial settlement window and a partial line (``covered_seconds`` below the
+grain): it is settled over the intervals collected so far and replaced, whole, by every later run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.collectors.follow import followed_plans
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConfigError, ConservationError
 from attribution.jobs.inputs import (
@@ -31,7 +37,7 @@ from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
-from attribution.timeutil import align_window, iso, period_window
+from attribution.timeutil import align_window, floor_to, iso, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
 
@@ -44,6 +50,8 @@ class AttributionSummary:
     total_usd_micros: int
     cluster_cost_usd_micros: int
     correction_lines: int = 0
+    attributed_until: datetime | None = None
+    """Where the lines stop: ``end``, or earlier where collection has not reached (None: nothing)."""
 
 
 def policies(settings: Settings) -> Policies:
@@ -131,12 +139,54 @@ def check_prices_and_inventory(
         )
 
 
+def attributable_until(
+    session: Session, settings: Settings, end: datetime, now: datetime | None = None
+) -> datetime:
+    """The end of what may be attributed, up to ``end``: the earliest watermark of the followed collectors
+    that have one (a backfill-only database has none), extended over the intervals right after it that a
+    backfill collected from every one of them; never past the last whole interval before ``now``."""
+    step = settings.interval_seconds
+    limit = min(end, floor_to(now or datetime.now(UTC), step))
+    followed = followed_plans(settings)
+    marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
+    found = [marks[p.key] for p in followed if p.key in marks]
+    until = min([limit, *found])
+    if until < limit and followed:
+        covered = queries.intervals_covered_by_all(session, [p.key for p in followed], until, limit)
+        while until < limit and until in covered:
+            until += timedelta(seconds=step)
+    return until
+
+
+def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
+    """Drop the lines, pool and cluster costs of ``[start, end)``: intervals not collected yet, where an
+    earlier run (or an older version) may have billed them ahead of time."""
+    if start < end:
+        for model in (AttributedCost, PoolCost, ClusterCost):
+            queries.replace_window(session, model, start, end, [])
+
+
 def run_attribution(
-    settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
+    settings: Settings,
+    factory: sessionmaker[Session],
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
 ) -> AttributionSummary:
-    """Recompute the lines of every settlement window that ``[start, end)`` touches."""
-    start, end = settlement_window(settings, start, end)
+    """Recompute the lines of every settlement window that ``[start, end)`` touches, up to where the
+    collectors have committed (:func:`attributable_until`); what lies past that is left unbilled.
+    ``now`` (default: the clock) is for replaying a history whose dates lie ahead of the clock."""
+    start, widened_end = settlement_window(settings, start, end)
     with unit_of_work(factory) as session:
+        end = max(start, attributable_until(session, settings, widened_end, now))
+        clear_beyond(session, end, widened_end)
+        if end == start:
+            return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)
+        # read before the telemetry: a mark committed by then has its data visible to the reads below
+        redone = [
+            d.id for d in queries.dirty_windows(session) if start <= d.window_start and d.window_end <= end
+        ]
         telemetry = group_telemetry(
             queries.gpu_counts(session, start, end),
             queries.kv_samples(session, start, end),
@@ -155,13 +205,18 @@ def run_attribution(
         lines_total = total_usd_micros(columns)
         if lines_total != cluster_total:
             raise ConservationError(f"lines sum to {lines_total} micro-USD, the bill to {cluster_total}")
-        rows = line_rows(columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds)
+        spread = queries.intervals_with_status(session, "gateway", "missing", start, end)
+        rows = line_rows(
+            columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
+        )
+        _set_covered(rows, settings.line_grain_seconds, end)
         queries.replace_window(session, AttributedCost, start, end, rows)
         queries.replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
         queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
         for period in periods_between(start, end):
             ensure_period(session, period)
         corrections = issue_corrections(session, start, end)
+        queries.clear_dirty(session, redone)
         queries.insert_all(
             session,
             AttributionRun,
@@ -175,7 +230,16 @@ def run_attribution(
                 }
             ],
         )
-    return AttributionSummary(start, end, len(rows), lines_total, cluster_total, corrections)
+    return AttributionSummary(start, end, len(rows), lines_total, cluster_total, corrections, end)
+
+
+def _set_covered(rows: list[dict[str, Any]], grain_seconds: int, end: datetime) -> None:
+    """Each line's attributed seconds of its grain: the whole grain, or up to ``end`` for the last one."""
+    grain = timedelta(seconds=grain_seconds)
+    for row in rows:
+        row["covered_seconds"] = int(
+            (min(row["interval_start"] + grain, end) - row["interval_start"]).total_seconds()
+        )
 
 
 def _pool_rows(splits: list[PoolSplit], gpu_counts: dict[tuple[int, str], int]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -66,13 +67,16 @@ def _money_by_grain(
 
 
 def _usage_by_grain(
-    telemetry: Mapping[int, IntervalTelemetry], estimated: set[tuple[int, str]], grain_seconds: int
+    telemetry: Mapping[int, IntervalTelemetry],
+    estimated: set[tuple[int, str]],
+    grain_seconds: int,
+    usage_estimated: AbstractSet[int],
 ) -> dict[GrainKey, tuple[float, int, int, int, bool]]:
     parts: dict[GrainKey, tuple[list[float], list[int], list[bool]]] = {}
     for ts, tel in telemetry.items():
         grain = ts - ts % grain_seconds
         for pool, by_key in tel.usage.items():
-            flag = (ts, pool) in estimated
+            flag = (ts, pool) in estimated or ts in usage_estimated
             for (tenant, tier), use in by_key.items():
                 key = (grain, pool, tenant, tier)
                 part = parts.get(key)
@@ -94,12 +98,14 @@ def line_rows(
     telemetry: Mapping[int, IntervalTelemetry],
     bytes_per_token: Mapping[str, int],
     grain_seconds: int,
+    usage_estimated: AbstractSet[int] = frozenset(),
 ) -> list[dict[str, Any]]:
     """One row per (grain, pool, tenant, tier), in key order. Usage with no cost (a pool with no sampled
-    GPUs) still gets a zero-cost row; a row is estimated if any of its intervals' pool-interval was."""
+    GPUs) still gets a zero-cost row; a row is estimated if any of its intervals' pool-interval was, or if
+    it has usage in an interval of ``usage_estimated`` (Unix seconds: usage spread over a gateway gap)."""
     estimated = {(s.interval_start_s, s.pool) for s in splits if s.estimated}
     money = _money_by_grain(columns, estimated, grain_seconds)
-    usage = _usage_by_grain(telemetry, estimated, grain_seconds)
+    usage = _usage_by_grain(telemetry, estimated, grain_seconds, usage_estimated)
     rows = []
     for key in sorted(money.keys() | usage.keys()):
         start_s, pool, tenant, tier = key

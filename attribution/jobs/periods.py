@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from attribution.errors import ConflictError, PeriodIncompleteError
 from attribution.model.statement import COMPONENTS, USAGE, USAGE_FIELDS, content_hash, rounded_lines
 from attribution.store import queries
+from attribution.store.coverage import CoverageReport, coverage_report
 from attribution.store.statements import correction_lines, usage_lines
 from attribution.store.tables import CorrectionLine, Period, StatementLine
 from attribution.timeutil import parse_period, period_window
@@ -68,13 +69,9 @@ def close_period(
             return row, False
         raise ConflictError(f"period {period} is already closed (hash {row.content_hash})")
     start, end = period_window(period)
-    _, attributed = queries.cluster_cost_usd_micros(session, start, end)
-    expected = int((end - start).total_seconds()) // interval_seconds
-    if attributed != expected:
-        raise PeriodIncompleteError(
-            f"period {period} has {expected - attributed} of {expected} intervals not attributed; "
-            "attribute the whole period before closing it"
-        )
+    report = coverage_report(session, start, end, interval_seconds)
+    if not report.complete:
+        raise PeriodIncompleteError(_incomplete(period, report))
     lines = rounded_lines(usage_lines(session, period) + correction_lines(session, period))
     queries.insert_all(session, StatementLine, [{"period": period, **_line_fields(line)} for line in lines])
     row.status = CLOSED
@@ -85,6 +82,21 @@ def close_period(
     row.total_cents = sum(x.total_cents for x in lines)
     session.flush()
     return row, True
+
+
+def _incomplete(period: str, report: CoverageReport) -> str:
+    """Why ``period`` cannot close, with the counts ``attribution collect coverage`` shows for it."""
+    expected, attributed = report.intervals_in_window, report.intervals_attributed
+    never = [f"{s.collector}@{s.source} {s.not_collected}" for s in report.sources if s.not_collected]
+    if never:
+        return (
+            f"period {period} has intervals never collected ({', '.join(never)} of {expected}); "
+            "backfill them (attribution collect --start --end), then attribute the period before closing it"
+        )
+    return (
+        f"period {period} has {expected - attributed} of {expected} intervals not attributed; "
+        "attribute the whole period before closing it"
+    )
 
 
 def _line_fields(line: Any) -> dict[str, Any]:

@@ -1,165 +1,22 @@
-"""Coverage of a window: per collector and source, how many intervals were present, estimated, missing or
-never collected, where the gaps are, and how many intervals have been attributed. Per pool, the gateway's
-coverage where the engines worked: an interval in which a pool's engines showed work (KV in use, requests
-running) and the gateway reported no tenant usage for it is ``missing`` for that pool, whether the
-gateway's series were absent or flat; the model bills it to ``__unmeasured__`` (a telemetry gap).
+"""Coverage of a window: the one function lives in :mod:`attribution.store.coverage` (the period-close
+check, below the reports, uses it too); re-exported here for the reports and the API."""
 
-The evidence behind every ``__unmeasured__`` and estimated line (``source_coverage``, written by the
-collectors in the same transaction as their data; ``cluster_costs``, one row per attributed interval).
-"""
+from attribution.store.coverage import (
+    MAX_GAPS,
+    CoverageReport,
+    Gap,
+    PoolGatewayCoverage,
+    SourceCoverageSummary,
+    coverage_report,
+    pool_gateway_coverage,
+)
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from attribution.store import queries
-from attribution.store.collection_state import CoverageStatus, SourceCoverage
-
-#: Gap ranges listed per source at most; the counts are always complete.
-MAX_GAPS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    start: datetime
-    end: datetime
-    status: str
-    """``missing`` (collected, no data), ``estimated`` (derived), ``unplaced`` (series not placed), or
-    ``not_collected`` (no record)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SourceCoverageSummary:
-    collector: str
-    source: str
-    present: int
-    estimated: int
-    missing: int
-    not_collected: int
-    gaps: list[Gap] = field(default_factory=list)
-    gaps_truncated: bool = False
-    unplaced: int = 0
-    """Intervals with series the collector could not place (their share is on ``__unmeasured__``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PoolGatewayCoverage:
-    """The gateway's coverage of one pool over the intervals its engines worked."""
-
-    pool: str
-    engine_active: int
-    """Intervals in which the pool's engines showed work."""
-    present: int
-    """Of those, intervals with tenant usage from the gateway."""
-    missing: int
-    """Of those, intervals without: telemetry gaps, on ``__unmeasured__``."""
-    gaps: list[Gap] = field(default_factory=list)
-    gaps_truncated: bool = False
-    collector: str = "gateway"
-
-
-@dataclass(frozen=True, slots=True)
-class CoverageReport:
-    start: datetime
-    end: datetime
-    interval_seconds: int
-    intervals_in_window: int
-    intervals_attributed: int
-    sources: list[SourceCoverageSummary]
-    pools: list[PoolGatewayCoverage] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return (
-            self.intervals_attributed == self.intervals_in_window
-            and all(s.missing == s.not_collected == 0 for s in self.sources)
-            and all(p.missing == 0 for p in self.pools)
-        )
-
-
-def coverage_report(
-    session: Session, start: datetime, end: datetime, interval_seconds: int
-) -> CoverageReport:
-    expected = int((end - start).total_seconds()) // interval_seconds
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for r in queries.source_coverage(session, start, end):
-        counts.setdefault((str(r.collector), str(r.source)), {})[str(r.status)] = int(r.intervals)
-    sources = []
-    for (collector, source), by_status in sorted(counts.items()):
-        recorded = sum(by_status.values())
-        gaps, truncated = _gaps(session, collector, source, start, end, interval_seconds)
-        sources.append(
-            SourceCoverageSummary(
-                collector,
-                source,
-                present=by_status.get(CoverageStatus.PRESENT.value, 0),
-                estimated=by_status.get(CoverageStatus.ESTIMATED.value, 0),
-                missing=by_status.get(CoverageStatus.MISSING.value, 0),
-                not_collected=max(expected - recorded, 0),
-                gaps=gaps,
-                gaps_truncated=truncated,
-                unplaced=by_status.get(CoverageStatus.UNPLACED.value, 0),
-            )
-        )
-    _, attributed = queries.cluster_cost_usd_micros(session, start, end)
-    pools = pool_gateway_coverage(session, start, end, interval_seconds)
-    return CoverageReport(start, end, interval_seconds, expected, attributed, sources, pools)
-
-
-def pool_gateway_coverage(
-    session: Session, start: datetime, end: datetime, interval_seconds: int
-) -> list[PoolGatewayCoverage]:
-    """Per pool whose engines worked in the window: intervals with and without gateway usage."""
-    by_pool: dict[str, list[tuple[datetime, bool]]] = {}
-    for r in queries.engine_activity(session, start, end):
-        by_pool.setdefault(str(r.pool), []).append((r.interval_start.astimezone(UTC), bool(r.has_usage)))
-    step = timedelta(seconds=interval_seconds)
-    out = []
-    for pool, rows in sorted(by_pool.items()):
-        gaps: list[Gap] = []
-        truncated = False
-        for t0, has_usage in rows:  # in interval order
-            if has_usage:
-                continue
-            if gaps and gaps[-1].end == t0:
-                gaps[-1] = Gap(gaps[-1].start, t0 + step, CoverageStatus.MISSING.value)
-            elif len(gaps) >= MAX_GAPS:
-                truncated = True
-            else:
-                gaps.append(Gap(t0, t0 + step, CoverageStatus.MISSING.value))
-        missing = sum(1 for _, has_usage in rows if not has_usage)
-        out.append(PoolGatewayCoverage(pool, len(rows), len(rows) - missing, missing, gaps, truncated))
-    return out
-
-
-def _gaps(
-    session: Session, collector: str, source: str, start: datetime, end: datetime, interval_seconds: int
-) -> tuple[list[Gap], bool]:
-    """Runs of consecutive intervals that are not ``present``, in order, merged per status."""
-    t = SourceCoverage
-    rows = session.execute(
-        select(t.interval_start, t.status)
-        .where(
-            t.collector == collector, t.source == source, t.interval_start >= start, t.interval_start < end
-        )
-        .order_by(t.interval_start)
-    ).all()
-    step = timedelta(seconds=interval_seconds)
-    status_at = {r[0].astimezone(UTC): str(r[1]) for r in rows}
-    gaps: list[Gap] = []
-    t0 = start
-    while t0 < end:
-        status = status_at.get(t0, "not_collected")
-        if status != CoverageStatus.PRESENT.value:
-            if gaps and gaps[-1].end == t0 and gaps[-1].status == status:
-                gaps[-1] = Gap(gaps[-1].start, t0 + step, status)
-            elif len(gaps) >= MAX_GAPS:
-                return gaps, True
-            else:
-                gaps.append(Gap(t0, t0 + step, status))
-        t0 += step
-    return gaps, False
+__all__ = [
+    "MAX_GAPS",
+    "CoverageReport",
+    "Gap",
+    "PoolGatewayCoverage",
+    "SourceCoverageSummary",
+    "coverage_report",
+    "pool_gateway_coverage",
+]

@@ -72,6 +72,7 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
             f"{cb.status}{f' (sha256 {cb.content_hash[:16]}…)' if cb.content_hash else ''}; "
             f"cluster cost {money(cents_half_even(cb.cluster_cost_usd_micros))} {cb.currency}; "
             f"{cb.intervals_attributed:,}/{cb.intervals_in_window:,} intervals attributed"
+            + ("" if cb.complete else " (not complete: partial, not final)")
         ),
     )
     for name in ("tenant", "requests", "memory GiB-h", "KV in use", "static share", "idle share"):

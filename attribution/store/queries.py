@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import BigInteger, Row, Table, case, cast, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Row, Table, case, cast, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -484,6 +484,36 @@ def source_coverage(
     return session.execute(
         stmt.group_by(t.c.collector, t.c.source, t.c.status).order_by(t.c.collector, t.c.source, t.c.status)
     ).all()
+
+
+def intervals_covered_by_all(
+    session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime
+) -> set[datetime]:
+    """The intervals of ``[start, end)`` with a coverage row (any status) from every (collector, source)
+    of ``keys``: collected by all of them, whether or not they had data."""
+    t = _table(SourceCoverage)
+    pairs = [(t.c.collector == c) & (t.c.source == s) for c, s in keys]
+    rows = session.execute(
+        select(t.c.interval_start)
+        .where(_between(SourceCoverage, start, end), or_(*pairs))
+        .group_by(t.c.interval_start)
+        .having(func.count() == len(keys))
+    ).all()
+    return {r[0] for r in rows}
+
+
+def intervals_with_status(
+    session: Session, collector: str, status: str, start: datetime, end: datetime
+) -> set[int]:
+    """Unix seconds of the intervals of ``[start, end)`` some source of ``collector`` recorded ``status``
+    for (gateway ``missing``: usage there, if any, was spread over a gap, so it is estimated)."""
+    t = _table(SourceCoverage)
+    rows = session.execute(
+        select(_epoch(t.c.interval_start))
+        .where(_between(SourceCoverage, start, end), t.c.collector == collector, t.c.status == status)
+        .distinct()
+    ).all()
+    return {int(r[0]) for r in rows}
 
 
 def log_chunk(session: Session, **values: Any) -> None:

@@ -154,6 +154,9 @@ class AttributedCost(CostAndUsage, Base):
     tenant: Mapped[str] = mapped_column(primary_key=True, index=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
     estimated: Mapped[bool] = mapped_column(Boolean)
+    covered_seconds: Mapped[int | None] = mapped_column(Integer)
+    """Seconds of the line's grain attributed so far: less than the grain for the hour being collected (a
+    partial line, replaced as collection advances); None (rows from before it was kept) for a whole grain."""
 
 
 class AttributionRun(Base):

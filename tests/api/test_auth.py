@@ -109,6 +109,7 @@ def test_cli_creates_lists_and_revokes_keys(api: Api, monkeypatch: pytest.Monkey
 
     listed = runner.invoke(cli, ["keys", "list"])
     assert key_id in listed.output and "controller" in listed.output and token not in listed.output
+    assert listed.output.splitlines()[0].split() == ["key_id", "scopes", "created_at", "status", "name"]
 
     revoked = runner.invoke(cli, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0, revoked.output

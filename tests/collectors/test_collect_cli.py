@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from attribution.collectors.cli import collect_app
 from attribution.localprom import LocalPrometheus
+from attribution.store import queries
 from attribution.store.migrate import upgrade
-from attribution.store.session import make_engine, make_sessionmaker
+from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 from tests.support.simulated import START, Simulated, collection_settings, snapshot
 
 WINDOW = ["--start", START.isoformat(), "--end", (START + timedelta(minutes=30)).isoformat()]
@@ -58,17 +59,55 @@ def test_coverage_and_status(configured: str) -> None:
     runner.invoke(collect_app, WINDOW)
     coverage = runner.invoke(collect_app, ["coverage", *WINDOW])
     assert coverage.exit_code == 0, coverage.output
+    rows = [line.split() for line in coverage.output.splitlines()]
+    assert rows[0] == ["collector", "source", "present", "estimated", "missing", "unplaced", "not_collected"]
     for collector in ("gpu", "kv", "gateway"):
-        assert any(
-            line.split("│")[1:5] and collector in line and "present" in line and "30" in line
-            for line in coverage.output.splitlines()
-        ), coverage.output
+        assert [collector, "prometheus", "30", "0", "0", "0", "0"] in rows, coverage.output
     # per pool, where its engines worked: the simulated gateway (native contract) covers every interval
-    pools = [line for line in coverage.output.splitlines() if "(engine working)" in line]
-    assert pools and all("present" in line for line in pools), coverage.output
+    pools = [row for row in rows if row[1].startswith("pool:")]
+    assert pools and all(row[2] != "0" and row[4] == "0" for row in pools), coverage.output
+    assert "0 of 30 intervals attributed; complete: no" in coverage.output
+    as_json = json.loads(runner.invoke(collect_app, ["coverage", *WINDOW, "--format", "json"]).output)
+    assert as_json["intervals_in_window"] == 30 and as_json["complete"] is False
+    assert {(x["collector"], x["present"], x["not_collected"]) for x in as_json["sources"]} == {
+        ("gpu", 30, 0),
+        ("kv", 30, 0),
+        ("gateway", 30, 0),
+    }
     status = runner.invoke(collect_app, ["status"])
-    assert status.exit_code == 0  # a backfill moves no watermark: the table is empty
-    assert "collector" in status.output and "prometheus" not in status.output
+    assert status.exit_code == 0  # a backfill moves no watermark: only the header
+    assert status.output.split() == [
+        "collector",
+        "source",
+        "watermark",
+        "lag_seconds",
+        "last_success_at",
+        "consecutive_failures",
+        "last_error",
+    ]
+    assert json.loads(runner.invoke(collect_app, ["status", "--format", "json"]).output)["watermarks"] == []
+
+
+def test_status_is_never_cut_at_the_terminal_width(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under ``kubectl exec`` without a terminal: 80 columns. The whole error is on its row."""
+    monkeypatch.setenv("COLUMNS", "80")
+    factory = make_sessionmaker(make_engine(configured))
+    error = "source prometheus unavailable after 4 attempts: " + "connection refused " * 8 + "END"
+    with unit_of_work(factory) as session:
+        queries.ensure_watermark(session, "gateway", "prometheus", START, START)
+        queries.record_failure(session, "gateway", "prometheus", error, START)
+    result = CliRunner().invoke(collect_app, ["status"])
+    assert result.exit_code == 0, result.output
+    row = result.output.splitlines()[1]
+    assert row.startswith("gateway") and row.endswith("END") and len(row) > 200, result.output
+
+
+def test_a_backfill_that_ends_in_the_future_is_refused(configured: str) -> None:
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    result = CliRunner().invoke(collect_app, ["--start", START.isoformat(), "--end", later.isoformat()])
+    assert result.exit_code == 2
+    assert "ends in the future" in result.output and "Traceback" not in result.output
+    assert snapshot(make_sessionmaker(make_engine(configured)))["source_coverage"] == []
 
 
 def test_start_and_end_are_required_without_a_subcommand(configured: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from attribution.collectors.counters import counter_increases, increases, raw_increase
+from attribution.collectors.counters import counter_increases, increases, raw_increase, spread_gaps
 from attribution.collectors.prom import PromClient, Series, chunks
 from tests.collectors.conftest import BACKENDS, serve
 
@@ -87,15 +87,33 @@ def collected(url: str, chunk_minutes: int) -> dict[str, dict[int, float]]:
     return {tenant: {ts: v for ts, v in per.items() if v} for tenant, per in out.items()}
 
 
+GAP = range(S0 + 540, S0 + 1080, STEP)
+"""b's silent intervals (+9m to +17m) and the first one after them, over which its growth is spread."""
+
+
+def truth_of_b() -> dict[int, float]:
+    """b grows 1/s throughout (it was only not scraped): 60 in every interval."""
+    return {ts: 60.0 for ts in range(S0, S0 + 1800, STEP)}
+
+
 @pytest.mark.parametrize("chunk_minutes", [30, 15, 7, 1])
 def test_increases_are_exact_whatever_the_chunking(backend: str, chunk_minutes: int) -> None:
-    assert collected(backend, chunk_minutes) == expected()
+    """Exact for every series outside b's gap; b's total is exact whatever the chunking, and its gap is
+    spread over the intervals it lasted (here the truth: b grew evenly) when one chunk holds it all."""
+    got, want = collected(backend, chunk_minutes), expected()
+    assert {k: v for k, v in got.items() if k != "b"} == {k: v for k, v in want.items() if k != "b"}
+    assert sum(got["b"].values()) == sum(want["b"].values()) == sum(truth_of_b().values())
+    assert {ts: v for ts, v in got["b"].items() if ts not in GAP} == {
+        ts: v for ts, v in truth_of_b().items() if ts not in GAP
+    }
+    if chunk_minutes == 30:
+        assert got["b"] == truth_of_b()
 
 
 def test_the_hard_cases_are_in_the_data() -> None:
     want = expected()
     assert want["a"][S0 + 420] == 30 + 1000 + 1500 + 1500  # hidden reset: both sides of the restart
-    assert want["b"][S0 + 1020] == 1080 - 540  # the gap's growth lands after it, once
+    assert want["b"][S0 + 1020] == 1080 - 540  # boundary differencing puts the gap's growth after it
     assert want["c"][S0 + 660] == 5  # a new series counts from zero
     assert want["d"][S0 + 1200] == 3 * 15 + 5  # 3/s until the restart, then the new counter
 
@@ -115,3 +133,25 @@ def test_a_series_missing_at_the_start_takes_its_baseline_not_zero() -> None:
 
 def test_raw_increase_counts_every_restart() -> None:
     assert raw_increase(10.0, [12.0, 3.0, 5.0, 1.0, 4.0]) == 2 + 3 + 2 + 1 + 3
+
+
+def test_a_gap_s_increase_is_spread_over_it_and_sums_exactly() -> None:
+    """Samples stop for intervals 120 and 180 (Prometheus down); the growth across them, booked at 240 by
+    boundary differencing, is spread over 120..240, by largest remainder for a whole-unit counter."""
+    found = {0: 3.0, 60: 2.0, 120: 0.0, 180: 0.0, 240: 10.0, 300: 1.0}
+    silent = spread_gaps(found, frozenset({0, 60, 240, 300}), range(0, 360, 60), seen=True)
+    assert silent == {120, 180}
+    assert found == {0: 3.0, 60: 2.0, 120: 3.0, 180: 3.0, 240: 4.0, 300: 1.0}
+    assert sum(found.values()) == 16.0
+
+
+def test_a_series_that_has_not_appeared_yet_has_no_gap() -> None:
+    found = {120: 5.0, 180: 1.0}
+    assert spread_gaps(found, frozenset({120, 180}), range(0, 240, 60), seen=False) == frozenset()
+    assert found == {120: 5.0, 180: 1.0}
+
+
+def test_token_seconds_are_spread_as_fractions_that_sum_to_the_whole() -> None:
+    found = {0: 0.0, 60: 1.25}
+    assert spread_gaps(found, frozenset({60}), range(0, 120, 60), seen=True) == {0}
+    assert found[0] + found[60] == 1.25 and found[0] == 0.625

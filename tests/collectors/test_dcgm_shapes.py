@@ -264,8 +264,15 @@ def test_a_series_that_cannot_be_placed_is_unmeasured_and_shown(
     window = ["--start", START.isoformat(), "--end", END.isoformat(), "--collector", "gpu"]
     cli = CliRunner().invoke(collect_app, ["coverage", *window])
     assert cli.exit_code == 0, cli.output
-    rows = [
-        [cell.strip() for cell in line.split("│")[1:5]] for line in cli.output.splitlines() if "│" in line
+    rows = [line.split() for line in cli.output.splitlines()]
+    assert rows[0][:7] == [
+        "collector",
+        "source",
+        "present",
+        "estimated",
+        "missing",
+        "unplaced",
+        "not_collected",
     ]
-    assert rows == [["gpu", "dcgm", "unplaced", str(INTERVALS)]], cli.output
+    assert rows[1] == ["gpu", "dcgm", "0", "0", "0", str(INTERVALS), "0"], cli.output
     assert any("5g.99gb" in r.getMessage() and "__unmeasured__" in r.getMessage() for r in caplog.records)

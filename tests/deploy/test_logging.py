@@ -111,6 +111,14 @@ def test_the_scheduler_entry_point_logs_json_with_run_fields(tmp_path: Path) -> 
     assert runs["gpu"]["error_kind"] == "source_unavailable"
     assert runs["attribution"]["status"] == "idle" and runs["attribution"]["level"] == "INFO"
     _parse_instant(runs["gpu"]["watermark"])
+    # one line per run, each with what the runbook promises (docs/operations.md, "Logs")
+    assert len([e for e in entries if e.get("event") == "run"]) == 4
+    for run in runs.values():
+        assert {"source", "window_start", "window_end", "rows", "duration_seconds", "lag_seconds"} <= set(run)
+    assert runs["gpu"]["source"] == "down" and runs["gpu"]["lag_seconds"] >= 0
+    assert _parse_instant(runs["gpu"]["next_retry_at"]) > _parse_instant(runs["gpu"]["timestamp"])
+    assert "run gpu@down failed (source_unavailable)" in runs["gpu"]["message"]
+    assert "next retry at" in runs["gpu"]["message"]
 
 
 def test_the_api_server_logs_json_including_uvicorn_access_lines(tmp_path: Path) -> None:

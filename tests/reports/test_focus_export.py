@@ -37,10 +37,12 @@ from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, sm
 
 REPO = Path(__file__).resolve().parents[2]
 FOCUS_VENV = REPO / ".venv-focus"
+#: Two whole months before today (named for their roles: the first closed, the second open, then closed);
+#: nothing is attributed before it has happened.
 NOV, DEC, JAN = (
+    datetime(2026, 10, 1, tzinfo=UTC),
     datetime(2026, 11, 1, tzinfo=UTC),
     datetime(2026, 12, 1, tzinfo=UTC),
-    datetime(2027, 1, 1, tzinfo=UTC),
 )
 #: (tenant, tier, token-seconds per hour, every n hours): a demo-like mix of steady and bursty tenants
 TENANTS = [
@@ -90,20 +92,20 @@ def load_month(factory: sessionmaker[Session], start: datetime, hours: int) -> N
 def exported(pg_factory: sessionmaker[Session]) -> dict[str, str]:
     """November closed, late November usage re-attributed (a correction), December closed; both exported."""
     settings = hourly_settings()
-    load_month(pg_factory, NOV, 30 * 24)
-    load_month(pg_factory, DEC, 31 * 24)
+    load_month(pg_factory, NOV, 31 * 24)
+    load_month(pg_factory, DEC, 30 * 24)
     run_attribution(settings, pg_factory, NOV, JAN)
     client = TestClient(create_app(settings, pg_factory))
     with unit_of_work(pg_factory) as session:
         client.headers["Authorization"] = "Bearer " + create_key(session, ["finance"]).token
-    assert client.post("/v1/periods/2026-11/close", headers={"Idempotency-Key": "nov"}).status_code == 200
+    assert client.post("/v1/periods/2026-10/close", headers={"Idempotency-Key": "nov"}).status_code == 200
     late = [create_usage_row(h * 60, "globex", "4k-32k", 3e8, start=NOV) for h in range(100, 110)]
     with unit_of_work(pg_factory) as session:
         upsert(session, TenantUsage, late)
     run_attribution(settings, pg_factory, NOV, DEC)
-    assert client.post("/v1/periods/2026-12/close", headers={"Idempotency-Key": "dec"}).status_code == 200
+    assert client.post("/v1/periods/2026-11/close", headers={"Idempotency-Key": "dec"}).status_code == 200
     out = {}
-    for period in ("2026-11", "2026-12"):
+    for period in ("2026-10", "2026-11"):
         response = client.get("/v1/exports/focus.csv", params={"period": period})
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/csv")
@@ -185,24 +187,24 @@ def test_sums_per_invoice_and_period_equal_the_statement(
 
 
 def test_corrections_are_billed_in_the_open_period_against_the_original(exported: dict[str, str]) -> None:
-    december = rows_of(exported["2026-12"])
+    december = rows_of(exported["2026-11"])
     corrections = [r for r in december if r["ChargeClass"] == "Correction"]
     assert corrections, "the late November usage should be billed in December as corrections"
     for row in corrections:
         assert (row["ChargePeriodStart"], row["ChargePeriodEnd"]) == (
+            "2026-10-01T00:00:00Z",
+            "2026-11-01T00:00:00Z",
+        )
+        assert (row["BillingPeriodStart"], row["BillingPeriodEnd"]) == (
             "2026-11-01T00:00:00Z",
             "2026-12-01T00:00:00Z",
         )
-        assert (row["BillingPeriodStart"], row["BillingPeriodEnd"]) == (
-            "2026-12-01T00:00:00Z",
-            "2027-01-01T00:00:00Z",
-        )
     assert any(r["BillingAccountId"] == "globex" and Decimal(r["BilledCost"]) > 0 for r in corrections)
-    assert not any(r["ChargeClass"] for r in rows_of(exported["2026-11"]))
+    assert not any(r["ChargeClass"] for r in rows_of(exported["2026-10"]))
 
 
 def test_columns_timestamps_and_numbers_follow_focus_formats(exported: dict[str, str]) -> None:
-    text = exported["2026-12"]
+    text = exported["2026-11"]
     header = next(csv.reader(io.StringIO(text)))
     assert header == FOCUS_COLUMNS + X_COLUMNS
     assert all(c.startswith("x_") for c in header[len(FOCUS_COLUMNS) :])

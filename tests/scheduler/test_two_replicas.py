@@ -198,9 +198,14 @@ def test_two_replicas_and_the_api_match_a_single_process(
                 )
             assert final.json() == reference_api.get("/v1/chargeback", params=window).json()
 
-            # the rest of the month attributed alike, then the period closed: through the API, in-process
+            # the rest of the month collected (Prometheus has nothing there: missing) and attributed alike,
+            # then the period closed: through the API, in-process. Nothing is attributed before it is
+            # collected, so without the backfill the month could not close.
             period_start, period_end = period_window(PERIOD)
             for target in (factory, reference):
+                client = PromClient(sim_prometheus.url)
+                collect_window(client, settings, target, period_start, START)
+                collect_window(client, settings, target, END, period_end)
                 run_attribution(settings, target, period_start, START)
                 run_attribution(settings, target, END, period_end)
             closed = requests.post(
