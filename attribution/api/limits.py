@@ -5,7 +5,9 @@ before a JSON parser sees it and before the key is looked up. A declared ``Conte
 ``api.max_body_bytes`` is answered 413 at once, unread; a chunked body is counted as it streams in and
 refused at the first chunk past the limit, so the server never holds more than the limit of it. A request
 that carries a body but no ``Authorization`` header is answered 401 before any of it is read: an anonymous
-client costs no parsing.
+client costs no parsing. The console's forms (``/console/``: the sign-in form carries the key in its body,
+later posts a session cookie) are the exception; they still get the size limit, and the console reads at
+most a few KiB of a form.
 
 Rate: :class:`RateLimiter` is a token bucket per API key (``api.rate_limit_per_minute`` tokens a minute,
 up to ``api.rate_limit_burst`` at once) for the routes that read much (:data:`Expensive`): over budget is a
@@ -54,9 +56,11 @@ def _json_error(status: int, code: str, detail: str, extra: list[tuple[bytes, by
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` before reading them (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = ("/console/",)) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.form_paths = form_paths
+        """Path prefixes whose posts authenticate in the body or by cookie, not by ``Authorization``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +73,11 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             detail = f"request body over the limit of {self.max_bytes} bytes (api.max_body_bytes)"
             refusal = _json_error(413, "body_too_large", detail, [(b"connection", b"close")])
-        elif has_body and not headers.get(b"authorization"):
+        elif (
+            has_body
+            and not headers.get(b"authorization")
+            and not str(scope.get("path", "")).startswith(self.form_paths)
+        ):
             detail = "missing API key: send 'Authorization: Bearer <key>'"
             refusal = _json_error(401, "unauthenticated", detail, [(b"www-authenticate", b"Bearer")])
         if refusal is not None:
