@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -17,12 +18,25 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from attribution.catalog import GPUS, MODELS
+from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.models import KV_DTYPE_BYTES
+from attribution.catalog.registry import unknown_gpu_message, unknown_model_message
 from attribution.errors import ConfigError
+
+#: The catalog of the Settings being validated (shipped + declared), for the field validators of its
+#: nested tables; set by ``Settings._declared_catalog`` before they run.
+_VALIDATING_CATALOG: ContextVar[Catalog] = ContextVar("validating_catalog", default=SHIPPED)
 
 MICROS_PER_USD = 1_000_000
 DEFAULT_CONFIG_FILE = "attribution.toml"
@@ -84,8 +98,9 @@ class GpuPrice(_Strict):
     @field_validator("gpu_type")
     @classmethod
     def _known_gpu(cls, v: str) -> str:
-        if v not in GPUS:
-            raise ValueError(f"unknown GPU type {v!r}; known: {', '.join(sorted(GPUS))}")
+        catalog = _VALIDATING_CATALOG.get()
+        if v not in catalog.gpus:
+            raise ValueError(unknown_gpu_message(v, catalog))
         return v
 
     @field_validator("usd_per_gpu_hour", mode="before")
@@ -222,8 +237,9 @@ class PoolConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        if v not in MODELS:
-            raise ValueError(f"unknown model {v!r}; known: {', '.join(sorted(MODELS))}")
+        catalog = _VALIDATING_CATALOG.get()
+        if not catalog.has_model(v):
+            raise ValueError(unknown_model_message(v, catalog))
         return v
 
     @field_validator("gpu_selector")
@@ -287,7 +303,10 @@ class CollectorName(StrEnum):
 
 #: Canonical signals per collector: (required, optional). Each maps to PromQL in a source profile.
 PROFILE_SIGNALS: dict[CollectorName, tuple[frozenset[str], frozenset[str]]] = {
-    CollectorName.GPU: (frozenset({"fb_used_bytes"}), frozenset({"fb_free_bytes", "gpu_util_percent"})),
+    CollectorName.GPU: (
+        frozenset({"fb_used_bytes"}),
+        frozenset({"fb_free_bytes", "fb_reserved_bytes", "gpu_util_percent"}),
+    ),
     CollectorName.KV: (
         frozenset({"kv_usage_ratio"}),
         frozenset({"kv_capacity_tokens", "cache_config_info", "requests_running", "requests_waiting"}),
@@ -488,6 +507,14 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
     """How every entry point (serve, scheduler, collect, attribute) writes its logs to stderr."""
     log_level: LogLevel = LogLevel.INFO
+    models: list[dict[str, Any]] = []
+    """Model architectures beyond the shipped catalog (or overriding one of its keys): ``key`` plus the
+    config.json fields (num_hidden_layers, num_key_value_heads, head_dim, torch_dtype, kv_lora_rank, ...)
+    or ``config_json = "/path/config.json"``. See docs/catalog.md."""
+    gpu_types: list[dict[str, Any]] = []
+    """GPU types beyond the shipped catalog: ``key``, ``dcgm_model_names`` (the dcgm ``modelName`` labels)
+    and ``fb_total_mib``, optionally ``[gpu_types.mig]``. See docs/catalog.md."""
+    _catalog: Catalog = PrivateAttr(default=SHIPPED)
 
     @field_validator("interval_seconds")
     @classmethod
@@ -505,9 +532,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        # the catalog ``_declared_catalog`` built from this input; reset so no later validation sees it
+        self._catalog = catalog = _VALIDATING_CATALOG.get()
+        _VALIDATING_CATALOG.set(SHIPPED)
         for gpu_type in self.inventory:
-            if gpu_type not in GPUS:
-                raise ValueError(f"inventory: unknown GPU type {gpu_type!r}")
+            if gpu_type not in catalog.gpus:
+                raise ValueError(f"inventory: {unknown_gpu_message(gpu_type, catalog)}")
             if not any(p.gpu_type == gpu_type for p in self.gpu_prices):
                 raise ValueError(f"inventory: GPU type {gpu_type!r} has no entry in gpu_prices")
         names = [p.name for p in self.pools]
@@ -526,6 +556,24 @@ class Settings(BaseSettings):
             raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_catalog(cls, data: Any) -> Any:
+        """Build the catalog from ``models`` and ``gpu_types`` before the pools and prices that name its
+        keys are validated (their validators read it from ``_VALIDATING_CATALOG``)."""
+        catalog = SHIPPED
+        if isinstance(data, dict):
+            models, gpus = data.get("models") or [], data.get("gpu_types") or []
+            if isinstance(models, list) and isinstance(gpus, list) and (models or gpus):
+                catalog = declared_catalog(SHIPPED, models, gpus)
+        _VALIDATING_CATALOG.set(catalog)
+        return data
+
+    @property
+    def catalog(self) -> Catalog:
+        """The shipped catalog extended by ``models`` and ``gpu_types``."""
+        return self._catalog
 
     def _check_reservations(self, pools: set[str]) -> None:
         for i, r in enumerate(self.reservations):

@@ -29,8 +29,9 @@ KV_BYTES_BF16 = {
 }
 
 
-def test_every_catalog_model_has_a_hand_computed_figure() -> None:
-    assert set(MODELS) == set(KV_BYTES_BF16)
+def test_the_first_catalog_models_keep_their_keys_and_figures() -> None:
+    # the simulator and existing configs name these keys; tests/test_catalog_data.py covers the rest
+    assert set(KV_BYTES_BF16) <= set(MODELS)
 
 
 @pytest.mark.parametrize(("key", "expected"), sorted(KV_BYTES_BF16.items()))
@@ -119,7 +120,8 @@ def test_model_architectures_match_their_published_configs() -> None:
     assert shapes["mistral-small-24b"] == (40, 32, 8, 128)
     assert get_model("deepseek-v3").layers == 61
     assert get_model("deepseek-v3").mla_latent_dim == 576
-    assert all(m.mla_latent_dim is None for k, m in MODELS.items() if k != "deepseek-v3")
+    mla = {k for k, m in MODELS.items() if m.mla_latent_dim is not None}
+    assert mla == {"deepseek-v3", "deepseek-r1", "deepseek-v2-lite", "kimi-k2"}
     assert get_model("llama-3.1-8b").hf_name == "meta-llama/Llama-3.1-8B-Instruct"
     assert len({m.hf_name for m in MODELS.values()}) == len(MODELS)
 
@@ -145,14 +147,15 @@ def test_gpu_memory_is_the_framebuffer_total_in_bytes(key: str, mib: int, expect
 def test_unknown_keys_raise_a_catalog_error() -> None:
     with pytest.raises(UnknownCatalogEntryError, match="llama-9"):
         get_model("llama-9")
-    with pytest.raises(UnknownCatalogEntryError, match="H100-PCIe"):
-        get_gpu("H100-PCIe")
+    with pytest.raises(UnknownCatalogEntryError, match="T4"):
+        get_gpu("T4")
     with pytest.raises(UnknownCatalogEntryError) as info:
         get_model("Llama-3.1-8B")  # keys are exact: the HF name or another case is not a key
     assert isinstance(info.value, ConfigError)
     assert info.value.code == "unknown_catalog_entry"
-    # the message lists what is known, to fix a config quickly
-    assert "llama-3.1-8b" in info.value.detail
+    # the message suggests the near key and says how to declare a model, to fix a config quickly
+    assert "did you mean 'llama-3.1-8b'" in info.value.detail
+    assert "[[models]]" in info.value.detail
 
 
 @pytest.mark.parametrize(
@@ -163,6 +166,12 @@ def test_unknown_keys_raise_a_catalog_error() -> None:
         ("NVIDIA A100-SXM4-80GB", "A100-SXM-80GB"),
         ("NVIDIA B200", "B200"),
         ("  nvidia h100 80gb hbm3 ", "H100-SXM"),
+        ("NVIDIA H100 PCIe", "H100-PCIe"),
+        ("NVIDIA H100 NVL", "H100-NVL"),
+        ("NVIDIA A100-SXM4-40GB", "A100-SXM-40GB"),
+        ("NVIDIA L40S", "L40S"),
+        ("NVIDIA A10G", "A10G"),
+        ("NVIDIA B300 SXM6 AC", "B300"),
     ],
 )
 def test_match_gpu_on_dcgm_model_names(model_name: str, key: str) -> None:
@@ -172,7 +181,7 @@ def test_match_gpu_on_dcgm_model_names(model_name: str, key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "model_name", ["NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA H100", "Tesla T4", "", "H200"]
+    "model_name", ["NVIDIA H100", "NVIDIA H100 80GB", "Tesla T4", "", "H200", "NVIDIA L40S 48GB"]
 )
 def test_match_gpu_does_not_guess(model_name: str) -> None:
     assert match_gpu(model_name) is None
@@ -180,6 +189,7 @@ def test_match_gpu_does_not_guess(model_name: str) -> None:
 
 def test_every_gpu_is_found_by_its_own_dcgm_name() -> None:
     for key, spec in GPUS.items():
-        found = match_gpu(spec.dcgm_model_name)
-        assert found is not None
-        assert found.key == key
+        for name in spec.dcgm_model_names:
+            found = match_gpu(name)
+            assert found is not None
+            assert found.key == key

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from attribution.catalog import match_gpu
 from attribution.collectors.batch import Batch
 from attribution.collectors.labels import first_label, pool_for_gpu
 from attribution.collectors.profiles import Plan
@@ -30,18 +29,19 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
 
     used = read("fb_used_bytes")
     free, util = _by_uuid(read("fb_free_bytes"), plan), _by_uuid(read("gpu_util_percent"), plan)
+    reserved = _by_uuid(read("fb_reserved_bytes"), plan)
     batch = Batch(GpuSample, [])
     for series in used:
         uuid = first_label(series.labels, plan.labels.gpu_uuid)
         if uuid is None:
             continue
         model_name = first_label(series.labels, plan.labels.gpu_model) or ""
-        gpu = match_gpu(model_name)
+        gpu = settings.catalog.match_gpu(model_name)
         pool = pool_for_gpu(settings, series.labels)
         for ts, value in series.points:
             interval_start = utc_from_seconds(ts - step)
             batch.saw(interval_start)
-            free_bytes = free.get((uuid, ts))
+            free_bytes, reserved_bytes = free.get((uuid, ts)), reserved.get((uuid, ts))
             batch.rows.append(
                 {
                     "interval_start": interval_start,
@@ -52,6 +52,7 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
                     "pool": pool.name if pool else None,
                     "fb_used_bytes": round(value),
                     "fb_free_bytes": None if free_bytes is None else round(free_bytes),
+                    "fb_reserved_bytes": None if reserved_bytes is None else round(reserved_bytes),
                     "gpu_util_percent": util.get((uuid, ts)),
                 }
             )

@@ -4,7 +4,8 @@ Capacity is the profile's ``kv_capacity_tokens`` gauge (SGLang's ``max_total_num
 the labels of an info series (vLLM's ``cache_config_info``): ``kv_cache_size_tokens`` where the engine
 exports it (vLLM 0.33+, right for hybrid models), else ``num_gpu_blocks x block_size``. vLLM's info series
 carries no ``model_name``, so everything is joined on the engine (pod or instance, engine index).
-The KV dtype is the info series' ``cache_dtype`` (``auto`` when absent: the model's dtype).
+The KV dtype is the info series' ``cache_dtype`` (``auto`` when absent: the model's dtype; ``fp8_ds_mla``
+is DeepSeek's FlashMLA FP8 layout); bytes per token come from ``settings.catalog`` (docs/catalog.md).
 Where several series meet on one engine and interval the largest reading is kept, so the order in which
 the store returns series never changes a row.
 """
@@ -15,13 +16,11 @@ from collections.abc import Hashable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from attribution.catalog import get_model
-from attribution.catalog.models import kv_dtype_bytes
 from attribution.collectors.batch import Batch
 from attribution.collectors.labels import engine_id, first_label, pool_for_model
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, Series, utc_from_seconds
-from attribution.config import Settings
+from attribution.config import PoolConfig, Settings
 from attribution.errors import UnknownCatalogEntryError
 from attribution.store.tables import KvSample
 
@@ -82,7 +81,7 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
                     "engine_id": key,
                     "kv_usage_ratio": value,
                     "kv_capacity_tokens": round(tokens) if tokens is not None else capacity_from_info(cache),
-                    "kv_bytes_per_token": _bytes_per_token(pool.model, pool.tensor_parallel_size, cache),
+                    "kv_bytes_per_token": _bytes_per_token(settings, pool, cache),
                     "requests_running": running.get((key, ts)),
                     "requests_waiting": waiting.get((key, ts)),
                 }
@@ -100,9 +99,11 @@ def _max_by_key(items: Iterable[tuple[K, float]]) -> dict[K, float]:
     return out
 
 
-def _bytes_per_token(model_key: str, tp: int, cache: Mapping[str, str]) -> int | None:
+def _bytes_per_token(settings: Settings, pool: PoolConfig, cache: Mapping[str, str]) -> int | None:
+    """The catalog figure at the engine's ``cache_dtype`` (``fp8_ds_mla`` included); None when the
+    label names a dtype the catalog does not know (the model's own figure is used instead)."""
     try:
-        dtype_bytes = kv_dtype_bytes(cache.get("cache_dtype", "auto"))
+        model = settings.catalog.model(pool.model)
+        return model.kv_bytes_per_token_for(cache.get("cache_dtype", "auto"), pool.tensor_parallel_size)
     except UnknownCatalogEntryError:
         return None
-    return get_model(model_key).kv_bytes_per_token(dtype_bytes, tp)

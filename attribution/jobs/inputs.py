@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from attribution.catalog import get_gpu, get_model
+from attribution.catalog import Catalog
+from attribution.catalog.gpus import MIB
 from attribution.config import Settings
 from attribution.model.attribute import ClusterInterval
 from attribution.model.gpu_cost import PricePoint, monthly_share_usd_micros, span_cost_usd_micros
@@ -30,6 +31,8 @@ class IntervalTelemetry:
     running: dict[str, float] = field(default_factory=dict)
     """Per pool, mean requests running summed over the engines that reported it: engine activity,
     which tells a telemetry gap (work, no tenant data) from idle."""
+    memory: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """(gpu_type, pool or UNALLOCATED) -> (GPUs whose dcgm FB gauges were all reported, their MiB)."""
 
 
 @dataclass(slots=True)
@@ -60,6 +63,11 @@ def group_telemetry(
         cell = by_ts[r.interval_start_s].gpus
         key = (r.gpu_type, r.pool or UNALLOCATED)
         cell[key] = cell.get(key, 0) + int(r.gpus)
+        measured = int(getattr(r, "measured_gpus", 0) or 0)
+        if measured:
+            memory = by_ts[r.interval_start_s].memory
+            gpus, mib = memory.get(key, (0, 0))
+            memory[key] = (gpus + measured, mib + int(r.measured_mib))
     for r in kv_rows:
         tel = by_ts[r.interval_start_s]
         tel.kv.append((r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token))
@@ -104,10 +112,10 @@ def build_inputs(
             for gpu_type, count in sorted(settings.inventory.items())
         )
         # most intervals repeat an earlier one's placement and per-type cost: split each pattern once
-        pattern = (costs, tuple(sorted(tel.gpus.items())))
+        pattern = (costs, tuple(sorted(tel.gpus.items())), tuple(sorted(tel.memory.items())))
         split = splits_seen.get(pattern)
         if split is None:
-            split = splits_seen[pattern] = _split_inventory(costs, tel)
+            split = splits_seen[pattern] = _split_inventory(costs, tel, settings.catalog)
         pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled = split
         kv_by_pool = _pool_kv(tel, capacity_seen, bytes_per_token)
         for pool, cost in sorted(pool_cost.items()):
@@ -172,13 +180,17 @@ InventorySplit = tuple[dict[str, int], dict[str, int], dict[str, int], int, int,
 """Per pool: cost, memory bytes, GPUs; then unallocated and unmeasured cost, and GPUs sampled."""
 
 
-def _split_inventory(costs: tuple[tuple[str, int, int], ...], tel: IntervalTelemetry) -> InventorySplit:
+def _split_inventory(
+    costs: tuple[tuple[str, int, int], ...], tel: IntervalTelemetry, catalog: Catalog
+) -> InventorySplit:
     """Each GPU type's cost (``costs``: type, GPUs in inventory, cost of the interval) split over the
     places its GPUs were seen, and the unseen remainder. The result is shared between intervals with
     the same pattern: callers must not change it.
 
     The bill is the inventory: N GPUs of a type cost N x price whatever telemetry says. Seen GPUs take
-    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured.
+    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured. A pool's
+    memory is what dcgm-exporter reported (FB_USED + FB_FREE + FB_RESERVED) for the GPUs that reported
+    it, the catalog's framebuffer total for the others.
     """
     pool_cost: dict[str, int] = defaultdict(int)
     pool_memory: dict[str, int] = defaultdict(int)
@@ -193,13 +205,15 @@ def _split_inventory(costs: tuple[tuple[str, int, int], ...], tel: IntervalTelem
             continue
         parts = allocate(cost, weights)
         unmeasured += parts[-1]
-        memory = get_gpu(gpu_type).memory_bytes
+        memory = catalog.gpu(gpu_type).memory_bytes
         for (place, n), part in zip(places, parts, strict=False):
             if place == UNALLOCATED:
                 unallocated += part
             else:
                 pool_cost[place] += part
-                pool_memory[place] += n * memory
+                measured, mib = tel.memory.get((gpu_type, place), (0, 0))
+                measured = min(measured, n)
+                pool_memory[place] += mib * MIB + (n - measured) * memory
                 pool_gpus[place] += n
     return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
 
@@ -231,7 +245,8 @@ def _carried(capacity_seen: dict[str, tuple[int, int]], pool: str) -> int | None
 
 def _fallback_bytes_per_token(settings: Settings) -> dict[str, int]:
     """Catalog figure (model dtype, configured TP) until an engine reports its cache dtype."""
-    return {p.name: get_model(p.model).kv_bytes_per_token(2, p.tensor_parallel_size) for p in settings.pools}
+    models = {p.name: settings.catalog.model(p.model) for p in settings.pools}
+    return {p.name: models[p.name].kv_bytes_per_token(None, p.tensor_parallel_size) for p in settings.pools}
 
 
 def interval_start(ts: int) -> datetime:

@@ -198,7 +198,7 @@ class PoolSpec:
     def kv_bytes_per_token(self) -> int:
         """KV bytes one token pins across all ``gpus`` GPUs of the engine (replicated heads included)."""
         model = get_model(self.model_key)
-        return model.kv_bytes_per_token(kv_dtype_bytes(self.cache_dtype), self.tensor_parallel)
+        return model.kv_bytes_per_token_for(self.cache_dtype, self.tensor_parallel)
 
     @property
     def num_gpu_blocks(self) -> int:

@@ -89,13 +89,28 @@ def _epoch(column: Any) -> Any:
     return cast(func.extract("epoch", column), BigInteger).label("interval_start_s")
 
 
+MIB_BYTES = 1024 * 1024
+
+
 def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
     """GPUs sampled per interval, GPU type and pool (None: serving no pool), counted by the database:
     the model needs counts, and a fleet has a thousand GPU rows per interval. GPUs of a type outside the
-    catalog (``gpu_type`` None) are left out: they are not on the bill."""
+    catalog (``gpu_type`` None) are left out: they are not on the bill.
+
+    ``measured_gpus`` of them reported FB_USED, FB_FREE and FB_RESERVED; ``measured_mib`` is the sum of
+    their framebuffer totals, each rounded to whole MiB (the exporter's unit) so averaging cannot drift it.
+    """
     t = _table(GpuSample)
+    fb = t.c.fb_used_bytes + t.c.fb_free_bytes + t.c.fb_reserved_bytes
     return session.execute(
-        select(_epoch(t.c.interval_start), t.c.gpu_type, t.c.pool, func.count().label("gpus"))
+        select(
+            _epoch(t.c.interval_start),
+            t.c.gpu_type,
+            t.c.pool,
+            func.count().label("gpus"),
+            func.count(fb).label("measured_gpus"),
+            func.coalesce(func.sum(func.round(fb / float(MIB_BYTES))), 0).label("measured_mib"),
+        )
         .where(_between(GpuSample, start, end), t.c.gpu_type.is_not(None))
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool)
     ).all()

@@ -43,6 +43,7 @@ class GpuSample(Base):
     pool: Mapped[str | None] = mapped_column(index=True)
     fb_used_bytes: Mapped[int | None]
     fb_free_bytes: Mapped[int | None]
+    fb_reserved_bytes: Mapped[int | None]
     gpu_util_percent: Mapped[float | None] = mapped_column(Float)
 
 

@@ -90,6 +90,13 @@ def _engines(ex: Exposition, ts: int) -> None:
     ex.add("vllm:num_requests_running", "gauge", "vllm:num_requests_running", mid, 5, ts)
     info = {"engine": "0", "block_size": "16", "num_gpu_blocks": "9999", "kv_cache_size_tokens": "150000"}
     ex.add("vllm:cache_config_info", "gauge", "vllm:cache_config_info", info | {"pod": "vllm-mid-0"}, 1, ts)
+    # vLLM 0.33 serving DeepSeek-R1 with the FlashMLA FP8 cache: blocks x block size (64 x 1000) is not
+    # the capacity, kv_cache_size_tokens is (vllm issue #51163)
+    ds = {"model_name": "deepseek-ai/DeepSeek-R1", "engine": "0", "pod": "vllm-ds-0"}
+    ex.add("vllm:kv_cache_usage_perc", "gauge", "vllm:kv_cache_usage_perc", ds, 0.2, ts)
+    info = {"engine": "0", "block_size": "64", "num_gpu_blocks": "1000", "cache_dtype": "fp8_ds_mla"}
+    info |= {"kv_cache_size_tokens": "1048576", "pod": "vllm-ds-0"}
+    ex.add("vllm:cache_config_info", "gauge", "vllm:cache_config_info", info, 1, ts)
 
 
 def _gpus(ex: Exposition, ts: int) -> None:
@@ -100,6 +107,10 @@ def _gpus(ex: Exposition, ts: int) -> None:
     ex.add("DCGM_FI_DEV_FB_USED", "gauge", "DCGM_FI_DEV_FB_USED", labels, 70_000, ts)
     ex.add("DCGM_FI_DEV_FB_FREE", "gauge", "DCGM_FI_DEV_FB_FREE", labels, 11_000, ts)
     ex.add("DCGM_FI_DEV_GPU_UTIL", "gauge", "DCGM_FI_DEV_GPU_UTIL", labels, 40 + (ts // 15) % 2 * 20, ts)
+    # an L40S whose exporter also reports FB_RESERVED: its memory is the sum of the three
+    l40s = {"gpu": "1", "uuid": "GPU-bbbb", "modelName": "NVIDIA L40S", "hostname": "node-8"}
+    for name, mib in (("USED", 40_000), ("FREE", 5_500), ("RESERVED", 568)):
+        ex.add(f"DCGM_FI_DEV_FB_{name}", "gauge", f"DCGM_FI_DEV_FB_{name}", l40s, mib, ts)
 
 
 def _litellm(ex: Exposition, ts: int, k: int, team: str, traffic: dict[str, Any]) -> None:
@@ -194,6 +205,7 @@ def settings_for(url: str, profiles: list[str], **extra: Any) -> Settings:
         pool("sg", "llama-3.1-8b", "sg-model", 2, gpu_selector={"pod": "sglang-.*", "namespace": "llm"}),
         pool("old", "mistral-7b", "v0-model", gpu_selector={"pod": "vllm-old-.*"}),
         pool("mid", "mistral-7b", "v10-model", gpu_selector={"pod": "vllm-mid-.*"}),
+        pool("ds", "deepseek-r1", "deepseek-ai/DeepSeek-R1", 8, gpu_selector={"pod": "vllm-ds-.*"}),
         pool(
             "llama",
             "llama-3.1-70b",
@@ -248,10 +260,18 @@ def test_vllm_v0_and_the_renamed_gauge(backend: str) -> None:
     assert {r["requests_running"] for r in mid} == {5.0}
 
 
+def test_vllm_deepseek_fp8_ds_mla_capacity_is_kv_cache_size_tokens(backend: str) -> None:
+    rows = minutes(collect(settings_for(backend, ["vllm"]), backend, CollectorName.KV).rows, pool="ds")
+    assert len(rows) == 10
+    assert {r["kv_capacity_tokens"] for r in rows} == {1_048_576}  # not 64 x 1000
+    # fp8_ds_mla: (512 FP8 + 16 B of scales + 64 x 2 B RoPE) x 61 layers, one latent on each of 8 ranks
+    assert {r["kv_bytes_per_token"] for r in rows} == {656 * 61 * 8}
+
+
 def test_dcgm_behind_a_service_monitor(backend: str) -> None:
     batch = collect(settings_for(backend, ["dcgm"]), backend, CollectorName.GPU)
-    assert len(batch.rows) == 10
-    row = batch.rows[0]
+    assert len(batch.rows) == 20
+    row = next(r for r in batch.rows if r["gpu_uuid"] == "GPU-aaaa")
     assert (row["gpu_uuid"], row["hostname"], row["pool"], row["gpu_type"]) == (
         "GPU-aaaa",
         "node-7",
@@ -259,7 +279,11 @@ def test_dcgm_behind_a_service_monitor(backend: str) -> None:
         "H100-SXM",
     )
     assert (row["fb_used_bytes"], row["fb_free_bytes"]) == (70_000 * 2**20, 11_000 * 2**20)
+    assert row["fb_reserved_bytes"] is None  # an exporter without FB_RESERVED: the catalog total is used
     assert row["gpu_util_percent"] == pytest.approx(50.0)
+    (l40s,) = [r for r in batch.rows if r["gpu_uuid"] == "GPU-bbbb"][:1]
+    assert (l40s["gpu_type"], l40s["pool"]) == ("L40S", None)
+    assert l40s["fb_used_bytes"] + l40s["fb_free_bytes"] + l40s["fb_reserved_bytes"] == 46_068 * 2**20
 
 
 @pytest.mark.parametrize("profile", ["litellm", "otel-genai"])

@@ -30,8 +30,8 @@ from tests.support.simulated import CHUNK_INTERVALS, END, START, Simulated, coll
 
 NOW = END + timedelta(seconds=60)
 FIRST_CHUNK_END = START + timedelta(minutes=CHUNK_INTERVALS)
-#: 3 range queries per GPU chunk: requests 1-3 are chunk 1, request 5 is the second of chunk 2
-BEFORE_THE_FAULT = ["pass"] * 4
+#: 4 range queries per GPU chunk: requests 1-4 are chunk 1, request 6 is the second of chunk 2
+BEFORE_THE_FAULT = ["pass"] * 5
 LIMIT = 1000
 
 #: fault -> (error code, words the message must hold)
@@ -114,7 +114,7 @@ def test_infinite_values_are_dropped_as_missing_never_stored(
     coverage says a series is missing, and nothing infinite reaches a table (it would poison every sum)."""
     settings = settings_for(simulated, proxy)
     gpu = next(p for p in plans(settings) if p.collector.value == "gpu")
-    proxy.faults.extend(["pass"] * 3 + ["inf"])  # every fb_used_bytes value of chunk 2 is +Inf, -Inf or NaN
+    proxy.faults.extend(["pass"] * 4 + ["inf"])  # every fb_used_bytes value of chunk 2 is +Inf, -Inf or NaN
     outcome = run_once(settings, pg_factory, gpu, client_for(settings), now=NOW)
     assert outcome.status == "ok", outcome
     reference = undisturbed[0]["gpu_samples"]
