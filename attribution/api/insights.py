@@ -7,7 +7,7 @@ tenant key gets what it gets on every pool route. Money is integer micro-USD; ra
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -36,7 +36,9 @@ class EfficiencyDayOut(BaseModel):
     kv_usage_ratio: Dec = Field(description="KV bytes in use over KV capacity")
     batch_occupancy: Dec = Field(description="mean requests running per engine over max_num_seqs")
     tokens_per_gpu_second: Dec
-    gpu_util_percent: Dec = Field(description="dcgm GPU_UTIL mean over the pool's GPUs; null if not collected")
+    gpu_util_percent: Dec = Field(
+        description="dcgm GPU_UTIL mean over the pool's GPUs; null if not collected"
+    )
     occupancy_basis: str | None = Field(description="batch, kv (batch occupancy not collected) or null")
     headroom_usd_micros: int = Field(description="cost of the capacity below the target occupancy")
     usd_per_million_tokens: Dec
@@ -144,9 +146,13 @@ def pool_what_if(
     period: PeriodQuery = None,
     start: StartQuery = None,
     end: EndQuery = None,
-    kv_dtype: Annotated[str | None, Query(max_length=20, description=", ".join(sorted(KV_DTYPE_BYTES)))] = None,
+    kv_dtype: Annotated[
+        str | None, Query(max_length=20, description=", ".join(sorted(KV_DTYPE_BYTES)))
+    ] = None,
     replicas: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-    gpu_type: Annotated[str | None, Query(max_length=100, description="a GPU type with a gpu_prices entry")] = None,
+    gpu_type: Annotated[
+        str | None, Query(max_length=100, description="a GPU type with a gpu_prices entry")
+    ] = None,
     tp: Annotated[int | None, Query(ge=1, le=64, description="tensor-parallel size")] = None,
 ) -> WhatIfReportOut:
     """The pool as it ran in the window and as the change would run it, against the same measured load:

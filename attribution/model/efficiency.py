@@ -32,7 +32,9 @@ def headroom(cost_usd_micros: int, tokens: int, occupancy: Decimal | None, targe
     if occupancy is None or occupancy >= target or cost_usd_micros <= 0:
         room = 0
     else:
-        used = (Decimal(cost_usd_micros) * max(occupancy, Decimal(0)) / target).to_integral_value(ROUND_HALF_EVEN)
+        used = (Decimal(cost_usd_micros) * max(occupancy, Decimal(0)) / target).to_integral_value(
+            ROUND_HALF_EVEN
+        )
         room = cost_usd_micros - int(used)
     measured = per_million(cost_usd_micros, tokens)
     at_target = per_million(cost_usd_micros - room, tokens)

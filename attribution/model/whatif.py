@@ -125,7 +125,9 @@ def answer(deployment: Deployment, load: MeasuredLoad, non_kv_per_gpu: int) -> W
     capacity_tokens = capacity // deployment.kv_bytes_per_token
     peak_tokens = ceil_div(load.peak_kv_tokens, deployment.replicas)
     peak_requests = (
-        None if load.peak_requests_running is None else ceil_div(load.peak_requests_running, deployment.replicas)
+        None
+        if load.peak_requests_running is None
+        else ceil_div(load.peak_requests_running, deployment.replicas)
     )
     window_cost = cost_over(deployment, load.window_seconds)
     tiers = sorted(load.tier_cost_usd_micros)

@@ -128,10 +128,14 @@ def _day_row(session: Session, pool: str, s: datetime, e: datetime) -> dict[str,
         ).where(a.pool == pool, a.interval_start >= s, a.interval_start < e)
     ).one()
     running = session.execute(
-        select(func.avg(k.requests_running)).where(k.pool == pool, k.interval_start >= s, k.interval_start < e)
+        select(func.avg(k.requests_running)).where(
+            k.pool == pool, k.interval_start >= s, k.interval_start < e
+        )
     ).scalar()
     util = session.execute(
-        select(func.avg(g.gpu_util_percent)).where(g.pool == pool, g.interval_start >= s, g.interval_start < e)
+        select(func.avg(g.gpu_util_percent)).where(
+            g.pool == pool, g.interval_start >= s, g.interval_start < e
+        )
     ).scalar()
     return {
         "intervals": int(costs[0]),
@@ -146,11 +150,15 @@ def _day_row(session: Session, pool: str, s: datetime, e: datetime) -> dict[str,
     }
 
 
-def _day(row: dict[str, Any], s: datetime, e: datetime, settings: Settings, seqs: int, target: Decimal) -> EfficiencyDay:
+def _day(
+    row: dict[str, Any], s: datetime, e: datetime, settings: Settings, seqs: int, target: Decimal
+) -> EfficiencyDay:
     gpu_seconds = row["gpu_intervals"] * settings.interval_seconds
     kv_use = ratio(row["in_use"], row["capacity"])
     batch = None if row["running"] is None else ratio(row["running"], seqs)
-    occupancy, basis = (batch, "batch") if batch is not None else (kv_use, "kv" if kv_use is not None else None)
+    occupancy, basis = (
+        (batch, "batch") if batch is not None else (kv_use, "kv" if kv_use is not None else None)
+    )
     room = headroom(row["cost"], row["tokens"], occupancy, target)
     util = row["util"]
     return EfficiencyDay(
@@ -183,7 +191,9 @@ def days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     return out
 
 
-def cost_structure(session: Session, settings: Settings, pool: str, start: datetime, end: datetime) -> CostStructure:
+def cost_structure(
+    session: Session, settings: Settings, pool: str, start: datetime, end: datetime
+) -> CostStructure:
     """The pool's cost over the window as tokens, memory and idle (an exact partition), and its cuts."""
     p, a = PoolCost, AttributedCost
     row = session.execute(
@@ -233,7 +243,8 @@ def efficiency(session: Session, settings: Settings, pool: str, start: datetime,
     config = configured_pool(settings, pool)
     target = Decimal(config.target_occupancy)
     out = [
-        _day(_day_row(session, pool, s, e), s, e, settings, config.max_num_seqs, target) for s, e in days(start, end)
+        _day(_day_row(session, pool, s, e), s, e, settings, config.max_num_seqs, target)
+        for s, e in days(start, end)
     ]
     return Efficiency(
         pool=pool,

@@ -46,7 +46,17 @@ def efficiency_table(report: Efficiency, console: Console) -> None:
         title=f"{report.pool}: efficiency per day (max_num_seqs {report.max_num_seqs}, "
         f"target occupancy {report.target_occupancy})"
     )
-    for name in ("day", "KV use", "batch occ.", "tok/GPU-s", "GPU util %", "cost", "$/1M", "$/1M @target", "headroom"):
+    for name in (
+        "day",
+        "KV use",
+        "batch occ.",
+        "tok/GPU-s",
+        "GPU util %",
+        "cost",
+        "$/1M",
+        "$/1M @target",
+        "headroom",
+    ):
         table.add_column(name, justify="right")
     for d in report.days:
         table.add_row(
@@ -72,7 +82,11 @@ def efficiency_table(report: Efficiency, console: Console) -> None:
         ("= pool cost", s.cost_usd_micros, Decimal(1) if s.cost_usd_micros else None),
         ("idle as settled", s.settled_idle_usd_micros, s.settled_idle_share),
         ("unmeasured", s.unmeasured_usd_micros, s.unmeasured_share),
-        (f"long context ({', '.join(s.long_context_tiers)})", s.long_context_usd_micros, s.long_context_share),
+        (
+            f"long context ({', '.join(s.long_context_tiers)})",
+            s.long_context_usd_micros,
+            s.long_context_share,
+        ),
     ):
         parts.add_row(label, format_micros(micros), _d(share))
     console.print(parts)

@@ -60,7 +60,9 @@ def two_engines(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
     kv = create_kv_rows(60, 0.9)
     kv += [{**r, "engine_id": "small-1/0"} for r in kv]
     usage = [create_usage_row(m, "acme", "0-4k", 1e6, requests=3, prompt_tokens=900) for m in range(60)]
-    usage += [create_usage_row(m, "globex", "32k-128k", 2e6, requests=1, prompt_tokens=40_000) for m in range(60)]
+    usage += [
+        create_usage_row(m, "globex", "32k-128k", 2e6, requests=1, prompt_tokens=40_000) for m in range(60)
+    ]
     store(pg_factory, create_gpu_rows(60, pool_gpus=2), kv, usage)
     run_attribution(two_engine_settings(), pg_factory, T0, HOUR_END)
     return pg_factory
@@ -82,7 +84,9 @@ def test_efficiency_by_hand(two_engines: sessionmaker[Session]) -> None:
     assert day.kv_usage_ratio == Decimal("0.900000")
     assert day.gpu_util_percent == Decimal("50.00")
     assert day.gpu_seconds == 2 * 3600
-    assert day.tokens == tokens and day.tokens_per_gpu_second == (Decimal(tokens) / 7200).quantize(Decimal("1e-6"))
+    assert day.tokens == tokens and day.tokens_per_gpu_second == (Decimal(tokens) / 7200).quantize(
+        Decimal("1e-6")
+    )
     # at 0.375 of a 0.75 target, half the cost bought headroom
     assert day.headroom_usd_micros == cost // 2
     assert day.usd_per_million_tokens_at_target == (Decimal(cost - cost // 2) / tokens).quantize(
@@ -166,9 +170,8 @@ def test_simulated_efficiency_matches_the_rows(simulated_db: tuple[Settings, ses
     for pool in settings.pools:
         with factory() as session:
             report = efficiency(session, settings, pool.name, START, END)
-            running = [
-                r for (r,) in session.execute(select(KvSample.requests_running).where(KvSample.pool == pool.name))
-            ]
+            rows = session.execute(select(KvSample.requests_running).where(KvSample.pool == pool.name))
+            running = [float(r) for (r,) in rows if r is not None]
             cost = session.execute(
                 select(func.sum(PoolCost.cost_usd_micros)).where(PoolCost.pool == pool.name)
             ).scalar_one()
@@ -183,7 +186,12 @@ def test_simulated_efficiency_matches_the_rows(simulated_db: tuple[Settings, ses
         assert day.usd_per_million_tokens_at_target is not None and day.usd_per_million_tokens is not None
         assert day.usd_per_million_tokens_at_target < day.usd_per_million_tokens
         s = report.structure
-        assert s.tokens_usd_micros + s.memory_usd_micros + s.idle_usd_micros == s.cost_usd_micros == cost == lines
+        assert (
+            s.tokens_usd_micros + s.memory_usd_micros + s.idle_usd_micros
+            == s.cost_usd_micros
+            == cost
+            == lines
+        )
 
 
 def test_simulated_what_if_fp8(simulated_db: tuple[Settings, sessionmaker[Session]]) -> None:
