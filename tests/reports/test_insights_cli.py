@@ -34,7 +34,9 @@ def sqlite_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Eng
     engine = make_engine(f"sqlite:///{db}")
     factory = make_sessionmaker(engine)
     load(factory, START, 72)
-    run_attribution(hourly_settings(database_url=f"sqlite:///{db}"), factory, START, START + timedelta(days=3))
+    run_attribution(
+        hourly_settings(database_url=f"sqlite:///{db}"), factory, START, START + timedelta(days=3)
+    )
     yield engine
     engine.dispose()
 
