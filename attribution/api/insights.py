@@ -93,7 +93,8 @@ class WhatIfOut(BaseModel):
     kv_capacity_tokens_per_replica: int
     peak_kv_tokens_per_replica: int
     peak_kv_bytes_per_replica: int
-    kv_fits: bool = Field(description="the measured peak KV demand per replica fits in the KV capacity")
+    kv_peak_ratio: Dec = Field(description="peak KV demand per replica over its KV capacity")
+    kv_fits: bool = Field(description="the measured peak KV demand is at most 0.9 of a replica's KV capacity")
     peak_requests_per_replica: int | None
     batch_fits: bool | None = Field(description="peak requests running per replica within max_num_seqs")
     tier_cost_usd_micros: dict[str, int]

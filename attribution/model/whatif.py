@@ -6,9 +6,10 @@ tokens in use across the pool, peak requests running, each tier's cost and token
 cost per month and per window, cost per 1M tokens per tier, and whether the measured peak still fits.
 
 KV capacity of one replica is its memory less the weights less what every GPU keeps outside weights and KV
-(``non_kv_bytes_per_gpu``: activations, CUDA/NCCL context, vLLM's ``1 - gpu_memory_utilization`` slack).
-That per-GPU figure is calibrated from the measured capacity (:func:`non_kv_bytes_per_gpu`), so the current
-deployment reproduces what the engine reported and only the changed parts are modelled.
+(:class:`NonKv`: vLLM's unused ``1 - gpu_memory_utilization`` share of the GPU, and a fixed reserve for
+activations and CUDA/NCCL context). The reserve is calibrated from the measured capacity
+(:func:`calibrate`), so the current deployment reproduces what the engine reported and only the changed
+parts are modelled.
 
 Money is integer micro-USD; per-token prices are ``Decimal``.
 """
@@ -25,6 +26,8 @@ from attribution.model.money import allocate
 HOURS_PER_MONTH = 730
 SECONDS_PER_HOUR = 3600
 MILLION = Decimal(1_000_000)
+#: The measured peak (of interval means) fits a replica when it is at most this share of its KV capacity.
+FIT_RATIO = Decimal("0.9")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class WhatIf:
     kv_capacity_tokens_per_replica: int
     peak_kv_tokens_per_replica: int
     peak_kv_bytes_per_replica: int
+    kv_peak_ratio: Decimal | None
+    """Peak KV demand per replica over its KV capacity, in tokens."""
     kv_fits: bool
     peak_requests_per_replica: int | None
     batch_fits: bool | None
@@ -87,23 +92,42 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def non_kv_bytes_per_gpu(deployment: Deployment, kv_capacity_bytes_per_replica: int) -> int:
-    """Bytes per GPU that are neither weights nor KV cache, as the measured capacity implies (>= 0)."""
-    total = deployment.gpu_memory_bytes * deployment.tensor_parallel
-    left = total - deployment.weights_bytes - kv_capacity_bytes_per_replica
-    return max(0, left // deployment.tensor_parallel)
+@dataclass(frozen=True, slots=True)
+class NonKv:
+    """Memory per GPU that is neither weights nor KV: the share of each GPU the engine leaves unused
+    (vLLM's ``1 - gpu_memory_utilization``, scaling with the GPU's memory) and a fixed reserve (activations,
+    CUDA/NCCL context) in bytes."""
+
+    unused_ratio: Decimal
+    reserve_bytes_per_gpu: int
+
+    def per_gpu(self, gpu_memory_bytes: int) -> int:
+        return int(self.unused_ratio * gpu_memory_bytes) + self.reserve_bytes_per_gpu
 
 
-def kv_capacity_bytes(deployment: Deployment, non_kv_per_gpu: int) -> int:
-    """KV bytes one replica can hold: its memory less weights less the per-GPU non-KV share (>= 0)."""
+def calibrate(deployment: Deployment, kv_capacity_bytes_per_replica: int, unused_ratio: Decimal) -> NonKv:
+    """The reserve per GPU the measured KV capacity implies, given the unused share (reserve >= 0)."""
     total = deployment.gpu_memory_bytes * deployment.tensor_parallel
-    return max(0, total - deployment.weights_bytes - non_kv_per_gpu * deployment.tensor_parallel)
+    rest = (total - deployment.weights_bytes - kv_capacity_bytes_per_replica) // deployment.tensor_parallel
+    unused = int(unused_ratio * deployment.gpu_memory_bytes)
+    return NonKv(unused_ratio, max(0, rest - unused))
+
+
+def kv_capacity_bytes(deployment: Deployment, non_kv: NonKv) -> int:
+    """KV bytes one replica can hold: its memory less weights less the non-KV memory of each GPU (>= 0)."""
+    total = deployment.gpu_memory_bytes * deployment.tensor_parallel
+    per_gpu = non_kv.per_gpu(deployment.gpu_memory_bytes)
+    return max(0, total - deployment.weights_bytes - per_gpu * deployment.tensor_parallel)
 
 
 def cost_over(deployment: Deployment, seconds: int) -> int:
     """Micro-USD for ``seconds`` of the deployment's GPUs, rounded half-even to the micro-dollar."""
     exact = Decimal(deployment.gpus * deployment.usd_micros_per_gpu_hour * seconds) / SECONDS_PER_HOUR
     return int(exact.to_integral_value(ROUND_HALF_EVEN))
+
+
+def per_ratio(part: int, whole: int) -> Decimal:
+    return (Decimal(part) / whole).quantize(Decimal("0.000001"), ROUND_HALF_EVEN)
 
 
 def per_million(usd_micros: int, tokens: int) -> Decimal | None:
@@ -113,15 +137,20 @@ def per_million(usd_micros: int, tokens: int) -> Decimal | None:
     return (Decimal(usd_micros) / tokens).quantize(Decimal("0.000001"), ROUND_HALF_EVEN)
 
 
-def answer(deployment: Deployment, load: MeasuredLoad, non_kv_per_gpu: int) -> WhatIf:
+def answer(
+    deployment: Deployment, load: MeasuredLoad, non_kv: NonKv, fit_ratio: Decimal = FIT_RATIO
+) -> WhatIf:
     """The deployment against the load: capacity, fit, and the window's cost split by tier.
+
+    The peak fits when it is at most ``fit_ratio`` of the capacity: the peak is of interval means, and
+    bursts inside an interval go higher (the simulator's 405B pool on 4 x B200 preempted at 0.91).
 
     The window's cost is split over tiers in proportion to their attributed cost (largest remainder): the
     assumption is that a deployment changes the pool's price, not how its cost falls on the tiers.
     """
     if deployment.tensor_parallel < 1 or deployment.replicas < 1 or deployment.kv_bytes_per_token < 1:
         raise ValueError("tensor_parallel, replicas and kv_bytes_per_token must be positive")
-    capacity = kv_capacity_bytes(deployment, non_kv_per_gpu)
+    capacity = kv_capacity_bytes(deployment, non_kv)
     capacity_tokens = capacity // deployment.kv_bytes_per_token
     peak_tokens = ceil_div(load.peak_kv_tokens, deployment.replicas)
     peak_requests = (
@@ -144,7 +173,8 @@ def answer(deployment: Deployment, load: MeasuredLoad, non_kv_per_gpu: int) -> W
         kv_capacity_tokens_per_replica=capacity_tokens,
         peak_kv_tokens_per_replica=peak_tokens,
         peak_kv_bytes_per_replica=peak_tokens * deployment.kv_bytes_per_token,
-        kv_fits=peak_tokens <= capacity_tokens,
+        kv_peak_ratio=None if not capacity_tokens else per_ratio(peak_tokens, capacity_tokens),
+        kv_fits=peak_tokens <= fit_ratio * capacity_tokens,
         peak_requests_per_replica=peak_requests,
         batch_fits=None if peak_requests is None else peak_requests <= load.max_num_seqs,
         tier_cost_usd_micros=tier_cost,

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.config import PoolConfig, Settings
 from attribution.errors import AttributionError
-from attribution.model.whatif import Deployment, MeasuredLoad, WhatIf, answer, non_kv_bytes_per_gpu
+from attribution.model.whatif import FIT_RATIO, Deployment, MeasuredLoad, NonKv, WhatIf, answer, calibrate
 from attribution.reports.efficiency import configured_pool
 from attribution.store.tables import AttributedCost, GpuSample, KvSample, PoolCost
 
 GIB = 1024**3
-#: Without a measured capacity: vLLM's default gpu_memory_utilization 0.9 and 6 GiB per GPU of
-#: activations and CUDA/NCCL context (the simulator's figure, docs/simulator.md).
+#: vLLM's default gpu_memory_utilization: the engine leaves 1 - 0.9 of each GPU unused. Without a measured
+#: capacity, also 6 GiB per GPU of activations and CUDA/NCCL context (the simulator's figure).
 DEFAULT_MEMORY_UTILISATION = Decimal("0.9")
 DEFAULT_RESERVE_BYTES_PER_GPU = 6 * GIB
 
@@ -214,7 +214,7 @@ def _deployment(
 
 def _as_run(
     settings: Settings, config: PoolConfig, facts: Facts, replicas: int, end: datetime
-) -> tuple[Deployment, int, list[str]]:
+) -> tuple[Deployment, NonKv, list[str]]:
     """The deployment as it ran, the non-KV bytes per GPU it implies, and the assumptions behind both."""
     gpu_type, bpt, capacity = str(facts.gpu_type), facts.kv_bytes_per_token, facts.kv_capacity_bytes
     model = settings.catalog.model(config.model)
@@ -235,15 +235,16 @@ def _as_run(
         "cost: GPU-hours at the gpu_prices in effect at the window's end; a month is 730 hours",
         "per tier: the window's cost falls on the tiers as their attributed cost did",
         f"batch: at most max_num_seqs = {config.max_num_seqs} requests running per replica",
+        f"fit: the peak fits a replica at most {FIT_RATIO} full (bursts inside an interval go higher)",
     ]
+    unused = 1 - DEFAULT_MEMORY_UTILISATION
     if measured is None:
-        slack = Decimal(current.gpu_memory_bytes) * (1 - DEFAULT_MEMORY_UTILISATION)
         notes.append("memory: no measured KV capacity; gpu_memory_utilization 0.9 and 6 GiB reserve per GPU")
-        return current, int(slack) + DEFAULT_RESERVE_BYTES_PER_GPU, notes
-    non_kv = non_kv_bytes_per_gpu(current, measured)
+        return current, NonKv(unused, DEFAULT_RESERVE_BYTES_PER_GPU), notes
+    non_kv = calibrate(current, measured, unused)
     notes.append(
-        f"memory: {non_kv / GIB:.2f} GiB per GPU is neither weights nor KV, as the measured KV capacity "
-        "implies; the same on any GPU type and tensor-parallel size"
+        f"memory: each GPU keeps {unused} of its memory unused (vLLM's default gpu_memory_utilization 0.9)"
+        f" and {non_kv.reserve_bytes_per_gpu / GIB:.2f} GiB of reserve, as the measured KV capacity implies"
     )
     return replace(current, kv_bytes_per_token=bpt or current.kv_bytes_per_token), non_kv, notes
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from attribution.model.efficiency import headroom
-from attribution.model.whatif import Deployment, MeasuredLoad, answer, kv_capacity_bytes, non_kv_bytes_per_gpu
+from attribution.model.whatif import Deployment, MeasuredLoad, NonKv, answer, calibrate, kv_capacity_bytes
 
 NOW = Deployment(
     gpu_type="X",
@@ -31,23 +31,29 @@ LOAD = MeasuredLoad(
 )
 #: the engine reported 120 bytes of KV per replica: 2 x 100 - 60 - 120 = 20 bytes left, 10 per GPU
 MEASURED_CAPACITY = 120
+#: 10 bytes per GPU outside weights and KV, all of it a fixed reserve
+REST = NonKv(Decimal(0), 10)
 
 
 def test_calibration_reproduces_the_measured_capacity() -> None:
-    non_kv = non_kv_bytes_per_gpu(NOW, MEASURED_CAPACITY)
-    assert non_kv == 10
-    assert kv_capacity_bytes(NOW, non_kv) == MEASURED_CAPACITY
+    assert calibrate(NOW, MEASURED_CAPACITY, Decimal(0)) == REST
+    # with 5% of each GPU unused: 5 bytes of the 10 are the unused share, 5 a reserve
+    split = calibrate(NOW, MEASURED_CAPACITY, Decimal("0.05"))
+    assert split == NonKv(Decimal("0.05"), 5)
+    assert kv_capacity_bytes(NOW, split) == MEASURED_CAPACITY
+    # on GPUs of 200 bytes the unused share doubles, the reserve does not: 2 x 200 - 60 - 2 x (10 + 5)
+    assert kv_capacity_bytes(replace(NOW, gpu_memory_bytes=200), split) == 310
 
 
 def test_as_run_by_hand() -> None:
-    a = answer(NOW, LOAD, 10)
+    a = answer(NOW, LOAD, REST)
     assert a.gpus == 4
     assert a.usd_micros_per_month == 4 * 1_000_000 * 730  # $2,920 a month
     assert a.window_cost_usd_micros == 4_000_000  # 4 GPU-hours at $1
     assert a.kv_capacity_tokens_per_replica == 60  # 120 bytes / 2
     assert a.peak_kv_tokens_per_replica == 50  # 100 tokens over 2 replicas
     assert a.peak_kv_bytes_per_replica == 100
-    assert a.kv_fits
+    assert a.kv_peak_ratio == Decimal("0.833333") and a.kv_fits  # 50 of 60, under the 0.9 fit ratio
     assert a.peak_requests_per_replica == 15 and a.batch_fits  # 30 / 2 <= 16
     # $4 split 3:1 over the tiers: short $3 for 1M tokens, long $1 for 0.5M tokens
     assert a.tier_cost_usd_micros == {"long": 1_000_000, "short": 3_000_000}
@@ -56,7 +62,7 @@ def test_as_run_by_hand() -> None:
 
 
 def test_one_replica_fewer_does_not_fit_when_the_peak_exceeds_what_is_left() -> None:
-    a = answer(replace(NOW, replicas=1), LOAD, 10)
+    a = answer(replace(NOW, replicas=1), LOAD, REST)
     assert a.gpus == 2 and a.window_cost_usd_micros == 2_000_000
     assert a.peak_kv_tokens_per_replica == 100 > a.kv_capacity_tokens_per_replica == 60
     assert not a.kv_fits
@@ -65,7 +71,7 @@ def test_one_replica_fewer_does_not_fit_when_the_peak_exceeds_what_is_left() -> 
 
 
 def test_fp8_halves_kv_bytes_per_token_and_doubles_the_tokens_that_fit() -> None:
-    fp8 = answer(replace(NOW, replicas=1, kv_dtype="fp8", kv_bytes_per_token=1), LOAD, 10)
+    fp8 = answer(replace(NOW, replicas=1, kv_dtype="fp8", kv_bytes_per_token=1), LOAD, REST)
     assert fp8.kv_capacity_bytes_per_replica == 120  # the same bytes ...
     assert fp8.kv_capacity_tokens_per_replica == 120  # ... hold twice the tokens
     assert fp8.peak_kv_bytes_per_replica == 100  # 100 tokens x 1 byte
@@ -77,7 +83,7 @@ def test_another_gpu_and_tensor_parallel_size_by_hand() -> None:
     a = answer(
         replace(NOW, gpu_memory_bytes=50, usd_micros_per_gpu_hour=2_000_000, tensor_parallel=4, replicas=1),
         LOAD,
-        10,
+        REST,
     )
     assert a.kv_capacity_bytes_per_replica == 100 and a.kv_capacity_tokens_per_replica == 50
     assert not a.kv_fits  # 100 tokens on one replica
@@ -87,7 +93,15 @@ def test_another_gpu_and_tensor_parallel_size_by_hand() -> None:
 def test_window_cost_rounds_half_even_to_the_micro_dollar() -> None:
     # 1 GPU at 1.000001 $/h for 1800 s is 500000.5 micro-USD: half-even gives 500000
     one = replace(NOW, tensor_parallel=1, replicas=1, usd_micros_per_gpu_hour=1_000_001)
-    assert answer(one, replace(LOAD, window_seconds=1800), 10).window_cost_usd_micros == 500_000
+    assert answer(one, replace(LOAD, window_seconds=1800), REST).window_cost_usd_micros == 500_000
+
+
+def test_a_peak_above_the_fit_ratio_does_not_fit() -> None:
+    # 55 of 60 tokens is 0.916667 full: within capacity, but above 0.9, where sub-interval bursts preempt
+    tight = answer(NOW, replace(LOAD, peak_kv_tokens=110), REST)
+    assert tight.peak_kv_tokens_per_replica == 55 and tight.kv_peak_ratio == Decimal("0.916667")
+    assert not tight.kv_fits
+    assert answer(NOW, replace(LOAD, peak_kv_tokens=108), REST).kv_fits  # 54 of 60 is 0.9
 
 
 @pytest.mark.parametrize("occupancy", [Decimal("0.8"), Decimal("0.95")])

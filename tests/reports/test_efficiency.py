@@ -210,4 +210,4 @@ def test_simulated_what_if_fp8(simulated_db: tuple[Settings, sessionmaker[Sessio
     assert fp8.kv_capacity_tokens_per_replica in (2 * capacity, 2 * capacity + 1)
     assert fp8.gpus == now.gpus and fp8.usd_micros_per_month == now.usd_micros_per_month
     assert now.kv_fits and fp8.kv_fits
-    assert any("neither weights nor KV" in a for a in report.assumptions)
+    assert any("of reserve, as the measured KV capacity implies" in a for a in report.assumptions)
