@@ -1,14 +1,14 @@
-# syntax=docker/dockerfile:1
 # The attribution service: one image for the API (`serve`), the scheduler, migrations (`db upgrade`),
 # one-off commands (collect, attribute, period close) and the live simulator (`sim serve`).
 #
-#   docker build -t attribution:0.1.0 .
+#   docker build -t attribution:0.1.0 .          (or podman; scripts/image-smoke.sh builds and tests it)
 #   docker run --rm attribution:0.1.0 --help
 #
-# Two stages on the same pinned base: the build stage installs the package and its dependencies into a
-# virtual environment at /opt/venv (editable, from /app, because Alembic's migrations and alembic.ini are
-# read from the source tree next to the package); the runtime stage copies /opt/venv and /app to the
-# same paths, without compilers, pip caches or the tests, and runs as an unprivileged user.
+# No `# syntax=` line: BuildKit would fetch that frontend from a registry, and an offline build fails.
+# Two stages on the same pinned base: the build stage installs the package (a regular, not editable,
+# install: the wheel carries the migrations as attribution/_migrations, see setup.py) and its dependencies
+# into a virtual environment at /opt/venv; the runtime stage copies only /opt/venv, without compilers,
+# pip caches, the source tree or the tests, and runs as an unprivileged user.
 # Pin the base by digest in your registry mirror (python:3.11.11-slim-bookworm@sha256:...) for builds
 # that are reproducible byte for byte; the tag below pins the Python and Debian releases.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
@@ -26,11 +26,10 @@ RUN mkdir attribution && touch attribution/__init__.py \
     && /opt/venv/bin/pip install . \
     && /opt/venv/bin/pip uninstall --yes attribution \
     && rm -rf attribution build ./*.egg-info
-COPY alembic.ini ./
+COPY setup.py MANIFEST.in ./
 COPY migrations ./migrations
 COPY attribution ./attribution
-RUN /opt/venv/bin/pip install --no-deps --editable . \
-    && /opt/venv/bin/python -m compileall -q /app/attribution /app/migrations \
+RUN /opt/venv/bin/pip install --no-deps . \
     && /opt/venv/bin/attribution --help >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -38,7 +37,6 @@ RUN groupadd --system --gid 10001 attribution \
     && useradd --system --uid 10001 --gid attribution --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin attribution
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build /app /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

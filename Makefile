@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SRC := attribution tests migrations bench
 
-.PHONY: venv prometheus services demo test lint fmt bench bench-quick clean config-docs
+.PHONY: venv prometheus services demo test lint fmt bench bench-quick clean config-docs image-smoke
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@# PYTHONWARNINGS: setuptools warns about every editable install, which reads like a problem and is not
+	PYTHONWARNINGS=ignore $(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -22,6 +23,7 @@ prometheus:
 services: prometheus
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-focus-validator.sh
+	@bash scripts/ensure-client-venvs.sh
 	@bash scripts/ensure-chromium.sh
 
 demo: venv prometheus
@@ -39,6 +41,11 @@ fmt: venv
 
 test: venv services lint
 	$(BIN)/pytest
+
+# Build the container image with podman and smoke-test it (as root; `make test` runs it through
+# tests/deploy/test_image.py). Times: scripts/image-smoke.sh prints them.
+image-smoke: venv
+	bash scripts/image-smoke.sh
 
 # regenerate docs/configuration-reference.md after changing attribution/config.py (a test compares them)
 config-docs: venv

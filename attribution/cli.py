@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 
 from attribution.collectors.cli import collect_app
@@ -19,7 +20,14 @@ from attribution.scheduler import scheduler_command
 from attribution.sim.cli import app as sim_app
 from attribution.timeutil import iso, parse_instant, period_window
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+#: Plain help (no rich boxes): rich help printed a ``<bool>`` metavar beside every flag.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from stored results.")
 app.add_typer(db_app, name="db")
@@ -45,12 +53,36 @@ class Format(StrEnum):
     json = "json"
 
 
+class TierFormat(StrEnum):
+    """The tier analysis has nested tables (tiers, tenants, subsidies): no single CSV holds it."""
+
+    table = "table"
+    json = "json"
+
+
 def _settings() -> Settings:
     return load_settings()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("attribution")
+        except PackageNotFoundError:  # run from a checkout without installing it
+            from attribution import __version__ as installed
+        console.print(f"attribution {installed}")
+        raise typer.Exit
+
+
 @app.callback()
-def _setup_logging() -> None:
+def _setup_logging(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version, exit."),
+    ] = False,
+) -> None:
     # Every command (serve, scheduler, collect, attribute, ...) logs as log_format/log_level say. A bad
     # config is left for the command itself to report, with the key and the problem.
     from attribution.logging import setup_from_settings, setup_logging
@@ -72,17 +104,30 @@ EndOpt = Annotated[str, typer.Option("--end", help="ISO 8601 UTC, exclusive")]
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="output directory")] = Path("demo-out"),
-    days: Annotated[int, typer.Option(min=1, max=31)] = 7,
-    seed: int = 0,
+    days: Annotated[int, typer.Option(min=1, max=31, help="days of history, up to today 00:00 UTC")] = 7,
+    month: Annotated[
+        bool,
+        typer.Option(
+            "--month", help="the whole previous month, closed and then restated, and this month so far"
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="seed of the simulated cluster")] = 0,
 ) -> None:
     """Simulate a cluster, load it into a local Prometheus, collect, attribute and print the chargeback."""
-    from attribution.demo import run_demo
+    from attribution.demo import DEMO_PRICE_LIST, next_steps, run_demo
     from attribution.reports.render import tiers_table, to_table
 
-    run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(f"[dim]{m}[/dim]"))
+    run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(m, style="dim"), month=month)
     to_table(run.chargeback, table_console)
     tiers_table(run.tiers, table_console)
     console.print(f"wrote {out}/chargeback.csv, {out}/chargeback.json, {out}/tiers.csv and {out}/run.json")
+    if run.closed_period:
+        corrections = run.facts.get("correction_lines", 0)
+        console.print(
+            f"closed {run.closed_period}, then restated it: {corrections} correction lines billed in the "
+            "next open period"
+        )
+    console.print("\n".join(next_steps(run, DEMO_PRICE_LIST)), highlight=False, markup=False)
 
 
 @db_app.command("upgrade")
@@ -105,6 +150,8 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
     from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
     from attribution.errors import ConflictError
     from attribution.jobs.attribute import run_attribution, settlement_window
+    from attribution.reports.html import money
+    from attribution.reports.views import cents_half_even
     from attribution.store import queries
     from attribution.store.collection_state import CollectorWatermark
     from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
@@ -119,8 +166,14 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
         summary = run_attribution(settings, factory, _instant(start), _instant(end))
     console.print(
         f"attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
-        f"{summary.total_usd_micros} micro-USD"
+        f"{money(cents_half_even(summary.total_usd_micros))} {settings.currency} "
+        f"({summary.total_usd_micros:,} micro-USD)"
     )
+    if summary.correction_lines:
+        console.print(
+            f"{summary.correction_lines} correction lines: cost of closed periods changed, billed in the "
+            "next open period (attribution report statement shows them)"
+        )
 
 
 @report_app.command("chargeback")
@@ -130,7 +183,11 @@ def report_chargeback(
     end: Annotated[str | None, typer.Option()] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
-    """Per-tenant chargeback for a period (calendar month, UTC) or a window."""
+    """Per-tenant chargeback for a period (calendar month, UTC) or a window.
+
+    A period shows its statement: a closed one as issued (status closed, with its content hash), an open
+    one with the corrections of closed periods billed in it, as the API and the statement do.
+    """
     from attribution.reports.chargeback import build_chargeback
     from attribution.reports.render import to_csv, to_json, to_table
     from attribution.store.session import make_engine, make_sessionmaker
@@ -146,7 +203,7 @@ def report_chargeback(
     s, e = align_window(s, e, settings.interval_seconds, settings.max_window_days)
     factory = make_sessionmaker(make_engine(settings.database_url))
     with factory() as session:
-        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency)
+        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency, period)
     if fmt is Format.table:
         to_table(cb, table_console)
     else:
@@ -257,19 +314,23 @@ def report_tiers(
     price_list: Annotated[Path, typer.Option("--price-list", help="TOML price list (docs/reports.md)")],
     what_if: Annotated[Path | None, typer.Option("--what-if", help="a changed price list to compare")] = None,
     pool: Annotated[str | None, typer.Option(help="one pool (prices are usually per model)")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+    fmt: Annotated[TierFormat, typer.Option("--format")] = TierFormat.table,
 ) -> None:
     """Revenue under a price list against attributed cost per context tier and tenant: margins,
     who subsidises whom, break-even prices, and a what-if."""
+    from attribution.config import RESERVED_NAMES
+    from attribution.errors import NotFoundError
+    from attribution.reports.pools import pool_exists
     from attribution.reports.pricelist import load_price_list
     from attribution.reports.pricing_render import write_tiers
 
-    if fmt is Format.csv:
-        raise typer.BadParameter("the tier analysis is a table or json", param_hint="--format")
     settings = _settings()
     prices = load_price_list(price_list, settings.currency)
     changed = load_price_list(what_if, settings.currency) if what_if else None
     with _factory(settings)() as session:
+        known = {p.name for p in settings.pools} | RESERVED_NAMES
+        if pool is not None and pool not in known and not pool_exists(session, pool):
+            raise NotFoundError(f"no pool named {pool!r}: see attribution report chargeback --group-by")
         write_tiers(session, settings, period, prices, changed, pool, fmt.value, table_console)
 
 
@@ -396,13 +457,81 @@ def config_docs(
         console.print(f"wrote {out}")
 
 
+_ROLES = re.compile(r":(?:class|func|meth|attr|mod|data):`~?([^`]+)`")
+
+
+def plain(text: str | None) -> str | None:
+    """Docstrings are reStructuredText for the docs; ``--help`` shows them as plain text."""
+    return None if text is None else _ROLES.sub(r"\1", text).replace("``", "")
+
+
+def cli_command() -> Any:
+    """The click command behind ``app`` (typer's own click), with every help text in plain words."""
+    root = typer.main.get_command(app)
+    todo: list[Any] = [root]
+    while todo:
+        command = todo.pop()
+        command.help = plain(command.help)
+        command.short_help = plain(command.short_help)
+        for param in command.params:
+            if hasattr(param, "help"):
+                param.help = plain(param.help)
+        todo.extend(getattr(command, "commands", {}).values())
+    return root
+
+
 def main() -> None:
+    """The entry point: an operator's mistake (settings, database) is one line and exit code 2."""
+    from rich.markup import escape
+
+    from attribution.clierrors import describe
+
     try:
-        app()
-    except AttributionError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        cli_command()(prog_name="attribution")
+    except Exception as exc:
+        failure = describe(exc)
+        if failure is None:
+            raise
+        code, line = failure
+        err.print(f"[red]error[/red] ({code}): {escape(line)}", highlight=False)
         raise SystemExit(2) from None
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM: unwind the command (transactions roll back, servers close), then leave without the
+    interpreter's teardown (``entry``). A command that handles SIGTERM itself (``serve``, ``sim serve``,
+    the scheduler) replaces this handler and gives the signal back here when it has stopped."""
+    global _terminated  # noqa: PLW0603 - one process-wide fact, read once by entry()
+    _terminated = True
+    raise SystemExit(128 + signum)
+
+
+_terminated = False
+
+
+def entry() -> None:
+    """The console script (and ``python -m attribution.cli``): ``main`` with SIGTERM handled.
+
+    A container's PID 1 has no default SIGTERM action, so without a handler a one-off command ignored
+    ``docker stop`` for 10 s. Once SIGTERM has stopped a command, the process exits at once: tearing
+    down the interpreter (a few hundred modules) takes 0.3-1.5 s on a busy machine, and the image must
+    stop within a second. Everything is flushed first; the exit code is 128 + 15."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        main()
+    except SystemExit as exc:
+        if not _terminated:
+            raise
+        import logging
+        import os
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -33,6 +33,7 @@ from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.catalog.registry import unknown_gpu_message, unknown_model_message
 from attribution.errors import ConfigError
+from attribution.sourceauth import SourceAccess
 
 #: The catalog of the Settings being validated (shipped + declared), for the field validators of its
 #: nested tables; set by ``Settings._declared_catalog`` before they run.
@@ -365,8 +366,9 @@ class ProfileConfig(_Strict):
         return self
 
 
-class SourceConfig(_Strict):
-    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it."""
+class SourceConfig(SourceAccess, _Strict):
+    """One Prometheus-API endpoint and the profiles (at most one per collector) to read from it; with
+    credentials, headers and TLS when it wants them (:class:`~attribution.sourceauth.SourceAccess`)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
     url: str
@@ -381,6 +383,11 @@ class SourceConfig(_Strict):
     def _regexes(cls, v: list[str]) -> list[str]:
         _check_regexes({str(i): p for i, p in enumerate(v)})
         return v
+
+    @model_validator(mode="after")
+    def _access(self) -> Self:
+        self.check_access(self.url)
+        return self
 
 
 class RetryConfig(_Strict):
@@ -451,6 +458,9 @@ class ApiConfig(_Strict):
     """Windows whose line sets stay in memory until the next attribution run; 0 reads every time."""
     max_series_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """The most buckets a usage or pool series may have; more is a 422 (use a larger step)."""
+    console_price_list: Path | None = None
+    """A TOML price list (docs/reports.md) the console's context-tier page sets against each tier's cost:
+    revenue, margin and which tiers subsidise which. Unset: the page shows cost only."""
 
 
 class LogFormat(StrEnum):

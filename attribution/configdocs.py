@@ -67,7 +67,7 @@ MEANINGS: dict[str, str] = {
     "Settings.api": "the reporting API",
     "Settings.sources": "Prometheus-API endpoints to collect from; empty means one at `prometheus_url`",
     "Settings.profiles": "custom signal → PromQL profiles, besides the presets "
-    "(vllm, sglang, dcgm, native, litellm, otel-genai)",
+    "(vllm, sglang, trtllm-triton, trtllm-serve, dcgm, native, litellm, otel-genai, otel-genai-client)",
     "Settings.log_level": "the lowest level logged (case-insensitive)",
     "GpuPrice.gpu_type": "catalog GPU type, e.g. `H100-SXM`",
     "GpuPrice.usd_per_gpu_hour": "decimal string, at most 6 decimal places (never a float)",

@@ -52,7 +52,7 @@ def test_upgrade_attribute_and_report(configured: Path) -> None:
     window = ["--start", "2026-11-02T00:00:00Z", "--end", "2026-11-02T01:00:00Z"]
     result = runner.invoke(app, ["attribute", *window])
     assert result.exit_code == 0, result.output
-    assert "11960000 micro-USD" in result.output
+    assert "11.96 USD (11,960,000 micro-USD)" in result.output
     result = runner.invoke(app, ["report", "chargeback", *window, "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["total_cents"] == 1196

@@ -47,6 +47,7 @@ def _error(status: int, code: str, detail: str, headers: Mapping[str, str] | Non
 
 
 def create_app(settings: Settings, factory: sessionmaker[Session] | None = None) -> FastAPI:
+    from attribution import console
     from attribution.api import routes
     from attribution.api.ops import SourceReadiness
 
@@ -55,6 +56,8 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
         version=__version__,
         description="Chargeback and cost attribution of LLM inference clusters, from stored results.",
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by attribution.console.docs from local assets: /docs works offline
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.factory = factory or make_sessionmaker(make_engine(settings.database_url))
@@ -93,6 +96,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
         return _error(503, "database_unavailable", DATABASE_UNAVAILABLE)
 
     app.include_router(routes.router)
+    app.include_router(console.router)  # the finance console at /console/ and the offline /docs
     return app
 
 

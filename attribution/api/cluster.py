@@ -35,7 +35,8 @@ from attribution.reports.coverage import coverage_report
 from attribution.reports.pools import pool_exists, pool_series, pool_summaries
 from attribution.reports.pricelist import parse_price_list
 from attribution.reports.pricing import analyse_tiers
-from attribution.reports.tiers import tier_costs
+from attribution.reports.statement import build_statement
+from attribution.reports.tiers import statement_tier_costs, tier_costs
 from attribution.reports.usage import check_step
 from attribution.timeutil import iso
 
@@ -110,7 +111,11 @@ def tiers(
     """Cost by context tier: per request, per million tokens, and memory-time per request."""
     s, e = resolve_window(settings, period, start, end)
     check_pool(session, settings, pool)
-    found = tier_costs(session, s, e, settings.tiers.names, pool)
+    if period is not None:  # the statement's usage lines: the period's cents, as every other view shows
+        lines = build_statement(session, resolve_period(period)).lines
+        found = statement_tier_costs(lines, settings.tiers.names, pool)
+    else:
+        found = tier_costs(session, s, e, settings.tiers.names, pool)
     return TiersOut(
         start=iso(s),
         end=iso(e),

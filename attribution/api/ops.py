@@ -25,7 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.schemas import Health, Readiness
+from attribution.collectors.auth import session_for
 from attribution.collectors.prom import PromClient
+from attribution.config import SourceConfig
+from attribution.errors import ConfigError
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
@@ -47,14 +50,22 @@ class SourceReadiness:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def ready(self, name: str, url: str) -> bool:
+    def ready(self, source: SourceConfig) -> bool:
+        """Asked with the source's own credentials, headers and TLS; a missing secret is not ready."""
+        name = source.name
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
             answer = self._answers.get(name)
             if answer is not None and self._clock() - answer[0] < self.ttl_seconds:
                 return answer[1]
-            reachable = PromClient(url, timeout_seconds=2).ready()
+            try:
+                reachable = PromClient(
+                    source.url, timeout_seconds=2, session=session_for(name, source), name=name
+                ).ready()
+            except ConfigError as exc:
+                log.warning("readiness: %s", exc)
+                reachable = False
             self._answers[name] = (self._clock(), reachable)
             return reachable
 
@@ -81,7 +92,7 @@ def readyz(
     readiness: SourceReadiness = request.app.state.readiness
     sources = settings.effective_sources() if scope is ReadyScope.ALL else []
     for source in sources:
-        reachable = readiness.ready(source.name, source.url)
+        reachable = readiness.ready(source)
         checks[f"source:{source.name}"] = "ok" if reachable else "not ready"
     if all(v == "ok" for v in checks.values()):
         return JSONResponse(Readiness(status="ready", checks=checks).model_dump())

@@ -169,7 +169,7 @@ class PoolsOut(BaseModel):
 class GapOut(BaseModel):
     start: str
     end: str
-    status: str = Field(description="missing, estimated or not_collected")
+    status: str = Field(description="missing, estimated, unplaced or not_collected")
 
 
 class SourceCoverageOut(BaseModel):
@@ -179,6 +179,7 @@ class SourceCoverageOut(BaseModel):
     estimated: int
     missing: int
     not_collected: int
+    unplaced: int = Field(0, description="intervals with series the collector could not place")
     gaps: list[GapOut]
     gaps_truncated: bool
 

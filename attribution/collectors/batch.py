@@ -11,13 +11,15 @@ from sqlalchemy.orm import DeclarativeBase
 
 @dataclass(slots=True)
 class Batch:
-    """Rows for ``table``; per interval, how many series had a value (coverage), and the intervals in
-    which a signal was estimated rather than measured (e.g. KV token-seconds from tokens x latency)."""
+    """Rows for ``table``; per interval, how many series had a value (coverage), the intervals in
+    which a signal was estimated rather than measured (e.g. KV token-seconds from tokens x latency), and
+    those with a series the collector could not place (e.g. a MIG instance of unknown profile)."""
 
     table: type[DeclarativeBase]
     rows: list[dict[str, Any]]
     series: dict[datetime, int] = field(default_factory=dict)
     estimated: set[datetime] = field(default_factory=set)
+    unplaced: set[datetime] = field(default_factory=set)
 
     def saw(self, interval_start: datetime) -> None:
         self.series[interval_start] = self.series.get(interval_start, 0) + 1

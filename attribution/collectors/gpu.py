@@ -1,25 +1,47 @@
-"""GPU telemetry (dcgm-exporter by default): which GPUs were present in each interval, in which pool.
+"""GPU telemetry (dcgm-exporter by default): which GPUs, MIG instances and shares of shared GPUs were
+present in each interval, in which pool.
 
 Each interval ``[t, t + step)`` takes the samples in ``(t, t + step]``: the profile's ``avg_over_time``
 over ``$window`` evaluated at ``t + step``. Signals are in canonical units: bytes and percent.
+
+dcgm-exporter may write several series for one GPU ``UUID`` (MIG instances, pods sharing a GPU). They are
+grouped per GPU and interval and placed by :func:`attribution.collectors.gpu_units.place_gpu`; the series'
+order never matters. A series that cannot be placed is stored with its ``problem`` (its share is billed
+to ``__unmeasured__``), logged, and marks the interval ``unplaced`` in the source's coverage.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
+from attribution.catalog import GpuSpec
 from attribution.collectors.batch import Batch
-from attribution.collectors.labels import first_label, pool_for_gpu
+from attribution.collectors.gpu_units import Part, Reading, place_gpu
+from attribution.collectors.labels import first_label, pool_for_gpu, workload
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, Series, utc_from_seconds
 from attribution.config import Settings
 from attribution.store.tables import GpuSample
 
 SOURCE = "gpu"
+MIG_ID_LABELS = ("GPU_I_ID",)
+MIG_PROFILE_LABELS = ("GPU_I_PROFILE",)
+SHARED_LABELS = ("vgpu",)
+log = logging.getLogger(__name__)
+
+#: (MIG instance id or "", workload or "") of one series of one GPU.
+SeriesKey = tuple[str, str]
+#: (uuid, unix seconds, MIG instance id or "", workload or "") of one series' value.
+SeriesValueKey = tuple[str, int, str, str]
+#: (dcgm ``modelName``, host) of one series.
+Meta = tuple[str, str]
 
 
 def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime) -> Batch:
-    """Rows for ``gpu_samples`` over ``[start, end)``."""
+    """Rows for ``gpu_samples`` over ``[start, end)``: one per part of each GPU and interval."""
     step = settings.interval_seconds
     first, last = start + timedelta(seconds=step), end
 
@@ -28,42 +50,122 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
         return [] if query is None else client.range_query(query, first, last, step)
 
     used = read("fb_used_bytes")
-    free, util = _by_uuid(read("fb_free_bytes"), plan), _by_uuid(read("gpu_util_percent"), plan)
-    reserved = _by_uuid(read("fb_reserved_bytes"), plan)
+    free, util = _by_series(read("fb_free_bytes"), plan), _by_series(read("gpu_util_percent"), plan)
+    reserved = _by_series(read("fb_reserved_bytes"), plan)
+    # (uuid, ts) -> the GPU's readings in that interval, with the (model name, host) of their series
+    gpus: dict[tuple[str, int], list[tuple[Reading, Meta]]] = {}
     batch = Batch(GpuSample, [])
+    starts: dict[int, datetime] = {}
     for series in used:
         uuid = first_label(series.labels, plan.labels.gpu_uuid)
         if uuid is None:
             continue
-        model_name = first_label(series.labels, plan.labels.gpu_model) or ""
-        gpu = settings.catalog.match_gpu(model_name)
-        pool = pool_for_gpu(settings, series.labels)
+        reading = _reading(settings, series.labels, 0.0)
+        meta = (
+            first_label(series.labels, plan.labels.gpu_model) or "",
+            first_label(series.labels, plan.labels.hostname) or "",
+        )
         for ts, value in series.points:
-            interval_start = utc_from_seconds(ts - step)
-            batch.saw(interval_start)
-            free_bytes, reserved_bytes = free.get((uuid, ts)), reserved.get((uuid, ts))
-            batch.rows.append(
-                {
-                    "interval_start": interval_start,
-                    "gpu_uuid": uuid,
-                    "hostname": first_label(series.labels, plan.labels.hostname) or "",
-                    "gpu_model_name": model_name,
-                    "gpu_type": gpu.key if gpu else None,
-                    "pool": pool.name if pool else None,
-                    "fb_used_bytes": round(value),
-                    "fb_free_bytes": None if free_bytes is None else round(free_bytes),
-                    "fb_reserved_bytes": None if reserved_bytes is None else round(reserved_bytes),
-                    "gpu_util_percent": util.get((uuid, ts)),
-                }
-            )
+            if ts not in starts:
+                starts[ts] = utc_from_seconds(ts - step)
+            batch.saw(starts[ts])
+            gpus.setdefault((uuid, ts), []).append((_with_fb(reading, value), meta))
+    problems: dict[str, int] = {}
+    specs: dict[str, GpuSpec | None] = {}  # catalog match per modelName, once per window
+    for (uuid, ts), readings in sorted(gpus.items()):
+        interval_start = starts[ts]
+        rows = _rows(
+            uuid, ts, interval_start, readings, (free, util, reserved), specs, settings.catalog.match_gpu
+        )
+        for row in rows:
+            if row["problem"] is not None:
+                batch.unplaced.add(interval_start)
+                problems[row["problem"]] = problems.get(row["problem"], 0) + 1
+        batch.rows.extend(rows)
+    for problem, n in sorted(problems.items()):
+        log.warning("gpu source %s: %d series-interval(s) not placed, billed to __unmeasured__: %s",
+                    plan.source.name, n, problem)  # fmt: skip
     return batch
 
 
-def _by_uuid(series_list: list[Series], plan: Plan) -> dict[tuple[str, int], float]:
-    out: dict[tuple[str, int], float] = {}
+def _reading(settings: Settings, labels: Mapping[str, str], fb_used: float) -> Reading:
+    pool = pool_for_gpu(settings, labels)
+    return Reading(
+        mig_id=first_label(labels, MIG_ID_LABELS),
+        profile=first_label(labels, MIG_PROFILE_LABELS),
+        workload=workload(labels),
+        pool=pool.name if pool else None,
+        fb_used_bytes=fb_used,
+        shared=first_label(labels, SHARED_LABELS) is not None,
+    )
+
+
+def _with_fb(reading: Reading, value: float) -> Reading:
+    return Reading(reading.mig_id, reading.profile, reading.workload, reading.pool, value, reading.shared)
+
+
+def _rows(
+    uuid: str,
+    ts: int,
+    interval_start: datetime,
+    readings: list[tuple[Reading, Meta]],
+    values: tuple[
+        Mapping[SeriesValueKey, float], Mapping[SeriesValueKey, float], Mapping[SeriesValueKey, float]
+    ],
+    specs: dict[str, GpuSpec | None],
+    match_gpu: Callable[[str], GpuSpec | None],
+) -> list[dict[str, Any]]:
+    """One GPU's rows in one interval; ``values`` are FB_FREE, GPU_UTIL and FB_RESERVED by series. Labels
+    shared by the GPU's series (model, host) are taken in sorted order, so that no series' position
+    decides them."""
+    if len(readings) == 1:
+        names, host = [readings[0][1][0]], readings[0][1][1]
+    else:
+        names = sorted({name for _, (name, _) in readings})
+        host = max(host for _, (_, host) in readings)
+    free, util, reserved = values
+    gpu = None
+    if len(names) == 1:
+        gpu = specs[names[0]] if names[0] in specs else specs.setdefault(names[0], match_gpu(names[0]))
+    parts = place_gpu([r for r, _ in readings], gpu.memory_bytes if gpu else None)
+    if len(names) > 1:
+        problem = f"series of one UUID name several GPU models: {', '.join(names)}"
+        parts = [Part(p.part, None, p.share_ppm, problem, None, p.series) for p in parts]
+    return [
+        {
+            "interval_start": interval_start,
+            "gpu_uuid": uuid,
+            "part": p.part,
+            "hostname": host,
+            "gpu_model_name": names[0] if len(names) == 1 else " | ".join(names),
+            "gpu_type": gpu.key if gpu else None,
+            "pool": p.pool,
+            "fb_used_bytes": None if p.fb_used_bytes is None else round(p.fb_used_bytes),
+            "fb_free_bytes": _rounded(free.get((uuid, ts, *p.series))) if p.series else None,
+            "fb_reserved_bytes": _rounded(reserved.get((uuid, ts, *p.series))) if p.series else None,
+            "gpu_util_percent": util.get((uuid, ts, *p.series)) if p.series else None,
+            "gpu_share_ppm": p.share_ppm,
+            "problem": None if p.problem is None else p.problem[:200],
+        }
+        for p in parts
+    ]
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _by_series(series_list: list[Series], plan: Plan) -> dict[SeriesValueKey, float]:
+    """Values by (uuid, ts, MIG instance, workload); of duplicates, the largest (not the last: the order
+    series arrive in decides nothing)."""
+    out: dict[SeriesValueKey, float] = {}
     for series in series_list:
         uuid = first_label(series.labels, plan.labels.gpu_uuid)
-        if uuid is not None:
-            for ts, value in series.points:
-                out[(uuid, ts)] = value
+        if uuid is None:
+            continue
+        mig, pod = first_label(series.labels, MIG_ID_LABELS) or "", workload(series.labels) or ""
+        for ts, value in series.points:
+            key = (uuid, ts, mig, pod)
+            seen = out.get(key)
+            out[key] = value if seen is None or value > seen else seen
     return out

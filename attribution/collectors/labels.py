@@ -22,6 +22,8 @@ TENANT_LABEL_SETTING = "$tenant_label"
 #: Values exporters write for "no value" (LiteLLM writes None; its series limit folds label sets into
 #: ``other``): such a tenant is unknown, so its usage is ``__unallocated__``, never dropped.
 MISSING_VALUES = frozenset({"", "None", "none", "null", "<nil>", "other"})
+#: dcgm-exporter's names with ``--use-old-namespace`` (transformation/const.go).
+OLD_NAMES = {"pod": "pod_name", "namespace": "pod_namespace", "container": "container_name"}
 
 DEFAULT_LABELS = LabelNames(
     tenant=[TENANT_LABEL_SETTING],
@@ -65,13 +67,29 @@ def label(labels: Mapping[str, str], name: str) -> str | None:
 
     ``exported_<name>`` comes first: it exists only when the exposition carried ``<name>`` and the scrape
     (honorLabels false) overwrote it with the target's own, e.g. dcgm-exporter's ``pod`` (the GPU's
-    workload) becomes ``exported_pod`` while ``pod`` names the exporter's pod.
+    workload) becomes ``exported_pod`` while ``pod`` names the exporter's pod. dcgm-exporter's
+    ``--use-old-namespace`` names (``pod_name``, ``pod_namespace``, ``container_name``) come next: no
+    scrape sets them, so they always name the workload, while ``pod`` may be the exporter's.
     """
-    for key in (f"exported_{name}", name, name.lower(), name.capitalize(), name.upper()):
+    old = OLD_NAMES.get(name)
+    keys = (f"exported_{name}", old, f"exported_{old}") if old else (f"exported_{name}",)
+    for key in (*keys, name, name.lower(), name.capitalize(), name.upper()):
         value = labels.get(key)
         if value:
             return value
     return None
+
+
+def workload(labels: Mapping[str, str]) -> str | None:
+    """``namespace/pod/container`` of the pod holding a GPU (or MIG instance), None without a pod label.
+
+    Behind a ServiceMonitor the series of an idle GPU carries the exporter's own ``pod``: it names a
+    workload that serves no pool, so the GPU is unallocated, which is right for idle hardware.
+    """
+    pod = first_label(labels, ("pod",))
+    if pod is None:
+        return None
+    return f"{first_label(labels, ('namespace',)) or ''}/{pod}/{first_label(labels, ('container',)) or ''}"
 
 
 def first_label(labels: Mapping[str, str], names: Sequence[str]) -> str | None:

@@ -5,10 +5,14 @@ points per series, so every range query here is aligned to its step and callers 
 :func:`chunks` (at most ``MAX_POINTS_PER_QUERY`` points).
 
 It speaks the HTTP API directly (POST, form-encoded, so long PromQL never hits a URL limit) rather than
-through prometheus-api-client, because that library drops the answer's ``warnings``: a Thanos or
-federated answer that is partial says so only there. Failures are classified once:
+through prometheus-api-client (docs/collectors.md, "Why not prometheus-api-client"): that library drops
+the answer's ``warnings`` (a Thanos or federated answer that is partial says so only there), sends the
+query in the URL even with ``method="POST"``, and retries 5xx on its own beneath ours. The connection is a
+``requests.Session`` from :func:`attribution.collectors.auth.session_for` (token, basic auth, headers,
+TLS), the same object that library would take as ``session=``. Failures are classified once:
 
-* :class:`SourceQueryError` (bad PromQL, too many points, HTTP 4xx): retrying cannot help, raised at once;
+* :class:`SourceQueryError` (bad PromQL, too many points, HTTP 4xx, credentials refused with 401/403):
+  retrying cannot help, raised at once;
 * :class:`SourceUnavailableError` (refused, timed out, HTTP 5xx/408/429, a body that is not JSON) and its
   subclass :class:`PartialAnswerError` (warnings not in ``accept_warnings``): retried with backoff, then
   raised, so the caller does not advance its watermark and a later run resumes.
@@ -27,9 +31,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from attribution.collectors.auth import session_for
 from attribution.config import RetryConfig, SourceConfig
 from attribution.errors import SourceQueryError, SourceUnavailableError
 
@@ -77,15 +83,20 @@ class PromClient:
         accept_warnings: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         max_series: int | None = None,
+        session: requests.Session | None = None,
+        name: str | None = None,
     ) -> None:
+        """``session``: how to reach the source (credentials, headers, TLS); a plain one by default."""
         self.url = url.rstrip("/")
+        shown = redact(self.url)
+        self._who = f"source {name} at {shown}" if name else f"source at {shown}"
         self._max_series = max_series
         self._timeout = timeout_seconds
         self._timeout_param = f"{round(timeout_seconds * 1000)}ms"  # both Prometheus and VM parse ms
         self._retry = retry or RetryConfig(attempts=1)
         self._accept = [re.compile(p) for p in accept_warnings]
         self._sleep = sleep
-        self._http = requests.Session()
+        self._http = session if session is not None else requests.Session()
         self.failures = 0
         self.on_failure: Callable[[str], None] | None = None
 
@@ -93,7 +104,16 @@ class PromClient:
     def for_source(
         cls, source: SourceConfig, retry: RetryConfig, max_series: int | None = None
     ) -> PromClient:
-        return cls(source.url, source.timeout_seconds, retry, source.accept_warnings, max_series=max_series)
+        """A client for ``source``; a missing secret or TLS file is a ConfigError naming the setting."""
+        return cls(
+            source.url,
+            source.timeout_seconds,
+            retry,
+            source.accept_warnings,
+            max_series=max_series,
+            session=session_for(source.name, source),
+            name=source.name,
+        )
 
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
         """Evaluate ``query`` at every step from ``start`` to ``end`` inclusive (both step-aligned)."""
@@ -120,7 +140,7 @@ class PromClient:
 
     def ready(self) -> bool:
         try:
-            response = self._http.get(f"{self.url}/-/ready", timeout=5)
+            response = self._http.get(f"{self.url}/-/ready", timeout=5, verify=self._http.verify)
         except requests.RequestException:
             return False
         return response.status_code == 200
@@ -152,18 +172,47 @@ class PromClient:
             min(self._retry.max_delay_seconds, self._retry.initial_delay_seconds * 2 ** (attempt - 1))
         )
 
-    def _once(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
-        try:
-            response = self._http.post(f"{self.url}{path}", data=params, timeout=self._timeout)
+    def _send(self, path: str, params: dict[str, str]) -> requests.Response:
+        """POST the form; transport and credential failures become our errors (never the secret)."""
+        try:  # verify passed explicitly: requests lets REQUESTS_CA_BUNDLE override a session's CA file
+            response = self._http.post(
+                f"{self.url}{path}", data=params, timeout=self._timeout, verify=self._http.verify
+            )
+        except requests.exceptions.SSLError as exc:
+            raise SourceUnavailableError(
+                f"{self._who}: TLS handshake failed ({_reason(exc)}); if it uses a private CA, set "
+                "tls.ca_file (and tls.cert_file/key_file if it wants a client certificate)"
+            ) from exc
         except requests.RequestException as exc:
-            raise SourceUnavailableError(f"source at {self.url} unreachable: {exc}") from exc
+            raise SourceUnavailableError(f"{self._who} unreachable: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise SourceQueryError(
+                f"{self._who} refused the credentials (HTTP {response.status_code}): check the source's "
+                "bearer_token_env/bearer_token_file or basic_auth, and headers such as X-Scope-OrgID"
+            )
+        return response
+
+    def _json(self, response: requests.Response, query: str) -> dict[str, Any]:
+        """The answer's JSON object; a body that is not one is malformed (retried), or, on a 4xx, a gateway
+        in front refusing (not retried; its body, which may echo the credential, is never shown)."""
         try:
             body = response.json()
             assert isinstance(body, dict)
         except (ValueError, AssertionError):
+            if 400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX:
+                raise SourceQueryError(
+                    f"{self._who} answered HTTP {response.status_code} with no Prometheus API answer to "
+                    f"{query!r}: a gateway in front refusing the request? Check the source's credentials "
+                    "and headers"
+                ) from None
             raise SourceUnavailableError(
-                f"source at {self.url} sent a malformed answer (HTTP {response.status_code}) to {query!r}"
+                f"{self._who} sent a malformed answer (HTTP {response.status_code}) to {query!r}"
             ) from None
+        return body
+
+    def _once(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+        response = self._send(path, params)
+        body = self._json(response, query)
         status = response.status_code
         if status >= 400 or body.get("status") != "success":
             error_type = str(body.get("errorType", ""))
@@ -173,15 +222,15 @@ class PromClient:
                 and status not in _RETRYABLE_4XX
                 and error_type not in _RETRYABLE_ERROR_TYPES
             ):
-                raise SourceQueryError(f"source at {self.url} rejected {query!r}: {detail}")
-            raise SourceUnavailableError(f"source at {self.url} failed on {query!r}: {detail}")
+                raise SourceQueryError(f"{self._who} rejected {query!r}: {detail}")
+            raise SourceUnavailableError(f"{self._who} failed on {query!r}: {detail}")
         warnings = [str(w) for w in body.get("warnings") or []]
         unaccepted = [w for w in warnings if not any(p.search(w) for p in self._accept)]
         if unaccepted:
-            raise PartialAnswerError(f"source at {self.url} answered {query!r} partially: {unaccepted[0]}")
+            raise PartialAnswerError(f"{self._who} answered {query!r} partially: {unaccepted[0]}")
         data = body.get("data")
         if not isinstance(data, dict):
-            raise SourceUnavailableError(f"source at {self.url} sent no data for {query!r}")
+            raise SourceUnavailableError(f"{self._who} sent no data for {query!r}")
         return data
 
 
@@ -214,6 +263,21 @@ def _parse(
     if dropped:
         log.warning("dropped %d infinite values from the answer to %r (counted as missing)", dropped, query)
     return out
+
+
+def redact(url: str) -> str:
+    """``url`` without the credentials it may carry (``https://user:secret@host``): for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _reason(exc: requests.exceptions.SSLError) -> str:
+    """The innermost reason of a TLS failure (e.g. ``CERTIFICATE_VERIFY_FAILED``), without the URL."""
+    text = str(exc.args[0] if exc.args else exc)
+    found = re.search(r"\[SSL[^\]]*\][^'\")]*", text)
+    return found.group(0).strip() if found else text[-200:]
 
 
 def utc_from_seconds(ts: int) -> datetime:

@@ -80,6 +80,8 @@ def write(
         status = CoverageStatus.MISSING if series == 0 else CoverageStatus.PRESENT
         if series and t in batch.estimated:
             status = CoverageStatus.ESTIMATED
+        if series and t in batch.unplaced:
+            status = CoverageStatus.UNPLACED
         coverage.append(
             {
                 "collector": plan.collector.value,

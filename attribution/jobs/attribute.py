@@ -14,8 +14,14 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import IdlePolicy, Settings, SettlementWindow
-from attribution.errors import ConservationError
-from attribution.jobs.inputs import build_inputs, group_telemetry, interval_start
+from attribution.errors import ConfigError, ConservationError
+from attribution.jobs.inputs import (
+    IntervalTelemetry,
+    build_inputs,
+    group_telemetry,
+    interval_start,
+    price_schedules,
+)
 from attribution.jobs.lines import line_rows, total_usd_micros
 from attribution.jobs.periods import ensure_period, issue_corrections, period_of, periods_between
 from attribution.model.attribute import PeriodScope, Policies, Reservation
@@ -25,7 +31,7 @@ from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
-from attribution.timeutil import align_window, period_window
+from attribution.timeutil import align_window, iso, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
 
@@ -95,6 +101,36 @@ def period_of_seconds(ts: int) -> str:
     return period_of(datetime.fromtimestamp(ts, tz=UTC))
 
 
+def check_prices_and_inventory(
+    settings: Settings, start: datetime, telemetry: dict[int, IntervalTelemetry]
+) -> None:
+    """Refuse a window whose GPUs would be billed $0: the bill is inventory times price, so an empty
+    inventory, a type without a price in effect at ``start``, or a sampled type missing from the
+    inventory would write lines that sum to less than what the GPUs cost, and exit as if all were well."""
+    owned = {gpu_type for gpu_type, count in settings.inventory.items() if count > 0}
+    if not owned:
+        raise ConfigError(
+            "the inventory has no GPUs, so every line would be $0: declare them in [inventory] "
+            '(e.g. "H100-80GB-SXM" = 8), each type with a [[gpu_prices]] entry'
+        )
+    schedules = price_schedules(settings)
+    for gpu_type in sorted(owned):
+        first = schedules[gpu_type][0].effective_from_s if schedules.get(gpu_type) else None
+        if first is None or first > start.timestamp():
+            since = "none" if first is None else f"the first starts {iso(datetime.fromtimestamp(first, UTC))}"
+            raise ConfigError(
+                f"GPU type {gpu_type!r} has no price in effect at {iso(start)} ({since}): add a "
+                f"[[gpu_prices]] entry for it with effective_from at or before {iso(start)}"
+            )
+    sampled = {gpu_type for tel in telemetry.values() for gpu_type, _place in tel.gpus}
+    if missing := sorted(sampled - owned):
+        raise ConfigError(
+            f"GPUs of type {', '.join(map(repr, missing))} were sampled in this window but are not in the "
+            "inventory, so their cost would be missing from the bill: add them to [inventory] with a "
+            "[[gpu_prices]] entry"
+        )
+
+
 def run_attribution(
     settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
 ) -> AttributionSummary:
@@ -106,6 +142,7 @@ def run_attribution(
             queries.kv_samples(session, start, end),
             queries.tenant_usage(session, start, end),
         )
+        check_prices_and_inventory(settings, start, telemetry)
         inputs = build_inputs(settings, start, end, telemetry)
         columns, splits = attribute_window_columns(
             inputs.pool_intervals,

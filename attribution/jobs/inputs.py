@@ -19,6 +19,8 @@ from attribution.timeutil import period_window
 
 UNALLOCATED = "\x00unallocated"
 UNMEASURED = "\x00unmeasured"
+#: A GPU's parts (MIG instances, shares of a shared GPU) are counted in parts per million of the GPU.
+PPM = 1_000_000
 
 
 @dataclass(slots=True)
@@ -33,6 +35,8 @@ class IntervalTelemetry:
     which tells a telemetry gap (work, no tenant data) from idle."""
     memory: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """(gpu_type, pool or UNALLOCATED) -> (GPUs whose dcgm FB gauges were all reported, their MiB)."""
+    shares: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(gpu_type, pool, UNALLOCATED or UNMEASURED) -> parts of MIG and shared GPUs, in ppm of a GPU."""
 
 
 @dataclass(slots=True)
@@ -60,14 +64,17 @@ def group_telemetry(
     pool, gpus) counts; ``usage_rows`` are in the column order of ``queries.tenant_usage``."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
     for r in gpu_count_rows:
-        cell = by_ts[r.interval_start_s].gpus
-        key = (r.gpu_type, r.pool or UNALLOCATED)
-        cell[key] = cell.get(key, 0) + int(r.gpus)
+        tel = by_ts[r.interval_start_s]
+        key = (r.gpu_type, UNMEASURED if r.unplaced else r.pool or UNALLOCATED)
+        gpus, share_ppm = int(r.gpus), int(r.share_ppm)
+        if gpus:
+            tel.gpus[key] = tel.gpus.get(key, 0) + gpus
+        if share_ppm:
+            tel.shares[key] = tel.shares.get(key, 0) + share_ppm
         measured = int(getattr(r, "measured_gpus", 0) or 0)
         if measured:
-            memory = by_ts[r.interval_start_s].memory
-            gpus, mib = memory.get(key, (0, 0))
-            memory[key] = (gpus + measured, mib + int(r.measured_mib))
+            gpus_measured, mib = tel.memory.get(key, (0, 0))
+            tel.memory[key] = (gpus_measured + measured, mib + int(r.measured_mib))
     for r in kv_rows:
         tel = by_ts[r.interval_start_s]
         tel.kv.append((r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token))
@@ -112,7 +119,12 @@ def build_inputs(
             for gpu_type, count in sorted(settings.inventory.items())
         )
         # most intervals repeat an earlier one's placement and per-type cost: split each pattern once
-        pattern = (costs, tuple(sorted(tel.gpus.items())), tuple(sorted(tel.memory.items())))
+        pattern = (
+            costs,
+            tuple(sorted(tel.gpus.items())),
+            tuple(sorted(tel.shares.items())),
+            tuple(sorted(tel.memory.items())),
+        )
         split = splits_seen.get(pattern)
         if split is None:
             split = splits_seen[pattern] = _split_inventory(costs, tel, settings.catalog)
@@ -188,33 +200,39 @@ def _split_inventory(
     the same pattern: callers must not change it.
 
     The bill is the inventory: N GPUs of a type cost N x price whatever telemetry says. Seen GPUs take
-    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured. A pool's
-    memory is what dcgm-exporter reported (FB_USED + FB_FREE + FB_RESERVED) for the GPUs that reported
-    it, the catalog's framebuffer total for the others.
+    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured. Parts of MIG
+    and shared GPUs weigh their share of a GPU (ppm), whole GPUs one million each, so a ``3g.40gb``
+    instance costs 4/8 of its GPU; parts the collector could not place are unmeasured. A pool's memory
+    is what dcgm-exporter reported (FB_USED + FB_FREE + FB_RESERVED) for the whole GPUs that reported it,
+    the catalog's framebuffer total for the others, and a part's share of the catalog total for parts.
     """
     pool_cost: dict[str, int] = defaultdict(int)
     pool_memory: dict[str, int] = defaultdict(int)
     pool_gpus: dict[str, int] = defaultdict(int)
     unallocated = unmeasured = sampled = 0
     for gpu_type, count, cost in costs:
-        places = sorted((place, n) for (t, place), n in tel.gpus.items() if t == gpu_type)
-        seen = sum(n for _, n in places)
+        keys = {place for (t, place) in (*tel.gpus, *tel.shares) if t == gpu_type}
+        places = sorted((p, tel.gpus.get((gpu_type, p), 0), tel.shares.get((gpu_type, p), 0)) for p in keys)
+        # the parts of one GPU sum to a million, so the shares count whole GPUs
+        seen = sum(n for _, n, _ in places) + -(-sum(s for _, _, s in places) // PPM)
         sampled += seen
-        weights = [n for _, n in places] + [max(0, count - seen)]
+        weights = [n * PPM + s for _, n, s in places] + [max(0, count - seen) * PPM]
         if sum(weights) == 0:
             continue
         parts = allocate(cost, weights)
         unmeasured += parts[-1]
         memory = catalog.gpu(gpu_type).memory_bytes
-        for (place, n), part in zip(places, parts, strict=False):
+        for (place, n, share), part in zip(places, parts, strict=False):
             if place == UNALLOCATED:
                 unallocated += part
+            elif place == UNMEASURED:
+                unmeasured += part
             else:
                 pool_cost[place] += part
                 measured, mib = tel.memory.get((gpu_type, place), (0, 0))
                 measured = min(measured, n)
-                pool_memory[place] += mib * MIB + (n - measured) * memory
-                pool_gpus[place] += n
+                pool_memory[place] += mib * MIB + (n - measured) * memory + share * memory // PPM
+                pool_gpus[place] += n + -(-share // PPM)
     return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
 
 

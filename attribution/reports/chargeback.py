@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT, micros_to_cents
+from attribution.reports.views import tier_sort_key
 from attribution.store import queries
 from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
 from attribution.timeutil import iso
@@ -56,6 +57,11 @@ class Chargeback:
     intervals_attributed: int
     intervals_in_window: int
     coverage_intervals: dict[str, int]
+    status: str = "provisional"
+    """``closed`` (the issued statement), ``open`` (the period's provisional statement) or ``provisional``
+    (a raw window)."""
+    content_hash: str | None = None
+    """A closed period's statement hash: the amounts are the issued ones, whatever was restated since."""
 
     @property
     def complete(self) -> bool:
@@ -69,13 +75,25 @@ class Chargeback:
 
 
 def build_chargeback(
-    session: Session, start: datetime, end: datetime, interval_seconds: int, currency: str = "USD"
+    session: Session,
+    start: datetime,
+    end: datetime,
+    interval_seconds: int,
+    currency: str = "USD",
+    period: str | None = None,
 ) -> Chargeback:
     """Per tenant over ``[start, end)``: the window's lines rounded once as a statement rounds them, then
-    summed per tenant, so the CLI, the API and the statement give every tenant the same cents."""
-    from attribution.reports.lineset import round_items  # lineset builds on this module's line items
+    summed per tenant, so the CLI, the API and the statement give every tenant the same cents. With
+    ``period`` (``[start, end)`` is then its window), the period's statement lines as ``/v1/chargeback``
+    serves them: a closed period's issued amounts, an open one's usage plus the corrections billed in it."""
+    from attribution.reports.lineset import read_line_set, round_items  # lineset builds on this module
 
-    groups = group_lines(round_items(window_lines(session, start, end)), Grouping.TENANT)
+    if period is not None:
+        found = read_line_set(session, start, end, period)
+        items, status, content_hash = found.lines, found.status, found.content_hash
+    else:
+        items, status, content_hash = round_items(window_lines(session, start, end)), "provisional", None
+    groups = group_lines(items, Grouping.TENANT)
     cluster_micros, attributed = queries.cluster_cost_usd_micros(session, start, end)
     tenants = [
         TenantCharge(
@@ -106,6 +124,8 @@ def build_chargeback(
         intervals_attributed=attributed,
         intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
         coverage_intervals=queries.coverage_counts(session, start, end),
+        status=status,
+        content_hash=content_hash,
     )
 
 
@@ -280,7 +300,7 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
     sums: dict[tuple[str, str | None, str | None], list[LineItem]] = {}
     for line in lines:
         sums.setdefault(_group_key(line, grouping), []).append(line)
-    keys = sorted(sums, key=lambda k: (k[0], k[1] or "", k[2] or ""))
+    keys = sorted(sums, key=lambda k: (k[0], tier_sort_key(k[1]), k[2] or ""))
     out = []
     for key in keys:
         members = sums[key]
@@ -318,6 +338,11 @@ class GroupedChargeback:
     intervals_attributed: int
     intervals_in_window: int
     coverage_intervals: dict[str, int]
+    status: str = "provisional"
+    """``closed`` (the issued statement), ``open`` (the period's provisional statement) or ``provisional``
+    (a raw window)."""
+    content_hash: str | None = None
+    """A closed period's statement hash: the amounts are the issued ones, whatever was restated since."""
 
     @property
     def complete(self) -> bool:

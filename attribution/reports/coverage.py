@@ -28,7 +28,8 @@ class Gap:
     start: datetime
     end: datetime
     status: str
-    """``missing`` (collected, no data), ``estimated`` (derived), or ``not_collected`` (no record)."""
+    """``missing`` (collected, no data), ``estimated`` (derived), ``unplaced`` (series not placed), or
+    ``not_collected`` (no record)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class SourceCoverageSummary:
     not_collected: int
     gaps: list[Gap] = field(default_factory=list)
     gaps_truncated: bool = False
+    unplaced: int = 0
+    """Intervals with series the collector could not place (their share is on ``__unmeasured__``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ def coverage_report(
                 not_collected=max(expected - recorded, 0),
                 gaps=gaps,
                 gaps_truncated=truncated,
+                unplaced=by_status.get(CoverageStatus.UNPLACED.value, 0),
             )
         )
     _, attributed = queries.cluster_cost_usd_micros(session, start, end)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from attribution.config import Settings
 from attribution.reports.charts import statement_charts
-from attribution.reports.monthly import StatementReport, build_statement_report
+from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
 from attribution.reports.views import Row, cents_half_even
 from attribution.timeutil import iso
 
@@ -95,7 +95,7 @@ def _summary(r: StatementReport, with_cluster_total: bool) -> str:
     for the reconciliation (``with_cluster_total``): a tenant is not told what everyone else spent."""
     rows: list[tuple[str, int]] = []
     if r.tenant is None or with_cluster_total:
-        rows.append(("cluster cost for the period (the bill)", r.cluster_cost_cents))
+        rows.append((bill_label(r), r.cluster_cost_cents))
     if r.tenant is None:
         rows += [
             ("attributed usage, every tenant", r.usage.total_cents),

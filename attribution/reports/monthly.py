@@ -27,6 +27,7 @@ from attribution.reports.views import (
     cents_half_even,
     daily_rows,
     roll_up,
+    tier_sort_key,
     total_of,
 )
 from attribution.store import queries
@@ -129,6 +130,15 @@ class StatementReport:
         }
 
 
+def bill_label(r: StatementReport) -> str:
+    """Only a fully attributed period has a bill; before that its cluster cost is a figure so far."""
+    if r.coverage.complete:
+        return "cluster cost for the period (the bill)"
+    c = r.coverage
+    done = f"{c.intervals_attributed:,} of {c.intervals_in_period:,} intervals"
+    return f"cluster cost so far ({done}; not yet the bill)"
+
+
 def row_dict(row: Row) -> dict[str, Any]:
     return {
         "key": list(row.key),
@@ -177,7 +187,9 @@ def build_statement_report(
         usage=usage,
         corrections=total_of(roll_up(correction_lines, lambda _: ("corrections",)), ("corrections",)),
         tenants=roll_up(lines, lambda x: (x.tenant,)),
-        tenant_tiers=roll_up(lines, lambda x: (x.tenant, x.tier)),
+        tenant_tiers=sorted(
+            roll_up(lines, lambda x: (x.tenant, x.tier)), key=lambda r: (r.key[0], tier_sort_key(r.key[1]))
+        ),
         pools=roll_up(lines, lambda x: (x.pool,)),
         daily=_daily(session, start, end, tenant, usage, correction_lines),
         correction_rows=roll_up(correction_lines, lambda x: (x.charge_period, x.tenant, x.pool, x.tier)),

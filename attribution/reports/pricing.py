@@ -24,10 +24,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.model.money import allocate, micros_to_cents
+from attribution.model.money import allocate
 from attribution.model.statement import USAGE, Line
 from attribution.reports.pricelist import Band, PriceList, PriceListError
 from attribution.reports.statement import build_statement
+from attribution.reports.views import cents_half_even, tier_sort_key
 
 #: Break-even prices are kept to this many decimal places of USD per 1M tokens (a 1e-12 step moves the
 #: revenue of a trillion tokens by one micro-dollar), so that they make a margin zero to the cent.
@@ -255,8 +256,10 @@ def _cells(lines: list[Line], ranges: dict[str, Any], pool: str | None) -> tuple
             continue
         key = (x.tenant, x.tier)
         target = cells.setdefault(key, Priced(key)) if x.tier in ranges else unpriced
-        target.add(Priced((), x.requests, x.prompt_tokens, x.generation_tokens, x.total_usd_micros))
-    return [cells[k] for k in sorted(cells)], unpriced
+        target.add(
+            Priced((), x.requests, x.prompt_tokens, x.generation_tokens, x.total_usd_micros, 0, x.total_cents)
+        )
+    return [cells[k] for k in sorted(cells, key=lambda k: (k[0], tier_sort_key(k[1])))], unpriced
 
 
 def _bands(
@@ -309,14 +312,13 @@ def analyse_lines(
 
 
 def _round_cents(cells: list[Priced], unpriced: Priced) -> None:
-    """Cost cents over the cells and the unpriced rest (largest remainder to the rounded total); the same
-    for revenue over the cells. Every roll-up then sums these cents."""
-    costs = micros_to_cents([c.cost_usd_micros for c in cells] + [unpriced.cost_usd_micros])
-    for cell, cents in zip([*cells, unpriced], costs, strict=True):
-        cell.cost_cents = cents
-    revenue = micros_to_cents([c.revenue_usd_micros for c in cells]) if cells else []
-    for cell, cents in zip(cells, revenue, strict=True):
-        cell.revenue_cents = cents
+    """Revenue cents per cell, each rounded half-even on its own: a cell's revenue cents then depend only
+    on its own usage and price, so a what-if never moves a cent in a tier whose price did not change.
+    Cost cents are not rounded here: each cell carries the sum of its statement lines' cents, so a tier's
+    or tenant's cost is the statement's cent figure, as the chargeback and ``/v1/tiers`` show it. Every
+    roll-up sums the cells."""
+    for cell in cells:
+        cell.revenue_cents = cents_half_even(cell.revenue_usd_micros)
 
 
 def analyse_tiers(

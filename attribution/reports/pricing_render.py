@@ -11,9 +11,10 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.model.money import format_cents
+from attribution.reports.html import money
 from attribution.reports.pricelist import PriceList
 from attribution.reports.pricing import Priced, Subsidy, TierAnalysis, WhatIf, analyse_tiers, analyse_what_if
+from attribution.reports.views import cents_half_even
 
 
 def _price(value: Decimal) -> str:
@@ -38,9 +39,9 @@ def tiers_table(a: TierAnalysis) -> Table:
             f"{t.requests:,}",
             f"{t.prompt_tokens:,}",
             f"{t.generation_tokens:,}",
-            format_cents(t.cost_cents),
-            format_cents(t.revenue_cents),
-            format_cents(t.margin_cents),
+            money(t.cost_cents),
+            money(t.revenue_cents),
+            money(t.margin_cents),
             f"{_price(be.input_usd_per_million)} / {_price(be.output_usd_per_million)}" if be else "",
         )
     return table
@@ -54,9 +55,9 @@ def tenants_table(rows: list[Priced], currency: str) -> Table:
         table.add_row(
             t.key[0],
             f"{t.requests:,}",
-            format_cents(t.cost_cents),
-            format_cents(t.revenue_cents),
-            format_cents(t.margin_cents),
+            money(t.cost_cents),
+            money(t.revenue_cents),
+            money(t.margin_cents),
         )
     return table
 
@@ -66,7 +67,7 @@ def subsidies_table(title: str, items: list[Subsidy]) -> Table:
     for name in ("from", "to", "USD"):
         table.add_column(name, justify="right" if name == "USD" else "left")
     for s in items:
-        table.add_row(s.payer, s.receiver, f"{s.usd_micros / 1e6:,.2f}")
+        table.add_row(s.payer, s.receiver, money(cents_half_even(s.usd_micros)))
     return table
 
 
@@ -76,7 +77,7 @@ def compare_table(w: WhatIf) -> Table:
     for name in columns:
         table.add_column(name, justify="left" if name == "tier" else "right")
     for row in w.rows():
-        table.add_row(row["tier"], *(format_cents(v) for k, v in row.items() if k != "tier"))
+        table.add_row(row["tier"], *(money(v) for k, v in row.items() if k != "tier"))
     return table
 
 

@@ -1,4 +1,5 @@
-"""Renderings of a chargeback: a rich table for people, CSV and JSON for machines."""
+"""Renderings of a chargeback: a rich table for people (money as ``7,103.04``), CSV and JSON for machines
+(money as ``7103.04``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from attribution.model.money import format_cents, format_micros
+from attribution.model.money import format_cents
 from attribution.reports.chargeback import Chargeback
+from attribution.reports.html import money
 from attribution.reports.statement import Statement
 from attribution.reports.tiers import TierCost
+from attribution.reports.views import cents_half_even
 from attribution.timeutil import iso
 
 CSV_COLUMNS = [
@@ -66,8 +69,9 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
     table = Table(
         title=f"Chargeback {iso(cb.start)} to {iso(cb.end)} ({cb.currency})",
         caption=(
-            f"cluster cost {format_micros(cb.cluster_cost_usd_micros)} USD; "
-            f"{cb.intervals_attributed}/{cb.intervals_in_window} intervals attributed"
+            f"{cb.status}{f' (sha256 {cb.content_hash[:16]}…)' if cb.content_hash else ''}; "
+            f"cluster cost {money(cents_half_even(cb.cluster_cost_usd_micros))} {cb.currency}; "
+            f"{cb.intervals_attributed:,}/{cb.intervals_in_window:,} intervals attributed"
         ),
     )
     for name in ("tenant", "requests", "memory GiB-h", "KV in use", "static share", "idle share"):
@@ -79,11 +83,11 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
             t.tenant + (" *" if t.estimated else ""),
             f"{t.requests:,}",
             f"{t.memory_gib_hours:,.1f}",
-            format_cents(t.kv_in_use_cents),
-            format_cents(t.static_cents),
-            format_cents(t.idle_cents),
-            format_cents(t.unmeasured_cents),
-            format_cents(t.total_cents),
+            money(t.kv_in_use_cents),
+            money(t.static_cents),
+            money(t.idle_cents),
+            money(t.unmeasured_cents),
+            money(t.total_cents),
         )
     table.add_section()
     table.add_row(
@@ -91,10 +95,10 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
         f"{sum(t.requests for t in cb.tenants):,}",
         f"{sum(t.memory_gib_hours for t in cb.tenants):,.1f}",
         *(
-            format_cents(sum(getattr(t, f"{c}_cents") for t in cb.tenants))
+            money(sum(getattr(t, f"{c}_cents") for t in cb.tenants))
             for c in ("kv_in_use", "static", "idle", "unmeasured")
         ),
-        format_cents(cb.total_cents),
+        money(cb.total_cents),
     )
     console.print(table)
 
@@ -113,11 +117,9 @@ def statement_table(statement: Statement, console: Console | None = None) -> Non
     for name in ("tenant", "usage", "corrections", "total"):
         table.add_column(name, justify="left" if name == "tenant" else "right")
     for tenant, (usage, corrections) in sorted(per_tenant.items()):
-        table.add_row(
-            tenant, format_cents(usage), format_cents(corrections), format_cents(usage + corrections)
-        )
+        table.add_row(tenant, money(usage), money(corrections), money(usage + corrections))
     table.add_section()
-    table.add_row("total", "", "", format_cents(statement.total_cents))
+    table.add_row("total", "", "", money(statement.total_cents))
     console.print(table)
 
 
@@ -138,7 +140,7 @@ def tiers_table(tiers: list[TierCost], console: Console | None = None) -> None:
             _fmt(t.gib_hours_per_request, ",.5f"),
             _fmt(t.usd_per_request, ",.5f"),
             _fmt(t.usd_per_million_tokens, ",.2f"),
-            format_cents(t.total_cents),
+            money(t.total_cents),
         )
     console.print(table)
 

@@ -6,6 +6,7 @@ as the chargeback, so the tiers of a window sum exactly to its cluster cost.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
+from attribution.model.statement import USAGE, Line
 from attribution.store.tables import AttributedCost
 
 GIB = 1024**3
@@ -88,4 +90,28 @@ def tier_costs(
     return [
         TierCost(str(r[0]), int(r[1]), int(r[2]), float(r[3]) / GIB / 3600, int(r[4]), c)
         for r, c in zip(rows, cents, strict=True)
+    ]
+
+
+def statement_tier_costs(
+    lines: Iterable[Line], tier_names: list[str], pool: str | None = None
+) -> list[TierCost]:
+    """A period's cost by tier from its statement's usage lines: each tier's cents are the sum of its
+    lines' cents (rounded once, by the statement), so they agree with every other view of the period to
+    the cent; tiers in configured order, then lines of no tier (idle, unmeasured) by name."""
+    sums: dict[str, list[float]] = {}
+    for x in lines:
+        if x.charge_class != USAGE or (pool is not None and x.pool != pool):
+            continue
+        cell = sums.setdefault(x.tier, [0, 0, 0.0, 0, 0])
+        cell[0] += x.requests
+        cell[1] += x.prompt_tokens + x.generation_tokens
+        cell[2] += x.kv_byte_seconds
+        cell[3] += x.total_usd_micros
+        cell[4] += x.total_cents
+    order = {name: i for i, name in enumerate(tier_names)}
+    names = sorted(sums, key=lambda t: (order.get(t, len(order)), t))
+    return [
+        TierCost(t, int(v[0]), int(v[1]), v[2] / GIB / 3600, int(v[3]), int(v[4]))
+        for t, v in ((t, sums[t]) for t in names)
     ]

@@ -13,6 +13,7 @@ as corrections elsewhere) on an explicit row rather than hiding it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -21,6 +22,16 @@ from attribution.model.money import MICROS_PER_CENT, allocate, round_to_unit
 from attribution.model.statement import COMPONENTS, Line
 
 GIB = 1024**3
+_TIER_FLOOR = re.compile(r"^(\d+)(k?)(?:-|\+$)")
+
+
+def tier_sort_key(tier: str | None) -> tuple[int, int, str]:
+    """Context tiers by their lower boundary (``0-4k``, ``4k-32k``, ``32k-128k``, ``128k+``), not as text
+    (which puts ``32k-128k`` before ``4k-32k``); names that are no tier (``__none__``) come after, by name."""
+    found = _TIER_FLOOR.match(tier or "")
+    if found is None:
+        return (1, 0, tier or "")
+    return (0, int(found.group(1)) * (1024 if found.group(2) else 1), tier or "")
 
 
 def apportion_cents(amounts_usd_micros: Sequence[int], total_cents: int) -> list[int]:

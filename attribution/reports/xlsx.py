@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from attribution.config import Settings
 from attribution.reports.cells import safe_text
-from attribution.reports.monthly import StatementReport, build_statement_report
+from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
 from attribution.reports.views import Row, cents_half_even
 from attribution.timeutil import iso
 
@@ -77,6 +77,11 @@ def _view_sheet(
         ws.column_dimensions[get_column_letter(i + 1)].width = max(12, min(len(name) + 4, 28))
 
 
+def _bill(r: StatementReport) -> str:
+    """The summary's label of the cluster cost: "so far" until every interval is attributed."""
+    return "cluster cost for the period" if r.coverage.complete else bill_label(r)
+
+
 def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) -> None:
     """As the HTML summary: a tenant's workbook shows the cluster's bill and the statement total of every
     tenant only when finance asks for them (``with_cluster_total``)."""
@@ -90,7 +95,7 @@ def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) 
         ("source", r.source),
         ("content hash (sha256)", r.content_hash or ""),
         ("currency", r.currency),
-        *([(f"cluster cost for the period ({r.currency})", amount(r.cluster_cost_cents))] if cluster else []),
+        *([(f"{_bill(r)} ({r.currency})", amount(r.cluster_cost_cents))] if cluster else []),
         (f"usage ({r.currency})", amount(r.usage.total_cents)),
         (f"corrections billed here ({r.currency})", amount(r.corrections.total_cents)),
         (f"total ({r.currency})", amount(r.total.total_cents)),

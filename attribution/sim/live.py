@@ -2,8 +2,9 @@
 
 Each target (an engine, a dcgm-exporter host, the gateway, LiteLLM, the OTel collector) listens on its own
 loopback port, ``port_base + i`` in ``ClusterExporters`` target order, and answers ``GET /metrics`` in the
-Prometheus text format; an engine that is down (an outage) answers 503, so Prometheus marks it down and its
-series go stale, as with a crashed pod. ``prometheus_config`` writes the scrape configuration that gives
+Prometheus text format (an engine also answers OpenAI ``POST /v1/chat/completions``, see ``openai_api``);
+an engine that is down (an outage) answers 503, so Prometheus marks it down and its series go stale, as
+with a crashed pod. ``prometheus_config`` writes the scrape configuration that gives
 the series the same ``job``/``instance``/``namespace``/``pod`` labels as history mode.
 
 Simulated time runs ``speed`` times faster than the wall clock, from the wall-clock instant the server
@@ -16,15 +17,18 @@ from __future__ import annotations
 
 import functools
 import math
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
 from attribution.errors import ConfigError
+from attribution.sim import openai_api
 from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS
 from attribution.sim.chunk import ClusterSim, SimContext
 from attribution.sim.exposition import Target
@@ -63,6 +67,7 @@ class LiveCluster:
     ) -> None:
         if speed <= 0 or tick_seconds <= 0 or warmup_seconds < 0:
             raise ConfigError("speed and tick_seconds must be positive, warmup_seconds >= 0")
+        self._spec = spec
         self.start_unix = math.floor(time.time())
         context = SimContext(spec, self.start_unix, DEFAULT_TIER_BOUNDARIES_TOKENS, include_histograms)
         self.exporters = ClusterExporters(context)
@@ -95,8 +100,12 @@ class LiveCluster:
 
     def stop(self) -> None:
         self._stop.set()
-        for server in self._servers:
-            server.shutdown()
+        # every server at once: each shutdown waits up to a poll interval, one per target in turn adds up
+        stoppers = [threading.Thread(target=server.shutdown) for server in self._servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper, server in zip(stoppers, self._servers, strict=True):
+            stopper.join()
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -106,7 +115,7 @@ class LiveCluster:
         """Serve for ``duration_seconds`` of wall time (at most a week), then stop."""
         if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
             raise ConfigError(f"duration must be in (0, {MAX_DURATION_SECONDS}] seconds")
-        with self:
+        with _stop_on_sigterm(self._stop), self:  # the handler first: a port that answers can be stopped
             self._stop.wait(duration_seconds)
         if self.error is not None:
             raise self.error
@@ -117,6 +126,13 @@ class LiveCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def served_model(self, index: int) -> str | None:
+        """The served model name of target ``index`` when it is an engine, else None."""
+        if index not in self.exporters.engine_targets:
+            return None
+        pool = self.exporters.engine_targets.index(index)
+        return self._spec.pools[pool].served_model_name
 
     def snapshot(self, index: int) -> str | None:
         """The current exposition of target ``index``; None while it is down."""
@@ -178,6 +194,32 @@ class LiveCluster:
         return "\n".join(lines) + "\n"
 
 
+@contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (``docker stop``, a pod's deletion) stops the servers, then is raised again for the
+    handler that was there before (the CLI's: exit at once), as uvicorn does.
+
+    Python leaves SIGTERM at the system's default action, and a container's PID 1 has none: without a
+    handler, ``attribution sim serve`` as a container ignored it until the runtime killed it 10 s later.
+    Only the main thread may set a handler; elsewhere (a test's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if received:
+        signal.raise_signal(signal.SIGTERM)
+
+
 def _handler(cluster: LiveCluster, index: int) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -189,6 +231,14 @@ def _handler(cluster: LiveCluster, index: int) -> type[BaseHTTPRequestHandler]:
                 self._reply(503, b"engine is restarting\n", "text/plain")
                 return
             self._reply(200, text.encode(), CONTENT_TYPE)
+
+        def do_POST(self) -> None:
+            """An engine also answers OpenAI chat completions (attribution/sim/openai_api.py)."""
+            model = cluster.served_model(index)
+            if model is None or self.path.split("?")[0] != openai_api.PATH:
+                self._reply(404, b"not found\n", "text/plain")
+                return
+            openai_api.answer(self, model)
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

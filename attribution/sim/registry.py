@@ -6,6 +6,7 @@ the native gateway, LiteLLM, the OpenTelemetry collector.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from attribution.sim.chunk import Chunk, SimContext
@@ -24,11 +25,21 @@ from attribution.sim.targets import (
     gpu_inventory,
     service_target,
 )
+from attribution.sim.trtllm import TritonTrtllmBuilder, TrtllmServeBuilder
 from attribution.sim.vllm import VllmBuilder
 
 
 class Builder(Protocol):
     def families(self, chunk: Chunk) -> list[Family]: ...
+
+
+#: The exporter of each engine kind (``PoolSpec.engine``).
+ENGINE_BUILDERS: dict[str, Callable[[SimContext, int, int], Builder]] = {
+    "vllm": VllmBuilder,
+    "sglang": SglangBuilder,
+    "triton-trtllm": TritonTrtllmBuilder,
+    "trtllm-serve": TrtllmServeBuilder,
+}
 
 
 class ClusterExporters:
@@ -45,8 +56,7 @@ class ClusterExporters:
             for p, pool in enumerate(spec.pools):
                 index = self._add(engine_target(spec, pool))
                 self.engine_targets.append(index)
-                builder = VllmBuilder if pool.engine == "vllm" else SglangBuilder
-                self.builders.append(builder(context, p, index))
+                self.builders.append(ENGINE_BUILDERS[pool.engine](context, p, index))
         if switches.dcgm:
             gpus = gpu_inventory(spec)
             hosts = {host: self._add(dcgm_target(host)) for host in dict.fromkeys(g.host for g in gpus)}

@@ -27,8 +27,22 @@ GIB = 1024**3
 
 #: Default per-GPU memory vLLM keeps outside weights and the KV pool (activations, CUDA/NCCL context).
 ACTIVATION_RESERVE_BYTES_PER_GPU = 6 * GIB
+#: (memory slices, of the GPU's memory slices) of the MIG profiles the simulator partitions GPUs into,
+#: from NVIDIA's MIG user guide: ground truth for the collector's profile parser, so written out here.
+MIG_PROFILES: dict[tuple[str, str], tuple[int, int]] = {
+    ("A100-SXM-80GB", "1g.10gb"): (1, 8),
+    ("A100-SXM-80GB", "1g.20gb"): (2, 8),
+    ("A100-SXM-80GB", "2g.20gb"): (2, 8),
+    ("A100-SXM-80GB", "3g.40gb"): (4, 8),
+    ("A100-SXM-80GB", "4g.40gb"): (4, 8),
+    ("A100-SXM-80GB", "7g.80gb"): (8, 8),
+    ("H100-SXM", "1g.10gb"): (1, 8),
+    ("H100-SXM", "2g.20gb"): (2, 8),
+    ("H100-SXM", "3g.40gb"): (4, 8),
+    ("H100-SXM", "7g.80gb"): (8, 8),
+}
 
-EngineKind = Literal["vllm", "sglang"]
+EngineKind = Literal["vllm", "sglang", "triton-trtllm", "trtllm-serve"]
 #: What the gateway does with a pool's requests while its engine is down: hold them and send them when the
 #: engine is back (``queue``), or answer with an error (``fail``).
 OutageMode = Literal["queue", "fail"]
@@ -132,8 +146,14 @@ class PoolSpec:
     and decode at ``decode_tokens_per_second`` for every running request. ``weight_dtype_bytes`` is bytes
     per parameter (2 for BF16, 1 for FP8); ``cache_dtype`` is vLLM's label value (``auto`` = the activation
     dtype, BF16 here). ``engine="sglang"`` exports SGLang's metrics instead of vLLM's (same scheduler
-    model; give it ``block_size=1``, SGLang's default page size). A waiting request is admitted when the
-    blocks of its first prefill chunk, min(prompt, ``max_num_batched_tokens``), are free.
+    model; give it ``block_size=1``, SGLang's default page size); ``"triton-trtllm"`` and ``"trtllm-serve"``
+    export TensorRT-LLM's (attribution/sim/trtllm.py; its default is 32 tokens per block). A waiting
+    request is admitted when the blocks of its first prefill chunk, min(prompt, ``max_num_batched_tokens``),
+    are free.
+
+    Pools naming the same ``gpu_group`` share one physical GPU (``gpus`` must be 1): as MIG instances of
+    ``mig_profile`` (the pool's memory is the instance's), or, without a profile, time-sliced, each
+    engine pre-allocating ``gpu_memory_utilization`` of the whole GPU.
     """
 
     name: str
@@ -153,14 +173,24 @@ class PoolSpec:
     engine: EngineKind = "vllm"
     max_num_batched_tokens: int = 8192
     outages: tuple[Outage, ...] = ()
+    gpu_group: str | None = None
+    mig_profile: str | None = None
 
     def __post_init__(self) -> None:
+        if self.gpu_group is not None and self.gpus != 1:
+            raise ConfigError(f"pool {self.name!r}: a pool on a shared or MIG GPU has gpus = 1")
+        if self.mig_profile is not None and (
+            self.gpu_group is None or (self.gpu_key, self.mig_profile) not in MIG_PROFILES
+        ):
+            raise ConfigError(f"pool {self.name!r}: mig_profile needs a gpu_group and a known profile")
         if min(self.gpus, self.max_num_seqs, self.block_size, self.max_num_batched_tokens) < 1:
             raise ConfigError(
                 f"pool {self.name!r}: gpus, max_num_seqs, block_size, max_num_batched_tokens must be >= 1"
             )
-        if self.engine not in ("vllm", "sglang"):
-            raise ConfigError(f"pool {self.name!r}: engine must be 'vllm' or 'sglang'")
+        if self.engine not in ("vllm", "sglang", "triton-trtllm", "trtllm-serve"):
+            raise ConfigError(
+                f"pool {self.name!r}: engine must be 'vllm', 'sglang', 'triton-trtllm' or 'trtllm-serve'"
+            )
         starts = [o.at_seconds for o in self.outages]
         ends = [o.at_seconds + o.down_seconds for o in self.outages]
         if any(b <= a for a, b in zip(ends, starts[1:], strict=False)):
@@ -187,7 +217,10 @@ class PoolSpec:
 
     @property
     def memory_bytes(self) -> int:
-        """Framebuffer bytes of the whole pool (gpus x the GPU's reported total)."""
+        """Framebuffer bytes of the whole pool (gpus x the GPU's reported total; a MIG instance's part)."""
+        if self.mig_profile is not None:
+            slices, total = MIG_PROFILES[(self.gpu_key, self.mig_profile)]
+            return get_gpu(self.gpu_key).memory_bytes * slices // total
         return self.gpus * get_gpu(self.gpu_key).memory_bytes
 
     @property
@@ -227,7 +260,7 @@ class PoolSpec:
     @property
     def usable_blocks(self) -> int:
         """Blocks requests can hold: vLLM keeps one null block (the denominator of its usage gauge);
-        SGLang's pool has none (``max_total_num_tokens`` is all usable)."""
+        SGLang's and TensorRT-LLM's pools have none (``max_total_num_tokens``, ``max`` blocks all usable)."""
         return self.num_gpu_blocks - 1 if self.engine == "vllm" else self.num_gpu_blocks
 
 
@@ -297,6 +330,26 @@ class ClusterSpec:
             raise ConfigError("scrape_interval_seconds must be >= 1")
         if not 0 <= self.scrape_offset_seconds < self.scrape_interval_seconds:
             raise ConfigError("scrape_offset_seconds must be in [0, scrape_interval_seconds)")
+        for group in {p.gpu_group for p in self.pools if p.gpu_group is not None}:
+            members = [p for p in self.pools if p.gpu_group == group]
+            if len({(p.gpu_key, p.mig_profile is None) for p in members}) != 1:
+                raise ConfigError(f"gpu_group {group!r}: one GPU type, all MIG or all time-sliced")
+            if members[0].mig_profile is not None:
+                used = sum(MIG_PROFILES[(p.gpu_key, str(p.mig_profile))][0] for p in members)
+                if used > MIG_PROFILES[(members[0].gpu_key, str(members[0].mig_profile))][1]:
+                    raise ConfigError(f"gpu_group {group!r}: MIG instances hold more slices than the GPU")
+            elif sum(p.gpu_memory_utilization for p in members) > 1.0:
+                raise ConfigError(f"gpu_group {group!r}: gpu_memory_utilization sums to more than 1")
+
+    def physical_gpus(self) -> dict[str, int]:
+        """GPUs the cluster pays for, by type: the unallocated, each pool's own, one per ``gpu_group``."""
+        inventory = dict(self.unallocated_gpus)
+        groups = {p.gpu_group: p.gpu_key for p in self.pools if p.gpu_group is not None}
+        for key in [p.gpu_key for p in self.pools if p.gpu_group is None for _ in range(p.gpus)] + list(
+            groups.values()
+        ):
+            inventory[key] = inventory.get(key, 0) + 1
+        return inventory
 
     def pool(self, name: str) -> PoolSpec:
         for pool in self.pools:

@@ -9,6 +9,7 @@
 | ``restart`` | two pools that fail one hour into the window: one queued at the gateway, one failing |
 | ``noisy-neighbour`` | one tenant's 10-minute burst of ~120k-token requests fills a 70B pool; others queue |
 | ``fleet`` | ``fleet()``: 1,024 GPUs, 1,000 tenants (the scale test) |
+| ``shared-gpus`` | MIG instances of an A100 (2 slices free), an H100 time-sliced by two pools, an idle H100 |
 
 Options: ``noisy-neighbour`` takes ``burst=False`` (same cluster, same other tenants, no burst);
 ``restart`` takes ``at_seconds``; ``fleet`` takes ``gpus``, ``tenants``, ``load``. Times are seconds after
@@ -353,6 +354,36 @@ def fleet(
     )
 
 
+def shared_gpus(seed: int = 0) -> ClusterSpec:
+    """Pools smaller than a GPU: MIG instances of one A100 (4 + 2 of its 8 memory slices; 2 free) and two
+    engines time-slicing one H100 (45% and 35% of its memory), dcgm-exporter's per-instance and per-pod
+    series; one idle H100. Small models, 8k context, light traffic."""
+    small: dict[str, Any] = {"max_model_len": 8192, "max_num_seqs": 64}
+    fp8: dict[str, Any] = {"weight_dtype_bytes": 1, "cache_dtype": "fp8"}
+    pools = (
+        _llama_8b("mig-mistral-7b", model_key="mistral-7b", served_model_name="mistral-7b-mig",
+                  gpu_key="A100-SXM-80GB", gpu_group="a100-mig", mig_profile="3g.40gb", **small),
+        _llama_8b("mig-llama-8b", served_model_name="llama-8b-mig", gpu_key="A100-SXM-80GB",
+                  gpu_group="a100-mig", mig_profile="2g.20gb", **fp8, **small),
+        _llama_8b("ts-mistral-7b", model_key="mistral-7b", served_model_name="mistral-7b-timesliced",
+                  gpu_group="h100-ts", gpu_memory_utilization=0.45, **small),
+        _llama_8b("ts-llama-8b", served_model_name="llama-8b-timesliced", gpu_group="h100-ts",
+                  gpu_memory_utilization=0.35, **small),
+    )  # fmt: skip
+    t = TenantProfile
+    tenants = (
+        t("acme-chat", "mig-mistral-7b", 2.0, 1_000, 0.6, 250, 0.7),
+        t("globex-rag", "mig-mistral-7b", 0.4, 5_000, 0.3, 300, 0.5),
+        t("acme-chat", "mig-llama-8b", 1.5, 1_200, 0.6, 250, 0.7),
+        t("initech-code", "ts-mistral-7b", 1.0, 3_000, 0.5, 300, 0.6),
+        t("hooli-batch", "ts-llama-8b", 0.8, 2_000, 0.5, 400, 0.6),
+        t("acme-chat", "ts-llama-8b", 1.0, 1_000, 0.6, 250, 0.7),
+    )
+    return ClusterSpec(
+        pools=pools, tenants=tenants, unallocated_gpus={"H100-SXM": 1}, seed=seed, scrape_interval_seconds=15
+    )
+
+
 SCENARIOS: dict[str, Callable[..., ClusterSpec]] = {
     "demo": demo_cluster,
     "small": small,
@@ -361,6 +392,7 @@ SCENARIOS: dict[str, Callable[..., ClusterSpec]] = {
     "restart": restart,
     "noisy-neighbour": noisy_neighbour,
     "fleet": fleet,
+    "shared-gpus": shared_gpus,
 }
 
 

@@ -23,8 +23,10 @@ from typing import TextIO
 
 import numpy as np
 
+from attribution.catalog import get_gpu
 from attribution.sim.chunk import Chunk, SimContext
 from attribution.sim.integrate import integrate_blocks, integrate_tokens, max_of_sum
+from attribution.sim.scenario import MIG_PROFILES, PoolSpec
 from attribution.sim.workload import FloatArray
 
 INTERVAL_HEADER = ",".join(
@@ -189,6 +191,7 @@ class TruthWriter:
                     "num_gpu_blocks": pool.num_gpu_blocks,
                     "block_size": pool.block_size,
                     "memory_bytes": pool.memory_bytes,
+                    **_gpu_share(pool),
                     "outages": [
                         {
                             "start": iso_utc(start + round(o.at_seconds)),
@@ -203,3 +206,17 @@ class TruthWriter:
             "unallocated_gpus": dict(spec.unallocated_gpus),
             "totals": totals,
         }
+
+
+def _gpu_share(pool: PoolSpec) -> dict[str, object]:
+    """For a pool on part of a GPU: what it should be billed for, as a fraction of the GPU (``share``,
+    numerator and denominator): a MIG instance's memory slices, or a time-sliced engine's FB_USED while it
+    serves (``gpu_memory_utilization`` x the GPU's MiB, rounded as the exporter reports it)."""
+    if pool.gpu_group is None:
+        return {}
+    if pool.mig_profile is not None:
+        slices, total = MIG_PROFILES[(pool.gpu_key, pool.mig_profile)]
+        return {"gpu_group": pool.gpu_group, "mig_profile": pool.mig_profile, "gpu_share": [slices, total]}
+    total_mib = get_gpu(pool.gpu_key).fb_total_mib
+    used_mib = round(pool.gpu_memory_utilization * total_mib)
+    return {"gpu_group": pool.gpu_group, "gpu_share": [used_mib, total_mib]}

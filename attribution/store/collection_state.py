@@ -5,8 +5,9 @@
   lock two scheduler replicas contend for (``SELECT ... FOR UPDATE SKIP LOCKED`` on Postgres), and it is
   advanced in the same transaction that writes the chunk, so data and watermark commit together.
 * ``source_coverage``: per (collector, source, interval) whether the source had data (``present``), had
-  none (``missing``), or had data from which a signal was estimated (``estimated``, e.g. KV token-seconds
-  from tokens x latency). The evidence behind every ``__unmeasured__`` or estimated line.
+  none (``missing``), had data from which a signal was estimated (``estimated``, e.g. KV token-seconds
+  from tokens x latency), or had series it could not place (``unplaced``, e.g. a MIG instance of unknown
+  profile). The evidence behind every ``__unmeasured__`` or estimated line.
 * ``collection_log``: one row per committed chunk: the audit that shows each window was collected once.
 """
 
@@ -31,6 +32,9 @@ class CoverageStatus(StrEnum):
     PRESENT = "present"
     MISSING = "missing"
     ESTIMATED = "estimated"
+    UNPLACED = "unplaced"
+    """Data arrived, but some series could not be placed (e.g. a MIG instance of unknown profile):
+    their share of the cost is on ``__unmeasured__``."""
 
 
 class CollectorWatermark(Base):
@@ -53,7 +57,7 @@ class SourceCoverage(Base):
 
     __tablename__ = "source_coverage"
     __table_args__ = (
-        CheckConstraint("status IN ('present', 'missing', 'estimated')", name="status"),
+        CheckConstraint("status IN ('present', 'missing', 'estimated', 'unplaced')", name="status"),
         Index("ix_source_coverage_interval_start", "interval_start"),
     )
 

@@ -93,26 +93,33 @@ MIB_BYTES = 1024 * 1024
 
 
 def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
-    """GPUs sampled per interval, GPU type and pool (None: serving no pool), counted by the database:
-    the model needs counts, and a fleet has a thousand GPU rows per interval. GPUs of a type outside the
-    catalog (``gpu_type`` None) are left out: they are not on the bill.
+    """GPUs sampled per interval, GPU type, pool (None: serving no pool) and placement (``unplaced``: a
+    part whose series could not be placed), counted by the database: the model needs counts, and a fleet
+    has a thousand GPU rows per interval. ``gpus`` counts whole GPUs; ``share_ppm`` sums the parts of
+    MIG and shared GPUs (parts per million of a GPU). GPUs of a type outside the catalog (``gpu_type``
+    None) are left out: they are not on the bill.
 
-    ``measured_gpus`` of them reported FB_USED, FB_FREE and FB_RESERVED; ``measured_mib`` is the sum of
-    their framebuffer totals, each rounded to whole MiB (the exporter's unit) so averaging cannot drift it.
+    ``measured_gpus`` of the whole GPUs reported FB_USED, FB_FREE and FB_RESERVED; ``measured_mib`` is the
+    sum of their framebuffer totals, each rounded to whole MiB (the exporter's unit) so averaging cannot
+    drift it. Parts take their share of the catalog's total instead (a part's gauges are its own).
     """
     t = _table(GpuSample)
-    fb = t.c.fb_used_bytes + t.c.fb_free_bytes + t.c.fb_reserved_bytes
+    whole = t.c.gpu_share_ppm.is_(None)
+    unplaced = t.c.problem.is_not(None).label("unplaced")
+    fb = case((whole, t.c.fb_used_bytes + t.c.fb_free_bytes + t.c.fb_reserved_bytes), else_=None)
     return session.execute(
         select(
             _epoch(t.c.interval_start),
             t.c.gpu_type,
             t.c.pool,
-            func.count().label("gpus"),
+            unplaced,
+            func.sum(case((whole, 1), else_=0)).label("gpus"),
+            func.coalesce(func.sum(t.c.gpu_share_ppm), 0).label("share_ppm"),
             func.count(fb).label("measured_gpus"),
             func.coalesce(func.sum(func.round(fb / float(MIB_BYTES))), 0).label("measured_mib"),
         )
         .where(_between(GpuSample, start, end), t.c.gpu_type.is_not(None))
-        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool)
+        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
     ).all()
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,10 +30,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_must_exist(url: str) -> str:
+    """A SQLite file URL that opens the file read-write without creating it (SQLite's ``mode=rw``).
+
+    Otherwise any command pointed at a missing database (``keys create`` before ``db upgrade``) leaves
+    an empty file behind, and the next command then fails with ``no such table``. Only ``db upgrade``
+    creates the file (``make_engine(url, create=True)``). In-memory and URI databases are left as given.
+    """
+    parsed = make_url(url)
+    path = parsed.database
+    if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
+        return url
+    uri = f"file:{quote(path)}"
+    query = {**parsed.query, "mode": "rw", "uri": "true"}
+    return parsed.set(database=uri, query=query).render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, create: bool = False) -> Engine:
+    """An engine for ``url``; a SQLite file must already exist unless ``create`` (see ``db upgrade``)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url)
+        engine = create_engine(url if create else _sqlite_must_exist(url))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})

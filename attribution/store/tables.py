@@ -31,12 +31,18 @@ class Base(DeclarativeBase):
 
 
 class GpuSample(Base):
-    """One GPU in one interval, from dcgm-exporter. ``pool`` is None for a GPU serving no pool."""
+    """One GPU, or one part of it, in one interval, from dcgm-exporter. ``pool`` is None for a part
+    serving no pool (unallocated). ``part`` is ``""`` for a whole GPU; a MIG instance (``mig:<id>``), a
+    pod's share of a shared GPU (``.../pod:<ns/pod/container>``), the memory nobody holds (``mig-free``,
+    ``.../free``) or a series that could not be placed (``.../unplaced``, with its ``problem``) otherwise.
+    ``gpu_share_ppm``: the part's share of the physical GPU in parts per million; the parts of a GPU sum
+    to one million; None for a whole GPU."""
 
     __tablename__ = "gpu_samples"
 
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     gpu_uuid: Mapped[str] = mapped_column(primary_key=True)
+    part: Mapped[str] = mapped_column(primary_key=True, default="")
     hostname: Mapped[str]
     gpu_model_name: Mapped[str]
     gpu_type: Mapped[str | None]
@@ -45,6 +51,8 @@ class GpuSample(Base):
     fb_free_bytes: Mapped[int | None]
     fb_reserved_bytes: Mapped[int | None]
     gpu_util_percent: Mapped[float | None] = mapped_column(Float)
+    gpu_share_ppm: Mapped[int | None]
+    problem: Mapped[str | None]
 
 
 class KvSample(Base):

@@ -230,7 +230,17 @@ def minutes(rows: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
 
 
 def test_the_presets_are_the_documented_ones() -> None:
-    assert sorted(presets()) == ["dcgm", "litellm", "native", "otel-genai", "sglang", "vllm"]
+    assert sorted(presets()) == [
+        "dcgm",
+        "litellm",
+        "native",
+        "otel-genai",
+        "otel-genai-client",
+        "sglang",
+        "trtllm-serve",
+        "trtllm-triton",
+        "vllm",
+    ]
 
 
 def test_sglang_ranks_make_one_engine_per_dp_rank(backend: str) -> None:

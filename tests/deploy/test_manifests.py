@@ -241,7 +241,7 @@ def test_the_dockerfile_is_multi_stage_pinned_and_unprivileged() -> None:
     runtime = text.split("AS runtime", 1)[1]
     assert re.search(r"^USER 10001:10001$", runtime, re.M)
     assert 'ENTRYPOINT ["attribution"]' in runtime
-    for needed in ("alembic.ini", "migrations", "attribution", "pyproject.toml", "README.md"):
+    for needed in ("setup.py", "migrations", "attribution", "pyproject.toml", "README.md"):
         assert needed in text
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     ignore = [line.strip() for line in lines if line.strip() and not line.startswith("#")]

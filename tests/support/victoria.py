@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -35,10 +35,22 @@ def openmetrics_to_import(lines: Iterator[str]) -> Iterator[str]:
 
 
 class LocalVictoriaMetrics:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    """``extra_args`` (e.g. ``-tls``, ``-httpAuth.*``) go on its command line; ``session`` is how this
+    helper reaches it then (credentials, CA), and ``https`` whether it serves TLS."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        session: requests.Session | None = None,
+        https: bool = False,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
+        self._extra = list(extra_args)
+        self._http = session or requests.Session()
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -55,6 +67,7 @@ class LocalVictoriaMetrics:
                 "-retentionPeriod=100y",
                 "-search.disableCache",
                 "-search.latencyOffset=0s",
+                *self._extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -62,7 +75,7 @@ class LocalVictoriaMetrics:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if self._get("/health", 1).status_code == 200:
                     return
             except requests.RequestException:
                 time.sleep(0.1)
@@ -81,10 +94,15 @@ class LocalVictoriaMetrics:
                     batch, size = [], 0
         if batch:
             self._post("".join(batch))
-        requests.get(f"{self.url}/internal/force_flush", timeout=30).raise_for_status()
+        self._get("/internal/force_flush", 30).raise_for_status()
+
+    def _get(self, path: str, timeout: float) -> requests.Response:
+        return self._http.get(f"{self.url}{path}", timeout=timeout, verify=self._http.verify)
 
     def _post(self, text: str) -> None:
-        response = requests.post(f"{self.url}/api/v1/import/prometheus", data=text.encode(), timeout=120)
+        response = self._http.post(
+            f"{self.url}/api/v1/import/prometheus", data=text.encode(), timeout=120, verify=self._http.verify
+        )
         response.raise_for_status()
 
     def stop(self) -> None:

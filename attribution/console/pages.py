@@ -1,0 +1,242 @@
+"""The console's pages: overview, tenants and one tenant, context tiers, pools, coverage, periods."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from attribution.config import RESERVED_NAMES
+from attribution.console import figures
+from attribution.console.web import (
+    PREFIX,
+    ConfigDep,
+    DbDep,
+    MaybeViewerDep,
+    chosen_period,
+    error_page,
+    need,
+    need_cluster,
+    own_tenant,
+    page,
+    router,
+)
+from attribution.errors import AttributionError, NotFoundError
+from attribution.reports.coverage import coverage_report
+from attribution.reports.monthly import build_statement_report
+from attribution.reports.pools import pool_exists, pool_summaries
+from attribution.reports.pricelist import load_price_list
+from attribution.reports.pricing import analyse_tiers
+from attribution.reports.statement import build_statement
+from attribution.reports.tiers import statement_tier_costs
+from attribution.reports.views import cents_half_even
+from attribution.store import queries
+from attribution.store.tables import Period
+from attribution.timeutil import period_window
+
+PeriodParam = Annotated[str | None, Query(max_length=20)]
+
+
+@router.get("/")
+def root() -> Response:
+    return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+
+@router.get(PREFIX + "/")
+def overview(
+    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+) -> Response:
+    """A period's bill, what was attributed and how (KV in use, static, idle, unmeasured), corrections
+    and coverage; for a tenant key, that tenant's own statement."""
+    try:
+        who = need(viewer)
+        name = chosen_period(session, period)
+        report = build_statement_report(session, settings, name, own_tenant(who, None))
+        chart = figures.component_chart(
+            "chart-tenants", f"Cost by tenant, {name}", report.tenants, "tenant", settings.currency
+        )
+        main, parts = figures.headline(report)
+        return page(
+            request,
+            "overview.html",
+            who,
+            session,
+            period=name,
+            r=report,
+            headline=main,
+            parts=parts,
+            coverage=figures.coverage_line(report),
+            chart=chart,
+        )
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/tenants")
+def tenants(
+    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+) -> Response:
+    """Every tenant's charge for the period; a tenant key goes straight to its own page."""
+    try:
+        who = need(viewer)
+        name = chosen_period(session, period)
+        mine = own_tenant(who, None)
+        if mine is not None:
+            return RedirectResponse(f"{PREFIX}/tenants/{quote(mine, safe='')}?period={name}", status_code=303)
+        report = build_statement_report(session, settings, name)
+        chart = figures.component_chart(
+            "chart-tenants", f"Cost by tenant, {name}", report.tenants, "tenant", settings.currency
+        )
+        return page(request, "tenants.html", who, session, period=name, r=report, chart=chart)
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/tenants/{tenant:path}")  # a tenant id may hold a slash
+def tenant(
+    tenant: str,
+    request: Request,
+    session: DbDep,
+    settings: ConfigDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
+) -> Response:
+    """One tenant: its cost by context tier, by pool and by day, each summing to its statement total."""
+    try:
+        who = need(viewer)
+        name = chosen_period(session, period)
+        report = build_statement_report(session, settings, name, own_tenant(who, tenant))
+        days = [r for r in report.daily if r.key[0][:1].isdigit()]
+        chart = figures.component_chart(
+            "chart-days", f"{tenant}: cost per day, {name}", days, "day (UTC)", settings.currency
+        )
+        by_tier = [replace(r, key=r.key[1:]) for r in report.tenant_tiers]
+        return page(
+            request,
+            "tenant.html",
+            who,
+            session,
+            period=name,
+            r=report,
+            tenant=tenant,
+            by_tier=by_tier,
+            chart=chart,
+        )
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/tiers")
+def tiers(
+    request: Request,
+    session: DbDep,
+    settings: ConfigDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
+    pool: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Cost per request and per 1M tokens by context tier, as ``/v1/tiers`` computes it."""
+    try:
+        who = need_cluster(viewer)
+        name = chosen_period(session, period)
+        pool = pool or None
+        known = {p.name for p in settings.pools} | RESERVED_NAMES
+        if pool is not None and pool not in known and not pool_exists(session, pool):
+            raise NotFoundError(f"no pool named {pool!r}")
+        found = statement_tier_costs(build_statement(session, name).lines, settings.tiers.names, pool)
+        rows = [(t, figures.per_million_cents(t), figures.per_request_text(t)) for t in found]
+        listed = settings.api.console_price_list
+        analysis, problem = None, ""
+        if listed is not None:
+            try:  # a bad price list costs the comparison, not the page
+                prices = load_price_list(listed, settings.currency)
+            except AttributionError as exc:
+                problem = f"api.console_price_list: {exc.detail}"
+            else:
+                analysis = analyse_tiers(session, settings, name, prices, pool)
+        return page(
+            request,
+            "tiers.html",
+            who,
+            session,
+            period=name,
+            pool=pool,
+            pools=sorted(p.name for p in settings.pools),
+            rows=rows,
+            total_cents=sum(t.total_cents for t in found),
+            chart=figures.tier_chart(found, settings.currency),
+            currency=settings.currency,
+            a=analysis,
+            price_list_problem=problem,
+        )
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/pools")
+def pools(
+    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+) -> Response:
+    """Each pool's cost structure, KV cache use and GPU utilisation, as ``/v1/pools`` computes them."""
+    try:
+        who = need_cluster(viewer)
+        name = chosen_period(session, period)
+        rows = figures.pool_rows(pool_summaries(session, *period_window(name), settings.interval_seconds))
+        return page(
+            request,
+            "pools.html",
+            who,
+            session,
+            period=name,
+            rows=rows,
+            part_names=figures.POOL_PART_NAMES,
+            totals=[sum(r.part_cents[i] for r in rows) for i in range(len(figures.POOL_PARTS))],
+            total_cents=sum(r.summary.cost_cents for r in rows),
+            bill_cents=cents_half_even(queries.cluster_cost_usd_micros(session, *period_window(name))[0]),
+            chart=figures.pool_chart(rows, settings.currency),
+        )
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/coverage")
+def coverage(
+    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+) -> Response:
+    """Per collector and source: intervals present, estimated, missing, never collected; the gaps."""
+    try:
+        who = need_cluster(viewer)
+        name = chosen_period(session, period)
+        found = coverage_report(session, *period_window(name), settings.interval_seconds)
+        return page(request, "coverage.html", who, session, period=name, c=found)
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/periods")
+def periods(
+    request: Request,
+    session: DbDep,
+    viewer: MaybeViewerDep,
+    closed: Annotated[str, Query(max_length=7)] = "",
+) -> Response:
+    """Every period with status, total and hash; downloads; closing for admin and finance keys."""
+    try:
+        who = need(viewer)
+        own_tenant(who, None)
+        rows = list(session.scalars(select(Period).order_by(Period.period.desc())))
+        # an open period's total is provisional: its statement as it would be issued now
+        totals = {
+            p.period: p.total_cents
+            if p.status == "closed"
+            else build_statement(session, p.period).total_cents
+            for p in rows
+            if who.all_tenants
+        }
+        return page(request, "periods.html", who, session, rows=rows, totals=totals, closed=closed)
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)

@@ -1,0 +1,105 @@
+"""Console sessions: a signed cookie naming an API key, and a CSRF token bound to that cookie.
+
+The cookie is ``<key_id>.<expires_unix>.<signature>`` where the signature is an HMAC-SHA256 keyed by the
+key's stored SHA-256 digest. So no session table or migration is needed, every replica verifies it, a
+revoked key ends its sessions at once (the row is read on every request), and only someone who can read
+the ``api_keys`` table (who can read every cost table anyway) could forge one. The API key itself is
+sent once, in the sign-in form's body, and never stored by the browser.
+
+Cross-site requests: the cookie is ``SameSite=Strict`` and ``HttpOnly``; every POST also carries a CSRF
+token (an HMAC of the session cookie) in its form, and a POST whose ``Origin`` is another site is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from attribution.store.apikeys import ADMIN, BILLING, FINANCE, TENANT_PREFIX, authenticate, scopes_of
+from attribution.store.tables import ApiKey
+
+COOKIE = "attribution_session"
+#: A session lasts a working day; signing in again is one paste of the key.
+SESSION_SECONDS = 8 * 3600
+BROAD = frozenset({ADMIN, FINANCE, BILLING})
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is signed in: the key's id and scopes, as the API's ``Principal`` sees them."""
+
+    key_id: str
+    scopes: frozenset[str]
+    cookie: str
+
+    @property
+    def tenant(self) -> str | None:
+        """The one tenant a tenant key may see; None for keys that see every tenant."""
+        if self.scopes & BROAD:
+            return None
+        for scope in sorted(self.scopes):
+            if scope.startswith(TENANT_PREFIX):
+                return scope[len(TENANT_PREFIX) :]
+        return None
+
+    @property
+    def cluster_wide(self) -> bool:
+        """Pools, tiers, coverage and closing periods: ``admin`` and ``finance`` (the API's FinanceDep)."""
+        return bool(self.scopes & {ADMIN, FINANCE})
+
+    @property
+    def all_tenants(self) -> bool:
+        return bool(self.scopes & BROAD)
+
+    @property
+    def csrf(self) -> str:
+        return _mac(self.cookie.encode(), "csrf")
+
+
+def _mac(key: bytes, *parts: str) -> str:
+    return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def _signature(row: ApiKey, expires: int) -> str:
+    return _mac(row.secret_sha256.encode(), "console-session", row.key_id, str(expires))
+
+
+def sign_in(session: Session, token: str, now: float | None = None) -> str | None:
+    """The session cookie's value for a valid, live API key; None for anything else."""
+    row = authenticate(session, token.strip())
+    if row is None:
+        return None
+    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
+    return f"{row.key_id}.{expires}.{_signature(row, expires)}"
+
+
+def viewer_of(session: Session, cookie: str | None, now: float | None = None) -> Viewer | None:
+    """The signed-in viewer, or None: no cookie, a bad or expired signature, or a revoked key."""
+    if not cookie or cookie.count(".") != 2:
+        return None
+    key_id, expires_text, signature = cookie.split(".")
+    if not expires_text.isdigit() or int(expires_text) < (now if now is not None else time.time()):
+        return None
+    row = session.get(ApiKey, key_id) if len(key_id) == 12 else None
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(signature, _signature(row, int(expires_text))):
+        return None
+    return Viewer(row.key_id, frozenset(scopes_of(row)), cookie)
+
+
+def csrf_ok(viewer: Viewer, submitted: str | None) -> bool:
+    return submitted is not None and hmac.compare_digest(viewer.csrf, submitted)
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """A POST from this site: no ``Origin`` (old browsers, same-origin navigations) or one naming our host."""
+    if origin is None:
+        return True
+    if origin == "null" or host is None:
+        return False
+    return origin.split("://", 1)[-1] == host

@@ -1,0 +1,186 @@
+"""Console sessions without a browser: what the cookie holds, CSRF and Origin checks, forged and revoked
+sessions, and the offline ``/docs``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from attribution.api.app import create_app
+from attribution.console.session import COOKIE
+from attribution.store.apikeys import revoke_key
+from attribution.store.session import unit_of_work
+from attribution.store.tables import Period
+from tests.api.conftest import create_api_key
+from tests.console.seed import console_settings, seed
+
+
+@pytest.fixture
+def client(pg_factory: sessionmaker[Session]) -> TestClient:
+    settings = console_settings()
+    seed(pg_factory, settings, close=False)
+    return TestClient(create_app(settings, pg_factory), base_url="http://console.test")
+
+
+def _sign_in(client: TestClient, key: str) -> str:
+    answer = client.post("/console/login", data={"key": key}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer.cookies[COOKIE]
+
+
+def _csrf(client: TestClient, path: str = "/console/periods") -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get(path).text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_cookie_is_httponly_strict_and_holds_no_key(client: TestClient, pg_factory: sessionmaker) -> None:
+    key = create_api_key(pg_factory, "finance")
+    answer = client.post("/console/login", data={"key": key}, follow_redirects=False)
+    header = answer.headers["set-cookie"]
+    assert "HttpOnly" in header and "SameSite=strict" in header and "Path=/" in header
+    assert key.split("_")[-1] not in header
+    assert answer.headers["location"] == "/console/"
+
+
+def test_a_bad_key_is_a_401_page_and_no_cookie(client: TestClient) -> None:
+    answer = client.post("/console/login", data={"key": "attr_000000000000_" + "x" * 43})
+    assert answer.status_code == 401 and "invalid or revoked API key" in answer.text
+    assert COOKIE not in answer.cookies
+
+
+def test_pages_need_a_session(client: TestClient) -> None:
+    for path in ("/", "/console/", "/console/tenants", "/console/periods/2026-11/statement.html"):
+        answer = client.get(path, follow_redirects=True)
+        assert answer.url.path == "/console/login", path
+
+
+def test_a_cross_site_post_is_refused(client: TestClient, pg_factory: sessionmaker) -> None:
+    key = create_api_key(pg_factory, "finance")
+    answer = client.post("/console/login", data={"key": key}, headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403 and COOKIE not in answer.cookies
+
+
+def test_closing_needs_the_csrf_token_and_the_typed_period(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    _sign_in(client, create_api_key(pg_factory, "finance"))
+    no_token = client.post("/console/periods/2026-11/close", data={"confirm": "2026-11", "nonce": "n"})
+    assert no_token.status_code == 403 and "CSRF" in no_token.text
+    token = _csrf(client)
+    unconfirmed = client.post("/console/periods/2026-11/close", data={"csrf": token, "nonce": "n"})
+    assert unconfirmed.status_code == 403
+    with pg_factory() as session:
+        row = session.get(Period, "2026-11")
+        assert row is not None and row.status == "open"
+    form = {"csrf": token, "nonce": "n", "confirm": "2026-11"}
+    for _ in range(2):  # a double submit closes once and answers the same
+        done = client.post("/console/periods/2026-11/close", data=form, follow_redirects=False)
+        assert done.status_code == 303, done.text
+    with pg_factory() as session:
+        row = session.get(Period, "2026-11")
+        assert row is not None and row.status == "closed"
+
+
+def test_an_incomplete_period_does_not_close(client: TestClient, pg_factory: sessionmaker) -> None:
+    _sign_in(client, create_api_key(pg_factory, "admin"))
+    form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-12"}
+    answer = client.post("/console/periods/2026-12/close", data=form)
+    assert answer.status_code == 422 and "not attributed" in answer.text
+
+
+def test_a_tenant_key_cannot_close(client: TestClient, pg_factory: sessionmaker) -> None:
+    _sign_in(client, create_api_key(pg_factory, "tenant:acme-chat"))
+    form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-11"}
+    assert client.post("/console/periods/2026-11/close", data=form).status_code == 403
+
+
+def test_a_forged_or_tampered_cookie_is_no_session(client: TestClient, pg_factory: sessionmaker) -> None:
+    cookie = _sign_in(client, create_api_key(pg_factory, "tenant:acme-chat"))
+    key_id, expires, signature = cookie.split(".")
+    for forged in (
+        f"{key_id}.{int(expires) + 10**6}.{signature}",  # a longer session
+        f"{key_id}.{expires}.{'0' * 64}",
+        f"{key_id}.1.{signature}",  # expired
+    ):
+        client.cookies.set(COOKIE, forged)
+        assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_revoking_the_key_ends_its_sessions(client: TestClient, pg_factory: sessionmaker) -> None:
+    key = create_api_key(pg_factory, "finance")
+    _sign_in(client, key)
+    assert client.get("/console/", follow_redirects=False).status_code == 200
+    with unit_of_work(pg_factory) as session:
+        revoke_key(session, key.split("_")[1])
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_sign_out_needs_the_csrf_token(client: TestClient, pg_factory: sessionmaker) -> None:
+    _sign_in(client, create_api_key(pg_factory, "finance"))
+    assert client.post("/console/logout", data={}).status_code == 403
+    done = client.post("/console/logout", data={"csrf": _csrf(client)}, follow_redirects=False)
+    assert done.status_code == 303 and 'attribution_session=""' in done.headers["set-cookie"]
+
+
+def test_pages_forbid_scripts_framing_and_caching(client: TestClient, pg_factory: sessionmaker) -> None:
+    _sign_in(client, create_api_key(pg_factory, "finance"))
+    answer = client.get("/console/")
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
+    assert "<script" not in answer.text
+    links = re.findall(r'(?:src|href|action)="([^"]*)"', answer.text)
+    assert links and all(u.startswith("/") for u in links), [u for u in links if not u.startswith("/")]
+
+
+def test_docs_serve_swagger_ui_from_the_package(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text) + re.findall(r"url: ?'([^']+)'", page.text)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_a_hostile_tenant_name_is_escaped_quoted_and_kept_out_of_headers(
+    pg_factory: sessionmaker,
+) -> None:
+    from attribution.jobs.attribute import run_attribution
+    from tests.builders import T0, create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings
+    from tests.builders import store as store_rows
+
+    hostile = 'Ünï <b>"Corp"</b>/../x?y=1'
+    usage = [create_usage_row(m, hostile, "0-4k", 90_000.0, requests=2) for m in range(60)]
+    store_rows(pg_factory, create_gpu_rows(60), create_kv_rows(60, 0.01), usage)
+    settings = small_cluster_settings()
+    run_attribution(settings, pg_factory, T0, T0.replace(hour=1))
+    client = TestClient(create_app(settings, pg_factory), base_url="http://console.test")
+    _sign_in(client, create_api_key(pg_factory, f"tenant:{hostile}"))
+    moved = client.get("/console/tenants", params={"period": "2026-11"}, follow_redirects=False)
+    assert moved.status_code == 303 and "%2F..%2Fx%3Fy%3D1" in moved.headers["location"]
+    page = client.get(moved.headers["location"])
+    assert page.status_code == 200 and "<b>" not in page.text and "&lt;b&gt;" in page.text
+    download = client.get("/console/periods/2026-11/focus.csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert download.status_code == 200 and {r["BillingAccountId"] for r in rows} == {hostile}
+    assert download.headers["content-disposition"].isascii()
+
+
+def test_a_bad_price_list_costs_the_comparison_not_the_tier_page(pg_factory: sessionmaker) -> None:
+    settings = console_settings().model_copy(
+        update={
+            "api": console_settings().api.model_copy(update={"console_price_list": Path("/nonexistent.toml")})
+        }
+    )
+    seed(pg_factory, settings, close=False)
+    client = TestClient(create_app(settings, pg_factory), base_url="http://console.test")
+    _sign_in(client, create_api_key(pg_factory, "finance"))
+    page = client.get("/console/tiers", params={"period": "2026-11"})
+    assert page.status_code == 200 and 'id="tiers"' in page.text
+    assert "api.console_price_list: price list /nonexistent.toml does not exist" in page.text
