@@ -348,6 +348,63 @@ def report_tiers(
         write_tiers(session, settings, period, prices, changed, pool, fmt.value, table_console)
 
 
+PoolOpt = Annotated[str, typer.Option("--pool", help="a configured pool")]
+
+
+def _window_of(settings: Settings, start: str, end: str) -> tuple[datetime, datetime]:
+    from attribution.timeutil import align_window
+
+    return align_window(_instant(start), _instant(end), settings.interval_seconds, settings.max_window_days)
+
+
+@report_app.command("efficiency")
+def report_efficiency(
+    pool: PoolOpt,
+    start: StartOpt,
+    end: EndOpt,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """A pool per UTC day: KV use, batch occupancy, tokens per GPU-second, GPU utilisation, the cost of
+    headroom below its target occupancy; and its cost as tokens, memory, idle and long context."""
+    from attribution.reports.efficiency import efficiency
+    from attribution.reports.insights_render import efficiency_table, to_json
+
+    settings = _settings()
+    s, e = _window_of(settings, start, end)
+    with _factory(settings)() as session:
+        report = efficiency(session, settings, pool, s, e)
+    if fmt is Format.json:
+        sys.stdout.write(to_json(report) + "\n")
+    else:
+        efficiency_table(report, table_console)
+
+
+@report_app.command("what-if")
+def report_what_if(
+    pool: PoolOpt,
+    start: StartOpt,
+    end: EndOpt,
+    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="e.g. fp8 or auto")] = None,
+    replicas: Annotated[int | None, typer.Option("--replicas", min=1)] = None,
+    gpu_type: Annotated[str | None, typer.Option("--gpu-type", help="a GPU type with a price")] = None,
+    tp: Annotated[int | None, typer.Option("--tp", min=1, help="tensor-parallel size")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """The pool as it ran in [start, end) against another deployment on the same measured load: GPUs,
+    cost per month and per 1M tokens per tier, whether the peak KV demand fits, and the assumptions."""
+    from attribution.reports.insights_render import to_json, what_if_table
+    from attribution.reports.whatif import Change, what_if
+
+    settings = _settings()
+    s, e = _window_of(settings, start, end)
+    with _factory(settings)() as session:
+        report = what_if(session, settings, pool, s, e, Change(kv_dtype, replicas, gpu_type, tp))
+    if fmt is Format.json:
+        sys.stdout.write(to_json(report) + "\n")
+    else:
+        what_if_table(report, table_console)
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[

@@ -219,6 +219,20 @@ class PoolConfig(_Strict):
     model_aliases: list[str] = []
     fixed_policy: FixedPolicy | None = None
     idle_policy: IdlePolicy | None = None
+    max_num_seqs: Annotated[int, Field(ge=1)] = 256
+    """The engines' ``max_num_seqs`` (vLLM's default 256): the denominator of batch occupancy. vLLM's
+    ``cache_config_info`` does not carry it, so the efficiency report reads it from here."""
+    target_occupancy: str = "0.8"
+    """The batch occupancy (0, 1] the operator aims for: below it, the efficiency report prices the
+    headroom per 1M tokens. A decimal string."""
+
+    @field_validator("target_occupancy", mode="before")
+    @classmethod
+    def _occupancy(cls, v: Any) -> str:
+        if isinstance(v, float):
+            raise ValueError("target_occupancy must be a decimal string, not a float")
+        fraction_to_ppm(str(v))
+        return str(v)
 
     @field_validator("name")
     @classmethod

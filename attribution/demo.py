@@ -61,6 +61,7 @@ def demo_settings(spec: ClusterSpec, database_url: str, prometheus_url: str) -> 
                 "model": pool.model_key,
                 "served_model_name": pool.served_model_name,
                 "tensor_parallel_size": pool.gpus,
+                "max_num_seqs": pool.max_num_seqs,
                 "gpu_selector": {"namespace": spec.namespace, "pod": f"{pool.name}-[0-9]+"},
             }
             for pool in spec.pools
