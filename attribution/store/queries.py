@@ -117,7 +117,8 @@ def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[Any
             func.sum(case((whole, 1), else_=0)).label("gpus"),
             func.coalesce(func.sum(t.c.gpu_share_ppm), 0).label("share_ppm"),
             func.count(fb).label("measured_gpus"),
-            func.coalesce(func.sum(func.round(fb / float(MIB_BYTES))), 0).label("measured_mib"),
+            # whole MiB, half up, in integers: Postgres' round(double) rounds half to even, SQLite's half up
+            func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0).label("measured_mib"),
         )
         .where(_between(GpuSample, start, end), t.c.gpu_type.is_not(None))
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
