@@ -49,9 +49,7 @@ def _measured_mib(factory: sessionmaker[Session], rows: list[dict[str, object]])
 
 
 @pytest.mark.parametrize("db", ["pg", "sqlite"])
-def test_half_mib_rounds_the_same_in_postgres_and_sqlite(
-    db: str, request: pytest.FixtureRequest
-) -> None:
+def test_half_mib_rounds_the_same_in_postgres_and_sqlite(db: str, request: pytest.FixtureRequest) -> None:
     """100.5 MiB and 101.5 MiB are each a whole MiB away from two neighbours: the exporter's unit is a
     whole MiB, so they round half up (101 and 102, 203 MiB in all). Postgres' ``round(double)`` rounds half
     to even (100 + 102 = 202) where SQLite rounds half away from zero (203): one MiB of pool memory apart."""
