@@ -79,6 +79,21 @@ def replace_window(
     return copy_insert(session, model, rows)
 
 
+def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the stored parts of every (interval, GPU) in ``rows`` before they are upserted: a GPU read
+    again as other parts (a whole GPU now shared, an unplaced series now placed) must not keep its old
+    parts, whose shares would count the GPU twice. GPUs absent from ``rows`` keep their rows."""
+    t = _table(GpuSample)
+    by_interval: dict[Any, set[str]] = {}
+    for r in rows:
+        by_interval.setdefault(r["interval_start"], set()).add(r["gpu_uuid"])
+    for start in sorted(by_interval):  # one order for every writer
+        uuids = sorted(by_interval[start])
+        for i in range(0, len(uuids), BATCH_ROWS):
+            where = (t.c.interval_start == start, t.c.gpu_uuid.in_(uuids[i : i + BATCH_ROWS]))
+            session.execute(delete(t).where(*where))
+
+
 def _between(model: type[DeclarativeBase], start: datetime, end: datetime) -> Any:
     column = _table(model).c.interval_start
     return (column >= start) & (column < end)
