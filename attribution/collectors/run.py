@@ -30,6 +30,7 @@ from attribution.config import CollectorName, Settings
 from attribution.store import queries
 from attribution.store.collection_state import CoverageStatus
 from attribution.store.session import unit_of_work
+from attribution.store.tables import GpuSample
 from attribution.timeutil import align_window
 
 Progress = Callable[[datetime, datetime], None]
@@ -70,6 +71,8 @@ def write(
     """Upsert ``batch`` and the coverage of every interval of ``window``; log the chunk. No commit."""
     start, end = window
     now = datetime.now(UTC)
+    if batch.table is GpuSample:
+        queries.clear_gpu_parts(session, batch.rows)
     written = queries.bulk_upsert(session, batch.table, batch.rows)
     rows_per_interval = Counter(row["interval_start"] for row in batch.rows)
     coverage = []

@@ -130,7 +130,8 @@ def check_prices_and_inventory(
                 f"GPU type {gpu_type!r} has no price in effect at {iso(start)} ({since}): add a "
                 f"[[gpu_prices]] entry for it with effective_from at or before {iso(start)}"
             )
-    sampled = {gpu_type for tel in telemetry.values() for gpu_type, _place in tel.gpus}
+    # whole GPUs and the parts of MIG and shared GPUs alike
+    sampled = {gpu_type for tel in telemetry.values() for gpu_type, _place in (*tel.gpus, *tel.shares)}
     if missing := sorted(sampled - owned):
         raise ConfigError(
             f"GPUs of type {', '.join(map(repr, missing))} were sampled in this window but are not in the "

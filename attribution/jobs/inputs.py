@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -240,7 +241,8 @@ def _pool_kv(
     tel: IntervalTelemetry, capacity_seen: dict[str, tuple[int, int]], bpt: dict[str, int]
 ) -> dict[str, tuple[int | None, float | None]]:
     """Per pool: KV capacity (bytes) and the capacity-weighted mean usage over its engines."""
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    # the terms of each sum, added with math.fsum (exactly rounded): the rows' order must not move a bit
+    totals: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for pool, ratio, reported_tokens, reported_bpt in tel.kv:
         carried = capacity_seen.get(pool)
         if reported_tokens is not None:
@@ -251,9 +253,10 @@ def _pool_kv(
             continue
         capacity_seen[pool] = (tokens, per_token)
         bpt[pool] = per_token
-        totals[pool][0] += tokens * per_token
-        totals[pool][1] += ratio * tokens * per_token
-    return {pool: (round(cap), (used / cap) if cap else None) for pool, (cap, used) in totals.items()}
+        totals[pool][0].append(tokens * per_token)
+        totals[pool][1].append(ratio * tokens * per_token)
+    sums = {pool: (math.fsum(caps), math.fsum(used)) for pool, (caps, used) in totals.items()}
+    return {pool: (round(cap), (used / cap) if cap else None) for pool, (cap, used) in sums.items()}
 
 
 def _carried(capacity_seen: dict[str, tuple[int, int]], pool: str) -> int | None:

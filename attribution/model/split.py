@@ -63,11 +63,10 @@ class PoolInterval:
 
     @property
     def engine_active(self) -> bool:
-        """The engine shows work: a KV usage reading above zero or requests running (finite readings)."""
+        """The engine shows work: a KV usage reading above zero or requests running. NaN is no reading;
+        +inf is above zero (the split clamps it to a full cache, whose KV in use must then be a gap's)."""
         ratio, running = self.kv_usage_ratio, self.requests_running
-        return (ratio is not None and math.isfinite(ratio) and ratio > 0) or (
-            running is not None and math.isfinite(running) and running > 0
-        )
+        return (ratio is not None and ratio > 0) or (running is not None and running > 0)
 
 
 @dataclass(slots=True)

@@ -79,6 +79,21 @@ def replace_window(
     return copy_insert(session, model, rows)
 
 
+def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the stored parts of every (interval, GPU) in ``rows`` before they are upserted: a GPU read
+    again as other parts (a whole GPU now shared, an unplaced series now placed) must not keep its old
+    parts, whose shares would count the GPU twice. GPUs absent from ``rows`` keep their rows."""
+    t = _table(GpuSample)
+    by_interval: dict[Any, set[str]] = {}
+    for r in rows:
+        by_interval.setdefault(r["interval_start"], set()).add(r["gpu_uuid"])
+    for start in sorted(by_interval):  # one order for every writer
+        uuids = sorted(by_interval[start])
+        for i in range(0, len(uuids), BATCH_ROWS):
+            where = (t.c.interval_start == start, t.c.gpu_uuid.in_(uuids[i : i + BATCH_ROWS]))
+            session.execute(delete(t).where(*where))
+
+
 def _between(model: type[DeclarativeBase], start: datetime, end: datetime) -> Any:
     column = _table(model).c.interval_start
     return (column >= start) & (column < end)
@@ -117,7 +132,8 @@ def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[Any
             func.sum(case((whole, 1), else_=0)).label("gpus"),
             func.coalesce(func.sum(t.c.gpu_share_ppm), 0).label("share_ppm"),
             func.count(fb).label("measured_gpus"),
-            func.coalesce(func.sum(func.round(fb / float(MIB_BYTES))), 0).label("measured_mib"),
+            # whole MiB, half up, in integers: Postgres' round(double) rounds half to even, SQLite's half up
+            func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0).label("measured_mib"),
         )
         .where(_between(GpuSample, start, end), t.c.gpu_type.is_not(None))
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)

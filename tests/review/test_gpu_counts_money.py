@@ -1,0 +1,58 @@
+"""Review findings on the merged GPU parts and dcgm-measured memory (store side, real Postgres and SQLite).
+
+A pool's memory is the divisor of its KV/static split, so a MiB that differs between the two databases moves
+micro-dollars between tenants and idle: the same samples must give the same ``measured_mib`` everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from attribution.store import queries
+from attribution.store.tables import GpuSample
+
+MIB = 1024 * 1024
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def _gpu(uuid: str, used_mib_halves: int, **extra: object) -> dict[str, object]:
+    """A whole GPU whose mean FB_USED is ``used_mib_halves / 2`` MiB (a mean over an interval can end
+    in half a MiB: readings of 100 and 101 MiB average to 100.5)."""
+    row: dict[str, object] = {
+        "interval_start": T0,
+        "gpu_uuid": uuid,
+        "part": "",
+        "hostname": "node-1",
+        "gpu_model_name": "NVIDIA H100 80GB HBM3",
+        "gpu_type": "H100-80GB-SXM",
+        "pool": "chat",
+        "fb_used_bytes": used_mib_halves * MIB // 2,
+        "fb_free_bytes": 0,
+        "fb_reserved_bytes": 0,
+        "gpu_util_percent": 50.0,
+        "gpu_share_ppm": None,
+        "problem": None,
+    }
+    row.update(extra)
+    return row
+
+
+def _measured_mib(factory: sessionmaker[Session], rows: list[dict[str, object]]) -> list[int]:
+    with factory.begin() as s:
+        queries.upsert(s, GpuSample, rows)
+    with factory() as s:
+        got = queries.gpu_counts(s, T0, T0 + timedelta(hours=1))
+    return sorted(int(r.measured_mib) for r in got)
+
+
+@pytest.mark.parametrize("db", ["pg", "sqlite"])
+def test_half_mib_rounds_the_same_in_postgres_and_sqlite(db: str, request: pytest.FixtureRequest) -> None:
+    """100.5 MiB and 101.5 MiB are each a whole MiB away from two neighbours: the exporter's unit is a
+    whole MiB, so they round half up (101 and 102, 203 MiB in all). Postgres' ``round(double)`` rounds half
+    to even (100 + 102 = 202) where SQLite rounds half away from zero (203): one MiB of pool memory apart."""
+    factory = request.getfixturevalue("pg_factory" if db == "pg" else "sqlite_factory")
+    rows = [_gpu("GPU-a", 201), _gpu("GPU-b", 203)]
+    assert _measured_mib(factory, rows) == [101 + 102]
