@@ -217,7 +217,9 @@ def _split_inventory(
         # the parts of one GPU sum to a million, so the shares count whole GPUs
         seen = sum(n for _, n, _ in places) + -(-sum(s for _, _, s in places) // PPM)
         sampled += seen
-        weights = [n * PPM + s for _, n, s in places] + [max(0, count - seen) * PPM]
+        seen_weights = [n * PPM + s for _, n, s in places]
+        # the inventory's GPUs nobody saw, to the millionth: a fraction of a GPU no part covers is unmeasured
+        weights = [*seen_weights, max(0, count * PPM - sum(seen_weights))]
         if sum(weights) == 0:
             continue
         parts = allocate(cost, weights)
