@@ -143,18 +143,26 @@ def test_once_runs_every_job_once_and_returns(
     settings = scheduled_settings(simulated, url, sim_prometheus.url)
     collection = settings.collection.model_copy(update={"start_at": began - timedelta(minutes=30)})
     run_scheduler(settings.model_copy(update={"collection": collection}), once=True)
+    finished = datetime.now(UTC)
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
         marks = {w.collector: w.watermark for w in queries.all_watermarks(session)}
         coverage = {
-            (r.collector, r.status): r.intervals for r in queries.source_coverage(session, START, began)
+            (r.collector, r.status): r.intervals
+            for r in queries.source_coverage(session, START, finished + timedelta(hours=1))
         }
     engine.dispose()
     assert set(marks) == {"gpu", "kv", "gateway", "attribution"}
     assert len(set(marks.values())) == 1
-    assert began - LAG - timedelta(minutes=1) <= marks["gpu"] <= began - LAG
-    # the simulated history is in the past: every interval since start_at is there, as missing
-    assert coverage == {(c, "missing"): 29 for c in ("gpu", "kv", "gateway")}
+    # the run reads the clock after ``began``: a minute boundary may pass in between, never two
+    assert began - LAG - timedelta(minutes=1) <= marks["gpu"] <= finished - LAG
+    # the simulated history is in the past: every interval from start_at's to the watermark is there, as
+    # missing; 29 whole intervals, or 30 when a minute boundary passed while the run read the clock
+    assert collection.start_at is not None
+    first = collection.start_at.replace(second=0, microsecond=0)  # the first watermark: start_at's interval
+    intervals = int((marks["gpu"] - first).total_seconds()) // 60
+    assert intervals in (29, 30)
+    assert coverage == {(c, "missing"): intervals for c in ("gpu", "kv", "gateway")}
 
 
 def test_the_scheduler_process_serves_metrics_and_stops_on_sigterm(
