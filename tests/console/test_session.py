@@ -184,3 +184,24 @@ def test_a_bad_price_list_costs_the_comparison_not_the_tier_page(pg_factory: ses
     page = client.get("/console/tiers", params={"period": "2026-11"})
     assert page.status_code == 200 and 'id="tiers"' in page.text
     assert "api.console_price_list: price list /nonexistent.toml does not exist" in page.text
+
+
+def test_an_anonymous_form_is_read_no_further_than_its_limit(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """/console/ posts are exempt from the body limit's anonymous 401, so the form reader must bound what
+    it reads: a sign-in body over MAX_FORM_BYTES is a 413, not read whole (up to api.max_body_bytes) and
+    cut; a valid key placed past the limit does not sign in."""
+    from attribution.console.actions import MAX_FORM_BYTES
+
+    key = create_api_key(pg_factory, "finance")
+    body = f"pad={'x' * (4 * MAX_FORM_BYTES)}&key={key}"
+    answer = client.post(
+        "/console/login",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 413 and COOKIE not in answer.cookies
+    within = client.post("/console/login", data={"key": key}, follow_redirects=False)
+    assert within.status_code == 303
