@@ -92,7 +92,7 @@ def test_an_incomplete_period_does_not_close(client: TestClient, pg_factory: ses
     _sign_in(client, create_api_key(pg_factory, "admin"))
     form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-12"}
     answer = client.post("/console/periods/2026-12/close", data=form)
-    assert answer.status_code == 422 and "not attributed" in answer.text
+    assert answer.status_code == 422 and "then attribute the period before closing it" in answer.text
 
 
 def test_a_tenant_key_cannot_close(client: TestClient, pg_factory: sessionmaker) -> None:
