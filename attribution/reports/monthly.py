@@ -32,6 +32,7 @@ from attribution.reports.views import (
 )
 from attribution.store import queries
 from attribution.store.aggregates import key_sum
+from attribution.store.coverage import never_collected
 from attribution.store.tables import AttributedCost
 from attribution.timeutil import iso, period_window
 
@@ -46,10 +47,12 @@ class Coverage:
     source_status: list[tuple[str, str, str, int]]
     estimated_usd_micros: int
     unmeasured_usd_micros: int
+    not_collected: int = 0
+    """Intervals that expected sources never collected: the period-close check refuses those too."""
 
     @property
     def complete(self) -> bool:
-        return self.intervals_attributed == self.intervals_in_period
+        return self.intervals_attributed == self.intervals_in_period and self.not_collected == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,4 +275,5 @@ def _coverage(
         + _gateway_gaps(session, start, end),
         estimated_usd_micros=int(estimated),
         unmeasured_usd_micros=int(unmeasured),
+        not_collected=never_collected(session, start, end, settings.interval_seconds),
     )

@@ -205,3 +205,38 @@ def test_an_anonymous_form_is_read_no_further_than_its_limit(
     assert answer.status_code == 413 and COOKIE not in answer.cookies
     within = client.post("/console/login", data={"key": key}, follow_redirects=False)
     assert within.status_code == 303
+
+
+def test_never_collected_intervals_are_not_complete_in_any_view(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """Every interval attributed but two hours the gateway never collected (a backfill that skipped them):
+    the close check refuses the period, so the API chargeback and the console's overview must not call its
+    figures complete or 'the bill for the period' (they counted attributed intervals only)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import delete
+
+    from attribution.store.collection_state import SourceCoverage
+
+    hole = datetime(2026, 11, 20, 3, tzinfo=UTC)
+    with unit_of_work(pg_factory) as session:
+        t = SourceCoverage
+        session.execute(
+            delete(t).where(
+                t.collector == "gateway",
+                t.interval_start >= hole,
+                t.interval_start < hole + timedelta(hours=2),
+            )
+        )
+    key = create_api_key(pg_factory, "admin")
+    api = client.get("/v1/chargeback?period=2026-11", headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 200, api.text
+    assert api.json()["intervals_attributed"] == api.json()["intervals_in_window"]
+    assert api.json()["complete"] is False
+    _sign_in(client, key)
+    overview = client.get("/console/?period=2026-11").text
+    assert "the bill for the period" not in overview
+    form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-11"}
+    refused = client.post("/console/periods/2026-11/close", data=form)
+    assert refused.status_code == 422 and "never collected" in refused.text
