@@ -242,12 +242,27 @@ def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str |
     ]
 
 
-def _gateway_gaps(session: Session, start: datetime, end: datetime) -> list[tuple[str, str, str, int]]:
+def _gateway_gaps(
+    session: Session, start: datetime, end: datetime, tenant: str | None = None
+) -> list[tuple[str, str, str, int]]:
     """Per pool, the intervals its engines worked without the gateway's usage (telemetry gaps, billed to
-    ``__unmeasured__``), as ``("gateway", "pool <name>", "missing", n)`` beside the sources' rows."""
+    ``__unmeasured__``), as ``("gateway", "pool <name>", "missing", n)`` beside the sources' rows. For a
+    tenant's statement, only the pools it has lines in: a tenant may not learn the other pools' names."""
+    t = AttributedCost
+    mine = (
+        None
+        if tenant is None
+        else set(
+            session.scalars(
+                select(t.pool)
+                .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
+                .distinct()
+            )
+        )
+    )
     missing: dict[str, int] = {}
     for r in queries.engine_activity(session, start, end):
-        if not r.has_usage:
+        if not r.has_usage and (mine is None or str(r.pool) in mine):
             missing[str(r.pool)] = missing.get(str(r.pool), 0) + 1
     return [("gateway", f"pool {pool}", "missing", n) for pool, n in sorted(missing.items())]
 
@@ -272,7 +287,7 @@ def _coverage(
         source_status=[
             (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in queries.source_coverage(session, start, end)
         ]
-        + _gateway_gaps(session, start, end),
+        + _gateway_gaps(session, start, end, tenant),
         estimated_usd_micros=int(estimated),
         unmeasured_usd_micros=int(unmeasured),
         not_collected=never_collected(session, start, end, settings.interval_seconds),

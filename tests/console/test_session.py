@@ -240,3 +240,36 @@ def test_never_collected_intervals_are_not_complete_in_any_view(
     form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-11"}
     refused = client.post("/console/periods/2026-11/close", data=form)
     assert refused.status_code == 422 and "never collected" in refused.text
+
+
+def test_a_tenant_statement_names_no_pool_the_tenant_has_no_lines_in(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """A pool whose engines worked without gateway usage is listed as a gateway gap ('pool <name>') in a
+    statement's coverage; a tenant's statement (console download and overview) must not name pools the
+    tenant has no lines in, as the API's tenant keys cannot learn a pool they may not see."""
+    from datetime import UTC, datetime
+
+    from attribution.store.tables import KvSample
+
+    with unit_of_work(pg_factory) as session:
+        session.add(
+            KvSample(
+                interval_start=datetime(2026, 11, 20, 3, tzinfo=UTC),
+                pool="private-pool-of-hooli",
+                engine_id="e0",
+                kv_usage_ratio=0.5,
+                kv_capacity_tokens=1000,
+                kv_bytes_per_token=2,
+                requests_running=1.0,
+                requests_waiting=0.0,
+            )
+        )
+    _sign_in(client, create_api_key(pg_factory, "tenant:acme-chat"))
+    for path in ("/console/periods/2026-11/statement.html", "/console/?period=2026-11"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert "private-pool-of-hooli" not in answer.text, path
+    admin = TestClient(client.app, base_url="http://console.test")
+    _sign_in(admin, create_api_key(pg_factory, "admin"))
+    assert "private-pool-of-hooli" in admin.get("/console/periods/2026-11/statement.html").text
