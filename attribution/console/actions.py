@@ -59,8 +59,17 @@ async def form_fields(request: Request) -> dict[str, str]:
     """The POSTed form (url-encoded, small); a POST from another site is refused here, before anything."""
     if not same_origin(request.headers.get("origin"), request.headers.get("host")):
         raise CrossSiteError("this form may only be sent from the console's own pages")
-    body = (await request.body())[:MAX_FORM_BYTES]
+    body = b""
+    async for chunk in request.stream():  # read no further than the limit: no key is needed to post here
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormTooLargeError(f"a console form is at most {MAX_FORM_BYTES} bytes")
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+
+
+class FormTooLargeError(AttributionError):
+    status_code = 413
+    code = "body_too_large"
 
 
 FormDep = Annotated[dict[str, str], Depends(form_fields)]

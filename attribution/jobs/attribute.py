@@ -36,7 +36,7 @@ from attribution.model.vectorized import attribute_window_columns
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
-from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
+from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, Period, PoolCost
 from attribution.timeutil import align_window, floor_to, iso, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
@@ -159,6 +159,18 @@ def attributable_until(
     return until
 
 
+def closed_until(session: Session, start: datetime, end: datetime) -> datetime:
+    """The end of the last closed period that ``[start, end)`` reaches into, capped at ``end`` (``start``
+    if none): a closed period was complete when it closed, so a watermark behind it (a source added later,
+    a reset) must not cut its lines short, which would bill their negative as corrections."""
+    found = start
+    for name in periods_between(start, end):
+        row = session.get(Period, name)
+        if row is not None and row.status == "closed":
+            found = max(found, min(period_window(name)[1], end))
+    return found
+
+
 def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
     """Drop the lines, pool and cluster costs of ``[start, end)``: intervals not collected yet, where an
     earlier run (or an older version) may have billed them ahead of time."""
@@ -181,6 +193,7 @@ def run_attribution(
     start, widened_end = settlement_window(settings, start, end)
     with unit_of_work(factory) as session:
         end = max(start, attributable_until(session, settings, widened_end, now))
+        end = max(end, closed_until(session, start, widened_end))
         clear_beyond(session, end, widened_end)
         if end == start:
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)

@@ -22,6 +22,7 @@ from attribution.model.money import MICROS_PER_CENT, micros_to_cents
 from attribution.reports.views import tier_sort_key
 from attribution.store import queries
 from attribution.store.aggregates import key_sum
+from attribution.store.coverage import never_collected
 from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
 from attribution.timeutil import iso
 
@@ -64,9 +65,12 @@ class Chargeback:
     content_hash: str | None = None
     """A closed period's statement hash: the amounts are the issued ones, whatever was restated since."""
 
+    not_collected: int = 0
+    """Intervals that expected sources never collected (:func:`never_collected`): not complete either."""
+
     @property
     def complete(self) -> bool:
-        return self.intervals_attributed == self.intervals_in_window
+        return self.intervals_attributed == self.intervals_in_window and self.not_collected == 0
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
@@ -125,6 +129,7 @@ def build_chargeback(
         intervals_attributed=attributed,
         intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
         coverage_intervals=queries.coverage_counts(session, start, end),
+        not_collected=never_collected(session, start, end, interval_seconds),
         status=status,
         content_hash=content_hash,
     )
@@ -345,9 +350,12 @@ class GroupedChargeback:
     content_hash: str | None = None
     """A closed period's statement hash: the amounts are the issued ones, whatever was restated since."""
 
+    not_collected: int = 0
+    """Intervals that expected sources never collected (:func:`never_collected`): not complete either."""
+
     @property
     def complete(self) -> bool:
-        return self.intervals_attributed == self.intervals_in_window
+        return self.intervals_attributed == self.intervals_in_window and self.not_collected == 0
 
 
 def grouped_chargeback(
@@ -375,6 +383,7 @@ def grouped_chargeback(
         intervals_attributed=attributed,
         intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
         coverage_intervals=queries.coverage_counts(session, start, end),
+        not_collected=never_collected(session, start, end, interval_seconds),
     )
 
 

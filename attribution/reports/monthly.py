@@ -32,6 +32,7 @@ from attribution.reports.views import (
 )
 from attribution.store import queries
 from attribution.store.aggregates import key_sum
+from attribution.store.coverage import never_collected
 from attribution.store.tables import AttributedCost
 from attribution.timeutil import iso, period_window
 
@@ -46,10 +47,12 @@ class Coverage:
     source_status: list[tuple[str, str, str, int]]
     estimated_usd_micros: int
     unmeasured_usd_micros: int
+    not_collected: int = 0
+    """Intervals that expected sources never collected: the period-close check refuses those too."""
 
     @property
     def complete(self) -> bool:
-        return self.intervals_attributed == self.intervals_in_period
+        return self.intervals_attributed == self.intervals_in_period and self.not_collected == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +242,27 @@ def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str |
     ]
 
 
-def _gateway_gaps(session: Session, start: datetime, end: datetime) -> list[tuple[str, str, str, int]]:
+def _gateway_gaps(
+    session: Session, start: datetime, end: datetime, tenant: str | None = None
+) -> list[tuple[str, str, str, int]]:
     """Per pool, the intervals its engines worked without the gateway's usage (telemetry gaps, billed to
-    ``__unmeasured__``), as ``("gateway", "pool <name>", "missing", n)`` beside the sources' rows."""
+    ``__unmeasured__``), as ``("gateway", "pool <name>", "missing", n)`` beside the sources' rows. For a
+    tenant's statement, only the pools it has lines in: a tenant may not learn the other pools' names."""
+    t = AttributedCost
+    mine = (
+        None
+        if tenant is None
+        else set(
+            session.scalars(
+                select(t.pool)
+                .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
+                .distinct()
+            )
+        )
+    )
     missing: dict[str, int] = {}
     for r in queries.engine_activity(session, start, end):
-        if not r.has_usage:
+        if not r.has_usage and (mine is None or str(r.pool) in mine):
             missing[str(r.pool)] = missing.get(str(r.pool), 0) + 1
     return [("gateway", f"pool {pool}", "missing", n) for pool, n in sorted(missing.items())]
 
@@ -269,7 +287,8 @@ def _coverage(
         source_status=[
             (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in queries.source_coverage(session, start, end)
         ]
-        + _gateway_gaps(session, start, end),
+        + _gateway_gaps(session, start, end, tenant),
         estimated_usd_micros=int(estimated),
         unmeasured_usd_micros=int(unmeasured),
+        not_collected=never_collected(session, start, end, settings.interval_seconds),
     )

@@ -127,6 +127,20 @@ def coverage_report(
     return CoverageReport(start, end, interval_seconds, expected, attributed, sources, pools)
 
 
+def never_collected(session: Session, start: datetime, end: datetime, interval_seconds: int) -> int:
+    """The intervals of ``[start, end)`` that expected sources never collected, summed over the sources:
+    :attr:`CoverageReport.not_collected` without the gaps, for the views that only say whether a window is
+    complete (chargeback, statements, the console), so they agree with the period-close check."""
+    expected = int((end - start).total_seconds()) // interval_seconds
+    recorded = {
+        (w.collector, w.source): 0 for w in queries.all_watermarks(session) if w.collector != ATTRIBUTION
+    }
+    for r in queries.source_coverage(session, start, end):
+        key = (str(r.collector), str(r.source))
+        recorded[key] = recorded.get(key, 0) + int(r.intervals)
+    return sum(max(expected - n, 0) for n in recorded.values())
+
+
 def pool_gateway_coverage(
     session: Session, start: datetime, end: datetime, interval_seconds: int
 ) -> list[PoolGatewayCoverage]:

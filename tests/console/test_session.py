@@ -45,7 +45,7 @@ def test_the_cookie_is_httponly_strict_and_holds_no_key(client: TestClient, pg_f
     answer = client.post("/console/login", data={"key": key}, follow_redirects=False)
     header = answer.headers["set-cookie"]
     assert "HttpOnly" in header and "SameSite=strict" in header and "Path=/" in header
-    assert key.split("_")[-1] not in header
+    assert key.split("_", 2)[-1] not in header  # the whole secret (it may hold an underscore)
     assert answer.headers["location"] == "/console/"
 
 
@@ -92,7 +92,7 @@ def test_an_incomplete_period_does_not_close(client: TestClient, pg_factory: ses
     _sign_in(client, create_api_key(pg_factory, "admin"))
     form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-12"}
     answer = client.post("/console/periods/2026-12/close", data=form)
-    assert answer.status_code == 422 and "not attributed" in answer.text
+    assert answer.status_code == 422 and "then attribute the period before closing it" in answer.text
 
 
 def test_a_tenant_key_cannot_close(client: TestClient, pg_factory: sessionmaker) -> None:
@@ -184,3 +184,92 @@ def test_a_bad_price_list_costs_the_comparison_not_the_tier_page(pg_factory: ses
     page = client.get("/console/tiers", params={"period": "2026-11"})
     assert page.status_code == 200 and 'id="tiers"' in page.text
     assert "api.console_price_list: price list /nonexistent.toml does not exist" in page.text
+
+
+def test_an_anonymous_form_is_read_no_further_than_its_limit(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """/console/ posts are exempt from the body limit's anonymous 401, so the form reader must bound what
+    it reads: a sign-in body over MAX_FORM_BYTES is a 413, not read whole (up to api.max_body_bytes) and
+    cut; a valid key placed past the limit does not sign in."""
+    from attribution.console.actions import MAX_FORM_BYTES
+
+    key = create_api_key(pg_factory, "finance")
+    body = f"pad={'x' * (4 * MAX_FORM_BYTES)}&key={key}"
+    answer = client.post(
+        "/console/login",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 413 and COOKIE not in answer.cookies
+    within = client.post("/console/login", data={"key": key}, follow_redirects=False)
+    assert within.status_code == 303
+
+
+def test_never_collected_intervals_are_not_complete_in_any_view(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """Every interval attributed but two hours the gateway never collected (a backfill that skipped them):
+    the close check refuses the period, so the API chargeback and the console's overview must not call its
+    figures complete or 'the bill for the period' (they counted attributed intervals only)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import delete
+
+    from attribution.store.collection_state import SourceCoverage
+
+    hole = datetime(2026, 11, 20, 3, tzinfo=UTC)
+    with unit_of_work(pg_factory) as session:
+        t = SourceCoverage
+        session.execute(
+            delete(t).where(
+                t.collector == "gateway",
+                t.interval_start >= hole,
+                t.interval_start < hole + timedelta(hours=2),
+            )
+        )
+    key = create_api_key(pg_factory, "admin")
+    api = client.get("/v1/chargeback?period=2026-11", headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 200, api.text
+    assert api.json()["intervals_attributed"] == api.json()["intervals_in_window"]
+    assert api.json()["complete"] is False
+    _sign_in(client, key)
+    overview = client.get("/console/?period=2026-11").text
+    assert "the bill for the period" not in overview
+    form = {"csrf": _csrf(client), "nonce": "n", "confirm": "2026-11"}
+    refused = client.post("/console/periods/2026-11/close", data=form)
+    assert refused.status_code == 422 and "never collected" in refused.text
+
+
+def test_a_tenant_statement_names_no_pool_the_tenant_has_no_lines_in(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """A pool whose engines worked without gateway usage is listed as a gateway gap ('pool <name>') in a
+    statement's coverage; a tenant's statement (console download and overview) must not name pools the
+    tenant has no lines in, as the API's tenant keys cannot learn a pool they may not see."""
+    from datetime import UTC, datetime
+
+    from attribution.store.tables import KvSample
+
+    with unit_of_work(pg_factory) as session:
+        session.add(
+            KvSample(
+                interval_start=datetime(2026, 11, 20, 3, tzinfo=UTC),
+                pool="private-pool-of-hooli",
+                engine_id="e0",
+                kv_usage_ratio=0.5,
+                kv_capacity_tokens=1000,
+                kv_bytes_per_token=2,
+                requests_running=1.0,
+                requests_waiting=0.0,
+            )
+        )
+    _sign_in(client, create_api_key(pg_factory, "tenant:acme-chat"))
+    for path in ("/console/periods/2026-11/statement.html", "/console/?period=2026-11"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert "private-pool-of-hooli" not in answer.text, path
+    admin = TestClient(client.app, base_url="http://console.test")
+    _sign_in(admin, create_api_key(pg_factory, "admin"))
+    assert "private-pool-of-hooli" in admin.get("/console/periods/2026-11/statement.html").text

@@ -65,7 +65,10 @@ def test_the_hour_being_collected_is_a_partial_line_that_grows(pg_factory: sessi
     last, covered, pools = stored(pg_factory)
     assert last == T0 + timedelta(minutes=59) and covered == {3600} and pools == 60
     with pg_factory() as session:
-        assert build_chargeback(session, *hour, settings.interval_seconds).complete
+        cb = build_chargeback(session, *hour, settings.interval_seconds)
+    # every interval attributed; not `complete`: no coverage rows are stored here, so the followed sources
+    # (they have watermarks) never collected any interval, as the close check counts them
+    assert cb.intervals_attributed == cb.intervals_in_window and cb.not_collected == 3 * 60
 
 
 def test_nothing_is_attributed_before_any_collection_and_stale_lines_go(
@@ -91,3 +94,37 @@ def test_attribute_clears_the_dirty_windows_it_redid(pg_factory: sessionmaker[Se
     with pg_factory() as session:
         left = [(d.window_start, d.window_end) for d in queries.dirty_windows(session)]
     assert left == [(T0 + timedelta(hours=2), T0 + timedelta(hours=3))]
+
+
+def test_a_watermark_behind_a_closed_period_neither_unbills_it_nor_credits_it(
+    pg_factory: sessionmaker[Session],
+) -> None:
+    """A followed source whose watermark lies inside a closed period (a source added later with
+    ``collection.start_at`` in the past, or a reset watermark) must not make a re-run of that period
+    delete its lines and bill their negative as corrections in the open period: the closed period was
+    complete when it closed."""
+    from attribution.jobs.periods import close_period
+    from attribution.store.tables import CorrectionLine
+    from attribution.timeutil import period_window
+
+    settings = small_cluster_settings()
+    usage = [create_usage_row(m, "acme", "0-4k", 1_000_000.0) for m in range(MINUTES)]
+    store(pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, [0.2] * MINUTES), usage)
+    month = period_window("2026-11")
+    run_attribution(settings, pg_factory, *month)  # no watermark yet: the whole month, then closed
+    with unit_of_work(pg_factory) as session:
+        close_period(session, "2026-11", settings.interval_seconds, "t")
+    collected_until(pg_factory, T0 + timedelta(minutes=30))  # a source starting inside November
+    run_attribution(settings, pg_factory, T0, T0 + timedelta(hours=1))  # e.g. a dirty window redone
+    with pg_factory() as session:
+        lines = session.scalar(
+            select(func.count())
+            .select_from(AttributedCost)
+            .where(
+                AttributedCost.interval_start >= T0 + timedelta(minutes=30),
+                AttributedCost.interval_start < month[1],
+            )
+        )
+        credited = session.scalar(select(func.coalesce(func.sum(CorrectionLine.total_usd_micros), 0)))
+    assert credited == 0
+    assert lines and lines > 0
