@@ -6,7 +6,8 @@ from tokens and latency (:mod:`attribution.collectors.estimate`); where it has n
 tier is the one of its mean context per request in the interval. Both mark the interval ``estimated``.
 An interval in which no counter had a sample (Prometheus was down) is ``missing``: the increase across
 the gap is spread over it (:func:`attribution.collectors.counters.spread_gaps`), and the attribution marks
-the lines of that usage estimated.
+the lines of that usage estimated. An interval in which only some series were silent (one pool's gateway
+series absent) has their increase spread the same way and is ``estimated``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def collect_gateway(
                     latency[(ts, pool, tenant)] += _latency(signal, inc)
     batch = Batch(TenantUsage, [])
     batch.missing = {utc_from_seconds(ts) for ts in silent - sampled}  # no series had a sample: a gap
+    # some series were silent while others answered (one pool's gateway series absent): their increase
+    # was spread over the silence, an estimate, so the interval is ``estimated``, never plain present
+    batch.estimated.update(utc_from_seconds(ts) for ts in silent & sampled)
     batch.open_gap = _open_gap(batch.missing, end, step)
     if not plan.labels.tier:
         usage = _tiers_from_context(settings, usage, batch)

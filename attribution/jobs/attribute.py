@@ -219,7 +219,9 @@ def run_attribution(
         lines_total = total_usd_micros(columns)
         if lines_total != cluster_total:
             raise ConservationError(f"lines sum to {lines_total} micro-USD, the bill to {cluster_total}")
+        # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
         spread = queries.intervals_with_status(session, "gateway", "missing", start, end)
+        spread |= queries.intervals_with_status(session, "gateway", "estimated", start, end)
         rows = line_rows(
             columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
         )
