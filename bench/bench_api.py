@@ -200,11 +200,16 @@ def seed_month(
 
 
 @contextmanager
-def server(url: str, port: int) -> Iterator[str]:
+def server(url: str, port: int, workers: int = 1, loop: str = "auto", http: str = "auto") -> Iterator[str]:
+    """The API as ``attribution serve`` runs it (uvicorn, ``workers`` processes), plus the benchmark's
+    constant route (bench/constant_app.py) for the ceiling."""
     env = {**os.environ, "ATTRIBUTION_DATABASE_URL": url, "ATTRIBUTION_LOG_LEVEL": "WARNING"}
     env.pop("ATTRIBUTION_CONFIG", None)
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "uvicorn", "bench.constant_app:make_app"]
+    command += ["--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "attribution"), "serve", "--port", str(port)],
+        command,
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -228,7 +233,11 @@ def server(url: str, port: int) -> Iterator[str]:
 
 
 def load(
-    base: str, jobs: list[tuple[str, dict[str, str], str]], clients: int, max_seconds: float
+    base: str,
+    jobs: list[tuple[str, dict[str, str], str]],
+    clients: int,
+    max_seconds: float,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``jobs`` (path, params, key) on ``clients`` threads; latency per request, in seconds."""
     latencies: list[float] = []
@@ -246,7 +255,10 @@ def load(
                 path, params, key = queue.pop()
             began = time.perf_counter()
             response = http.get(
-                base + path, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=300
+                base + path,
+                params=params,
+                headers={"Authorization": f"Bearer {key}", **(extra or {})},
+                timeout=300,
             )
             elapsed = time.perf_counter() - began
             with lock:
@@ -294,6 +306,10 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120, help="per scenario")
     parser.add_argument("--grain-seconds", type=int, default=3600)
     parser.add_argument("--database-url", default=None, help="a Postgres server (a database is created)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (attribution serve)")
+    parser.add_argument("--loop", default="auto", help="uvicorn event loop: auto, asyncio, uvloop")
+    parser.add_argument("--http", default="auto", help="uvicorn HTTP parser: auto, h11, httptools")
+    parser.add_argument("--out", default="api.json", help="file name under bench/results")
     args = parser.parse_args()
     interval_seconds = 60
     with database(args.database_url) as url:
@@ -316,7 +332,7 @@ def main() -> None:
             }
         month_params = {"period": "2026-11"}
         results: dict[str, Any] = {}
-        with server(url, free_port()) as base:
+        with server(url, free_port(), args.workers, args.loop, args.http) as base:
             results["cold"] = load(
                 base,
                 [("/v1/chargeback", month_params, finance)] * args.clients,
@@ -329,6 +345,37 @@ def main() -> None:
                 args.clients,
                 args.max_seconds,
             )
+            month_answer = requests.get(
+                f"{base}/v1/chargeback",
+                params=month_params,
+                headers={"Authorization": f"Bearer {finance}"},
+                timeout=60,
+            )
+            size = str(len(month_answer.content))
+            results["constant_same_size"] = load(
+                base,
+                [("/__bench/constant", {"bytes": size}, finance)] * args.requests,
+                args.clients,
+                args.max_seconds,
+            )
+            if month_answer.headers.get("ETag"):
+                results["admin_month_304"] = load(
+                    base,
+                    [("/v1/chargeback", month_params, finance)] * args.requests,
+                    args.clients,
+                    args.max_seconds,
+                    {"If-None-Match": month_answer.headers["ETag"]},
+                )
+            ceiling = results["constant_same_size"]["requests_per_second"]
+            results["ratios"] = {
+                "body_bytes": int(size),
+                "admin_month_throughput_over_constant": round(
+                    results["admin_month"]["requests_per_second"] / ceiling, 3
+                ),
+                "admin_month_p99_over_constant_p99": round(
+                    results["admin_month"]["p99_ms"] / results["constant_same_size"]["p99_ms"], 2
+                ),
+            }
             names = sorted(tenant_keys)
             jobs = [
                 ("/v1/chargeback", month_params, tenant_keys[names[k % len(names)]])
@@ -349,6 +396,9 @@ def main() -> None:
             )
         engine.dispose()
     for name, r in results.items():
+        if name == "ratios":
+            print(f"ratios: {r}")
+            continue
         print(
             f"{name:16s} p50 {r['p50_ms']:>8.1f} ms  p99 {r['p99_ms']:>8.1f} ms  "
             f"{r['requests_per_second']:>7.1f} req/s  ({r['requests']} requests, {r['statuses']})"
@@ -360,6 +410,9 @@ def main() -> None:
             "period": "2026-11",
             "grain_seconds": args.grain_seconds,
             "interval_seconds": interval_seconds,
+            "workers": args.workers,
+            "loop": args.loop,
+            "http": args.http,
         },
         "seed": seeded,
         "window_read_seconds": round(read_seconds, 3),
@@ -371,10 +424,11 @@ def main() -> None:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        "note": "API and clients share the machine's CPUs; server: attribution serve (uvicorn, 1 process); "
+        "note": "API and clients share the machine's CPUs; server: uvicorn as attribution serve runs it, "
+        f"{args.workers} process(es), plus the bench's constant route (the ceiling); "
         "warm figures are served from the window cache (read once per attribution run), cold ones read it",
     }
-    path = ROOT / "bench" / "results" / "api.json"
+    path = ROOT / "bench" / "results" / args.out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
