@@ -17,7 +17,7 @@ from attribution import __version__
 from attribution.api.cache import LineCache
 from attribution.api.metrics import ApiMetrics
 from attribution.api.schemas import ErrorBody
-from attribution.config import Settings
+from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError, DatabaseUnavailableError
 from attribution.store.session import make_engine, make_sessionmaker
 
@@ -116,6 +116,16 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.include_router(routes.router)
     app.include_router(console.router)  # the finance console at /console/ and the offline /docs
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``attribution serve --workers N`` process, from the environment's settings; a worker
+    is a fresh process, so it sets up logging as the CLI does (log_format, log_level)."""
+    from attribution.logging import setup_from_settings
+
+    settings = load_settings()
+    setup_from_settings(settings)
+    return create_app(settings)
 
 
 def get_settings(request: Request) -> Settings:
