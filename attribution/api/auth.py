@@ -80,7 +80,8 @@ def require(*scopes: str, tenants: bool = False) -> Callable[..., Principal]:
     """A dependency admitting keys with ``admin`` or any of ``scopes``; tenant keys too if ``tenants``."""
     allowed = frozenset({ADMIN, *scopes})
 
-    def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        # no I/O: on the event loop, without a hop to the thread pool
         if principal.scopes & allowed:
             return principal
         if tenants and principal.tenant is not None:

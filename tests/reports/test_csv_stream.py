@@ -8,7 +8,7 @@ from attribution.reports.cells import CsvWriter, csv_chunks
 
 ROWS = [
     ["tenant", "amount"],
-    ["=HYPERLINK(\"http://evil.example\")", "-1.230000"],
+    ['=HYPERLINK("http://evil.example")', "-1.230000"],
     ["acme\rforged,row", 5],
     ["globex", 7],
     ["+cmd", 0],
