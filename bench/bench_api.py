@@ -2,7 +2,8 @@
 clients on loopback, answered from stored results (Postgres), never from Prometheus.
 
 Run: .venv/bin/python bench/bench_api.py [--tenants 1000] [--clients 50] [--requests 3000]
-     [--max-seconds 120] [--database-url postgresql://...]
+     [--max-seconds 120] [--database-url postgresql://...] [--workers 1] [--loop auto] [--http auto]
+     [--out api.json]
 Without a URL it starts a throwaway cluster (tests/support/postgres.py). Prints figures and writes
 bench/results/api.json. A benchmark, not a test: no thresholds.
 
@@ -10,14 +11,19 @@ The month is seeded synthetically, straight into ``attributed_costs`` with a bin
 attributing a month of 1,000 tenants would take far longer and is measured elsewhere): one line per
 tenant x tier x pool per stored grain (an hour by default, ``line_grain_seconds``), each tenant in two of
 four tiers on each of two pools, plus one ``cluster_costs`` row per interval and one attribution run.
-The API runs as ``attribution serve`` (uvicorn, one process) on a free loopback port; clients are threads
+The API runs as ``attribution serve`` does (uvicorn, ``--workers`` processes) on a free loopback port; clients are threads
 with their own HTTP connections. Measured:
 
 * ``window_read_seconds``: one read of the month's line set from Postgres (what a cache miss costs);
 * ``cold``: 50 clients asking for the month at once on a fresh server (one of them reads, all wait);
 * ``admin_month``: ``GET /v1/chargeback?period=`` with a finance key, by tenant (1,000 rows), warm;
 * ``tenant_month``: the same with tenant keys, each its own tenant's chargeback, warm;
-* ``line_items_page``: ``GET /v1/line-items`` pages of 1,000, walked with cursors, warm.
+* ``line_items_page``: ``GET /v1/line-items`` pages of 1,000, walked with cursors, warm;
+* ``constant_same_size``: the ceiling, ``GET /__bench/constant`` (bench/constant_app.py) answering a
+  constant body of the month's size from the same server; ``ratios`` compares the month with it;
+* ``admin_month_304``: the month with ``If-None-Match`` of its ETag (a 304 without a body).
+
+Figures and how to read them: docs/performance.md.
 """
 
 from __future__ import annotations
