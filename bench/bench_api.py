@@ -11,8 +11,8 @@ The month is seeded synthetically, straight into ``attributed_costs`` with a bin
 attributing a month of 1,000 tenants would take far longer and is measured elsewhere): one line per
 tenant x tier x pool per stored grain (an hour by default, ``line_grain_seconds``), each tenant in two of
 four tiers on each of two pools, plus one ``cluster_costs`` row per interval and one attribution run.
-The API runs as ``attribution serve`` does (uvicorn, ``--workers`` processes) on a free loopback port; clients are threads
-with their own HTTP connections. Measured:
+The API runs as ``attribution serve`` does (uvicorn, ``--workers`` processes) on a free loopback port;
+clients are threads with their own HTTP connections. Measured:
 
 * ``window_read_seconds``: one read of the month's line set from Postgres (what a cache miss costs);
 * ``cold``: 50 clients asking for the month at once on a fresh server (one of them reads, all wait);
