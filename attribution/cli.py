@@ -455,14 +455,37 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id from keys
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the reporting API."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="server processes; each keeps its own answer cache and rate limiter (docs/performance.md)",
+        ),
+    ] = 1,
+) -> None:
+    """Serve the reporting API (uvicorn; uvloop and httptools, its fastest loop and parser, if installed)."""
     import uvicorn
 
     from attribution.api.app import create_app
 
+    settings = _settings()  # a bad setting is one line here, before any worker starts
     # log_config=None: uvicorn's loggers propagate to the root handler set up above (text or JSON)
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+        return
+    # several processes need the app by name: each builds it from the same environment and config file
+    uvicorn.run(
+        "attribution.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+    )
 
 
 @config_app.command("docs")

@@ -2,7 +2,8 @@
 clients on loopback, answered from stored results (Postgres), never from Prometheus.
 
 Run: .venv/bin/python bench/bench_api.py [--tenants 1000] [--clients 50] [--requests 3000]
-     [--max-seconds 120] [--database-url postgresql://...]
+     [--max-seconds 120] [--database-url postgresql://...] [--workers 1] [--loop auto] [--http auto]
+     [--out api.json]
 Without a URL it starts a throwaway cluster (tests/support/postgres.py). Prints figures and writes
 bench/results/api.json. A benchmark, not a test: no thresholds.
 
@@ -10,14 +11,19 @@ The month is seeded synthetically, straight into ``attributed_costs`` with a bin
 attributing a month of 1,000 tenants would take far longer and is measured elsewhere): one line per
 tenant x tier x pool per stored grain (an hour by default, ``line_grain_seconds``), each tenant in two of
 four tiers on each of two pools, plus one ``cluster_costs`` row per interval and one attribution run.
-The API runs as ``attribution serve`` (uvicorn, one process) on a free loopback port; clients are threads
-with their own HTTP connections. Measured:
+The API runs as ``attribution serve`` does (uvicorn, ``--workers`` processes) on a free loopback port;
+clients are threads with their own HTTP connections. Measured:
 
 * ``window_read_seconds``: one read of the month's line set from Postgres (what a cache miss costs);
 * ``cold``: 50 clients asking for the month at once on a fresh server (one of them reads, all wait);
 * ``admin_month``: ``GET /v1/chargeback?period=`` with a finance key, by tenant (1,000 rows), warm;
 * ``tenant_month``: the same with tenant keys, each its own tenant's chargeback, warm;
-* ``line_items_page``: ``GET /v1/line-items`` pages of 1,000, walked with cursors, warm.
+* ``line_items_page``: ``GET /v1/line-items`` pages of 1,000, walked with cursors, warm;
+* ``constant_same_size``: the ceiling, ``GET /__bench/constant`` (bench/constant_app.py) answering a
+  constant body of the month's size from the same server; ``ratios`` compares the month with it;
+* ``admin_month_304``: the month with ``If-None-Match`` of its ETag (a 304 without a body).
+
+Figures and how to read them: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -200,11 +206,16 @@ def seed_month(
 
 
 @contextmanager
-def server(url: str, port: int) -> Iterator[str]:
+def server(url: str, port: int, workers: int = 1, loop: str = "auto", http: str = "auto") -> Iterator[str]:
+    """The API as ``attribution serve`` runs it (uvicorn, ``workers`` processes), plus the benchmark's
+    constant route (bench/constant_app.py) for the ceiling."""
     env = {**os.environ, "ATTRIBUTION_DATABASE_URL": url, "ATTRIBUTION_LOG_LEVEL": "WARNING"}
     env.pop("ATTRIBUTION_CONFIG", None)
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "uvicorn", "bench.constant_app:make_app"]
+    command += ["--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "attribution"), "serve", "--port", str(port)],
+        command,
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -228,7 +239,11 @@ def server(url: str, port: int) -> Iterator[str]:
 
 
 def load(
-    base: str, jobs: list[tuple[str, dict[str, str], str]], clients: int, max_seconds: float
+    base: str,
+    jobs: list[tuple[str, dict[str, str], str]],
+    clients: int,
+    max_seconds: float,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``jobs`` (path, params, key) on ``clients`` threads; latency per request, in seconds."""
     latencies: list[float] = []
@@ -246,7 +261,10 @@ def load(
                 path, params, key = queue.pop()
             began = time.perf_counter()
             response = http.get(
-                base + path, params=params, headers={"Authorization": f"Bearer {key}"}, timeout=300
+                base + path,
+                params=params,
+                headers={"Authorization": f"Bearer {key}", **(extra or {})},
+                timeout=300,
             )
             elapsed = time.perf_counter() - began
             with lock:
@@ -294,6 +312,10 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120, help="per scenario")
     parser.add_argument("--grain-seconds", type=int, default=3600)
     parser.add_argument("--database-url", default=None, help="a Postgres server (a database is created)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (attribution serve)")
+    parser.add_argument("--loop", default="auto", help="uvicorn event loop: auto, asyncio, uvloop")
+    parser.add_argument("--http", default="auto", help="uvicorn HTTP parser: auto, h11, httptools")
+    parser.add_argument("--out", default="api.json", help="file name under bench/results")
     args = parser.parse_args()
     interval_seconds = 60
     with database(args.database_url) as url:
@@ -316,7 +338,7 @@ def main() -> None:
             }
         month_params = {"period": "2026-11"}
         results: dict[str, Any] = {}
-        with server(url, free_port()) as base:
+        with server(url, free_port(), args.workers, args.loop, args.http) as base:
             results["cold"] = load(
                 base,
                 [("/v1/chargeback", month_params, finance)] * args.clients,
@@ -329,6 +351,37 @@ def main() -> None:
                 args.clients,
                 args.max_seconds,
             )
+            month_answer = requests.get(
+                f"{base}/v1/chargeback",
+                params=month_params,
+                headers={"Authorization": f"Bearer {finance}"},
+                timeout=60,
+            )
+            size = str(len(month_answer.content))
+            results["constant_same_size"] = load(
+                base,
+                [("/__bench/constant", {"bytes": size}, finance)] * args.requests,
+                args.clients,
+                args.max_seconds,
+            )
+            if month_answer.headers.get("ETag"):
+                results["admin_month_304"] = load(
+                    base,
+                    [("/v1/chargeback", month_params, finance)] * args.requests,
+                    args.clients,
+                    args.max_seconds,
+                    {"If-None-Match": month_answer.headers["ETag"]},
+                )
+            ceiling = results["constant_same_size"]["requests_per_second"]
+            results["ratios"] = {
+                "body_bytes": int(size),
+                "admin_month_throughput_over_constant": round(
+                    results["admin_month"]["requests_per_second"] / ceiling, 3
+                ),
+                "admin_month_p99_over_constant_p99": round(
+                    results["admin_month"]["p99_ms"] / results["constant_same_size"]["p99_ms"], 2
+                ),
+            }
             names = sorted(tenant_keys)
             jobs = [
                 ("/v1/chargeback", month_params, tenant_keys[names[k % len(names)]])
@@ -349,6 +402,9 @@ def main() -> None:
             )
         engine.dispose()
     for name, r in results.items():
+        if name == "ratios":
+            print(f"ratios: {r}")
+            continue
         print(
             f"{name:16s} p50 {r['p50_ms']:>8.1f} ms  p99 {r['p99_ms']:>8.1f} ms  "
             f"{r['requests_per_second']:>7.1f} req/s  ({r['requests']} requests, {r['statuses']})"
@@ -360,6 +416,9 @@ def main() -> None:
             "period": "2026-11",
             "grain_seconds": args.grain_seconds,
             "interval_seconds": interval_seconds,
+            "workers": args.workers,
+            "loop": args.loop,
+            "http": args.http,
         },
         "seed": seeded,
         "window_read_seconds": round(read_seconds, 3),
@@ -371,10 +430,11 @@ def main() -> None:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        "note": "API and clients share the machine's CPUs; server: attribution serve (uvicorn, 1 process); "
+        "note": "API and clients share the machine's CPUs; server: uvicorn as attribution serve runs it, "
+        f"{args.workers} process(es), plus the bench's constant route (the ceiling); "
         "warm figures are served from the window cache (read once per attribution run), cold ones read it",
     }
-    path = ROOT / "bench" / "results" / "api.json"
+    path = ROOT / "bench" / "results" / args.out
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")

@@ -17,7 +17,7 @@ from attribution import __version__
 from attribution.api.cache import LineCache
 from attribution.api.metrics import ApiMetrics
 from attribution.api.schemas import ErrorBody
-from attribution.config import Settings
+from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError, DatabaseUnavailableError
 from attribution.store.session import make_engine, make_sessionmaker
 
@@ -118,7 +118,19 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     return app
 
 
-def get_settings(request: Request) -> Settings:
+def app_from_environment() -> FastAPI:
+    """The app of one ``attribution serve --workers N`` process, from the environment's settings; a worker
+    is a fresh process, so it sets up logging as the CLI does (log_format, log_level)."""
+    from attribution.logging import setup_from_settings
+
+    settings = load_settings()
+    setup_from_settings(settings)
+    return create_app(settings)
+
+
+# The dependencies below do no I/O: ``async def`` runs them on the event loop, sparing each request a hop
+# to the thread pool and back (a sync dependency takes one).
+async def get_settings(request: Request) -> Settings:
     settings = request.app.state.settings
     assert isinstance(settings, Settings)
     return settings
@@ -139,7 +151,7 @@ def get_session(request: Request) -> Iterator[Session]:
             log.warning("database connection lost while closing a request's session")
 
 
-def get_lines(request: Request) -> LineCache:
+async def get_lines(request: Request) -> LineCache:
     lines = request.app.state.lines
     assert isinstance(lines, LineCache)
     return lines

@@ -8,7 +8,7 @@ so no filter, cursor or export reaches another tenant's lines. Missing or bad ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -76,11 +76,12 @@ def _principal(
     return Principal(row.key_id, frozenset(scopes_of(row)))
 
 
-def require(*scopes: str, tenants: bool = False) -> Callable[..., Principal]:
+def require(*scopes: str, tenants: bool = False) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting keys with ``admin`` or any of ``scopes``; tenant keys too if ``tenants``."""
     allowed = frozenset({ADMIN, *scopes})
 
-    def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        # no I/O: on the event loop, without a hop to the thread pool
         if principal.scopes & allowed:
             return principal
         if tenants and principal.tenant is not None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.orm import Session
 
 from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import Principal, ReaderDep
 from attribution.api.convert import to_schema
+from attribution.api.etag import answer_etag, matches, not_modified, tagged
 from attribution.api.paging import decode_cursor, encode_cursor, page_after, query_digest
 from attribution.api.params import (
     EndQuery,
@@ -34,10 +35,13 @@ from attribution.reports.lineset import LineSet
 from attribution.timeutil import iso
 
 router = APIRouter(tags=["chargeback"])
-JSON = "application/json"
 
 GroupQuery = Annotated[Grouping, Query(description="tenant, tenant_tier or tenant_pool")]
 CursorQuery = Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=2000, description="the ETag of an answer held: 304 without a body if it is current"),
+]
 
 
 def line_filter(
@@ -68,17 +72,23 @@ def chargeback(
     tenant: TenantQuery = None,
     pool: PoolQuery = None,
     tier: TierQuery = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Chargeback over a period (its statement's lines) or a raw window, grouped; sums to the cent.
 
     Groups sum the line items' cents (rounded once over the whole window), then filters apply, so a
     filter or a tenant key sees exactly the amounts finance sees. The answer is kept, serialised, with
-    the window's lines until the next attribution run or close."""
+    the window's lines until the next attribution run or close, under a strong ETag of that run and
+    this answer's identity (``If-None-Match`` with it: 304)."""
     window = resolve_window(settings, period, start, end)
     keep = line_filter(session, settings, principal, tenant, pool, tier)
     # the cluster's total would reveal the others' sum; its coverage counts are the cluster's, not theirs
     hide_cluster = principal.tenant is not None
     lines = cache.window(session, *window, _period(period))
+    identity = ("chargeback", group_by, keep, hide_cluster)
+    etag = answer_etag(lines.version, "/v1/chargeback", window, _period(period), *identity, *_shape(settings))
+    if matches(if_none_match, etag):
+        return not_modified(etag)
 
     def answer() -> bytes:
         cb = grouped_chargeback(
@@ -97,7 +107,7 @@ def chargeback(
             .encode()
         )
 
-    return Response(lines.derive(("chargeback", group_by, keep, hide_cluster), answer), media_type=JSON)
+    return tagged(lines.derive(identity, answer), etag)
 
 
 @router.get("/v1/line-items", response_model=LineItemsPage)
@@ -116,6 +126,7 @@ def line_items(
         int | None, Query(ge=1, le=10_000, description="page size, capped at api.max_page_size")
     ] = None,
     cursor: CursorQuery = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Line items of the period's statement (or of a raw window, provisional), in (tenant, pool, tier,
     charge class, charge period) order, cursor-paged; cursors are refused once the results change."""
@@ -125,23 +136,37 @@ def line_items(
     digest = query_digest(*window, _period(period), keep.tenant, keep.pool, keep.tier)
     lines = cache.window(session, *window, _period(period))
     after = decode_cursor(cursor, digest, lines.version) if cursor else None
-    kept = kept_lines(lines.set, keep)
-    chunk, more = page_after(kept, [x.key for x in kept], after, size)
-    s, e = iso(window[0]), iso(window[1])
-    next_cursor = encode_cursor(chunk[-1].key, digest, lines.version) if more else None
-    page = LineItemsPage(
-        data=[LineItemOut.model_validate(_item(x, s, e)) for x in chunk],
-        limit=size,
-        has_more=more,
-        next_cursor=next_cursor,
-        **_provenance(lines.set),
-    )
-    return Response(page.model_dump_json(), media_type=JSON)
+    identity = ("line-items", keep, size, after)
+    etag = answer_etag(lines.version, "/v1/line-items", window, _period(period), *identity)
+    if matches(if_none_match, etag):
+        return not_modified(etag)
+
+    def answer() -> bytes:
+        kept = kept_lines(lines.set, keep)
+        chunk, more = page_after(kept, [x.key for x in kept], after, size)
+        s, e = iso(window[0]), iso(window[1])
+        next_cursor = encode_cursor(chunk[-1].key, digest, lines.version) if more else None
+        page = LineItemsPage(
+            data=[LineItemOut.model_validate(_item(x, s, e)) for x in chunk],
+            limit=size,
+            has_more=more,
+            next_cursor=next_cursor,
+            **_provenance(lines.set),
+        )
+        return page.model_dump_json().encode()
+
+    # pages are not kept: a cursor walk asks each once, and thousands of pages would hold the window twice
+    return tagged(answer(), etag)
 
 
 def kept_lines(found: LineSet, keep: LineFilter) -> list[LineItem]:
     """The set's lines that pass ``keep``, with the amounts the whole set gave them."""
     return [x for x in found.lines if keep.keep(x)]
+
+
+def _shape(settings: Settings) -> tuple[object, ...]:
+    """The settings a chargeback's bytes depend on besides the lines (a restart may change them)."""
+    return (settings.interval_seconds, settings.currency)
 
 
 def _period(period: str | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
 
 from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import ReaderDep
@@ -20,8 +21,8 @@ from attribution.api.params import (
     resolve_period,
     resolve_window,
 )
-from attribution.reports.export import lines_csv
-from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
+from attribution.reports.export import lines_csv_chunks
+from attribution.reports.focus import focus_csv_chunks, focus_rows, gpu_hour_rates
 from attribution.reports.statement import build_statement
 
 router = APIRouter(tags=["exports"], dependencies=[Expensive])  # per-key rate limit
@@ -50,7 +51,8 @@ def line_items_csv(
     keep = line_filter(session, settings, principal, tenant, pool, tier)
     found = cache.window(session, s, e, None if period is None else resolve_period(period)).set
     kept = [(x, x.total_cents) for x in kept_lines(found, keep)]
-    return Response(lines_csv(s, e, kept, found.status), media_type="text/csv")
+    # streamed: every read is done above, the generator only writes rows (through the cells' escape)
+    return StreamingResponse(lines_csv_chunks(s, e, kept, found.status), media_type="text/csv")
 
 
 @router.get("/v1/exports/focus.csv", response_class=Response, responses=CSV)
@@ -62,4 +64,4 @@ def focus_export(
     keep = line_filter(session, settings, principal, tenant, None, None)
     found = build_statement(session, name)
     rows = focus_rows(found, gpu_hour_rates(session, name, settings.interval_seconds), keep.tenant)
-    return Response(focus_csv(rows), media_type="text/csv")
+    return StreamingResponse(focus_csv_chunks(rows), media_type="text/csv")

@@ -9,12 +9,11 @@ closed) are issued, and their ids cover the period's content hash (docs/api.md).
 from __future__ import annotations
 
 import hashlib
-import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from attribution.model.money import format_cents, format_micros
-from attribution.reports.cells import CsvWriter
+from attribution.reports.cells import csv_chunks
 from attribution.reports.chargeback import LineItem
 from attribution.timeutil import iso
 
@@ -58,11 +57,22 @@ def lines_csv(
     start: datetime, end: datetime, lines: Iterable[tuple[LineItem, int]], status: str = "provisional"
 ) -> str:
     """``lines`` pairs each line with its cents; ``status`` is the set's (closed, open, provisional)."""
-    out = io.StringIO()
-    writer = CsvWriter(out)
-    writer.writerow(LINE_COLUMNS)
+    return "".join(lines_csv_chunks(start, end, lines, status))
+
+
+def lines_csv_chunks(
+    start: datetime, end: datetime, lines: Iterable[tuple[LineItem, int]], status: str = "provisional"
+) -> Iterator[str]:
+    """:func:`lines_csv` in chunks of rows, for a streamed export."""
+    return csv_chunks(_line_rows(start, end, lines, status))
+
+
+def _line_rows(
+    start: datetime, end: datetime, lines: Iterable[tuple[LineItem, int]], status: str
+) -> Iterator[list[object]]:
+    yield list(LINE_COLUMNS)
     for x, cents in lines:
-        writer.writerow(
+        yield (
             [
                 line_id(start, end, x),
                 iso(start),
@@ -89,4 +99,3 @@ def lines_csv(
                 str(x.estimated).lower(),
             ]
         )
-    return out.getvalue()

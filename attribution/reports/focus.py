@@ -17,7 +17,7 @@ Timestamps are ``YYYY-MM-DDTHH:MM:SSZ``; decimals always carry a point (the vali
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
-from attribution.reports.cells import CsvWriter
+from attribution.reports.cells import csv_chunks
 from attribution.reports.statement import Statement
 from attribution.store.tables import ClusterCost, PoolCost
 from attribution.timeutil import period_window
@@ -204,13 +204,19 @@ def _extras(line: Line, statement: Statement) -> dict[str, str]:
 
 def focus_csv(rows: list[dict[str, Any]]) -> str:
     """FOCUS columns first, then the ``x_`` ones (FOCUS ColumnHandling); empty cells are nulls."""
-    out = io.StringIO()
+    return "".join(focus_csv_chunks(rows))
+
+
+def focus_csv_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """:func:`focus_csv` in chunks of rows, for a streamed export."""
+    return csv_chunks(_focus_cells(rows))
+
+
+def _focus_cells(rows: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
     columns = FOCUS_COLUMNS + X_COLUMNS
-    writer = CsvWriter(out)
-    writer.writerow(columns)
+    yield columns
     # every cell through the one escape: names are made safe; a correction's -1.23 is a number, unchanged
     for row in rows:
         unknown = set(row) - set(columns)
         assert not unknown, f"not FOCUS columns: {sorted(unknown)}"
-        writer.writerow(row.get(c, "") for c in columns)
-    return out.getvalue()
+        yield [row.get(c, "") for c in columns]
