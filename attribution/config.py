@@ -473,6 +473,11 @@ class ApiConfig(_Strict):
     console_price_list: Path | None = None
     """A TOML price list (docs/reports.md) the console's context-tier page sets against each tier's cost:
     revenue, margin and which tiers subsidise which. Unset: the page shows cost only."""
+    session_secret_file: Path | None = None
+    """A file holding the console's session secret (at least 32 bytes, the same on every replica and
+    worker): session cookies are signed with it and the API key's stored digest, so reading the database
+    alone cannot forge a session. Unset: a random secret per process, and console sessions end when the
+    process restarts and work with one worker and one replica only (docs/security.md)."""
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20
     """The largest request body, in bytes; a larger one is a 413 before it is read or a key is checked."""
     rate_limit_per_minute: Annotated[int, Field(ge=0, le=1_000_000)] = 120

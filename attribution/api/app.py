@@ -69,6 +69,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.state.readiness = SourceReadiness()
     app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst)
+    console.install_secret(app.state, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # inside metrics: 413s counted
     metrics.install(app)
 

@@ -8,8 +8,8 @@ server from the same rounded cents as the tables beside them; every asset is ser
 
 # the page modules register their routes on ``router`` when imported
 from attribution.console import actions, docs, pages
-from attribution.console.web import router
+from attribution.console.web import install_secret, router
 
 router.include_router(docs.router)
 
-__all__ = ["actions", "docs", "pages", "router"]
+__all__ = ["actions", "docs", "install_secret", "pages", "router"]

@@ -22,6 +22,7 @@ from attribution.console.web import (
     DbDep,
     MaybeViewerDep,
     NotAllowedError,
+    console_secret,
     error_page,
     need,
     need_cluster,
@@ -85,7 +86,7 @@ def login_form(request: Request, viewer: MaybeViewerDep) -> Response:
 @router.post(PREFIX + "/login")
 def login(request: Request, session: DbDep, form: FormDep) -> Response:
     """Trade an API key (sent in the form body only) for a session cookie; a bad key is a 401 page."""
-    cookie = sign_in(session, form.get("key", ""))
+    cookie = sign_in(session, console_secret(request), form.get("key", ""))
     if cookie is None:
         return page(request, "login.html", None, status_code=401, error="invalid or revoked API key")
     response = RedirectResponse(f"{PREFIX}/", status_code=303, headers=SECURITY_HEADERS)

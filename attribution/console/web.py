@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
-from attribution.console.session import COOKIE, Viewer, viewer_of
+from attribution.console.session import COOKIE, Viewer, session_secret, viewer_of
 from attribution.errors import AttributionError
 from attribution.reports.html import money
 from attribution.reports.views import cents_half_even
@@ -74,8 +74,21 @@ DbDep = Annotated[Session, Depends(get_session)]
 ConfigDep = Annotated[Settings, Depends(get_settings)]
 
 
+def console_secret(request: Request) -> bytes:
+    """The session secret this process signs with: ``api.session_secret_file``, or random (read when the
+    app is created, see :func:`install_secret`)."""
+    secret = request.app.state.console_secret
+    assert isinstance(secret, bytes)
+    return secret
+
+
+def install_secret(state: Any, settings: Settings) -> None:
+    """Read the session secret once, when the app is made: a bad file stops the server at start."""
+    state.console_secret = session_secret(settings.api.session_secret_file)
+
+
 def viewer_or_none(request: Request, session: DbDep) -> Viewer | None:
-    return viewer_of(session, request.cookies.get(COOKIE))
+    return viewer_of(session, console_secret(request), request.cookies.get(COOKIE))
 
 
 MaybeViewerDep = Annotated[Viewer | None, Depends(viewer_or_none)]

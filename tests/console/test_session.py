@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
 from attribution.console.session import COOKIE
+from attribution.errors import ConfigError
 from attribution.store.apikeys import revoke_key
 from attribution.store.session import unit_of_work
-from attribution.store.tables import Period
+from attribution.store.tables import ApiKey, Period
 from tests.api.conftest import create_api_key
 from tests.console.seed import console_settings, seed
 
@@ -273,3 +274,55 @@ def test_a_tenant_statement_names_no_pool_the_tenant_has_no_lines_in(
     admin = TestClient(client.app, base_url="http://console.test")
     _sign_in(admin, create_api_key(pg_factory, "admin"))
     assert "private-pool-of-hooli" in admin.get("/console/periods/2026-11/statement.html").text
+
+
+def test_a_cookie_forged_from_a_database_read_is_no_session(
+    client: TestClient, pg_factory: sessionmaker
+) -> None:
+    """Who can read ``api_keys`` (a backup, an analytics role) knows every key's digest; without the
+    server's session secret that is not enough to sign a session (the old signature was keyed by the
+    digest alone, so this cookie was accepted)."""
+    import hashlib
+    import hmac
+
+    key = create_api_key(pg_factory, "admin")
+    key_id = key.split("_")[1]
+    with pg_factory() as session:
+        row = session.get(ApiKey, key_id)
+        assert row is not None
+        digest = row.secret_sha256
+    expires = 2_000_000_000
+    message = "\x1f".join(["console-session", key_id, str(expires)]).encode()
+    forged = hmac.new(digest.encode(), message, hashlib.sha256).hexdigest()
+    client.cookies.set(COOKIE, f"{key_id}.{expires}.{forged}")
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_replicas_sharing_the_secret_file_share_sessions(pg_factory: sessionmaker, tmp_path: Path) -> None:
+    secret = tmp_path / "session-secret"
+    secret.write_text("0123456789abcdef" * 4 + "\n")
+    settings = console_settings()
+    shared = settings.model_copy(
+        update={"api": settings.api.model_copy(update={"session_secret_file": secret})}
+    )
+    one = TestClient(create_app(shared, pg_factory), base_url="http://console.test")
+    two = TestClient(create_app(shared, pg_factory), base_url="http://console.test")
+    other = TestClient(create_app(settings, pg_factory), base_url="http://console.test")  # its own secret
+    cookie = _sign_in(one, create_api_key(pg_factory, "finance"))
+    two.cookies.set(COOKIE, cookie)
+    other.cookies.set(COOKIE, cookie)
+    assert two.get("/console/", follow_redirects=False).status_code == 200
+    assert other.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_a_short_session_secret_file_stops_the_server_with_one_line(
+    pg_factory: sessionmaker, tmp_path: Path
+) -> None:
+    secret = tmp_path / "short"
+    secret.write_text("too short")
+    settings = console_settings()
+    short = settings.model_copy(
+        update={"api": settings.api.model_copy(update={"session_secret_file": secret})}
+    )
+    with pytest.raises(ConfigError, match="fewer than 32"):
+        create_app(short, pg_factory)
