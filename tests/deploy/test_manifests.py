@@ -103,6 +103,14 @@ def test_each_workload_loads_its_settings_from_its_manifests(
             settings = load_settings()
             assert settings.database_url.startswith("postgresql://"), name
             assert settings.pools and settings.sources, name
+            if name == "attribution-api":
+                # the console's session secret: a file from the Secret every replica mounts
+                secret_file = settings.api.session_secret_file
+                assert secret_file is not None, name
+                volume = mounts[str(secret_file.parent)]
+                (spec,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == volume]
+                item = {i["path"]: i["key"] for i in spec["secret"]["items"]}[secret_file.name]
+                assert len(secrets[(spec["secret"]["secretName"], item)]) >= 32
             if name == "attribution-scheduler":
                 assert settings.scheduler.metrics_host == "0.0.0.0"
                 port = {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"]
