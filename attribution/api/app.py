@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from typing import Annotated
+from collections.abc import Mapping
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from attribution import __version__
+from attribution import __version__, console
+from attribution.api import routes
 from attribution.api.cache import LineCache
+from attribution.api.limits import BodyLimit, RateLimiter
 from attribution.api.metrics import ApiMetrics
+from attribution.api.ops import SourceReadiness
 from attribution.api.schemas import ErrorBody
 from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError, DatabaseUnavailableError
@@ -50,10 +52,6 @@ def _error(status: int, code: str, detail: str, headers: Mapping[str, str] | Non
 
 
 def create_app(settings: Settings, factory: sessionmaker[Session] | None = None) -> FastAPI:
-    from attribution import console
-    from attribution.api import routes
-    from attribution.api.limits import BodyLimit, RateLimiter
-    from attribution.api.ops import SourceReadiness
 
     app = FastAPI(
         title="attribution",
@@ -127,37 +125,3 @@ def app_from_environment() -> FastAPI:
     settings = load_settings()
     setup_from_settings(settings)
     return create_app(settings)
-
-
-# The dependencies below do no I/O: ``async def`` runs them on the event loop, sparing each request a hop
-# to the thread pool and back (a sync dependency takes one).
-async def get_settings(request: Request) -> Settings:
-    settings = request.app.state.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A read session per request; reads never commit."""
-    factory: sessionmaker[Session] = request.app.state.factory
-    session = factory()
-    try:
-        yield session
-    finally:
-        try:
-            session.close()
-        except (OperationalError, InterfaceError):
-            # The database went away after the answer was sent (a restart): the response already
-            # stands, and the pool discards the dead connection. Raising here would reset the client.
-            log.warning("database connection lost while closing a request's session")
-
-
-async def get_lines(request: Request) -> LineCache:
-    lines = request.app.state.lines
-    assert isinstance(lines, LineCache)
-    return lines
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
-LinesDep = Annotated[LineCache, Depends(get_lines)]

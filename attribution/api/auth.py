@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from attribution.api.app import SessionDep
+from attribution.api.deps import SessionDep
 from attribution.errors import AttributionError
 from attribution.store.apikeys import ADMIN, BILLING, FINANCE, TENANT_PREFIX, authenticate, scopes_of
 

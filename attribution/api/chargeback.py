@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.orm import Session
 
-from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import Principal, ReaderDep
 from attribution.api.convert import to_schema
+from attribution.api.deps import LinesDep, SessionDep, SettingsDep
 from attribution.api.etag import answer_etag, matches, not_modified, tagged
 from attribution.api.paging import decode_cursor, encode_cursor, page_after, query_digest
 from attribution.api.params import (

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
-from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import FinanceDep
 from attribution.api.convert import to_schema
+from attribution.api.deps import SessionDep, SettingsDep
 from attribution.api.limits import Expensive
 from attribution.api.params import (
     NAME_PATTERN,

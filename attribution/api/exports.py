@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
-from attribution.api.app import LinesDep, SessionDep, SettingsDep
 from attribution.api.auth import ReaderDep
 from attribution.api.chargeback import kept_lines, line_filter
+from attribution.api.deps import LinesDep, SessionDep, SettingsDep
 from attribution.api.limits import Expensive
 from attribution.api.params import (
     EndQuery,

@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import FinanceDep
 from attribution.api.cluster import PoolPath
+from attribution.api.deps import SessionDep, SettingsDep
 from attribution.api.params import EndQuery, PeriodQuery, StartQuery, resolve_window
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.reports.efficiency import efficiency

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from attribution.api.app import SessionDep, SettingsDep
+from attribution.api.deps import SessionDep, SettingsDep
 from attribution.api.schemas import Health, Readiness
 from attribution.collectors.auth import session_for
 from attribution.collectors.prom import PromClient

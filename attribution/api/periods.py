@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 from sqlalchemy import select
 
-from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import to_schema
+from attribution.api.deps import SessionDep, SettingsDep
 from attribution.api.params import resolve_period
 from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
 from attribution.errors import AttributionError

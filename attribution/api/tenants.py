@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from attribution.api.app import SessionDep, SettingsDep
 from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
+from attribution.api.deps import SessionDep, SettingsDep
 from attribution.api.limits import Expensive
 from attribution.api.params import (
     NAME_PATTERN,

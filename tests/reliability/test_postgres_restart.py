@@ -29,7 +29,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.api.app import SessionDep, create_app
+from attribution.api.app import create_app
+from attribution.api.deps import SessionDep
 from attribution.config import JobConfig, SchedulerConfig, Settings
 from attribution.localprom import LocalPrometheus, free_port
 from attribution.store.apikeys import create_key
