@@ -54,7 +54,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from attribution.localprom import free_port  # noqa: E402
-from attribution.reports.chargeback import window_lines  # noqa: E402
+from attribution.reports.lineitems import window_lines  # noqa: E402
 from attribution.store.apikeys import create_key  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402

@@ -27,10 +27,10 @@ from attribution.config import RESERVED_NAMES, Settings
 from attribution.reports.chargeback import (
     Grouping,
     LineFilter,
-    LineItem,
     check_filter,
     grouped_chargeback,
 )
+from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import LineSet
 from attribution.timeutil import iso
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from attribution.model.money import format_cents, format_micros
 from attribution.reports.cells import csv_chunks
-from attribution.reports.chargeback import LineItem
+from attribution.reports.lineitems import LineItem
 from attribution.timeutil import iso
 
 LINE_COLUMNS = [

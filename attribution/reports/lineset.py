@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.model.statement import Line, rounded_lines
-from attribution.reports.chargeback import LineItem, window_lines
+from attribution.reports.lineitems import LineItem, window_lines
 from attribution.reports.statement import build_statement
 from attribution.store.tables import AttributedCost, Period
 from attribution.timeutil import iso, period_window

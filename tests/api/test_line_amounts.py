@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.reports.chargeback import Grouping, LineFilter, LineItem, group_lines
+from attribution.reports.chargeback import Grouping, LineFilter, group_lines
+from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import round_items
 from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work

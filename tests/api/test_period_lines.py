@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attribution.api.app import create_app
-from attribution.reports.chargeback import LineItem
+from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import CLOSED, LineSet, line_id
 from attribution.timeutil import period_window
 from tests.api.conftest import Api, create_api_key

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
 from attribution.reports.cells import safe_cell, safe_text
-from attribution.reports.chargeback import LineItem
 from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv
+from attribution.reports.lineitems import LineItem
 from attribution.reports.xlsx import build_statement_xlsx
 from tests.reports.test_hostile_names import FORMULAS, START, hostile  # noqa: F401 (a fixture)
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.reports.chargeback import window_lines
+from attribution.reports.lineitems import window_lines
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost
 from tests.builders import T0
