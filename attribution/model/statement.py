@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import groupby
 from typing import Any
 
 from attribution.model.money import micros_to_cents
@@ -47,11 +48,15 @@ class Line:
 
 
 def rounded_lines(raw: list[dict[str, Any]]) -> list[Line]:
-    """Each line's total to cents by largest remainder, the lines summing to the rounded grand total."""
+    """Each line's total to cents by largest remainder, per charge class: the usage lines sum to the usage
+    total rounded, the corrections to theirs. Rounded together, a cent could pass from one class to the
+    other, and the usage of a month would no longer equal its cluster cost in cents (the bill)."""
     raw = sorted(
         raw, key=lambda r: (r["charge_class"], r["charge_period"], r["pool"], r["tenant"], r["tier"])
     )
-    cents = _signed_cents([r["total_usd_micros"] for r in raw])
+    cents: list[int] = []
+    for _, group in groupby(raw, key=lambda r: r["charge_class"]):
+        cents += _signed_cents([r["total_usd_micros"] for r in group])
     return [Line(**r, total_cents=c) for r, c in zip(raw, cents, strict=True)]
 
 

@@ -174,10 +174,14 @@ def test_filtering_after_rounding_keeps_every_amount(
     amounts: dict[tuple[str, str, str, bool], int], grouping: Grouping, tenant: str | None, tier: str | None
 ) -> None:
     lines = build(amounts)
-    usage = [x.total_usd_micros for x in lines if x.total_usd_micros >= 0]
-    # the usage lines' cents sum to their total rounded to cents, as a statement's do
-    rounded = int((Decimal(sum(usage)) / 10_000).to_integral_value(ROUND_HALF_EVEN))
-    assert sum(x.total_cents for x in lines if x.total_usd_micros >= 0) == rounded
+    # per charge class, its charges' cents sum to their total rounded to cents (and its credits' to
+    # theirs), as a statement's do: a cent never passes between usage and corrections
+    for charge_class in ("usage", "correction"):
+        charges = [x for x in lines if x.charge_class == charge_class and x.total_usd_micros >= 0]
+        rounded = int(
+            (Decimal(sum(x.total_usd_micros for x in charges)) / 10_000).to_integral_value(ROUND_HALF_EVEN)
+        )
+        assert sum(x.total_cents for x in charges) == rounded
     keep = LineFilter(tenant=tenant, tier=tier)
     kept = [x for x in lines if keep.keep(x)]
     whole = {(g.tenant, g.tier, g.pool): g for g in group_lines(lines, grouping)}
