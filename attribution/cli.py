@@ -233,12 +233,10 @@ def _factory(settings: Settings) -> Any:
 @period_app.command("list")
 def period_list() -> None:
     """Every known period with its status, total and content hash."""
-    from sqlalchemy import select
-
-    from attribution.store.tables import Period
+    from attribution.store.statements import all_periods
 
     with _factory(_settings())() as session:
-        for p in session.scalars(select(Period).order_by(Period.period)):
+        for p in all_periods(session):
             total = "" if p.total_cents is None else f"{p.total_cents / 100:.2f}"
             console.print(f"{p.period}  {p.status:<6}  {total:>14}  {p.content_hash or ''}")
 
@@ -334,9 +332,9 @@ def report_tiers(
     who subsidises whom, break-even prices, and a what-if."""
     from attribution.config import RESERVED_NAMES
     from attribution.errors import NotFoundError
-    from attribution.reports.pools import pool_exists
     from attribution.reports.pricelist import load_price_list
     from attribution.reports.pricing_render import write_tiers
+    from attribution.store.pools import pool_exists
 
     settings = _settings()
     prices = load_price_list(price_list, settings.currency)
