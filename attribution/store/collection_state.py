@@ -9,6 +9,10 @@
   from tokens x latency), or had series it could not place (``unplaced``, e.g. a MIG instance of unknown
   profile). The evidence behind every ``__unmeasured__`` or estimated line.
 * ``collection_log``: one row per committed chunk: the audit that shows each window was collected once.
+* ``dirty_windows``: windows whose inputs changed behind the attribution job, to re-attribute.
+
+The tables and the functions that read and advance them live here together; like every store function,
+these flush at most, never commit: the caller's unit of work does.
 """
 
 from __future__ import annotations
