@@ -115,7 +115,7 @@ def demo(
 ) -> None:
     """Simulate a cluster, load it into a local Prometheus, collect, attribute and print the chargeback."""
     from attribution.demo import DEMO_PRICE_LIST, next_steps, run_demo
-    from attribution.reports.render import tiers_table, to_table
+    from attribution.reports.chargeback_render import tiers_table, to_table
 
     run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(m, style="dim"), month=month)
     to_table(run.chargeback, table_console)
@@ -150,8 +150,8 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
     from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
     from attribution.errors import ConflictError
     from attribution.jobs.attribute import run_attribution, settlement_window
-    from attribution.reports.html import money
-    from attribution.reports.views import cents_half_even
+    from attribution.reports.statement_html import money
+    from attribution.reports.statement_views import cents_half_even
     from attribution.store import queries
     from attribution.store.collection_state import CollectorWatermark
     from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
@@ -203,7 +203,7 @@ def report_chargeback(
     one with the corrections of closed periods billed in it, as the API and the statement do.
     """
     from attribution.reports.chargeback import build_chargeback
-    from attribution.reports.render import to_csv, to_json, to_table
+    from attribution.reports.chargeback_render import to_csv, to_json, to_table
     from attribution.store.session import make_engine, make_sessionmaker
     from attribution.timeutil import align_window
 
@@ -291,13 +291,13 @@ def report_statement(
     """
     import json
 
-    from attribution.reports.render import statement_table
-    from attribution.reports.statement import build_statement
+    from attribution.reports.chargeback_render import statement_table
+    from attribution.reports.period_statement import build_statement
 
     settings = _settings()
     with _factory(settings)() as session:
         if fmt in (StatementFormat.html, StatementFormat.xlsx):
-            from attribution.reports.html import build_statement_html
+            from attribution.reports.statement_html import build_statement_html
             from attribution.reports.xlsx import build_statement_xlsx
 
             path = out or Path(f"statement-{period}{'-' + _file_part(tenant) if tenant else ''}.{fmt.value}")

@@ -20,7 +20,7 @@ from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT
 from attribution.reports.lineitems import GIB, LineItem, window_lines
 from attribution.reports.lineset import read_line_set, round_items
-from attribution.reports.views import tier_sort_key
+from attribution.reports.statement_views import tier_sort_key
 from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.store.collection_state import coverage_counts
 from attribution.store.coverage import never_collected

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
 from attribution.reports.cells import csv_chunks
-from attribution.reports.statement import Statement
+from attribution.reports.period_statement import Statement
 from attribution.store.cluster import cluster_cost_and_gpu_intervals
 from attribution.store.pools import cost_and_gpu_intervals_by_pool
 from attribution.timeutil import period_window

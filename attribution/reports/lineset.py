@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.statement import Line, rounded_lines
 from attribution.reports.lineitems import LineItem, window_lines
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
 from attribution.store.lines import estimated_keys
 from attribution.store.tables import Period
 from attribution.timeutil import iso, period_window

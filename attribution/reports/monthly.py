@@ -2,8 +2,9 @@
 
 A closed period's statement is built from its frozen statement lines and carries their content hash; an
 open period's from the stored interval lines (``attributed_costs``), marked provisional. Either way the
-views are roll-ups of the statement's rounded lines (``views.py``), so each sums to the statement total,
-to the cent, and the summary reconciles that total to the cluster's bill for the period.
+views are roll-ups of the statement's rounded lines (:mod:`attribution.reports.statement_views`), so
+each sums to the statement total, to the cent, and the summary reconciles that total to the cluster's
+bill for the period.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.errors import NotFoundError
 from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, Line
+from attribution.reports.period_statement import build_statement
 from attribution.reports.series import Series, build_series
-from attribution.reports.statement import build_statement
-from attribution.reports.views import (
+from attribution.reports.statement_views import (
     DayAmounts,
     Row,
     cents_half_even,

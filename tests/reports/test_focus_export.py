@@ -28,7 +28,7 @@ from attribution.api.app import create_app
 from attribution.config import Settings
 from attribution.jobs.attribute import run_attribution
 from attribution.reports.focus import FOCUS_COLUMNS, X_COLUMNS
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
 from attribution.store.apikeys import create_key
 from attribution.store.session import unit_of_work
 from attribution.store.tables import TenantUsage
