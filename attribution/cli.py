@@ -115,7 +115,7 @@ def demo(
 ) -> None:
     """Simulate a cluster, load it into a local Prometheus, collect, attribute and print the chargeback."""
     from attribution.demo import DEMO_PRICE_LIST, next_steps, run_demo
-    from attribution.reports.render import tiers_table, to_table
+    from attribution.reports.chargeback_render import tiers_table, to_table
 
     run = run_demo(out, days=days, seed=seed, say=lambda m: console.print(m, style="dim"), month=month)
     to_table(run.chargeback, table_console)
@@ -150,8 +150,8 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
     from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
     from attribution.errors import ConflictError
     from attribution.jobs.attribute import run_attribution, settlement_window
-    from attribution.reports.html import money
-    from attribution.reports.views import cents_half_even
+    from attribution.reports.statement_html import money
+    from attribution.reports.statement_views import cents_half_even
     from attribution.store import queries
     from attribution.store.collection_state import CollectorWatermark
     from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
@@ -203,7 +203,7 @@ def report_chargeback(
     one with the corrections of closed periods billed in it, as the API and the statement do.
     """
     from attribution.reports.chargeback import build_chargeback
-    from attribution.reports.render import to_csv, to_json, to_table
+    from attribution.reports.chargeback_render import to_csv, to_json, to_table
     from attribution.store.session import make_engine, make_sessionmaker
     from attribution.timeutil import align_window
 
@@ -233,12 +233,10 @@ def _factory(settings: Settings) -> Any:
 @period_app.command("list")
 def period_list() -> None:
     """Every known period with its status, total and content hash."""
-    from sqlalchemy import select
-
-    from attribution.store.tables import Period
+    from attribution.store.statements import all_periods
 
     with _factory(_settings())() as session:
-        for p in session.scalars(select(Period).order_by(Period.period)):
+        for p in all_periods(session):
             total = "" if p.total_cents is None else f"{p.total_cents / 100:.2f}"
             console.print(f"{p.period}  {p.status:<6}  {total:>14}  {p.content_hash or ''}")
 
@@ -293,13 +291,13 @@ def report_statement(
     """
     import json
 
-    from attribution.reports.render import statement_table
-    from attribution.reports.statement import build_statement
+    from attribution.reports.chargeback_render import statement_table
+    from attribution.reports.period_statement import build_statement
 
     settings = _settings()
     with _factory(settings)() as session:
         if fmt in (StatementFormat.html, StatementFormat.xlsx):
-            from attribution.reports.html import build_statement_html
+            from attribution.reports.statement_html import build_statement_html
             from attribution.reports.xlsx import build_statement_xlsx
 
             path = out or Path(f"statement-{period}{'-' + _file_part(tenant) if tenant else ''}.{fmt.value}")
@@ -334,9 +332,9 @@ def report_tiers(
     who subsidises whom, break-even prices, and a what-if."""
     from attribution.config import RESERVED_NAMES
     from attribution.errors import NotFoundError
-    from attribution.reports.pools import pool_exists
     from attribution.reports.pricelist import load_price_list
     from attribution.reports.pricing_render import write_tiers
+    from attribution.store.pools import pool_exists
 
     settings = _settings()
     prices = load_price_list(price_list, settings.currency)

@@ -27,7 +27,7 @@ from attribution.jobs.attribute import run_attribution
 from attribution.jobs.periods import close_period
 from attribution.localprom import LocalPrometheus, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
-from attribution.reports.render import tiers_csv, to_csv, to_json
+from attribution.reports.chargeback_render import tiers_csv, to_csv, to_json
 from attribution.reports.tiers import TierCost, tier_costs
 from attribution.sim.history import generate_history
 from attribution.sim.scenario import ClusterSpec, demo_cluster

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from attribution.errors import DatabaseUnavailableError
-from attribution.reports.chargeback import results_version
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import LineSet, period_state, read_line_set
+from attribution.store.lines import results_version
 
 Key = tuple[datetime, datetime, str | None, tuple[str, str | None], tuple[int, int]]
 T = TypeVar("T")

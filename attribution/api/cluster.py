@@ -34,12 +34,13 @@ from attribution.api.schemas import (
 from attribution.config import RESERVED_NAMES, Settings
 from attribution.errors import NotFoundError
 from attribution.reports.coverage import coverage_report
-from attribution.reports.pools import pool_exists, pool_series, pool_summaries
+from attribution.reports.period_statement import build_statement
+from attribution.reports.pools import pool_series, pool_summaries
 from attribution.reports.pricelist import parse_price_list
 from attribution.reports.pricing import analyse_tiers
-from attribution.reports.statement import build_statement
 from attribution.reports.tiers import statement_tier_costs, tier_costs
 from attribution.reports.usage import check_step
+from attribution.store.pools import pool_exists
 from attribution.timeutil import iso
 
 router = APIRouter(tags=["cluster"], dependencies=[Expensive])  # per-key rate limit

@@ -23,7 +23,7 @@ from attribution.api.params import (
 )
 from attribution.reports.export import lines_csv_chunks
 from attribution.reports.focus import focus_csv_chunks, focus_rows, gpu_hour_rates
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
 
 router = APIRouter(tags=["exports"], dependencies=[Expensive])  # per-key rate limit
 

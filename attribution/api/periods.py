@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
-from sqlalchemy import select
 
 from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import to_schema
@@ -14,8 +13,8 @@ from attribution.api.params import resolve_period
 from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.jobs.periods import close_period
-from attribution.reports.statement import build_statement
-from attribution.store.tables import Period
+from attribution.reports.period_statement import build_statement
+from attribution.store.statements import all_periods
 
 router = APIRouter(tags=["periods"])
 
@@ -47,7 +46,7 @@ def single_header(request: Request, name: str) -> None:
 @router.get("/v1/periods", response_model=list[PeriodOut])
 def periods(_: BillingDep, session: SessionDep) -> list[PeriodOut]:
     """Every period the service has seen, oldest first, with status, totals and content hash."""
-    return [to_schema(PeriodOut, p) for p in session.scalars(select(Period).order_by(Period.period))]
+    return [to_schema(PeriodOut, p) for p in all_periods(session)]
 
 
 @router.post("/v1/periods/{period}/close", response_model=PeriodOut)

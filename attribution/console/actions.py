@@ -34,9 +34,9 @@ from attribution.errors import AttributionError, NotFoundError
 from attribution.jobs.periods import close_period
 from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
-from attribution.reports.html import build_statement_html
 from attribution.reports.lineset import read_line_set
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store import queries
 from attribution.timeutil import period_window

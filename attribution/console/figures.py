@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from attribution.config import RESERVED_NAMES
 from attribution.model.statement import COMPONENTS, USAGE
 from attribution.reports.charts import COLOURS, COMPONENT_NAMES
-from attribution.reports.html import money
 from attribution.reports.monthly import StatementReport
 from attribution.reports.pools import PoolSummary
+from attribution.reports.statement_html import money
+from attribution.reports.statement_views import Row, apportion_cents, cents_half_even
 from attribution.reports.svg import stacked_bars
 from attribution.reports.tiers import TierCost
-from attribution.reports.views import Row, apportion_cents, cents_half_even
 
 #: The pool cost structure in the order of ``PoolSummary``'s money fields (its ``cost`` is their sum).
 POOL_PARTS = ("kv_in_use", "kv_free", "static", "idle", "unmeasured")

@@ -28,13 +28,14 @@ from attribution.console.web import (
 from attribution.errors import AttributionError, NotFoundError
 from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report
-from attribution.reports.pools import pool_exists, pool_summaries
+from attribution.reports.period_statement import build_statement
+from attribution.reports.pools import pool_summaries
 from attribution.reports.pricelist import load_price_list
 from attribution.reports.pricing import analyse_tiers
-from attribution.reports.statement import build_statement
+from attribution.reports.statement_views import cents_half_even
 from attribution.reports.tiers import statement_tier_costs
-from attribution.reports.views import cents_half_even
 from attribution.store import queries
+from attribution.store.pools import pool_exists
 from attribution.store.tables import Period
 from attribution.timeutil import period_window
 

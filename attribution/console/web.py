@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings
 from attribution.console.session import COOKIE, Viewer, session_secret, viewer_of
 from attribution.errors import AttributionError
-from attribution.reports.html import money
-from attribution.reports.views import cents_half_even
+from attribution.reports.statement_html import money
+from attribution.reports.statement_views import cents_half_even
 from attribution.store.tables import Period
 from attribution.timeutil import period_window
 

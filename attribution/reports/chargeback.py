@@ -14,17 +14,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.model.money import MICROS_PER_CENT
 from attribution.reports.lineitems import GIB, LineItem, window_lines
 from attribution.reports.lineset import read_line_set, round_items
-from attribution.reports.views import tier_sort_key
-from attribution.store import queries
+from attribution.reports.statement_views import tier_sort_key
+from attribution.store.cluster import cluster_cost_usd_micros
+from attribution.store.collection_state import coverage_counts
 from attribution.store.coverage import never_collected
-from attribution.store.tables import AttributedCost, AttributionRun, PoolCost
+from attribution.store.lines import has_lines
+from attribution.store.pools import pool_exists
 from attribution.timeutil import iso
 
 
@@ -96,7 +97,7 @@ def build_chargeback(
     else:
         items, status, content_hash = round_items(window_lines(session, start, end)), "provisional", None
     groups = group_lines(items, Grouping.TENANT)
-    cluster_micros, attributed = queries.cluster_cost_usd_micros(session, start, end)
+    cluster_micros, attributed = cluster_cost_usd_micros(session, start, end)
     tenants = [
         TenantCharge(
             tenant=g.tenant,
@@ -125,7 +126,7 @@ def build_chargeback(
         cluster_cost_usd_micros=cluster_micros,
         intervals_attributed=attributed,
         intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
-        coverage_intervals=queries.coverage_counts(session, start, end),
+        coverage_intervals=coverage_counts(session, start, end),
         not_collected=never_collected(session, start, end, interval_seconds),
         status=status,
         content_hash=content_hash,
@@ -138,21 +139,6 @@ def cents_of(usd_micros: int) -> float:
 
 
 # --- line items and grouped chargeback (the API's read path) ------------------------------------------
-
-
-def results_version(session: Session) -> tuple[int, int]:
-    """Changes whenever an attribution run stores lines: the key under which a window's lines may be
-    reused. Runs replace lines in the same transaction that records the run. The highest id catches a new
-    run; the count of the last ``RECENT_RUNS`` ids catches a run that commits after one with a higher id
-    (concurrent runs). Both read the primary key index only, so the cost does not grow with history."""
-    t = AttributionRun
-    last_id = int(session.execute(select(func.max(t.id))).scalar_one() or 0)
-    recent = session.execute(select(func.count()).where(t.id > last_id - RECENT_RUNS)).scalar_one()
-    return last_id, int(recent)
-
-
-#: More than the attribution runs that can ever be in flight at once.
-RECENT_RUNS = 64
 
 
 class Grouping(StrEnum):
@@ -276,7 +262,7 @@ def grouped_chargeback(
     """The chargeback of the window's ``lines`` that pass ``keep``, grouped; sums to the cent."""
     start, end = window
     groups = group_lines([x for x in lines if keep.keep(x)], grouping)
-    cluster_micros, attributed = queries.cluster_cost_usd_micros(session, start, end)
+    cluster_micros, attributed = cluster_cost_usd_micros(session, start, end)
     return GroupedChargeback(
         start=start,
         end=end,
@@ -288,7 +274,7 @@ def grouped_chargeback(
         cluster_cost_usd_micros=cluster_micros,
         intervals_attributed=attributed,
         intervals_in_window=int((end - start).total_seconds()) // interval_seconds,
-        coverage_intervals=queries.coverage_counts(session, start, end),
+        coverage_intervals=coverage_counts(session, start, end),
         not_collected=never_collected(session, start, end, interval_seconds),
     )
 
@@ -300,21 +286,11 @@ def check_filter(session: Session, keep: LineFilter, pools: list[str], tenant_ke
     For a tenant key (``tenant_key``) a pool exists only if its own tenant has lines in it: a pool it may
     not see and a pool that does not exist get the same 404, so the key cannot probe the cluster's pools.
     """
-    t = AttributedCost
-    if keep.tenant is not None and not _seen(session, t.tenant == keep.tenant):
+    if keep.tenant is not None and not has_lines(session, keep.tenant):
         raise NotFoundError(f"no tenant named {keep.tenant!r}")
     if tenant_key and keep.pool is not None:
-        if not _seen(session, (t.tenant == keep.tenant) & (t.pool == keep.pool)):
+        if keep.tenant is None or not has_lines(session, keep.tenant, keep.pool):
             raise NotFoundError(f"no pool named {keep.pool!r}")
         return
-    if (
-        keep.pool is not None
-        and keep.pool not in pools
-        and not _seen(session, PoolCost.pool == keep.pool, PoolCost)
-    ):
+    if keep.pool is not None and keep.pool not in pools and not pool_exists(session, keep.pool):
         raise NotFoundError(f"no pool named {keep.pool!r}")
-
-
-def _seen(session: Session, condition: Any, table: type[Any] = AttributedCost) -> bool:
-    """Indexed look-ups only: tenants by ``ix_attributed_costs_tenant``, pools in the smaller pool table."""
-    return session.execute(select(table.interval_start).where(condition).limit(1)).first() is not None

@@ -23,13 +23,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.config import PoolConfig, Settings
 from attribution.errors import NotFoundError
 from attribution.model.efficiency import headroom
-from attribution.store.tables import AttributedCost, GpuSample, KvSample, PoolCost
+from attribution.store.lines import pool_cost_of_tiers, pool_usage
+from attribution.store.pools import pool_cost_parts, pool_day
 
 LONG_CONTEXT_TOKENS = 32 * 1024
 RATIO = Decimal("0.000001")
@@ -110,44 +110,9 @@ def long_context_tiers(names: list[str], boundaries_tokens: list[int]) -> list[s
 
 
 def _day_row(session: Session, pool: str, s: datetime, e: datetime) -> dict[str, Any]:
-    """One query per table: the day's sums for the pool."""
-    p, a, k, g = PoolCost, AttributedCost, KvSample, GpuSample
-    costs = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(p.gpu_count), 0),
-            func.coalesce(func.sum(p.cost_usd_micros), 0),
-            func.coalesce(func.sum(p.kv_capacity_bytes), 0),
-            func.coalesce(func.sum(p.kv_in_use_bytes), 0),
-        ).where(p.pool == pool, p.interval_start >= s, p.interval_start < e)
-    ).one()
-    usage = session.execute(
-        select(
-            func.coalesce(func.sum(a.prompt_tokens + a.generation_tokens), 0),
-            func.coalesce(func.sum(a.requests), 0),
-        ).where(a.pool == pool, a.interval_start >= s, a.interval_start < e)
-    ).one()
-    running = session.execute(
-        select(func.avg(k.requests_running)).where(
-            k.pool == pool, k.interval_start >= s, k.interval_start < e
-        )
-    ).scalar()
-    util = session.execute(
-        select(func.avg(g.gpu_util_percent)).where(
-            g.pool == pool, g.interval_start >= s, g.interval_start < e
-        )
-    ).scalar()
-    return {
-        "intervals": int(costs[0]),
-        "gpu_intervals": int(costs[1]),
-        "cost": int(costs[2]),
-        "capacity": int(costs[3]),
-        "in_use": int(costs[4]),
-        "tokens": int(usage[0]),
-        "requests": int(usage[1]),
-        "running": None if running is None else float(running),
-        "util": None if util is None else float(util),
-    }
+    """The day's sums for the pool: its costs and samples, and its lines' tokens and requests."""
+    tokens, requests = pool_usage(session, pool, s, e)
+    return {**pool_day(session, pool, s, e), "tokens": tokens, "requests": requests}
 
 
 def _day(
@@ -195,31 +160,9 @@ def cost_structure(
     session: Session, settings: Settings, pool: str, start: datetime, end: datetime
 ) -> CostStructure:
     """The pool's cost over the window as tokens, memory and idle (an exact partition), and its cuts."""
-    p, a = PoolCost, AttributedCost
-    row = session.execute(
-        select(
-            *(
-                func.coalesce(func.sum(c), 0)
-                for c in (
-                    p.cost_usd_micros,
-                    p.kv_in_use_usd_micros,
-                    p.static_usd_micros,
-                    p.kv_free_usd_micros,
-                    p.idle_usd_micros,
-                    p.unmeasured_usd_micros,
-                )
-            )
-        ).where(p.pool == pool, p.interval_start >= start, p.interval_start < end)
-    ).one()
-    cost, tokens, memory, free, idle, unmeasured = (int(v) for v in row)
+    cost, tokens, memory, free, idle, unmeasured = pool_cost_parts(session, pool, start, end)
     tiers = long_context_tiers(settings.tiers.names, settings.tiers.boundaries_tokens)
-    long_ctx = int(
-        session.execute(
-            select(func.coalesce(func.sum(a.total_usd_micros), 0)).where(
-                a.pool == pool, a.interval_start >= start, a.interval_start < end, a.tier.in_(tiers)
-            )
-        ).scalar_one()
-    )
+    long_ctx = pool_cost_of_tiers(session, pool, start, end, tiers)
     return CostStructure(
         cost_usd_micros=cost,
         tokens_usd_micros=tokens,

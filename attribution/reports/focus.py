@@ -23,14 +23,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
 from attribution.reports.cells import csv_chunks
-from attribution.reports.statement import Statement
-from attribution.store.tables import ClusterCost, PoolCost
+from attribution.reports.period_statement import Statement
+from attribution.store.cluster import cluster_cost_and_gpu_intervals
+from attribution.store.pools import cost_and_gpu_intervals_by_pool
 from attribution.timeutil import period_window
 
 GIB = 1024**3
@@ -92,19 +92,9 @@ class Rates:
 
 def gpu_hour_rates(session: Session, period: str, interval_seconds: int) -> Rates:
     start, end = period_window(period)
-    p = PoolCost
-    rows = session.execute(
-        select(p.pool, func.sum(p.cost_usd_micros), func.sum(p.gpu_count))
-        .where(p.interval_start >= start, p.interval_start < end)
-        .group_by(p.pool)
-    ).all()
+    rows = cost_and_gpu_intervals_by_pool(session, start, end)
     by_pool = {str(pool): _rate(int(cost), int(gpus), interval_seconds) for pool, cost, gpus in rows if gpus}
-    c = ClusterCost
-    cost, gpus = session.execute(
-        select(func.sum(c.cost_usd_micros), func.sum(c.gpus_in_inventory)).where(
-            c.interval_start >= start, c.interval_start < end
-        )
-    ).one()
+    cost, gpus = cluster_cost_and_gpu_intervals(session, start, end)
     cluster = _rate(int(cost), int(gpus), interval_seconds) if cost is not None and gpus else None
     return Rates({k: v for k, v in by_pool.items() if v}, cluster or None)
 

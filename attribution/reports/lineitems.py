@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
-from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost
+from attribution.store.lines import line_item_sums
 
 GIB = 1024**3
 COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
@@ -61,18 +59,7 @@ class LineItem:
 def window_lines(session: Session, start: datetime, end: datetime) -> list[LineItem]:
     """Every pool x tenant x tier of ``[start, end)``, summed from the stored lines (any storage grain),
     ordered by (tenant, pool, tier): the order cursors page in."""
-    t = AttributedCost
-    keys = (t.tenant, t.pool, t.tier)
-    rows = session.execute(
-        select(
-            *keys,
-            *(key_sum(getattr(t, f)) for f in _SUMMED),  # floats in key order
-            func.max(case((t.estimated, 1), else_=0)),
-        )
-        .where(t.interval_start >= start, t.interval_start < end)
-        .group_by(*keys)
-        .order_by(*keys)
-    ).all()
+    rows = line_item_sums(session, start, end, _SUMMED)
     return [_line(r) for r in rows]
 
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.model.statement import Line, rounded_lines
 from attribution.reports.lineitems import LineItem, window_lines
-from attribution.reports.statement import build_statement
-from attribution.store.tables import AttributedCost, Period
+from attribution.reports.period_statement import build_statement
+from attribution.store.lines import estimated_keys
+from attribution.store.tables import Period
 from attribution.timeutil import iso, period_window
 
 CLOSED, OPEN, PROVISIONAL = "closed", "open", "provisional"
@@ -68,7 +68,7 @@ def read_line_set(session: Session, start: datetime, end: datetime, period: str 
     found = build_statement(session, period)
     flags: dict[str, set[tuple[str, str, str]]] = {}
     for charge_period in {x.charge_period for x in found.lines}:
-        flags[charge_period] = _estimated_keys(session, *period_window(charge_period))
+        flags[charge_period] = estimated_keys(session, *period_window(charge_period))
     lines = [_item(x, flags[x.charge_period]) for x in found.lines]
     return _ordered(LineSet(start, end, period, found.status, found.content_hash, lines))
 
@@ -135,14 +135,3 @@ def line_id(found: LineSet, line: LineItem) -> str:
         scope += [iso(found.start), iso(found.end)]
     text = "\x1f".join((*scope, *line.key))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _estimated_keys(session: Session, start: datetime, end: datetime) -> set[tuple[str, str, str]]:
-    """Keys with an estimated stored line in ``[start, end)``: a flag next to an amount, never money."""
-    t = AttributedCost
-    rows = session.execute(
-        select(t.tenant, t.pool, t.tier)
-        .where(t.interval_start >= start, t.interval_start < end, t.estimated)
-        .distinct()
-    ).all()
-    return {(str(a), str(b), str(c)) for a, b, c in rows}

@@ -2,8 +2,9 @@
 
 A closed period's statement is built from its frozen statement lines and carries their content hash; an
 open period's from the stored interval lines (``attributed_costs``), marked provisional. Either way the
-views are roll-ups of the statement's rounded lines (``views.py``), so each sums to the statement total,
-to the cent, and the summary reconciles that total to the cluster's bill for the period.
+views are roll-ups of the statement's rounded lines (:mod:`attribution.reports.statement_views`), so
+each sums to the statement total, to the cent, and the summary reconciles that total to the cluster's
+bill for the period.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
 from attribution.errors import NotFoundError
 from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, Line
+from attribution.reports.period_statement import build_statement
 from attribution.reports.series import Series, build_series
-from attribution.reports.statement import build_statement
-from attribution.reports.views import (
+from attribution.reports.statement_views import (
     DayAmounts,
     Row,
     cents_half_even,
@@ -30,10 +30,11 @@ from attribution.reports.views import (
     tier_sort_key,
     total_of,
 )
-from attribution.store import queries
-from attribution.store.aggregates import key_sum
+from attribution.store.cluster import cluster_cost_usd_micros
+from attribution.store.collection_state import coverage_counts, source_coverage
 from attribution.store.coverage import never_collected
-from attribution.store.tables import AttributedCost
+from attribution.store.inputs import engine_activity
+from attribution.store.lines import estimated_and_unmeasured, interval_sums, pools_of_tenant
 from attribution.timeutil import iso, period_window
 
 
@@ -172,7 +173,7 @@ def build_statement_report(
     usage_lines = [x for x in lines if x.charge_class == USAGE]
     correction_lines = [x for x in lines if x.charge_class == CORRECTION]
     usage = total_of(roll_up(usage_lines, lambda _: ("usage",)), ("usage",))
-    cluster_cost, attributed = queries.cluster_cost_usd_micros(session, start, end)
+    cluster_cost, attributed = cluster_cost_usd_micros(session, start, end)
     return StatementReport(
         period=period,
         start=start,
@@ -213,19 +214,8 @@ def _daily(
 
 def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str | None) -> list[DayAmounts]:
     """Per UTC day from the interval lines; grouped by interval in SQL, by day here (dialect-neutral)."""
-    t = AttributedCost
-    where = [t.interval_start >= start, t.interval_start < end]
-    if tenant is not None:
-        where.append(t.tenant == tenant)
-    money = [func.sum(getattr(t, f"{c}_usd_micros")) for c in COMPONENTS]
-    usage = [func.sum(t.requests), func.sum(t.prompt_tokens), func.sum(t.generation_tokens)]
-    stmt = (
-        select(t.interval_start, *money, *usage, key_sum(t.kv_byte_seconds))
-        .where(*where)
-        .group_by(t.interval_start)
-    )
     days: dict[str, list[float]] = defaultdict(lambda: [0] * 8)
-    for row in session.execute(stmt):
+    for row in interval_sums(session, start, end, tenant):
         cell = days[row[0].date().isoformat()]
         for i, value in enumerate(row[1:]):
             cell[i] += value or 0
@@ -248,20 +238,9 @@ def _gateway_gaps(
     """Per pool, the intervals its engines worked without the gateway's usage (telemetry gaps, billed to
     ``__unmeasured__``), as ``("gateway", "pool <name>", "missing", n)`` beside the sources' rows. For a
     tenant's statement, only the pools it has lines in: a tenant may not learn the other pools' names."""
-    t = AttributedCost
-    mine = (
-        None
-        if tenant is None
-        else set(
-            session.scalars(
-                select(t.pool)
-                .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
-                .distinct()
-            )
-        )
-    )
+    mine = None if tenant is None else pools_of_tenant(session, tenant, start, end)
     missing: dict[str, int] = {}
-    for r in queries.engine_activity(session, start, end):
+    for r in engine_activity(session, start, end):
         if not r.has_usage and (mine is None or str(r.pool) in mine):
             missing[str(r.pool)] = missing.get(str(r.pool), 0) + 1
     return [("gateway", f"pool {pool}", "missing", n) for pool, n in sorted(missing.items())]
@@ -270,25 +249,16 @@ def _gateway_gaps(
 def _coverage(
     session: Session, settings: Settings, start: datetime, end: datetime, tenant: str | None, attributed: int
 ) -> Coverage:
-    t = AttributedCost
-    where = [t.interval_start >= start, t.interval_start < end]
-    if tenant is not None:
-        where.append(t.tenant == tenant)
-    estimated, unmeasured = session.execute(
-        select(
-            func.coalesce(func.sum(case((t.estimated, t.total_usd_micros), else_=0)), 0),
-            func.coalesce(func.sum(t.unmeasured_usd_micros), 0),
-        ).where(*where)
-    ).one()
+    estimated, unmeasured = estimated_and_unmeasured(session, start, end, tenant)
     return Coverage(
         intervals_in_period=int((end - start).total_seconds()) // settings.interval_seconds,
         intervals_attributed=attributed,
-        intervals_with_data=queries.coverage_counts(session, start, end),
+        intervals_with_data=coverage_counts(session, start, end),
         source_status=[
-            (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in queries.source_coverage(session, start, end)
+            (str(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in source_coverage(session, start, end)
         ]
         + _gateway_gaps(session, start, end, tenant),
-        estimated_usd_micros=int(estimated),
-        unmeasured_usd_micros=int(unmeasured),
+        estimated_usd_micros=estimated,
+        unmeasured_usd_micros=unmeasured,
         not_collected=never_collected(session, start, end, settings.interval_seconds),
     )

@@ -11,16 +11,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.model.money import micros_to_cents
-from attribution.store.aggregates import bucket_of
-from attribution.store.tables import GpuSample, PoolCost
+from attribution.store.pools import gpu_utilisation, pool_buckets, pool_exists, pool_totals
 
 GIB = 1024**3
-MONEY = ("cost", "kv_in_use", "kv_free", "static", "idle", "unmeasured")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +55,6 @@ class PoolSummary:
     series: list[PoolPoint] = field(default_factory=list)
 
 
-def _sums(t: type[PoolCost]) -> list[Any]:
-    return [func.sum(getattr(t, f"{m}_usd_micros")) for m in MONEY]
-
-
 def pool_summaries(
     session: Session,
     start: datetime,
@@ -74,22 +67,7 @@ def pool_summaries(
     ``configured`` nor ever stored is a 404; a known one without cost in the window has zero figures.
     Cents are rounded over every pool of the window before narrowing, so asking for one pool never
     changes its cents (a filter never changes an amount)."""
-    t = PoolCost
-    where = [t.interval_start >= start, t.interval_start < end]
-    rows = session.execute(
-        select(
-            t.pool,
-            func.count(),
-            func.sum(t.gpu_count),
-            func.sum(t.kv_capacity_bytes),
-            func.sum(t.kv_in_use_bytes),
-            func.max(case((t.estimated, 1), else_=0)),
-            *_sums(t),
-        )
-        .where(*where)
-        .group_by(t.pool)
-        .order_by(t.pool)
-    ).all()
+    rows = pool_totals(session, start, end)
     cents = micros_to_cents([int(r[6]) for r in rows])
     if pool is not None:
         kept = [(r, c) for r, c in zip(rows, cents, strict=True) if r[0] == pool]
@@ -98,12 +76,12 @@ def pool_summaries(
         if pool not in configured and not pool_exists(session, pool):
             raise NotFoundError(f"no pool named {pool!r}")
         return [PoolSummary(pool, 0, 0.0, 0.0, 0.0, None, None, None, 0, 0, 0, 0, 0, 0, 0, False)]
-    util = _utilisation(session, start, end)
+    util = gpu_utilisation(session, start, end)
     return [_summary(r, c, util.get(str(r[0])), interval_seconds) for r, c in zip(rows, cents, strict=True)]
 
 
 def _summary(r: Any, cost_cents: int, util: float | None, interval_seconds: int) -> PoolSummary:
-    """A row of (pool, count, gpus, capacity, in use, estimated, *MONEY sums) as a pool's summary."""
+    """A row of :func:`pool_totals` (pool, count, gpus, capacity, in use, estimated, money) as a summary."""
     count, gpus, capacity, in_use = int(r[1]), int(r[2]), int(r[3]), int(r[4])
     money = [int(v) for v in r[6:]]
     return PoolSummary(
@@ -126,20 +104,6 @@ def _summary(r: Any, cost_cents: int, util: float | None, interval_seconds: int)
     )
 
 
-def pool_exists(session: Session, pool: str) -> bool:
-    return session.execute(select(PoolCost.pool).where(PoolCost.pool == pool).limit(1)).first() is not None
-
-
-def _utilisation(session: Session, start: datetime, end: datetime) -> dict[str, float]:
-    g = GpuSample
-    rows = session.execute(
-        select(g.pool, func.avg(g.gpu_util_percent))
-        .where(g.interval_start >= start, g.interval_start < end, g.pool.is_not(None))
-        .group_by(g.pool)
-    ).all()
-    return {str(p): float(u) for p, u in rows if u is not None}
-
-
 def pool_series(
     session: Session, pool: str, start: datetime, end: datetime, step_seconds: int
 ) -> list[PoolPoint]:
@@ -147,19 +111,7 @@ def pool_series(
     starts before it), summed in the database: the rows read are the buckets answered (at most
     ``api.max_series_points``, checked before this runs), not one per interval. A 400-day window of
     one-minute intervals is 576,000 rows; read into Python it took 9.6 s and +418 MB."""
-    t = PoolCost
-    bucket = bucket_of(t.interval_start, int(start.timestamp()), step_seconds).label("bucket")
-    rows = session.execute(
-        select(
-            bucket,
-            func.sum(t.kv_capacity_bytes),
-            func.sum(t.kv_in_use_bytes),
-            *(func.sum(getattr(t, f"{m}_usd_micros")) for m in MONEY),
-        )
-        .where(t.pool == pool, t.interval_start >= start, t.interval_start < end)
-        .group_by(bucket)
-        .order_by(bucket)
-    ).all()
+    rows = pool_buckets(session, pool, start, end, step_seconds)
     return [
         PoolPoint(
             start=datetime.fromtimestamp(int(r[0]), UTC),

@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.model.money import allocate
 from attribution.model.statement import USAGE, Line
+from attribution.reports.period_statement import build_statement
 from attribution.reports.pricelist import Band, PriceList, PriceListError
-from attribution.reports.statement import build_statement
-from attribution.reports.views import cents_half_even, tier_sort_key
+from attribution.reports.statement_views import cents_half_even, tier_sort_key
 
 #: Break-even prices are kept to this many decimal places of USD per 1M tokens (a 1e-12 step moves the
 #: revenue of a trillion tokens by one micro-dollar), so that they make a margin zero to the cent.

@@ -11,10 +11,10 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.reports.html import money
 from attribution.reports.pricelist import PriceList
 from attribution.reports.pricing import Priced, Subsidy, TierAnalysis, WhatIf, analyse_tiers, analyse_what_if
-from attribution.reports.views import cents_half_even
+from attribution.reports.statement_html import money
+from attribution.reports.statement_views import cents_half_even
 
 
 def _price(value: Decimal) -> str:

@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
+from attribution.store.cluster import cluster_intervals, gpu_util_by_interval
+from attribution.store.lines import memory_by_interval_and_tier
+from attribution.store.pools import pools_by_interval
 
 GIB = 1024**3
 
@@ -42,13 +42,7 @@ def _bucket_of(t: datetime, bucket: str) -> str:
 def build_series(
     session: Session, start: datetime, end: datetime, tenant: str | None, tier_names: list[str]
 ) -> Series:
-    cluster = session.execute(
-        select(
-            ClusterCost.interval_start,
-            ClusterCost.cost_usd_micros,
-            ClusterCost.unallocated_usd_micros + ClusterCost.overhead_usd_micros,
-        ).where(ClusterCost.interval_start >= start, ClusterCost.interval_start < end)
-    ).all()
+    cluster = cluster_intervals(session, start, end)
     bucket = "day" if len({r[0].date() for r in cluster}) > 2 else "hour"
     cost: dict[str, float] = defaultdict(float)
     idle: dict[str, float] = defaultdict(float)
@@ -77,16 +71,7 @@ def _pools(
     session: Session, start: datetime, end: datetime, bucket: str, idle: dict[str, float]
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Adds each pool's idle cost to ``idle``; returns KV bytes in use and KV capacity per bucket."""
-    rows = session.execute(
-        select(
-            PoolCost.interval_start,
-            func.sum(PoolCost.idle_usd_micros),
-            func.sum(PoolCost.kv_in_use_bytes),
-            func.sum(PoolCost.kv_capacity_bytes),
-        )
-        .where(PoolCost.interval_start >= start, PoolCost.interval_start < end)
-        .group_by(PoolCost.interval_start)
-    ).all()
+    rows = pools_by_interval(session, start, end)
     kv_used: dict[str, float] = defaultdict(float)
     kv_capacity: dict[str, float] = defaultdict(float)
     for t, pool_idle, used, capacity in rows:
@@ -98,19 +83,7 @@ def _pools(
 
 
 def _gpu_util(session: Session, start: datetime, end: datetime, bucket: str) -> dict[str, float]:
-    rows = session.execute(
-        select(
-            GpuSample.interval_start,
-            func.sum(GpuSample.gpu_util_percent),
-            func.count(GpuSample.gpu_util_percent),
-        )
-        .where(
-            GpuSample.interval_start >= start,
-            GpuSample.interval_start < end,
-            GpuSample.pool.is_not(None),
-        )
-        .group_by(GpuSample.interval_start)
-    ).all()
+    rows = gpu_util_by_interval(session, start, end)
     total: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
     for t, s, n in rows:
@@ -123,15 +96,7 @@ def _gpu_util(session: Session, start: datetime, end: datetime, bucket: str) -> 
 def _memory_by_tier(
     session: Session, start: datetime, end: datetime, tenant: str | None, bucket: str
 ) -> dict[tuple[str, str], float]:
-    t = AttributedCost
-    where = [t.interval_start >= start, t.interval_start < end, t.kv_byte_seconds > 0]
-    if tenant is not None:
-        where.append(t.tenant == tenant)
-    rows = session.execute(
-        select(t.interval_start, t.tier, key_sum(t.kv_byte_seconds))
-        .where(*where)
-        .group_by(t.interval_start, t.tier)
-    ).all()
+    rows = memory_by_interval_and_tier(session, start, end, tenant)
     out: dict[tuple[str, str], float] = defaultdict(float)
     for when, tier, byte_seconds in rows:
         out[(str(tier), _bucket_of(when, bucket))] += float(byte_seconds)

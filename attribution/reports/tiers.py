@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
 from attribution.model.statement import USAGE, Line
-from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost
+from attribution.store.lines import tier_sums
 
 GIB = 1024**3
 PER_REQUEST_PLACES = Decimal("1e-9")
@@ -70,21 +68,7 @@ def tier_costs(
     Prices are per model, so pricing wants one pool at a time: across pools a GiB-hour costs what each
     pool's GPUs and utilisation make it cost.
     """
-    t = AttributedCost
-    where = [t.interval_start >= start, t.interval_start < end]
-    if pool is not None:
-        where.append(t.pool == pool)
-    rows = session.execute(
-        select(
-            t.tier,
-            func.sum(t.requests),
-            func.sum(t.prompt_tokens + t.generation_tokens),
-            key_sum(t.kv_byte_seconds),
-            func.sum(t.total_usd_micros),
-        )
-        .where(*where)
-        .group_by(t.tier)
-    ).all()
+    rows = tier_sums(session, start, end, pool)
     order = {name: i for i, name in enumerate(tier_names)}
     rows = sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0]))
     cents = micros_to_cents([int(r[4]) for r in rows])

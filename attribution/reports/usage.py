@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.errors import InvalidWindowError, NotFoundError
-from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost
+from attribution.store.lines import has_lines, tenant_interval_sums
 
 GIB = 1024**3
 _FIELDS = (
@@ -38,11 +36,6 @@ class UsagePoint:
     kv_token_seconds: float
     memory_gib_hours: float
     total_usd_micros: int
-
-
-def tenant_exists(session: Session, tenant: str) -> bool:
-    t = AttributedCost
-    return session.execute(select(t.tenant).where(t.tenant == tenant).limit(1)).first() is not None
 
 
 def check_step(
@@ -67,14 +60,8 @@ def tenant_usage_series(
     session: Session, tenant: str, start: datetime, end: datetime, step_seconds: int
 ) -> list[UsagePoint]:
     """Only buckets with lines appear (a tenant absent for a day has no point that day). Unknown: 404."""
-    t = AttributedCost
-    rows = session.execute(
-        select(t.interval_start, *(key_sum(getattr(t, f)) for f in _FIELDS))
-        .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
-        .group_by(t.interval_start)
-        .order_by(t.interval_start)
-    ).all()
-    if not rows and not tenant_exists(session, tenant):
+    rows = tenant_interval_sums(session, tenant, start, end, _FIELDS)
+    if not rows and not has_lines(session, tenant):
         raise NotFoundError(f"no tenant named {tenant!r}")
     buckets: dict[int, list[int | float]] = {}
     for r in rows:

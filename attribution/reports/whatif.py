@@ -15,7 +15,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.catalog.models import KV_DTYPE_BYTES
@@ -23,7 +22,8 @@ from attribution.config import PoolConfig, Settings
 from attribution.errors import AttributionError
 from attribution.model.whatif import FIT_RATIO, Deployment, MeasuredLoad, NonKv, WhatIf, answer, calibrate
 from attribution.reports.efficiency import configured_pool
-from attribution.store.tables import AttributedCost, GpuSample, KvSample, PoolCost
+from attribution.store.lines import pool_tier_cost_and_tokens
+from attribution.store.pools import pool_gpu_intervals_and_cost, pool_load
 
 GIB = 1024**3
 #: vLLM's default gpu_memory_utilization: the engine leaves 1 - 0.9 of each GPU unused. Without a measured
@@ -89,32 +89,7 @@ def _num(value: Any) -> float | None:
 
 
 def _window(session: Session, pool: str, start: datetime, end: datetime) -> Facts:
-    g, k = GpuSample, KvSample
-    where_g = (g.pool == pool, g.interval_start >= start, g.interval_start < end)
-    where_k = (k.pool == pool, k.interval_start >= start, k.interval_start < end)
-    gpu_type = session.execute(
-        select(g.gpu_type)
-        .where(*where_g)
-        .group_by(g.gpu_type)
-        .order_by(func.count().desc(), g.gpu_type)
-        .limit(1)
-    ).scalar()
-    engines = (
-        select(
-            k.interval_start,
-            func.sum(k.kv_usage_ratio * k.kv_capacity_tokens).label("tokens"),
-            func.sum(k.requests_running).label("running"),
-        )
-        .where(*where_k)
-        .group_by(k.interval_start)
-        .subquery()
-    )
-    peak = session.execute(select(func.max(engines.c.tokens), func.max(engines.c.running))).one()
-    kv = session.execute(
-        select(func.max(k.kv_bytes_per_token), func.avg(k.kv_capacity_tokens * k.kv_bytes_per_token)).where(
-            *where_k
-        )
-    ).one()
+    gpu_type, peak, kv = pool_load(session, pool, start, end)
     return Facts(
         None if gpu_type is None else str(gpu_type),
         _num(peak[0]),
@@ -130,28 +105,12 @@ def measured_load(
     """The load, the window's facts, the replicas (mean GPUs over tensor-parallel size) and its cost."""
     pool = config.name
     facts = _window(session, pool, start, end)
-    p, a = PoolCost, AttributedCost
-    count, gpus, cost = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(p.gpu_count), 0),
-            func.coalesce(func.sum(p.cost_usd_micros), 0),
-        ).where(p.pool == pool, p.interval_start >= start, p.interval_start < end)
-    ).one()
+    count, gpus, cost = pool_gpu_intervals_and_cost(session, pool, start, end)
     if not count or facts.gpu_type is None:
         raise WhatIfError(
             f"pool {pool!r} has no attributed cost or GPU samples in the window; pick a window it ran in"
         )
-    tiers = session.execute(
-        select(a.tier, func.sum(a.total_usd_micros), func.sum(a.prompt_tokens + a.generation_tokens))
-        .where(
-            a.pool == pool,
-            a.interval_start >= start,
-            a.interval_start < end,
-            a.tier.in_(settings.tiers.names),
-        )
-        .group_by(a.tier)
-    ).all()
+    tiers = pool_tier_cost_and_tokens(session, pool, start, end, settings.tiers.names)
     replicas = max(1, round(int(gpus) / int(count) / config.tensor_parallel_size))
     load = MeasuredLoad(
         window_seconds=int((end - start).total_seconds()),

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.reports.cells import safe_row
 from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
-from attribution.reports.views import Row, cents_half_even
+from attribution.reports.statement_views import Row, cents_half_even
 from attribution.timeutil import iso
 
 MONEY_FORMAT = "#,##0.00"

@@ -9,17 +9,40 @@
   from tokens x latency), or had series it could not place (``unplaced``, e.g. a MIG instance of unknown
   profile). The evidence behind every ``__unmeasured__`` or estimated line.
 * ``collection_log``: one row per committed chunk: the audit that shows each window was collected once.
+* ``dirty_windows``: windows whose inputs changed behind the attribution job, to re-attribute.
+
+The tables and the functions that read and advance them live here together; like every store function,
+these flush at most, never commit: the caller's unit of work does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from attribution.store.tables import Base
+from attribution.store.dialect import upsert_insert
+from attribution.store.expressions import AnyRow, between, epoch, table_of
+from attribution.store.tables import Base, Coverage
+from attribution.store.writes import bulk_upsert
 
 #: Collector names are short identifiers (gpu, kv, gateway, attribution); sources are configured names.
 COLLECTOR = String(40)
@@ -105,3 +128,157 @@ class DirtyWindow(Base):
     window_end: Mapped[datetime]
     marked_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(String(40))
+
+
+# --- reading and advancing the state ---------------------------------------------------------------
+
+
+def ensure_watermark(session: Session, collector: str, source: str, initial: datetime, now: datetime) -> None:
+    """Create the (collector, source) watermark at ``initial`` unless it exists."""
+    t = table_of(CollectorWatermark)
+    values = {"collector": collector, "source": source, "watermark": initial, "updated_at": now}
+    session.execute(
+        upsert_insert(session, t).values(consecutive_failures=0, **values).on_conflict_do_nothing()
+    )
+
+
+def lock_watermark(session: Session, collector: str, source: str) -> CollectorWatermark | None:
+    """The watermark row, locked until the transaction ends; None if another transaction holds it.
+
+    Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``, so a second scheduler replica skips the run instead of
+    queueing behind the first. SQLite has no row locks: it serves one process (docs/collectors.md).
+    """
+    stmt = (
+        select(CollectorWatermark)
+        .where(CollectorWatermark.collector == collector, CollectorWatermark.source == source)
+        .with_for_update(skip_locked=True)
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def advance_watermark(session: Session, collector: str, source: str, to: datetime, now: datetime) -> None:
+    t = table_of(CollectorWatermark)
+    session.execute(
+        update(t)
+        .where(t.c.collector == collector, t.c.source == source)
+        .values(watermark=to, updated_at=now, last_success_at=now, consecutive_failures=0)
+    )
+
+
+def record_failure(session: Session, collector: str, source: str, error: str, now: datetime) -> None:
+    t = table_of(CollectorWatermark)
+    session.execute(
+        update(t)
+        .where(t.c.collector == collector, t.c.source == source)
+        .values(
+            last_error=error[:2000],
+            last_error_at=now,
+            updated_at=now,
+            consecutive_failures=t.c.consecutive_failures + 1,
+        )
+    )
+
+
+def mark_dirty(session: Session, start: datetime, end: datetime, reason: str, now: datetime) -> None:
+    """Record that the inputs of ``[start, end)`` changed after they may have been attributed."""
+    session.execute(
+        insert(table_of(DirtyWindow)).values(window_start=start, window_end=end, marked_at=now, reason=reason)
+    )
+
+
+def dirty_windows(session: Session) -> Sequence[DirtyWindow]:
+    return session.scalars(select(DirtyWindow).order_by(DirtyWindow.window_start, DirtyWindow.id)).all()
+
+
+def clear_dirty(session: Session, ids: Iterable[int]) -> None:
+    session.execute(delete(table_of(DirtyWindow)).where(table_of(DirtyWindow).c.id.in_(list(ids))))
+
+
+def all_watermarks(session: Session) -> Sequence[CollectorWatermark]:
+    return session.scalars(
+        select(CollectorWatermark).order_by(CollectorWatermark.collector, CollectorWatermark.source)
+    ).all()
+
+
+def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store per-source coverage rows, then refresh the per-collector ``coverage`` summary for the same
+    intervals (``series`` summed over sources that had data) in the same transaction."""
+    if not rows:
+        return
+    bulk_upsert(session, SourceCoverage, rows)
+    sc, t = table_of(SourceCoverage), table_of(Coverage)
+    for collector in {str(r["collector"]) for r in rows}:
+        mine = [r["interval_start"] for r in rows if r["collector"] == collector]
+        present = case((sc.c.status != CoverageStatus.MISSING.value, sc.c.series), else_=0)
+        summary = (
+            select(sc.c.collector, sc.c.interval_start, func.sum(present))
+            .where(sc.c.collector == collector, sc.c.interval_start.between(min(mine), max(mine)))
+            .group_by(sc.c.collector, sc.c.interval_start)
+        )
+        stmt = upsert_insert(session, t).from_select(["source", "interval_start", "series"], summary)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["source", "interval_start"], set_={"series": stmt.excluded.series}
+            )
+        )
+    session.flush()
+
+
+def source_coverage(
+    session: Session, start: datetime, end: datetime, collector: str | None = None
+) -> Sequence[AnyRow]:
+    """Per (collector, source, status): how many intervals of ``[start, end)``, for reports and the CLI."""
+    t = table_of(SourceCoverage)
+    stmt = select(t.c.collector, t.c.source, t.c.status, func.count().label("intervals")).where(
+        between(SourceCoverage, start, end)
+    )
+    if collector is not None:
+        stmt = stmt.where(t.c.collector == collector)
+    return session.execute(
+        stmt.group_by(t.c.collector, t.c.source, t.c.status).order_by(t.c.collector, t.c.source, t.c.status)
+    ).all()
+
+
+def intervals_covered_by_all(
+    session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime
+) -> set[datetime]:
+    """The intervals of ``[start, end)`` with a coverage row (any status) from every (collector, source)
+    of ``keys``: collected by all of them, whether or not they had data."""
+    t = table_of(SourceCoverage)
+    pairs = [(t.c.collector == c) & (t.c.source == s) for c, s in keys]
+    rows = session.execute(
+        select(t.c.interval_start)
+        .where(between(SourceCoverage, start, end), or_(*pairs))
+        .group_by(t.c.interval_start)
+        .having(func.count() == len(keys))
+    ).all()
+    return {r[0] for r in rows}
+
+
+def intervals_with_status(
+    session: Session, collector: str, status: str, start: datetime, end: datetime
+) -> set[int]:
+    """Unix seconds of the intervals of ``[start, end)`` some source of ``collector`` recorded ``status``
+    for (gateway ``missing``: usage there, if any, was spread over a gap, so it is estimated)."""
+    t = table_of(SourceCoverage)
+    rows = session.execute(
+        select(epoch(t.c.interval_start))
+        .where(between(SourceCoverage, start, end), t.c.collector == collector, t.c.status == status)
+        .distinct()
+    ).all()
+    return {int(r[0]) for r in rows}
+
+
+def log_chunk(session: Session, **values: Any) -> None:
+    session.execute(insert(table_of(CollectionLog)).values(**values))
+
+
+def coverage_counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """Per collector, the intervals of ``[start, end)`` whose summary shows any series with data."""
+    t = table_of(Coverage)
+    rows = session.execute(
+        select(t.c.source, func.count())
+        .where(between(Coverage, start, end), t.c.series > 0)
+        .group_by(t.c.source)
+    ).all()
+    return {str(source): int(n) for source, n in rows}

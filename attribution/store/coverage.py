@@ -20,8 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from attribution.store import queries
-from attribution.store.collection_state import CoverageStatus, SourceCoverage
+from attribution.store.cluster import cluster_cost_usd_micros
+from attribution.store.collection_state import (
+    CoverageStatus,
+    SourceCoverage,
+    all_watermarks,
+    source_coverage,
+)
+from attribution.store.inputs import engine_activity
 
 #: The attribution job's watermark row (``attribution.collectors.run.ATTRIBUTION``): not a source.
 ATTRIBUTION = "attribution"
@@ -101,9 +107,9 @@ def coverage_report(
 ) -> CoverageReport:
     expected = int((end - start).total_seconds()) // interval_seconds
     counts: dict[tuple[str, str], dict[str, int]] = {
-        (w.collector, w.source): {} for w in queries.all_watermarks(session) if w.collector != ATTRIBUTION
+        (w.collector, w.source): {} for w in all_watermarks(session) if w.collector != ATTRIBUTION
     }
-    for r in queries.source_coverage(session, start, end):
+    for r in source_coverage(session, start, end):
         counts.setdefault((str(r.collector), str(r.source)), {})[str(r.status)] = int(r.intervals)
     sources = []
     for (collector, source), by_status in sorted(counts.items()):
@@ -122,7 +128,7 @@ def coverage_report(
                 unplaced=by_status.get(CoverageStatus.UNPLACED.value, 0),
             )
         )
-    _, attributed = queries.cluster_cost_usd_micros(session, start, end)
+    _, attributed = cluster_cost_usd_micros(session, start, end)
     pools = pool_gateway_coverage(session, start, end, interval_seconds)
     return CoverageReport(start, end, interval_seconds, expected, attributed, sources, pools)
 
@@ -132,10 +138,8 @@ def never_collected(session: Session, start: datetime, end: datetime, interval_s
     :attr:`CoverageReport.not_collected` without the gaps, for the views that only say whether a window is
     complete (chargeback, statements, the console), so they agree with the period-close check."""
     expected = int((end - start).total_seconds()) // interval_seconds
-    recorded = {
-        (w.collector, w.source): 0 for w in queries.all_watermarks(session) if w.collector != ATTRIBUTION
-    }
-    for r in queries.source_coverage(session, start, end):
+    recorded = {(w.collector, w.source): 0 for w in all_watermarks(session) if w.collector != ATTRIBUTION}
+    for r in source_coverage(session, start, end):
         key = (str(r.collector), str(r.source))
         recorded[key] = recorded.get(key, 0) + int(r.intervals)
     return sum(max(expected - n, 0) for n in recorded.values())
@@ -146,7 +150,7 @@ def pool_gateway_coverage(
 ) -> list[PoolGatewayCoverage]:
     """Per pool whose engines worked in the window: intervals with and without gateway usage."""
     by_pool: dict[str, list[tuple[datetime, bool]]] = {}
-    for r in queries.engine_activity(session, start, end):
+    for r in engine_activity(session, start, end):
         by_pool.setdefault(str(r.pool), []).append((r.interval_start.astimezone(UTC), bool(r.has_usage)))
     step = timedelta(seconds=interval_seconds)
     out = []

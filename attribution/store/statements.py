@@ -1,4 +1,5 @@
-"""Queries behind statements: a period's own lines and the corrections billed in it, in micro-USD."""
+"""Queries behind statements: the billing periods, a closed period's frozen lines, and an open period's
+own lines and the corrections billed in it, in micro-USD."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, USAGE_FIELDS
 from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost, CorrectionLine
+from attribution.store.tables import AttributedCost, CorrectionLine, Period, StatementLine
 from attribution.timeutil import period_window
 
 
@@ -62,3 +63,13 @@ def correction_lines(session: Session, billing_period: str) -> list[dict[str, An
 
 def _nonzero(line: dict[str, Any]) -> bool:
     return any(line[f"{c}_usd_micros"] for c in COMPONENTS) or any(line[f] for f in USAGE_FIELDS)
+
+
+def all_periods(session: Session) -> Sequence[Period]:
+    """Every period the service has seen, oldest first: ``GET /v1/periods`` and ``attribution periods``."""
+    return session.scalars(select(Period).order_by(Period.period)).all()
+
+
+def frozen_lines(session: Session, period: str) -> Sequence[StatementLine]:
+    """A closed period's statement lines as they were issued (unordered)."""
+    return session.scalars(select(StatementLine).where(StatementLine.period == period)).all()

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.jobs.attribute import run_attribution
-from attribution.reports.chargeback import results_version
+from attribution.store.lines import results_version
 from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, AttributionRun

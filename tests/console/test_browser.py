@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from attribution.reports.html import money
+from attribution.reports.statement_html import money
 from tests.console.conftest import Console, screenshot
 from tests.console.seed import PRICE_LIST
 

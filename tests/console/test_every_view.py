@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 from attribution.api.app import create_app
 from attribution.cli import app
 from attribution.demo import close_and_restate
-from attribution.reports.html import build_statement_html
 from attribution.reports.pricelist import parse_price_list
 from attribution.reports.pricing import analyse_what_if
+from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from tests.api.conftest import create_api_key
 from tests.console.seed import MONTH_START, PRICE_LIST, console_settings, seed

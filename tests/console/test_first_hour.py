@@ -24,8 +24,8 @@ from attribution.cli import app, cli_command
 from attribution.config import load_settings
 from attribution.demo import close_and_restate, demo_window
 from attribution.errors import NotFoundError
-from attribution.reports.html import build_statement_html
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store.session import make_engine, make_sessionmaker
 from tests.api.conftest import create_api_key

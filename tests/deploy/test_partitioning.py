@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.jobs.attribute import run_attribution
 from attribution.reports.chargeback import build_chargeback
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost, GpuSample, KvSample, TenantUsage

@@ -91,7 +91,7 @@ def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_factory: sess
 
 
 def test_the_statement_shows_the_pool_s_gateway_gap(pg_factory: sessionmaker[Session]) -> None:
-    from attribution.reports.html import build_statement_html
+    from attribution.reports.statement_html import build_statement_html
 
     load(pg_factory)
     settings = small_cluster_settings(line_grain_seconds=3600)

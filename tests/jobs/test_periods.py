@@ -13,7 +13,7 @@ from attribution.errors import ConflictError, PeriodIncompleteError
 from attribution.jobs.attribute import run_attribution
 from attribution.jobs.periods import close_period
 from attribution.model.statement import content_hash
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
 from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import CorrectionLine, StatementLine, TenantUsage

@@ -28,11 +28,11 @@ from attribution.api.app import create_app
 from attribution.config import Settings
 from attribution.jobs.attribute import run_attribution
 from attribution.reports.focus import FOCUS_COLUMNS, X_COLUMNS
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
 from attribution.store.apikeys import create_key
-from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import TenantUsage
+from attribution.store.writes import upsert
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,8 +26,8 @@ from attribution.config import Settings
 from attribution.jobs.attribute import run_attribution
 from attribution.reports.cells import safe_text
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
-from attribution.reports.html import build_statement_html
-from attribution.reports.statement import build_statement
+from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store.apikeys import create_key
 from attribution.store.migrate import upgrade

@@ -20,10 +20,10 @@ from attribution.demo import demo_settings
 from attribution.jobs.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.model.statement import Line
+from attribution.reports.period_statement import build_statement
 from attribution.reports.pricelist import Band, PriceList
 from attribution.reports.pricing import TierAnalysis, analyse_lines
-from attribution.reports.statement import build_statement
-from attribution.reports.views import cents_half_even
+from attribution.reports.statement_views import cents_half_even
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from tests.support.postgres import fresh_database

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.reports.chargeback import build_chargeback
-from attribution.reports.html import build_statement_html
 from attribution.reports.monthly import bill_label, build_statement_report
 from attribution.reports.pricelist import Band, PriceList
 from attribution.reports.pricing import analyse_tiers
-from attribution.reports.views import cents_half_even
+from attribution.reports.statement_html import build_statement_html
+from attribution.reports.statement_views import cents_half_even
 from attribution.reports.xlsx import build_statement_xlsx
-from attribution.store.queries import cluster_cost_usd_micros
+from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.timeutil import period_window
 from tests.reports.conftest import History
 from tests.reports.readback import cents, html_tables, html_view, xlsx_cents, xlsx_sheets

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from attribution.reports.html import build_statement_html
+from attribution.reports.statement_html import build_statement_html
 from attribution.reports.svg import PALETTE
 from tests.reports.conftest import History
 

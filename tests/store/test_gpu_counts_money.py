@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.store import queries
+from attribution.store.inputs import gpu_counts
 from attribution.store.tables import GpuSample
+from attribution.store.writes import upsert
 
 MIB = 1024 * 1024
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
@@ -42,9 +43,9 @@ def _gpu(uuid: str, used_mib_halves: int, **extra: object) -> dict[str, object]:
 
 def _measured_mib(factory: sessionmaker[Session], rows: list[dict[str, object]]) -> list[int]:
     with factory.begin() as s:
-        queries.upsert(s, GpuSample, rows)
+        upsert(s, GpuSample, rows)
     with factory() as s:
-        got = queries.gpu_counts(s, T0, T0 + timedelta(hours=1))
+        got = gpu_counts(s, T0, T0 + timedelta(hours=1))
     return sorted(int(r.measured_mib) for r in got)
 
 

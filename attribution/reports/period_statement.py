@@ -6,13 +6,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.errors import NotFoundError
 from attribution.model.statement import Line, rounded_lines
-from attribution.store.statements import correction_lines, usage_lines
-from attribution.store.tables import Period, StatementLine
+from attribution.store.statements import correction_lines, frozen_lines, usage_lines
+from attribution.store.tables import Period
 from attribution.timeutil import iso, period_window
 
 
@@ -47,7 +46,7 @@ def build_statement(session: Session, period: str) -> Statement:
     period_window(period)  # validates the name
     row = session.get(Period, period)
     if row is not None and row.status == "closed":
-        stored = session.scalars(select(StatementLine).where(StatementLine.period == period)).all()
+        stored = frozen_lines(session, period)
         lines = sorted(
             (Line(**{f: getattr(s, f) for f in Line.__slots__}) for s in stored), key=lambda x: x.sort_key
         )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.reports.charts import statement_charts
 from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
-from attribution.reports.views import Row, cents_half_even
+from attribution.reports.statement_views import Row, cents_half_even
 from attribution.timeutil import iso
 
 CSS = """

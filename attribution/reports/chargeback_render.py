@@ -12,10 +12,10 @@ from rich.table import Table
 from attribution.model.money import format_cents
 from attribution.reports.cells import CsvWriter
 from attribution.reports.chargeback import Chargeback
-from attribution.reports.html import money
-from attribution.reports.statement import Statement
+from attribution.reports.period_statement import Statement
+from attribution.reports.statement_html import money
+from attribution.reports.statement_views import cents_half_even
 from attribution.reports.tiers import TierCost
-from attribution.reports.views import cents_half_even
 from attribution.timeutil import iso
 
 CSV_COLUMNS = [

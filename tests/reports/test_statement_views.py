@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.model.money import MICROS_PER_CENT
-from attribution.reports.views import RESTATED, DayAmounts, Row, apportion_cents, cents_half_even, daily_rows
+from attribution.reports.statement_views import (
+    RESTATED,
+    DayAmounts,
+    Row,
+    apportion_cents,
+    cents_half_even,
+    daily_rows,
+)
 
 amounts = st.lists(st.integers(min_value=-(10**10), max_value=10**12), min_size=1, max_size=30)
 

@@ -1,0 +1,100 @@
+"""Reads of the collected inputs the attribution job prices: GPU counts, KV samples, tenant usage, and
+where engines worked without the gateway's usage. Aggregated by the database, ``interval_start`` as Unix
+seconds: a month's inputs are millions of rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from attribution.store.expressions import AnyRow, between, epoch, table_of
+from attribution.store.tables import GpuSample, KvSample, TenantUsage
+
+MIB_BYTES = 1024 * 1024
+
+
+def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """GPUs sampled per interval, GPU type, pool (None: serving no pool) and placement (``unplaced``: a
+    part whose series could not be placed), counted by the database: the model needs counts, and a fleet
+    has a thousand GPU rows per interval. ``gpus`` counts whole GPUs; ``share_ppm`` sums the parts of
+    MIG and shared GPUs (parts per million of a GPU). GPUs of a type outside the catalog (``gpu_type``
+    None) are left out: they are not on the bill.
+
+    ``measured_gpus`` of the whole GPUs reported FB_USED, FB_FREE and FB_RESERVED; ``measured_mib`` is the
+    sum of their framebuffer totals, each rounded to whole MiB (the exporter's unit) so averaging cannot
+    drift it. Parts take their share of the catalog's total instead (a part's gauges are its own).
+    """
+    t = table_of(GpuSample)
+    whole = t.c.gpu_share_ppm.is_(None)
+    unplaced = t.c.problem.is_not(None).label("unplaced")
+    fb = case((whole, t.c.fb_used_bytes + t.c.fb_free_bytes + t.c.fb_reserved_bytes), else_=None)
+    return session.execute(
+        select(
+            epoch(t.c.interval_start),
+            t.c.gpu_type,
+            t.c.pool,
+            unplaced,
+            func.sum(case((whole, 1), else_=0)).label("gpus"),
+            func.coalesce(func.sum(t.c.gpu_share_ppm), 0).label("share_ppm"),
+            func.count(fb).label("measured_gpus"),
+            # whole MiB, half up, in integers: Postgres' round(double) rounds half to even, SQLite's half up
+            func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0).label("measured_mib"),
+        )
+        .where(between(GpuSample, start, end), t.c.gpu_type.is_not(None))
+        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
+    ).all()
+
+
+def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Engines' KV samples in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
+    t = table_of(KvSample)
+    return session.execute(
+        select(
+            epoch(t.c.interval_start),
+            t.c.pool,
+            t.c.engine_id,
+            t.c.kv_usage_ratio,
+            t.c.kv_capacity_tokens,
+            t.c.kv_bytes_per_token,
+            t.c.requests_running,
+        ).where(between(KvSample, start, end))
+    ).all()
+
+
+def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Tenant usage rows in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
+    t = table_of(TenantUsage)
+    return session.execute(
+        select(
+            epoch(t.c.interval_start),
+            t.c.pool,
+            t.c.tenant,
+            t.c.tier,
+            t.c.requests,
+            t.c.prompt_tokens,
+            t.c.generation_tokens,
+            t.c.kv_token_seconds,
+        ).where(between(TenantUsage, start, end))
+    ).all()
+
+
+def engine_activity(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Every (interval_start, pool) in ``[start, end)`` whose engines showed work (a KV usage reading
+    above zero or requests running), with ``has_usage``: whether the gateway reported any tenant with
+    KV token-seconds there. Work without usage is a telemetry gap, whether the gateway's series were
+    absent or flat (rows of zeros)."""
+    k, u = table_of(KvSample), table_of(TenantUsage)
+    usage = (
+        select(u.c.pool)
+        .where(u.c.interval_start == k.c.interval_start, u.c.pool == k.c.pool, u.c.kv_token_seconds > 0)
+        .exists()
+    )
+    return session.execute(
+        select(k.c.interval_start, k.c.pool, usage.label("has_usage"))
+        .where(between(KvSample, start, end), (k.c.kv_usage_ratio > 0) | (k.c.requests_running > 0))
+        .group_by(k.c.interval_start, k.c.pool)
+        .order_by(k.c.pool, k.c.interval_start)
+    ).all()

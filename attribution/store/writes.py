@@ -1,0 +1,204 @@
+"""Bulk writes: idempotent upserts, window replacement and COPY, all in the caller's transaction.
+
+Store functions flush, never commit. Re-collecting or re-attributing a window must never add: upserts
+overwrite by primary key and a recomputed window is deleted before it is inserted again. On Postgres,
+large batches go through binary COPY (:func:`bulk_upsert`, :func:`copy_insert`); the branch is the one
+dialect switch of :mod:`attribution.store.dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from operator import itemgetter
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Table, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.types import TypeDecorator
+
+from attribution.errors import ConflictError, DatabaseUnavailableError
+from attribution.store.dialect import is_postgres, upsert_insert
+from attribution.store.expressions import table_of
+from attribution.store.tables import GpuSample
+
+BATCH_ROWS = 2000
+
+
+def upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert rows, overwriting any row with the same primary key: re-collecting a window is a no-op.
+
+    Uses ``INSERT ... ON CONFLICT (pk) DO UPDATE`` on both Postgres and SQLite, in batches.
+    """
+    if not rows:
+        return 0
+    table = table_of(model)
+    pk = [c.name for c in table.primary_key.columns]
+    stmt = upsert_insert(session, table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in pk}
+    stmt = stmt.on_conflict_do_update(index_elements=pk, set_=updates)
+    for i in range(0, len(rows), BATCH_ROWS):
+        # executemany: SQLAlchemy batches it as multi-row VALUES without recompiling per batch
+        session.execute(stmt, list(rows[i : i + BATCH_ROWS]))
+    session.flush()
+    return len(rows)
+
+
+def replace_window(
+    session: Session,
+    model: type[DeclarativeBase],
+    start: datetime,
+    end: datetime,
+    rows: Sequence[Mapping[str, Any]],
+) -> int:
+    """Delete a table's rows in ``[start, end)`` and insert ``rows``: a re-run replaces, never adds."""
+    table = table_of(model)
+    column = table.c.interval_start
+    session.execute(delete(table).where(column >= start, column < end))
+    return copy_insert(session, model, rows)
+
+
+def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the stored parts of every (interval, GPU) in ``rows`` before they are upserted: a GPU read
+    again as other parts (a whole GPU now shared, an unplaced series now placed) must not keep its old
+    parts, whose shares would count the GPU twice. GPUs absent from ``rows`` keep their rows."""
+    t = table_of(GpuSample)
+    by_interval: dict[Any, set[str]] = {}
+    for r in rows:
+        by_interval.setdefault(r["interval_start"], set()).add(r["gpu_uuid"])
+    for start in sorted(by_interval):  # one order for every writer
+        uuids = sorted(by_interval[start])
+        for i in range(0, len(uuids), BATCH_ROWS):
+            where = (t.c.interval_start == start, t.c.gpu_uuid.in_(uuids[i : i + BATCH_ROWS]))
+            session.execute(delete(t).where(*where))
+
+
+def insert_all(session: Session, model: type[DeclarativeBase], rows: Iterable[Mapping[str, Any]]) -> None:
+    batch = list(rows)
+    if batch:
+        session.execute(table_of(model).insert(), batch)
+        session.flush()
+
+
+#: Below this many rows a COPY's temp-table round trips cost more than they save.
+COPY_MIN_ROWS = 500
+_PG_COPY_TYPES = {"DateTime": "timestamptz", "String": "text", "Text": "text", "BigInteger": "int8"}
+_PG_COPY_TYPES |= {"Integer": "int4", "Float": "float8", "Boolean": "bool"}
+
+
+def _dedupe(rows: Sequence[Mapping[str, Any]], pk: list[str]) -> list[Mapping[str, Any]]:
+    """Last row per primary key, in key order: ``ON CONFLICT`` may touch a row once per statement, and
+    writing in one order keeps concurrent upserts of overlapping windows from deadlocking."""
+    by_key = {tuple(row[k] for k in pk): row for row in rows}
+    order = sorted(
+        by_key, key=lambda key: tuple(v.timestamp() if isinstance(v, datetime) else v for v in key)
+    )
+    return [by_key[k] for k in order]
+
+
+def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
+    """:func:`upsert` for large batches: on Postgres, COPY (binary) into a temporary table, then one
+    ``INSERT ... SELECT DISTINCT ON (pk) ... ORDER BY pk ON CONFLICT (pk) DO UPDATE``; elsewhere, or for
+    few rows, :func:`upsert`.
+
+    Runs in the session's transaction: nothing is visible until the caller commits. Of duplicates of a
+    primary key in ``rows``, the last wins (``ctid`` order is COPY order in a fresh temporary table), and
+    rows reach the table in key order, so that concurrent upserts of overlapping windows cannot deadlock;
+    both are done by the server, which sorts far faster than Python. Returns the rows written.
+    """
+    table = table_of(model)
+    pk = [c.name for c in table.primary_key.columns]
+    if not is_postgres(session) or len(rows) < COPY_MIN_ROWS:
+        return upsert(session, model, _dedupe(rows, pk))
+    columns = list(table.columns)
+    temp, target = sql.Identifier(f"_bulk_{table.name}"), sql.Identifier(table.name)
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in pk)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in columns if c.name not in pk
+    )
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    temp, target
+                )
+            )
+            cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
+            _copy_rows(cursor, temp, table, rows, connection.dialect)
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {temp} "
+                    "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+                ).format(target=target, names=names, keys=keys, temp=temp, updates=updates)
+            )
+            written = cursor.rowcount
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        connection.invalidate(exc)  # the pool must not hand this connection out again
+        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    return written
+
+
+def _copy_rows(
+    cursor: psycopg.Cursor[Any],
+    target: sql.Identifier,
+    table: Table,
+    rows: Iterable[Mapping[str, Any]],
+    dialect: Any,
+) -> None:
+    """Binary COPY of ``rows`` (dicts keyed by column name) into ``target``, shaped like ``table``."""
+    columns = list(table.columns)
+    getter = itemgetter(*(c.name for c in columns))
+    binders = [
+        (i, c.type.process_bind_param) for i, c in enumerate(columns) if isinstance(c.type, TypeDecorator)
+    ]
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, names)) as copy:
+        copy.set_types([_PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in columns])
+        for row in rows:
+            values = list(getter(row))
+            for i, bind in binders:
+                values[i] = bind(values[i], dialect)
+            copy.write_row(values)
+
+
+def copy_insert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
+    """Plain insert of many rows: binary COPY on Postgres, batched INSERTs elsewhere.
+
+    For rows whose keys cannot exist yet (the caller deleted their window in this transaction). A
+    duplicate key means another transaction wrote the same window meanwhile (an ``attribution attribute``
+    run beside the scheduler): a :class:`ConflictError` that the caller's transaction rolls back, not an
+    overwrite and not a driver error escaping the job's error handling.
+    """
+    table = table_of(model)
+    if not is_postgres(session) or len(rows) < COPY_MIN_ROWS:
+        try:
+            for i in range(0, len(rows), BATCH_ROWS):
+                session.execute(table.insert(), list(rows[i : i + BATCH_ROWS]))
+            session.flush()
+        except IntegrityError as exc:
+            raise _window_conflict(table) from exc
+        return len(rows)
+    session.flush()
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor:
+            _copy_rows(cursor, sql.Identifier(table.name), table, rows, connection.dialect)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        connection.invalidate(exc)
+        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    except psycopg.IntegrityError as exc:
+        raise _window_conflict(table) from exc
+    return len(rows)
+
+
+def _window_conflict(table: Table) -> ConflictError:
+    return ConflictError(f"another attribution run wrote this window of {table.name} meanwhile; retry")
