@@ -16,7 +16,7 @@ from rich.console import Console
 from attribution.collectors.cli import collect_app
 from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError, InvalidWindowError
-from attribution.scheduler import scheduler_command
+from attribution.scheduler.app import scheduler_command
 from attribution.sim.cli import app as sim_app
 from attribution.timeutil import iso, parse_instant, parse_period, period_window
 
@@ -147,22 +147,16 @@ def attribute(start: StartOpt, end: EndOpt) -> None:
     Takes the lock of the scheduler's attribution job (its watermark row) while it writes, so a run by
     hand and the scheduler never write the same window at once; if the scheduler holds it, says so.
     """
-    from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
-    from attribution.errors import ConflictError
-    from attribution.jobs.attribute import run_attribution, settlement_window
+    from attribution.ledger.attribute import run_attribution, settlement_window
+    from attribution.ledger.watermark import lock_attribution
     from attribution.reports.html import money
     from attribution.reports.views import cents_half_even
-    from attribution.store import queries
-    from attribution.store.collection_state import CollectorWatermark
-    from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
+    from attribution.store.session import make_engine, make_sessionmaker
 
     settings = _settings()
     settlement_window(settings, _instant(start), _instant(end))  # a bad window fails before any lock
     factory = make_sessionmaker(make_engine(settings.database_url))
-    with unit_of_work(factory) as session:
-        scheduled = session.get(CollectorWatermark, (ATTRIBUTION, ALL_SOURCES)) is not None
-        if scheduled and queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES) is None:
-            raise ConflictError("the scheduler's attribution job is running; retry when it has finished")
+    with lock_attribution(factory):
         summary = run_attribution(settings, factory, _instant(start), _instant(end))
     if summary.attributed_until is None:
         console.print(f"nothing attributed: no interval from {iso(summary.start)} has been collected yet")
@@ -251,7 +245,7 @@ def period_close(
     ] = None,
 ) -> None:
     """Freeze a period's statement (lines plus a content hash). Later changes become corrections."""
-    from attribution.jobs.periods import close_period
+    from attribution.ledger.close import close_period
     from attribution.store.session import unit_of_work
 
     settings = _settings()
