@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
 from attribution.config import GpuPrice, Settings, load_settings
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.periods import close_period
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import close_period
 from attribution.localprom import LocalPrometheus, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
 from attribution.reports.chargeback_render import tiers_csv, to_csv, to_json

@@ -37,7 +37,7 @@ from attribution.collectors.prom import PromClient  # noqa: E402
 from attribution.collectors.run import collect_window  # noqa: E402
 from attribution.config import Settings  # noqa: E402
 from attribution.demo import demo_settings  # noqa: E402
-from attribution.jobs.attribute import run_attribution  # noqa: E402
+from attribution.ledger.attribute import run_attribution  # noqa: E402
 from attribution.localprom import LocalPrometheus, create_blocks  # noqa: E402
 from attribution.sim import generate_history  # noqa: E402
 from attribution.sim.scenarios import scenario  # noqa: E402

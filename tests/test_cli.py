@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from attribution.cli import app, main
+from attribution.cli import app, cli_command, main
 from attribution.store.session import make_engine, make_sessionmaker
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, store
 
@@ -116,3 +118,23 @@ def test_period_close_and_statement(
         main()
     assert info.value.code == 2
     assert "already closed" in capsys.readouterr().err
+
+
+def test_help_lists_the_lazy_commands_as_they_are_without_importing_them() -> None:
+    """``attribution --help`` imports no scheduler, collector, simulator, SQLAlchemy, numpy or settings;
+    the placeholders it lists say what the real commands say."""
+    code = (
+        "import sys\n"
+        "from attribution.cli import cli_command\n"
+        "root = cli_command()\n"
+        "root.main(['--help'], prog_name='attribution', standalone_mode=False)\n"
+        "heavy = ('sqlalchemy', 'numpy', 'apscheduler', 'pydantic', 'fastapi', 'rich', 'attribution.sim',\n"
+        "         'attribution.scheduler', 'attribution.collectors', 'attribution.config')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out
+    root = cli_command()
+    placeholders = {name: root.loaded[name].get_short_help_str(200) for name in root.lazy}
+    for name, short_help in placeholders.items():
+        assert root.get_command(None, name).get_short_help_str(200) == short_help, name

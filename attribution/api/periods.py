@@ -12,7 +12,7 @@ from attribution.api.deps import SessionDep, SettingsDep
 from attribution.api.params import resolve_period
 from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
 from attribution.errors import AttributionError
-from attribution.jobs.periods import close_period
+from attribution.ledger.close import close_period
 from attribution.reports.period_statement import build_statement
 from attribution.store.statements import all_periods
 

@@ -6,7 +6,7 @@ coverage of every interval (present, missing or estimated) and a log line, in th
 plan, chunk by chunk, one transaction per chunk. Writes are upserts keyed by interval, so collecting a
 window twice leaves the database unchanged, and a chunk is either wholly written or not at all. A backfill
 does not move collectors' watermarks; it marks each chunk it wrote as a dirty window, so a running
-scheduler re-attributes what changed, and only that (:mod:`attribution.collectors.follow`).
+scheduler re-attributes what changed, and only that (:mod:`attribution.scheduler.attribute_loop`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ FETCHERS: dict[CollectorName, Fetcher] = {
     CollectorName.KV: collect_kv,
     CollectorName.GATEWAY: collect_gateway,
 }
-#: The attribution job's watermark row: attributed up to here.
-ATTRIBUTION = "attribution"
-ALL_SOURCES = "*"
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 
 

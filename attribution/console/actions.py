@@ -31,7 +31,7 @@ from attribution.console.web import (
     router,
 )
 from attribution.errors import AttributionError, NotFoundError
-from attribution.jobs.periods import close_period
+from attribution.ledger.close import close_period
 from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
 from attribution.reports.lineset import read_line_set

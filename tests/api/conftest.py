@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
 from attribution.config import Settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.apikeys import create_key
 from attribution.store.session import unit_of_work
 from tests.builders import (

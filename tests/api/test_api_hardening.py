@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.lines import results_version
 from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work

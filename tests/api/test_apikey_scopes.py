@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.apikeys import _digest, create_key, revoke_key, scopes_of
 from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api import cache as cache_module
 from attribution.api.cache import LineCache, _key, _version_token
 from attribution.errors import DatabaseUnavailableError
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.lineset import LineSet
 from tests.api.conftest import END, store_two_tenants
 from tests.builders import T0, create_usage_row, small_cluster_settings, store

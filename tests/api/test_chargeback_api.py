@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso

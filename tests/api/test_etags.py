@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 from attribution.api.app import create_app
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from tests.api.conftest import END, Api, bearer
 from tests.builders import T0, create_usage_row, store
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.model.statement import USAGE, Line
 from attribution.reports.pricelist import Band, PriceList, PriceListError
 from attribution.reports.pricing import analyse_lines

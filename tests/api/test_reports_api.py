@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, PoolCost, TenantUsage

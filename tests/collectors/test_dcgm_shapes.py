@@ -31,7 +31,7 @@ from attribution.collectors.cli import collect_app
 from attribution.collectors.prom import PromClient, Series
 from attribution.collectors.run import collect_window
 from attribution.config import Settings, load_settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
 from attribution.config import Settings, load_settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.coverage import coverage_report
 from attribution.store.tables import AttributedCost, KvSample, PoolCost
 from tests.collectors.conftest import serve

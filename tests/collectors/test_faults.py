@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, Series
 from attribution.collectors.run import collect_window
-from attribution.collectors.watermarks import RunOutcome, run_once
 from attribution.config import RetryConfig, Settings
 from attribution.localprom import LocalPrometheus
+from attribution.scheduler.collect_loop import run_once
+from attribution.scheduler.outcome import RunOutcome
 from attribution.store.collection_state import CollectionLog, CollectorWatermark
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker

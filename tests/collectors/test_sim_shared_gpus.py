@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.catalog import get_gpu
 from attribution.collectors.run import collect_window
 from attribution.demo import demo_settings
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.inputs import price_schedules
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.inputs import price_schedules
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.model.gpu_cost import span_cost_usd_micros
 from attribution.sim import generate_history, scenario

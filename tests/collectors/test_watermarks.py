@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import attribute_once, dirty_spans
 from attribution.collectors.profiles import plans
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
-from attribution.collectors.watermarks import run_once
 from attribution.config import Settings
 from attribution.localprom import LocalPrometheus
+from attribution.scheduler.attribute_loop import attribute_once, dirty_spans
+from attribution.scheduler.collect_loop import run_once
 from attribution.store import queries
 from attribution.store.collection_state import CollectionLog, CollectorWatermark
 from attribution.store.migrate import upgrade
@@ -209,7 +209,7 @@ def test_a_backfill_re_attributes_only_the_windows_it_touched(
         windows.append((start, end))
 
     scheduled_runs(settings, factory, sim_prometheus.url, timedelta(hours=1))
-    attribute_once(settings, factory, hook, plans(settings), now=END + LAG)
+    attribute_once(settings, factory, plans(settings), now=END + LAG, attribute=hook)
     assert windows == [(START, END)]
     # a gap in the first hour is re-collected: only that hour is attributed again, not everything since
     gap = (START + timedelta(minutes=15), START + timedelta(minutes=35))
@@ -220,11 +220,11 @@ def test_a_backfill_re_attributes_only_the_windows_it_touched(
     assert dirty[0][0] == gap[0] and dirty[-1][1] == gap[1]  # one row per chunk written, tiling the gap
     assert all(a[1] == b[0] for a, b in pairwise(dirty))
     assert set(marks.values()) == {END}  # no watermark moves: the collectors' nor the attribution job's
-    attribute_once(settings, factory, hook, plans(settings), now=END + LAG)
+    attribute_once(settings, factory, plans(settings), now=END + LAG, attribute=hook)
     assert windows[1:] == [(START, START + timedelta(hours=1))]
     with factory() as session:
         assert queries.dirty_windows(session) == []  # cleared once done
-    attribute_once(settings, factory, hook, plans(settings), now=END + LAG)
+    attribute_once(settings, factory, plans(settings), now=END + LAG, attribute=hook)
     assert len(windows) == 2  # nothing left to do
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.periods import close_period
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import close_period
 from attribution.store.collection_state import SourceCoverage
 from attribution.store.session import unit_of_work
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store

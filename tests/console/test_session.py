@@ -152,7 +152,7 @@ def test_docs_serve_swagger_ui_from_the_package(client: TestClient) -> None:
 def test_a_hostile_tenant_name_is_escaped_quoted_and_kept_out_of_headers(
     pg_factory: sessionmaker,
 ) -> None:
-    from attribution.jobs.attribute import run_attribution
+    from attribution.ledger.attribute import run_attribution
     from tests.builders import T0, create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings
     from tests.builders import store as store_rows
 

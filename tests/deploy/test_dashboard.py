@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.store.collection_state import SourceCoverage
 from attribution.store.queries import upsert

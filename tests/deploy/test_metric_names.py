@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import generate_latest
 
 from attribution.api.metrics import ApiMetrics
-from attribution.collectors.selfmetrics import CollectorMetrics
-from attribution.collectors.watermarks import RunOutcome
 from attribution.localprom import binaries
+from attribution.scheduler.outcome import RunOutcome
+from attribution.scheduler.selfmetrics import CollectorMetrics
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 

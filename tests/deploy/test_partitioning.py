@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.chargeback import build_chargeback
 from attribution.reports.period_statement import build_statement
 from attribution.store.migrate import upgrade

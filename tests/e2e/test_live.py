@@ -12,7 +12,7 @@ every couple of seconds throughout, and checked at the end:
 * the outage's intervals are ``missing`` for the GPU, KV and gateway collectors, and the gateway's usage
   across the outage is spread evenly over it and its lines are estimated;
 * the scheduler logs one line per run, with its fields, and never APScheduler's "Running job";
-* the lag alert derived from these cadences (:func:`attribution.scheduler.lag_alert`), evaluated on the
+* the lag alert derived from these cadences (:func:`attribution.scheduler.alerts.lag_alert`), evaluated on the
   scheduler's own ``/metrics`` samples, never fires.
 
 The lag timeline is printed (``pytest -s``). Every wait polls with a deadline: a busy machine only makes it
@@ -32,7 +32,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from attribution.scheduler import lag_alert
+from attribution.scheduler.alerts import lag_alert
 from attribution.store.collection_state import CollectorWatermark, SourceCoverage
 from attribution.timeutil import floor_to, iso, period_window
 from tests.support.live import (

@@ -18,7 +18,7 @@ from attribution.collectors.profiles import presets
 from attribution.collectors.run import collect_window
 from attribution.config import SourceConfig
 from attribution.demo import demo_settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
 from attribution.sim.history import generate_history

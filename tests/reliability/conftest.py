@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.tables import Base
 from attribution.timeutil import iso
 from tests.api.conftest import END, create_api_key, store_two_tenants

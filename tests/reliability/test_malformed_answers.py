@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.profiles import plans
 from attribution.collectors.prom import PromClient
-from attribution.collectors.watermarks import run_once
 from attribution.config import RetryConfig, Settings
 from attribution.localprom import LocalPrometheus
+from attribution.scheduler.collect_loop import run_once
 from attribution.store.collection_state import CollectionLog, CollectorWatermark, SourceCoverage
 from attribution.store.tables import GpuSample
 from tests.reliability.conftest import Rows

@@ -2,7 +2,7 @@
 run after it returns fills the gap, and nothing is lost: every interval is covered once, the stored rows
 and the attributed lines equal an undisturbed run's.
 
-The scheduler's own job functions (:func:`attribution.scheduler.collect_job` and ``attribution_job``) are
+The scheduler's own job functions (:func:`attribution.scheduler.app.collect_job` and ``attribution_job``) are
 called as APScheduler calls them, every five minutes of a fake clock over the two simulated hours, and the
 real Prometheus process is stopped for twelve of those runs (an hour) and started again on the same data
 and port. (Its data was backfilled beforehand, as a Prometheus with remote storage or a Thanos that was
@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.selfmetrics import CollectorMetrics
-from attribution.collectors.watermarks import collect_target
 from attribution.config import RetryConfig
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.watermark import followed_plans
 from attribution.localprom import LocalPrometheus
-from attribution.scheduler import attribution_job, collect_job, scheduled_plans
+from attribution.scheduler.app import attribution_job, collect_job
+from attribution.scheduler.collect_loop import collect_target
+from attribution.scheduler.selfmetrics import CollectorMetrics
 from attribution.store.collection_state import CollectionLog, CollectorWatermark, SourceCoverage
 from tests.reliability.conftest import Rows, attributed
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
@@ -51,8 +51,8 @@ def test_an_hour_without_prometheus_loses_no_interval(
     settings = collection_settings(simulated, "sqlite://", own_prometheus.url, retry=retry)
     now = START
     metrics = CollectorMetrics(lambda: now)
-    jobs = [collect_job(settings, pg_factory, p, metrics, lambda: now) for p in scheduled_plans(settings)]
-    attribute = attribution_job(settings, pg_factory, run_attribution, metrics, lambda: now)
+    jobs = [collect_job(settings, pg_factory, p, metrics, lambda: now) for p in followed_plans(settings)]
+    attribute = attribution_job(settings, pg_factory, metrics, lambda: now)
     statuses: Counter[str] = Counter()
     behind_at_return, recovered_seconds = timedelta(0), -1.0
     for tick in range(1, 25):  # the scheduled times, START + 5 min + lag ... END + lag

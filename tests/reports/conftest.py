@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.periods import close_period
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import close_period
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 from attribution.store.tables import TenantUsage

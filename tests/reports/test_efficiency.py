@@ -18,7 +18,7 @@ from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
 from attribution.config import Settings
 from attribution.demo import demo_settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.reports.efficiency import efficiency
 from attribution.reports.whatif import Change, WhatIfError, what_if

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
 from attribution.config import Settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.focus import FOCUS_COLUMNS, X_COLUMNS
 from attribution.reports.period_statement import build_statement
 from attribution.store.apikeys import create_key

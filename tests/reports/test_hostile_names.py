@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from attribution.api.app import create_app
 from attribution.cli import app
 from attribution.config import Settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.cells import safe_text
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
 from attribution.reports.period_statement import build_statement

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from attribution.cli import app, main
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import PoolCost
 from tests.reports.conftest import hourly_settings, load

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, text
 from typer.testing import CliRunner
 
 from attribution.cli import app, main
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.xlsx import SHEETS
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost

@@ -14,9 +14,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from attribution.collectors.watermarks import collect_target
 from attribution.config import load_settings
-from attribution.scheduler import build_scheduler, scheduled_plans
+from attribution.ledger.watermark import followed_plans
+from attribution.scheduler.app import build_scheduler
+from attribution.scheduler.collect_loop import collect_target
 from attribution.store import queries
 from attribution.store.session import make_engine, make_sessionmaker
 
@@ -29,7 +30,7 @@ def main() -> None:
     engine = make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
     scheduler = build_scheduler(settings, factory, clock=lambda: now)
-    target, expected = collect_target(settings, now), len(scheduled_plans(settings)) + 1
+    target, expected = collect_target(settings, now), len(followed_plans(settings)) + 1
 
     def stop_when_done() -> None:
         with factory() as session:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.reports.chargeback import build_chargeback
 from attribution.store.migrate import upgrade

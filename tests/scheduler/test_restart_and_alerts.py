@@ -8,9 +8,10 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
 from attribution.config import JobConfig, SchedulerConfig, Settings
-from attribution.scheduler import alert_rules, build_scheduler, first_attribution_run, lag_alert
+from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION
+from attribution.scheduler.alerts import alert_rules, lag_alert
+from attribution.scheduler.app import build_scheduler, first_attribution_run
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from tests.builders import small_cluster_settings

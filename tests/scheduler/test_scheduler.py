@@ -19,12 +19,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.selfmetrics import CollectorMetrics, serve_metrics
-from attribution.collectors.watermarks import RunOutcome
 from attribution.config import JobConfig, SchedulerConfig, Settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, free_port
-from attribution.scheduler import build_scheduler, run_scheduler
+from attribution.scheduler.app import build_scheduler, run_scheduler
+from attribution.scheduler.outcome import RunOutcome
+from attribution.scheduler.selfmetrics import CollectorMetrics, serve_metrics
 from attribution.store import queries
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
@@ -70,7 +70,7 @@ def test_the_scheduler_collects_up_to_now_minus_lag_and_attribution_follows(
     scheduler = build_scheduler(
         settings,
         pg_factory,
-        hook=hook,
+        attribute=hook,
         metrics=metrics,
         clock=lambda: END + LAG,
         scheduler=BackgroundScheduler(),

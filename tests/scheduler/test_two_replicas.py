@@ -35,8 +35,8 @@ from attribution.api.app import create_app
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
 from attribution.config import JobConfig, SchedulerConfig, Settings
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.periods import close_period
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import close_period
 from attribution.localprom import LocalPrometheus, create_blocks, free_port
 from attribution.sim import demo_cluster, generate_history
 from attribution.store.apikeys import create_key

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings
 from attribution.demo import demo_settings
 from attribution.localprom import LocalPrometheus, binaries, free_port
-from attribution.scheduler import LagAlert
+from attribution.scheduler.alerts import LagAlert
 from attribution.sim.scenarios import scenario
 from attribution.store.apikeys import create_key
 from attribution.store.collection_state import CollectorWatermark, SourceCoverage

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from attribution.config import Settings
-from attribution.jobs.attribute import policies
-from attribution.jobs.inputs import UNALLOCATED, IntervalTelemetry, build_inputs
+from attribution.ledger.attribute import policies
+from attribution.ledger.inputs import UNALLOCATED, IntervalTelemetry, build_inputs
 from attribution.model.attribute import attribute_window
 from attribution.model.split import Usage
 from attribution.sim.history import HistoryResult

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.periods import close_period
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import close_period
 from attribution.store.migrate import upgrade
 from attribution.store.queries import upsert
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work

@@ -2,16 +2,17 @@
 
 Every job has ``max_instances=1`` (a run never overlaps itself), ``coalesce=True`` (runs missed while one
 was slow collapse into one: the watermark makes one run catch up anyway) and ``misfire_grace_time``. Each
-collector job collects ``[watermark, now - safety lag)`` (:mod:`attribution.collectors.watermarks`); the
-attribution job attributes what every collector has committed, through ``run_attribution``, passed in as
-a hook because the collectors sit below ``jobs``. Replicas may run side by side on one Postgres: the
-watermark row locks make each window collected and attributed once. Self-metrics are served on
-``scheduler.metrics_port``. SIGTERM and SIGINT stop it after the running jobs finish.
+collector job collects ``[watermark, now - safety lag)`` (:mod:`attribution.scheduler.collect_loop`); the
+attribution job attributes what every collector has committed (:mod:`attribution.scheduler.attribute_loop`).
+Replicas may run side by side on one Postgres: the watermark row locks make each window collected and
+attributed once. Self-metrics are served on ``scheduler.metrics_port``. SIGTERM and SIGINT stop it after
+the running jobs finish.
 
-Every run logs one line (:func:`log_outcome`): what ran, the window it committed, rows, duration and lag,
-or the error's kind and when the next try is. A restart keeps the attribution's rhythm: its first run is
-due when the last one (the watermark row's ``last_success_at``) plus its period says, at once if that has
-passed. :func:`lag_alert` derives the lag alert's threshold from the cadences (``docs/operations.md``).
+Every run logs one line (:func:`~attribution.scheduler.outcome.log_outcome`): what ran, the window it
+committed, rows, duration and lag, or the error's kind and when the next try is. A restart keeps the
+attribution's rhythm: its first run is due when the last one (the watermark row's ``last_success_at``)
+plus its period says, at once if that has passed. :func:`~attribution.scheduler.alerts.lag_alert` derives
+the lag alert's threshold from the cadences (``docs/operations.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Annotated, Any
@@ -31,27 +31,26 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import AttributeHook, attribute_once, followed_plans
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
-from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
-from attribution.collectors.selfmetrics import CollectorMetrics, serve_metrics
-from attribution.collectors.watermarks import RunOutcome, run_once
 from attribution.config import Settings, load_settings
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION, followed_plans
+from attribution.scheduler.alerts import alert_rules
+from attribution.scheduler.attribute_loop import AttributeJob, attribute_once
+from attribution.scheduler.collect_loop import run_once
+from attribution.scheduler.outcome import RunOutcome, log_outcome
+from attribution.scheduler.selfmetrics import CollectorMetrics, serve_metrics
 from attribution.store import queries
 from attribution.store.session import make_engine, make_sessionmaker
 
-log = logging.getLogger(__name__)
+#: The package's name, as the run lines' (:mod:`~attribution.scheduler.outcome`).
+log = logging.getLogger("attribution.scheduler")
 Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def scheduled_plans(settings: Settings) -> list[Plan]:
-    return followed_plans(settings)
 
 
 def collect_job(
@@ -82,17 +81,18 @@ def collect_job(
 def attribution_job(
     settings: Settings,
     factory: sessionmaker[Session],
-    hook: AttributeHook,
     metrics: CollectorMetrics,
     clock: Clock = _utcnow,
+    *,
+    attribute: AttributeJob = run_attribution,
 ) -> Callable[[], RunOutcome]:
-    followed = scheduled_plans(settings)
+    followed = followed_plans(settings)
 
     every = settings.scheduler.attribution.every_seconds
 
     def run() -> RunOutcome:
         now = clock()
-        outcome = attribute_once(settings, factory, hook, followed, now=now)
+        outcome = attribute_once(settings, factory, followed, now=now, attribute=attribute)
         log_outcome(outcome, now, every)  # logged before counted: a scrape never counts an unlogged run
         metrics.observe(outcome)
         return outcome
@@ -104,7 +104,7 @@ def build_scheduler(
     settings: Settings,
     factory: sessionmaker[Session],
     *,
-    hook: AttributeHook = run_attribution,
+    attribute: AttributeJob = run_attribution,
     metrics: CollectorMetrics | None = None,
     clock: Clock = _utcnow,
     scheduler: BaseScheduler | None = None,
@@ -118,7 +118,7 @@ def build_scheduler(
         "misfire_grace_time": settings.scheduler.misfire_grace_seconds,
         "next_run_time": datetime.now(UTC),
     }
-    for plan in scheduled_plans(settings):
+    for plan in followed_plans(settings):
         every = settings.scheduler.job(plan.collector).every_seconds
         scheduler.add_job(
             collect_job(settings, factory, plan, metrics, clock),
@@ -131,7 +131,7 @@ def build_scheduler(
         every = settings.scheduler.attribution.every_seconds
         first = first_attribution_run(settings, factory, clock())
         scheduler.add_job(
-            attribution_job(settings, factory, hook, metrics, clock),
+            attribution_job(settings, factory, metrics, clock, attribute=attribute),
             IntervalTrigger(seconds=every, timezone=UTC, start_date=first),
             id="attribute",
             name="attribute",
@@ -164,102 +164,16 @@ def first_attribution_run(settings: Settings, factory: sessionmaker[Session], no
     return max(row.last_success_at + every, now + settle)
 
 
-def log_outcome(outcome: RunOutcome, now: datetime, every_seconds: int) -> None:
-    """One line per run, its fields also as structured ``extra`` (top-level keys in JSON logs):
-    ``collector``, ``source``, ``status``, ``window_start``/``window_end`` (what it committed), ``rows``,
-    ``chunks``, ``duration_seconds``, ``lag_seconds`` (now - watermark); on failure ``error_kind``,
-    ``error`` and ``next_retry_at`` (the next scheduled run; the watermark stays)."""
-    lag = None if outcome.watermark is None else round((now - outcome.watermark).total_seconds(), 1)
-    fields = {
-        "event": "run",
-        "collector": outcome.collector,
-        "source": outcome.source,
-        "status": outcome.status,
-        "window_start": outcome.window_start,
-        "window_end": outcome.watermark,
-        "watermark": outcome.watermark,
-        "rows": outcome.rows,
-        "chunks": outcome.chunks,
-        "duration_seconds": round(outcome.duration_seconds, 3),
-        "lag_seconds": lag,
-    }
-    name = f"{outcome.collector}@{outcome.source}"
-    if outcome.status == "failed":
-        retry = now + timedelta(seconds=every_seconds)
-        fields |= {"error_kind": outcome.error_kind, "error": outcome.error, "next_retry_at": retry}
-        log.warning(
-            "run %s failed (%s): %s; watermark stays at %s, lag %ss; next retry at %s",
-            name, outcome.error_kind, outcome.error, _iso(outcome.watermark), lag, _iso(retry),
-            extra=fields,
-        )  # fmt: skip
-        return
-    log.info(
-        "run %s %s: window [%s, %s) rows=%d chunks=%d duration=%.2fs lag=%ss",
-        name, outcome.status, _iso(outcome.window_start), _iso(outcome.watermark), outcome.rows,
-        outcome.chunks, outcome.duration_seconds, lag,
-        extra=fields,
-    )  # fmt: skip
-
-
-def _iso(t: datetime | None) -> str:
-    return "-" if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True, slots=True)
-class LagAlert:
-    """The lag alert, from the cadences: ``healthy_max_seconds`` is the most a healthy cycle reaches (the
-    attribution watermark trails the collectors' by up to one attribution period, and theirs trails now
-    by the safety lag, one interval and one collector period); the threshold is twice that (a whole
-    cycle missed, or a source down for about as long), held for ``for_seconds``: one attribution period."""
-
-    healthy_max_seconds: int
-    threshold_seconds: int
-    for_seconds: int
-
-    @property
-    def expr(self) -> str:
-        return f"max by (collector, source) (attribution_collector_lag_seconds) > {self.threshold_seconds}"
-
-
-def lag_alert(settings: Settings) -> LagAlert:
-    s = settings.scheduler
-    collect_every = max((s.job(p.collector).every_seconds for p in scheduled_plans(settings)), default=0)
-    collector_max = settings.collection.safety_lag_seconds + settings.interval_seconds + collect_every
-    healthy = collector_max + s.attribution.every_seconds
-    return LagAlert(healthy, 2 * healthy, s.attribution.every_seconds)
-
-
-def alert_rules(settings: Settings) -> str:
-    """The Prometheus rule group for these settings (``deploy/prometheus/alerts.yml`` is it for the
-    defaults; ``attribution scheduler --alert-rules`` prints it for yours)."""
-    lag = lag_alert(settings)
-    return f"""# Generated by `attribution scheduler --alert-rules` from the cadences; see docs/operations.md.
-# A healthy cycle reaches {lag.healthy_max_seconds} s of lag (safety lag + interval + collector period +
-# attribution period); the threshold is twice that, held for one attribution period.
-groups:
-  - name: attribution
-    rules:
-      - alert: AttributionLagging
-        expr: {lag.expr}
-        for: {lag.for_seconds}s
-        annotations:
-          summary: "{{{{ $labels.collector }}}}@{{{{ $labels.source }}}} is {{{{ $value }}}} s behind"
-          action: "attribution collect status: the last error of each collector"
-      - alert: AttributionCollectorErrors
-        expr: sum by (collector, kind) (increase(attribution_collector_errors_total[15m])) > 3
-"""
-
-
 def run_scheduler(settings: Settings, once: bool = False) -> None:
     """Run until SIGTERM/SIGINT; with ``once``, run every job once, in order, and return."""
     engine = make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
     metrics = CollectorMetrics()
     if once:
-        for plan in scheduled_plans(settings):
+        for plan in followed_plans(settings):
             collect_job(settings, factory, plan, metrics)()
         if settings.scheduler.attribution.enabled:
-            attribution_job(settings, factory, run_attribution, metrics)()
+            attribution_job(settings, factory, metrics)()
         engine.dispose()
         return
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # ours is the line per run
@@ -297,7 +211,3 @@ def scheduler_command(
         return
     setup_from_settings(settings)
     run_scheduler(settings, once=once)
-
-
-if __name__ == "__main__":  # python -m attribution.scheduler, where the CLI is not installed
-    typer.run(scheduler_command)

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import followed_plans
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.watermark import followed_plans
 from attribution.reports.chargeback import build_chargeback
 from attribution.store import queries
 from attribution.store.session import unit_of_work
@@ -103,7 +103,7 @@ def test_a_watermark_behind_a_closed_period_neither_unbills_it_nor_credits_it(
     ``collection.start_at`` in the past, or a reset watermark) must not make a re-run of that period
     delete its lines and bill their negative as corrections in the open period: the closed period was
     complete when it closed."""
-    from attribution.jobs.periods import close_period
+    from attribution.ledger.close import close_period
     from attribution.store.tables import CorrectionLine
     from attribution.timeutil import period_window
 

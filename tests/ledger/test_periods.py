@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.errors import ConflictError, PeriodIncompleteError
-from attribution.jobs.attribute import run_attribution
-from attribution.jobs.periods import close_period
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import close_period
 from attribution.model.statement import content_hash
 from attribution.reports.period_statement import build_statement
 from attribution.store.queries import upsert

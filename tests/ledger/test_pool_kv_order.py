@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attribution.jobs.inputs import IntervalTelemetry, _pool_kv
+from attribution.ledger.inputs import IntervalTelemetry, _pool_kv
 
 ENGINE = st.tuples(
     st.floats(min_value=0.0, max_value=1.0, allow_nan=False),

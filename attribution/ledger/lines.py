@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution.jobs.inputs import IntervalTelemetry, interval_start
+from attribution.ledger.inputs import IntervalTelemetry, interval_start
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized_lines import LineColumns
 

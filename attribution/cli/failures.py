@@ -1,9 +1,9 @@
 """What the command line prints when an operator's setup is wrong: one line naming the problem and the fix.
 
-``attribution.cli.main`` asks ``describe`` about every exception a command raises. A failure an operator
-can fix (a bad setting, a database that is unreachable, missing or not migrated) becomes ``(code, line)``
-and exit code 2; anything else is a bug and keeps its traceback. The database is named by its host, port
-and database (or SQLite path), never with its password or query string.
+:func:`attribution.cli.launch.main` asks ``describe`` about every exception a command raises. A failure
+an operator can fix (a bad setting, a database that is unreachable, missing or not migrated) becomes
+``(code, line)`` and exit code 2; anything else is a bug and keeps its traceback. The database is named by
+its host, port and database (or SQLite path), never with its password or query string.
 """
 
 from __future__ import annotations

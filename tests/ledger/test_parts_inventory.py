@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.errors import ConfigError
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from tests.builders import T0, create_gpu_rows, small_cluster_settings, store
 
 MINUTES = 5

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from attribution.cli import app
-from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
 from attribution.errors import ConflictError
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION
 from attribution.store import queries
 from attribution.store.queries import COPY_MIN_ROWS
 from attribution.store.session import unit_of_work

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.reports.chargeback import build_chargeback
 from attribution.store.tables import AttributedCost, ClusterCost
 from tests.builders import (

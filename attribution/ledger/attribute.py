@@ -18,18 +18,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.follow import followed_plans
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConfigError, ConservationError
-from attribution.jobs.inputs import (
+from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
+from attribution.ledger.inputs import (
     IntervalTelemetry,
     build_inputs,
     group_telemetry,
     interval_start,
     price_schedules,
 )
-from attribution.jobs.lines import line_rows, total_usd_micros
-from attribution.jobs.periods import ensure_period, issue_corrections, period_of, periods_between
+from attribution.ledger.lines import line_rows, total_usd_micros
+from attribution.ledger.watermark import followed_plans
 from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized import attribute_window_columns

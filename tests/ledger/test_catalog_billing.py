@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.catalog import get_gpu
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from attribution.store.tables import PoolCost
 from tests.builders import T0, create_gpu_rows, create_kv_rows, small_cluster_settings, store
-from tests.jobs.test_attribute_job import MINUTES, consistent_usage_ratios, lines, usage_rows
+from tests.ledger.test_attribute_job import MINUTES, consistent_usage_ratios, lines, usage_rows
 
 # Mistral-Small-24B-Instruct-2501 config.json, attention fields
 MISTRAL_SMALL = {

@@ -1,4 +1,4 @@
-"""Scheduled collection: each run collects ``[watermark, now - safety lag)`` for one (collector, source).
+"""The collect loop: each run collects ``[watermark, now - safety lag)`` for one (collector, source).
 
 One transaction per chunk, in the manner of polar's ``meter/tasks.py``: lock the watermark row
 (``SELECT ... FOR UPDATE SKIP LOCKED``), read the chunk from the source, upsert it with its coverage, move
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,40 +26,13 @@ from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch, write
 from attribution.config import Settings
-from attribution.errors import (
-    ConflictError,
-    DatabaseUnavailableError,
-    SourceQueryError,
-    SourceUnavailableError,
-)
+from attribution.errors import DatabaseUnavailableError
+from attribution.scheduler.outcome import RUN_ERRORS, RunOutcome
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.timeutil import floor_to
 
 log = logging.getLogger(__name__)
-
-#: What a run can fail on and survive: the watermark stays and the next run retries. A conflict is another
-#: writer of the same window (``attribution attribute`` by hand beside the scheduler).
-RUN_ERRORS = (SourceUnavailableError, SourceQueryError, DatabaseUnavailableError, ConflictError)
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    """``status``: ``ok`` (caught up), ``partial`` (chunks left for the next run), ``busy`` (another
-    replica holds the row), ``idle`` (nothing new yet), ``waiting`` (the source has been silent since the
-    watermark: a gap whose end is awaited) or ``failed``."""
-
-    collector: str
-    source: str
-    status: str = "idle"
-    chunks: int = 0
-    rows: int = 0
-    watermark: datetime | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    duration_seconds: float = 0.0
-    window_start: datetime | None = None
-    """Where the run began (the watermark it found); ``[window_start, watermark)`` is what it committed."""
 
 
 def initial_watermark(settings: Settings, now: datetime) -> datetime:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.jobs.attribute import run_attribution
+from attribution.ledger.attribute import run_attribution
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -22,7 +22,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
-from tests.jobs.test_gap_job import GAP, MINUTES, stored
+from tests.ledger.test_gap_job import GAP, MINUTES, stored
 
 
 def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_factory: sessionmaker[Session]) -> None:

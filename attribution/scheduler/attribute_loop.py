@@ -1,13 +1,13 @@
-"""The attribution job's loop: attribute the window every collector has finished, through a hook.
+"""The attribution loop: attribute the window every collector has finished.
 
-The scheduler sits above ``jobs`` in the layering and passes ``run_attribution`` in as the hook, so this
-module knows only its signature. Its watermark row (``attribution``, ``*``) says how far attribution has
-gone; a run attributes ``[floor(watermark, align), min(collector watermarks))``: from the start of the
+Its watermark row (``attribution``, ``*``, :mod:`attribution.ledger.watermark`) says how far attribution
+has gone; a run attributes ``[floor(watermark, align), min(collector watermarks))``: from the start of the
 settlement window (an hour by default) that holds the watermark, since idle is shared within it, up to
 where every collector has committed. A backfill marks the windows it rewrote as dirty (see
 :func:`attribution.collectors.run.collect_window`); each run first re-attributes the dirty windows behind
-the watermark, and only those, then goes forward. The row is locked for the run, as the collectors' rows
-are, so two replicas never attribute at once.
+the watermark, and only those, then goes forward. The row is held for the run
+(:func:`~attribution.ledger.watermark.lock_attribution`, as ``attribution attribute`` holds it), so two
+replicas never attribute at once.
 """
 
 from __future__ import annotations
@@ -19,32 +19,27 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.profiles import Plan, plans
-from attribution.collectors.run import ALL_SOURCES, ATTRIBUTION
-from attribution.collectors.watermarks import RUN_ERRORS, RunOutcome, initial_watermark
+from attribution.collectors.profiles import Plan
 from attribution.config import Settings
+from attribution.ledger.attribute import run_attribution
+from attribution.ledger.watermark import (
+    ALL_SOURCES,
+    ATTRIBUTION,
+    AttributionBusyError,
+    collected_until,
+    lock_attribution,
+)
+from attribution.scheduler.collect_loop import initial_watermark
+from attribution.scheduler.outcome import RUN_ERRORS, RunOutcome
 from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.timeutil import ceil_to, floor_to
 
 log = logging.getLogger(__name__)
 
-AttributeHook = Callable[[Settings, sessionmaker[Session], datetime, datetime], object]
-
-
-def followed_plans(settings: Settings) -> list[Plan]:
-    """The (collector, source) plans the scheduler runs: attribution waits for every one of them."""
-    return [p for p in plans(settings) if settings.scheduler.job(p.collector).enabled]
-
-
-def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
-    """The earliest watermark of ``plans``: every one of them has committed up to here. None while any
-    of them has not run yet."""
-    marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
-    found = [marks.get(plan.key) for plan in plans]
-    if not found or any(m is None for m in found):
-        return None
-    return min(m for m in found if m is not None)
+#: The attribution job's signature (:func:`~attribution.ledger.attribute.run_attribution`); a test may
+#: pass its own to watch the windows.
+AttributeJob = Callable[[Settings, sessionmaker[Session], datetime, datetime], object]
 
 
 def dirty_spans(
@@ -76,13 +71,13 @@ def reattribute_dirty(
     settings: Settings,
     factory: sessionmaker[Session],
     session: Session,
-    hook: AttributeHook,
     watermark: datetime,
     span: timedelta,
+    attribute: AttributeJob = run_attribution,
 ) -> int:
     """Re-attribute the dirty windows behind ``watermark`` and clear them, under the caller's lock.
 
-    The rows are deleted in the locked transaction after the hook has committed its lines: a crash in
+    The rows are deleted in the locked transaction after the job has committed its lines: a crash in
     between leaves them, and the next run recomputes the same lines again (the job is idempotent).
     """
     dirty = queries.dirty_windows(session)
@@ -96,7 +91,7 @@ def reattribute_dirty(
     )
     for start, end in spans:
         log.debug("attribution: re-attributing dirty window [%s, %s)", start, end)
-        hook(settings, factory, start, end)
+        attribute(settings, factory, start, end)
     queries.clear_dirty(session, [d.id for d in dirty])
     return len(spans)
 
@@ -104,9 +99,10 @@ def reattribute_dirty(
 def attribute_once(
     settings: Settings,
     factory: sessionmaker[Session],
-    hook: AttributeHook,
     plans: Sequence[Plan],
     now: datetime | None = None,
+    *,
+    attribute: AttributeJob = run_attribution,
 ) -> RunOutcome:
     """Attribute, window by window (at most ``attribution_max_window_seconds`` each), up to the target."""
     began = time.monotonic()
@@ -118,26 +114,29 @@ def attribute_once(
         with unit_of_work(factory) as session:
             queries.ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, initial_watermark(settings, now), now)
         while True:
-            with unit_of_work(factory) as session:
-                row = queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES)
-                if row is None:
+            with lock_attribution(factory) as (session, row):
+                if row is None:  # ensured above: gone only if deleted meanwhile
                     outcome.status = "busy"
                     break
                 outcome.watermark = row.watermark
                 if outcome.window_start is None:
                     outcome.window_start = row.watermark
-                outcome.chunks += reattribute_dirty(settings, factory, session, hook, row.watermark, span)
+                outcome.chunks += reattribute_dirty(
+                    settings, factory, session, row.watermark, span, attribute
+                )
                 target = collected_until(session, plans)
                 if target is None or target <= row.watermark:
                     outcome.status = "ok" if outcome.chunks else "idle"
                     break
                 start = floor_to(row.watermark, align)
                 end = min(start + span, target)
-                hook(settings, factory, start, end)
+                attribute(settings, factory, start, end)
                 queries.advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC))
             outcome.chunks += 1
             outcome.watermark = end
             outcome.status = "ok"
+    except AttributionBusyError:  # another replica, or ``attribution attribute``, holds the row
+        outcome.status = "busy"
     except RUN_ERRORS as exc:
         outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
         log.debug("attribution: %s; its watermark stays at %s", exc.detail, outcome.watermark)
