@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from attribution.config import Settings
+from attribution.config.settings import Settings
 
 ENV_PREFIX = "ATTRIBUTION_"
 NESTED_DELIMITER = "__"
