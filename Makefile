@@ -47,7 +47,7 @@ test: venv services lint
 image-smoke: venv
 	bash scripts/image-smoke.sh
 
-# regenerate docs/configuration-reference.md after changing attribution/config.py (a test compares them)
+# regenerate docs/configuration-reference.md after changing attribution/config/ (a test compares them)
 config-docs: venv
 	$(BIN)/attribution config docs --out docs/configuration-reference.md
 

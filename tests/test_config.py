@@ -8,6 +8,7 @@ import pytest
 
 from attribution.config import load_settings, tier_names, usd_to_micros
 from attribution.errors import ConfigError
+from attribution.model.vocabulary import RESERVED_NAMES
 
 GOOD = """
 database_url = "sqlite:///x.db"
@@ -78,6 +79,46 @@ def test_bad_config_names_the_key_and_problem(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert message in info.value.detail
+
+
+#: Where a config names a pool or a tenant, with the key the error must name.
+NAMED = {
+    "pool": ('name = "small"', 'name = "{}"', "pools.0.name", "pool name"),
+    "known tenant": (
+        "inventory =",
+        '[tenants]\nknown = ["acme", "{}"]\n\ninventory =',
+        "tenants.known",
+        "tenant",
+    ),
+    "reserving tenant": (
+        "[[pools]]",
+        '[[reservations]]\ntenant = "{}"\npool = "small"\nfraction = "0.5"\n'
+        "effective_from = 2026-01-01T00:00:00Z\n\n[[pools]]",
+        "reservations.0.tenant",
+        "tenant",
+    ),
+}
+
+
+@pytest.mark.parametrize("reserved", sorted(RESERVED_NAMES))
+@pytest.mark.parametrize("place", sorted(NAMED))
+def test_a_reserved_name_is_refused_wherever_a_config_names_a_pool_or_tenant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, place: str, reserved: str
+) -> None:
+    """Every name the model books its own lines under (its vocabulary, so a new one is covered here
+    too): a pool or tenant so named would merge with those lines. Tiers are not named in a config (their
+    names come from ``tiers.boundaries_tokens``), so none can be reserved."""
+    replace, by, key, what = NAMED[place]
+    assert replace in GOOD
+    monkeypatch.setenv(
+        "ATTRIBUTION_CONFIG", str(write(tmp_path, GOOD.replace(replace, by.format(reserved), 1)))
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    detail = info.value.detail
+    assert "\n" not in detail
+    assert f"{key}: Value error, {what} {reserved!r} is reserved for the model's own lines" in detail
+    assert not set(tier_names([4096, 32768, 131072])) & RESERVED_NAMES
 
 
 def test_malformed_toml_and_missing_file_are_config_errors(

@@ -113,7 +113,7 @@ def config_docs(
     out: Annotated[Path | None, typer.Option(help="write here (docs/configuration-reference.md)")] = None,
 ) -> None:
     """Print (or write) the configuration reference generated from the settings models."""
-    from attribution.configdocs import generate
+    from attribution.config.docs import generate
 
     text = generate()
     if out is None:

@@ -21,7 +21,6 @@ from attribution.collectors.batch import Batch
 from attribution.collectors.counters import counter_increases
 from attribution.collectors.estimate import Latency, estimate_token_seconds
 from attribution.collectors.labels import (
-    UNMAPPED_POOL,
     first_label,
     pool_for_model,
     tenant_of,
@@ -31,7 +30,7 @@ from attribution.collectors.labels import (
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, utc_from_seconds
 from attribution.config import Settings
-from attribution.model.split import NO_TIER
+from attribution.model.vocabulary import NO_TIER, UNMAPPED_POOL
 from attribution.store.tables import TenantUsage
 
 log = logging.getLogger(__name__)

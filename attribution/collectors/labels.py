@@ -16,11 +16,9 @@ from itertools import pairwise
 from attribution.config import LabelNames, PoolConfig, Settings
 from attribution.errors import ConfigError
 from attribution.model.names import InvalidNameError, canonical_name
-from attribution.model.split import NO_TIER
+from attribution.model.vocabulary import NO_TIER, UNALLOCATED_TENANT
 
 log = logging.getLogger(__name__)
-UNALLOCATED_TENANT = "__unallocated__"
-UNMAPPED_POOL = "__unmapped__"
 TENANT_LABEL_SETTING = "$tenant_label"
 #: Values exporters write for "no value" (LiteLLM writes None; its series limit folds label sets into
 #: ``other``): such a tenant is unknown, so its usage is ``__unallocated__``, never dropped.

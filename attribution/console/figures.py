@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from attribution.config import RESERVED_NAMES
 from attribution.model.statement import COMPONENTS, USAGE
+from attribution.model.vocabulary import IDLE, RESERVED_NAMES, UNMEASURED
 from attribution.reports.charts import COLOURS, COMPONENT_NAMES
 from attribution.reports.monthly import StatementReport
 from attribution.reports.pools import PoolSummary
@@ -51,11 +51,9 @@ def headline(r: StatementReport) -> tuple[list[Figure], list[Figure]]:
     if r.tenant is None:
         main.append(Figure(bill, r.cluster_cost_cents, "the GPUs' price for the period"))
         main.append(Figure("attributed to tenants", tenants, "their usage and their shares of idle"))
-        main.append(Figure("idle kept by the platform", platform.get("__idle__", 0), "on __idle__"))
-        main.append(Figure("unmeasured", platform.get("__unmeasured__", 0), "GPUs without telemetry"))
-        other = (
-            r.usage.total_cents - tenants - platform.get("__idle__", 0) - platform.get("__unmeasured__", 0)
-        )
+        main.append(Figure("idle kept by the platform", platform.get(IDLE, 0), f"on {IDLE}"))
+        main.append(Figure("unmeasured", platform.get(UNMEASURED, 0), "GPUs without telemetry"))
+        other = r.usage.total_cents - tenants - platform.get(IDLE, 0) - platform.get(UNMEASURED, 0)
         if other:
             main.append(Figure("other platform lines", other, ", ".join(sorted(platform))))
         main.append(Figure("not attributed (bill minus usage)", r.cluster_cost_cents - r.usage.total_cents))

@@ -10,7 +10,6 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from attribution.config import RESERVED_NAMES
 from attribution.console import figures
 from attribution.console.web import (
     PREFIX,
@@ -26,6 +25,7 @@ from attribution.console.web import (
     router,
 )
 from attribution.errors import AttributionError, NotFoundError
+from attribution.model.vocabulary import RESERVED_NAMES
 from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report
 from attribution.reports.period_statement import build_statement

@@ -75,8 +75,8 @@ def policies(settings: Settings) -> Policies:
         )
     cluster_idle = settings.policies.idle
     return Policies(
-        idle_by_pool={p.name: settings.idle_policy(p).value for p in settings.pools},
-        cluster_idle=IdlePolicy.SHARE.value if cluster_idle is IdlePolicy.RESERVED else cluster_idle.value,
+        idle_by_pool={p.name: settings.idle_policy(p) for p in settings.pools},
+        cluster_idle=IdlePolicy.SHARE if cluster_idle is IdlePolicy.RESERVED else cluster_idle,
         settlement_window_seconds=seconds,
         reservations_by_pool=reservations,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from attribution.catalog import Catalog
 from attribution.catalog.gpus import MIB
-from attribution.config import Settings
+from attribution.config import FixedPolicy, Settings
 from attribution.model.attribute import ClusterInterval
 from attribution.model.gpu_cost import PricePoint, monthly_share_usd_micros, span_cost_usd_micros
 from attribution.model.money import allocate
@@ -165,12 +165,12 @@ def build_inputs(
     return out
 
 
-def _fixed_policy(settings: Settings, pool: str) -> str:
+def _fixed_policy(settings: Settings, pool: str) -> FixedPolicy:
     """The pool's fixed policy; a pool collected under an older config and since removed gets the default."""
     for p in settings.pools:
         if p.name == pool:
-            return settings.fixed_policy(p).value
-    return settings.policies.fixed.value
+            return settings.fixed_policy(p)
+    return settings.policies.fixed
 
 
 def _overhead(settings: Settings, ts: int, step: int) -> int:

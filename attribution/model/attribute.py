@@ -22,9 +22,6 @@ from itertools import pairwise
 
 from attribution.model.money import allocate
 from attribution.model.split import (
-    IDLE,
-    NO_TIER,
-    UNMEASURED,
     Components,
     LineKey,
     PoolInterval,
@@ -32,10 +29,16 @@ from attribution.model.split import (
     allocate_by_tenant,
     split_pool_interval,
 )
-
-UNALLOCATED_POOL = "__unallocated__"
-OVERHEAD_POOL = "__overhead__"
-CLUSTER_POOL = "__cluster__"
+from attribution.model.vocabulary import (
+    CLUSTER_POOL,
+    IDLE,
+    NO_TIER,
+    OVERHEAD_POOL,
+    UNALLOCATED_POOL,
+    UNMEASURED,
+    IdlePolicy,
+    idle_route,
+)
 
 LineId = tuple[int, str, str, str]
 """(interval_start_s, pool, tenant, tier)"""
@@ -70,11 +73,16 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Policies:
-    idle_by_pool: Mapping[str, str]
-    cluster_idle: str = "share"
+    idle_by_pool: Mapping[str, IdlePolicy]
+    cluster_idle: IdlePolicy = IdlePolicy.SHARE
     settlement_window_seconds: int | None = 3600
     """None settles over the whole attributed window (the ``period`` setting)."""
     reservations_by_pool: Mapping[str, Sequence[Reservation]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Policies as the enum, or ValueError: an unknown policy never reaches settlement."""
+        object.__setattr__(self, "idle_by_pool", {k: IdlePolicy(v) for k, v in self.idle_by_pool.items()})
+        object.__setattr__(self, "cluster_idle", IdlePolicy(self.cluster_idle))
 
 
 @dataclass(slots=True)
@@ -202,8 +210,8 @@ def _settle(
     start_s: int,
     pool: str,
     amount: int,
-    pool_policy: str | None,
-    cluster_policy: str,
+    pool_policy: IdlePolicy | None,
+    cluster_policy: IdlePolicy,
     reservations: Sequence[Reservation] = (),
 ) -> None:
     """Idle of a pool (``pool_policy`` set) or of the cluster (None) down the fallback chain.
@@ -212,18 +220,14 @@ def _settle(
     nobody to share it in the pool becomes cluster idle and follows the cluster's policy, exactly as
     unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line.
     """
-    if pool_policy == "reserved":
+    route = idle_route(pool_policy, cluster_policy)
+    if route.reserve:
         amount = _reserve(lines, start_s, pool, amount, reservations)
-        pool_policy = "share"
     if amount == 0:
         return
-    if pool_policy == "share" and _share(lines, start_s, pool, amount, settler.chain_for_pool(pool, start_s)):
+    if route.pool and _share(lines, start_s, pool, amount, settler.chain_for_pool(pool, start_s)):
         return
-    if (
-        pool_policy in ("share", None)
-        and cluster_policy == "share"
-        and _share(lines, start_s, pool, amount, settler.chain_for_cluster(start_s))
-    ):
+    if route.cluster and _share(lines, start_s, pool, amount, settler.chain_for_cluster(start_s)):
         return
     _line(lines, start_s, pool, (IDLE, NO_TIER)).idle += amount
 

@@ -16,15 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from attribution.model.money import allocate
+from attribution.model.vocabulary import FixedPolicy
 
 LineKey = tuple[str, str]
 """(tenant, tier)"""
-
-UNMEASURED = "__unmeasured__"
-IDLE = "__idle__"
-NO_TIER = "__none__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +55,14 @@ class PoolInterval:
     kv_usage_ratio: float | None
     kv_bytes_per_token: int
     usage: Mapping[LineKey, Usage]
-    fixed_policy: str = "proportional"
+    fixed_policy: FixedPolicy = FixedPolicy.PROPORTIONAL
     requests_running: float | None = None
     """Mean requests the pool's engines had running over the interval (summed over engines), if read."""
+
+    def __post_init__(self) -> None:
+        """The policy as the enum, or ValueError: an unknown policy never reaches a split."""
+        if type(self.fixed_policy) is not FixedPolicy:
+            object.__setattr__(self, "fixed_policy", FixedPolicy(self.fixed_policy))
 
     @property
     def engine_active(self) -> bool:
@@ -136,15 +139,20 @@ def allocate_by_tenant(
 
 
 def _allocate_fixed(pi: PoolInterval, keys: list[LineKey], amount: int) -> list[int]:
-    """The static component by the pool's fixed policy; falls back to token-seconds when undefined."""
+    """The static component by the pool's fixed policy; ``tokens`` falls back to token-seconds when no
+    tokens were counted."""
     proportional = [pi.usage[k].weight for k in keys]
-    if pi.fixed_policy == "tokens":
-        tokens = [pi.usage[k].prompt_tokens + pi.usage[k].generation_tokens for k in keys]
-        return allocate_by_tenant(amount, keys, tokens if sum(tokens) else proportional)
-    if pi.fixed_policy == "even":
-        # equal per active tenant, then by token-seconds across that tenant's tiers
-        return allocate_by_tenant(amount, keys, proportional, [1] * len({k[0] for k in keys}))
-    return allocate_by_tenant(amount, keys, proportional)
+    match pi.fixed_policy:
+        case FixedPolicy.TOKENS:
+            tokens = [pi.usage[k].prompt_tokens + pi.usage[k].generation_tokens for k in keys]
+            return allocate_by_tenant(amount, keys, tokens if sum(tokens) else proportional)
+        case FixedPolicy.EVEN:
+            # equal per active tenant, then by token-seconds across that tenant's tiers
+            return allocate_by_tenant(amount, keys, proportional, [1] * len({k[0] for k in keys}))
+        case FixedPolicy.PROPORTIONAL:
+            return allocate_by_tenant(amount, keys, proportional)
+        case _:
+            assert_never(pi.fixed_policy)
 
 
 def split_pool_interval(pi: PoolInterval) -> PoolSplit:

@@ -22,9 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from attribution.model.attribute import (
-    CLUSTER_POOL,
-    OVERHEAD_POOL,
-    UNALLOCATED_POOL,
     WHOLE_WINDOW,
     Attribution,
     ClusterInterval,
@@ -32,11 +29,21 @@ from attribution.model.attribute import (
     Policies,
     attribute_window,
 )
-from attribution.model.split import IDLE, NO_TIER, UNMEASURED, LineKey, PoolInterval, PoolSplit
+from attribution.model.split import LineKey, PoolInterval, PoolSplit
 from attribution.model.vectorized_kernels import I64, Mask, NotVectorisableError, as_int64, check_sum_fits
 from attribution.model.vectorized_lines import Contributions, LineColumns, build_splits
 from attribution.model.vectorized_settle import Lines, ScopeSpace, build_scopes, reserve, share, targets
 from attribution.model.vectorized_split import SplitColumns, split_columns
+from attribution.model.vocabulary import (
+    CLUSTER_POOL,
+    IDLE,
+    NO_TIER,
+    OVERHEAD_POOL,
+    UNALLOCATED_POOL,
+    UNMEASURED,
+    cluster_shares_idle,
+    idle_route,
+)
 
 
 def attribute_window_vectorized(
@@ -276,16 +283,17 @@ def _idle_rows(
     ix: Index, cols: SplitColumns, cluster: Cluster, policies: Policies, out: Contributions
 ) -> IdleRows:
     """Pool idle after reservations (charged here), then unallocated GPUs and overheads."""
-    policy = [policies.idle_by_pool.get(name, policies.cluster_idle) for name in ix.pools]
-    cluster_share = policies.cluster_idle == "share"
-    pool_chain = np.array([p in ("share", "reserved") for p in policy], dtype=np.bool_)
-    cluster_chain = (
-        np.array([p in ("share", "reserved", None) for p in policy], dtype=np.bool_) & cluster_share
-    )
+    route = [
+        idle_route(policies.idle_by_pool.get(name, policies.cluster_idle), policies.cluster_idle)
+        for name in ix.pools
+    ]
+    cluster_share = cluster_shares_idle(policies.cluster_idle)
+    pool_chain = np.array([r.pool for r in route], dtype=np.bool_)
+    cluster_chain = np.array([r.cluster for r in route], dtype=np.bool_)
     amount = cols.idle.copy()
     for code, name in enumerate(ix.pools):
         reservations = policies.reservations_by_pool.get(name, ())
-        if policy[code] != "reserved" or not reservations:
+        if not route[code].reserve or not reservations:
             continue
         rows = np.flatnonzero(ix.row_pool == code)
         if rows.size:

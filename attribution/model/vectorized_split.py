@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import assert_never
 
 import numpy as np
 import numpy.typing as npt
@@ -26,12 +27,29 @@ from attribution.model.vectorized_kernels import (
     runs,
     segment_sum,
 )
+from attribution.model.vocabulary import FixedPolicy
 
 F64 = npt.NDArray[np.float64]
 EXACT_FLOAT_INT = 2.0**53
 """Below this, int and float arithmetic agree exactly, so numpy's float steps equal Python's."""
 
-EVEN, TOKENS = 1, 2
+PROPORTIONAL, EVEN, TOKENS = 0, 1, 2
+
+
+def _policy_code(policy: FixedPolicy) -> int:
+    """The fixed policy as a column code; exhaustive, so a new policy fails the type check here."""
+    match policy:
+        case FixedPolicy.PROPORTIONAL:
+            return PROPORTIONAL
+        case FixedPolicy.EVEN:
+            return EVEN
+        case FixedPolicy.TOKENS:
+            return TOKENS
+        case _:
+            assert_never(policy)
+
+
+_POLICY_CODES = {policy: _policy_code(policy) for policy in FixedPolicy}
 
 
 @dataclass(slots=True)
@@ -120,8 +138,7 @@ def split_columns(
 ) -> SplitColumns:
     """Split every pool-interval; rows as in ``pis``, which the caller has sorted by (start, pool)."""
     n = len(pis)
-    codes = {"even": EVEN, "tokens": TOKENS}
-    policy = as_int64([codes.get(p.fixed_policy, 0) for p in pis])
+    policy = as_int64([_POLICY_CODES[p.fixed_policy] for p in pis])
     row, key, weight, tokens = _entries(pis, key_index, bool(np.any(policy == TOKENS)))
     cost = as_int64([p.cost_usd_micros for p in pis])
     memory = np.maximum(as_int64([p.memory_bytes for p in pis]), 1)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from attribution.model.split import NO_TIER, UNMEASURED
+from attribution.model.vocabulary import NO_TIER, UNMEASURED
 from attribution.store.tables import AttributedCost, PoolCost
 
 

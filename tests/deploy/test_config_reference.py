@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from attribution.config import Settings
-from attribution.configdocs import MEANINGS, field_docstrings, generate, models
+from attribution.config.docs import MEANINGS, field_docstrings, generate, models
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "configuration-reference.md"

@@ -10,8 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.model.attribute import (
-    CLUSTER_POOL,
-    UNALLOCATED_POOL,
     Attribution,
     ClusterInterval,
     LineId,
@@ -20,14 +18,12 @@ from attribution.model.attribute import (
     attribute_window,
 )
 from attribution.model.split import (
-    IDLE,
-    NO_TIER,
-    UNMEASURED,
     Components,
     LineKey,
     PoolInterval,
     Usage,
 )
+from attribution.model.vocabulary import CLUSTER_POOL, IDLE, NO_TIER, UNALLOCATED_POOL, UNMEASURED
 
 H = 1_793_577_600  # 2026-11-02T00:00:00Z, on the hour
 HOUR = 3600

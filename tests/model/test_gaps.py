@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attribution.model.attribute import (
-    CLUSTER_POOL,
     WHOLE_WINDOW,
     Attribution,
     Policies,
     attribute_window,
 )
-from attribution.model.split import IDLE, NO_TIER, UNMEASURED, PoolInterval, Usage, split_pool_interval
+from attribution.model.split import PoolInterval, Usage, split_pool_interval
 from attribution.model.vectorized import attribute_window_vectorized
+from attribution.model.vocabulary import CLUSTER_POOL, IDLE, NO_TIER, UNMEASURED
 from tests.model.test_vectorized import Window, pool_intervals, windows
 
 STAND_IN = (UNMEASURED, NO_TIER)

@@ -8,14 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from attribution.model.attribute import (
-    OVERHEAD_POOL,
     ClusterInterval,
     Policies,
     Reservation,
     attribute_window,
 )
 from attribution.model.gpu_cost import monthly_share_usd_micros
-from attribution.model.split import NO_TIER, PoolInterval, Usage
+from attribution.model.split import PoolInterval, Usage
+from attribution.model.vocabulary import NO_TIER, OVERHEAD_POOL
 
 H = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp())
 

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from attribution.model import money
 from attribution.model.attribute import (
-    UNALLOCATED_POOL,
     WHOLE_WINDOW,
     Attribution,
     ClusterInterval,
@@ -29,7 +28,7 @@ from attribution.model.attribute import (
     Reservation,
     attribute_window,
 )
-from attribution.model.split import NO_TIER, LineKey, PoolInterval, Usage
+from attribution.model.split import LineKey, PoolInterval, Usage
 from attribution.model.vectorized import attribute_window_columns, attribute_window_vectorized
 from attribution.model.vectorized_kernels import (
     NotVectorisableError,
@@ -37,6 +36,7 @@ from attribution.model.vectorized_kernels import (
     largest_remainder,
     muldivmod,
 )
+from attribution.model.vocabulary import NO_TIER, UNALLOCATED_POOL, FixedPolicy
 from tests.model import test_attribute, test_reserved_and_overheads, test_worked_example
 
 H = 1_793_577_600  # 2026-11-02T00:00:00Z
@@ -147,7 +147,7 @@ def pool_intervals(draw: st.DrawFn, pools: list[str], big: bool) -> list[PoolInt
                 kv_usage_ratio=draw(ratios),
                 kv_bytes_per_token=draw(st.integers(1, 10**6)),
                 usage=usage,
-                fixed_policy=draw(st.sampled_from(["proportional", "even", "tokens", "unknown"])),
+                fixed_policy=draw(st.sampled_from(list(FixedPolicy))),
                 requests_running=draw(running),
             )
         )

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from attribution.config import Settings
+from attribution.config.settings import Settings
 
 ENV_PREFIX = "ATTRIBUTION_"
 NESTED_DELIMITER = "__"
@@ -44,7 +44,7 @@ file, or an unknown nested key in the environment, is refused with its path.
 """
 
 
-#: Meanings of the fields config.py gives no docstring of their own, keyed ``Model.field``. A test fails
+#: Meanings of the fields the settings give no docstring of their own, keyed ``Model.field``. A test fails
 #: when a field has neither (so a new setting cannot go undocumented) or an entry here names no field.
 MEANINGS: dict[str, str] = {
     "Settings.prometheus_url": "Prometheus-API query endpoint (Prometheus, VictoriaMetrics, Thanos, Mimir) "
@@ -142,7 +142,7 @@ MEANINGS: dict[str, str] = {
 
 @cache
 def field_docstrings(cls: type) -> dict[str, str]:
-    """The string literal under each annotated attribute of ``cls`` (the convention config.py uses)."""
+    """The string literal under each annotated attribute of ``cls`` (the settings' convention)."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):
