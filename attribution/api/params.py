@@ -1,4 +1,5 @@
-"""Query parameters shared by the routes, and the one place a window is read from them.
+"""Name parameters shared by the routes, and the one place a window is resolved (the parameter models
+that carry a window and a line filter are in :mod:`attribution.api.filters`).
 
 A window is a period (``YYYY-MM``, a UTC calendar month) or ``start`` and ``end`` (ISO 8601 with an
 offset), half-open, widened outward to whole stored lines. Anything the calendar cannot hold (year 0, a
