@@ -1,4 +1,4 @@
-"""Application factory, the one error handler, and the shared dependencies."""
+"""Application factory and the one error handler (the shared dependencies are in attribution.api.deps)."""
 
 from __future__ import annotations
 

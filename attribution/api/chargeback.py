@@ -5,31 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy.orm import Session
 
-from attribution.api.auth import Principal, ReaderDep
+from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
-from attribution.api.deps import LinesDep, SessionDep, SettingsDep
+from attribution.api.deps import LineQuery, LinesDep, SessionDep, SettingsDep, WindowQuery
 from attribution.api.etag import answer_etag, matches, not_modified, tagged
+from attribution.api.filters import kept_lines
 from attribution.api.paging import decode_cursor, encode_cursor, page_after, query_digest
-from attribution.api.params import (
-    EndQuery,
-    PeriodQuery,
-    PoolQuery,
-    StartQuery,
-    TenantQuery,
-    TierQuery,
-    resolve_period,
-    resolve_window,
-)
 from attribution.api.schemas import ChargebackOut, LineItemOut, LineItemsPage, TenantChargeOut
-from attribution.config import RESERVED_NAMES, Settings
-from attribution.reports.chargeback import (
-    Grouping,
-    LineFilter,
-    check_filter,
-    grouped_chargeback,
-)
+from attribution.config import Settings
+from attribution.reports.chargeback import Grouping, grouped_chargeback
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import LineSet
 from attribution.timeutil import iso
@@ -44,34 +29,16 @@ IfNoneMatch = Annotated[
 ]
 
 
-def line_filter(
-    session: Session,
-    settings: Settings,
-    principal: Principal,
-    tenant: str | None,
-    pool: str | None,
-    tier: str | None,
-) -> LineFilter:
-    """The filters to apply, with a tenant key's own tenant forced in; unknown tenant or pool: 404."""
-    keep = LineFilter(principal.own_tenant(tenant), pool, tier)
-    pools = [p.name for p in settings.pools] + sorted(RESERVED_NAMES)
-    check_filter(session, keep, pools, tenant_key=principal.tenant is not None)
-    return keep
-
-
 @router.get("/v1/chargeback", response_model=ChargebackOut)
 def chargeback(
+    *,
     principal: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
     cache: LinesDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
     group_by: GroupQuery = Grouping.TENANT,
-    tenant: TenantQuery = None,
-    pool: PoolQuery = None,
-    tier: TierQuery = None,
+    filters: LineQuery,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Chargeback over a period (its statement's lines) or a raw window, grouped; sums to the cent.
@@ -80,13 +47,14 @@ def chargeback(
     filter or a tenant key sees exactly the amounts finance sees. The answer is kept, serialised, with
     the window's lines until the next attribution run or close, under a strong ETag of that run and
     this answer's identity (``If-None-Match`` with it: 304)."""
-    window = resolve_window(settings, period, start, end)
-    keep = line_filter(session, settings, principal, tenant, pool, tier)
+    window = asked.resolve(settings)
+    keep = filters.resolve(session, settings, principal)
+    period = asked.period_name
     # the cluster's total would reveal the others' sum; its coverage counts are the cluster's, not theirs
     hide_cluster = principal.tenant is not None
-    lines = cache.window(session, *window, _period(period))
+    lines = cache.window(session, *window, period)
     identity = ("chargeback", group_by, keep, hide_cluster)
-    etag = answer_etag(lines.version, "/v1/chargeback", window, _period(period), *identity, *_shape(settings))
+    etag = answer_etag(lines.version, "/v1/chargeback", window, period, *identity, *_shape(settings))
     if matches(if_none_match, etag):
         return not_modified(etag)
 
@@ -116,12 +84,8 @@ def line_items(
     session: SessionDep,
     settings: SettingsDep,
     cache: LinesDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    tenant: TenantQuery = None,
-    pool: PoolQuery = None,
-    tier: TierQuery = None,
+    asked: WindowQuery,
+    filters: LineQuery,
     limit: Annotated[
         int | None, Query(ge=1, le=10_000, description="page size, capped at api.max_page_size")
     ] = None,
@@ -130,14 +94,15 @@ def line_items(
 ) -> Response:
     """Line items of the period's statement (or of a raw window, provisional), in (tenant, pool, tier,
     charge class, charge period) order, cursor-paged; cursors are refused once the results change."""
-    window = resolve_window(settings, period, start, end)
-    keep = line_filter(session, settings, principal, tenant, pool, tier)
+    window = asked.resolve(settings)
+    keep = filters.resolve(session, settings, principal)
+    period = asked.period_name
     size = min(limit or settings.api.default_page_size, settings.api.max_page_size)
-    digest = query_digest(*window, _period(period), keep.tenant, keep.pool, keep.tier)
-    lines = cache.window(session, *window, _period(period))
+    digest = query_digest(*window, period, keep.tenant, keep.pool, keep.tier)
+    lines = cache.window(session, *window, period)
     after = decode_cursor(cursor, digest, lines.version) if cursor else None
     identity = ("line-items", keep, size, after)
-    etag = answer_etag(lines.version, "/v1/line-items", window, _period(period), *identity)
+    etag = answer_etag(lines.version, "/v1/line-items", window, period, *identity)
     if matches(if_none_match, etag):
         return not_modified(etag)
 
@@ -159,18 +124,9 @@ def line_items(
     return tagged(answer(), etag)
 
 
-def kept_lines(found: LineSet, keep: LineFilter) -> list[LineItem]:
-    """The set's lines that pass ``keep``, with the amounts the whole set gave them."""
-    return [x for x in found.lines if keep.keep(x)]
-
-
 def _shape(settings: Settings) -> tuple[object, ...]:
     """The settings a chargeback's bytes depend on besides the lines (a restart may change them)."""
     return (settings.interval_seconds, settings.currency)
-
-
-def _period(period: str | None) -> str | None:
-    return None if period is None else resolve_period(period)
 
 
 def _provenance(found: LineSet) -> dict[str, object]:

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
 from attribution.api.auth import FinanceDep
 from attribution.api.convert import to_schema
-from attribution.api.deps import SessionDep, SettingsDep
+from attribution.api.deps import SessionDep, SettingsDep, WindowQuery
 from attribution.api.limits import Expensive
-from attribution.api.params import (
-    NAME_PATTERN,
-    CanonicalName,
-    EndQuery,
-    PeriodQuery,
-    PoolQuery,
-    StartQuery,
-    resolve_period,
-    resolve_window,
-)
+from attribution.api.params import NAME_PATTERN, CanonicalName, PoolQuery, resolve_period
 from attribution.api.schemas import (
     CoverageOut,
     PoolOut,
@@ -29,6 +20,7 @@ from attribution.api.schemas import (
     PoolsOut,
     PriceListIn,
     TierOut,
+    TierPricingOut,
     TiersOut,
 )
 from attribution.config import RESERVED_NAMES, Settings
@@ -56,12 +48,10 @@ def pools(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
 ) -> PoolsOut:
     """Every pool's cost structure (KV in use, KV free, static; idle, unmeasured) and utilisation."""
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     found = pool_summaries(session, s, e, settings.interval_seconds)
     return PoolsOut(start=iso(s), end=iso(e), pools=[to_schema(PoolOut, p) for p in found])
 
@@ -72,13 +62,11 @@ def pool(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
     step_seconds: SeriesStepQuery = None,
 ) -> PoolOut:
     """One pool (404 if unknown), with its cost structure over time when ``step_seconds`` is given."""
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     if step_seconds is not None:
         check_step(s, e, step_seconds, settings.interval_seconds, settings.api.max_series_points)
     known = frozenset(p.name for p in settings.pools)
@@ -92,12 +80,10 @@ def coverage(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
 ) -> CoverageOut:
     """Per collector and source: intervals present, estimated, missing, never collected; the gaps."""
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     return to_schema(CoverageOut, coverage_report(session, s, e, settings.interval_seconds))
 
 
@@ -106,16 +92,15 @@ def tiers(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
     pool: PoolQuery = None,
 ) -> TiersOut:
     """Cost by context tier: per request, per million tokens, and memory-time per request."""
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     check_pool(session, settings, pool)
+    period = asked.period_name
     if period is not None:  # the statement's usage lines: the period's cents, as every other view shows
-        lines = build_statement(session, resolve_period(period)).lines
+        lines = build_statement(session, period).lines
         found = statement_tier_costs(lines, settings.tiers.names, pool)
     else:
         found = tier_costs(session, s, e, settings.tiers.names, pool)
@@ -136,7 +121,8 @@ def tiers(
     )
 
 
-@router.post("/v1/pricing/tiers", response_model=dict[str, Any])
+# the band's fields and break_even appear only where they exist: unset fields stay out of the body
+@router.post("/v1/pricing/tiers", response_model=TierPricingOut, response_model_exclude_unset=True)
 def pricing_tiers(
     price_list: PriceListIn,
     _: FinanceDep,
@@ -144,14 +130,13 @@ def pricing_tiers(
     settings: SettingsDep,
     period: Annotated[str, Query(max_length=20, description="YYYY-MM", examples=["2026-11"])],
     pool: PoolQuery = None,
-) -> dict[str, Any]:
+) -> TierPricingOut:
     """What ``price_list`` would have earned against each context tier's and tenant's attributed cost in
     the period (frozen once closed): revenue, margin, break-even prices, which tiers subsidise which."""
     name = resolve_period(period)
     check_pool(session, settings, pool)
     parsed = parse_price_list(price_list.model_dump(), price_list.name, settings.currency)
-    analysis: dict[str, Any] = analyse_tiers(session, settings, name, parsed, pool).to_dict()
-    return analysis
+    return TierPricingOut.model_validate(analyse_tiers(session, settings, name, parsed, pool).to_dict())
 
 
 def check_pool(session: Session, settings: Settings, pool: str | None) -> None:

@@ -1,45 +1,27 @@
-"""The API's typed dependencies: settings, a read session per request, and the window cache.
+"""The API's typed dependencies: settings, read and write sessions, the window cache, the window and the
+line filter a request asks for.
 
-Routes import them from here, and ``app.py`` imports the routes: one direction, no import cycle.
+Routes import them from here, and ``app.py`` imports the routes: one direction, no import cycle. The
+settings and sessions are the ones the console uses too (:mod:`attribution.appstate`).
+
+The window and the line filter are query-parameter models (:mod:`attribution.api.filters`), resolved in
+the route (``asked.resolve(settings)``, ``filters.resolve(session, settings, principal)``) rather than by
+a dependency of their own: FastAPI runs dependencies before it checks the route's own path parameters,
+headers and body, so a resolving dependency (a 422 window, a 404 tenant) would answer a request with two
+faults with another error than it always had, and list validation errors in another order.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import Depends, Query, Request
 
 from attribution.api.cache import LineCache
-from attribution.config import Settings
+from attribution.api.filters import LineFilterParams, WindowParams
+from attribution.appstate import SessionDep, SettingsDep, WriteSessionDep
 
-log = logging.getLogger(__name__)
-
-
-# The dependencies below do no I/O: ``async def`` runs them on the event loop, sparing each request a hop
-# to the thread pool and back (a sync dependency takes one).
-async def get_settings(request: Request) -> Settings:
-    settings = request.app.state.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A read session per request; reads never commit."""
-    factory: sessionmaker[Session] = request.app.state.factory
-    session = factory()
-    try:
-        yield session
-    finally:
-        try:
-            session.close()
-        except (OperationalError, InterfaceError):
-            # The database went away after the answer was sent (a restart): the response already
-            # stands, and the pool discards the dead connection. Raising here would reset the client.
-            log.warning("database connection lost while closing a request's session")
+__all__ = ["LineQuery", "LinesDep", "SessionDep", "SettingsDep", "WindowQuery", "WriteSessionDep"]
 
 
 async def get_lines(request: Request) -> LineCache:
@@ -48,6 +30,8 @@ async def get_lines(request: Request) -> LineCache:
     return lines
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
 LinesDep = Annotated[LineCache, Depends(get_lines)]
+#: ``period``, or ``start`` and ``end``: the window a report covers.
+WindowQuery = Annotated[WindowParams, Query()]
+#: ``tenant``, ``pool`` and ``tier``: which line items a report keeps.
+LineQuery = Annotated[LineFilterParams, Query()]

@@ -8,19 +8,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from attribution.api.auth import ReaderDep
-from attribution.api.chargeback import kept_lines, line_filter
-from attribution.api.deps import LinesDep, SessionDep, SettingsDep
+from attribution.api.deps import LineQuery, LinesDep, SessionDep, SettingsDep, WindowQuery
+from attribution.api.filters import LineFilterParams, kept_lines
 from attribution.api.limits import Expensive
-from attribution.api.params import (
-    EndQuery,
-    PeriodQuery,
-    PoolQuery,
-    StartQuery,
-    TenantQuery,
-    TierQuery,
-    resolve_period,
-    resolve_window,
-)
+from attribution.api.params import TenantQuery, resolve_period
 from attribution.reports.export import lines_csv_chunks
 from attribution.reports.focus import focus_csv_chunks, focus_rows, gpu_hour_rates
 from attribution.reports.period_statement import build_statement
@@ -38,18 +29,14 @@ def line_items_csv(
     session: SessionDep,
     settings: SettingsDep,
     cache: LinesDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    tenant: TenantQuery = None,
-    pool: PoolQuery = None,
-    tier: TierQuery = None,
+    asked: WindowQuery,
+    filters: LineQuery,
 ) -> Response:
     """Every line item of the window that passes the filters, as ``/v1/line-items`` serves them (a period's
     statement lines, or a raw window's provisional lines), with their ``line_id``."""
-    s, e = resolve_window(settings, period, start, end)
-    keep = line_filter(session, settings, principal, tenant, pool, tier)
-    found = cache.window(session, s, e, None if period is None else resolve_period(period)).set
+    s, e = asked.resolve(settings)
+    keep = filters.resolve(session, settings, principal)
+    found = cache.window(session, s, e, asked.period_name).set
     kept = [(x, x.total_cents) for x in kept_lines(found, keep)]
     # streamed: every read is done above, the generator only writes rows (through the cells' escape)
     return StreamingResponse(lines_csv_chunks(s, e, kept, found.status), media_type="text/csv")
@@ -61,7 +48,7 @@ def focus_export(
 ) -> Response:
     """FOCUS 1.2 Cost and Usage rows of the period's statement (frozen if closed, else provisional)."""
     name = resolve_period(period)
-    keep = line_filter(session, settings, principal, tenant, None, None)
+    keep = LineFilterParams(tenant=tenant).resolve(session, settings, principal)
     found = build_statement(session, name)
     rows = focus_rows(found, gpu_hour_rates(session, name, settings.interval_seconds), keep.tenant)
     return StreamingResponse(focus_csv_chunks(rows), media_type="text/csv")

@@ -14,8 +14,7 @@ from pydantic import BaseModel, Field
 
 from attribution.api.auth import FinanceDep
 from attribution.api.cluster import PoolPath
-from attribution.api.deps import SessionDep, SettingsDep
-from attribution.api.params import EndQuery, PeriodQuery, StartQuery, resolve_window
+from attribution.api.deps import SessionDep, SettingsDep, WindowQuery
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.reports.efficiency import efficiency
 from attribution.reports.insights_render import plain
@@ -128,13 +127,11 @@ def pool_efficiency(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
 ) -> EfficiencyOut:
     """KV use, batch occupancy, tokens per GPU-second, GPU utilisation and the cost of headroom per UTC
     day; the pool's cost as tokens, memory, idle and long context over the window."""
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     return EfficiencyOut.model_validate(plain(efficiency(session, settings, pool, s, e)))
 
 
@@ -144,9 +141,7 @@ def pool_what_if(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
     kv_dtype: Annotated[
         str | None, Query(max_length=20, description=", ".join(sorted(KV_DTYPE_BYTES)))
     ] = None,
@@ -158,6 +153,6 @@ def pool_what_if(
 ) -> WhatIfReportOut:
     """The pool as it ran in the window and as the change would run it, against the same measured load:
     GPUs, cost per month, cost per 1M tokens per tier, whether the peak KV demand fits; assumptions."""
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     report = what_if(session, settings, pool, s, e, Change(kv_dtype, replicas, gpu_type, tp))
     return WhatIfReportOut.model_validate(plain(report))

@@ -1,4 +1,5 @@
-"""Query parameters shared by the routes, and the one place a window is read from them.
+"""Name parameters shared by the routes, and the one place a window is resolved (the parameter models
+that carry a window and a line filter are in :mod:`attribution.api.filters`).
 
 A window is a period (``YYYY-MM``, a UTC calendar month) or ``start`` and ``end`` (ISO 8601 with an
 offset), half-open, widened outward to whole stored lines. Anything the calendar cannot hold (year 0, a
@@ -30,29 +31,10 @@ def _canonical(name: str | None) -> str | None:
 #: A name as stored (NFC), or a 422 naming the invisible, bidirectional or look-alike character.
 CanonicalName = AfterValidator(_canonical)
 
-PeriodQuery = Annotated[
-    str | None,
-    Query(
-        max_length=20,
-        description="billing period YYYY-MM (UTC month); or start and end",
-        examples=["2026-11"],
-    ),
-]
-StartQuery = Annotated[
-    str | None,
-    Query(max_length=40, description="ISO 8601 UTC instant, inclusive", examples=["2026-11-01T00:00:00Z"]),
-]
-EndQuery = Annotated[
-    str | None,
-    Query(max_length=40, description="ISO 8601 UTC instant, exclusive", examples=["2026-11-02T00:00:00Z"]),
-]
 TenantQuery = Annotated[
     str | None, Query(pattern=NAME_PATTERN, description="only this tenant"), CanonicalName
 ]
 PoolQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this pool"), CanonicalName]
-TierQuery = Annotated[
-    str | None, Query(pattern=NAME_PATTERN, description="only this context tier"), CanonicalName
-]
 
 
 def grain_seconds(settings: Settings) -> int:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Request
 
 from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import to_schema
-from attribution.api.deps import SessionDep, SettingsDep
+from attribution.api.deps import SessionDep, SettingsDep, WriteSessionDep
 from attribution.api.params import resolve_period
 from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
 from attribution.errors import AttributionError
@@ -55,17 +55,16 @@ def close(
     period: PeriodPath,
     idempotency_key: IdempotencyKey,
     _: FinanceDep,
-    session: SessionDep,
+    session: WriteSessionDep,
     settings: SettingsDep,
 ) -> PeriodOut:
     """Freeze the period's statement. The same key again returns the closed period unchanged."""
+    # the close commits when this returns, before the answer is sent (WriteSessionDep)
     single_header(request, "Idempotency-Key")
     row, _closed_now = close_period(
         session, resolve_period(period), settings.interval_seconds, idempotency_key
     )
-    out = to_schema(PeriodOut, row)
-    session.commit()
-    return out
+    return to_schema(PeriodOut, row)
 
 
 @router.get("/v1/periods/{period}/statement", response_model=StatementOut)

@@ -8,17 +8,9 @@ from fastapi import APIRouter, Path, Query
 
 from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
-from attribution.api.deps import SessionDep, SettingsDep
+from attribution.api.deps import SessionDep, SettingsDep, WindowQuery
 from attribution.api.limits import Expensive
-from attribution.api.params import (
-    NAME_PATTERN,
-    CanonicalName,
-    EndQuery,
-    PeriodQuery,
-    StartQuery,
-    grain_seconds,
-    resolve_window,
-)
+from attribution.api.params import NAME_PATTERN, CanonicalName, grain_seconds
 from attribution.api.schemas import UsageOut, UsagePointOut
 from attribution.reports.usage import check_step, tenant_usage_series
 from attribution.timeutil import iso
@@ -37,14 +29,12 @@ def tenant_usage(
     principal: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
-    period: PeriodQuery = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
+    asked: WindowQuery,
     step_seconds: StepQuery = 3600,
 ) -> UsageOut:
     """Requests, tokens, memory-time and cost per ``step_seconds`` bucket (UTC-aligned)."""
     tenant = principal.own_tenant(tenant) or tenant
-    s, e = resolve_window(settings, period, start, end)
+    s, e = asked.resolve(settings)
     check_step(s, e, step_seconds, grain_seconds(settings), settings.api.max_series_points)
     points = tenant_usage_series(session, tenant, s, e, step_seconds)
     return UsageOut(

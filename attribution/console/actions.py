@@ -14,19 +14,17 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from attribution.access import ForbiddenError
+from attribution.appstate import SessionDep, SettingsDep, WriteSessionDep
 from attribution.console.session import COOKIE, SESSION_SECONDS, Viewer, csrf_ok, same_origin, sign_in
 from attribution.console.web import (
     PREFIX,
     SECURITY_HEADERS,
-    ConfigDep,
-    DbDep,
     MaybeViewerDep,
-    NotAllowedError,
     console_secret,
     error_page,
     need,
     need_cluster,
-    own_tenant,
     page,
     router,
 )
@@ -84,7 +82,7 @@ def login_form(request: Request, viewer: MaybeViewerDep) -> Response:
 
 
 @router.post(PREFIX + "/login")
-def login(request: Request, session: DbDep, form: FormDep) -> Response:
+def login(request: Request, session: SessionDep, form: FormDep) -> Response:
     """Trade an API key (sent in the form body only) for a session cookie; a bad key is a 401 page."""
     cookie = sign_in(session, console_secret(request), form.get("key", ""))
     if cookie is None:
@@ -122,7 +120,7 @@ def logout(request: Request, viewer: MaybeViewerDep, form: FormDep) -> Response:
 
 @router.get(PREFIX + "/periods/{period}/close")
 def close_form(
-    period: PeriodPath, request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep
+    period: PeriodPath, request: Request, session: SessionDep, settings: SettingsDep, viewer: MaybeViewerDep
 ) -> Response:
     """The confirmation page: what closing freezes, and the totals that will be issued."""
     try:
@@ -151,8 +149,8 @@ def close_form(
 def close(
     period: PeriodPath,
     request: Request,
-    session: DbDep,
-    settings: ConfigDep,
+    session: WriteSessionDep,
+    settings: SettingsDep,
     viewer: MaybeViewerDep,
     form: FormDep,
 ) -> Response:
@@ -162,12 +160,12 @@ def close(
         who = _checked(viewer, form)
         need_cluster(who)
         if form.get("confirm") != period:
-            raise NotAllowedError(f"type {period} in the confirmation box to close it")
+            raise ForbiddenError(f"type {period} in the confirmation box to close it")
         key = f"console-{who.key_id}-{form.get('nonce', '')[:64]}"
         close_period(session, period, settings.interval_seconds, key)
-        session.commit()
-        return RedirectResponse(f"{PREFIX}/periods?closed={period}", status_code=303)
+        return RedirectResponse(f"{PREFIX}/periods?closed={period}", status_code=303)  # committed on return
     except AttributionError as exc:
+        # answered as a page, not raised: undo what the close flushed, so the commit on return finds nothing
         session.rollback()
         return error_page(request, viewer, exc)
 
@@ -177,15 +175,15 @@ def download(
     period: PeriodPath,
     kind: str,
     request: Request,
-    session: DbDep,
-    settings: ConfigDep,
+    session: SessionDep,
+    settings: SettingsDep,
     viewer: MaybeViewerDep,
 ) -> Response:
     """The period's statement (a tenant key: its own tenant's) as HTML, XLSX, line-item CSV or FOCUS CSV,
     made by the functions behind the CLI and the API exports."""
     try:
         who = need(viewer)
-        tenant = own_tenant(who, None)
+        tenant = who.own_tenant(None)
         if kind not in KINDS:
             return error_page(request, who, _unknown(kind))
         body = _document(session, settings, period, kind, tenant)
@@ -201,7 +199,9 @@ def _unknown(kind: str) -> AttributionError:
     return NotFoundError(f"no download named {kind!r}: use one of {', '.join(KINDS)}")
 
 
-def _document(session: DbDep, settings: ConfigDep, period: str, kind: str, tenant: str | None) -> bytes:
+def _document(
+    session: SessionDep, settings: SettingsDep, period: str, kind: str, tenant: str | None
+) -> bytes:
     if kind == "statement.html":
         return build_statement_html(session, settings, period, tenant).encode()
     if kind == "statement.xlsx":

@@ -10,17 +10,15 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from attribution.appstate import SessionDep, SettingsDep
 from attribution.console import figures
 from attribution.console.web import (
     PREFIX,
-    ConfigDep,
-    DbDep,
     MaybeViewerDep,
     chosen_period,
     error_page,
     need,
     need_cluster,
-    own_tenant,
     page,
     router,
 )
@@ -49,14 +47,18 @@ def root() -> Response:
 
 @router.get(PREFIX + "/")
 def overview(
-    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
 ) -> Response:
     """A period's bill, what was attributed and how (KV in use, static, idle, unmeasured), corrections
     and coverage; for a tenant key, that tenant's own statement."""
     try:
         who = need(viewer)
         name = chosen_period(session, period)
-        report = build_statement_report(session, settings, name, own_tenant(who, None))
+        report = build_statement_report(session, settings, name, who.own_tenant(None))
         chart = figures.component_chart(
             "chart-tenants", f"Cost by tenant, {name}", report.tenants, "tenant", settings.currency
         )
@@ -79,13 +81,17 @@ def overview(
 
 @router.get(PREFIX + "/tenants")
 def tenants(
-    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
 ) -> Response:
     """Every tenant's charge for the period; a tenant key goes straight to its own page."""
     try:
         who = need(viewer)
         name = chosen_period(session, period)
-        mine = own_tenant(who, None)
+        mine = who.own_tenant(None)
         if mine is not None:
             return RedirectResponse(f"{PREFIX}/tenants/{quote(mine, safe='')}?period={name}", status_code=303)
         report = build_statement_report(session, settings, name)
@@ -101,8 +107,8 @@ def tenants(
 def tenant(
     tenant: str,
     request: Request,
-    session: DbDep,
-    settings: ConfigDep,
+    session: SessionDep,
+    settings: SettingsDep,
     viewer: MaybeViewerDep,
     period: PeriodParam = None,
 ) -> Response:
@@ -110,7 +116,7 @@ def tenant(
     try:
         who = need(viewer)
         name = chosen_period(session, period)
-        report = build_statement_report(session, settings, name, own_tenant(who, tenant))
+        report = build_statement_report(session, settings, name, who.own_tenant(tenant))
         days = [r for r in report.daily if r.key[0][:1].isdigit()]
         chart = figures.component_chart(
             "chart-days", f"{tenant}: cost per day, {name}", days, "day (UTC)", settings.currency
@@ -134,8 +140,8 @@ def tenant(
 @router.get(PREFIX + "/tiers")
 def tiers(
     request: Request,
-    session: DbDep,
-    settings: ConfigDep,
+    session: SessionDep,
+    settings: SettingsDep,
     viewer: MaybeViewerDep,
     period: PeriodParam = None,
     pool: Annotated[str | None, Query(max_length=200)] = None,
@@ -180,7 +186,11 @@ def tiers(
 
 @router.get(PREFIX + "/pools")
 def pools(
-    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
 ) -> Response:
     """Each pool's cost structure, KV cache use and GPU utilisation, as ``/v1/pools`` computes them."""
     try:
@@ -206,7 +216,11 @@ def pools(
 
 @router.get(PREFIX + "/coverage")
 def coverage(
-    request: Request, session: DbDep, settings: ConfigDep, viewer: MaybeViewerDep, period: PeriodParam = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
 ) -> Response:
     """Per collector and source: intervals present, estimated, missing, never collected; the gaps."""
     try:
@@ -221,14 +235,14 @@ def coverage(
 @router.get(PREFIX + "/periods")
 def periods(
     request: Request,
-    session: DbDep,
+    session: SessionDep,
     viewer: MaybeViewerDep,
     closed: Annotated[str, Query(max_length=7)] = "",
 ) -> Response:
     """Every period with status, total and hash; downloads; closing for admin and finance keys."""
     try:
         who = need(viewer)
-        own_tenant(who, None)
+        who.own_tenant(None)
         rows = list(session.scalars(select(Period).order_by(Period.period.desc())))
         # an open period's total is provisional: its statement as it would be issued now
         totals = {

@@ -23,42 +23,21 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from attribution.access import Principal
 from attribution.errors import ConfigError
-from attribution.store.apikeys import ADMIN, BILLING, FINANCE, TENANT_PREFIX, authenticate, scopes_of
+from attribution.store.apikeys import authenticate, scopes_of
 from attribution.store.tables import ApiKey
 
 COOKIE = "attribution_session"
 #: A session lasts a working day; signing in again is one paste of the key.
 SESSION_SECONDS = 8 * 3600
-BROAD = frozenset({ADMIN, FINANCE, BILLING})
 
 
 @dataclass(frozen=True, slots=True)
-class Viewer:
-    """Who is signed in: the key's id and scopes, as the API's ``Principal`` sees them."""
+class Viewer(Principal):
+    """Who is signed in: the API's principal (:mod:`attribution.access`) and the cookie that signs them in."""
 
-    key_id: str
-    scopes: frozenset[str]
     cookie: str
-
-    @property
-    def tenant(self) -> str | None:
-        """The one tenant a tenant key may see; None for keys that see every tenant."""
-        if self.scopes & BROAD:
-            return None
-        for scope in sorted(self.scopes):
-            if scope.startswith(TENANT_PREFIX):
-                return scope[len(TENANT_PREFIX) :]
-        return None
-
-    @property
-    def cluster_wide(self) -> bool:
-        """Pools, tiers, coverage and closing periods: ``admin`` and ``finance`` (the API's FinanceDep)."""
-        return bool(self.scopes & {ADMIN, FINANCE})
-
-    @property
-    def all_tenants(self) -> bool:
-        return bool(self.scopes & BROAD)
 
     @property
     def csrf(self) -> str:

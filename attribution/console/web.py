@@ -6,7 +6,6 @@ unknown tenant, a period that cannot close) is an HTML page with the same status
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
@@ -15,8 +14,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from attribution.access import ForbiddenError
+from attribution.appstate import SessionDep
 from attribution.config import Settings
 from attribution.console.session import COOKIE, Viewer, session_secret, viewer_of
 from attribution.errors import AttributionError
@@ -53,27 +54,6 @@ class SignInRequiredError(AttributionError):
     code = "unauthenticated"
 
 
-class NotAllowedError(AttributionError):
-    status_code = 403
-    code = "forbidden"
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    factory: sessionmaker[Session] = request.app.state.factory
-    with factory() as session:
-        yield session
-
-
-def get_settings(request: Request) -> Settings:
-    settings = request.app.state.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-DbDep = Annotated[Session, Depends(get_session)]
-ConfigDep = Annotated[Settings, Depends(get_settings)]
-
-
 def console_secret(request: Request) -> bytes:
     """The session secret this process signs with: ``api.session_secret_file``, or random (read when the
     app is created, see :func:`install_secret`)."""
@@ -87,7 +67,7 @@ def install_secret(state: Any, settings: Settings) -> None:
     state.console_secret = session_secret(settings.api.session_secret_file)
 
 
-def viewer_or_none(request: Request, session: DbDep) -> Viewer | None:
+def viewer_or_none(request: Request, session: SessionDep) -> Viewer | None:
     return viewer_of(session, console_secret(request), request.cookies.get(COOKIE))
 
 
@@ -143,20 +123,8 @@ def need_cluster(viewer: Viewer | None) -> Viewer:
     """Pools, tiers, coverage and closing periods: admin and finance keys, as the API's FinanceDep."""
     found = need(viewer)
     if not found.cluster_wide:
-        raise NotAllowedError("this key may not see cluster-wide figures (it needs admin or finance)")
+        raise ForbiddenError("this key may not see cluster-wide figures (it needs admin or finance)")
     return found
-
-
-def own_tenant(viewer: Viewer, requested: str | None) -> str | None:
-    """A tenant key's own tenant whatever it asked for; another tenant is a 403, as in the API."""
-    if viewer.all_tenants:
-        return requested
-    mine = viewer.tenant
-    if mine is None:
-        raise NotAllowedError("this key has no scope the console can show")
-    if requested is not None and requested != mine:
-        raise NotAllowedError(f"this key may only read tenant {mine!r}")
-    return mine
 
 
 @router.get(PREFIX + "/static/{name}")

@@ -30,28 +30,12 @@ from attribution.timeutil import iso
 
 
 @dataclass(frozen=True, slots=True)
-class TenantCharge:
-    tenant: str
-    requests: int
-    prompt_tokens: int
-    generation_tokens: int
-    kv_token_seconds: float
-    memory_gib_hours: float
-    kv_in_use_cents: int
-    static_cents: int
-    idle_cents: int
-    unmeasured_cents: int
-    total_cents: int
-    total_usd_micros: int
-    estimated: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Chargeback:
     start: datetime
     end: datetime
     currency: str
-    tenants: list[TenantCharge]
+    tenants: list[GroupCharge]
+    """One per tenant (:attr:`Grouping.TENANT`: ``tier`` and ``pool`` are None)."""
     total_cents: int
     total_usd_micros: int
     cluster_cost_usd_micros: int
@@ -74,6 +58,8 @@ class Chargeback:
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["start"], body["end"] = iso(self.start), iso(self.end)
+        # per tenant: the group's tier and pool are always None, and the JSON has never carried them
+        body["tenants"] = [{k: v for k, v in t.items() if k not in ("tier", "pool")} for t in body["tenants"]]
         body["complete"] = self.complete
         return body
 
@@ -96,26 +82,8 @@ def build_chargeback(
         items, status, content_hash = found.lines, found.status, found.content_hash
     else:
         items, status, content_hash = round_items(window_lines(session, start, end)), "provisional", None
-    groups = group_lines(items, Grouping.TENANT)
+    tenants = group_lines(items, Grouping.TENANT)
     cluster_micros, attributed = cluster_cost_usd_micros(session, start, end)
-    tenants = [
-        TenantCharge(
-            tenant=g.tenant,
-            requests=g.requests,
-            prompt_tokens=g.prompt_tokens,
-            generation_tokens=g.generation_tokens,
-            kv_token_seconds=g.kv_token_seconds,
-            memory_gib_hours=g.memory_gib_hours,
-            kv_in_use_cents=g.kv_in_use_cents,
-            static_cents=g.static_cents,
-            idle_cents=g.idle_cents,
-            unmeasured_cents=g.unmeasured_cents,
-            total_cents=g.total_cents,
-            total_usd_micros=g.total_usd_micros,
-            estimated=g.estimated,
-        )
-        for g in groups
-    ]
     return Chargeback(
         start=start,
         end=end,
