@@ -29,8 +29,8 @@ import heapq
 import math
 from collections import deque
 
+from attribution.sim.cluster import PoolSpec
 from attribution.sim.records import EngineRecords
-from attribution.sim.scenario import PoolSpec
 from attribution.sim.workload import Arrivals
 
 INF = math.inf
