@@ -14,6 +14,9 @@
 Options: ``noisy-neighbour`` takes ``burst=False`` (same cluster, same other tenants, no burst);
 ``restart`` takes ``at_seconds``; ``fleet`` takes ``gpus``, ``tenants``, ``load``. Times are seconds after
 the window start, so run these with a window of at least two hours.
+
+The pools are presets from ``pools.toml`` (``pool_preset``), changed here only where a scenario needs it
+(a second replica's names, a smaller context, a shared GPU); the types are in ``cluster.py``.
 """
 
 from __future__ import annotations
