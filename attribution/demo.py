@@ -29,8 +29,9 @@ from attribution.localprom import LocalPrometheus, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
 from attribution.reports.chargeback_render import tiers_csv, to_csv, to_json
 from attribution.reports.tiers import TierCost, tier_costs
+from attribution.sim.cluster import ClusterSpec
 from attribution.sim.history import generate_history
-from attribution.sim.scenario import ClusterSpec, demo_cluster
+from attribution.sim.scenarios import demo_cluster
 from attribution.store.apikeys import create_key
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work

@@ -3,12 +3,12 @@
 History mode (``generate_history``) streams OpenMetrics backfill files with vLLM 0.33.0 / SGLang 0.5.23,
 dcgm-exporter, LiteLLM 1.110.2, OpenTelemetry GenAI and native gateway series, plus the ground truth they
 were generated from. Live mode (``attribution.sim.live``) serves the same series on one ``/metrics``
-endpoint per target. Named scenarios: ``scenario(name, seed=...)``. See docs/simulator.md.
+endpoint per target. Named scenarios: ``scenario(name, seed=...)``; the pools they are built from are
+presets in ``pools.toml`` (``pool_preset(name, ...)``). See docs/simulator.md.
 """
 
 from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS
-from attribution.sim.history import HistoryResult, generate_history
-from attribution.sim.scenario import (
+from attribution.sim.cluster import (
     BurstProcess,
     ClusterSpec,
     Exporters,
@@ -16,9 +16,11 @@ from attribution.sim.scenario import (
     PoolSpec,
     ScheduledBurst,
     TenantProfile,
-    demo_cluster,
 )
-from attribution.sim.scenarios import SCENARIOS, fleet, scenario
+from attribution.sim.fleet import fleet
+from attribution.sim.history import HistoryResult, generate_history
+from attribution.sim.pool_presets import pool_preset
+from attribution.sim.scenarios import SCENARIOS, demo_cluster, scenario
 
 __all__ = [
     "DEFAULT_TIER_BOUNDARIES_TOKENS",
@@ -34,5 +36,6 @@ __all__ = [
     "demo_cluster",
     "fleet",
     "generate_history",
+    "pool_preset",
     "scenario",
 ]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from attribution.sim.buckets import tier_names
+from attribution.sim.cluster import ClusterSpec
 from attribution.sim.engine import PoolEngine
 from attribution.sim.integrate import Pieces, sample_pieces
 from attribution.sim.records import EngineRecords
-from attribution.sim.scenario import ClusterSpec
 from attribution.sim.workload import BoolArray, FloatArray, IntArray, Workload
 
 

@@ -29,8 +29,9 @@ import numpy as np
 
 from attribution.catalog import get_gpu
 from attribution.sim.chunk import Chunk, SimContext
+from attribution.sim.cluster import PoolSpec
 from attribution.sim.exposition import Family, Kind, Rows, format_labels
-from attribution.sim.scenario import MIG_PROFILES, PoolSpec
+from attribution.sim.hardware import DEFAULT_POWER_WATTS, MIG_PROFILES, POWER_WATTS
 from attribution.sim.targets import Gpu, engine_pod
 from attribution.sim.workload import FloatArray
 
@@ -46,14 +47,6 @@ IDLE_FB_USED_MIB = 1
 #: CUDA context and allocator overhead present as soon as a process loads weights.
 CONTEXT_FB_MIB = 520
 MIB = 1024 * 1024
-#: (idle watts, board power limit watts) per GPU catalog key.
-POWER_WATTS: dict[str, tuple[float, float]] = {
-    "A100-SXM-80GB": (60.0, 400.0),
-    "H100-SXM": (70.0, 700.0),
-    "H200-SXM": (90.0, 700.0),
-    "B200": (150.0, 1000.0),
-}
-DEFAULT_POWER_WATTS = (80.0, 700.0)
 
 FAMILIES: tuple[tuple[str, Kind, str], ...] = (
     ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB)."),

@@ -15,10 +15,7 @@ The scheduler follows vLLM V1's (``vllm/v1/core/sched/scheduler.py``), in contin
 * An outage kills the engine: running and waiting requests are lost (failed, or re-sent by the gateway when
   the engine is back, by the outage's mode), and nothing is admitted until it is up again.
 
-Exhaustion is found exactly without touching every request at every event: H(t) = sum of held tokens is
-linear between events and the blocks in use are at most H/block_size + running, so the cache cannot be full
-before that bound reaches capacity. Only past that instant (the *tight* regime) are blocks counted one by
-one and the next block-boundary crossings merged to find the instant the free blocks run out.
+Exhaustion is found without touching every request at every event (``kvblocks.py`` says how).
 
 All times are float seconds after the window start. Output accumulates per chunk in ``EngineRecords``.
 """
@@ -29,34 +26,16 @@ import heapq
 import math
 from collections import deque
 
+from attribution.sim.cluster import PoolSpec
+from attribution.sim.kvblocks import INF, ON_BOUNDARY, Request, blocks_wanted, first_exhaustion, used_blocks
 from attribution.sim.records import EngineRecords
-from attribution.sim.scenario import PoolSpec
 from attribution.sim.workload import Arrivals
 
-INF = math.inf
 _FINISH, _PREFILL_END = 0, 1
 #: Blocks of slack below which the bound stops promising and blocks are counted exactly.
 _TIGHT_BLOCKS = 2.0
-#: A held-token count this close (in blocks) above a block boundary is on it, up to rounding.
-_ON_BOUNDARY = 1e-9
 #: Failure kinds: lost when the engine died under the request; refused while the engine was down.
 LOST, REFUSED = 0, 1
-
-
-class _Req:
-    __slots__ = (
-        "arrival", "capped", "contrib", "first_scheduled", "first_token", "gen", "group", "gw_arrival",
-        "h0", "output", "phase", "phase_end", "preemptions", "prompt", "rate", "t0", "target", "version",
-    )  # fmt: skip
-
-    def __init__(self, group: int, prompt: int, output: int, capped: bool, arrival: float) -> None:
-        self.group, self.prompt, self.output, self.capped = group, prompt, output, capped
-        self.gw_arrival = self.arrival = arrival
-        self.first_scheduled: float | None = None
-        self.first_token: float | None = None
-        self.preemptions = self.version = self.phase = 0
-        self.gen = self.t0 = self.h0 = self.rate = self.contrib = self.target = 0.0
-        self.phase_end = INF
 
 
 class PoolEngine:
@@ -78,7 +57,7 @@ class PoolEngine:
         self.up = not (
             self.outage_index < len(self.outages) and self.outages[self.outage_index][0] <= begin_seconds
         )
-        self.reqs: dict[int, _Req] = {}
+        self.reqs: dict[int, Request] = {}
         self.running: dict[int, None] = {}  # admission order: the last key is the preemption victim
         self.waiting: deque[int] = deque()
         self.held: list[int] = []
@@ -166,12 +145,12 @@ class PoolEngine:
             return
         rid = self.next_rid
         self.next_rid += 1
-        self.reqs[rid] = _Req(group, prompt, output, capped, t)
+        self.reqs[rid] = Request(group, prompt, output, capped, t)
         (self.waiting if self.up else self.held).append(rid)
 
     # The three methods below run once or twice per request: helpers are inlined (one attribute lookup
     # each, no call) because the engine's cost is CPython's per-call overhead.
-    def _start(self, q: _Req, rid: int, t: float) -> None:
+    def _start(self, q: Request, rid: int, t: float) -> None:
         """Admit: prefill prompt + tokens generated before any preemption, from 0 held tokens."""
         rate = self.prefill_rate
         q.target = target = q.prompt + q.gen
@@ -185,7 +164,7 @@ class PoolEngine:
         self.running[rid] = None
         heapq.heappush(self.heap, (end, _PREFILL_END, rid, q.version))
 
-    def _prefill_done(self, q: _Req, rid: int, t: float) -> None:
+    def _prefill_done(self, q: Request, rid: int, t: float) -> None:
         target = q.target
         out = self.out
         if t > q.t0:
@@ -202,7 +181,7 @@ class PoolEngine:
         q.phase_end = end = t + (q.output - q.gen) / rate
         heapq.heappush(self.heap, (end, _FINISH, rid, q.version))
 
-    def _finish(self, q: _Req, rid: int, t: float) -> None:
+    def _finish(self, q: Request, rid: int, t: float) -> None:
         out = self.out
         held_end = float(q.prompt + q.output)
         if t > q.t0:
@@ -231,7 +210,7 @@ class PoolEngine:
     def _fail(self, group: int, gw_arrival: float, t: float, kind: int) -> None:
         self.out.failures.extend((group, gw_arrival, t, kind))
 
-    def _preempt(self, q: _Req, rid: int, t: float) -> None:
+    def _preempt(self, q: Request, rid: int, t: float) -> None:
         """Recompute preemption: free every block, back to the front of the waiting queue."""
         held = q.h0 + q.rate * (t - q.t0)
         self._piece(q, t, held)
@@ -242,39 +221,23 @@ class PoolEngine:
         self.waiting.appendleft(rid)
 
     # --------------------------------------------------------------------------- KV accounting
-    def _piece(self, q: _Req, t: float, held_end: float) -> None:
+    def _piece(self, q: Request, t: float, held_end: float) -> None:
         if t > q.t0:
             self.out.pieces.extend((q.t0, t, q.h0, held_end, q.rate, q.group))
 
-    def _enter(self, q: _Req) -> None:
+    def _enter(self, q: Request) -> None:
         """Add q's trajectory (t0, h0, rate) to the bound aggregates."""
         q.contrib = q.h0 - q.rate * (q.t0 - self.origin)
         self.sum_a += q.contrib
         self.sum_rate += q.rate
 
-    def _leave(self, q: _Req) -> None:
+    def _leave(self, q: Request) -> None:
         self.sum_a -= q.contrib
         self.sum_rate -= q.rate
 
-    def _drop_running(self, q: _Req, rid: int) -> None:
+    def _drop_running(self, q: Request, rid: int) -> None:
         del self.running[rid]
         self._leave(q)
-
-    def _used_blocks(self, t: float) -> int:
-        block, reqs, tolerance = self.block, self.reqs, _ON_BOUNDARY
-        return sum(
-            math.ceil((reqs[r].h0 + reqs[r].rate * (t - reqs[r].t0)) / block - tolerance)
-            for r in self.running
-        )
-
-    def _blocks_wanted(self, t: float) -> int:
-        """Blocks the running requests hold or need just after t: a request exactly on a block boundary
-        (up to rounding) is crossing it and wants the next block. Above capacity means the cache is full."""
-        block, reqs = self.block, self.reqs
-        return sum(
-            math.floor((reqs[r].h0 + reqs[r].rate * (t - reqs[r].t0)) / block + 1e-6) + 1
-            for r in self.running
-        )
 
     def _admit(self, t: float) -> bool:
         """Admit from the head of the queue while a batch slot and the first chunk's blocks are free;
@@ -292,7 +255,7 @@ class PoolEngine:
             need = math.ceil(min(q.prompt + q.gen, self.chunk_tokens) / block)
             bound = (self.sum_a + self.sum_rate * (t - self.origin)) / block + len(running) + promised
             if self.capacity - bound < need + 1:
-                exact = self._used_blocks(t) if exact is None else exact
+                exact = used_blocks(self.reqs, self.running, block, t) if exact is None else exact
                 if self.capacity - exact - promised < need:
                     break
             waiting.popleft()
@@ -313,57 +276,20 @@ class PoolEngine:
             return
         self.tight = True
         t_next = min(self.heap[0][0] if self.heap else INF, horizon, self.next_outage)
-        found = self._exhaustion(t, t_next)
+        found = first_exhaustion(self.reqs, self.running, block, self.capacity, t, t_next)
         if found is not None:
             self.check_at, self.requester = found
-
-    def _exhaustion(self, t: float, t_next: float) -> tuple[float, int] | None:
-        """The first instant in [t, t_next) at which a running request crosses a block boundary with no
-        free block left, and that request; None if the free blocks last until t_next.
-
-        Request i crosses level k x block_size (needing block k + 1) at t + (k x bs - held_i) / rate_i for
-        k >= ceil(held_i / bs), until its phase ends (the next event recomputes everything after that).
-        """
-        block, reqs = self.block, self.reqs
-        used = 0
-        crossings: list[tuple[float, int, float]] = []
-        for rid in self.running:
-            q = reqs[rid]
-            held = q.h0 + q.rate * (t - q.t0)
-            # Within rounding of a boundary counts as on it: the request is crossing now, its next block
-            # is a need at t (not already held), so simultaneous crossers all compete for free blocks.
-            blocks = math.ceil(held / block - _ON_BOUNDARY)
-            used += blocks
-            level = blocks * block
-            when = q.t0 + (level - q.h0) / q.rate
-            if when < t_next and when < q.phase_end:
-                crossings.append((max(when, t), rid, level))
-        free = self.capacity - used
-        if free < 0:  # cannot happen by construction; if rounding ever gets here, preempt at once
-            return t, next(reversed(self.running))
-        heapq.heapify(crossings)
-        while crossings:
-            when, rid, level = heapq.heappop(crossings)
-            if free <= 0:
-                return when, rid
-            free -= 1
-            q = reqs[rid]
-            level += block
-            later = q.t0 + (level - q.h0) / q.rate  # from the trajectory, not by accumulation
-            if later < t_next and later < q.phase_end:
-                heapq.heappush(crossings, (later, rid, level))
-        return None
 
     def _check(self, t: float) -> bool:
         """At ``check_at``: preempt if a request needs a block now (return True), else recount exactly."""
         requester = self.requester
         if requester is None or requester not in self.running:
             return False
-        wanted = self._blocks_wanted(t)
+        wanted = blocks_wanted(self.reqs, self.running, self.block, t)
         while self.running:
             victim = next(reversed(self.running))
             q = self.reqs[victim]
-            freed = math.ceil((q.h0 + q.rate * (t - q.t0)) / self.block - _ON_BOUNDARY)
+            freed = math.ceil((q.h0 + q.rate * (t - q.t0)) / self.block - ON_BOUNDARY)
             self._preempt(q, victim, t)
             if victim == requester or freed > 0:
                 break

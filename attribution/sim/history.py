@@ -18,11 +18,11 @@ import numpy as np
 from attribution.errors import InvalidWindowError
 from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS, validate_tier_boundaries
 from attribution.sim.chunk import Chunk, ClusterSim, SimContext
+from attribution.sim.cluster import ClusterSpec
 from attribution.sim.exposition import Family
 from attribution.sim.openmetrics import OpenMetricsSpool
 from attribution.sim.parallel import ProcessClusterSim
 from attribution.sim.registry import ClusterExporters
-from attribution.sim.scenario import ClusterSpec
 from attribution.sim.truth import TruthWriter
 
 #: Traffic is simulated from this long before the window so it opens in steady state.

@@ -23,9 +23,9 @@ import numpy as np
 
 from attribution.sim.buckets import LITELLM_LATENCY_SECONDS
 from attribution.sim.chunk import Chunk, SimContext
+from attribution.sim.cluster import PoolSpec, TenantProfile
 from attribution.sim.counters import Births, CounterBank, HistogramBank
 from attribution.sim.exposition import Family, HistogramRows, Rows, format_labels, python_float
-from attribution.sim.scenario import PoolSpec, TenantProfile
 
 NONE = "None"
 ROUTE = "/v1/chat/completions"

@@ -31,9 +31,9 @@ from attribution.errors import ConfigError
 from attribution.sim import openai_api
 from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS
 from attribution.sim.chunk import ClusterSim, SimContext
+from attribution.sim.cluster import ClusterSpec
 from attribution.sim.exposition import Target
 from attribution.sim.registry import ClusterExporters
-from attribution.sim.scenario import ClusterSpec
 from attribution.sim.textformat import CONTENT_TYPE, render_targets
 
 LOOPBACK = "127.0.0.1"

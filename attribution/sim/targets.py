@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from attribution.sim.cluster import ClusterSpec, PoolSpec
 from attribution.sim.exposition import Target
-from attribution.sim.scenario import ClusterSpec, PoolSpec
 
 GPUS_PER_HOST = 8
 VLLM_PORT = 8000

@@ -25,8 +25,9 @@ import numpy as np
 
 from attribution.catalog import get_gpu
 from attribution.sim.chunk import Chunk, SimContext
+from attribution.sim.cluster import PoolSpec
+from attribution.sim.hardware import MIG_PROFILES
 from attribution.sim.integrate import integrate_blocks, integrate_tokens, max_of_sum
-from attribution.sim.scenario import MIG_PROFILES, PoolSpec
 from attribution.sim.workload import FloatArray
 
 INTERVAL_HEADER = ",".join(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from attribution.sim.scenario import ClusterSpec, PoolSpec, TenantProfile
+from attribution.sim.cluster import ClusterSpec, PoolSpec, TenantProfile
 
 SECONDS_PER_DAY = 86_400
 EPOCH_SECONDS = 3_600

@@ -25,7 +25,7 @@ from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch
 from attribution.config import CollectorName, Settings, load_settings
 from attribution.sim import generate_history, scenario
-from attribution.sim.scenario import ClusterSpec
+from attribution.sim.cluster import ClusterSpec
 from tests.collectors.conftest import BACKENDS, serve
 
 T0 = datetime(2026, 11, 3, tzinfo=UTC)

@@ -29,8 +29,9 @@ from attribution.errors import SourceQueryError
 from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
+from attribution.sim.cluster import ClusterSpec
 from attribution.sim.history import HistoryResult, generate_history
-from attribution.sim.scenario import ClusterSpec, demo_cluster
+from attribution.sim.scenarios import demo_cluster
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import Coverage, GpuSample, KvSample, TenantUsage

@@ -22,7 +22,7 @@ from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.reports.chargeback import Chargeback, build_chargeback
 from attribution.sim.history import generate_history
-from attribution.sim.scenario import demo_cluster
+from attribution.sim.scenarios import demo_cluster
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import KvSample

@@ -19,8 +19,8 @@ from attribution.ledger.attribute import policies
 from attribution.ledger.inputs import UNALLOCATED, IntervalTelemetry, build_inputs
 from attribution.model.attribute import attribute_window
 from attribution.model.split import Usage
+from attribution.sim.cluster import ClusterSpec
 from attribution.sim.history import HistoryResult
-from attribution.sim.scenario import ClusterSpec
 
 K = TypeVar("K")
 

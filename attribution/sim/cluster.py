@@ -11,6 +11,7 @@ memory (CUDA context, NCCL buffers, CUDA graphs). Start-up logs of dense 24B-405
 show 5-8 GiB per GPU for these together.
 
 Times in scenario objects (outages, scheduled bursts) are seconds after the start of the simulated window.
+The named clusters built from these types are in ``scenarios.py``; the shipped pools in ``pools.toml``.
 """
 
 from __future__ import annotations
@@ -22,26 +23,12 @@ from typing import Literal
 from attribution.catalog import get_gpu, get_model
 from attribution.catalog.models import kv_dtype_bytes
 from attribution.errors import ConfigError
+from attribution.sim.hardware import MIG_PROFILES
 
 GIB = 1024**3
 
 #: Default per-GPU memory vLLM keeps outside weights and the KV pool (activations, CUDA/NCCL context).
 ACTIVATION_RESERVE_BYTES_PER_GPU = 6 * GIB
-#: (memory slices, of the GPU's memory slices) of the MIG profiles the simulator partitions GPUs into,
-#: from NVIDIA's MIG user guide: ground truth for the collector's profile parser, so written out here.
-MIG_PROFILES: dict[tuple[str, str], tuple[int, int]] = {
-    ("A100-SXM-80GB", "1g.10gb"): (1, 8),
-    ("A100-SXM-80GB", "1g.20gb"): (2, 8),
-    ("A100-SXM-80GB", "2g.20gb"): (2, 8),
-    ("A100-SXM-80GB", "3g.40gb"): (4, 8),
-    ("A100-SXM-80GB", "4g.40gb"): (4, 8),
-    ("A100-SXM-80GB", "7g.80gb"): (8, 8),
-    ("H100-SXM", "1g.10gb"): (1, 8),
-    ("H100-SXM", "2g.20gb"): (2, 8),
-    ("H100-SXM", "3g.40gb"): (4, 8),
-    ("H100-SXM", "7g.80gb"): (8, 8),
-}
-
 EngineKind = Literal["vllm", "sglang", "triton-trtllm", "trtllm-serve"]
 #: What the gateway does with a pool's requests while its engine is down: hold them and send them when the
 #: engine is back (``queue``), or answer with an error (``fail``).
@@ -356,50 +343,3 @@ class ClusterSpec:
             if pool.name == name:
                 return pool
         raise ConfigError(f"unknown pool {name!r}")
-
-
-def demo_cluster(seed: int = 0, scrape_interval_seconds: int = 30) -> ClusterSpec:
-    """Two pools and five tenants; see docs/simulator.md for why these numbers.
-
-    The 405B pool runs at roughly 20-60% KV use with short queueing when several 128k requests of
-    ``umbrella-research`` overlap; the 24B pool is lightly loaded in KV terms but busy in requests.
-    """
-    mistral = PoolSpec(
-        name="mistral-small-24b",
-        model_key="mistral-small-24b",
-        served_model_name="mistralai/Mistral-Small-24B-Instruct-2501",
-        gpu_key="H100-SXM",
-        gpus=2,
-        weight_dtype_bytes=2,
-        cache_dtype="fp8",
-        max_model_len=32768,
-        prefill_tokens_per_second=15_000.0,
-        decode_tokens_per_second=75.0,
-    )
-    llama = PoolSpec(
-        name="llama-405b",
-        model_key="llama-3.1-405b",
-        served_model_name="meta-llama/Llama-3.1-405B-Instruct-FP8",
-        gpu_key="H200-SXM",
-        gpus=8,
-        weight_dtype_bytes=1,
-        cache_dtype="auto",
-        max_model_len=131072,
-        max_num_seqs=64,
-        prefill_tokens_per_second=5_000.0,
-        decode_tokens_per_second=30.0,
-    )
-    tenants = (
-        TenantProfile("acme-chat", mistral.name, 1.5, 1_500, 0.6, 300, 0.7, diurnal_amplitude=0.6),
-        TenantProfile("globex-rag", mistral.name, 0.25, 14_000, 0.35, 400, 0.5, 0.3),
-        TenantProfile("initech-assist", llama.name, 1.2, 1_800, 0.6, 350, 0.7, 0.5),
-        TenantProfile("umbrella-research", llama.name, 0.05, 110_000, 0.12, 800, 0.5, 0.2),
-        TenantProfile("hooli-batch", llama.name, 0.4, 11_000, 0.45, 500, 0.8, 0.0),
-    )
-    return ClusterSpec(
-        pools=(mistral, llama),
-        tenants=tenants,
-        unallocated_gpus={"H100-SXM": 2},
-        scrape_interval_seconds=scrape_interval_seconds,
-        seed=seed,
-    )
