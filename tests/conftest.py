@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
-from attribution.store.tables import Base
+from tests.support.database import migrated_copy, rolled_back, truncate_all
 from tests.support.postgres import fresh_database, server_url
 
 
@@ -42,29 +42,38 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def truncate_all(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-        else:
-            for table in Base.metadata.sorted_tables:
-                conn.execute(table.delete())
-
-
 @pytest.fixture
 def pg_factory(pg_engine: Engine) -> Iterator[sessionmaker[Session]]:
-    """A session factory on the session's Postgres database, emptied after each test."""
+    """A session factory on the session's Postgres database, emptied before and after each test.
+
+    For committed data that another connection, thread or process must see; otherwise take ``pg_tx``.
+    """
     truncate_all(pg_engine)
     yield make_sessionmaker(pg_engine)
     truncate_all(pg_engine)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'attribution.db'}"
-    upgrade(url)
-    return url
+def pg_tx(pg_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory on one Postgres connection whose transaction is rolled back after the test.
+
+    The code under test commits as usual (each commit ends a savepoint); nothing reaches the database
+    for good, so no test sees another's rows and nothing needs emptying (tests/support/database.py).
+    """
+    with rolled_back(pg_engine) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's migrated SQLite database is kept (made on first use), for copies per test."""
+    return tmp_path_factory.getbasetemp() / "sqlite-template" / "attribution.db"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database of this test's own: a copy of the session's migrated one."""
+    return migrated_copy(sqlite_template, tmp_path / "attribution.db")
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, AttributionRun
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
-from tests.api.test_line_amounts import api_over, stored_line
 from tests.builders import T0
+from tests.support.api import END, Api, api_over, bearer, stored_line
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 

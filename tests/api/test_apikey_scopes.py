@@ -15,7 +15,6 @@ from attribution.store.apikeys import _digest, create_key, revoke_key, scopes_of
 from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey
 from attribution.timeutil import iso
-from tests.api.conftest import END, bearer
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -24,6 +23,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.api import END, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 ACME = "Acme Corp"

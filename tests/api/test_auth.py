@@ -15,8 +15,8 @@ from attribution.store.apikeys import InvalidScopeError, create_key, scopes_of
 from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0
+from tests.support.api import END, Api, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 #: (method, path, params) of every route that needs a key, and the keys that may call it

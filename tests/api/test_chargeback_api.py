@@ -13,7 +13,6 @@ from attribution.jobs.attribute import run_attribution
 from attribution.localprom import free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso
-from tests.api.conftest import bearer, create_api_key
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -22,6 +21,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.api import bearer, create_api_key
 
 MINUTES = 60
 END = T0 + timedelta(minutes=MINUTES)

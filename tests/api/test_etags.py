@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from attribution.api.app import create_app
 from attribution.jobs.attribute import run_attribution
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0, create_usage_row, store
+from tests.support.api import END, Api, bearer
 
 WINDOW = {"start": T0.isoformat(), "end": END.isoformat()}
 

@@ -12,53 +12,22 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.api.app import create_app
 from attribution.reports.chargeback import Grouping, LineFilter, group_lines
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import round_items
 from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
-from attribution.store.tables import AttributedCost, PoolCost
+from attribution.store.tables import PoolCost
 from attribution.timeutil import iso
-from tests.api.conftest import Api, create_api_key
-from tests.builders import T0, small_cluster_settings
+from tests.builders import T0
+from tests.support.api import Api, api_over
 
 WINDOW = {"start": iso(T0), "end": iso(T0 + timedelta(hours=1))}
 TIERS = ("0-4k", "4k-32k")
-
-
-def stored_line(tenant: str, tier: str, usd_micros: int, minute: int = 0) -> dict[str, Any]:
-    """One stored line on pool ``small``: all of its cost KV in use, with some usage."""
-    return {
-        "interval_start": T0 + timedelta(minutes=minute),
-        "pool": "small",
-        "tenant": tenant,
-        "tier": tier,
-        "estimated": False,
-        "kv_in_use_usd_micros": usd_micros,
-        "static_usd_micros": 0,
-        "idle_usd_micros": 0,
-        "unmeasured_usd_micros": 0,
-        "total_usd_micros": usd_micros,
-        "kv_token_seconds": 1000.0,
-        "kv_byte_seconds": 1e9,
-        "requests": 1,
-        "prompt_tokens": 100,
-        "generation_tokens": 10,
-    }
-
-
-def api_over(factory: sessionmaker[Session], amounts: dict[tuple[str, str], int]) -> Api:
-    with unit_of_work(factory) as session:
-        insert_all(session, AttributedCost, [stored_line(t, tier, a) for (t, tier), a in amounts.items()])
-    keys = {s.split(":")[-1]: create_api_key(factory, s) for s in ("finance", "tenant:A", "tenant:B")}
-    app = create_app(small_cluster_settings(max_window_days=31), factory)
-    return Api(TestClient(app, raise_server_exceptions=False), small_cluster_settings(), factory, keys)
 
 
 def cents_of(api: Api, key: str = "finance", **params: str) -> dict[str, int]:

@@ -17,8 +17,8 @@ from attribution.api.ops import SourceReadiness
 from attribution.localprom import LocalPrometheus, free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api
 from tests.builders import T0, small_cluster_settings
+from tests.support.api import END, Api
 
 
 def test_healthz_needs_nothing(api: Api) -> None:

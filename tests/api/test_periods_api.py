@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api.app import create_app
 from attribution.jobs.attribute import run_attribution
 from attribution.model.statement import Line, content_hash
-from tests.api.conftest import bearer, create_api_key
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
+from tests.support.api import bearer, create_api_key
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
 HOURS = 30 * 24

@@ -17,7 +17,6 @@ from attribution.jobs.attribute import run_attribution
 from attribution.model.statement import USAGE, Line
 from attribution.reports.pricelist import Band, PriceList, PriceListError
 from attribution.reports.pricing import analyse_lines
-from tests.api.conftest import END, bearer, create_api_key
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -26,6 +25,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.api import END, bearer, create_api_key
 
 SETTINGS = small_cluster_settings(max_window_days=31)
 #: the schema's DECIMAL_PATTERN: up to 9 integer digits and 6 decimals

@@ -10,8 +10,8 @@ from sqlalchemy.orm import sessionmaker
 from attribution.api.app import create_app
 from attribution.store.session import normalise_url, unit_of_work
 from attribution.store.tables import Coverage
-from tests.api.conftest import Api, bearer
 from tests.builders import T0
+from tests.support.api import Api, bearer
 
 WINDOW = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T01:00:00Z"}  # T0, one hour
 

@@ -45,7 +45,7 @@ from tests.collectors.dcgm_shapes import (
     cluster,
     write_history,
 )
-from tests.conftest import truncate_all
+from tests.support.database import truncate_all
 
 START = datetime(2026, 11, 2, 6, tzinfo=UTC)
 END = START + timedelta(minutes=10)

@@ -33,7 +33,7 @@ from attribution.jobs.attribute import run_attribution
 from attribution.reports.coverage import coverage_report
 from attribution.store.tables import AttributedCost, KvSample, PoolCost
 from tests.collectors.conftest import serve
-from tests.collectors.test_presets import S0, T0, Exposition
+from tests.support.openmetrics import S0, T0, Exposition
 
 MINUTES = 10
 WINDOW = (T0, T0 + timedelta(minutes=MINUTES))

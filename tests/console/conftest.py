@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api.app import create_app
 from attribution.config import Settings
 from attribution.localprom import free_port
-from tests.api.conftest import create_api_key
 from tests.console.seed import console_settings, seed
+from tests.support.api import create_api_key
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"

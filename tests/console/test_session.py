@@ -18,8 +18,8 @@ from attribution.errors import ConfigError
 from attribution.store.apikeys import revoke_key
 from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey, Period
-from tests.api.conftest import create_api_key
 from tests.console.seed import console_settings, seed
+from tests.support.api import create_api_key
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from tests.builders import (
     store,
 )
 from tests.deploy.manifests import DEPLOY, documents
-from tests.deploy.test_metric_names import api_exposition, scheduler_exposition
+from tests.support.service_metrics import api_exposition, scheduler_exposition
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "attribution.json"
 MINUTES = 180

@@ -24,8 +24,8 @@ from attribution.api.app import create_app
 from attribution.jobs.attribute import run_attribution
 from attribution.store.tables import Base
 from attribution.timeutil import iso
-from tests.api.conftest import END, create_api_key, store_two_tenants
 from tests.builders import T0, small_cluster_settings
+from tests.support.api import END, create_api_key, store_two_tenants
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 BIG = "x" * 10_240

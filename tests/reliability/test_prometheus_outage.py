@@ -29,8 +29,8 @@ from attribution.jobs.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.scheduler import attribution_job, collect_job, scheduled_plans
 from attribution.store.collection_state import CollectionLog, CollectorWatermark, SourceCoverage
-from tests.reliability.conftest import Rows, attributed
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
+from tests.support.snapshots import Rows, attributed
 
 EVERY = timedelta(minutes=5)
 LAG = timedelta(seconds=60)

@@ -34,7 +34,7 @@ from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
 from tests.reports.readback import html_tables
-from tests.reports.test_report_cli import CONFIG
+from tests.support.cli_configs import HOURLY_CONFIG as CONFIG
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 FORMULAS = [
