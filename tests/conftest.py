@@ -15,6 +15,12 @@ from tests.support.database import migrated_copy, rolled_back, truncate_all
 from tests.support.postgres import fresh_database, server_url
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "committed: the test's data must be committed for another connection (see pg_factory)"
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests ask the API far more often than a client should; tests/api/test_limits.py sets its own."""

@@ -28,13 +28,13 @@ END = T0 + timedelta(minutes=MINUTES)
 
 
 @pytest.fixture
-def client(pg_factory: sessionmaker[Session]) -> TestClient:
+def client(pg_tx: sessionmaker[Session]) -> TestClient:
     usage = [create_usage_row(m, "acme", "0-4k", 200_000.0) for m in range(MINUTES)]
-    store(pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.01), usage)
+    store(pg_tx, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.01), usage)
     settings = small_cluster_settings(max_window_days=31)
-    run_attribution(settings, pg_factory, T0, END)
-    client = TestClient(create_app(settings, pg_factory), raise_server_exceptions=False)
-    client.headers.update(bearer(create_api_key(pg_factory, "admin")))
+    run_attribution(settings, pg_tx, T0, END)
+    client = TestClient(create_app(settings, pg_tx), raise_server_exceptions=False)
+    client.headers.update(bearer(create_api_key(pg_tx, "admin")))
     return client
 
 

@@ -40,10 +40,10 @@ def line_cents(api: Api, key: str = "finance", **params: str) -> dict[tuple[str,
     return {(x["tenant"], x["tier"]): x["total_cents"] for x in data}
 
 
-def test_a_filter_or_a_key_never_changes_a_tenants_cents(pg_factory: sessionmaker[Session]) -> None:
+def test_a_filter_or_a_key_never_changes_a_tenants_cents(pg_tx: sessionmaker[Session]) -> None:
     # 0.3 + 0.3 + 0.9 + 0.9 = 2.4 cents: the two leftover cents go to B's lines (largest remainders)
     api = api_over(
-        pg_factory, {("A", "0-4k"): 3000, ("A", "4k-32k"): 3000, ("B", "0-4k"): 9000, ("B", "4k-32k"): 9000}
+        pg_tx, {("A", "0-4k"): 3000, ("A", "4k-32k"): 3000, ("B", "0-4k"): 9000, ("B", "4k-32k"): 9000}
     )
     assert cents_of(api) == {"A": 0, "B": 2}
     assert line_cents(api) == {("A", "0-4k"): 0, ("A", "4k-32k"): 0, ("B", "0-4k"): 1, ("B", "4k-32k"): 1}
@@ -56,10 +56,10 @@ def test_a_filter_or_a_key_never_changes_a_tenants_cents(pg_factory: sessionmake
     assert line_cents(api, tier="0-4k") == {("A", "0-4k"): 0, ("B", "0-4k"): 1}
 
 
-def test_a_groups_cents_are_the_sum_of_its_line_items_cents(pg_factory: sessionmaker[Session]) -> None:
+def test_a_groups_cents_are_the_sum_of_its_line_items_cents(pg_tx: sessionmaker[Session]) -> None:
     # 0.6 + 0.6 + 0.4 = 1.6 cents, 2 in all: each of A's lines gets a cent, so A is 2 cents grouped too
     # (rounding the groups instead, A's 1.2 and B's 0.4, would give A 1 and B 1)
-    api = api_over(pg_factory, {("A", "0-4k"): 6000, ("A", "4k-32k"): 6000, ("B", "0-4k"): 4000})
+    api = api_over(pg_tx, {("A", "0-4k"): 6000, ("A", "4k-32k"): 6000, ("B", "0-4k"): 4000})
     lines = line_cents(api)
     assert lines == {("A", "0-4k"): 1, ("A", "4k-32k"): 1, ("B", "0-4k"): 0}
     for group_by in ("tenant", "tenant_tier", "tenant_pool"):
@@ -87,11 +87,11 @@ def pool_row(pool: str, usd_micros: int) -> dict[str, Any]:
     }
 
 
-def test_pool_cents_do_not_depend_on_asking_for_one_pool(pg_factory: sessionmaker[Session]) -> None:
+def test_pool_cents_do_not_depend_on_asking_for_one_pool(pg_tx: sessionmaker[Session]) -> None:
     # 0.6 cents each, 1.8 in all: two cents, to ``a`` and ``b`` (ties go to the earlier); ``c`` alone
     # would round its 0.6 up to a cent, which is not what it is charged among all pools
-    api = api_over(pg_factory, {})
-    with unit_of_work(pg_factory) as session:
+    api = api_over(pg_tx, {})
+    with unit_of_work(pg_tx) as session:
         insert_all(session, PoolCost, [pool_row(p, 6000) for p in "abc"])
     every = {
         p["pool"]: p["cost_cents"] for p in api.get("/v1/pools", key="finance", **WINDOW).json()["pools"]

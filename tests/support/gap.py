@@ -16,8 +16,6 @@ from tests.builders import (
 )
 
 MINUTES = 180
-
-
 GAP = range(60, 80)
 
 

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 T0 = datetime(2026, 11, 3, tzinfo=UTC)
-
-
 S0 = int(T0.timestamp())
 
 
