@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from tests.support import victoria
+from tests.support.services import missing_service
 from tests.support.simulated import sim_prometheus, sim_victoria, simulated
 from tests.support.victoria import LocalVictoriaMetrics
 
@@ -22,9 +21,14 @@ def skip_unless_installed(kind: str) -> None:
         try:
             binaries()
         except Exception as exc:  # pragma: no cover - where make test's install step did not run
-            pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
+            missing_service(
+                "Prometheus", f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it"
+            )
     elif victoria.binary() is None:  # pragma: no cover
-        pytest.skip("victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)")
+        missing_service(
+            "victoria-metrics",
+            "victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)",
+        )
 
 
 @contextmanager

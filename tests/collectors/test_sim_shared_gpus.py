@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +23,7 @@ from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.model.gpu_cost import span_cost_usd_micros
 from attribution.sim import generate_history, scenario
 from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
+from tests.support.services import missing_service
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -35,7 +35,9 @@ def test_pools_on_mig_instances_and_time_slices_pay_their_part(
     try:
         binaries()
     except Exception as exc:  # pragma: no cover
-        pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
+        missing_service(
+            "Prometheus", f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it"
+        )
     spec = scenario("shared-gpus", seed=3)
     history = generate_history(spec, START, END, tmp_path / "history")
     truth = json.loads(history.truth_path.read_text())

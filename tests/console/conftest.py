@@ -3,6 +3,7 @@ month and an open one, plus a headless Debian Chromium driven by Playwright (no 
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import threading
 import time
@@ -20,6 +21,7 @@ from attribution.config import Settings
 from attribution.localprom import free_port
 from tests.console.seed import console_settings, seed
 from tests.support.api import create_api_key
+from tests.support.services import missing_service
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
@@ -67,8 +69,13 @@ def console(pg_factory: sessionmaker[Session]) -> Iterator[Console]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/ensure-chromium.sh installs Debian's package)")
-    playwright = pytest.importorskip("playwright.sync_api")
+        missing_service(
+            "chromium", "chromium is not installed (scripts/ensure-chromium.sh installs Debian's package)"
+        )
+    try:
+        playwright = importlib.import_module("playwright.sync_api")
+    except ImportError as exc:
+        missing_service("playwright", f"playwright is not installed ({exc}): pip install -e '.[dev]'")
     with playwright.sync_playwright() as p:
         found = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield found

@@ -20,6 +20,7 @@ from tests.sim.prom import (
     query_range,
     running_prometheus,
 )
+from tests.support.services import missing_service
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def _written(history: History, family: str, suffix: str) -> dict[Labels, dict[in
 def _prometheus_installed() -> None:
     reason = binaries_missing()
     if reason:
-        pytest.skip(reason)
+        missing_service("Prometheus", reason)
 
 
 def test_prometheus_serves_exactly_the_backfilled_history(history: History, tmp_path: Path) -> None:
