@@ -32,7 +32,7 @@ from attribution.config import Settings, load_settings
 from attribution.jobs.attribute import run_attribution
 from attribution.reports.coverage import coverage_report
 from attribution.store.tables import AttributedCost, KvSample, PoolCost
-from tests.collectors.conftest import serve
+from tests.support.backends import serve
 from tests.support.openmetrics import S0, T0, Exposition
 
 MINUTES = 10

@@ -19,7 +19,7 @@ from attribution.collectors.profiles import plans, presets
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch
 from attribution.config import CollectorName, Settings, load_settings
-from tests.collectors.conftest import BACKENDS, serve
+from tests.support.backends import BACKENDS, serve
 from tests.support.openmetrics import S0, T0, Exposition
 
 WINDOW = (T0, T0 + timedelta(minutes=10))

@@ -8,7 +8,6 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,11 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.config import Settings
 from attribution.localprom import free_port
 from tests.console.seed import console_settings, seed
 from tests.support.api import create_api_key
+from tests.support.console import CHROMIUM, Console
 from tests.support.services import missing_service
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
-
-
-@dataclass
-class Console:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-    keys: dict[str, str]
 
 
 @pytest.fixture
@@ -88,10 +76,3 @@ def page(browser: Any) -> Iterator[Any]:
     found = context.new_page()
     yield found
     context.close()
-
-
-def screenshot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

@@ -26,7 +26,7 @@ from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv
 from attribution.reports.lineitems import LineItem
 from attribution.reports.xlsx import build_statement_xlsx
-from tests.reports.test_hostile_names import FORMULAS, START, hostile  # noqa: F401 (a fixture)
+from tests.support.hostile import FORMULAS, START, hostile  # noqa: F401 (a fixture)
 
 SIGNS = "=+-@"
 #: Fullwidth (U+FF1D, U+FF0B, U+FF0D, U+FF20) and small (U+FE66, U+FE62, U+FE63, U+FE6B) forms, minus sign.

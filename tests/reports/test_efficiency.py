@@ -6,7 +6,6 @@ test), and the simulator's two-hour history collected from a real Prometheus and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -14,16 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.prom import PromClient
-from attribution.collectors.run import collect_window
 from attribution.config import Settings
-from attribution.demo import demo_settings
 from attribution.jobs.attribute import run_attribution
-from attribution.localprom import LocalPrometheus
 from attribution.reports.efficiency import efficiency
 from attribution.reports.whatif import Change, WhatIfError, what_if
-from attribution.store.migrate import upgrade
-from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost, KvSample, PoolCost
 from tests.builders import (
     KV_CAPACITY_TOKENS,
@@ -34,8 +27,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
-from tests.support.postgres import fresh_database
-from tests.support.simulated import END, START, Simulated
+from tests.support.simulated import END, START
 
 HOUR_END = T0.replace(hour=T0.hour + 1)
 PRICE_MICROS = 2_990_000  # H100-SXM per GPU-hour in small_cluster_settings
@@ -148,21 +140,6 @@ def test_what_if_refuses_what_it_cannot_price(two_engines: sessionmaker[Session]
             what_if(session, two_engine_settings(), "small", T0, HOUR_END, Change(tensor_parallel=3))
         with pytest.raises(WhatIfError, match="unknown GPU type 'Z'"):
             what_if(session, two_engine_settings(), "small", T0, HOUR_END, Change(gpu_type="Z"))
-
-
-@pytest.fixture(scope="module")
-def simulated_db(
-    simulated: Simulated, sim_prometheus: LocalPrometheus, pg_server: str
-) -> Iterator[tuple[Settings, sessionmaker[Session]]]:
-    with fresh_database(pg_server) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        factory = make_sessionmaker(engine)
-        settings = demo_settings(simulated.spec, url, sim_prometheus.url)
-        collect_window(PromClient(sim_prometheus.url), settings, factory, START, END)
-        run_attribution(settings, factory, START, END)
-        yield settings, factory
-        engine.dispose()
 
 
 def test_simulated_efficiency_matches_the_rows(simulated_db: tuple[Settings, sessionmaker[Session]]) -> None:

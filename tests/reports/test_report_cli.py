@@ -19,7 +19,7 @@ from attribution.jobs.attribute import run_attribution
 from attribution.reports.xlsx import SHEETS
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost
-from tests.reports.conftest import History, hourly_settings, load
+from tests.support.billing_history import History, hourly_settings, load
 from tests.support.cli_configs import HOURLY_CONFIG as CONFIG
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "pricing"

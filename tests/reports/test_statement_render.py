@@ -16,7 +16,7 @@ from PIL import Image
 
 from attribution.reports.html import build_statement_html
 from attribution.reports.svg import PALETTE
-from tests.reports.conftest import History
+from tests.support.billing_history import History
 from tests.support.services import missing_service
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import GpuPrice, Settings
 from attribution.reports.whatif import Change, what_if
 from attribution.sim import ClusterSpec, generate_history
-from tests.reports.test_efficiency import simulated_db  # noqa: F401  (the module's fixture)
 from tests.support.simulated import END, START, Simulated
+from tests.support.simulated_db import simulated_db  # noqa: F401  (the module's fixture)
 
 POOL = "llama-405b"
 B200_PRICE = "6.25"

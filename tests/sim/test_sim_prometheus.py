@@ -10,7 +10,6 @@ import pytest
 from attribution.sim import scenario
 from attribution.sim.live import LiveCluster
 from attribution.sim.targets import gpu_inventory
-from tests.sim.conftest import END, SCRAPE_INTERVAL_SECONDS, START, History
 from tests.sim.omparse import Labels
 from tests.sim.prom import (
     binaries_missing,
@@ -21,6 +20,7 @@ from tests.sim.prom import (
     running_prometheus,
 )
 from tests.support.services import missing_service
+from tests.support.sim_history import END, SCRAPE_INTERVAL_SECONDS, START, History
 
 pytestmark = pytest.mark.slow
 
