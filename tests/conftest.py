@@ -87,3 +87,26 @@ def sqlite_factory(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(sqlite_url)
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on each database the service runs on: the session's Postgres, and a SQLite file of
+    the test's own (test ids ``[postgres]`` and ``[sqlite]``)."""
+    if request.param == "postgres":
+        found: Engine = request.getfixturevalue("pg_engine")
+        return found
+    sqlite = make_engine(request.getfixturevalue("sqlite_url"))
+    request.addfinalizer(sqlite.dispose)
+    return sqlite
+
+
+@pytest.fixture
+def db_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory on ``engine``: on Postgres rolled back after the test (``pg_tx``), on SQLite a
+    database of the test's own."""
+    if engine.dialect.name == "postgresql":
+        with rolled_back(engine) as factory:
+            yield factory
+    else:
+        yield make_sessionmaker(engine)
