@@ -39,19 +39,19 @@ def _commit_a_new_run_during_the_first_read(
 
 
 def test_a_run_committing_mid_read_is_not_cached_under_the_older_version(
-    pg_tx: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    pg_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store_two_tenants(pg_tx)
-    run_attribution(small_cluster_settings(max_window_days=31), pg_tx, T0, END)
+    store_two_tenants(pg_factory)
+    run_attribution(small_cluster_settings(max_window_days=31), pg_factory, T0, END)
     cache = LineCache(max_windows=8)
-    with pg_tx() as session:
+    with pg_factory() as session:
         before = _key(session, T0, END, None)
-    reader = _commit_a_new_run_during_the_first_read(pg_tx, cache_module.read_line_set)
+    reader = _commit_a_new_run_during_the_first_read(pg_factory, cache_module.read_line_set)
     monkeypatch.setattr(cache_module, "read_line_set", reader)
 
-    with pg_tx() as session:
+    with pg_factory() as session:
         window = cache.window(session, T0, END)
-    with pg_tx() as session:
+    with pg_factory() as session:
         after = _key(session, T0, END, None)
 
     assert after != before, "the test's run did not commit"
@@ -59,19 +59,19 @@ def test_a_run_committing_mid_read_is_not_cached_under_the_older_version(
     assert any(line.tenant == "late" for line in window.lines)
     assert window.version == _version_token(after)
     # the next request (new version) is served from the cache: no second read of the database
-    with pg_tx() as session:
+    with pg_factory() as session:
         again = cache.window(session, T0, END)
     assert again is window
 
 
 def test_runs_that_keep_committing_give_a_retryable_503_not_a_torn_answer(
-    pg_tx: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    pg_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store_two_tenants(pg_tx)
-    run_attribution(small_cluster_settings(max_window_days=31), pg_tx, T0, END)
+    store_two_tenants(pg_factory)
+    run_attribution(small_cluster_settings(max_window_days=31), pg_factory, T0, END)
     reader = _commit_a_new_run_during_the_first_read(
-        pg_tx, cache_module.read_line_set, runs=cache_module.MAX_READ_TRIES
+        pg_factory, cache_module.read_line_set, runs=cache_module.MAX_READ_TRIES
     )
     monkeypatch.setattr(cache_module, "read_line_set", reader)
-    with pg_tx() as session, pytest.raises(DatabaseUnavailableError):
+    with pg_factory() as session, pytest.raises(DatabaseUnavailableError):
         LineCache(max_windows=8).window(session, T0, END)

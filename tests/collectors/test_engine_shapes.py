@@ -187,15 +187,15 @@ def settings_for(url: str) -> Settings:
 
 
 @pytest.fixture
-def collected(prometheus: str, pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def collected(prometheus: str, pg_tx: sessionmaker[Session]) -> sessionmaker[Session]:
     settings = settings_for(prometheus)
-    collect_window(PromClient(prometheus), settings, pg_factory, *WINDOW)
+    collect_window(PromClient(prometheus), settings, pg_tx, *WINDOW)
     sg = settings.model_copy(
         update={"sources": [settings.sources[0].model_copy(update={"name": "sg", "profiles": ["sglang"]})]}
     )
-    collect_window(PromClient(prometheus), sg, pg_factory, *WINDOW)
-    run_attribution(settings, pg_factory, *WINDOW)
-    return pg_factory
+    collect_window(PromClient(prometheus), sg, pg_tx, *WINDOW)
+    run_attribution(settings, pg_tx, *WINDOW)
+    return pg_tx
 
 
 def test_every_engine_s_kv_is_placed(collected: sessionmaker[Session]) -> None:

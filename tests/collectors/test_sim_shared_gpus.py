@@ -30,7 +30,7 @@ END = START + timedelta(hours=1)
 
 
 def test_pools_on_mig_instances_and_time_slices_pay_their_part(
-    tmp_path: Path, pg_factory: sessionmaker[Session]
+    tmp_path: Path, pg_tx: sessionmaker[Session]
 ) -> None:
     try:
         binaries()
@@ -44,12 +44,12 @@ def test_pools_on_mig_instances_and_time_slices_pay_their_part(
     create_blocks(history.openmetrics_path, tmp_path / "tsdb")
     with LocalPrometheus(tmp_path / "tsdb") as prom:
         settings = demo_settings(spec, "sqlite://", prom.url)
-        collect_window(None, settings, pg_factory, START, END)
-    run_attribution(settings, pg_factory, START, END)
+        collect_window(None, settings, pg_tx, START, END)
+    run_attribution(settings, pg_tx, START, END)
 
     assert settings.inventory == {"H100-SXM": 2, "A100-SXM-80GB": 1}
     schedules = price_schedules(settings)
-    with pg_factory() as session:
+    with pg_tx() as session:
         pool_rows = session.execute(
             select(PoolCost.interval_start, PoolCost.pool, PoolCost.cost_usd_micros, PoolCost.memory_bytes)
         ).all()

@@ -47,7 +47,7 @@ def two_engine_settings(**pool: Any) -> Settings:
 
 
 @pytest.fixture
-def two_engines(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def two_engines(pg_tx: sessionmaker[Session]) -> sessionmaker[Session]:
     """An hour of two engines each at 0.9 KV use and 3 requests running, two tenants' traffic."""
     kv = create_kv_rows(60, 0.9)
     kv += [{**r, "engine_id": "small-1/0"} for r in kv]
@@ -55,9 +55,9 @@ def two_engines(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
     usage += [
         create_usage_row(m, "globex", "32k-128k", 2e6, requests=1, prompt_tokens=40_000) for m in range(60)
     ]
-    store(pg_factory, create_gpu_rows(60, pool_gpus=2), kv, usage)
-    run_attribution(two_engine_settings(), pg_factory, T0, HOUR_END)
-    return pg_factory
+    store(pg_tx, create_gpu_rows(60, pool_gpus=2), kv, usage)
+    run_attribution(two_engine_settings(), pg_tx, T0, HOUR_END)
+    return pg_tx
 
 
 def test_efficiency_by_hand(two_engines: sessionmaker[Session]) -> None:
