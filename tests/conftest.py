@@ -6,13 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
-from attribution.store.tables import Base
+from tests.support.database import migrated_copy, rolled_back, truncate_all
 from tests.support.postgres import fresh_database, server_url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "committed: the test's data must be committed for another connection (see pg_factory)"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -42,29 +48,38 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def truncate_all(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-        else:
-            for table in Base.metadata.sorted_tables:
-                conn.execute(table.delete())
-
-
 @pytest.fixture
 def pg_factory(pg_engine: Engine) -> Iterator[sessionmaker[Session]]:
-    """A session factory on the session's Postgres database, emptied after each test."""
+    """A session factory on the session's Postgres database, emptied before and after each test.
+
+    For committed data that another connection, thread or process must see; otherwise take ``pg_tx``.
+    """
     truncate_all(pg_engine)
     yield make_sessionmaker(pg_engine)
     truncate_all(pg_engine)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'attribution.db'}"
-    upgrade(url)
-    return url
+def pg_tx(pg_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory on one Postgres connection whose transaction is rolled back after the test.
+
+    The code under test commits as usual (each commit ends a savepoint); nothing reaches the database
+    for good, so no test sees another's rows and nothing needs emptying (tests/support/database.py).
+    """
+    with rolled_back(pg_engine) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's migrated SQLite database is kept (made on first use), for copies per test."""
+    return tmp_path_factory.getbasetemp() / "sqlite-template" / "attribution.db"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database of this test's own: a copy of the session's migrated one."""
+    return migrated_copy(sqlite_template, tmp_path / "attribution.db")
 
 
 @pytest.fixture
@@ -72,3 +87,26 @@ def sqlite_factory(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(sqlite_url)
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on each database the service runs on: the session's Postgres, and a SQLite file of
+    the test's own (test ids ``[postgres]`` and ``[sqlite]``)."""
+    if request.param == "postgres":
+        found: Engine = request.getfixturevalue("pg_engine")
+        return found
+    sqlite = make_engine(request.getfixturevalue("sqlite_url"))
+    request.addfinalizer(sqlite.dispose)
+    return sqlite
+
+
+@pytest.fixture
+def db_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory on ``engine``: on Postgres rolled back after the test (``pg_tx``), on SQLite a
+    database of the test's own."""
+    if engine.dialect.name == "postgresql":
+        with rolled_back(engine) as factory:
+            yield factory
+    else:
+        yield make_sessionmaker(engine)

@@ -15,22 +15,7 @@ from typer.testing import CliRunner
 from attribution.cli import app, cli_command, main
 from attribution.store.session import make_engine, make_sessionmaker
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, store
-
-CONFIG = """
-database_url = "sqlite:///{db}"
-inventory = {{ "H100-SXM" = 4 }}
-
-[[gpu_prices]]
-gpu_type = "H100-SXM"
-usd_per_gpu_hour = "2.99"
-
-[[pools]]
-name = "small"
-model = "mistral-small-24b"
-served_model_name = "mistralai/Mistral-Small-24B-Instruct-2501"
-tensor_parallel_size = 2
-gpu_selector = {{ pod = "small-.*" }}
-"""
+from tests.support.cli_configs import CONFIG
 
 runner = CliRunner()
 

@@ -14,9 +14,8 @@ from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, AttributionRun
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
-from tests.api.test_line_amounts import api_over, stored_line
 from tests.builders import T0
+from tests.support.api import END, Api, api_over, bearer, stored_line
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 
@@ -46,24 +45,24 @@ def test_a_cursor_from_before_an_attribution_run_is_refused(api: Api) -> None:
     assert api.get("/v1/line-items", limit=1, cursor=again["next_cursor"], **WINDOW).status_code == 200
 
 
-def test_the_results_version_sees_a_run_that_commits_out_of_order(pg_factory: sessionmaker[Session]) -> None:
+def test_the_results_version_sees_a_run_that_commits_out_of_order(pg_tx: sessionmaker[Session]) -> None:
     def run(run_id: int) -> None:
         row = {"id": run_id, "ran_at": T0, "window_start": T0, "window_end": END, "lines": 0}
-        with unit_of_work(pg_factory) as session:
+        with unit_of_work(pg_tx) as session:
             insert_all(session, AttributionRun, [{**row, "total_usd_micros": 0}])
 
     run(10)
-    with pg_factory() as session:
+    with pg_tx() as session:
         before = results_version(session)
     run(7)  # an earlier id, committed later (a concurrent run)
-    with pg_factory() as session:
+    with pg_tx() as session:
         assert results_version(session) != before
         assert results_version(session)[0] == 10
 
 
-def test_series_buckets_start_at_the_window_not_the_epoch(pg_factory: sessionmaker[Session]) -> None:
-    api = api_over(pg_factory, {})
-    with unit_of_work(pg_factory) as session:
+def test_series_buckets_start_at_the_window_not_the_epoch(pg_tx: sessionmaker[Session]) -> None:
+    api = api_over(pg_tx, {})
+    with unit_of_work(pg_tx) as session:
         insert_all(session, AttributedCost, [stored_line("A", "0-4k", 7000, minute=13 * 60)])
     noon = {"start": iso(T0 + timedelta(hours=12)), "end": iso(T0 + timedelta(hours=36))}
     body = api.get("/v1/tenants/A/usage", key="finance", step_seconds=86400, **noon).json()

@@ -15,8 +15,8 @@ from attribution.store.apikeys import InvalidScopeError, create_key, scopes_of
 from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0
+from tests.support.api import END, Api, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 #: (method, path, params) of every route that needs a key, and the keys that may call it
@@ -67,10 +67,10 @@ def test_401_says_how_to_authenticate(api: Api) -> None:
     }
 
 
-def test_keys_are_stored_hashed_and_shown_once(pg_factory: sessionmaker[Session]) -> None:
-    with unit_of_work(pg_factory) as session:
+def test_keys_are_stored_hashed_and_shown_once(pg_tx: sessionmaker[Session]) -> None:
+    with unit_of_work(pg_tx) as session:
         key = create_key(session, ["billing"], "erp")
-    with pg_factory() as session:
+    with pg_tx() as session:
         row = session.scalars(select(ApiKey)).one()
     secret = key.token.split("_", 2)[2]
     assert row.secret_sha256 == hashlib.sha256(secret.encode()).hexdigest()
@@ -92,11 +92,12 @@ def test_keys_are_stored_hashed_and_shown_once(pg_factory: sessionmaker[Session]
         ["tenant:a\x00"],
     ],
 )
-def test_bad_scopes_are_refused(pg_factory: sessionmaker[Session], scopes: list[str]) -> None:
-    with pg_factory() as session, pytest.raises(InvalidScopeError):
+def test_bad_scopes_are_refused(pg_tx: sessionmaker[Session], scopes: list[str]) -> None:
+    with pg_tx() as session, pytest.raises(InvalidScopeError):
         create_key(session, scopes)
 
 
+@pytest.mark.committed
 def test_cli_creates_lists_and_revokes_keys(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     url = api.factory.kw["bind"].url.render_as_string(hide_password=False)
     monkeypatch.setenv("ATTRIBUTION_DATABASE_URL", url)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 WINDOW = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T01:00:00Z"}  # 60 one-minute intervals
 

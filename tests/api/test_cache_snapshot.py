@@ -18,8 +18,8 @@ from attribution.api.cache import LineCache, _key, _version_token
 from attribution.errors import DatabaseUnavailableError
 from attribution.ledger.attribute import run_attribution
 from attribution.reports.lineset import LineSet
-from tests.api.conftest import END, store_two_tenants
 from tests.builders import T0, create_usage_row, small_cluster_settings, store
+from tests.support.api import END, store_two_tenants
 
 
 def _commit_a_new_run_during_the_first_read(

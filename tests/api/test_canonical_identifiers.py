@@ -19,7 +19,7 @@ from attribution.cli import app as cli
 from attribution.model.names import InvalidNameError, canonical_name
 from attribution.store.apikeys import InvalidScopeError, validate_scope
 from attribution.store.tables import Period
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 #: Every Unicode decimal digit, by value: Arabic-Indic, fullwidth, NKo...
 DIGITS = {

@@ -13,7 +13,6 @@ from attribution.ledger.attribute import run_attribution
 from attribution.localprom import free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso
-from tests.api.conftest import bearer, create_api_key
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -22,19 +21,20 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.api import bearer, create_api_key
 
 MINUTES = 60
 END = T0 + timedelta(minutes=MINUTES)
 
 
 @pytest.fixture
-def client(pg_factory: sessionmaker[Session]) -> TestClient:
+def client(pg_tx: sessionmaker[Session]) -> TestClient:
     usage = [create_usage_row(m, "acme", "0-4k", 200_000.0) for m in range(MINUTES)]
-    store(pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.01), usage)
+    store(pg_tx, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.01), usage)
     settings = small_cluster_settings(max_window_days=31)
-    run_attribution(settings, pg_factory, T0, END)
-    client = TestClient(create_app(settings, pg_factory), raise_server_exceptions=False)
-    client.headers.update(bearer(create_api_key(pg_factory, "admin")))
+    run_attribution(settings, pg_tx, T0, END)
+    client = TestClient(create_app(settings, pg_tx), raise_server_exceptions=False)
+    client.headers.update(bearer(create_api_key(pg_tx, "admin")))
     return client
 
 

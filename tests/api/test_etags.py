@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from attribution.api.app import create_app
 from attribution.ledger.attribute import run_attribution
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0, create_usage_row, store
+from tests.support.api import END, Api, bearer
 
 WINDOW = {"start": T0.isoformat(), "end": END.isoformat()}
 
@@ -41,12 +41,12 @@ def test_the_etag_is_strong_and_quoted(api: Api) -> None:
         assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
 
 
-def test_a_new_attribution_run_gives_200_with_a_new_etag(api: Api, pg_factory: sessionmaker[Session]) -> None:
+def test_a_new_attribution_run_gives_200_with_a_new_etag(api: Api, pg_tx: sessionmaker[Session]) -> None:
     first = api.get("/v1/chargeback", **WINDOW)
     etag = first.headers["ETag"]
     assert _conditional(api, "/v1/chargeback", etag) == 304
-    store(pg_factory, [], [], [create_usage_row(5, "initech", "0-4k", 90_000.0, requests=2)])
-    run_attribution(api.settings, pg_factory, T0, END)
+    store(pg_tx, [], [], [create_usage_row(5, "initech", "0-4k", 90_000.0, requests=2)])
+    run_attribution(api.settings, pg_tx, T0, END)
     second = api.client.get(
         "/v1/chargeback", params=WINDOW, headers={**bearer(api.keys["admin"]), "If-None-Match": etag}
     )
@@ -79,12 +79,12 @@ def test_line_item_pages_are_tagged_by_page(api: Api) -> None:
     assert _conditional(api, "/v1/line-items", first.headers["ETag"], limit="2") == 200
 
 
-def test_cached_bytes_equal_a_fresh_uncached_computation(api: Api, pg_factory: sessionmaker[Session]) -> None:
+def test_cached_bytes_equal_a_fresh_uncached_computation(api: Api, pg_tx: sessionmaker[Session]) -> None:
     """The bytes served from the cache (third request) are the bytes a server without a cache computes."""
     uncached_settings = api.settings.model_copy(
         update={"api": api.settings.api.model_copy(update={"cached_windows": 0})}
     )
-    fresh = TestClient(create_app(uncached_settings, pg_factory), raise_server_exceptions=False)
+    fresh = TestClient(create_app(uncached_settings, pg_tx), raise_server_exceptions=False)
     for key, params in (("admin", {}), ("acme", {}), ("admin", {"group_by": "tenant_pool"})):
         for _ in range(3):
             cached = api.get("/v1/chargeback", key=key, **WINDOW, **params)

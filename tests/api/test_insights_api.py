@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from attribution.store.tables import PoolCost
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api
 from tests.builders import T0
+from tests.support.api import END, Api
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 PATHS = ("/v1/pools/small/efficiency", "/v1/pools/small/what-if")

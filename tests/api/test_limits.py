@@ -21,7 +21,7 @@ from attribution.api.app import create_app
 from attribution.api.limits import RateLimitedError, RateLimiter
 from attribution.config import ApiConfig
 from attribution.localprom import free_port
-from tests.api.conftest import Api, bearer, create_api_key
+from tests.support.api import Api, bearer, create_api_key
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 1 << 20

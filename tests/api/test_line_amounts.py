@@ -12,53 +12,22 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.api.app import create_app
 from attribution.reports.chargeback import Grouping, LineFilter, group_lines
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import round_items
 from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
-from attribution.store.tables import AttributedCost, PoolCost
+from attribution.store.tables import PoolCost
 from attribution.timeutil import iso
-from tests.api.conftest import Api, create_api_key
-from tests.builders import T0, small_cluster_settings
+from tests.builders import T0
+from tests.support.api import Api, api_over
 
 WINDOW = {"start": iso(T0), "end": iso(T0 + timedelta(hours=1))}
 TIERS = ("0-4k", "4k-32k")
-
-
-def stored_line(tenant: str, tier: str, usd_micros: int, minute: int = 0) -> dict[str, Any]:
-    """One stored line on pool ``small``: all of its cost KV in use, with some usage."""
-    return {
-        "interval_start": T0 + timedelta(minutes=minute),
-        "pool": "small",
-        "tenant": tenant,
-        "tier": tier,
-        "estimated": False,
-        "kv_in_use_usd_micros": usd_micros,
-        "static_usd_micros": 0,
-        "idle_usd_micros": 0,
-        "unmeasured_usd_micros": 0,
-        "total_usd_micros": usd_micros,
-        "kv_token_seconds": 1000.0,
-        "kv_byte_seconds": 1e9,
-        "requests": 1,
-        "prompt_tokens": 100,
-        "generation_tokens": 10,
-    }
-
-
-def api_over(factory: sessionmaker[Session], amounts: dict[tuple[str, str], int]) -> Api:
-    with unit_of_work(factory) as session:
-        insert_all(session, AttributedCost, [stored_line(t, tier, a) for (t, tier), a in amounts.items()])
-    keys = {s.split(":")[-1]: create_api_key(factory, s) for s in ("finance", "tenant:A", "tenant:B")}
-    app = create_app(small_cluster_settings(max_window_days=31), factory)
-    return Api(TestClient(app, raise_server_exceptions=False), small_cluster_settings(), factory, keys)
 
 
 def cents_of(api: Api, key: str = "finance", **params: str) -> dict[str, int]:
@@ -71,10 +40,10 @@ def line_cents(api: Api, key: str = "finance", **params: str) -> dict[tuple[str,
     return {(x["tenant"], x["tier"]): x["total_cents"] for x in data}
 
 
-def test_a_filter_or_a_key_never_changes_a_tenants_cents(pg_factory: sessionmaker[Session]) -> None:
+def test_a_filter_or_a_key_never_changes_a_tenants_cents(pg_tx: sessionmaker[Session]) -> None:
     # 0.3 + 0.3 + 0.9 + 0.9 = 2.4 cents: the two leftover cents go to B's lines (largest remainders)
     api = api_over(
-        pg_factory, {("A", "0-4k"): 3000, ("A", "4k-32k"): 3000, ("B", "0-4k"): 9000, ("B", "4k-32k"): 9000}
+        pg_tx, {("A", "0-4k"): 3000, ("A", "4k-32k"): 3000, ("B", "0-4k"): 9000, ("B", "4k-32k"): 9000}
     )
     assert cents_of(api) == {"A": 0, "B": 2}
     assert line_cents(api) == {("A", "0-4k"): 0, ("A", "4k-32k"): 0, ("B", "0-4k"): 1, ("B", "4k-32k"): 1}
@@ -87,10 +56,10 @@ def test_a_filter_or_a_key_never_changes_a_tenants_cents(pg_factory: sessionmake
     assert line_cents(api, tier="0-4k") == {("A", "0-4k"): 0, ("B", "0-4k"): 1}
 
 
-def test_a_groups_cents_are_the_sum_of_its_line_items_cents(pg_factory: sessionmaker[Session]) -> None:
+def test_a_groups_cents_are_the_sum_of_its_line_items_cents(pg_tx: sessionmaker[Session]) -> None:
     # 0.6 + 0.6 + 0.4 = 1.6 cents, 2 in all: each of A's lines gets a cent, so A is 2 cents grouped too
     # (rounding the groups instead, A's 1.2 and B's 0.4, would give A 1 and B 1)
-    api = api_over(pg_factory, {("A", "0-4k"): 6000, ("A", "4k-32k"): 6000, ("B", "0-4k"): 4000})
+    api = api_over(pg_tx, {("A", "0-4k"): 6000, ("A", "4k-32k"): 6000, ("B", "0-4k"): 4000})
     lines = line_cents(api)
     assert lines == {("A", "0-4k"): 1, ("A", "4k-32k"): 1, ("B", "0-4k"): 0}
     for group_by in ("tenant", "tenant_tier", "tenant_pool"):
@@ -118,11 +87,11 @@ def pool_row(pool: str, usd_micros: int) -> dict[str, Any]:
     }
 
 
-def test_pool_cents_do_not_depend_on_asking_for_one_pool(pg_factory: sessionmaker[Session]) -> None:
+def test_pool_cents_do_not_depend_on_asking_for_one_pool(pg_tx: sessionmaker[Session]) -> None:
     # 0.6 cents each, 1.8 in all: two cents, to ``a`` and ``b`` (ties go to the earlier); ``c`` alone
     # would round its 0.6 up to a cent, which is not what it is charged among all pools
-    api = api_over(pg_factory, {})
-    with unit_of_work(pg_factory) as session:
+    api = api_over(pg_tx, {})
+    with unit_of_work(pg_tx) as session:
         insert_all(session, PoolCost, [pool_row(p, 6000) for p in "abc"])
     every = {
         p["pool"]: p["cost_cents"] for p in api.get("/v1/pools", key="finance", **WINDOW).json()["pools"]

@@ -17,8 +17,8 @@ from attribution.api.ops import SourceReadiness
 from attribution.localprom import LocalPrometheus, free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api
 from tests.builders import T0, small_cluster_settings
+from tests.support.api import END, Api
 
 
 def test_healthz_needs_nothing(api: Api) -> None:
@@ -35,10 +35,10 @@ class Clock:
         return self.now
 
 
-def test_readyz_checks_the_database_and_prometheus(pg_factory: sessionmaker[Session], tmp_path: Path) -> None:
+def test_readyz_checks_the_database_and_prometheus(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
     clock = Clock()
     with LocalPrometheus(tmp_path / "prom") as prom:
-        app = create_app(small_cluster_settings(prometheus_url=prom.url), pg_factory)
+        app = create_app(small_cluster_settings(prometheus_url=prom.url), pg_tx)
         app.state.readiness = SourceReadiness(ttl_seconds=5, clock=clock)
         response = TestClient(app).get("/readyz")
         assert response.status_code == 200
@@ -66,14 +66,12 @@ def test_readyz_is_503_when_the_database_is_down() -> None:
         assert "database: unreachable" in response.json()["detail"]
 
 
-def test_readyz_asks_each_source_once_per_few_seconds(
-    pg_factory: sessionmaker[Session], tmp_path: Path
-) -> None:
+def test_readyz_asks_each_source_once_per_few_seconds(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
     """Unauthenticated callers cannot make the API fan out to Prometheus: 30 readiness checks within the
     5 s an answer is kept are one request to Prometheus's /-/ready, counted by Prometheus itself."""
     clock = Clock()
     with LocalPrometheus(tmp_path / "prom") as prom:
-        app = create_app(small_cluster_settings(prometheus_url=prom.url), pg_factory)
+        app = create_app(small_cluster_settings(prometheus_url=prom.url), pg_tx)
         app.state.readiness = SourceReadiness(ttl_seconds=5, clock=clock)
         client = TestClient(app)
         before = ready_requests(prom.url)  # starting Prometheus waited for it to be ready
@@ -92,10 +90,10 @@ def ready_requests(prometheus_url: str) -> int:
     return int(sum(float(v) for v in found))
 
 
-def test_readyz_names_a_source_without_its_url_or_credentials(pg_factory: sessionmaker[Session]) -> None:
+def test_readyz_names_a_source_without_its_url_or_credentials(pg_tx: sessionmaker[Session]) -> None:
     port = free_port()
     settings = small_cluster_settings(prometheus_url=f"http://scraper:s3cret@127.0.0.1:{port}")
-    response = TestClient(create_app(settings, pg_factory)).get("/readyz")
+    response = TestClient(create_app(settings, pg_tx)).get("/readyz")
     assert response.status_code == 503
     assert response.json()["detail"] == "database: ok; source:prometheus: not ready"
     assert "s3cret" not in response.text and str(port) not in response.text

@@ -19,8 +19,8 @@ from attribution.api.app import create_app
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import CLOSED, LineSet, line_id
 from attribution.timeutil import period_window
-from tests.api.conftest import Api, create_api_key
-from tests.reports.conftest import NOV, History, history  # noqa: F401  (the fixture, built for these tests)
+from tests.support.api import Api, create_api_key
+from tests.support.billing_history import NOV, History, history  # noqa: F401  (the fixture, built for these tests)
 
 Key = tuple[str, str, str, str, str]
 

@@ -12,28 +12,28 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api.app import create_app
 from attribution.ledger.attribute import run_attribution
 from attribution.model.statement import Line, content_hash
-from tests.api.conftest import bearer, create_api_key
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
+from tests.support.api import bearer, create_api_key
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
 HOURS = 30 * 24
 
 
 @pytest.fixture
-def client(pg_factory: sessionmaker[Session]) -> TestClient:
+def client(pg_tx: sessionmaker[Session]) -> TestClient:
     """November at hourly intervals, attributed whole, and a finance key."""
     usage = [create_usage_row(h * 60, "acme", "0-4k", 4e7, start=NOV) for h in range(HOURS)]
     usage += [create_usage_row(h * 60, "globex", "128k+", 9e8, start=NOV) for h in range(0, HOURS, 5)]
     store(
-        pg_factory,
+        pg_tx,
         create_gpu_rows(HOURS * 60, step_minutes=60, start=NOV),
         create_kv_rows(HOURS * 60, 0.3, step_minutes=60, start=NOV),
         usage,
     )
     settings = small_cluster_settings(interval_seconds=3600)
-    run_attribution(settings, pg_factory, NOV, DEC)
-    client = TestClient(create_app(settings, pg_factory))
-    client.headers.update(bearer(create_api_key(pg_factory, "finance")))
+    run_attribution(settings, pg_tx, NOV, DEC)
+    client = TestClient(create_app(settings, pg_tx))
+    client.headers.update(bearer(create_api_key(pg_tx, "finance")))
     return client
 
 

@@ -17,7 +17,6 @@ from attribution.ledger.attribute import run_attribution
 from attribution.model.statement import USAGE, Line
 from attribution.reports.pricelist import Band, PriceList, PriceListError
 from attribution.reports.pricing import analyse_lines
-from tests.api.conftest import END, bearer, create_api_key
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -26,6 +25,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.api import END, bearer, create_api_key
 
 SETTINGS = small_cluster_settings(max_window_days=31)
 #: the schema's DECIMAL_PATTERN: up to 9 integer digits and 6 decimals
@@ -38,15 +38,15 @@ def far_apart(input_price: str, output_price: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def client(pg_factory: sessionmaker[Session]) -> tuple[TestClient, str]:
+def client(pg_tx: sessionmaker[Session]) -> tuple[TestClient, str]:
     """One hour of one tenant sending a single prompt token a minute and generating nothing."""
     usage = [
         create_usage_row(m, "acme", "0-4k", 1e5, prompt_tokens=1, generation_tokens=0) for m in range(60)
     ]
-    store(pg_factory, create_gpu_rows(60), create_kv_rows(60, 0.2), usage)
-    run_attribution(SETTINGS, pg_factory, T0, END)
-    key = create_api_key(pg_factory, "finance")
-    return TestClient(create_app(SETTINGS, pg_factory), raise_server_exceptions=False), key
+    store(pg_tx, create_gpu_rows(60), create_kv_rows(60, 0.2), usage)
+    run_attribution(SETTINGS, pg_tx, T0, END)
+    key = create_api_key(pg_tx, "finance")
+    return TestClient(create_app(SETTINGS, pg_tx), raise_server_exceptions=False), key
 
 
 def test_far_apart_prices_give_exact_break_even_prices(client: tuple[TestClient, str]) -> None:

@@ -15,8 +15,8 @@ from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, PoolCost, TenantUsage
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0, create_usage_row
+from tests.support.api import END, Api, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 #: 4 H100 x $2.99 for one hour

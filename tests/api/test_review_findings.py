@@ -3,6 +3,7 @@ and reading cluster-wide counts, and an ``Idempotency-Key`` given twice."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
@@ -10,12 +11,13 @@ from sqlalchemy.orm import sessionmaker
 from attribution.api.app import create_app
 from attribution.store.session import normalise_url, unit_of_work
 from attribution.store.tables import Coverage
-from tests.api.conftest import Api, bearer
 from tests.builders import T0
+from tests.support.api import Api, bearer
 
 WINDOW = {"start": "2026-11-02T00:00:00Z", "end": "2026-11-02T01:00:00Z"}  # T0, one hour
 
 
+@pytest.mark.committed
 def test_closing_on_a_read_only_database_is_a_503_with_the_error_body(api: Api, pg_url: str) -> None:
     """A real read-only Postgres session (``default_transaction_read_only``), as on a replica or a
     database put in read-only mode for maintenance: the key is read, the close cannot write."""

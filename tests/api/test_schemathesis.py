@@ -21,8 +21,8 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from attribution.api.app import create_app
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0, small_cluster_settings
+from tests.support.api import END, Api, bearer
 
 #: the operations, listed at collection from the schema alone (no database is touched to build it)
 _PATHS = create_app(small_cluster_settings()).openapi()["paths"]

@@ -12,8 +12,8 @@ import pytest
 
 from attribution.api.paging import encode_cursor, query_digest
 from attribution.timeutil import iso
-from tests.api.conftest import END, Api, bearer
 from tests.builders import T0
+from tests.support.api import END, Api, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 

@@ -2,41 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
-import pytest
-
-from attribution.localprom import LocalPrometheus, binaries, create_blocks
-from tests.support import victoria
 from tests.support.simulated import sim_prometheus, sim_victoria, simulated
-from tests.support.victoria import LocalVictoriaMetrics
 
-BACKENDS = ["prometheus", "victoria"]
-__all__ = ["BACKENDS", "serve", "sim_prometheus", "sim_victoria", "simulated"]
-
-
-def skip_unless_installed(kind: str) -> None:
-    if kind == "prometheus":
-        try:
-            binaries()
-        except Exception as exc:  # pragma: no cover - where make test's install step did not run
-            pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
-    elif victoria.binary() is None:  # pragma: no cover
-        pytest.skip("victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)")
-
-
-@contextmanager
-def serve(kind: str, openmetrics: Path, work: Path) -> Iterator[str]:
-    """Load ``openmetrics`` into a fresh backend of ``kind`` and yield its URL."""
-    skip_unless_installed(kind)
-    work.mkdir(parents=True, exist_ok=True)
-    if kind == "prometheus":
-        create_blocks(openmetrics, work / "tsdb")
-        with LocalPrometheus(work / "tsdb") as prom:
-            yield prom.url
-    else:
-        with LocalVictoriaMetrics(work / "vm") as vm:
-            vm.load_openmetrics(openmetrics)
-            yield vm.url
+__all__ = ["sim_prometheus", "sim_victoria", "simulated"]

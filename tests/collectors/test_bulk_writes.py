@@ -47,11 +47,8 @@ def stored(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
         ]
 
 
-@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
-def test_insert_then_overwrite_gives_the_same_rows_on_every_path(
-    backend: str, request: pytest.FixtureRequest
-) -> None:
-    factory = request.getfixturevalue("pg_factory" if backend == "postgres" else "sqlite_factory")
+def test_insert_then_overwrite_gives_the_same_rows_on_every_path(db_factory: sessionmaker[Session]) -> None:
+    factory = db_factory
     with unit_of_work(factory) as session:
         assert queries.bulk_upsert(session, TenantUsage, usage_rows(N)) == N
     first = stored(factory)

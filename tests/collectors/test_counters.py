@@ -17,7 +17,7 @@ import pytest
 
 from attribution.collectors.counters import counter_increases, increases, raw_increase, spread_gaps
 from attribution.collectors.prom import PromClient, Series, chunks
-from tests.collectors.conftest import BACKENDS, serve
+from tests.support.backends import BACKENDS, serve
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 S0 = int(T0.timestamp())

@@ -45,7 +45,8 @@ from tests.collectors.dcgm_shapes import (
     cluster,
     write_history,
 )
-from tests.conftest import truncate_all
+from tests.support.database import truncate_all
+from tests.support.services import missing_service
 
 START = datetime(2026, 11, 2, 6, tzinfo=UTC)
 END = START + timedelta(minutes=10)
@@ -85,7 +86,9 @@ def prometheus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         binaries()
     except Exception as exc:  # pragma: no cover - where make test's install step did not run
-        pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
+        missing_service(
+            "Prometheus", f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it"
+        )
     return tmp_path_factory.mktemp("dcgm-shapes")
 
 

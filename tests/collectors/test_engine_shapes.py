@@ -32,8 +32,8 @@ from attribution.config import Settings, load_settings
 from attribution.ledger.attribute import run_attribution
 from attribution.reports.coverage import coverage_report
 from attribution.store.tables import AttributedCost, KvSample, PoolCost
-from tests.collectors.conftest import serve
-from tests.collectors.test_presets import S0, T0, Exposition
+from tests.support.backends import serve
+from tests.support.openmetrics import S0, T0, Exposition
 
 MINUTES = 10
 WINDOW = (T0, T0 + timedelta(minutes=MINUTES))
@@ -187,15 +187,15 @@ def settings_for(url: str) -> Settings:
 
 
 @pytest.fixture
-def collected(prometheus: str, pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def collected(prometheus: str, pg_tx: sessionmaker[Session]) -> sessionmaker[Session]:
     settings = settings_for(prometheus)
-    collect_window(PromClient(prometheus), settings, pg_factory, *WINDOW)
+    collect_window(PromClient(prometheus), settings, pg_tx, *WINDOW)
     sg = settings.model_copy(
         update={"sources": [settings.sources[0].model_copy(update={"name": "sg", "profiles": ["sglang"]})]}
     )
-    collect_window(PromClient(prometheus), sg, pg_factory, *WINDOW)
-    run_attribution(settings, pg_factory, *WINDOW)
-    return pg_factory
+    collect_window(PromClient(prometheus), sg, pg_tx, *WINDOW)
+    run_attribution(settings, pg_tx, *WINDOW)
+    return pg_tx
 
 
 def test_every_engine_s_kv_is_placed(collected: sessionmaker[Session]) -> None:

@@ -9,7 +9,7 @@ right answer is known by hand. Each preset's rows are then checked against that 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +19,12 @@ from attribution.collectors.profiles import plans, presets
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import fetch
 from attribution.config import CollectorName, Settings, load_settings
-from tests.collectors.conftest import BACKENDS, serve
+from tests.support.backends import BACKENDS, serve
+from tests.support.openmetrics import S0, T0, Exposition
 
-T0 = datetime(2026, 11, 3, tzinfo=UTC)
-S0 = int(T0.timestamp())
 WINDOW = (T0, T0 + timedelta(minutes=10))
 SCRAPES = range(S0 - 600, S0 + 900 + 1, 15)  # from 10 minutes before the window
 GROUP = "llama-group"  # the LiteLLM model group / OTel request model of the pool
-
-
-class Exposition:
-    def __init__(self) -> None:
-        self.families: dict[str, tuple[str, list[str]]] = {}
-
-    def add(self, family: str, kind: str, sample: str, labels: dict[str, str], value: Any, ts: int) -> None:
-        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        self.families.setdefault(family, (kind, []))[1].append(f"{sample}{{{inner}}} {value} {ts}\n")
-
-    def write(self, path: Path) -> Path:
-        with path.open("w") as out:
-            for family, (kind, lines) in self.families.items():
-                out.write(f"# TYPE {family} {kind}\n")
-                out.writelines(lines)
-            out.write("# EOF\n")
-        return path
 
 
 # Gateway traffic: per scrape (15 s), alpha completes 1 request (1000 prompt, 200 generated, 4 s, TTFT 0.5 s);

@@ -57,16 +57,16 @@ def _collect(factory: sessionmaker[Session], rows: list[dict[str, Any]]) -> None
         write(session, SETTINGS, plan, batch, WINDOW, "backfill")
 
 
-def test_recollected_gpu_keeps_only_its_new_parts(pg_factory: sessionmaker[Session]) -> None:
+def test_recollected_gpu_keeps_only_its_new_parts(pg_tx: sessionmaker[Session]) -> None:
     other = _row("GPU-b", "", "batch", None)
-    _collect(pg_factory, [_row("GPU-a", "", "chat", None), other])
+    _collect(pg_tx, [_row("GPU-a", "", "chat", None), other])
     shared = [
         _row("GPU-a", "pod:ns/chat-0/vllm", "chat", 400_000),
         _row("GPU-a", "pod:ns/chat-1/vllm", "chat", 350_000),
         _row("GPU-a", "free", None, 250_000),
     ]
-    _collect(pg_factory, [*shared, other])
-    with pg_factory() as session:
+    _collect(pg_tx, [*shared, other])
+    with pg_tx() as session:
         counts = queries.gpu_counts(session, *WINDOW)
     chat = [(int(r.gpus), int(r.share_ppm)) for r in counts if r.pool == "chat"]
     assert chat == [(0, 750_000)], "the whole-GPU row of the first read is still counted"

@@ -30,6 +30,7 @@ from attribution.config import CollectorName, Settings, load_settings
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.sim import ClusterSpec, generate_history, scenario
 from tests.support import victoria
+from tests.support.services import missing_service
 from tests.support.victoria import LocalVictoriaMetrics
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -72,7 +73,9 @@ def simulate(name: str, hours: int, work: Path, with_vm: bool) -> Iterator[Serve
     try:
         binaries()
     except Exception as exc:  # pragma: no cover
-        pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
+        missing_service(
+            "Prometheus", f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it"
+        )
     spec = scenario(name, seed=7)
     end = START + timedelta(hours=hours)
     history = generate_history(spec, START, end, work / "history")
@@ -164,7 +167,9 @@ def test_an_engine_restart_is_billed_neither_negative_nor_twice(
     must add up to exactly what the raw samples say, with no negative interval."""
     url = restart.url if backend == "prometheus" else restart.vm_url
     if url is None:  # pragma: no cover
-        pytest.skip("victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it")
+        missing_service(
+            "victoria-metrics", "victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it"
+        )
     client = PromClient(url)
     collected: dict[Any, float] = defaultdict(float)
     for start, end in chunks(START, restart.end, 60, max_steps=7):

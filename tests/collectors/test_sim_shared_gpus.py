@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,30 +23,33 @@ from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.model.gpu_cost import span_cost_usd_micros
 from attribution.sim import generate_history, scenario
 from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
+from tests.support.services import missing_service
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 END = START + timedelta(hours=1)
 
 
 def test_pools_on_mig_instances_and_time_slices_pay_their_part(
-    tmp_path: Path, pg_factory: sessionmaker[Session]
+    tmp_path: Path, pg_tx: sessionmaker[Session]
 ) -> None:
     try:
         binaries()
     except Exception as exc:  # pragma: no cover
-        pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
+        missing_service(
+            "Prometheus", f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it"
+        )
     spec = scenario("shared-gpus", seed=3)
     history = generate_history(spec, START, END, tmp_path / "history")
     truth = json.loads(history.truth_path.read_text())
     create_blocks(history.openmetrics_path, tmp_path / "tsdb")
     with LocalPrometheus(tmp_path / "tsdb") as prom:
         settings = demo_settings(spec, "sqlite://", prom.url)
-        collect_window(None, settings, pg_factory, START, END)
-    run_attribution(settings, pg_factory, START, END)
+        collect_window(None, settings, pg_tx, START, END)
+    run_attribution(settings, pg_tx, START, END)
 
     assert settings.inventory == {"H100-SXM": 2, "A100-SXM-80GB": 1}
     schedules = price_schedules(settings)
-    with pg_factory() as session:
+    with pg_tx() as session:
         pool_rows = session.execute(
             select(PoolCost.interval_start, PoolCost.pool, PoolCost.cost_usd_micros, PoolCost.memory_bytes)
         ).all()

@@ -29,6 +29,7 @@ from attribution.store.session import make_engine, make_sessionmaker
 from tests.support import victoria
 from tests.support.postgres import fresh_database
 from tests.support.secured import Pki, SecuredPrometheus, VmAuth, make_pki
+from tests.support.services import missing_service
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
 from tests.support.victoria import LocalVictoriaMetrics
 
@@ -43,7 +44,7 @@ FOUR = RetryConfig(attempts=4, initial_delay_seconds=0.01, max_delay_seconds=0.0
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     if shutil.which("openssl") is None:  # pragma: no cover
-        pytest.skip("openssl is not installed (it makes the test CA)")
+        missing_service("openssl", "openssl is not installed (it makes the test CA)")
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
@@ -182,7 +183,10 @@ def secured_victoria(
     simulated: Simulated, pki: Pki, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     if victoria.binary() is None:  # pragma: no cover
-        pytest.skip("victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)")
+        missing_service(
+            "victoria-metrics",
+            "victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)",
+        )
     session = requests.Session()
     session.verify, session.auth = str(pki.ca), (USER, PASSWORD)
     args = ["-tls", f"-tlsCertFile={pki.server_cert}", f"-tlsKeyFile={pki.server_key}",
@@ -220,7 +224,7 @@ def bearer_gate(
     sim_victoria: LocalVictoriaMetrics, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     if shutil.which("vmauth") is None:  # pragma: no cover
-        pytest.skip("vmauth is not installed (Debian's victoria-metrics package ships it)")
+        missing_service("vmauth", "vmauth is not installed (Debian's victoria-metrics package ships it)")
     with VmAuth(tmp_path_factory.mktemp("vmauth"), TOKEN, sim_victoria.url) as gate:
         yield gate.url
 

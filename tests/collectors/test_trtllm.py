@@ -26,7 +26,7 @@ from attribution.collectors.run import fetch
 from attribution.config import CollectorName, Settings, load_settings
 from attribution.sim import generate_history, scenario
 from attribution.sim.cluster import ClusterSpec
-from tests.collectors.conftest import BACKENDS, serve
+from tests.support.backends import BACKENDS, serve
 
 T0 = datetime(2026, 11, 3, tzinfo=UTC)
 S0 = int(T0.timestamp())

@@ -3,11 +3,11 @@ month and an open one, plus a headless Debian Chromium driven by Playwright (no 
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +16,11 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.config import Settings
 from attribution.localprom import free_port
-from tests.api.conftest import create_api_key
 from tests.console.seed import console_settings, seed
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
-
-
-@dataclass
-class Console:
-    url: str
-    settings: Settings
-    factory: sessionmaker[Session]
-    keys: dict[str, str]
+from tests.support.api import create_api_key
+from tests.support.console import CHROMIUM, Console
+from tests.support.services import missing_service
 
 
 @pytest.fixture
@@ -67,8 +57,13 @@ def console(pg_factory: sessionmaker[Session]) -> Iterator[Console]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (scripts/ensure-chromium.sh installs Debian's package)")
-    playwright = pytest.importorskip("playwright.sync_api")
+        missing_service(
+            "chromium", "chromium is not installed (scripts/ensure-chromium.sh installs Debian's package)"
+        )
+    try:
+        playwright = importlib.import_module("playwright.sync_api")
+    except ImportError as exc:
+        missing_service("playwright", f"playwright is not installed ({exc}): pip install -e '.[dev]'")
     with playwright.sync_playwright() as p:
         found = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield found
@@ -81,10 +76,3 @@ def page(browser: Any) -> Iterator[Any]:
     found = context.new_page()
     yield found
     context.close()
-
-
-def screenshot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path

@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 
 from attribution.reports.statement_html import money
-from tests.console.conftest import Console, screenshot
 from tests.console.seed import PRICE_LIST
+from tests.support.console import Console, screenshot
 
 PERIOD = "2026-11"
 

@@ -28,8 +28,8 @@ from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store.session import make_engine, make_sessionmaker
-from tests.api.conftest import create_api_key
 from tests.console.seed import MONTH_START, console_settings, seed
+from tests.support.api import create_api_key
 
 REPO = Path(__file__).resolve().parents[2]
 BY_BOUNDARY = ["4k-32k", "128k+"]  # initech-agents' tiers; as text, "128k+" sorts first

@@ -33,7 +33,7 @@ from tests.builders import (
     store,
 )
 from tests.deploy.manifests import DEPLOY, documents
-from tests.deploy.test_metric_names import api_exposition, scheduler_exposition
+from tests.support.service_metrics import api_exposition, scheduler_exposition
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "attribution.json"
 MINUTES = 180
@@ -78,14 +78,14 @@ def test_every_data_source_is_provisioned_and_every_panel_has_queries() -> None:
 
 
 @pytest.fixture
-def attributed(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def attributed(pg_tx: sessionmaker[Session]) -> sessionmaker[Session]:
     settings = small_cluster_settings()
     usage = [
         create_usage_row(m, ("acme", "globex")[m % 2], ("0-4k", "4k-32k")[m % 3 % 2], 600.0 + 11 * m)
         for m in range(MINUTES)
         if m % 4
     ]
-    store(pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.35), usage)
+    store(pg_tx, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, 0.35), usage)
     coverage = [
         {
             "collector": collector,
@@ -99,10 +99,10 @@ def attributed(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
         for collector in ("gpu", "kv", "gateway")
         for m in range(MINUTES)
     ]
-    with unit_of_work(pg_factory) as session:
+    with unit_of_work(pg_tx) as session:
         upsert(session, SourceCoverage, coverage)
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    return pg_factory
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    return pg_tx
 
 
 def test_the_dashboards_sql_runs_on_the_database_and_adds_up(attributed: sessionmaker[Session]) -> None:

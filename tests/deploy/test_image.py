@@ -16,13 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.services import missing_service
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_the_image_builds_and_passes_its_smoke_test() -> None:
     if os.geteuid() != 0 and shutil.which("podman") is None:
-        pytest.skip("needs root (to install podman) or podman installed: run scripts/image-smoke.sh as root")
+        missing_service(
+            "podman", "needs root (to install podman) or podman installed: run scripts/image-smoke.sh as root"
+        )
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "image-smoke.sh")],
         cwd=ROOT,

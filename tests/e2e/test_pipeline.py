@@ -37,6 +37,7 @@ from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import Coverage, GpuSample, KvSample, TenantUsage
 from tests.support import truth as ground_truth
 from tests.support.postgres import fresh_database
+from tests.support.services import missing_service
 from tests.support.truth import l1_of_shares, model_on_truth
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -63,7 +64,7 @@ def pipeline(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         binaries()
     except Exception as exc:  # pragma: no cover - only where make test's install step did not run
-        pytest.skip(f"Prometheus is not installed ({exc}); `make test` installs it")
+        missing_service("Prometheus", f"Prometheus is not installed ({exc}); `make test` installs it")
     work = tmp_path_factory.mktemp("e2e")
     spec = dataclasses.replace(demo_cluster(seed=7), scrape_interval_seconds=SCRAPE_SECONDS)
     history = generate_history(spec, START, END, work / "history")

@@ -28,6 +28,7 @@ from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import KvSample
 from tests.support import truth as ground_truth
 from tests.support.postgres import fresh_database
+from tests.support.services import missing_service
 from tests.support.truth import l1_of_shares, model_on_truth
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -48,7 +49,7 @@ def run(
     try:
         binaries()
     except Exception as exc:  # pragma: no cover
-        pytest.skip(f"Prometheus is not installed ({exc}); `make test` installs it")
+        missing_service("Prometheus", f"Prometheus is not installed ({exc}); `make test` installs it")
     work = tmp_path_factory.mktemp("trt-e2e")
     base = demo_cluster(seed=7, scrape_interval_seconds=15)
     engines = ("triton-trtllm", "trtllm-serve")

@@ -11,38 +11,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.ledger.attribute import run_attribution
 from attribution.reports.chargeback import build_chargeback
-from attribution.store.tables import AttributedCost, ClusterCost
+from attribution.store.tables import ClusterCost
 from tests.builders import (
-    KV_CAPACITY_TOKENS,
     T0,
     create_gpu_rows,
     create_kv_rows,
-    create_usage_row,
     small_cluster_settings,
     store,
 )
+from tests.support.two_hours import MINUTES, consistent_usage_ratios, lines, usage_rows
 
-MINUTES = 120
 # 4 GPUs x $2.99/h x 2 h, by hand: 23.92 USD
 BILL_USD_MICROS = 23_920_000
-
-
-def usage_rows() -> list[dict[str, Any]]:
-    rows = []
-    for m in range(MINUTES):
-        rows.append(create_usage_row(m, "acme", "0-4k", 1_000_000.0 + 1_000.0 * m))
-        if m % 3 == 0:
-            rows.append(create_usage_row(m, "umbrella", "128k+", 20_000_000.0))
-    # a quiet hour-long stretch would be idle; minute 119 has nobody
-    return [r for r in rows if r["interval_start"] != T0 + timedelta(minutes=119)]
-
-
-def consistent_usage_ratios(rows: list[dict[str, Any]]) -> list[float]:
-    """The engine's mean KV usage that the tenants' token-seconds imply, minute by minute."""
-    per_minute = [0.0] * MINUTES
-    for r in rows:
-        per_minute[int((r["interval_start"] - T0).total_seconds()) // 60] += r["kv_token_seconds"]
-    return [w / (KV_CAPACITY_TOKENS * 60) for w in per_minute]
 
 
 def load(factory: sessionmaker[Session]) -> None:
@@ -50,53 +30,34 @@ def load(factory: sessionmaker[Session]) -> None:
     store(factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, consistent_usage_ratios(usage)), usage)
 
 
-def lines(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
-    with factory() as session:
-        rows = session.execute(
-            select(
-                AttributedCost.interval_start,
-                AttributedCost.pool,
-                AttributedCost.tenant,
-                AttributedCost.tier,
-                AttributedCost.kv_in_use_usd_micros,
-                AttributedCost.static_usd_micros,
-                AttributedCost.idle_usd_micros,
-                AttributedCost.unmeasured_usd_micros,
-            ).order_by(
-                AttributedCost.interval_start, AttributedCost.pool, AttributedCost.tenant, AttributedCost.tier
-            )
-        ).all()
-    return [tuple(r) for r in rows]
-
-
-def test_lines_sum_exactly_to_the_hand_computed_bill(pg_factory: sessionmaker[Session]) -> None:
-    load(pg_factory)
+def test_lines_sum_exactly_to_the_hand_computed_bill(pg_tx: sessionmaker[Session]) -> None:
+    load(pg_tx)
     settings = small_cluster_settings()
-    summary = run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    summary = run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
     assert summary.total_usd_micros == summary.cluster_cost_usd_micros == BILL_USD_MICROS
-    got = lines(pg_factory)
+    got = lines(pg_tx)
     assert sum(sum(r[4:]) for r in got) == BILL_USD_MICROS
     # the never-sampled fourth GPU is a quarter of the bill, on an explicit __unmeasured__ line, to within
     # the one micro-dollar per interval that largest-remainder rounding may move
     unmeasured = sum(r[7] for r in got if r[2] == "__unmeasured__" and r[1] == "__cluster__")
     assert abs(unmeasured - BILL_USD_MICROS / 4) <= MINUTES
-    with pg_factory() as session:
+    with pg_tx() as session:
         cluster_rows = session.scalars(select(ClusterCost)).all()
     assert len(cluster_rows) == MINUTES
     assert all(r.gpus_sampled == 3 and r.gpus_in_inventory == 4 for r in cluster_rows)
 
 
 @pytest.mark.parametrize("grain_seconds", [60, 3600])
-def test_each_grain_conserves_its_own_cost(pg_factory: sessionmaker[Session], grain_seconds: int) -> None:
+def test_each_grain_conserves_its_own_cost(pg_tx: sessionmaker[Session], grain_seconds: int) -> None:
     """Per-minute lines sum to each minute's bill; per-hour lines (the default) to each hour's."""
-    load(pg_factory)
+    load(pg_tx)
     settings = small_cluster_settings(line_grain_seconds=grain_seconds)
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
     per_grain: dict[Any, int] = {}
-    for r in lines(pg_factory):
+    for r in lines(pg_tx):
         per_grain[r[0]] = per_grain.get(r[0], 0) + sum(r[4:])
     bill: dict[Any, int] = {}
-    with pg_factory() as session:
+    with pg_tx() as session:
         for r in session.scalars(select(ClusterCost)):
             grain = r.interval_start - timedelta(seconds=r.interval_start.timestamp() % grain_seconds)
             bill[grain] = bill.get(grain, 0) + r.cost_usd_micros
@@ -105,23 +66,23 @@ def test_each_grain_conserves_its_own_cost(pg_factory: sessionmaker[Session], gr
 
 
 def test_rerunning_changes_nothing_and_postgres_equals_sqlite(
-    pg_factory: sessionmaker[Session], sqlite_factory: sessionmaker[Session]
+    pg_tx: sessionmaker[Session], sqlite_factory: sessionmaker[Session]
 ) -> None:
     settings = small_cluster_settings()
     window = (T0, T0 + timedelta(minutes=MINUTES))
-    for factory in (pg_factory, sqlite_factory):
+    for factory in (pg_tx, sqlite_factory):
         load(factory)
         run_attribution(settings, factory, *window)
-    first = lines(pg_factory)
-    run_attribution(settings, pg_factory, *window)
-    assert lines(pg_factory) == first
+    first = lines(pg_tx)
+    run_attribution(settings, pg_tx, *window)
+    assert lines(pg_tx) == first
     assert lines(sqlite_factory) == first
 
 
-def test_the_long_context_tenant_pays_by_memory_time(pg_factory: sessionmaker[Session]) -> None:
-    load(pg_factory)
-    run_attribution(small_cluster_settings(), pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    with pg_factory() as session:
+def test_the_long_context_tenant_pays_by_memory_time(pg_tx: sessionmaker[Session]) -> None:
+    load(pg_tx)
+    run_attribution(small_cluster_settings(), pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    with pg_tx() as session:
         cb = build_chargeback(session, T0, T0 + timedelta(minutes=MINUTES), 60)
     by_tenant = {t.tenant: t for t in cb.tenants}
     acme, umbrella = by_tenant["acme"], by_tenant["umbrella"]
@@ -137,52 +98,50 @@ def test_the_long_context_tenant_pays_by_memory_time(pg_factory: sessionmaker[Se
         assert t.kv_in_use_cents + t.static_cents + t.idle_cents + t.unmeasured_cents == t.total_cents
 
 
-def test_a_monthly_overhead_is_in_the_bill_and_shared(pg_factory: sessionmaker[Session]) -> None:
-    load(pg_factory)
+def test_a_monthly_overhead_is_in_the_bill_and_shared(pg_tx: sessionmaker[Session]) -> None:
+    load(pg_tx)
     # $720 a month over November's 720 hours is exactly $1 an hour: $2 over this two-hour window
     settings = small_cluster_settings(overheads=[{"name": "network", "usd_per_month": "720"}])
-    summary = run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    summary = run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
     assert summary.cluster_cost_usd_micros == BILL_USD_MICROS + 2_000_000
-    overhead = [r for r in lines(pg_factory) if r[1] == "__overhead__"]
+    overhead = [r for r in lines(pg_tx) if r[1] == "__overhead__"]
     assert sum(sum(r[4:]) for r in overhead) == 2_000_000
     assert {r[2] for r in overhead} == {"acme", "umbrella"}
 
 
-def test_hour_by_hour_runs_settle_like_one_run_of_the_whole_window(pg_factory: sessionmaker[Session]) -> None:
+def test_hour_by_hour_runs_settle_like_one_run_of_the_whole_window(pg_tx: sessionmaker[Session]) -> None:
     """Idle of an hour nobody used falls back to the pool's weights over the period. A run over one
     hour reads the other hours' weights from the stored lines, so once every hour is stored, re-running
     any hour gives exactly the lines of a single run over the whole window."""
     usage = [r for r in usage_rows() if not 60 <= (r["interval_start"] - T0).total_seconds() // 60 < 120]
-    store(
-        pg_factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, consistent_usage_ratios(usage)), usage
-    )
+    store(pg_tx, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, consistent_usage_ratios(usage)), usage)
     settings = small_cluster_settings()
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    whole = lines(pg_factory)
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    whole = lines(pg_tx)
     quiet_hour = [r for r in whole if r[0] >= T0 + timedelta(hours=1) and r[1] == "small"]
     assert any(r[6] for r in quiet_hour if r[2] in ("acme", "umbrella"))  # idle went to the period's tenants
     for hour in (1, 0, 1):
-        run_attribution(settings, pg_factory, T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1))
-    assert lines(pg_factory) == whole
+        run_attribution(settings, pg_tx, T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1))
+    assert lines(pg_tx) == whole
 
 
-def test_a_run_is_widened_to_whole_settlement_windows(pg_factory: sessionmaker[Session]) -> None:
-    load(pg_factory)
+def test_a_run_is_widened_to_whole_settlement_windows(pg_tx: sessionmaker[Session]) -> None:
+    load(pg_tx)
     summary = run_attribution(
-        small_cluster_settings(), pg_factory, T0 + timedelta(minutes=10), T0 + timedelta(minutes=11)
+        small_cluster_settings(), pg_tx, T0 + timedelta(minutes=10), T0 + timedelta(minutes=11)
     )
     assert (summary.start, summary.end) == (T0, T0 + timedelta(hours=1))
 
 
 def test_tiers_sum_to_the_bill_and_long_context_costs_more_per_request(
-    pg_factory: sessionmaker[Session],
+    pg_tx: sessionmaker[Session],
 ) -> None:
     from attribution.reports.tiers import tier_costs
 
-    load(pg_factory)
+    load(pg_tx)
     settings = small_cluster_settings()
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    with pg_factory() as session:
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    with pg_tx() as session:
         tiers = tier_costs(session, T0, T0 + timedelta(minutes=MINUTES), settings.tiers.names)
     by_tier = {t.tier: t for t in tiers}
     assert sum(t.total_usd_micros for t in tiers) == BILL_USD_MICROS

@@ -15,7 +15,7 @@ from attribution.catalog import get_gpu
 from attribution.ledger.attribute import run_attribution
 from attribution.store.tables import PoolCost
 from tests.builders import T0, create_gpu_rows, create_kv_rows, small_cluster_settings, store
-from tests.ledger.test_attribute_job import MINUTES, consistent_usage_ratios, lines, usage_rows
+from tests.support.two_hours import MINUTES, consistent_usage_ratios, lines, usage_rows
 
 # Mistral-Small-24B-Instruct-2501 config.json, attention fields
 MISTRAL_SMALL = {
@@ -56,23 +56,23 @@ def _lines_with(factory: sessionmaker[Session], **settings: Any) -> list[tuple[A
     return lines(factory)
 
 
-def test_declared_model_bills_as_the_catalog_model(pg_factory: sessionmaker[Session], tmp_path: Path) -> None:
-    _load(pg_factory)
-    shipped = _lines_with(pg_factory)
+def test_declared_model_bills_as_the_catalog_model(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    _load(pg_tx)
+    shipped = _lines_with(pg_tx)
     config = tmp_path / "config.json"
     config.write_text(json.dumps(MISTRAL_SMALL))
     by_file = _lines_with(
-        pg_factory, models=[{"key": "my-mistral", "config_json": str(config)}], pools=[_pool("my-mistral")]
+        pg_tx, models=[{"key": "my-mistral", "config_json": str(config)}], pools=[_pool("my-mistral")]
     )
     fields = {"key": "my-mistral", "num_hidden_layers": 40, "num_attention_heads": 32}
     fields |= {"num_key_value_heads": 8, "head_dim": 128, "torch_dtype": "bfloat16"}
-    by_fields = _lines_with(pg_factory, models=[fields], pools=[_pool("my-mistral")])
+    by_fields = _lines_with(pg_tx, models=[fields], pools=[_pool("my-mistral")])
     assert len(shipped) > MINUTES // 60
     assert by_file == shipped
     assert by_fields == shipped
     # the comparison can fail: half the layers is half the KV bytes, and other lines
     half = {**fields, "num_hidden_layers": 20}
-    halved = _lines_with(pg_factory, models=[half], pools=[_pool("my-mistral")])
+    halved = _lines_with(pg_tx, models=[half], pools=[_pool("my-mistral")])
     assert halved != shipped
 
 
@@ -81,22 +81,22 @@ def _pool_memory(factory: sessionmaker[Session]) -> set[int]:
         return set(session.scalars(select(PoolCost.memory_bytes).where(PoolCost.pool == "small")))
 
 
-def test_pool_memory_is_dcgm_framebuffer_where_reported(pg_factory: sessionmaker[Session]) -> None:
+def test_pool_memory_is_dcgm_framebuffer_where_reported(pg_tx: sessionmaker[Session]) -> None:
     catalog_bytes = get_gpu("H100-SXM").memory_bytes
     rows = create_gpu_rows(MINUTES)  # used + free only: the catalog total is the memory
-    _load(pg_factory, rows)
-    run_attribution(small_cluster_settings(), pg_factory, *WINDOW)
-    assert _pool_memory(pg_factory) == {2 * catalog_bytes}
+    _load(pg_tx, rows)
+    run_attribution(small_cluster_settings(), pg_tx, *WINDOW)
+    assert _pool_memory(pg_tx) == {2 * catalog_bytes}
     # with FB_RESERVED the exporter's total wins: 70 + 10 GiB + 512 MiB reserved, on both pool GPUs
     for row in rows:
         row["fb_reserved_bytes"] = 512 * 2**20
-    _load(pg_factory, rows)
-    run_attribution(small_cluster_settings(), pg_factory, *WINDOW)
-    assert _pool_memory(pg_factory) == {2 * (80 * 2**30 + 512 * 2**20)}
+    _load(pg_tx, rows)
+    run_attribution(small_cluster_settings(), pg_tx, *WINDOW)
+    assert _pool_memory(pg_tx) == {2 * (80 * 2**30 + 512 * 2**20)}
     # one GPU reporting, one not: one exporter total plus one catalog total
     for row in rows:
         if row["gpu_uuid"] == "GPU-1":
             row["fb_reserved_bytes"] = None
-    _load(pg_factory, rows)
-    run_attribution(small_cluster_settings(), pg_factory, *WINDOW)
-    assert _pool_memory(pg_factory) == {80 * 2**30 + 512 * 2**20 + catalog_bytes}
+    _load(pg_tx, rows)
+    run_attribution(small_cluster_settings(), pg_tx, *WINDOW)
+    assert _pool_memory(pg_tx) == {80 * 2**30 + 512 * 2**20 + catalog_bytes}

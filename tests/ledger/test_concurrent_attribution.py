@@ -32,7 +32,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
-from tests.test_cli import CONFIG
+from tests.support.cli_configs import CONFIG
 
 MINUTES = 60
 END = T0 + timedelta(minutes=MINUTES)

@@ -10,57 +10,26 @@ run window comes from the stored pool costs).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.ledger.attribute import run_attribution
-from attribution.store.tables import AttributedCost, PoolCost
+from attribution.store.tables import PoolCost
 from tests.builders import (
     T0,
-    create_gpu_rows,
-    create_kv_rows,
-    create_usage_row,
     small_cluster_settings,
-    store,
 )
-
-MINUTES = 180
-GAP = range(60, 80)
+from tests.support.gap import GAP, MINUTES, load, stored
 
 
-def load(factory: sessionmaker[Session]) -> None:
-    ratios = [0.2 if m < 60 or m in GAP else 0.0 for m in range(MINUTES)]
-    usage = [create_usage_row(m, "acme", "0-4k", 6_000_000.0) for m in range(60)]
-    store(factory, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, ratios), usage)
-
-
-def stored(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
-    t = AttributedCost
-    with factory() as session:
-        rows = session.execute(
-            select(
-                t.interval_start,
-                t.pool,
-                t.tenant,
-                t.tier,
-                t.kv_in_use_usd_micros,
-                t.static_usd_micros,
-                t.idle_usd_micros,
-                t.unmeasured_usd_micros,
-            ).order_by(t.interval_start, t.pool, t.tenant, t.tier)
-        ).all()
-    return [tuple(r) for r in rows]
-
-
-def test_a_gap_is_unmeasured_and_never_billed_to_an_absent_tenant(pg_factory: sessionmaker[Session]) -> None:
-    load(pg_factory)
+def test_a_gap_is_unmeasured_and_never_billed_to_an_absent_tenant(pg_tx: sessionmaker[Session]) -> None:
+    load(pg_tx)
     settings = small_cluster_settings(line_grain_seconds=3600)
-    summary = run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+    summary = run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
     assert summary.total_usd_micros == summary.cluster_cost_usd_micros
     hour1 = T0 + timedelta(hours=1)
-    with pg_factory() as session:
+    with pg_tx() as session:
         pool_hour1 = session.scalars(
             select(PoolCost).where(
                 PoolCost.interval_start >= hour1, PoolCost.interval_start < hour1 + timedelta(hours=1)
@@ -70,32 +39,32 @@ def test_a_gap_is_unmeasured_and_never_billed_to_an_absent_tenant(pg_factory: se
     gaps = [p for p in pool_hour1 if p.unmeasured_usd_micros]
     assert len(gaps) == len(GAP)
     assert all(p.unmeasured_usd_micros == p.kv_in_use_usd_micros + p.static_usd_micros for p in gaps)
-    lines = [r for r in stored(pg_factory) if r[0] == hour1 and r[1] == "small"]
+    lines = [r for r in stored(pg_tx) if r[0] == hour1 and r[1] == "small"]
     # the hour's only tenants were the gap's: its whole pool cost (the idle minutes too) is unmeasured
     assert [(r[2], r[7]) for r in lines] == [("__unmeasured__", pool_cost)]
-    assert not any(r[2] == "acme" for r in stored(pg_factory) if r[0] == hour1)
+    assert not any(r[2] == "acme" for r in stored(pg_tx) if r[0] == hour1)
 
 
-def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_factory: sessionmaker[Session]) -> None:
+def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_tx: sessionmaker[Session]) -> None:
     """Hour 2 has no weights: its idle falls back to the period's, acme's (hour 0) and the gap's (hour
     1). Re-run alone, hour 2 reads both from the store; the lines must not move a micro-dollar."""
-    load(pg_factory)
+    load(pg_tx)
     settings = small_cluster_settings(line_grain_seconds=3600)
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    whole = stored(pg_factory)
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    whole = stored(pg_tx)
     hour2 = T0 + timedelta(hours=2)
     hour2_lines = {r[2]: r for r in whole if r[0] == hour2 and r[1] == "small"}
     assert hour2_lines["__unmeasured__"][7] > 0 and hour2_lines["acme"][6] > 0
-    run_attribution(settings, pg_factory, hour2, hour2 + timedelta(hours=1))
-    assert stored(pg_factory) == whole
+    run_attribution(settings, pg_tx, hour2, hour2 + timedelta(hours=1))
+    assert stored(pg_tx) == whole
 
 
-def test_the_statement_shows_the_pool_s_gateway_gap(pg_factory: sessionmaker[Session]) -> None:
+def test_the_statement_shows_the_pool_s_gateway_gap(pg_tx: sessionmaker[Session]) -> None:
     from attribution.reports.statement_html import build_statement_html
 
-    load(pg_factory)
+    load(pg_tx)
     settings = small_cluster_settings(line_grain_seconds=3600)
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    with pg_factory() as session:
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    with pg_tx() as session:
         html = build_statement_html(session, settings, "2026-11")
     assert f"gateway/pool small missing {len(GAP)} intervals" in html

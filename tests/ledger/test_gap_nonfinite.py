@@ -22,19 +22,19 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
-from tests.ledger.test_gap_job import GAP, MINUTES, stored
+from tests.support.gap import GAP, MINUTES, stored
 
 
-def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_factory: sessionmaker[Session]) -> None:
+def test_a_run_over_part_of_the_period_settles_as_the_whole_run(pg_tx: sessionmaker[Session]) -> None:
     ratios = [0.2 if m < 60 else float("inf") if m in GAP else 0.0 for m in range(MINUTES)]
     kv = create_kv_rows(MINUTES, ratios)
     for m in GAP:
         kv[m]["requests_running"] = None  # an engine that does not export it
     usage = [create_usage_row(m, "acme", "0-4k", 6_000_000.0) for m in range(60)]
-    store(pg_factory, create_gpu_rows(MINUTES), kv, usage)
+    store(pg_tx, create_gpu_rows(MINUTES), kv, usage)
     settings = small_cluster_settings(line_grain_seconds=3600)
-    run_attribution(settings, pg_factory, T0, T0 + timedelta(minutes=MINUTES))
-    whole = stored(pg_factory)
+    run_attribution(settings, pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    whole = stored(pg_tx)
     hour2 = T0 + timedelta(hours=2)
-    run_attribution(settings, pg_factory, hour2, hour2 + timedelta(hours=1))
-    assert stored(pg_factory) == whole
+    run_attribution(settings, pg_tx, hour2, hour2 + timedelta(hours=1))
+    assert stored(pg_tx) == whole

@@ -43,10 +43,10 @@ def _mig_rows(minutes: int) -> list[dict[str, object]]:
     return rows
 
 
-def test_mig_type_missing_from_inventory_is_refused(pg_factory: sessionmaker[Session]) -> None:
-    store(pg_factory, create_gpu_rows(MINUTES), [], [])
-    store(pg_factory, _mig_rows(MINUTES), [], [])  # one executemany per row shape
-    with pg_factory() as s:
+def test_mig_type_missing_from_inventory_is_refused(pg_tx: sessionmaker[Session]) -> None:
+    store(pg_tx, create_gpu_rows(MINUTES), [], [])
+    store(pg_tx, _mig_rows(MINUTES), [], [])  # one executemany per row shape
+    with pg_tx() as s:
         assert s.scalar(text("SELECT sum(gpu_share_ppm) FROM gpu_samples")) == MINUTES * 1_000_000
     with pytest.raises(ConfigError, match="'A100-SXM-40GB' were sampled in this window but are not in"):
-        run_attribution(small_cluster_settings(), pg_factory, T0, T0 + timedelta(minutes=MINUTES))
+        run_attribution(small_cluster_settings(), pg_tx, T0, T0 + timedelta(minutes=MINUTES))

@@ -51,21 +51,21 @@ def close(factory: sessionmaker[Session], key: str | None = "k1") -> Any:
         return row.content_hash, closed_now
 
 
-def test_a_period_with_unattributed_intervals_cannot_close(pg_factory: sessionmaker[Session]) -> None:
-    load_november(pg_factory)
-    run_attribution(hourly_settings(), pg_factory, NOV, datetime(2026, 11, 20, tzinfo=UTC))  # 19 of 30 days
+def test_a_period_with_unattributed_intervals_cannot_close(pg_tx: sessionmaker[Session]) -> None:
+    load_november(pg_tx)
+    run_attribution(hourly_settings(), pg_tx, NOV, datetime(2026, 11, 20, tzinfo=UTC))  # 19 of 30 days
     with pytest.raises(PeriodIncompleteError, match="264 of 720 intervals not attributed"):
-        close(pg_factory)
+        close(pg_tx)
 
 
-def test_closing_freezes_a_statement_that_sums_to_the_bill(pg_factory: sessionmaker[Session]) -> None:
-    load_november(pg_factory)
-    attribute_november(pg_factory)
-    with pg_factory() as session:
+def test_closing_freezes_a_statement_that_sums_to_the_bill(pg_tx: sessionmaker[Session]) -> None:
+    load_november(pg_tx)
+    attribute_november(pg_tx)
+    with pg_tx() as session:
         provisional = build_statement(session, "2026-11")
-    digest, closed_now = close(pg_factory)
+    digest, closed_now = close(pg_tx)
     assert closed_now
-    with pg_factory() as session:
+    with pg_tx() as session:
         statement = build_statement(session, "2026-11")
     assert statement.status == "closed" and provisional.status == "open"
     assert statement.total_usd_micros == NOV_BILL_USD_MICROS
@@ -75,15 +75,15 @@ def test_closing_freezes_a_statement_that_sums_to_the_bill(pg_factory: sessionma
 
 
 def test_closing_again_is_idempotent_with_the_same_key_and_a_conflict_otherwise(
-    pg_factory: sessionmaker[Session],
+    pg_tx: sessionmaker[Session],
 ) -> None:
-    load_november(pg_factory)
-    attribute_november(pg_factory)
-    digest, _ = close(pg_factory, "k1")
-    assert close(pg_factory, "k1") == (digest, False)
+    load_november(pg_tx)
+    attribute_november(pg_tx)
+    digest, _ = close(pg_tx, "k1")
+    assert close(pg_tx, "k1") == (digest, False)
     for other in ("k2", None):
         with pytest.raises(ConflictError, match="already closed"):
-            close(pg_factory, other)
+            close(pg_tx, other)
 
 
 def statement_rows(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
@@ -93,23 +93,23 @@ def statement_rows(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
 
 
 def test_late_data_for_a_closed_period_becomes_corrections_in_the_next_one(
-    pg_factory: sessionmaker[Session],
+    pg_tx: sessionmaker[Session],
 ) -> None:
-    load_november(pg_factory)
-    attribute_november(pg_factory)
-    digest, _ = close(pg_factory)
-    frozen = statement_rows(pg_factory)
+    load_november(pg_tx)
+    attribute_november(pg_tx)
+    digest, _ = close(pg_tx)
+    frozen = statement_rows(pg_tx)
     # a gateway backfill arrives: a new tenant used the pool on November 3rd
-    with unit_of_work(pg_factory) as session:
+    with unit_of_work(pg_tx) as session:
         upsert(
             session,
             TenantUsage,
             [create_usage_row(h * 60, "late", "4k-32k", 5e8, start=NOV) for h in range(48, 72)],
         )
-    summary = attribute_november(pg_factory)
+    summary = attribute_november(pg_tx)
     assert summary.correction_lines > 0
-    assert statement_rows(pg_factory) == frozen  # the issued statement is untouched
-    with pg_factory() as session:
+    assert statement_rows(pg_tx) == frozen  # the issued statement is untouched
+    with pg_tx() as session:
         assert build_statement(session, "2026-11").content_hash == digest
         december = build_statement(session, "2026-12")
         corrections = [x for x in december.lines if x.charge_class == "correction"]
@@ -119,16 +119,16 @@ def test_late_data_for_a_closed_period_becomes_corrections_in_the_next_one(
     # moving cost between tenants leaves the bill alone: the corrections net to zero
     assert sum(x.total_usd_micros for x in corrections) == 0
     # re-running changes nothing: corrections already billed are not billed again
-    assert attribute_november(pg_factory).correction_lines == 0
+    assert attribute_november(pg_tx).correction_lines == 0
 
 
-def test_a_backdated_price_change_corrects_the_bill_itself(pg_factory: sessionmaker[Session]) -> None:
-    load_november(pg_factory)
-    attribute_november(pg_factory)
-    close(pg_factory)
+def test_a_backdated_price_change_corrects_the_bill_itself(pg_tx: sessionmaker[Session]) -> None:
+    load_november(pg_tx)
+    attribute_november(pg_tx)
+    close(pg_tx)
     repriced = [{"gpu_type": "H100-SXM", "usd_per_gpu_hour": "3.49"}]
-    attribute_november(pg_factory, gpu_prices=repriced)
-    with pg_factory() as session:
+    attribute_november(pg_tx, gpu_prices=repriced)
+    with pg_tx() as session:
         total = session.scalar(select(func.sum(CorrectionLine.total_usd_micros)))
     # 4 GPUs x $0.50 more x 720 h
     assert total == 1_440_000_000

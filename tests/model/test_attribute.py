@@ -15,7 +15,6 @@ from attribution.model.attribute import (
     LineId,
     Policies,
     Reservation,
-    attribute_window,
 )
 from attribution.model.split import (
     Components,
@@ -24,6 +23,7 @@ from attribution.model.split import (
     Usage,
 )
 from attribution.model.vocabulary import CLUSTER_POOL, IDLE, NO_TIER, UNALLOCATED_POOL, UNMEASURED
+from tests.support.engines import WindowEngine
 
 H = 1_793_577_600  # 2026-11-02T00:00:00Z, on the hour
 HOUR = 3600
@@ -86,8 +86,8 @@ def hour_of_pool_p() -> list[PoolInterval]:
     ]
 
 
-def test_idle_is_shared_in_the_hour_by_non_idle_cost() -> None:
-    result = attribute_window(hour_of_pool_p(), [], SHARE)
+def test_idle_is_shared_in_the_hour_by_non_idle_cost(engine_impl: WindowEngine) -> None:
+    result = engine_impl(hour_of_pool_p(), [], SHARE)
     # non-idle cost in the hour: a 175,000 + 700,000 = 875,000, b 525,000: idle goes 5 : 3
     assert line(result, H, "p", "a") == (75_000, 100_000, 187_500, 0)
     assert line(result, H, "p", "b") == (225_000, 300_000, 112_500, 0)
@@ -100,8 +100,8 @@ def test_idle_is_shared_in_the_hour_by_non_idle_cost() -> None:
     assert result.total_usd_micros == 3_000_000
 
 
-def test_settling_by_interval_shares_idle_among_that_interval_s_tenants() -> None:
-    result = attribute_window(hour_of_pool_p(), [], Policies({}, settlement_window_seconds=60))
+def test_settling_by_interval_shares_idle_among_that_interval_s_tenants(engine_impl: WindowEngine) -> None:
+    result = engine_impl(hour_of_pool_p(), [], Policies({}, settlement_window_seconds=60))
     assert line(result, H, "p", "a") == (75_000, 100_000, 75_000, 0)
     assert line(result, H, "p", "b") == (225_000, 300_000, 225_000, 0)
     assert line(result, H + 120, "p", "a") == (300_000, 400_000, 300_000, 0)
@@ -111,12 +111,12 @@ def test_settling_by_interval_shares_idle_among_that_interval_s_tenants() -> Non
     assert line(result, H + 60, "p", "b") == (0, 0, 375_000, 0)
 
 
-def test_settling_by_period_uses_the_whole_window() -> None:
+def test_settling_by_period_uses_the_whole_window(engine_impl: WindowEngine) -> None:
     intervals = [pi("p", H, ts("a", 10.0)), pi("p", H + HOUR, ts("b", 10.0))]
-    hourly = attribute_window(intervals, [], SHARE)
+    hourly = engine_impl(intervals, [], SHARE)
     assert line(hourly, H, "p", "a")[2] == 300_000
     assert (H, "p", "b", "short") not in hourly.lines
-    period = attribute_window(intervals, [], Policies({}, settlement_window_seconds=None))
+    period = engine_impl(intervals, [], Policies({}, settlement_window_seconds=None))
     # a and b each have 700,000 of non-idle cost in the period: each interval's idle is halved
     assert line(period, H, "p", "a")[2] == 150_000
     assert line(period, H, "p", "b") == (0, 0, 150_000, 0)
@@ -141,17 +141,19 @@ def fallback_window() -> tuple[list[PoolInterval], list[ClusterInterval]]:
     return pools, cluster
 
 
-def test_idle_with_nobody_in_its_hour_goes_to_the_pool_s_tenants_of_the_period() -> None:
-    result = attribute_window(*fallback_window(), SHARE)
+def test_idle_with_nobody_in_its_hour_goes_to_the_pool_s_tenants_of_the_period(
+    engine_impl: WindowEngine,
+) -> None:
+    result = engine_impl(*fallback_window(), SHARE)
     # p's shares over the window (a 1 : b 3), not c's, though c is the only tenant in that hour
     assert line(result, H + HOUR, "p", "a") == (0, 0, 250_000, 0)
     assert line(result, H + HOUR, "p", "b") == (0, 0, 750_000, 0)
     assert not any(k[:2] == (H + HOUR, "p") and k[2] == "c" for k in result.lines)
 
 
-def test_idle_of_a_pool_nobody_used_is_cluster_idle_shared_in_its_hour() -> None:
+def test_idle_of_a_pool_nobody_used_is_cluster_idle_shared_in_its_hour(engine_impl: WindowEngine) -> None:
     """Like unallocated GPUs: every tenant's non-idle cost across the cluster in that hour."""
-    result = attribute_window(*fallback_window(), SHARE)
+    result = engine_impl(*fallback_window(), SHARE)
     # hour H: a 175,000 and b 525,000 (1 : 3); hour H + 1: only c
     assert line(result, H, "r", "a") == (0, 0, 250_000, 0)
     assert line(result, H, "r", "b") == (0, 0, 750_000, 0)
@@ -159,40 +161,38 @@ def test_idle_of_a_pool_nobody_used_is_cluster_idle_shared_in_its_hour() -> None
     assert not any(k[:2] == (H + HOUR, "r") and k[2] != "c" for k in result.lines)
 
 
-def test_idle_of_a_pool_nobody_used_follows_the_cluster_policy() -> None:
+def test_idle_of_a_pool_nobody_used_follows_the_cluster_policy(engine_impl: WindowEngine) -> None:
     """A pool set to share under a cluster set to separate: nobody in the pool, so __idle__."""
     pools, cluster = fallback_window()
-    result = attribute_window(
-        pools, cluster, Policies({"p": "share", "q": "share", "r": "share"}, "separate")
-    )
+    result = engine_impl(pools, cluster, Policies({"p": "share", "q": "share", "r": "share"}, "separate"))
     assert line(result, H, "r", IDLE, NO_TIER) == (0, 0, 1_000_000, 0)
     assert not any(k[1] == "r" and k[2] != IDLE for k in result.lines)
 
 
-def test_unallocated_gpus_are_cluster_idle_shared_in_their_hour() -> None:
-    result = attribute_window(*fallback_window(), SHARE)
+def test_unallocated_gpus_are_cluster_idle_shared_in_their_hour(engine_impl: WindowEngine) -> None:
+    result = engine_impl(*fallback_window(), SHARE)
     assert line(result, H, UNALLOCATED_POOL, "a") == (0, 0, 100_000, 0)
     assert line(result, H, UNALLOCATED_POOL, "b") == (0, 0, 300_000, 0)
     assert line(result, H + HOUR, UNALLOCATED_POOL, "c") == (0, 0, 1_400_000, 0)
     assert not any(k[:2] == (H + HOUR, UNALLOCATED_POOL) and k[2] != "c" for k in result.lines)
 
 
-def test_unallocated_gpus_in_an_hour_nobody_used_fall_back_to_the_period() -> None:
+def test_unallocated_gpus_in_an_hour_nobody_used_fall_back_to_the_period(engine_impl: WindowEngine) -> None:
     pools = [pi("p", H, ts("a", 10.0)), pi("p", H + HOUR, ts("b", 30.0))]
-    result = attribute_window(pools, [ClusterInterval(H + 2 * HOUR, 1_000_000, 0)], SHARE)
+    result = engine_impl(pools, [ClusterInterval(H + 2 * HOUR, 1_000_000, 0)], SHARE)
     # a: 300,000 + 400,000, b: the same (all of one interval's KV in use is b's)
     assert line(result, H + 2 * HOUR, UNALLOCATED_POOL, "a") == (0, 0, 500_000, 0)
     assert line(result, H + 2 * HOUR, UNALLOCATED_POOL, "b") == (0, 0, 500_000, 0)
 
 
-def test_unmeasured_gpus_are_an_explicit_cluster_line() -> None:
-    result = attribute_window(*fallback_window(), SHARE)
+def test_unmeasured_gpus_are_an_explicit_cluster_line(engine_impl: WindowEngine) -> None:
+    result = engine_impl(*fallback_window(), SHARE)
     assert line(result, H, CLUSTER_POOL, UNMEASURED, NO_TIER) == (0, 0, 0, 123_456)
     assert (H + HOUR, CLUSTER_POOL, UNMEASURED, NO_TIER) not in result.lines
 
 
-def test_with_no_tenant_anywhere_idle_stays_on_an_idle_line() -> None:
-    result = attribute_window(
+def test_with_no_tenant_anywhere_idle_stays_on_an_idle_line(engine_impl: WindowEngine) -> None:
+    result = engine_impl(
         [pi("p", H, ratio=0.0), pi("p", H + 60, ratio=0.0)], [ClusterInterval(H, 50_000, 7)], SHARE
     )
     # the engine did nothing and nobody sent anything: all idle
@@ -203,13 +203,13 @@ def test_with_no_tenant_anywhere_idle_stays_on_an_idle_line() -> None:
     assert result.total_usd_micros == 2_050_007
 
 
-def test_a_gap_with_nobody_else_about_takes_the_window_s_idle_as_unmeasured() -> None:
+def test_a_gap_with_nobody_else_about_takes_the_window_s_idle_as_unmeasured(
+    engine_impl: WindowEngine,
+) -> None:
     """p at H holds KV (u = 0.5) with no tenant data: a gap. Its missing tenants were the window's only
     ones, so the idle that would have been theirs (its own KV free, the idle minute after it, the
     unallocated GPUs) is unmeasured too, never an ``__idle__`` line and never a period fallback."""
-    result = attribute_window(
-        [pi("p", H), pi("p", H + 60, ratio=0.0)], [ClusterInterval(H, 50_000, 7)], SHARE
-    )
+    result = engine_impl([pi("p", H), pi("p", H + 60, ratio=0.0)], [ClusterInterval(H, 50_000, 7)], SHARE)
     assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 300_000 + 400_000 + 300_000)
     assert line(result, H + 60, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
     assert line(result, H, UNALLOCATED_POOL, UNMEASURED, NO_TIER) == (0, 0, 0, 50_000)
@@ -217,43 +217,43 @@ def test_a_gap_with_nobody_else_about_takes_the_window_s_idle_as_unmeasured() ->
     assert result.total_usd_micros == 2_050_007
 
 
-def test_a_gap_keeps_its_own_idle_from_another_pool_s_tenant() -> None:
+def test_a_gap_keeps_its_own_idle_from_another_pool_s_tenant(engine_impl: WindowEngine) -> None:
     """Before, p's static and KV free (700,000) went to ``a``, who never used p."""
-    result = attribute_window([pi("p", H), pi("q", H, ts("a", 10.0))], [], SHARE)
+    result = engine_impl([pi("p", H), pi("q", H, ts("a", 10.0))], [], SHARE)
     assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
     assert (H, "p", "a", "short") not in result.lines
     assert line(result, H, "q", "a") == (300_000, 400_000, 300_000, 0)
 
 
-def test_a_gap_shares_the_window_s_idle_by_its_missing_tenants_weight() -> None:
+def test_a_gap_shares_the_window_s_idle_by_its_missing_tenants_weight(engine_impl: WindowEngine) -> None:
     """Two minutes of p: at H tenant a holds KV (non-idle 700,000, idle 300,000); at H + 60 a gap
     (non-idle 700,000 unmeasured). Each minute's KV free (300,000) is shared by weight 1 : 1, as it
     would be were the gap measured: a pays 150,000 + 150,000 of idle, the gap's tenants the same."""
-    result = attribute_window([pi("p", H, ts("a", 10.0)), pi("p", H + 60)], [], SHARE)
+    result = engine_impl([pi("p", H, ts("a", 10.0)), pi("p", H + 60)], [], SHARE)
     assert line(result, H, "p", "a") == (300_000, 400_000, 150_000, 0)
     assert line(result, H + 60, "p", "a") == (0, 0, 150_000, 0)
     assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 150_000)
     assert line(result, H + 60, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 700_000 + 150_000)
 
 
-def test_a_tenant_absent_from_a_window_with_a_gap_pays_none_of_it() -> None:
+def test_a_tenant_absent_from_a_window_with_a_gap_pays_none_of_it(engine_impl: WindowEngine) -> None:
     """Hour H has only a gap and an idle minute; b used p in the next hour of the period. Before, the
     whole of hour H (static, KV free, the idle minute) fell back to the period's weights: b's bill."""
     pools = [pi("p", H), pi("p", H + 60, ratio=0.0), pi("p", H + HOUR, ts("b", 10.0))]
-    result = attribute_window(pools, [], SHARE)
+    result = engine_impl(pools, [], SHARE)
     assert not [key for key in result.lines if key[0] < H + HOUR and key[2] == "b"]
     assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
     assert line(result, H + 60, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 1_000_000)
 
 
-def test_separate_and_reserved_idle_of_a_gap_go_where_they_always_go() -> None:
+def test_separate_and_reserved_idle_of_a_gap_go_where_they_always_go(engine_impl: WindowEngine) -> None:
     """``separate``: a gap's KV free is the platform's ``__idle__``, as it would be were it measured;
     ``reserved``: a reservation pays its fraction of it, the rest goes by weight (the gap's)."""
-    separate = attribute_window([pi("p", H)], [], Policies({"p": "separate"}))
+    separate = engine_impl([pi("p", H)], [], Policies({"p": "separate"}))
     assert line(separate, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 700_000)
     assert line(separate, H, "p", IDLE, NO_TIER) == (0, 0, 300_000, 0)
     reserved = Policies({"p": "reserved"}, reservations_by_pool={"p": [Reservation("r", 250_000, H)]})
-    result = attribute_window([pi("p", H)], [], reserved)
+    result = engine_impl([pi("p", H)], [], reserved)
     assert line(result, H, "p", "r", NO_TIER) == (0, 0, 75_000, 0)
     assert line(result, H, "p", UNMEASURED, NO_TIER) == (0, 0, 0, 700_000 + 225_000)
 
@@ -261,10 +261,10 @@ def test_separate_and_reserved_idle_of_a_gap_go_where_they_always_go() -> None:
 # --- the separate policy ------------------------------------------------------------------------
 
 
-def test_separate_policy_keeps_an_idle_line() -> None:
+def test_separate_policy_keeps_an_idle_line(engine_impl: WindowEngine) -> None:
     pools = [pi("p", H, {**ts("a", 10.0), **ts("b", 30.0)}), pi("q", H, ts("a", 10.0))]
     policies = Policies(idle_by_pool={"p": "separate", "q": "share"})
-    result = attribute_window(pools, [ClusterInterval(H, 70_000, 0)], policies)
+    result = engine_impl(pools, [ClusterInterval(H, 70_000, 0)], policies)
     assert line(result, H, "p", "a") == (75_000, 100_000, 0, 0)
     assert line(result, H, "p", "b") == (225_000, 300_000, 0, 0)
     assert line(result, H, "p", IDLE, NO_TIER) == (0, 0, 300_000, 0)
@@ -275,19 +275,19 @@ def test_separate_policy_keeps_an_idle_line() -> None:
     assert line(result, H, UNALLOCATED_POOL, "b") == (0, 0, 26_250, 0)
 
 
-def test_separate_cluster_policy_keeps_unallocated_gpus_on_an_idle_line() -> None:
+def test_separate_cluster_policy_keeps_unallocated_gpus_on_an_idle_line(engine_impl: WindowEngine) -> None:
     pools = [pi("p", H, ts("a", 10.0))]
     policies = Policies(idle_by_pool={"p": "share"}, cluster_idle="separate")
-    result = attribute_window(pools, [ClusterInterval(H, 70_000, 0)], policies)
+    result = engine_impl(pools, [ClusterInterval(H, 70_000, 0)], policies)
     assert line(result, H, UNALLOCATED_POOL, IDLE, NO_TIER) == (0, 0, 70_000, 0)
     assert line(result, H, "p", "a") == (300_000, 400_000, 300_000, 0)
     # a pool without its own policy follows the cluster's
-    result = attribute_window([pi("z", H, ts("a", 10.0))], [], policies)
+    result = engine_impl([pi("z", H, ts("a", 10.0))], [], policies)
     assert line(result, H, "z", IDLE, NO_TIER) == (0, 0, 300_000, 0)
 
 
-def test_an_empty_window_has_no_lines() -> None:
-    result = attribute_window([], [], SHARE)
+def test_an_empty_window_has_no_lines(engine_impl: WindowEngine) -> None:
+    result = engine_impl([], [], SHARE)
     assert result.lines == {}
     assert result.splits == []
     assert result.total_usd_micros == 0
@@ -350,10 +350,11 @@ def windows(draw: st.DrawFn) -> tuple[list[PoolInterval], list[ClusterInterval],
 @settings(max_examples=150)
 @given(windows())
 def test_window_conserves_every_cost_exactly(
+    engine_impl: WindowEngine,
     window: tuple[list[PoolInterval], list[ClusterInterval], Policies],
 ) -> None:
     pools, cluster, policies = window
-    result = attribute_window(pools, cluster, policies)
+    result = engine_impl(pools, cluster, policies)
     expected_total = sum(p.cost_usd_micros for p in pools) + sum(
         c.unallocated_usd_micros + c.unmeasured_usd_micros for c in cluster
     )
@@ -389,15 +390,15 @@ def test_window_conserves_every_cost_exactly(
 @settings(max_examples=100)
 @given(windows(), st.randoms(use_true_random=False))
 def test_shuffled_input_gives_identical_lines(
-    window: tuple[list[PoolInterval], list[ClusterInterval], Policies], rnd: Random
+    engine_impl: WindowEngine, window: tuple[list[PoolInterval], list[ClusterInterval], Policies], rnd: Random
 ) -> None:
     pools, cluster, policies = window
-    first = attribute_window(pools, cluster, policies)
+    first = engine_impl(pools, cluster, policies)
     pools_shuffled = list(pools)
     cluster_shuffled = list(cluster)
     rnd.shuffle(pools_shuffled)
     rnd.shuffle(cluster_shuffled)
-    second = attribute_window(iter(pools_shuffled), iter(cluster_shuffled), policies)
+    second = engine_impl(iter(pools_shuffled), iter(cluster_shuffled), policies)
     assert first.lines == second.lines
     assert sorted(first.lines) == sorted(second.lines)
     assert first.splits == second.splits
@@ -406,10 +407,11 @@ def test_shuffled_input_gives_identical_lines(
 @settings(max_examples=100)
 @given(windows())
 def test_idle_lines_appear_only_where_the_policy_or_the_lack_of_tenants_calls_for_them(
+    engine_impl: WindowEngine,
     window: tuple[list[PoolInterval], list[ClusterInterval], Policies],
 ) -> None:
     pools, cluster, policies = window
-    result = attribute_window(pools, cluster, policies)
+    result = engine_impl(pools, cluster, policies)
     anyone = any(c.non_idle for s in result.splits for c in s.lines.values())
     used = {s.pool for s in result.splits if any(c.non_idle for c in s.lines.values())}
     for (_start, pool, tenant, _tier), comp in result.lines.items():
@@ -429,7 +431,9 @@ def test_idle_lines_appear_only_where_the_policy_or_the_lack_of_tenants_calls_fo
 # --- monotonicity across the settlement window --------------------------------------------------
 
 
-def test_more_token_seconds_never_costs_a_tenant_less_through_idle_shares_by_hand() -> None:
+def test_more_token_seconds_never_costs_a_tenant_less_through_idle_shares_by_hand(
+    engine_impl: WindowEngine,
+) -> None:
     """MODEL.md invariant 4 through idle settlement. In one hour, an interval of C = 60 micro-USD is
     all KV in use (a holds 3 + 2 token-seconds in two tiers, b 1); two intervals of 3 are all idle.
 
@@ -448,7 +452,7 @@ def test_more_token_seconds_never_costs_a_tenant_less_through_idle_shares_by_han
             PoolInterval("p", H + m, cost_usd_micros=3, kv_usage_ratio=0.0, usage={}, **whole_kv)
             for m in (60, 120)
         ]
-        result = attribute_window([busy, *idle], [], SHARE)
+        result = engine_impl([busy, *idle], [], SHARE)
         assert result.total_usd_micros == 66
         return sum(c.total for k, c in result.lines.items() if k[2] == "a")
 
@@ -458,7 +462,9 @@ def test_more_token_seconds_never_costs_a_tenant_less_through_idle_shares_by_han
 
 @settings(max_examples=200)
 @given(st.data())
-def test_more_token_seconds_never_costs_a_tenant_less_over_a_window(data: st.DataObject) -> None:
+def test_more_token_seconds_never_costs_a_tenant_less_over_a_window(
+    engine_impl: WindowEngine, data: st.DataObject
+) -> None:
     """With the KV readings given (all else equal), raising one tenant x tier's token-seconds in one
     interval never lowers that tenant's total over the window by more than rounding, idle shares
     included: at most one micro-dollar for each idle pot the tenant shares (one per pool-interval at
@@ -517,15 +523,15 @@ def test_more_token_seconds_never_costs_a_tenant_less_over_a_window(data: st.Dat
     policies = Policies({}, settlement_window_seconds=data.draw(st.sampled_from([60, HOUR, None])))
 
     def tenant_total(intervals: list[PoolInterval]) -> int:
-        lines = attribute_window(intervals, [], policies).lines
+        lines = engine_impl(intervals, [], policies).lines
         return sum(c.total for k, c in lines.items() if k[2] == key[0])
 
     rounding_bound_usd_micros = len(pools) + 2
     assert tenant_total(raised) >= tenant_total(pools) - rounding_bound_usd_micros
 
 
-def test_a_pool_twice_in_one_interval_is_refused_not_overwritten() -> None:
+def test_a_pool_twice_in_one_interval_is_refused_not_overwritten(engine_impl: WindowEngine) -> None:
     import pytest
 
     with pytest.raises(ValueError, match="appears twice"):
-        attribute_window([pi("p", H, ts("a", 1.0)), pi("p", H, ts("b", 1.0))], [], SHARE)
+        engine_impl([pi("p", H, ts("a", 1.0)), pi("p", H, ts("b", 1.0))], [], SHARE)

@@ -27,7 +27,7 @@ from attribution.model.attribute import (
 from attribution.model.split import PoolInterval, Usage, split_pool_interval
 from attribution.model.vectorized import attribute_window_vectorized
 from attribution.model.vocabulary import CLUSTER_POOL, IDLE, NO_TIER, UNMEASURED
-from tests.model.test_vectorized import Window, pool_intervals, windows
+from tests.support.windows import Window, pool_intervals, windows
 
 STAND_IN = (UNMEASURED, NO_TIER)
 vectorised = functools.partial(attribute_window_vectorized, split_lines=True, fallback=False)

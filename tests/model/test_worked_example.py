@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from attribution.catalog import get_gpu, get_model
-from attribution.model.attribute import Policies, attribute_window
+from attribution.model.attribute import Policies
 from attribution.model.gpu_cost import PricePoint, span_cost_usd_micros
 from attribution.model.split import PoolInterval, Usage
+from tests.support.engines import WindowEngine
 
 MINUTE = 1_793_577_600  # 2026-11-02T00:00:00Z
 
 
-def test_one_minute_of_the_405b_pool() -> None:
+def test_one_minute_of_the_405b_pool(engine_impl: WindowEngine) -> None:
     cost = span_cost_usd_micros([PricePoint(0, 3_790_000)], 8, MINUTE, MINUTE + 60)
     memory = 8 * get_gpu("H200-SXM").memory_bytes
     per_token = get_model("llama-3.1-405b").kv_bytes_per_token(2, 8)
@@ -21,7 +22,7 @@ def test_one_minute_of_the_405b_pool() -> None:
         ("initech-assist", "0-4k"): Usage(1_200_000.0, 40, 72_000, 14_000),
     }
     pool = PoolInterval("llama-405b", MINUTE, 60, cost, memory, capacity, 0.1029, per_token, usage)
-    result = attribute_window([pool], [], Policies({"llama-405b": "share"}))
+    result = engine_impl([pool], [], Policies({"llama-405b": "share"}))
     split = result.splits[0]
     assert split.kv_in_use_bytes == 67_107_642_488
     assert (split.kv_in_use_usd_micros, split.kv_free_usd_micros, split.static_usd_micros) == (

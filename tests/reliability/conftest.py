@@ -6,11 +6,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
@@ -18,7 +15,6 @@ from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
-from attribution.store.tables import AttributedCost, ClusterCost, PoolCost
 from tests.support.postgres import fresh_database
 from tests.support.simulated import (
     END,
@@ -29,22 +25,9 @@ from tests.support.simulated import (
     simulated,
     snapshot,
 )
+from tests.support.snapshots import Rows, attributed
 
 __all__ = ["sim_prometheus", "simulated"]
-
-Rows = dict[str, list[tuple[Any, ...]]]
-
-
-def attributed(factory: sessionmaker[Session]) -> Rows:
-    """Every attributed line, pool cost and cluster cost, in key order."""
-    out: Rows = {}
-    with factory() as session:
-        for model in (AttributedCost, PoolCost, ClusterCost):
-            keys = list(model.__table__.primary_key.columns)
-            out[model.__tablename__] = [
-                tuple(r) for r in session.execute(select(model.__table__).order_by(*keys))
-            ]
-    return out
 
 
 @pytest.fixture(scope="package")

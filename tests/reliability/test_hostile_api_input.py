@@ -24,8 +24,8 @@ from attribution.api.app import create_app
 from attribution.ledger.attribute import run_attribution
 from attribution.store.tables import Base
 from attribution.timeutil import iso
-from tests.api.conftest import END, create_api_key, store_two_tenants
 from tests.builders import T0, small_cluster_settings
+from tests.support.api import END, create_api_key, store_two_tenants
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 BIG = "x" * 10_240
@@ -80,12 +80,12 @@ class Client:
 
 
 @pytest.fixture
-def api(pg_factory: sessionmaker[Session]) -> Client:
-    store_two_tenants(pg_factory)
+def api(pg_tx: sessionmaker[Session]) -> Client:
+    store_two_tenants(pg_tx)
     settings = small_cluster_settings(max_window_days=31)
-    run_attribution(settings, pg_factory, T0, END)
-    keys = {s.split(":")[-1]: create_api_key(pg_factory, s) for s in ("admin", "tenant:acme")}
-    return Client(TestClient(create_app(settings, pg_factory), raise_server_exceptions=False), keys)
+    run_attribution(settings, pg_tx, T0, END)
+    keys = {s.split(":")[-1]: create_api_key(pg_tx, s) for s in ("admin", "tenant:acme")}
+    return Client(TestClient(create_app(settings, pg_tx), raise_server_exceptions=False), keys)
 
 
 def counts(factory: sessionmaker[Session]) -> dict[str, int]:
@@ -98,9 +98,9 @@ def counts(factory: sessionmaker[Session]) -> dict[str, int]:
 
 @pytest.mark.parametrize("field", ["tenant", "pool", "tier"])
 def test_injection_in_filters_matches_nothing_and_breaks_nothing(
-    api: Client, pg_factory: sessionmaker[Session], field: str
+    api: Client, pg_tx: sessionmaker[Session], field: str
 ) -> None:
-    before = counts(pg_factory)
+    before = counts(pg_tx)
     for value in HOSTILE_NAMES:
         for path in FILTERED:
             response = api.get(path, **WINDOW, **{field: value})
@@ -109,7 +109,7 @@ def test_injection_in_filters_matches_nothing_and_breaks_nothing(
                 assert "globex" not in body and "acme" not in body.replace(value, ""), (path, value)
             else:  # an unknown name is a 404, a malformed one a 422
                 assert response.status_code in (404, 422), (path, value, response.status_code)
-    assert counts(pg_factory) == before
+    assert counts(pg_tx) == before
     assert api.statuses[422] > 0 and api.statuses[404] + api.statuses[200] > 0
     # the control: the same filter with a real name finds lines, so "nothing" above is the filter working
     real = {"tenant": "acme", "pool": "small", "tier": "0-4k"}[field]

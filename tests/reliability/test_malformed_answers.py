@@ -24,9 +24,9 @@ from attribution.localprom import LocalPrometheus
 from attribution.scheduler.collect_loop import run_once
 from attribution.store.collection_state import CollectionLog, CollectorWatermark, SourceCoverage
 from attribution.store.tables import GpuSample
-from tests.reliability.conftest import Rows
 from tests.support.faultproxy import FaultProxy
 from tests.support.simulated import CHUNK_INTERVALS, END, START, Simulated, collection_settings, snapshot
+from tests.support.snapshots import Rows
 
 NOW = END + timedelta(seconds=60)
 FIRST_CHUNK_END = START + timedelta(minutes=CHUNK_INTERVALS)

@@ -39,9 +39,9 @@ from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 from attribution.timeutil import iso
 from tests.builders import small_cluster_settings
-from tests.reliability.conftest import Rows, attributed
 from tests.support.postgres import ThrowawayCluster, fresh_database, running_cluster
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
+from tests.support.snapshots import Rows, attributed
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = END + timedelta(seconds=60)

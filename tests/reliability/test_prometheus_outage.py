@@ -29,8 +29,8 @@ from attribution.scheduler.app import attribution_job, collect_job
 from attribution.scheduler.collect_loop import collect_target
 from attribution.scheduler.selfmetrics import CollectorMetrics
 from attribution.store.collection_state import CollectionLog, CollectorWatermark, SourceCoverage
-from tests.reliability.conftest import Rows, attributed
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
+from tests.support.snapshots import Rows, attributed
 
 EVERY = timedelta(minutes=5)
 LAG = timedelta(seconds=60)

@@ -35,9 +35,9 @@ from attribution.store.collection_state import CollectionLog, CollectorWatermark
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost, ClusterCost
-from tests.reliability.conftest import Rows, attributed
 from tests.support.postgres import fresh_database
 from tests.support.simulated import END, START, Simulated, collection_settings, snapshot
+from tests.support.snapshots import Rows, attributed
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = END + timedelta(seconds=60)

@@ -26,7 +26,7 @@ from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv
 from attribution.reports.lineitems import LineItem
 from attribution.reports.xlsx import build_statement_xlsx
-from tests.reports.test_hostile_names import FORMULAS, START, hostile  # noqa: F401 (a fixture)
+from tests.support.hostile import FORMULAS, START
 
 SIGNS = "=+-@"
 #: Fullwidth (U+FF1D, U+FF0B, U+FF0D, U+FF20) and small (U+FE66, U+FE62, U+FE63, U+FE6B) forms, minus sign.
@@ -115,7 +115,7 @@ def test_every_csv_cell_is_safe_and_amounts_stay_numbers(tenant: str, pool: str,
 @settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.just(None))
 def test_a_tenant_statement_summary_cannot_hold_a_formula(
-    hostile: tuple[Settings, sessionmaker[Session]],  # noqa: F811
+    hostile: tuple[Settings, sessionmaker[Session]],
     _: None,
 ) -> None:
     """The tenant's own name is on the Summary sheet (its scope): it must be text, not a live formula."""

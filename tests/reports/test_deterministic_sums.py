@@ -52,15 +52,15 @@ def in_key_order(values: list[float]) -> float:
 
 
 def test_window_sums_do_not_depend_on_the_order_rows_were_written(
-    pg_factory: sessionmaker[Session],
+    pg_tx: sessionmaker[Session],
 ) -> None:
     minutes = list(enumerate(VALUES))
-    with unit_of_work(pg_factory) as session:  # day 0 written in interval order, day 1 in reverse
+    with unit_of_work(pg_tx) as session:  # day 0 written in interval order, day 1 in reverse
         session.add_all([line(m, v, 0) for m, v in minutes])
-    with unit_of_work(pg_factory) as session:
+    with unit_of_work(pg_tx) as session:
         session.add_all([line(m, v, 1) for m, v in reversed(minutes)])
     expected = in_key_order(VALUES)
-    with pg_factory() as session:
+    with pg_tx() as session:
         # the plan Postgres picks for a large window or once autoanalyze has run: a scan in heap order
         for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
             session.execute(text(f"SET LOCAL {setting} = off"))

@@ -6,7 +6,6 @@ test), and the simulator's two-hour history collected from a real Prometheus and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -14,16 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.prom import PromClient
-from attribution.collectors.run import collect_window
 from attribution.config import Settings
-from attribution.demo import demo_settings
 from attribution.ledger.attribute import run_attribution
-from attribution.localprom import LocalPrometheus
 from attribution.reports.efficiency import efficiency
 from attribution.reports.whatif import Change, WhatIfError, what_if
-from attribution.store.migrate import upgrade
-from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost, KvSample, PoolCost
 from tests.builders import (
     KV_CAPACITY_TOKENS,
@@ -34,8 +27,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
-from tests.support.postgres import fresh_database
-from tests.support.simulated import END, START, Simulated
+from tests.support.simulated import END, START
 
 HOUR_END = T0.replace(hour=T0.hour + 1)
 PRICE_MICROS = 2_990_000  # H100-SXM per GPU-hour in small_cluster_settings
@@ -55,7 +47,7 @@ def two_engine_settings(**pool: Any) -> Settings:
 
 
 @pytest.fixture
-def two_engines(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+def two_engines(pg_tx: sessionmaker[Session]) -> sessionmaker[Session]:
     """An hour of two engines each at 0.9 KV use and 3 requests running, two tenants' traffic."""
     kv = create_kv_rows(60, 0.9)
     kv += [{**r, "engine_id": "small-1/0"} for r in kv]
@@ -63,9 +55,9 @@ def two_engines(pg_factory: sessionmaker[Session]) -> sessionmaker[Session]:
     usage += [
         create_usage_row(m, "globex", "32k-128k", 2e6, requests=1, prompt_tokens=40_000) for m in range(60)
     ]
-    store(pg_factory, create_gpu_rows(60, pool_gpus=2), kv, usage)
-    run_attribution(two_engine_settings(), pg_factory, T0, HOUR_END)
-    return pg_factory
+    store(pg_tx, create_gpu_rows(60, pool_gpus=2), kv, usage)
+    run_attribution(two_engine_settings(), pg_tx, T0, HOUR_END)
+    return pg_tx
 
 
 def test_efficiency_by_hand(two_engines: sessionmaker[Session]) -> None:
@@ -148,21 +140,6 @@ def test_what_if_refuses_what_it_cannot_price(two_engines: sessionmaker[Session]
             what_if(session, two_engine_settings(), "small", T0, HOUR_END, Change(tensor_parallel=3))
         with pytest.raises(WhatIfError, match="unknown GPU type 'Z'"):
             what_if(session, two_engine_settings(), "small", T0, HOUR_END, Change(gpu_type="Z"))
-
-
-@pytest.fixture(scope="module")
-def simulated_db(
-    simulated: Simulated, sim_prometheus: LocalPrometheus, pg_server: str
-) -> Iterator[tuple[Settings, sessionmaker[Session]]]:
-    with fresh_database(pg_server) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        factory = make_sessionmaker(engine)
-        settings = demo_settings(simulated.spec, url, sim_prometheus.url)
-        collect_window(PromClient(sim_prometheus.url), settings, factory, START, END)
-        run_attribution(settings, factory, START, END)
-        yield settings, factory
-        engine.dispose()
 
 
 def test_simulated_efficiency_matches_the_rows(simulated_db: tuple[Settings, sessionmaker[Session]]) -> None:

@@ -89,20 +89,20 @@ def load_month(factory: sessionmaker[Session], start: datetime, hours: int) -> N
 
 
 @pytest.fixture
-def exported(pg_factory: sessionmaker[Session]) -> dict[str, str]:
+def exported(pg_tx: sessionmaker[Session]) -> dict[str, str]:
     """November closed, late November usage re-attributed (a correction), December closed; both exported."""
     settings = hourly_settings()
-    load_month(pg_factory, NOV, 31 * 24)
-    load_month(pg_factory, DEC, 30 * 24)
-    run_attribution(settings, pg_factory, NOV, JAN)
-    client = TestClient(create_app(settings, pg_factory))
-    with unit_of_work(pg_factory) as session:
+    load_month(pg_tx, NOV, 31 * 24)
+    load_month(pg_tx, DEC, 30 * 24)
+    run_attribution(settings, pg_tx, NOV, JAN)
+    client = TestClient(create_app(settings, pg_tx))
+    with unit_of_work(pg_tx) as session:
         client.headers["Authorization"] = "Bearer " + create_key(session, ["finance"]).token
     assert client.post("/v1/periods/2026-10/close", headers={"Idempotency-Key": "nov"}).status_code == 200
     late = [create_usage_row(h * 60, "globex", "4k-32k", 3e8, start=NOV) for h in range(100, 110)]
-    with unit_of_work(pg_factory) as session:
+    with unit_of_work(pg_tx) as session:
         upsert(session, TenantUsage, late)
-    run_attribution(settings, pg_factory, NOV, DEC)
+    run_attribution(settings, pg_tx, NOV, DEC)
     assert client.post("/v1/periods/2026-11/close", headers={"Idempotency-Key": "dec"}).status_code == 200
     out = {}
     for period in ("2026-10", "2026-11"):
@@ -165,11 +165,11 @@ def test_quantity_times_unit_price_is_the_cost(exported: dict[str, str]) -> None
 
 
 def test_sums_per_invoice_and_period_equal_the_statement(
-    exported: dict[str, str], pg_factory: sessionmaker[Session]
+    exported: dict[str, str], pg_tx: sessionmaker[Session]
 ) -> None:
     for period, text in exported.items():
         rows = rows_of(text)
-        with pg_factory() as session:
+        with pg_tx() as session:
             statement = build_statement(session, period)
         assert statement.status == "closed"
         by_invoice: dict[str, Decimal] = {}

@@ -16,8 +16,8 @@ from attribution.cli import app, main
 from attribution.ledger.attribute import run_attribution
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import PoolCost
-from tests.reports.conftest import hourly_settings, load
-from tests.reports.test_report_cli import CONFIG
+from tests.support.billing_history import hourly_settings, load
+from tests.support.cli_configs import HOURLY_CONFIG as CONFIG
 
 runner = CliRunner()
 START = datetime(2026, 11, 2, tzinfo=UTC)

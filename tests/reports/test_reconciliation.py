@@ -21,8 +21,8 @@ from attribution.reports.statement_views import cents_half_even
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.timeutil import period_window
-from tests.reports.conftest import History
 from tests.reports.readback import cents, html_tables, html_view, xlsx_cents, xlsx_sheets
+from tests.support.billing_history import History
 
 # 4 H100 at $2.99 an hour: November (720 h) and the first five days of December (120 h), by hand
 NOV_BILL_CENTS = 4 * 299 * 720

@@ -19,24 +19,9 @@ from attribution.ledger.attribute import run_attribution
 from attribution.reports.xlsx import SHEETS
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost
-from tests.reports.conftest import History, hourly_settings, load
+from tests.support.billing_history import History, hourly_settings, load
+from tests.support.cli_configs import HOURLY_CONFIG as CONFIG
 
-CONFIG = """
-database_url = "sqlite:///{db}"
-interval_seconds = 3600
-inventory = {{ "H100-SXM" = 4 }}
-
-[[gpu_prices]]
-gpu_type = "H100-SXM"
-usd_per_gpu_hour = "2.99"
-
-[[pools]]
-name = "small"
-model = "mistral-small-24b"
-served_model_name = "mistralai/Mistral-Small-24B-Instruct-2501"
-tensor_parallel_size = 2
-gpu_selector = {{ pod = "small-.*" }}
-"""
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "pricing"
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pytest
 from attribution.model.statement import USAGE
 from attribution.reports.monthly import build_statement_report
 from attribution.reports.series import build_series
-from tests.reports.conftest import DEC_DAYS, History
+from tests.support.billing_history import DEC_DAYS, History
 
 GIB_HOUR = 1024**3 * 3600
 

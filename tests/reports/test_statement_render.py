@@ -16,7 +16,8 @@ from PIL import Image
 
 from attribution.reports.statement_html import build_statement_html
 from attribution.reports.svg import PALETTE
-from tests.reports.conftest import History
+from tests.support.billing_history import History
+from tests.support.services import missing_service
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHARTS = {"chart-tenants", "chart-pools", "chart-tiers", "chart-idle", "chart-memory"}
@@ -43,7 +44,7 @@ window.addEventListener('load', () => {
 def chromium() -> str:
     binary = shutil.which("chromium")
     if binary is None:  # pragma: no cover - where make test's install step did not run
-        pytest.skip("chromium is not installed; scripts/ensure-chromium.sh installs it")
+        missing_service("chromium", "chromium is not installed; scripts/ensure-chromium.sh installs it")
     return binary
 
 

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import GpuPrice, Settings
 from attribution.reports.whatif import Change, what_if
 from attribution.sim import ClusterSpec, generate_history
-from tests.reports.test_efficiency import simulated_db  # noqa: F401  (the module's fixture)
 from tests.support.simulated import END, START, Simulated
 
 POOL = "llama-405b"
@@ -80,7 +79,7 @@ def with_b200(settings: Settings) -> Settings:
 )
 def test_what_if_within_ten_percent_of_the_simulated_alternative(
     simulated: Simulated,
-    simulated_db: tuple[Settings, sessionmaker[Session]],  # noqa: F811
+    simulated_db: tuple[Settings, sessionmaker[Session]],
     tmp_path: Path,
     change: Change,
     sim_changes: dict[str, object],
@@ -105,7 +104,7 @@ def test_what_if_within_ten_percent_of_the_simulated_alternative(
 
 def test_does_not_fit_where_the_simulated_alternative_preempts_and_queues(
     simulated: Simulated,
-    simulated_db: tuple[Settings, sessionmaker[Session]],  # noqa: F811
+    simulated_db: tuple[Settings, sessionmaker[Session]],
     tmp_path: Path,
 ) -> None:
     """8 x H100 hold a quarter of the 405B pool's measured peak: predicted "does not fit"; run for real,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -11,24 +10,12 @@ import numpy as np
 import pytest
 
 from attribution.sim import ClusterSpec, PoolSpec, TenantProfile, demo_cluster, generate_history, scenario
-from attribution.sim.buckets import DEFAULT_TIER_BOUNDARIES_TOKENS
-from attribution.sim.chunk import Chunk, ClusterSim, SimContext
+from attribution.sim.chunk import Chunk
 from attribution.sim.engine import PoolEngine
 from attribution.sim.integrate import Pieces, sample_pieces
 from attribution.sim.workload import Arrivals
-from tests.sim.conftest import END, read_csv
-
-START_UNIX = 1_793_491_200  # 2026-11-01T00:00:00Z
-
-
-def run(spec: ClusterSpec, begin: float, end: float, scrape_seconds: float = 15.0) -> list[Chunk]:
-    context = SimContext(spec, START_UNIX, DEFAULT_TIER_BOUNDARIES_TOKENS, include_histograms=False)
-    sim = ClusterSim(context, begin)
-    chunks = []
-    while sim.now < end:
-        stop = min(sim.now + 1800.0, end)
-        chunks.append(sim.step(stop, np.arange(math.ceil(sim.now), stop, scrape_seconds)))
-    return chunks
+from tests.support.sim_history import END, read_csv
+from tests.support.sim_run import run
 
 
 def blocks_at(pieces: Pieces, times: np.ndarray, block_size: float) -> np.ndarray:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from attribution.catalog import get_gpu
-from tests.sim.conftest import SCRAPE_INTERVAL_SECONDS, History
 from tests.sim.omparse import Labels, ParsedFamily
+from tests.support.sim_history import SCRAPE_INTERVAL_SECONDS, History
 
 F = frozenset
 SCRAPE = F({"job", "instance", "namespace", "pod"})

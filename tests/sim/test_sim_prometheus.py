@@ -10,7 +10,6 @@ import pytest
 from attribution.sim import scenario
 from attribution.sim.live import LiveCluster
 from attribution.sim.targets import gpu_inventory
-from tests.sim.conftest import END, SCRAPE_INTERVAL_SECONDS, START, History
 from tests.sim.omparse import Labels
 from tests.sim.prom import (
     binaries_missing,
@@ -20,6 +19,8 @@ from tests.sim.prom import (
     query_range,
     running_prometheus,
 )
+from tests.support.services import missing_service
+from tests.support.sim_history import END, SCRAPE_INTERVAL_SECONDS, START, History
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def _written(history: History, family: str, suffix: str) -> dict[Labels, dict[in
 def _prometheus_installed() -> None:
     reason = binaries_missing()
     if reason:
-        pytest.skip(reason)
+        missing_service("Prometheus", reason)
 
 
 def test_prometheus_serves_exactly_the_backfilled_history(history: History, tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from attribution.catalog import get_gpu
 from attribution.errors import ConfigError
 from attribution.sim import SCENARIOS, fleet, scenario
 from attribution.sim.engine import LOST, REFUSED
-from tests.sim.conftest import History
-from tests.sim.test_sim_engine import run
+from tests.support.sim_history import History
+from tests.support.sim_run import run
 
 
 def _engine_points(h: History, name: str, pool: str, suffix: str = "") -> dict[int, float]:

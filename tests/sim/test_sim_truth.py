@@ -12,7 +12,8 @@ import pytest
 
 from attribution.errors import InvalidWindowError
 from attribution.sim import demo_cluster, generate_history, scenario
-from tests.sim.conftest import (
+from tests.sim.omparse import parse_openmetrics
+from tests.support.sim_history import (
     END,
     INTERVAL_SECONDS,
     SCRAPE_INTERVAL_SECONDS,
@@ -21,7 +22,6 @@ from tests.sim.conftest import (
     make_history,
     read_csv,
 )
-from tests.sim.omparse import parse_openmetrics
 
 
 def _last(history: History, sample: str, **match: str) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.store.inputs import gpu_counts
@@ -49,11 +48,10 @@ def _measured_mib(factory: sessionmaker[Session], rows: list[dict[str, object]])
     return sorted(int(r.measured_mib) for r in got)
 
 
-@pytest.mark.parametrize("db", ["pg", "sqlite"])
-def test_half_mib_rounds_the_same_in_postgres_and_sqlite(db: str, request: pytest.FixtureRequest) -> None:
+def test_half_mib_rounds_the_same_in_postgres_and_sqlite(db_factory: sessionmaker[Session]) -> None:
     """100.5 MiB and 101.5 MiB are each a whole MiB away from two neighbours: the exporter's unit is a
     whole MiB, so they round half up (101 and 102, 203 MiB in all). Postgres' ``round(double)`` rounds half
     to even (100 + 102 = 202) where SQLite rounds half away from zero (203): one MiB of pool memory apart."""
-    factory = request.getfixturevalue("pg_factory" if db == "pg" else "sqlite_factory")
+    factory = db_factory
     rows = [_gpu("GPU-a", 201), _gpu("GPU-b", 203)]
     assert _measured_mib(factory, rows) == [101 + 102]

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
 from attribution.store.migrate import check
-from attribution.store.session import make_engine
 from attribution.store.tables import Base
 
 
-def test_alembic_check_is_clean_on_postgres(pg_url: str) -> None:
-    check(pg_url)  # raises when models and migrations disagree
+def test_alembic_check_is_clean(engine: Engine) -> None:
+    check(engine.url.render_as_string(hide_password=False))  # raises when models and migrations disagree
 
 
-def test_alembic_check_is_clean_on_sqlite(sqlite_url: str) -> None:
-    check(sqlite_url)
-
-
-def test_every_table_exists_after_upgrade(pg_url: str, sqlite_url: str) -> None:
-    for url in (pg_url, sqlite_url):
-        engine = make_engine(url)
-        assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
-        engine.dispose()
+def test_every_table_exists_after_upgrade(engine: Engine) -> None:
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())

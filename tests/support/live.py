@@ -34,6 +34,7 @@ from attribution.store.session import make_engine, make_sessionmaker, unit_of_wo
 from attribution.store.tables import AttributedCost, ClusterCost, PoolCost, TenantUsage
 from attribution.timeutil import floor_to
 from tests.support.postgres import fresh_database
+from tests.support.services import missing_service
 
 ROOT = Path(__file__).resolve().parents[2]
 STEP = 10
@@ -252,7 +253,7 @@ def service(pg_server: str, tmp_path: Path) -> Iterator[Service]:
     try:
         binaries()
     except Exception as exc:  # pragma: no cover - only where make test's install step did not run
-        pytest.skip(f"Prometheus is not installed ({exc}); `make test` installs it")
+        missing_service("Prometheus", f"Prometheus is not installed ({exc}); `make test` installs it")
     base = free_port_run(40)
     prom_config = tmp_path / "scrape.yml"
     sim = subprocess.Popen(

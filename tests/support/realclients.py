@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
+
+from tests.support.services import missing_service
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,10 +25,10 @@ def client_venv(name: str, executable: str) -> Path:
         return path
     failed = venv / ".install-failed"
     if failed.is_file():
-        pytest.skip(
-            f"{name}: scripts/ensure-client-venvs.sh could not install it: {failed.read_text()[:600]}"
+        missing_service(
+            name, f"{name}: scripts/ensure-client-venvs.sh could not install it: {failed.read_text()[:600]}"
         )
-    pytest.skip(f"{name} is missing: run scripts/ensure-client-venvs.sh (make services runs it)")
+    missing_service(name, f"{name} is missing: run scripts/ensure-client-venvs.sh (make services runs it)")
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_seconds: float = 120) -> None:

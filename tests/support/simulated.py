@@ -24,6 +24,7 @@ from attribution.sim import ClusterSpec, HistoryResult, demo_cluster, generate_h
 from attribution.store.collection_state import SourceCoverage
 from attribution.store.tables import Coverage, GpuSample, KvSample, TenantUsage
 from tests.support import victoria
+from tests.support.services import missing_service
 from tests.support.victoria import LocalVictoriaMetrics
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -70,7 +71,9 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Simulated:
     try:
         binaries()
     except Exception as exc:  # pragma: no cover - where make test's install step did not run
-        pytest.skip(f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it")
+        missing_service(
+            "Prometheus", f"Prometheus is not installed ({exc}); scripts/ensure-prometheus.sh installs it"
+        )
     work = tmp_path_factory.mktemp("simulated")
     spec = demo_cluster(seed=7, scrape_interval_seconds=SCRAPE_SECONDS)
     history = generate_history(spec, START, END, work / "history")
@@ -87,7 +90,10 @@ def sim_prometheus(simulated: Simulated) -> Iterator[LocalPrometheus]:
 @pytest.fixture(scope="session")
 def sim_victoria(simulated: Simulated) -> Iterator[LocalVictoriaMetrics]:
     if victoria.binary() is None:  # pragma: no cover
-        pytest.skip("victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)")
+        missing_service(
+            "victoria-metrics",
+            "victoria-metrics is not installed; scripts/ensure-prometheus.sh installs it (Debian)",
+        )
     with LocalVictoriaMetrics(simulated.work / "vm") as vm:
         vm.load_openmetrics(simulated.history.openmetrics_path)
         yield vm
