@@ -64,6 +64,7 @@ def allocation(
     step: Annotated[str | None, Query(max_length=20, description="e.g. 1h, 1d; default the window")] = None,
     include_idle: Annotated[str | None, Query(alias="includeIdle", max_length=10)] = None,
     share_idle: Annotated[str | None, Query(alias="shareIdle", max_length=10)] = None,
+    filter_: Annotated[str | None, Query(alias="filter", max_length=1000, description="refused")] = None,
 ) -> JSONResponse:
     """OpenCost's allocation sets, amounts in dollars of our chargeback's cents (docs/opencost-api.md)."""
     try:
@@ -74,6 +75,7 @@ def allocation(
             step=step,
             include_idle=include_idle,
             share_idle=share_idle,
+            filter_=filter_,
             now=datetime.now(UTC),
             grain_seconds=grain_seconds(settings),
             max_days=settings.max_window_days,

@@ -74,11 +74,17 @@ def parse_query(
     step: str | None,
     include_idle: str | None,
     share_idle: str | None,
+    filter_: str | None = None,
     now: datetime,
     grain_seconds: int,
     max_days: int,
 ) -> AllocationQuery:
-    """Every parameter read and checked; any refusal is an :class:`OpenCostParameterError`."""
+    """Every parameter read and checked; any refusal is an :class:`OpenCostParameterError`. OpenCost's
+    ``filter`` is refused rather than ignored: an unfiltered answer would pass for a filtered one."""
+    if filter_:
+        raise OpenCostParameterError(
+            "Invalid 'filter' parameter: filters are not served; use aggregate=namespace and pick the rows"
+        )
     start, end = parse_window(window or "", now, grain_seconds, max_days)
     mode = parse_accumulate(accumulate)
     step_seconds = parse_step(step, grain_seconds, end - start)

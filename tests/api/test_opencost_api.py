@@ -13,11 +13,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.api.app import create_app
 from attribution.jobs.attribute import run_attribution
-from tests.api.conftest import Api
-from tests.builders import T0, create_gpu_rows, create_kv_rows, create_usage_row, store
+from tests.api.conftest import END, Api, bearer, create_api_key, store_two_tenants
+from tests.builders import (
+    T0,
+    create_gpu_rows,
+    create_kv_rows,
+    create_usage_row,
+    small_cluster_settings,
+    store,
+)
 
 DAY2 = T0 + timedelta(days=1, hours=5)
 MONTH = "2026-11-01T00:00:00Z,2026-12-01T00:00:00Z"
@@ -322,6 +332,7 @@ def test_unauthenticated_is_401(api: Api) -> None:
         ({"window": "today", "accumulate": "fortnight"}, "'accumulate'"),
         ({"window": "today", "includeIdle": "yes"}, "'includeIdle'"),
         ({"window": "today", "shareIdle": "2"}, "'shareIdle'"),
+        ({"window": "today", "filter": 'namespace:"acme"'}, "'filter'"),
     ],
 )
 def test_bad_parameters_are_opencost_400s(api: Api, params: dict[str, str], names: str | None) -> None:
@@ -335,3 +346,23 @@ def test_bad_parameters_are_opencost_400s(api: Api, params: dict[str, str], name
     assert set(body) == {"code", "data", "message"} and body["code"] == 400 and body["data"] is None
     assert body["message"].startswith(f"Invalid {names} parameter") and "\n" not in body["message"]
     assert "use " in body["message"]
+
+
+def test_separate_idle_policy_stays_idle_when_shared(pg_factory: sessionmaker[Session]) -> None:
+    """Under our ``separate`` policy idle is a ``__idle__`` tenant of its own: it is idle with includeIdle,
+    left out without, and stays ``__idle__`` under shareIdle (what OpenCost does with idle it cannot
+    share); the set still sums to the chargeback."""
+    store_two_tenants(pg_factory)
+    settings = small_cluster_settings(max_window_days=31, policies={"idle": "separate"})
+    run_attribution(settings, pg_factory, T0, END)
+    client = TestClient(create_app(settings, pg_factory), raise_server_exceptions=False)
+    client.headers.update(bearer(create_api_key(pg_factory, "finance")))
+    chargeback = client.get("/v1/chargeback", params={"start": iso0(), "end": iso1()}).json()
+    idle_tenant = next(t for t in chargeback["tenants"] if t["tenant"] == "__idle__")
+    params = {"window": f"{iso0()},{iso1()}", "aggregate": "namespace", "includeIdle": "true"}
+    for share in ("true", "false"):
+        (found,) = client.get("/allocation", params={**params, "shareIdle": share}).json()["data"]
+        assert sum(_cents(a) for a in found.values()) == chargeback["total_cents"]
+        assert _cents(found["__idle__"]) >= idle_tenant["total_cents"] > 0
+    (left_out,) = client.get("/allocation", params={**params, "includeIdle": "false"}).json()["data"]
+    assert "__idle__" not in left_out
