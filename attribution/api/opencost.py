@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from attribution.api.auth import Principal, ReaderDep
 from attribution.api.cache import LineCache
 from attribution.api.deps import LinesDep, SessionDep, SettingsDep
+from attribution.api.limits import Expensive
 from attribution.api.opencost_schemas import OpenCostAllocationResponse, OpenCostError
 from attribution.api.params import grain_seconds
 from attribution.reports.lineitems import LineItem
@@ -24,31 +25,15 @@ from attribution.reports.opencost import allocation_set
 from attribution.reports.opencost_query import OpenCostParameterError, parse_query
 from attribution.timeutil import period_window
 
-router = APIRouter(tags=["opencost"])
+router = APIRouter(tags=["opencost"], dependencies=[Expensive])  # per-key rate limit: a read per set
+RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"model": OpenCostAllocationResponse, "description": "one allocation set per step"},
+    400: {"model": OpenCostError, "description": "a bad window, aggregate, step or flag (OpenCost's body)"},
+}
 
 
-@router.get(
-    "/allocation",
-    response_model=None,
-    responses={
-        200: {"model": OpenCostAllocationResponse, "description": "one allocation set per step"},
-        400: {
-            "model": OpenCostError,
-            "description": "a bad window, aggregate, step or flag (OpenCost's body)",
-        },
-    },
-)
-@router.get(
-    "/allocation/compute",
-    response_model=None,
-    responses={
-        200: {"model": OpenCostAllocationResponse, "description": "one allocation set per step"},
-        400: {
-            "model": OpenCostError,
-            "description": "a bad window, aggregate, step or flag (OpenCost's body)",
-        },
-    },
-)
+@router.get("/allocation", response_model=None, responses=RESPONSES)
+@router.get("/allocation/compute", response_model=None, responses=RESPONSES)
 def allocation(
     principal: ReaderDep,
     session: SessionDep,
