@@ -181,8 +181,3 @@ def _allocation(
 def _rfc3339(t: datetime) -> str:
     """Go's ``time.RFC3339`` of a UTC time: whole seconds, ``Z``."""
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def allocation_total_cents(allocations: dict[str, dict[str, Any]]) -> int:
-    """A set's total in cents, for checks (the floats are whole cents, so the rounding is exact)."""
-    return sum(round(a["totalCost"] * CENTS_PER_DOLLAR) for a in allocations.values())
