@@ -90,6 +90,8 @@ def _known(label: str) -> dict[str, Any]:
         query = {"period": "2026-11"}
     elif label.startswith("GET /v1") and "periods" not in label:
         query = {"start": iso(T0), "end": iso(END)}
+    elif label.startswith("GET /allocation"):  # OpenCost's API
+        query = {"window": f"{iso(T0)},{iso(END)}"}
     else:
         query = {}
     return {"path_parameters": path, "query": query}
