@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.follow import followed_plans
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConfigError, ConservationError
+from attribution.jobs.incidents import record_incidents
 from attribution.jobs.inputs import (
     IntervalTelemetry,
     build_inputs,
@@ -229,6 +230,7 @@ def run_attribution(
         queries.replace_window(session, AttributedCost, start, end, rows)
         queries.replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
         queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
+        record_incidents(session, settings, start, end)  # issue 18: from the samples and pool costs above
         for period in periods_between(start, end):
             ensure_period(session, period)
         corrections = issue_corrections(session, start, end)
