@@ -1,8 +1,10 @@
 """Recovery incidents of an attribution window, written in the attribution run's transaction.
 
 Detection is :func:`attribution.model.incidents.detect_incidents` over the window's collected samples
-(and one interval before it, so a reload whose absence began in the previous window is still seen);
-each incident's cost is the pool's cost in its intervals, as this run just wrote it to ``pool_costs``.
+(and :data:`CONTEXT_INTERVALS` before it, so a reload whose absence began in the previous window is
+still seen). Incidents are stored cut at each UTC hour (every attribution window is whole hours), so a
+run over one hour or over a month stores the same parts; the report joins them. Each part's cost is the
+pool's cost in its intervals, as this run just wrote it to ``pool_costs``.
 """
 
 from __future__ import annotations
@@ -12,19 +14,24 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.model.incidents import detect_incidents
+from attribution.model.incidents import detect_incidents, split_at_grid
 from attribution.store import incidents as store
 
 #: How far back a pool's engines must have been sampled for their absence to mean "down".
 WATCH_DAYS = 7
+#: Intervals read before the window: the absence a reload follows may lie there.
+CONTEXT_INTERVALS = 10
+#: Stored parts are cut at this grid (an hour: every attribution window is made of whole hours).
+PART_SECONDS = 3600
 
 
 def record_incidents(session: Session, settings: Settings, start: datetime, end: datetime) -> int:
     """Replace the incidents starting in ``[start, end)``; returns how many were found. No commit."""
     step = settings.interval_seconds
-    samples = store.detection_inputs(session, start - timedelta(seconds=step), end)
+    samples = store.detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
     watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
     found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
+    found = split_at_grid(found, PART_SECONDS)
     costs = store.pool_costs(session, start, end)
     now = datetime.now(UTC)
     rows = [

@@ -137,3 +137,17 @@ def _incident(
     gpus = sorted({g for start in run for g in by_start[start].gpus})
     seen = {causes_at[start] for start in run}
     return Incident(pool, run[0], run[-1] + interval_s, tuple(gpus), tuple(c for c in CAUSES if c in seen))
+
+
+def split_at_grid(incidents: Iterable[Incident], grid_s: int) -> list[Incident]:
+    """Each incident cut where it crosses a multiple of ``grid_s`` (unix seconds): stored parts then
+    depend on the grid alone, not on the span of the run that found them, so re-detecting any aligned
+    window replaces exactly its own parts."""
+    out: list[Incident] = []
+    for i in incidents:
+        start = i.start_s
+        while start < i.end_s:
+            end = min(i.end_s, (start // grid_s + 1) * grid_s)
+            out.append(Incident(i.pool, start, end, i.gpus, i.causes))
+            start = end
+    return out

@@ -19,6 +19,7 @@ from attribution.model.incidents import (
     Incident,
     PoolInterval,
     detect_incidents,
+    split_at_grid,
 )
 
 STEP, SCRAPE = 60, 15
@@ -122,3 +123,17 @@ def test_capacity_zero_unallocated_and_unwatched_pools() -> None:
     assert detect([zero], 1) == [Incident("p", at, at + STEP, GPUS, (KV_CAPACITY_ZERO,))]
     assert detect([PoolInterval("p", at, (), 0, None, None)], 1) == []  # no GPUs held: nothing paid
     assert detect([PoolInterval("p", at, GPUS, 0, None, None)], 1, watched=()) == []  # engines never read
+
+
+@given(
+    start=st.integers(0, 200),
+    length=st.integers(1, 200),
+    grid=st.sampled_from([60, 300, 3600]),
+)
+def test_parts_on_a_grid_tile_the_incident(start: int, length: int, grid: int) -> None:
+    incident = Incident("p", T0 + start * STEP, T0 + (start + length) * STEP, GPUS, (ENGINE_ABSENT,))
+    parts = split_at_grid([incident], grid)
+    assert parts[0].start_s == incident.start_s and parts[-1].end_s == incident.end_s
+    for a, b in itertools.pairwise(parts):
+        assert a.end_s == b.start_s and a.end_s % grid == 0
+    assert all(p.start_s < p.end_s and p.start_s // grid == (p.end_s - 1) // grid for p in parts)
