@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.follow import followed_plans
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConfigError, ConservationError
-from attribution.jobs.incidents import record_incidents
+from attribution.jobs.incidents import clear_incidents, record_incidents
 from attribution.jobs.inputs import (
     IntervalTelemetry,
     build_inputs,
@@ -178,6 +178,7 @@ def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
     if start < end:
         for model in (AttributedCost, PoolCost, ClusterCost):
             queries.replace_window(session, model, start, end, [])
+        clear_incidents(session, start, end)
 
 
 def run_attribution(

@@ -49,3 +49,8 @@ def record_incidents(session: Session, settings: Settings, start: datetime, end:
     ]
     store.replace_incidents(session, start, end, rows)
     return len(rows)
+
+
+def clear_incidents(session: Session, start: datetime, end: datetime) -> None:
+    """Drop the incident parts starting in ``[start, end)``: not collected yet, like the lines there."""
+    store.replace_incidents(session, start, end, [])
