@@ -2,9 +2,9 @@
 
 Detection is :func:`attribution.model.incidents.detect_incidents` over the window's collected samples
 (and :data:`CONTEXT_INTERVALS` before it, so a reload whose absence began in the previous window is
-still seen). Incidents are stored cut at each UTC hour (every attribution window is whole hours), so a
-run over one hour or over a month stores the same parts; the report joins them. Each part's cost is the
-pool's cost in its intervals, as this run just wrote it to ``pool_costs``.
+still seen). Incidents are stored cut on the grid every attribution window starts on (the line grain, an
+hour by default), so a run over one hour or over a month stores the same parts; the report joins them.
+Each part's cost is the pool's cost in its intervals, as this run just wrote it to ``pool_costs``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from attribution.store import incidents as store
 WATCH_DAYS = 7
 #: Intervals read before the window: the absence a reload follows may lie there.
 CONTEXT_INTERVALS = 10
-#: Stored parts are cut at this grid (an hour: every attribution window is made of whole hours).
-PART_SECONDS = 3600
 
 
 def record_incidents(session: Session, settings: Settings, start: datetime, end: datetime) -> int:
@@ -31,7 +29,8 @@ def record_incidents(session: Session, settings: Settings, start: datetime, end:
     samples = store.detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
     watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
     found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
-    found = split_at_grid(found, PART_SECONDS)
+    # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
+    found = split_at_grid(found, max(step, settings.line_grain_seconds))
     costs = store.pool_costs(session, start, end)
     now = datetime.now(UTC)
     rows = [

@@ -240,8 +240,8 @@ class ApiKey(Base):
 
 class RecoveryIncident(Base):
     """A pool down or reloading while its GPUs were allocated (``attribution.model.incidents``), as the
-    attribution run detected it: ``[start_at, end_at)`` on the interval grid, cut at each UTC hour so the
-    stored parts do not depend on the span of the run (the report joins the parts of one incident).
+    attribution run detected it: ``[start_at, end_at)`` on the interval grid, cut on the line grain (an hour
+    by default) so the stored parts do not depend on the span of the run (the report joins them).
     ``cost_usd_micros`` is the pool's cost in those intervals (``pool_costs``, which its lines sum to).
     Re-attributing a window replaces the parts that start in it."""
 

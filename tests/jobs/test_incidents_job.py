@@ -112,3 +112,16 @@ def test_the_cli_lists_incidents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["report", "incidents", *window])
     assert result.exit_code == 0, result.output
     assert "3 incident(s)" in result.output
+
+
+def test_a_run_starting_inside_an_incident_leaves_no_overlap(sqlite_factory: sessionmaker[Session]) -> None:
+    """Settled per interval with lines per interval, a run may start on any minute: inside an incident."""
+    _load(sqlite_factory)
+    settings = small_cluster_settings(policies={"settlement_window": "interval"}, line_grain_seconds=60)
+    run_attribution(settings, sqlite_factory, T0, END)
+    with sqlite_factory() as session:
+        whole = incident_list(session, T0, END).incidents
+    run_attribution(settings, sqlite_factory, T0 + timedelta(minutes=72), END)
+    with sqlite_factory() as session:
+        assert incident_list(session, T0, END).incidents == whole
+    assert [(v.start, v.end) for v in whole][-1] == (T0 + timedelta(minutes=70), T0 + timedelta(minutes=75))
