@@ -32,10 +32,10 @@ from psycopg import sql  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker  # noqa: E402
 
-from attribution.store import queries  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
 from attribution.store.tables import GpuSample, TenantUsage  # noqa: E402
+from attribution.store.writes import _PG_COPY_TYPES, bulk_upsert, upsert  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -97,7 +97,7 @@ def raw_copy(
 ) -> None:
     table = model.__table__
     names = [c.name for c in table.columns]
-    types = [queries._PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in table.columns]
+    types = [_PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in table.columns]
     with unit_of_work(factory) as session:
         driver = session.connection().connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
@@ -135,11 +135,11 @@ def main() -> None:
 
             def ours(rows: list[dict[str, Any]] = rows, model: type[DeclarativeBase] = model) -> None:
                 with unit_of_work(factory) as session:
-                    queries.bulk_upsert(session, model, rows)
+                    bulk_upsert(session, model, rows)
 
             def executemany(rows: list[dict[str, Any]] = rows, model: type[DeclarativeBase] = model) -> None:
                 with unit_of_work(factory) as session:
-                    queries.upsert(session, model, rows)
+                    upsert(session, model, rows)
 
             def fresh(fn: Callable[[], None], model: type[DeclarativeBase] = model) -> Callable[[], None]:
                 def run() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings, load_settings
-from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample, KvSample, TenantUsage
+from attribution.store.writes import upsert
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 SMALL = "mistralai/Mistral-Small-24B-Instruct-2501"

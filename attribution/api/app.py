@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from attribution import __version__, console
-from attribution.api import routes
+from attribution.api import incidents, routes
 from attribution.api.cache import LineCache
 from attribution.api.limits import BodyLimit, RateLimiter
 from attribution.api.metrics import ApiMetrics
@@ -113,6 +113,7 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
         return _error(500, "internal_error", "internal error; the server log has the details")
 
     app.include_router(routes.router)
+    app.include_router(incidents.router)  # issue 18
     app.include_router(console.router)  # the finance console at /console/ and the offline /docs
     return app
 

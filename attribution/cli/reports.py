@@ -187,6 +187,22 @@ def report_efficiency(
         efficiency_table(report, table_console())
 
 
+@report_app.command("incidents")
+def report_incidents(
+    start: StartOpt,
+    end: EndOpt,
+    pool: Annotated[str | None, typer.Option("--pool", help="only this pool")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Recovery incidents: pools down or reloading while their GPUs were paid for, and what it cost."""
+    from attribution.reports.incidents import incident_list, show
+
+    settings = current_settings()
+    s, e = _window_of(settings, start, end)
+    with session_factory(settings)() as session:
+        show(incident_list(session, s, e, pool), as_json=fmt is Format.json, console=table_console())
+
+
 @report_app.command("what-if")
 def report_what_if(
     pool: PoolOpt,

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from attribution.collectors.profiles import plans
 from attribution.collectors.run import collect_window
 from attribution.config import CollectorName, load_settings
-from attribution.store import queries
+from attribution.store.collection_state import all_watermarks
 from attribution.store.coverage import coverage_report
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import align_window, floor_to, iso, parse_instant
@@ -124,7 +124,7 @@ def status(fmt: FormatOpt = OutputFormat.text) -> None:
                 "consecutive_failures": w.consecutive_failures,
                 "last_error": w.last_error,
             }
-            for w in queries.all_watermarks(session)
+            for w in all_watermarks(session)
         ]
     if fmt is OutputFormat.json:
         typer.echo(_json({"now": now, "watermarks": found}))

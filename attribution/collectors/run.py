@@ -27,10 +27,10 @@ from attribution.collectors.kv import collect_kv
 from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, chunks
 from attribution.config import CollectorName, Settings
-from attribution.store import queries
-from attribution.store.collection_state import CoverageStatus
+from attribution.store.collection_state import CoverageStatus, log_chunk, mark_dirty, write_source_coverage
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample
+from attribution.store.writes import bulk_upsert, clear_gpu_parts
 from attribution.timeutil import align_window
 
 Progress = Callable[[datetime, datetime], None]
@@ -69,8 +69,8 @@ def write(
     start, end = window
     now = datetime.now(UTC)
     if batch.table is GpuSample:
-        queries.clear_gpu_parts(session, batch.rows)
-    written = queries.bulk_upsert(session, batch.table, batch.rows)
+        clear_gpu_parts(session, batch.rows)
+    written = bulk_upsert(session, batch.table, batch.rows)
     rows_per_interval = Counter(row["interval_start"] for row in batch.rows)
     coverage = []
     step = timedelta(seconds=settings.interval_seconds)
@@ -94,8 +94,8 @@ def write(
             }
         )
         t += step
-    queries.write_source_coverage(session, coverage)
-    queries.log_chunk(
+    write_source_coverage(session, coverage)
+    log_chunk(
         session,
         collector=plan.collector.value,
         source=plan.source.name,
@@ -150,7 +150,7 @@ def collect_window(
             for plan, batch in batches:
                 n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
                 result.add(batch.table.__tablename__, n)
-            queries.mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC))
+            mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC))
         result.chunks += 1
         if progress is not None:
             progress(chunk_start, chunk_end)

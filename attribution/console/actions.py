@@ -36,7 +36,7 @@ from attribution.reports.lineset import read_line_set
 from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
-from attribution.store import queries
+from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.timeutil import period_window
 
 MAX_FORM_BYTES = 4096
@@ -128,7 +128,7 @@ def close_form(
         period_window(period)
         statement = build_statement(session, period)
         start, end = period_window(period)
-        attributed = queries.cluster_cost_usd_micros(session, start, end)[1]
+        attributed = cluster_cost_usd_micros(session, start, end)[1]
         expected = int((end - start).total_seconds()) // settings.interval_seconds
         return page(
             request,

@@ -32,7 +32,7 @@ from attribution.reports.pricelist import load_price_list
 from attribution.reports.pricing import analyse_tiers
 from attribution.reports.statement_views import cents_half_even
 from attribution.reports.tiers import statement_tier_costs
-from attribution.store import queries
+from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.store.pools import pool_exists
 from attribution.store.tables import Period
 from attribution.timeutil import period_window
@@ -207,7 +207,7 @@ def pools(
             part_names=figures.POOL_PART_NAMES,
             totals=[sum(r.part_cents[i] for r in rows) for i in range(len(figures.POOL_PARTS))],
             total_cents=sum(r.summary.cost_cents for r in rows),
-            bill_cents=cents_half_even(queries.cluster_cost_usd_micros(session, *period_window(name))[0]),
+            bill_cents=cents_half_even(cluster_cost_usd_micros(session, *period_window(name))[0]),
             chart=figures.pool_chart(rows, settings.currency),
         )
     except AttributionError as exc:

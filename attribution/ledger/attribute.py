@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import IdlePolicy, Settings, SettlementWindow
 from attribution.errors import ConfigError, ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
+from attribution.ledger.incidents import clear_incidents, record_incidents
 from attribution.ledger.inputs import (
     IntervalTelemetry,
     build_inputs,
@@ -33,10 +34,18 @@ from attribution.ledger.watermark import followed_plans
 from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized import attribute_window_columns
-from attribution.store import queries
+from attribution.store.collection_state import (
+    all_watermarks,
+    clear_dirty,
+    dirty_windows,
+    intervals_covered_by_all,
+    intervals_with_status,
+)
+from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, Period, PoolCost
+from attribution.store.writes import insert_all, replace_window
 from attribution.timeutil import align_window, floor_to, iso, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
@@ -149,11 +158,11 @@ def attributable_until(
     step = settings.interval_seconds
     limit = min(end, floor_to(now or datetime.now(UTC), step))
     followed = followed_plans(settings)
-    marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
+    marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session)}
     found = [marks[p.key] for p in followed if p.key in marks]
     until = min([limit, *found])
     if until < limit and followed:
-        covered = queries.intervals_covered_by_all(session, [p.key for p in followed], until, limit)
+        covered = intervals_covered_by_all(session, [p.key for p in followed], until, limit)
         while until < limit and until in covered:
             until += timedelta(seconds=step)
     return until
@@ -176,7 +185,8 @@ def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
     earlier run (or an older version) may have billed them ahead of time."""
     if start < end:
         for model in (AttributedCost, PoolCost, ClusterCost):
-            queries.replace_window(session, model, start, end, [])
+            replace_window(session, model, start, end, [])
+        clear_incidents(session, start, end)
 
 
 def run_attribution(
@@ -198,13 +208,11 @@ def run_attribution(
         if end == start:
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)
         # read before the telemetry: a mark committed by then has its data visible to the reads below
-        redone = [
-            d.id for d in queries.dirty_windows(session) if start <= d.window_start and d.window_end <= end
-        ]
+        redone = [d.id for d in dirty_windows(session) if start <= d.window_start and d.window_end <= end]
         telemetry = group_telemetry(
-            queries.gpu_counts(session, start, end),
-            queries.kv_samples(session, start, end),
-            queries.tenant_usage(session, start, end),
+            gpu_counts(session, start, end),
+            kv_samples(session, start, end),
+            tenant_usage(session, start, end),
         )
         check_prices_and_inventory(settings, start, telemetry)
         inputs = build_inputs(settings, start, end, telemetry)
@@ -220,20 +228,21 @@ def run_attribution(
         if lines_total != cluster_total:
             raise ConservationError(f"lines sum to {lines_total} micro-USD, the bill to {cluster_total}")
         # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
-        spread = queries.intervals_with_status(session, "gateway", "missing", start, end)
-        spread |= queries.intervals_with_status(session, "gateway", "estimated", start, end)
+        spread = intervals_with_status(session, "gateway", "missing", start, end)
+        spread |= intervals_with_status(session, "gateway", "estimated", start, end)
         rows = line_rows(
             columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
         )
         _set_covered(rows, settings.line_grain_seconds, end)
-        queries.replace_window(session, AttributedCost, start, end, rows)
-        queries.replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
-        queries.replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
+        replace_window(session, AttributedCost, start, end, rows)
+        replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
+        replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
+        record_incidents(session, settings, start, end)  # issue 18: from the samples and pool costs above
         for period in periods_between(start, end):
             ensure_period(session, period)
         corrections = issue_corrections(session, start, end)
-        queries.clear_dirty(session, redone)
-        queries.insert_all(
+        clear_dirty(session, redone)
+        insert_all(
             session,
             AttributionRun,
             [

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from attribution.errors import ConflictError, PeriodIncompleteError
 from attribution.model.statement import COMPONENTS, USAGE, USAGE_FIELDS, content_hash, rounded_lines
-from attribution.store import queries
 from attribution.store.coverage import CoverageReport, coverage_report
 from attribution.store.statements import correction_lines, usage_lines
 from attribution.store.tables import CorrectionLine, Period, StatementLine
+from attribution.store.writes import insert_all
 from attribution.timeutil import parse_period, period_window
 
 OPEN, CLOSED = "open", "closed"
@@ -73,7 +73,7 @@ def close_period(
     if not report.complete:
         raise PeriodIncompleteError(_incomplete(period, report))
     lines = rounded_lines(usage_lines(session, period) + correction_lines(session, period))
-    queries.insert_all(session, StatementLine, [{"period": period, **_line_fields(line)} for line in lines])
+    insert_all(session, StatementLine, [{"period": period, **_line_fields(line)} for line in lines])
     row.status = CLOSED
     row.closed_at = datetime.now(UTC)
     row.close_idempotency_key = idempotency_key
@@ -146,7 +146,7 @@ def issue_corrections(session: Session, start: datetime, end: datetime) -> int:
                         **delta,
                     }
                 )
-        queries.insert_all(session, CorrectionLine, rows)
+        insert_all(session, CorrectionLine, rows)
         written += len(rows)
     return written
 

@@ -62,7 +62,8 @@ def group_telemetry(
     gpu_count_rows: Sequence[Any], kv_rows: Sequence[Any], usage_rows: Sequence[Any]
 ) -> dict[int, IntervalTelemetry]:
     """Rows by interval (``interval_start_s``, Unix seconds). ``gpu_count_rows`` are (interval, gpu_type,
-    pool, gpus) counts; ``usage_rows`` are in the column order of ``queries.tenant_usage``."""
+    pool, gpus) counts; ``usage_rows`` are in the column order of
+    :func:`attribution.store.inputs.tenant_usage`."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
     for r in gpu_count_rows:
         tel = by_ts[r.interval_start_s]

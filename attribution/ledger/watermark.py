@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.profiles import Plan, plans
 from attribution.config import Settings
 from attribution.errors import ConflictError
-from attribution.store import queries
-from attribution.store.collection_state import CollectorWatermark
+from attribution.store.collection_state import CollectorWatermark, all_watermarks, lock_watermark
 from attribution.store.session import unit_of_work
 
 #: The attribution job's watermark row: attributed up to here.
@@ -48,7 +47,7 @@ def lock_attribution(factory: sessionmaker[Session]) -> Iterator[HeldAttribution
     never run on has no row to hold, and the block runs with ``row`` None.
     """
     with unit_of_work(factory) as session:
-        row = queries.lock_watermark(session, ATTRIBUTION, ALL_SOURCES)
+        row = lock_watermark(session, ATTRIBUTION, ALL_SOURCES)
         # asked only when the lock failed: a row loaded before locking would keep its unlocked values
         if row is None and session.get(CollectorWatermark, (ATTRIBUTION, ALL_SOURCES)) is not None:
             raise AttributionBusyError(
@@ -65,7 +64,7 @@ def followed_plans(settings: Settings) -> list[Plan]:
 def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
     """The earliest watermark of ``plans``: every one of them has committed up to here. None while any
     of them has not run yet."""
-    marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
+    marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session)}
     found = [marks.get(plan.key) for plan in plans]
     if not found or any(m is None for m in found):
         return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from attribution.model.split import IDLE
+from attribution.model.vocabulary import IDLE
 from attribution.reports.lineitems import LineItem
 from attribution.reports.opencost_query import AGGREGATE_KEYS
 

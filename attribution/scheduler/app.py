@@ -41,7 +41,7 @@ from attribution.scheduler.attribute_loop import AttributeJob, attribute_once
 from attribution.scheduler.collect_loop import run_once
 from attribution.scheduler.outcome import RunOutcome, log_outcome
 from attribution.scheduler.selfmetrics import CollectorMetrics, serve_metrics
-from attribution.store import queries
+from attribution.store.collection_state import all_watermarks
 from attribution.store.session import make_engine, make_sessionmaker
 
 #: The package's name, as the run lines' (:mod:`~attribution.scheduler.outcome`).
@@ -155,7 +155,7 @@ def first_attribution_run(settings: Settings, factory: sessionmaker[Session], no
     settle = min(every / 10, timedelta(seconds=15))
     try:
         with factory() as session:
-            rows = {(w.collector, w.source): w for w in queries.all_watermarks(session)}
+            rows = {(w.collector, w.source): w for w in all_watermarks(session)}
     except Exception:
         return now + settle
     row = rows.get((ATTRIBUTION, ALL_SOURCES))

@@ -31,7 +31,7 @@ from attribution.ledger.watermark import (
 )
 from attribution.scheduler.collect_loop import initial_watermark
 from attribution.scheduler.outcome import RUN_ERRORS, RunOutcome
-from attribution.store import queries
+from attribution.store.collection_state import advance_watermark, clear_dirty, dirty_windows, ensure_watermark
 from attribution.store.session import unit_of_work
 from attribution.timeutil import ceil_to, floor_to
 
@@ -80,7 +80,7 @@ def reattribute_dirty(
     The rows are deleted in the locked transaction after the job has committed its lines: a crash in
     between leaves them, and the next run recomputes the same lines again (the job is idempotent).
     """
-    dirty = queries.dirty_windows(session)
+    dirty = dirty_windows(session)
     if not dirty:
         return 0
     spans = dirty_spans(
@@ -92,7 +92,7 @@ def reattribute_dirty(
     for start, end in spans:
         log.debug("attribution: re-attributing dirty window [%s, %s)", start, end)
         attribute(settings, factory, start, end)
-    queries.clear_dirty(session, [d.id for d in dirty])
+    clear_dirty(session, [d.id for d in dirty])
     return len(spans)
 
 
@@ -112,7 +112,7 @@ def attribute_once(
     outcome = RunOutcome(ATTRIBUTION, ALL_SOURCES)
     try:
         with unit_of_work(factory) as session:
-            queries.ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, initial_watermark(settings, now), now)
+            ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, initial_watermark(settings, now), now)
         while True:
             with lock_attribution(factory) as (session, row):
                 if row is None:  # ensured above: gone only if deleted meanwhile
@@ -131,7 +131,7 @@ def attribute_once(
                 start = floor_to(row.watermark, align)
                 end = min(start + span, target)
                 attribute(settings, factory, start, end)
-                queries.advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC))
+                advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC))
             outcome.chunks += 1
             outcome.watermark = end
             outcome.status = "ok"

@@ -28,7 +28,12 @@ from attribution.collectors.run import fetch, write
 from attribution.config import Settings
 from attribution.errors import DatabaseUnavailableError
 from attribution.scheduler.outcome import RUN_ERRORS, RunOutcome
-from attribution.store import queries
+from attribution.store.collection_state import (
+    advance_watermark,
+    ensure_watermark,
+    lock_watermark,
+    record_failure,
+)
 from attribution.store.session import unit_of_work
 from attribution.timeutil import floor_to
 
@@ -66,10 +71,10 @@ def run_once(
     outcome = RunOutcome(*plan.key)
     try:
         with unit_of_work(factory) as session:
-            queries.ensure_watermark(session, *plan.key, initial_watermark(settings, now), now)
+            ensure_watermark(session, *plan.key, initial_watermark(settings, now), now)
         while max_chunks is None or outcome.chunks < max_chunks:
             with unit_of_work(factory) as session:
-                row = queries.lock_watermark(session, *plan.key)
+                row = lock_watermark(session, *plan.key)
                 if row is None:
                     outcome.status = "busy"
                     break
@@ -87,7 +92,7 @@ def run_once(
                     outcome.status = "waiting"
                     break
                 outcome.rows += write(session, settings, plan, batch, (start, end), "scheduled")
-                queries.advance_watermark(session, *plan.key, end, datetime.now(UTC))
+                advance_watermark(session, *plan.key, end, datetime.now(UTC))
             outcome.chunks += 1
             outcome.watermark = end
             outcome.status = "ok" if end >= target else "partial"
@@ -120,7 +125,7 @@ def _record_failure(factory: sessionmaker[Session], plan: Plan, error: str) -> N
     """Best effort: note the failure on the row, unless another replica holds it or the database is down."""
     try:
         with unit_of_work(factory) as session:
-            if queries.lock_watermark(session, *plan.key) is not None:
-                queries.record_failure(session, *plan.key, error, datetime.now(UTC))
+            if lock_watermark(session, *plan.key) is not None:
+                record_failure(session, *plan.key, error, datetime.now(UTC))
     except DatabaseUnavailableError as exc:
         log.warning("could not record the failure of %s/%s: %s", *plan.key, exc.detail)

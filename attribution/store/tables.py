@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String
+from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from attribution.store.types import UTCDateTime
@@ -236,3 +236,23 @@ class ApiKey(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class RecoveryIncident(Base):
+    """A pool down or reloading while its GPUs were allocated (``attribution.model.incidents``), as the
+    attribution run detected it: ``[start_at, end_at)`` on the interval grid, cut on the line grain (an hour
+    by default) so the stored parts do not depend on the span of the run (the report joins them).
+    ``cost_usd_micros`` is the pool's cost in those intervals (``pool_costs``, which its lines sum to).
+    Re-attributing a window replaces the parts that start in it."""
+
+    __tablename__ = "incidents"
+
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    start_at: Mapped[datetime] = mapped_column(primary_key=True, index=True)
+    end_at: Mapped[datetime]
+    cause: Mapped[str] = mapped_column(String(100))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    gpu_uuids: Mapped[str] = mapped_column(Text)
+    """The pool's GPUs in the incident, sorted, comma-separated."""
+    cost_usd_micros: Mapped[int]
+    detected_at: Mapped[datetime]

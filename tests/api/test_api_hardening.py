@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.ledger.attribute import run_attribution
 from attribution.store.lines import results_version
-from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, AttributionRun
+from attribution.store.writes import insert_all
 from attribution.timeutil import iso
 from tests.builders import T0
 from tests.support.api import END, Api, api_over, bearer, stored_line

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.reports.chargeback import Grouping, LineFilter, group_lines
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import round_items
-from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
 from attribution.store.tables import PoolCost
+from attribution.store.writes import insert_all
 from attribution.timeutil import iso
 from tests.builders import T0
 from tests.support.api import Api, api_over

@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.jobs.attribute import run_attribution
-from tests.api.conftest import END, Api, bearer, create_api_key, store_two_tenants
+from attribution.ledger.attribute import run_attribution
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -28,6 +27,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.api import END, Api, bearer, create_api_key, store_two_tenants
 
 DAY2 = T0 + timedelta(days=1, hours=5)
 MONTH = "2026-11-01T00:00:00Z,2026-12-01T00:00:00Z"

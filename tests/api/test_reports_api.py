@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from attribution.ledger.attribute import run_attribution
-from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, PoolCost, TenantUsage
+from attribution.store.writes import upsert
 from attribution.timeutil import iso
 from tests.builders import T0, create_usage_row
 from tests.support.api import END, Api, bearer

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.errors import DatabaseUnavailableError
-from attribution.store import queries
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample, TenantUsage
+from attribution.store.writes import COPY_MIN_ROWS, bulk_upsert, upsert
 from tests.builders import T0
 from tests.support.postgres import terminate_backends
 
-N = queries.COPY_MIN_ROWS * 3
+N = COPY_MIN_ROWS * 3
 
 
 def usage_rows(n: int, scale: float = 1.0) -> list[dict[str, Any]]:
@@ -50,15 +50,15 @@ def stored(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
 def test_insert_then_overwrite_gives_the_same_rows_on_every_path(db_factory: sessionmaker[Session]) -> None:
     factory = db_factory
     with unit_of_work(factory) as session:
-        assert queries.bulk_upsert(session, TenantUsage, usage_rows(N)) == N
+        assert bulk_upsert(session, TenantUsage, usage_rows(N)) == N
     first = stored(factory)
     assert len(first) == N and first[1][-1] == 1.5
     with unit_of_work(factory) as session:
-        queries.bulk_upsert(session, TenantUsage, usage_rows(N, scale=2.0))
+        bulk_upsert(session, TenantUsage, usage_rows(N, scale=2.0))
     second = stored(factory)
     assert len(second) == N and second[1][-1] == 3.0
     with unit_of_work(factory) as session:  # the same through the executemany upsert
-        queries.upsert(session, TenantUsage, usage_rows(N, scale=2.0))
+        upsert(session, TenantUsage, usage_rows(N, scale=2.0))
     assert stored(factory) == second
 
 
@@ -66,7 +66,7 @@ def test_the_last_of_duplicate_keys_wins(pg_factory: sessionmaker[Session]) -> N
     rows = usage_rows(N)
     duplicate = dict(rows[7], requests=-1)
     with unit_of_work(pg_factory) as session:
-        assert queries.bulk_upsert(session, TenantUsage, [*rows, duplicate]) == N
+        assert bulk_upsert(session, TenantUsage, [*rows, duplicate]) == N
     assert next(r for r in stored(pg_factory) if r[2] == "tenant-07" and r[0] == T0)[4] == -1
 
 
@@ -74,8 +74,8 @@ def test_nothing_is_visible_before_commit_and_a_rollback_leaves_nothing(
     pg_factory: sessionmaker[Session],
 ) -> None:
     with pytest.raises(RuntimeError), unit_of_work(pg_factory) as session:
-        queries.bulk_upsert(session, TenantUsage, usage_rows(N))
-        queries.bulk_upsert(session, TenantUsage, usage_rows(N, scale=3.0))  # the temp table is reused
+        bulk_upsert(session, TenantUsage, usage_rows(N))
+        bulk_upsert(session, TenantUsage, usage_rows(N, scale=3.0))  # the temp table is reused
         with pg_factory() as other:
             assert other.scalar(select(func.count()).select_from(TenantUsage)) == 0
         raise RuntimeError("the job failed after writing")
@@ -86,7 +86,7 @@ def test_copy_refuses_naive_timestamps_like_the_orm(pg_factory: sessionmaker[Ses
     rows = usage_rows(N)
     rows[3]["interval_start"] = datetime(2026, 11, 2)  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="naive datetime"), unit_of_work(pg_factory) as session:
-        queries.bulk_upsert(session, TenantUsage, rows)
+        bulk_upsert(session, TenantUsage, rows)
 
 
 def test_a_connection_lost_during_copy_is_a_database_outage(
@@ -95,9 +95,9 @@ def test_a_connection_lost_during_copy_is_a_database_outage(
     from sqlalchemy.engine import make_url
 
     with pytest.raises(DatabaseUnavailableError), unit_of_work(pg_factory) as session:
-        queries.bulk_upsert(session, TenantUsage, usage_rows(10))  # connects
+        bulk_upsert(session, TenantUsage, usage_rows(10))  # connects
         terminate_backends(pg_url, make_url(pg_url).database or "")
-        queries.bulk_upsert(session, GpuSample, [])  # no rows: no round trip
-        queries.bulk_upsert(session, TenantUsage, usage_rows(N))
+        bulk_upsert(session, GpuSample, [])  # no rows: no round trip
+        bulk_upsert(session, TenantUsage, usage_rows(N))
     with unit_of_work(pg_factory) as session:  # the pool hands out a live connection again
-        assert queries.bulk_upsert(session, TenantUsage, usage_rows(N)) == N
+        assert bulk_upsert(session, TenantUsage, usage_rows(N)) == N

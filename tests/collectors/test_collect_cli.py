@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from attribution.collectors.cli import collect_app
 from attribution.localprom import LocalPrometheus
-from attribution.store import queries
+from attribution.store.collection_state import ensure_watermark, record_failure
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 from tests.support.simulated import START, Simulated, collection_settings, snapshot
@@ -94,8 +94,8 @@ def test_status_is_never_cut_at_the_terminal_width(configured: str, monkeypatch:
     factory = make_sessionmaker(make_engine(configured))
     error = "source prometheus unavailable after 4 attempts: " + "connection refused " * 8 + "END"
     with unit_of_work(factory) as session:
-        queries.ensure_watermark(session, "gateway", "prometheus", START, START)
-        queries.record_failure(session, "gateway", "prometheus", error, START)
+        ensure_watermark(session, "gateway", "prometheus", START, START)
+        record_failure(session, "gateway", "prometheus", error, START)
     result = CliRunner().invoke(collect_app, ["status"])
     assert result.exit_code == 0, result.output
     row = result.output.splitlines()[1]

@@ -35,7 +35,7 @@ from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
 from attribution.reports.coverage import coverage_report
 from attribution.reports.monthly import build_statement_report
-from attribution.store import queries
+from attribution.store.collection_state import source_coverage
 from attribution.store.tables import AttributedCost, ClusterCost, GpuSample, PoolCost
 from tests.collectors import dcgm_shapes
 from tests.collectors.dcgm_shapes import (
@@ -156,7 +156,7 @@ def collect_and_attribute(
             .order_by(GpuSample.gpu_uuid, GpuSample.part)
         ).all()
         coverage = coverage_report(session, START, END, settings.interval_seconds)
-        statuses = [tuple(r) for r in queries.source_coverage(session, START, END, "gpu")]
+        statuses = [tuple(r) for r in source_coverage(session, START, END, "gpu")]
     return {
         "pools": {str(k): int(v) for k, v in pools.items()},
         "per_interval": [tuple(r) for r in per_interval],

@@ -24,8 +24,14 @@ from attribution.config import Settings
 from attribution.localprom import LocalPrometheus
 from attribution.scheduler.attribute_loop import attribute_once, dirty_spans
 from attribution.scheduler.collect_loop import run_once
-from attribution.store import queries
-from attribution.store.collection_state import CollectionLog, CollectorWatermark
+from attribution.store.collection_state import (
+    CollectionLog,
+    CollectorWatermark,
+    all_watermarks,
+    dirty_windows,
+    lock_watermark,
+    source_coverage,
+)
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import TenantUsage
@@ -124,7 +130,7 @@ def test_a_locked_watermark_makes_the_run_skip(
     client = PromClient(sim_prometheus.url)
     run_once(settings, factory, plan, client, now=START + LAG + timedelta(minutes=5))
     with factory() as holder:
-        assert queries.lock_watermark(holder, *plan.key) is not None  # another replica's transaction
+        assert lock_watermark(holder, *plan.key) is not None  # another replica's transaction
         outcome = run_once(settings, factory, plan, client, now=END + LAG)
         holder.rollback()
     assert (outcome.status, outcome.chunks) == ("busy", 0)
@@ -188,7 +194,7 @@ def test_every_interval_has_coverage_and_a_window_without_data_is_missing(
     after = END + timedelta(minutes=30)  # nothing was simulated here
     collect_window(PromClient(sim_prometheus.url), settings, factory, END - timedelta(minutes=30), after)
     with factory() as session:
-        rows = queries.source_coverage(session, END - timedelta(minutes=30), after)
+        rows = source_coverage(session, END - timedelta(minutes=30), after)
     counts = {(r.collector, r.status): r.intervals for r in rows}
     for collector in ("gpu", "kv", "gateway"):
         present = counts.get((collector, "present"), 0)
@@ -215,15 +221,15 @@ def test_a_backfill_re_attributes_only_the_windows_it_touched(
     gap = (START + timedelta(minutes=15), START + timedelta(minutes=35))
     collect_window(PromClient(sim_prometheus.url), settings, factory, *gap)
     with factory() as session:
-        marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
-        dirty = [(d.window_start, d.window_end) for d in queries.dirty_windows(session)]
+        marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session)}
+        dirty = [(d.window_start, d.window_end) for d in dirty_windows(session)]
     assert dirty[0][0] == gap[0] and dirty[-1][1] == gap[1]  # one row per chunk written, tiling the gap
     assert all(a[1] == b[0] for a, b in pairwise(dirty))
     assert set(marks.values()) == {END}  # no watermark moves: the collectors' nor the attribution job's
     attribute_once(settings, factory, plans(settings), now=END + LAG, attribute=hook)
     assert windows[1:] == [(START, START + timedelta(hours=1))]
     with factory() as session:
-        assert queries.dirty_windows(session) == []  # cleared once done
+        assert dirty_windows(session) == []  # cleared once done
     attribute_once(settings, factory, plans(settings), now=END + LAG, attribute=hook)
     assert len(windows) == 2  # nothing left to do
 

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.ledger.attribute import run_attribution
 from attribution.localprom import LocalPrometheus
 from attribution.store.collection_state import SourceCoverage
-from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost
+from attribution.store.writes import upsert
 from tests.builders import (
     T0,
     create_gpu_rows,

@@ -19,10 +19,10 @@ from attribution.cli import app
 from attribution.errors import ConflictError
 from attribution.ledger.attribute import run_attribution
 from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION
-from attribution.store import queries
-from attribution.store.queries import COPY_MIN_ROWS
+from attribution.store.collection_state import ensure_watermark, lock_watermark
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost
+from attribution.store.writes import COPY_MIN_ROWS, replace_window
 from attribution.timeutil import iso
 from tests.builders import (
     T0,
@@ -69,13 +69,13 @@ def test_a_second_writer_of_the_window_gets_a_conflict(pg_factory: sessionmaker[
     def second() -> None:
         try:
             with unit_of_work(pg_factory) as session:
-                queries.replace_window(session, AttributedCost, start, end, rows)  # waits on the first
+                replace_window(session, AttributedCost, start, end, rows)  # waits on the first
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
 
     with unit_of_work(pg_factory) as first:
-        queries.replace_window(first, AttributedCost, start, end, rows)
+        replace_window(first, AttributedCost, start, end, rows)
         thread = threading.Thread(target=second)
         thread.start()
         deadline = time.monotonic() + 30
@@ -100,9 +100,9 @@ def test_attribute_by_hand_refuses_while_the_scheduler_runs(
     runner = CliRunner()
     now = datetime.now(UTC)
     with unit_of_work(pg_factory) as session:
-        queries.ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, T0, now)
+        ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, T0, now)
     with unit_of_work(pg_factory) as scheduler:  # the scheduler's attribution job, mid-run
-        assert queries.lock_watermark(scheduler, ATTRIBUTION, ALL_SOURCES) is not None
+        assert lock_watermark(scheduler, ATTRIBUTION, ALL_SOURCES) is not None
         result = runner.invoke(app, ["attribute", *window])
         assert isinstance(result.exception, ConflictError), result.output
         assert "scheduler's attribution job is running" in result.exception.detail

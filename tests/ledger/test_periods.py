@@ -14,9 +14,9 @@ from attribution.ledger.attribute import run_attribution
 from attribution.ledger.close import close_period
 from attribution.model.statement import content_hash
 from attribution.reports.period_statement import build_statement
-from attribution.store.queries import upsert
 from attribution.store.session import unit_of_work
 from attribution.store.tables import CorrectionLine, StatementLine, TenantUsage
+from attribution.store.writes import upsert
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)

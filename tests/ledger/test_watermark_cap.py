@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.ledger.attribute import run_attribution
 from attribution.ledger.watermark import followed_plans
 from attribution.reports.chargeback import build_chargeback
-from attribution.store import queries
+from attribution.store.collection_state import advance_watermark, dirty_windows, ensure_watermark, mark_dirty
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, ClusterCost, PoolCost
 from tests.builders import (
@@ -31,8 +31,8 @@ def collected_until(factory: sessionmaker[Session], until: datetime) -> None:
     settings = small_cluster_settings()
     with unit_of_work(factory) as session:
         for plan in followed_plans(settings):
-            queries.ensure_watermark(session, *plan.key, T0, T0)
-            queries.advance_watermark(session, *plan.key, until, until)
+            ensure_watermark(session, *plan.key, T0, T0)
+            advance_watermark(session, *plan.key, until, until)
 
 
 def stored(factory: sessionmaker[Session]) -> tuple[datetime | None, set[int | None], int]:
@@ -88,11 +88,11 @@ def test_attribute_clears_the_dirty_windows_it_redid(pg_tx: sessionmaker[Session
     settings = small_cluster_settings()
     store(pg_tx, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, [0.2] * MINUTES), [])
     with unit_of_work(pg_tx) as session:
-        queries.mark_dirty(session, T0, T0 + timedelta(minutes=30), "backfill", T0)
-        queries.mark_dirty(session, T0 + timedelta(hours=2), T0 + timedelta(hours=3), "backfill", T0)
+        mark_dirty(session, T0, T0 + timedelta(minutes=30), "backfill", T0)
+        mark_dirty(session, T0 + timedelta(hours=2), T0 + timedelta(hours=3), "backfill", T0)
     run_attribution(settings, pg_tx, T0, T0 + timedelta(hours=1))
     with pg_tx() as session:
-        left = [(d.window_start, d.window_end) for d in queries.dirty_windows(session)]
+        left = [(d.window_start, d.window_end) for d in dirty_windows(session)]
     assert left == [(T0 + timedelta(hours=2), T0 + timedelta(hours=3))]
 
 

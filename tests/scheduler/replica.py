@@ -18,7 +18,7 @@ from attribution.config import load_settings
 from attribution.ledger.watermark import followed_plans
 from attribution.scheduler.app import build_scheduler
 from attribution.scheduler.collect_loop import collect_target
-from attribution.store import queries
+from attribution.store.collection_state import all_watermarks
 from attribution.store.session import make_engine, make_sessionmaker
 
 
@@ -34,7 +34,7 @@ def main() -> None:
 
     def stop_when_done() -> None:
         with factory() as session:
-            marks = queries.all_watermarks(session)
+            marks = all_watermarks(session)
         if len(marks) == expected and all(w.watermark >= target for w in marks):
             scheduler.shutdown(wait=False)
 

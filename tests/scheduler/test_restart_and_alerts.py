@@ -12,7 +12,7 @@ from attribution.config import JobConfig, SchedulerConfig, Settings
 from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION
 from attribution.scheduler.alerts import alert_rules, lag_alert
 from attribution.scheduler.app import build_scheduler, first_attribution_run
-from attribution.store import queries
+from attribution.store.collection_state import advance_watermark, ensure_watermark
 from attribution.store.session import unit_of_work
 from tests.builders import small_cluster_settings
 
@@ -22,8 +22,8 @@ NOW = datetime(2026, 12, 3, 14, 42, tzinfo=UTC)
 
 def _attributed_at(factory: sessionmaker[Session], when: datetime) -> None:
     with unit_of_work(factory) as session:
-        queries.ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, when, when)
-        queries.advance_watermark(session, ATTRIBUTION, ALL_SOURCES, when, when)
+        ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, when, when)
+        advance_watermark(session, ATTRIBUTION, ALL_SOURCES, when, when)
 
 
 def test_an_overdue_attribution_is_due_at_once_after_a_restart(sqlite_factory: sessionmaker[Session]) -> None:

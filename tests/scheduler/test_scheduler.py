@@ -25,7 +25,7 @@ from attribution.localprom import LocalPrometheus, free_port
 from attribution.scheduler.app import build_scheduler, run_scheduler
 from attribution.scheduler.outcome import RunOutcome
 from attribution.scheduler.selfmetrics import CollectorMetrics, serve_metrics
-from attribution.store import queries
+from attribution.store.collection_state import all_watermarks, source_coverage
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost
@@ -80,7 +80,7 @@ def test_the_scheduler_collects_up_to_now_minus_lag_and_attribution_follows(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with pg_factory() as session:
-                marks = {(w.collector, w.source): w.watermark for w in queries.all_watermarks(session)}
+                marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session)}
             if len(marks) == 4 and set(marks.values()) == {END}:
                 break
             time.sleep(0.2)
@@ -146,10 +146,10 @@ def test_once_runs_every_job_once_and_returns(
     finished = datetime.now(UTC)
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
-        marks = {w.collector: w.watermark for w in queries.all_watermarks(session)}
+        marks = {w.collector: w.watermark for w in all_watermarks(session)}
         coverage = {
             (r.collector, r.status): r.intervals
-            for r in queries.source_coverage(session, START, finished + timedelta(hours=1))
+            for r in source_coverage(session, START, finished + timedelta(hours=1))
         }
     engine.dispose()
     assert set(marks) == {"gpu", "kv", "gateway", "attribution"}

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api.app import create_app
 from attribution.config import Settings
 from attribution.store.apikeys import create_key
-from attribution.store.queries import insert_all
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost
+from attribution.store.writes import insert_all
 from tests.builders import (
     T0,
     create_gpu_rows,

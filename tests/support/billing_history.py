@@ -19,9 +19,9 @@ from attribution.config import Settings
 from attribution.ledger.attribute import run_attribution
 from attribution.ledger.close import close_period
 from attribution.store.migrate import upgrade
-from attribution.store.queries import upsert
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work
 from attribution.store.tables import TenantUsage
+from attribution.store.writes import upsert
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
 from tests.support.postgres import fresh_database
 

@@ -1,0 +1,55 @@
+"""Recovery incidents of an attribution window, written in the attribution run's transaction.
+
+Detection is :func:`attribution.model.incidents.detect_incidents` over the window's collected samples
+(and :data:`CONTEXT_INTERVALS` before it, so a reload whose absence began in the previous window is
+still seen). Incidents are stored cut on the grid every attribution window starts on (the line grain, an
+hour by default), so a run over one hour or over a month stores the same parts; the report joins them.
+Each part's cost is the pool's cost in its intervals, as this run just wrote it to ``pool_costs``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from attribution.config import Settings
+from attribution.model.incidents import detect_incidents, split_at_grid
+from attribution.store import incidents as store
+
+#: How far back a pool's engines must have been sampled for their absence to mean "down".
+WATCH_DAYS = 7
+#: Intervals read before the window: the absence a reload follows may lie there.
+CONTEXT_INTERVALS = 10
+
+
+def record_incidents(session: Session, settings: Settings, start: datetime, end: datetime) -> int:
+    """Replace the incidents starting in ``[start, end)``; returns how many were found. No commit."""
+    step = settings.interval_seconds
+    samples = store.detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
+    watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
+    found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
+    # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
+    found = split_at_grid(found, max(step, settings.line_grain_seconds))
+    costs = store.pool_costs(session, start, end)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "pool": i.pool,
+            "start_at": datetime.fromtimestamp(i.start_s, UTC),
+            "end_at": datetime.fromtimestamp(i.end_s, UTC),
+            "cause": i.cause,
+            "gpu_count": len(i.gpus),
+            "gpu_uuids": ",".join(i.gpus),
+            "cost_usd_micros": sum(costs.get((i.pool, t), 0) for t in range(i.start_s, i.end_s, step)),
+            "detected_at": now,
+        }
+        for i in found
+    ]
+    store.replace_incidents(session, start, end, rows)
+    return len(rows)
+
+
+def clear_incidents(session: Session, start: datetime, end: datetime) -> None:
+    """Drop the incident parts starting in ``[start, end)``: not collected yet, like the lines there."""
+    store.replace_incidents(session, start, end, [])

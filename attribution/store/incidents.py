@@ -1,0 +1,103 @@
+"""The SQL of recovery incidents: what detection reads from the collected samples, and the incidents table.
+
+Detection reads only what the GPU and KV collectors already store (``gpu_samples``, ``kv_samples``); the
+cost of an incident is the pool's cost in its intervals from ``pool_costs``, which the pool's lines sum to
+exactly (conservation), so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from attribution.model.incidents import PoolInterval
+from attribution.store.tables import GpuSample, KvSample, PoolCost, RecoveryIncident
+
+
+def detection_inputs(session: Session, start: datetime, end: datetime) -> list[PoolInterval]:
+    """Per pool and interval of ``[start, end)`` in which dcgm sampled a GPU of the pool: its GPUs, its
+    mean framebuffer used per GPU (part), and its engines' KV samples (count and summed capacity)."""
+    gpus: dict[tuple[datetime, str], set[str]] = {}
+    fb: dict[tuple[datetime, str], list[int]] = {}
+    g = GpuSample
+    gpu_rows = session.execute(
+        select(g.interval_start, g.pool, g.gpu_uuid, g.fb_used_bytes).where(
+            g.pool.is_not(None), g.interval_start >= start, g.interval_start < end
+        )
+    )
+    for at, pool, uuid, fb_used in gpu_rows:
+        key = (at, str(pool))
+        gpus.setdefault(key, set()).add(uuid)
+        if fb_used is not None:
+            fb.setdefault(key, []).append(fb_used)
+    k = KvSample
+    kv_rows = session.execute(
+        select(
+            k.interval_start,
+            k.pool,
+            func.count(),
+            func.sum(k.kv_capacity_tokens),
+            func.count(k.kv_capacity_tokens),
+        )
+        .where(k.interval_start >= start, k.interval_start < end)
+        .group_by(k.interval_start, k.pool)
+    )
+    engines = {(at, pool): (int(n), int(cap or 0) if known else None) for at, pool, n, cap, known in kv_rows}
+    out = []
+    for (at, pool), uuids in sorted(gpus.items()):
+        n, capacity = engines.get((at, pool), (0, None))
+        used = fb.get((at, pool))
+        out.append(
+            PoolInterval(
+                pool=pool,
+                start_s=int(at.timestamp()),
+                gpus=tuple(sorted(uuids)),
+                engines=n,
+                kv_capacity_tokens=capacity,
+                fb_used_bytes=sum(used) / len(used) if used else None,
+            )
+        )
+    return out
+
+
+def pools_with_engines(session: Session, since: datetime, end: datetime) -> set[str]:
+    """Pools an engine of which has a KV sample in ``[since, end)``: the pools whose engines are watched."""
+    k = KvSample
+    rows = session.execute(select(k.pool).where(k.interval_start >= since, k.interval_start < end).distinct())
+    return {pool for (pool,) in rows}
+
+
+def pool_costs(session: Session, start: datetime, end: datetime) -> dict[tuple[str, int], int]:
+    """Each pool's cost per interval of ``[start, end)``, micro-USD, by (pool, unix seconds)."""
+    p = PoolCost
+    rows = session.execute(
+        select(p.pool, p.interval_start, p.cost_usd_micros).where(
+            p.interval_start >= start, p.interval_start < end
+        )
+    )
+    return {(pool, int(at.timestamp())): cost for pool, at, cost in rows}
+
+
+def replace_incidents(
+    session: Session, start: datetime, end: datetime, rows: Sequence[dict[str, Any]]
+) -> None:
+    """The incidents starting in ``[start, end)`` become ``rows``: re-detecting a window replaces it."""
+    r = RecoveryIncident
+    session.execute(delete(r).where(r.start_at >= start, r.start_at < end))
+    if rows:
+        session.execute(insert(r), list(rows))
+
+
+def incidents(
+    session: Session, start: datetime, end: datetime, pool: str | None = None
+) -> list[RecoveryIncident]:
+    """The stored incidents that overlap ``[start, end)``, by start then pool; of one pool if given."""
+    r = RecoveryIncident
+    query = select(r).where(r.start_at < end, r.end_at > start)
+    if pool is not None:
+        query = query.where(r.pool == pool)
+    return list(session.scalars(query.order_by(r.start_at, r.pool)))
