@@ -15,10 +15,14 @@ from itertools import groupby
 from typing import Any
 
 from attribution.model.money import micros_to_cents
+from attribution.model.vocabulary import IDLE_KINDS
 
 USAGE = "usage"
 CORRECTION = "correction"
 COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+"""The components that sum to a line's total; ``idle`` is itself the sum of ``IDLE_PART_FIELDS``."""
+IDLE_PART_FIELDS = tuple(f"{k}_usd_micros" for k in IDLE_KINDS)
+"""The three kinds of idle, in micro-USD: never added to a total (``idle`` already holds them)."""
 USAGE_FIELDS = ("kv_token_seconds", "kv_byte_seconds", "requests", "prompt_tokens", "generation_tokens")
 MONEY_FIELDS = (*(f"{c}_usd_micros" for c in COMPONENTS), "total_usd_micros")
 
@@ -33,6 +37,9 @@ class Line:
     kv_in_use_usd_micros: int
     static_usd_micros: int
     idle_usd_micros: int
+    idle_cold_usd_micros: int
+    idle_warm_usd_micros: int
+    kv_headroom_usd_micros: int
     unmeasured_usd_micros: int
     total_usd_micros: int
     total_cents: int
