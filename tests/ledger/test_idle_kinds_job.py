@@ -11,6 +11,7 @@ from attribution.ledger.attribute import run_attribution
 from attribution.ledger.close import close_period
 from attribution.model.statement import COMPONENTS, IDLE_PART_FIELDS
 from attribution.model.vocabulary import OVERHEAD_POOL, UNALLOCATED_POOL
+from attribution.reports.chargeback import build_chargeback
 from attribution.reports.lineitems import LineItem
 from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_views import line_component_cents
@@ -59,6 +60,14 @@ def test_every_stored_line_holds_its_idle_as_the_three_kinds(pg_tx: sessionmaker
     # their free KV: static too) are warm, the free KV of the minutes that served is headroom
     assert sum(r.idle_warm_usd_micros for r in rows) == unused > 0
     assert sum(r.kv_headroom_usd_micros for r in rows) == pool_idle - unused > 0
+    with pg_tx() as session:
+        cb = build_chargeback(session, T0, T0 + timedelta(minutes=MINUTES), 60)
+    kinds = ("idle_cold_cents", "idle_warm_cents", "kv_headroom_cents")
+    for t in cb.tenants:
+        assert sum(getattr(t, k) for k in kinds) == t.idle_cents, t.tenant
+        assert t.kv_in_use_cents + t.static_cents + t.idle_cents + t.unmeasured_cents == t.total_cents
+    assert sum(t.total_cents for t in cb.tenants) == round(sum(r.total_usd_micros for r in rows) / 10_000)
+    assert all(sum(getattr(t, k) for t in cb.tenants) > 0 for k in ("idle_warm_cents", "kv_headroom_cents"))
 
 
 def test_a_closed_statement_freezes_the_kinds_and_their_cents_sum_to_idle(
