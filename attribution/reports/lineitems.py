@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
 from attribution.model.statement import IDLE_PART_FIELDS
+from attribution.reports.statement_views import apportion_cents
 from attribution.store.lines import line_item_sums
 
 GIB = 1024**3
@@ -62,7 +63,7 @@ class LineItem:
 
     def idle_part_cents(self, idle_cents: int) -> list[int]:
         """The kinds of idle in cents, summing to the line's idle cents (one of ``component_cents``)."""
-        return micros_to_cents([getattr(self, f) for f in IDLE_PART_FIELDS], idle_cents)
+        return apportion_cents([getattr(self, f) for f in IDLE_PART_FIELDS], idle_cents)
 
 
 def window_lines(session: Session, start: datetime, end: datetime) -> list[LineItem]:

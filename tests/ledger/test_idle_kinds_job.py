@@ -13,6 +13,7 @@ from attribution.model.statement import COMPONENTS, IDLE_PART_FIELDS
 from attribution.model.vocabulary import OVERHEAD_POOL, UNALLOCATED_POOL
 from attribution.reports.chargeback import build_chargeback
 from attribution.reports.lineitems import LineItem
+from attribution.reports.monthly import build_statement_report
 from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_views import line_component_cents
 from attribution.store.session import unit_of_work
@@ -78,12 +79,14 @@ def test_a_closed_statement_freezes_the_kinds_and_their_cents_sum_to_idle(
     usage = [create_usage_row(h * 60, "acme", "0-4k", 4e7, start=nov) for h in range(0, hours, 2)]
     gpus = create_gpu_rows(hours * 60, step_minutes=60, start=nov)
     store(pg_tx, gpus, create_kv_rows(hours * 60, 0.3, step_minutes=60, start=nov), usage)
-    run_attribution(small_cluster_settings(interval_seconds=3600), pg_tx, nov, dec)
+    settings = small_cluster_settings(interval_seconds=3600)
+    run_attribution(settings, pg_tx, nov, dec)
     with unit_of_work(pg_tx) as session:
         close_period(session, "2026-11", 3600, "k")
     with pg_tx() as session:
         frozen = session.scalars(select(StatementLine)).all()
         statement = build_statement(session, "2026-11")
+        report = build_statement_report(session, settings, "2026-11").to_dict()
     assert frozen
     for s in frozen:
         assert sum(_parts(s)) == s.idle_usd_micros
@@ -95,3 +98,10 @@ def test_a_closed_statement_freezes_the_kinds_and_their_cents_sum_to_idle(
         idle_cents = line_component_cents(line)[COMPONENTS.index("idle")]
         item = LineItem(**{f: getattr(line, f) for f in LINE_ITEM_FIELDS}, estimated=False)
         assert sum(item.idle_part_cents(idle_cents)) == idle_cents
+    # the statement's JSON: every row (tenants, tiers, pools, totals) has kinds summing to its idle cents
+    kinds = ("idle_cold_cents", "idle_warm_cents", "kv_headroom_cents")
+    rows = [report["total"], report["usage"], *report["tenants"], *report["tenant_tiers"], *report["pools"]]
+    for row in rows:
+        assert sum(row[k] for k in kinds) == row["idle_cents"], row["key"]
+    assert report["total"]["kv_headroom_cents"] > 0
+    assert report["total"]["total_cents"] == sum(s.total_cents for s in frozen)
