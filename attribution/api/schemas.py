@@ -284,6 +284,11 @@ class StatementLineOut(BaseModel):
     kv_in_use_usd_micros: int
     static_usd_micros: int
     idle_usd_micros: int
+    idle_cold_usd_micros: int = Field(description="idle of GPUs in no pool (and overheads)")
+    idle_warm_usd_micros: int = Field(description="idle of pool-intervals nobody used, weights loaded")
+    kv_headroom_usd_micros: int = Field(
+        description="free KV of pool-intervals that served; the kinds sum to idle, outside the content hash"
+    )
     unmeasured_usd_micros: int
     total_usd_micros: int
     total_cents: int

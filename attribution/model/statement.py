@@ -76,10 +76,18 @@ def _signed_cents(amounts: list[int]) -> list[int]:
 
 
 def content_hash(period: str, lines: Sequence[Line]) -> str:
-    """SHA-256 over the canonical JSON of the statement: any change to any issued figure changes it."""
+    """SHA-256 over the canonical JSON of the statement: any change to any issued figure changes it.
+
+    The kinds of idle are left out: they break down ``idle_usd_micros`` (which is in), are frozen with the
+    lines all the same, and leaving them out keeps the hashes of statements closed before they existed
+    verifiable by anyone from the lines as served."""
     canonical = json.dumps(
-        {"period": period, "lines": [asdict(line) for line in sorted(lines, key=lambda x: x.sort_key)]},
+        {"period": period, "lines": [_hashed(line) for line in sorted(lines, key=lambda x: x.sort_key)]},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hashed(line: Line) -> dict[str, Any]:
+    return {k: v for k, v in asdict(line).items() if k not in IDLE_PART_FIELDS}

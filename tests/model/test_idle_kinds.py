@@ -8,12 +8,14 @@ idle, and each kind's total over the lines is what arose of it less what a gap's
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
 from attribution.model.attribute import Attribution, ClusterInterval, Policies, attribute_window
 from attribution.model.split import Components, PoolInterval, Usage, split_pool_interval
+from attribution.model.statement import Line, content_hash
 from attribution.model.vocabulary import (
     CLUSTER_POOL,
     IDLE,
@@ -152,3 +154,20 @@ def test_the_engines_agree_on_every_part(window: Window) -> None:
     got = {k: _parts(c) for k, c in actual.lines.items()}
     assert got == {k: _parts(c) for k, c in expected.lines.items()}
     assert [s.idle_kind for s in actual.splits] == [s.idle_kind for s in expected.splits]
+
+
+def test_the_content_hash_covers_idle_but_not_its_kinds() -> None:
+    """A statement closed before the kinds existed still verifies from its lines as served now."""
+    fields: dict[str, Any] = {
+        **dict.fromkeys(("charge_class", "charge_period", "pool", "tenant", "tier"), "x"),
+        **dict.fromkeys(("kv_in_use_usd_micros", "static_usd_micros", "unmeasured_usd_micros"), 0),
+        **dict.fromkeys(("requests", "prompt_tokens", "generation_tokens", "total_cents"), 0),
+        "kv_token_seconds": 0.0,
+        "kv_byte_seconds": 0.0,
+        "idle_usd_micros": 5,
+        "total_usd_micros": 5,
+    }
+    cold = Line(**fields, idle_cold_usd_micros=5, idle_warm_usd_micros=0, kv_headroom_usd_micros=0)
+    headroom = replace(cold, idle_cold_usd_micros=0, kv_headroom_usd_micros=5)
+    assert content_hash("2026-11", [cold]) == content_hash("2026-11", [headroom])
+    assert content_hash("2026-11", [cold]) != content_hash("2026-11", [replace(cold, idle_usd_micros=6)])
