@@ -29,6 +29,11 @@ class TenantChargeOut(BaseModel):
     kv_in_use_cents: int
     static_cents: int
     idle_cents: int
+    idle_cold_cents: int = Field(
+        description="idle of GPUs in no pool (and overheads); with the next two, idle_cents"
+    )
+    idle_warm_cents: int = Field(description="idle of pool-intervals nobody used, weights loaded")
+    kv_headroom_cents: int = Field(description="free KV cache of pool-intervals that served")
     unmeasured_cents: int
     total_cents: int
     total_usd_micros: int
@@ -89,6 +94,11 @@ class LineItemOut(BaseModel):
     kv_in_use_usd_micros: int
     static_usd_micros: int
     idle_usd_micros: int
+    idle_cold_usd_micros: int = Field(description="idle of GPUs in no pool (and overheads)")
+    idle_warm_usd_micros: int = Field(description="idle of pool-intervals nobody used, weights loaded")
+    kv_headroom_usd_micros: int = Field(
+        description="free KV cache of pool-intervals that served; the three kinds sum to idle_usd_micros"
+    )
     unmeasured_usd_micros: int
     total_usd_micros: int
     total_cents: int
@@ -274,6 +284,11 @@ class StatementLineOut(BaseModel):
     kv_in_use_usd_micros: int
     static_usd_micros: int
     idle_usd_micros: int
+    idle_cold_usd_micros: int = Field(description="idle of GPUs in no pool (and overheads)")
+    idle_warm_usd_micros: int = Field(description="idle of pool-intervals nobody used, weights loaded")
+    kv_headroom_usd_micros: int = Field(
+        description="free KV of pool-intervals that served; the kinds sum to idle, outside the content hash"
+    )
     unmeasured_usd_micros: int
     total_usd_micros: int
     total_cents: int

@@ -16,7 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.errors import ConflictError, PeriodIncompleteError
-from attribution.model.statement import COMPONENTS, USAGE, USAGE_FIELDS, content_hash, rounded_lines
+from attribution.model.statement import (
+    COMPONENTS,
+    IDLE_PART_FIELDS,
+    USAGE,
+    USAGE_FIELDS,
+    content_hash,
+    rounded_lines,
+)
 from attribution.store.coverage import CoverageReport, coverage_report
 from attribution.store.statements import correction_lines, usage_lines
 from attribution.store.tables import CorrectionLine, Period, StatementLine
@@ -109,7 +116,7 @@ Key = tuple[str, str, str]
 def _billed(session: Session, period: str) -> dict[Key, dict[str, float]]:
     """What has been billed for ``period``: its statement's usage lines plus every correction since."""
     billed: dict[Key, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    fields = [*(f"{c}_usd_micros" for c in COMPONENTS), "total_usd_micros", *USAGE_FIELDS]
+    fields = [*(f"{c}_usd_micros" for c in COMPONENTS), *IDLE_PART_FIELDS, "total_usd_micros", *USAGE_FIELDS]
     for s in session.scalars(
         select(StatementLine).where(StatementLine.period == period, StatementLine.charge_class == USAGE)
     ):
@@ -154,7 +161,9 @@ def issue_corrections(session: Session, start: datetime, end: datetime) -> int:
 def _delta(now: dict[str, Any] | None, billed: dict[str, float] | None) -> dict[str, Any] | None:
     money = [*(f"{c}_usd_micros" for c in COMPONENTS), "total_usd_micros"]
     out: dict[str, Any] = {}
-    for f in money:
+    # idle's kinds move with it; a change of kinds alone (a backfilled statement re-attributed) bills
+    # nothing, so it issues no correction by itself
+    for f in [*money, *IDLE_PART_FIELDS]:
         out[f] = int((now or {}).get(f, 0)) - int((billed or {}).get(f, 0))
     for f in USAGE_FIELDS:
         diff = (now or {}).get(f, 0) - (billed or {}).get(f, 0)

@@ -18,16 +18,20 @@ import numpy as np
 from attribution.ledger.inputs import IntervalTelemetry, interval_start
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized_lines import LineColumns
+from attribution.model.vocabulary import IDLE_KINDS
 
-COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+SUMMED = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured")
+"""The line columns summed within a grain; a row's idle is the sum of its three kinds."""
+Money = tuple[int, int, int, int, int, int]
+"""(KV in use, static, idle cold, idle warm, KV headroom, unmeasured) in micro-USD"""
 GrainKey = tuple[int, str, str, str]
 """(grain start in Unix seconds, pool, tenant, tier)"""
 
 
 def _money_by_grain(
     columns: LineColumns, estimated: set[tuple[int, str]], grain_seconds: int
-) -> dict[GrainKey, tuple[int, int, int, int, bool]]:
-    """Each line's four components summed within its grain, and whether any of its intervals was
+) -> dict[GrainKey, tuple[Money, bool]]:
+    """Each line's components (``SUMMED``) summed within its grain, and whether any of its intervals was
     estimated."""
     n = len(columns.interval_start_s)
     if n == 0:
@@ -38,10 +42,7 @@ def _money_by_grain(
     boundary = np.ones(n, dtype=bool)
     boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
     starts = np.flatnonzero(boundary)
-    sums = [
-        np.add.reduceat(getattr(columns, c)[order], starts)
-        for c in ("kv_in_use", "static", "idle", "unmeasured")
-    ]
+    sums = [np.add.reduceat(getattr(columns, c)[order], starts).tolist() for c in SUMMED]
     flagged = np.zeros(n, dtype=bool)
     if estimated:
         pool_code = {name: i for i, name in enumerate(columns.pools)}
@@ -52,15 +53,13 @@ def _money_by_grain(
         line_codes = columns.interval_start_s[order] * len(columns.pools) + p
         flagged = np.isin(line_codes, codes)
     any_flag = np.logical_or.reduceat(flagged, starts)
-    out: dict[GrainKey, tuple[int, int, int, int, bool]] = {}
+    out: dict[GrainKey, tuple[Money, bool]] = {}
     pools, keys = columns.pools, columns.keys
     for i, start in enumerate(starts.tolist()):
         tenant, tier = keys[int(k[start])]
+        kv, static, cold, warm, headroom, unmeasured = (int(s[i]) for s in sums)
         out[(int(g[start]), pools[int(p[start])], tenant, tier)] = (
-            int(sums[0][i]),
-            int(sums[1][i]),
-            int(sums[2][i]),
-            int(sums[3][i]),
+            (kv, static, cold, warm, headroom, unmeasured),
             bool(any_flag[i]),
         )
     return out
@@ -109,7 +108,8 @@ def line_rows(
     rows = []
     for key in sorted(money.keys() | usage.keys()):
         start_s, pool, tenant, tier = key
-        kv, static, idle, unmeasured, money_flag = money.get(key, (0, 0, 0, 0, False))
+        (kv, static, cold, warm, headroom, unmeasured), money_flag = money.get(key, ((0,) * 6, False))
+        idle = cold + warm + headroom
         token_seconds, requests, prompt, generation, usage_flag = usage.get(key, (0.0, 0, 0, 0, False))
         rows.append(
             {
@@ -120,6 +120,9 @@ def line_rows(
                 "kv_in_use_usd_micros": kv,
                 "static_usd_micros": static,
                 "idle_usd_micros": idle,
+                "idle_cold_usd_micros": cold,
+                "idle_warm_usd_micros": warm,
+                "kv_headroom_usd_micros": headroom,
                 "unmeasured_usd_micros": unmeasured,
                 "total_usd_micros": kv + static + idle + unmeasured,
                 "kv_token_seconds": token_seconds,
@@ -134,6 +137,4 @@ def line_rows(
 
 
 def total_usd_micros(columns: LineColumns) -> int:
-    return sum(
-        int(getattr(columns, c).sum(dtype=np.int64)) for c in ("kv_in_use", "static", "idle", "unmeasured")
-    )
+    return sum(int(getattr(columns, c).sum(dtype=np.int64)) for c in SUMMED)

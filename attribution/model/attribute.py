@@ -11,6 +11,8 @@ missing tenants wherever idle is settled, with their known non-idle cost as its 
 is unmeasured as well, so a gap is never billed to a tenant, and the other tenants pay what they would have
 paid had the gap been measured.
 Every line is dated to the interval whose cost it carries, so any coarser view sums exactly.
+Idle is booked by kind (``IdleKind``): cluster idle is ``idle_cold``, a pool-interval nobody used is
+``idle_warm``, the free KV of a pool-interval that served is ``kv_headroom``; each amount keeps its kind.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from attribution.model.vocabulary import (
     OVERHEAD_POOL,
     UNALLOCATED_POOL,
     UNMEASURED,
+    IdleKind,
     IdlePolicy,
     idle_route,
 )
@@ -167,7 +170,12 @@ class _Settler:
 
 
 def _share(
-    lines: dict[LineId, Components], start_s: int, pool: str, amount: int, chain: Iterable[Weights]
+    lines: dict[LineId, Components],
+    start_s: int,
+    pool: str,
+    amount: int,
+    kind: IdleKind,
+    chain: Iterable[Weights],
 ) -> bool:
     """Add ``amount`` of idle to the first non-empty weights of the chain; False when all are empty.
 
@@ -180,7 +188,7 @@ def _share(
                 if part and key == UNMEASURED_KEY:
                     _line(lines, start_s, pool, key).unmeasured += part
                 elif part:
-                    _line(lines, start_s, pool, key).idle += part
+                    _line(lines, start_s, pool, key).add_idle(kind, part)
             return True
     return False
 
@@ -190,6 +198,7 @@ def _reserve(
     start_s: int,
     pool: str,
     amount: int,
+    kind: IdleKind,
     reservations: Sequence[Reservation],
 ) -> int:
     """Charge each active reservation its fraction of ``amount``; returns what is left for sharing."""
@@ -200,7 +209,7 @@ def _reserve(
     parts = allocate(amount, [r.fraction_ppm for r in active] + [PPM - reserved_ppm])
     for r, part in zip(active, parts, strict=False):
         if part:
-            _line(lines, start_s, pool, (r.tenant, NO_TIER)).idle += part
+            _line(lines, start_s, pool, (r.tenant, NO_TIER)).add_idle(kind, part)
     return parts[-1]
 
 
@@ -210,6 +219,7 @@ def _settle(
     start_s: int,
     pool: str,
     amount: int,
+    kind: IdleKind,
     pool_policy: IdlePolicy | None,
     cluster_policy: IdlePolicy,
     reservations: Sequence[Reservation] = (),
@@ -218,18 +228,19 @@ def _settle(
 
     ``reserved`` first charges reserving tenants their fraction, then shares the rest. A pool's idle with
     nobody to share it in the pool becomes cluster idle and follows the cluster's policy, exactly as
-    unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line.
+    unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line. The amount is of one
+    ``kind`` and keeps it wherever it lands: every share of it is booked as that kind.
     """
     route = idle_route(pool_policy, cluster_policy)
     if route.reserve:
-        amount = _reserve(lines, start_s, pool, amount, reservations)
+        amount = _reserve(lines, start_s, pool, amount, kind, reservations)
     if amount == 0:
         return
-    if route.pool and _share(lines, start_s, pool, amount, settler.chain_for_pool(pool, start_s)):
+    if route.pool and _share(lines, start_s, pool, amount, kind, settler.chain_for_pool(pool, start_s)):
         return
-    if route.cluster and _share(lines, start_s, pool, amount, settler.chain_for_cluster(start_s)):
+    if route.cluster and _share(lines, start_s, pool, amount, kind, settler.chain_for_cluster(start_s)):
         return
-    _line(lines, start_s, pool, (IDLE, NO_TIER)).idle += amount
+    _line(lines, start_s, pool, (IDLE, NO_TIER)).add_idle(kind, amount)
 
 
 def _line(lines: dict[LineId, Components], start_s: int, pool: str, key: LineKey) -> Components:
@@ -277,6 +288,7 @@ def attribute_window(
             s.interval_start_s,
             s.pool,
             s.idle_usd_micros,
+            s.idle_kind,
             policy,
             policies.cluster_idle,
             policies.reservations_by_pool.get(s.pool, ()),
@@ -286,7 +298,10 @@ def attribute_window(
             (UNALLOCATED_POOL, ci.unallocated_usd_micros),
             (OVERHEAD_POOL, ci.overhead_usd_micros),
         ):
-            _settle(lines, settler, ci.interval_start_s, pool, amount, None, policies.cluster_idle)
+            # GPUs in no pool and the overheads are cluster idle: cold
+            _settle(
+                lines, settler, ci.interval_start_s, pool, amount, IdleKind.COLD, None, policies.cluster_idle
+            )
         if ci.unmeasured_usd_micros:
             _line(
                 lines, ci.interval_start_s, CLUSTER_POOL, (UNMEASURED, NO_TIER)

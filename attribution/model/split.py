@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import assert_never
 
 from attribution.model.money import allocate
-from attribution.model.vocabulary import FixedPolicy
+from attribution.model.vocabulary import FixedPolicy, IdleKind
 
 LineKey = tuple[str, str]
 """(tenant, tier)"""
@@ -74,10 +74,23 @@ class PoolInterval:
 
 @dataclass(slots=True)
 class Components:
+    """A line's money by component; idle is held as its three kinds (``IdleKind``) and ``idle`` is their
+    sum, so a reader of ``idle`` sees what it always saw."""
+
     kv_in_use: int = 0
     static: int = 0
-    idle: int = 0
+    idle_cold: int = 0
+    idle_warm: int = 0
+    kv_headroom: int = 0
     unmeasured: int = 0
+
+    @property
+    def idle(self) -> int:
+        return self.idle_cold + self.idle_warm + self.kv_headroom
+
+    def add_idle(self, kind: IdleKind, amount: int) -> None:
+        """Add ``amount`` of idle of one kind."""
+        setattr(self, kind.value, getattr(self, kind.value) + amount)
 
     @property
     def total(self) -> int:
@@ -106,6 +119,9 @@ class PoolSplit:
     gap: bool = False
     """The engine worked and no tenant data arrived: ``unmeasured_usd_micros`` is the missing tenants'
     non-idle cost (KV in use + static), their weight in idle settlement."""
+    idle_kind: IdleKind = IdleKind.HEADROOM
+    """The kind of ``idle_usd_micros``: free KV of an interval that served (or a gap's, where the engine
+    worked) is ``kv_headroom``; the whole cost of an interval nobody used is ``idle_warm``."""
 
 
 def _kv_in_use_bytes(pi: PoolInterval, capacity: int, total_weight: int) -> tuple[int, bool]:
@@ -188,6 +204,7 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
         else:  # nobody served: KV in use is 0 here (no reading above zero), static is idle
             split.unmeasured_usd_micros = c_use
             split.idle_usd_micros += c_static
+            split.idle_kind = IdleKind.WARM
         return split
     lines = {k: Components() for k in keys}
     kv_parts = allocate_by_tenant(c_use, keys, [pi.usage[k].weight for k in keys])

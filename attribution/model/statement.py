@@ -15,10 +15,14 @@ from itertools import groupby
 from typing import Any
 
 from attribution.model.money import micros_to_cents
+from attribution.model.vocabulary import IDLE_KINDS
 
 USAGE = "usage"
 CORRECTION = "correction"
 COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+"""The components that sum to a line's total; ``idle`` is itself the sum of ``IDLE_PART_FIELDS``."""
+IDLE_PART_FIELDS = tuple(f"{k}_usd_micros" for k in IDLE_KINDS)
+"""The three kinds of idle, in micro-USD: never added to a total (``idle`` already holds them)."""
 USAGE_FIELDS = ("kv_token_seconds", "kv_byte_seconds", "requests", "prompt_tokens", "generation_tokens")
 MONEY_FIELDS = (*(f"{c}_usd_micros" for c in COMPONENTS), "total_usd_micros")
 
@@ -33,6 +37,9 @@ class Line:
     kv_in_use_usd_micros: int
     static_usd_micros: int
     idle_usd_micros: int
+    idle_cold_usd_micros: int
+    idle_warm_usd_micros: int
+    kv_headroom_usd_micros: int
     unmeasured_usd_micros: int
     total_usd_micros: int
     total_cents: int
@@ -69,10 +76,18 @@ def _signed_cents(amounts: list[int]) -> list[int]:
 
 
 def content_hash(period: str, lines: Sequence[Line]) -> str:
-    """SHA-256 over the canonical JSON of the statement: any change to any issued figure changes it."""
+    """SHA-256 over the canonical JSON of the statement: any change to any issued figure changes it.
+
+    The kinds of idle are left out: they break down ``idle_usd_micros`` (which is in), are frozen with the
+    lines all the same, and leaving them out keeps the hashes of statements closed before they existed
+    verifiable by anyone from the lines as served."""
     canonical = json.dumps(
-        {"period": period, "lines": [asdict(line) for line in sorted(lines, key=lambda x: x.sort_key)]},
+        {"period": period, "lines": [_hashed(line) for line in sorted(lines, key=lambda x: x.sort_key)]},
         sort_keys=True,
         separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _hashed(line: Line) -> dict[str, Any]:
+    return {k: v for k, v in asdict(line).items() if k not in IDLE_PART_FIELDS}

@@ -37,10 +37,12 @@ from attribution.model.vectorized_split import SplitColumns, split_columns
 from attribution.model.vocabulary import (
     CLUSTER_POOL,
     IDLE,
+    IDLE_KINDS,
     NO_TIER,
     OVERHEAD_POOL,
     UNALLOCATED_POOL,
     UNMEASURED,
+    IdleKind,
     cluster_shares_idle,
     idle_route,
 )
@@ -270,11 +272,13 @@ def _outside(ix: Index, scope: PeriodScope) -> Lines:
 
 @dataclass(slots=True)
 class IdleRows:
-    """Every idle amount to settle: one per pool-interval, two per cluster interval."""
+    """Every idle amount to settle: one per pool-interval, two per cluster interval, each of one kind."""
 
     start: I64
     pool: I64
     amount: I64
+    kind: I64
+    """Index into ``IDLE_KINDS``: warm or headroom for a pool-interval, cold for cluster idle."""
     pool_chain: Mask
     cluster_chain: Mask
 
@@ -291,6 +295,7 @@ def _idle_rows(
     pool_chain = np.array([r.pool for r in route], dtype=np.bool_)
     cluster_chain = np.array([r.cluster for r in route], dtype=np.bool_)
     amount = cols.idle.copy()
+    kind = np.where(cols.warm, _KIND[IdleKind.WARM], _KIND[IdleKind.HEADROOM]).astype(np.int64)
     for code, name in enumerate(ix.pools):
         reservations = policies.reservations_by_pool.get(name, ())
         if not route[code].reserve or not reservations:
@@ -300,7 +305,8 @@ def _idle_rows(
             tenants = {r.tenant: ix.key_index[(r.tenant, NO_TIER)] for r in reservations}
             left, at, key, part = reserve(ix.starts[ix.row_start[rows]], amount[rows], reservations, tenants)
             amount[rows] = left
-            out.add(ix.row_start[rows[at]], np.full(at.size, code, dtype=np.int64), key, "idle", part)
+            code_at = np.full(at.size, code, dtype=np.int64)
+            _add_idle(out, ix.row_start[rows[at]], code_at, key, kind[rows[at]], part)
     start, unallocated, overhead, _ = cluster
     n = start.size
     pools = [np.full(n, ix.pool_index[name], dtype=np.int64) for name in (UNALLOCATED_POOL, OVERHEAD_POOL)]
@@ -308,6 +314,7 @@ def _idle_rows(
         start=np.concatenate([ix.row_start, start, start]),
         pool=np.concatenate([ix.row_pool, *pools]),
         amount=np.concatenate([amount, unallocated, overhead]),
+        kind=np.concatenate([kind, np.full(2 * n, _KIND[IdleKind.COLD], dtype=np.int64)]),
         pool_chain=np.concatenate([pool_chain[ix.row_pool], np.zeros(2 * n, dtype=np.bool_)]),
         cluster_chain=np.concatenate([cluster_chain[ix.row_pool], np.full(2 * n, cluster_share)]),
     )
@@ -343,12 +350,24 @@ def _settle(
         rows.pool_chain[live],
         rows.cluster_chain[live],
     )
+    kind = rows.kind[live]
     to_idle = target < 0
-    out.add(
-        start[to_idle], pool[to_idle], _key(ix, IDLE, int(to_idle.sum())), "idle", rows.amount[live][to_idle]
-    )
+    idle_key = _key(ix, IDLE, int(to_idle.sum()))
+    _add_idle(out, start[to_idle], pool[to_idle], idle_key, kind[to_idle], rows.amount[live][to_idle])
     shared = np.flatnonzero(~to_idle)
     at, key, part = share(rows.amount[live][shared], target[shared], scopes)
     gap = key == unmeasured_key  # the idle a gap's missing tenants would have carried is unmeasured
-    for component, pick in (("idle", ~gap), ("unmeasured", gap)):
-        out.add(start[shared][at[pick]], pool[shared][at[pick]], key[pick], component, part[pick])
+    row_start, row_pool, row_kind = start[shared][at], pool[shared][at], kind[shared][at]
+    _add_idle(out, row_start[~gap], row_pool[~gap], key[~gap], row_kind[~gap], part[~gap])
+    out.add(row_start[gap], row_pool[gap], key[gap], "unmeasured", part[gap])
+
+
+_KIND = {kind: code for code, kind in enumerate(IdleKind)}
+
+
+def _add_idle(out: Contributions, start: I64, pool: I64, key: I64, kind: I64, amount: I64) -> None:
+    """Idle contributions, each booked as the kind of the amount it is a share of."""
+    for code, name in enumerate(IDLE_KINDS):
+        pick = kind == code
+        if np.any(pick):
+            out.add(start[pick], pool[pick], key[pick], name, amount[pick])

@@ -17,8 +17,12 @@ from attribution.model.attribute import LineId
 from attribution.model.split import Components, LineKey, PoolInterval, PoolSplit
 from attribution.model.vectorized_kernels import I64, as_int64, runs
 from attribution.model.vectorized_split import SplitColumns
+from attribution.model.vocabulary import IDLE_KINDS, IdleKind
 
-COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+COMPONENTS = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured")
+"""The order of ``Components``' fields: idle as its three kinds."""
+ADDED = (*IDLE_KINDS, "unmeasured")
+"""The components added by amount (each creates its line), after the split lines' KV and static."""
 LINES_PER_CHUNK = 1 << 18
 """Lines are built a chunk at a time, so the temporary Python lists stay small next to the dict."""
 
@@ -46,22 +50,24 @@ class Contributions:
             self.amounts[name].append(amount)
 
     def add(self, start: I64, pool: I64, key: I64, component: str, amount: I64) -> None:
-        """Non-zero amounts of idle or unmeasured: each creates its line if it is not there yet."""
+        """Non-zero amounts of an idle kind or unmeasured: each creates its line if it is not there yet."""
         self.ids[component].append(self._ids(start, pool, key))
         self.amounts[component].append(amount)
 
     def take_totals(self) -> tuple[I64, I64, I64, list[I64]]:
-        """(start index, pool code, key code) of each line, sorted, and its four components.
+        """(start index, pool code, key code) of each line, sorted, and its components (``COMPONENTS``).
 
         Empties the collection: its arrays are as large as the lines, and the caller builds those next.
         """
-        every = [*self.present, *self.ids["idle"], *self.ids["unmeasured"]]
+        every = [*self.present, *(ids for name in ADDED for ids in self.ids[name])]
         line_ids, inverse = np.unique(np.concatenate([_EMPTY, *every]), return_inverse=True)
         del every
         # where each component's ids sit in ``every``: KV and static are the split lines' own ids
-        n_present = sum(a.size for a in self.present)
-        n_idle = sum(a.size for a in self.ids["idle"])
-        offsets = {"kv_in_use": 0, "static": 0, "idle": n_present, "unmeasured": n_present + n_idle}
+        offsets = {"kv_in_use": 0, "static": 0}
+        at = sum(a.size for a in self.present)
+        for name in ADDED:
+            offsets[name] = at
+            at += sum(a.size for a in self.ids[name])
         sums = []
         for name in COMPONENTS:
             amounts = np.concatenate([_EMPTY, *self.amounts[name]])
@@ -91,7 +97,8 @@ def _sum_at(n: int, index: I64, amounts: I64) -> I64:
 @dataclass(frozen=True, slots=True)
 class LineColumns:
     """The lines as columns, sorted by (interval start, pool, tenant, tier): line i is
-    ``(interval_start_s[i], pools[pool[i]], *keys[key[i]])`` with its four components in micro-USD.
+    ``(interval_start_s[i], pools[pool[i]], *keys[key[i]])`` with its components in micro-USD; ``idle``
+    is the exact sum of its three kinds.
 
     For callers that aggregate lines further (to an hour's grain, a statement): numpy group-bys over
     these arrays avoid building a Python object per line, which is most of the time of a large window.
@@ -104,15 +111,26 @@ class LineColumns:
     keys: list[LineKey]
     kv_in_use: I64
     static: I64
-    idle: I64
+    idle_cold: I64
+    idle_warm: I64
+    kv_headroom: I64
     unmeasured: I64
+
+    @property
+    def idle(self) -> I64:
+        total: I64 = self.idle_cold + self.idle_warm + self.kv_headroom
+        return total
+
+    def idle_part(self, kind: IdleKind) -> I64:
+        part: I64 = getattr(self, kind.value)
+        return part
 
     @classmethod
     def from_totals(
         cls, out: Contributions, starts: I64, pools: list[str], keys: list[LineKey]
     ) -> LineColumns:
-        start, pool, key, (kv, static, idle, unmeasured) = out.take_totals()
-        return cls(starts[start], pool, key, pools, keys, kv, static, idle, unmeasured)
+        start, pool, key, sums = out.take_totals()
+        return cls(starts[start], pool, key, pools, keys, *sums)
 
     @classmethod
     def from_lines(cls, lines: Mapping[LineId, Components]) -> LineColumns:
@@ -150,7 +168,7 @@ class LineColumns:
                 tiers[key].tolist(),
                 strict=True,
             )
-            parts = (a[at].tolist() for a in (self.kv_in_use, self.static, self.idle, self.unmeasured))
+            parts = (getattr(self, name)[at].tolist() for name in COMPONENTS)
             lines.update(zip(ids, map(Components, *parts), strict=True))
         return lines
 
@@ -174,8 +192,9 @@ def build_splits(
             unmeasured_usd_micros=unmeasured,
             estimated=estimated,
             gap=gap,
+            idle_kind=IdleKind.WARM if warm else IdleKind.HEADROOM,
         )
-        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeasured, estimated, gap in zip(
+        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeasured, estimated, gap, warm in zip(
             pis,
             cols.capacity.tolist(),
             cols.in_use.tolist(),
@@ -186,6 +205,7 @@ def build_splits(
             cols.unmeasured.tolist(),
             cols.estimated.tolist(),
             cols.gap.tolist(),
+            cols.warm.tolist(),
             strict=True,
         )
     ]

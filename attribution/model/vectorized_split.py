@@ -65,6 +65,8 @@ class SplitColumns:
     unmeasured: I64
     estimated: Mask
     gap: Mask
+    warm: Mask
+    """Nobody used the interval (no tenant, no gap): its idle is ``idle_warm``, else ``kv_headroom``."""
     entry_row: I64
     entry_key: I64
     entry_kv: I64
@@ -164,6 +166,7 @@ def split_columns(
         unmeasured=np.where(has_keys, 0, c_use) + np.where(gap, c_static, 0),
         estimated=~(has_ratio & has_capacity),
         gap=gap,
+        warm=~(has_keys | gap),
         entry_row=row,
         entry_key=key,
         entry_kv=kv,

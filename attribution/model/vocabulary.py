@@ -37,6 +37,25 @@ RESERVED_NAMES = frozenset(
 )
 
 
+class IdleKind(StrEnum):
+    """The three kinds of idle, each a component of every line (``idle`` is their exact sum).
+
+    Every idle amount the model settles is of one kind, known where it arises: a pool-interval that
+    served (or a telemetry gap, where the engine worked) leaves its free KV cache, ``kv_headroom``; a
+    pool-interval nobody used leaves its whole cost, weights loaded and no traffic, ``idle_warm``; GPUs in
+    no pool and the month's overheads are cluster idle, ``idle_cold``. Settlement moves an amount whole
+    to its lines, so every share of it is of its kind and the parts add up exactly, with no rounding.
+    """
+
+    COLD = "idle_cold"
+    WARM = "idle_warm"
+    HEADROOM = "kv_headroom"
+
+
+#: The component names of the idle kinds, in their fixed order (columns, statements, exports).
+IDLE_KINDS: tuple[str, ...] = tuple(k.value for k in IdleKind)
+
+
 class FixedPolicy(StrEnum):
     """How a pool's static cost (weights and runtime, the memory KV cannot use) goes to active tenants."""
 

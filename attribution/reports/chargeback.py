@@ -146,6 +146,10 @@ class GroupCharge:
     kv_in_use_cents: int
     static_cents: int
     idle_cents: int
+    idle_cold_cents: int
+    idle_warm_cents: int
+    kv_headroom_cents: int
+    """The kinds of idle in cents: each line's idle cents split by kind (largest remainder), summed."""
     unmeasured_cents: int
     total_cents: int
     total_usd_micros: int
@@ -170,7 +174,10 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
     out = []
     for key in keys:
         members = sums[key]
-        parts = [sum(column) for column in zip(*(x.component_cents() for x in members), strict=True)]
+        cents = [x.component_cents() for x in members]
+        parts = [sum(column) for column in zip(*cents, strict=True)]
+        by_kind = [x.idle_part_cents(c[2]) for x, c in zip(members, cents, strict=True)]
+        kinds = [sum(column) for column in zip(*by_kind, strict=True)]
         out.append(
             GroupCharge(
                 *key,
@@ -182,6 +189,9 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
                 kv_in_use_cents=parts[0],
                 static_cents=parts[1],
                 idle_cents=parts[2],
+                idle_cold_cents=kinds[0],
+                idle_warm_cents=kinds[1],
+                kv_headroom_cents=kinds[2],
                 unmeasured_cents=parts[3],
                 total_cents=sum(x.total_cents for x in members),
                 total_usd_micros=sum(x.total_usd_micros for x in members),

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
+from attribution.model.statement import IDLE_PART_FIELDS
+from attribution.reports.statement_views import apportion_cents
 from attribution.store.lines import line_item_sums
 
 GIB = 1024**3
@@ -41,6 +43,10 @@ class LineItem:
     charge_period: str | None = None
     total_cents: int = 0
     line_id: str = ""
+    idle_cold_usd_micros: int = 0
+    idle_warm_usd_micros: int = 0
+    kv_headroom_usd_micros: int = 0
+    """The three kinds of idle (docs/insights.md); they sum to ``idle_usd_micros`` exactly."""
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
@@ -54,6 +60,10 @@ class LineItem:
         """The line's components in cents, summing to its cents (reachable: its cents are its total
         rounded down or up, and the components' floors sum to within four cents below that)."""
         return micros_to_cents([getattr(self, f"{c}_usd_micros") for c in COMPONENTS], self.total_cents)
+
+    def idle_part_cents(self, idle_cents: int) -> list[int]:
+        """The kinds of idle in cents, summing to the line's idle cents (one of ``component_cents``)."""
+        return apportion_cents([getattr(self, f) for f in IDLE_PART_FIELDS], idle_cents)
 
 
 def window_lines(session: Session, start: datetime, end: datetime) -> list[LineItem]:
@@ -79,7 +89,10 @@ def _line(r: Any) -> LineItem:
         idle_usd_micros=int(r[10]),
         unmeasured_usd_micros=int(r[11]),
         total_usd_micros=int(r[12]),
-        estimated=bool(r[13]),
+        idle_cold_usd_micros=int(r[13]),
+        idle_warm_usd_micros=int(r[14]),
+        kv_headroom_usd_micros=int(r[15]),
+        estimated=bool(r[16]),
     )
 
 
@@ -94,4 +107,5 @@ _SUMMED = (
     "idle_usd_micros",
     "unmeasured_usd_micros",
     "total_usd_micros",
+    *IDLE_PART_FIELDS,
 )

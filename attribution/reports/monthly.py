@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.errors import NotFoundError
 from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, Line
+from attribution.model.vocabulary import IDLE_KINDS
 from attribution.reports.period_statement import build_statement
 from attribution.reports.series import Series, build_series
 from attribution.reports.statement_views import (
@@ -152,6 +153,11 @@ def row_dict(row: Row) -> dict[str, Any]:
         "generation_tokens": row.generation_tokens,
         "memory_gib_hours": round(row.memory_gib_hours, 6),
         **{f"{c}_cents": v for c, v in zip(COMPONENTS, row.component_cents, strict=True)},
+        **(
+            {f"{k}_cents": v for k, v in zip(IDLE_KINDS, row.idle_kind_cents, strict=True)}
+            if row.kinds_known
+            else {}
+        ),
         "total_cents": row.total_cents,
         "total_usd_micros": row.total_usd_micros,
     }

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from attribution.model.money import MICROS_PER_CENT, allocate, round_to_unit
-from attribution.model.statement import COMPONENTS, Line
+from attribution.model.statement import COMPONENTS, IDLE_PART_FIELDS, Line
 
 GIB = 1024**3
 _TIER_FLOOR = re.compile(r"^(\d+)(k?)(?:-|\+$)")
@@ -65,6 +65,11 @@ def line_component_cents(line: Line) -> tuple[int, ...]:
     return tuple(apportion_cents([getattr(line, f"{c}_usd_micros") for c in COMPONENTS], line.total_cents))
 
 
+def line_idle_kind_cents(line: Line, idle_cents: int) -> list[int]:
+    """A line's idle cents (one of ``line_component_cents``) split by kind, summing to them exactly."""
+    return apportion_cents([getattr(line, f) for f in IDLE_PART_FIELDS], idle_cents)
+
+
 @dataclass(slots=True)
 class Row:
     """One row of a view: usage and cost by component. Cents sum to ``total_cents``; micros are exact."""
@@ -81,6 +86,10 @@ class Row:
     total_cents: int = 0
     total_usd_micros: int = 0
     component_usd_micros: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    idle_kind_cents: list[int] = field(default_factory=lambda: [0, 0, 0])
+    """Cold, warm, headroom: each line's idle cents split by kind (largest remainder), then summed, so
+    they sum to ``idle_cents``. Unknown (``kinds_known`` false) for daily rows: days carry no kinds."""
+    kinds_known: bool = True
 
     @property
     def memory_gib_hours(self) -> float:
@@ -108,7 +117,10 @@ class Row:
         self.kv_byte_seconds += byte_seconds
 
     def add_line(self, line: Line) -> None:
-        self.add_cents(line_component_cents(line), line.total_cents)
+        cents = line_component_cents(line)
+        self.add_cents(cents, line.total_cents)
+        kinds = line_idle_kind_cents(line, cents[COMPONENTS.index("idle")])
+        self.idle_kind_cents = [a + b for a, b in zip(self.idle_kind_cents, kinds, strict=True)]
         self.add_usage(line.requests, line.prompt_tokens, line.generation_tokens, line.kv_byte_seconds)
         self.total_usd_micros += line.total_usd_micros
         for i, c in enumerate(COMPONENTS):
@@ -124,6 +136,8 @@ def total_of(rows: Iterable[Row], key: tuple[str, ...] = ("total",)) -> Row:
         out.component_usd_micros = [
             a + b for a, b in zip(out.component_usd_micros, r.component_usd_micros, strict=True)
         ]
+        out.idle_kind_cents = [a + b for a, b in zip(out.idle_kind_cents, r.idle_kind_cents, strict=True)]
+        out.kinds_known = out.kinds_known and r.kinds_known
     return out
 
 
@@ -165,8 +179,8 @@ def daily_rows(days: Sequence[DayAmounts], usage: Row) -> list[Row]:
     changed later; never for an open one), its days are rounded on their own and the difference is an
     explicit row rather than hidden in the days.
     """
-    rows = [Row((d.day,)) for d in days]
-    restated = Row((RESTATED,))
+    rows = [Row((d.day,), kinds_known=False) for d in days]
+    restated = Row((RESTATED,), kinds_known=False)
     for i in range(len(COMPONENTS)):
         micros = [d.component_usd_micros[i] for d in days]
         current, billed = sum(micros), usage.component_usd_micros[i]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, USAGE_FIELDS
+from attribution.model.statement import COMPONENTS, CORRECTION, IDLE_PART_FIELDS, USAGE, USAGE_FIELDS
 from attribution.store.aggregates import key_sum
 from attribution.store.tables import AttributedCost, CorrectionLine, Period, StatementLine
 from attribution.timeutil import period_window
@@ -24,6 +24,7 @@ def _aggregate(rows: Sequence[Any], charge_class: str, charge_period: str | None
             "tenant": str(r.tenant),
             "tier": str(r.tier),
             **{f"{c}_usd_micros": int(getattr(r, f"{c}_usd_micros")) for c in COMPONENTS},
+            **{f: int(getattr(r, f)) for f in IDLE_PART_FIELDS},
             "total_usd_micros": int(r.total_usd_micros),
             "kv_token_seconds": float(r.kv_token_seconds),
             "kv_byte_seconds": float(r.kv_byte_seconds),
@@ -34,7 +35,8 @@ def _aggregate(rows: Sequence[Any], charge_class: str, charge_period: str | None
 
 
 def _sums(model: type[AttributedCost] | type[CorrectionLine]) -> list[Any]:
-    money = [func.sum(getattr(model, f"{c}_usd_micros")).label(f"{c}_usd_micros") for c in COMPONENTS]
+    fields = [*(f"{c}_usd_micros" for c in COMPONENTS), *IDLE_PART_FIELDS]
+    money = [func.sum(getattr(model, f)).label(f) for f in fields]
     usage = [key_sum(getattr(model, f)).label(f) for f in USAGE_FIELDS]  # floats in key order
     return [*money, func.sum(model.total_usd_micros).label("total_usd_micros"), *usage]
 

@@ -135,6 +135,10 @@ class CostAndUsage:
     kv_in_use_usd_micros: Mapped[int]
     static_usd_micros: Mapped[int]
     idle_usd_micros: Mapped[int]
+    """The exact sum of the three kinds below (docs/insights.md, "Three kinds of idle")."""
+    idle_cold_usd_micros: Mapped[int] = mapped_column(server_default="0")
+    idle_warm_usd_micros: Mapped[int] = mapped_column(server_default="0")
+    kv_headroom_usd_micros: Mapped[int] = mapped_column(server_default="0")
     unmeasured_usd_micros: Mapped[int]
     total_usd_micros: Mapped[int]
     kv_token_seconds: Mapped[float] = mapped_column(Float)

@@ -74,7 +74,8 @@ def test_far_apart_prices_give_exact_break_even_prices(client: tuple[TestClient,
 def line(tier: str, cost: int, requests: int, prompt: int, generated: int) -> Line:
     return Line(
         charge_class=USAGE, charge_period="2026-11", pool="small", tenant="t", tier=tier,
-        kv_in_use_usd_micros=cost, static_usd_micros=0, idle_usd_micros=0, unmeasured_usd_micros=0,
+        kv_in_use_usd_micros=cost, static_usd_micros=0, idle_usd_micros=0, idle_cold_usd_micros=0,
+        idle_warm_usd_micros=0, kv_headroom_usd_micros=0, unmeasured_usd_micros=0,
         total_usd_micros=cost, total_cents=0, kv_token_seconds=0.0, kv_byte_seconds=0.0,
         requests=requests, prompt_tokens=prompt, generation_tokens=generated,
     )  # fmt: skip

@@ -214,3 +214,12 @@ def test_columns_timestamps_and_numbers_follow_focus_formats(exported: dict[str,
         for column in ("BilledCost", "ContractedCost", "ContractedUnitPrice", "PricingQuantity"):
             assert row[column] == "" or "." in row[column], (column, row[column])  # never inferred as BIGINT
         assert row["ProviderName"] == row["InvoiceIssuerName"] == row["PublisherName"]
+
+
+def test_the_kinds_of_idle_sum_to_idle_on_every_row_corrections_too(exported: dict[str, str]) -> None:
+    kinds = ("x_IdleColdCost", "x_IdleWarmCost", "x_KvHeadroomCost")
+    rows = [row for text in exported.values() for row in rows_of(text)]
+    for row in rows:
+        assert sum(Decimal(row[k]) for k in kinds) == Decimal(row["x_IdleCost"]), row
+    assert any(r["ChargeClass"] == "Correction" and Decimal(r["x_IdleCost"]) for r in rows)
+    assert all(any(Decimal(r[k]) for r in rows) for k in ("x_IdleColdCost", "x_KvHeadroomCost"))

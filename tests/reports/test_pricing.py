@@ -24,8 +24,9 @@ def line(tenant: str, tier: str, cost: int, requests: int, prompt: int, generate
     return Line(
         charge_class=kw.get("charge_class", USAGE), charge_period="2026-11", pool=kw.get("pool", "small"),
         tenant=tenant, tier=tier, kv_in_use_usd_micros=cost, static_usd_micros=0, idle_usd_micros=0,
-        unmeasured_usd_micros=0, total_usd_micros=cost, total_cents=0, kv_token_seconds=0.0,
-        kv_byte_seconds=0.0, requests=requests, prompt_tokens=prompt, generation_tokens=generated,
+        idle_cold_usd_micros=0, idle_warm_usd_micros=0, kv_headroom_usd_micros=0, unmeasured_usd_micros=0,
+        total_usd_micros=cost, total_cents=0, kv_token_seconds=0.0, kv_byte_seconds=0.0, requests=requests,
+        prompt_tokens=prompt, generation_tokens=generated,
     )  # fmt: skip
 
 
