@@ -42,6 +42,7 @@ from attribution.store.collection_state import (
     intervals_with_status,
 )
 from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
+from attribution.store.rollups import refresh_rollups
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, Period, PoolCost
@@ -186,6 +187,7 @@ def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
     if start < end:
         for model in (AttributedCost, PoolCost, ClusterCost):
             replace_window(session, model, start, end, [])
+        refresh_rollups(session, start, end)
         clear_incidents(session, start, end)
 
 
@@ -235,6 +237,7 @@ def run_attribution(
         )
         _set_covered(rows, settings.line_grain_seconds, end)
         replace_window(session, AttributedCost, start, end, rows)
+        refresh_rollups(session, start, end)  # the touched days, from their lines, in this transaction
         replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
         record_incidents(session, settings, start, end)  # issue 18: from the samples and pool costs above

@@ -80,3 +80,27 @@ def bucket_of(column: Any, origin_seconds: int, step_seconds: int) -> Any:
     return literal(origin_seconds, BigInteger) + since // literal(step_seconds, BigInteger) * literal(
         step_seconds, BigInteger
     )
+
+
+class day_start(FunctionElement[Any]):  # noqa: N801 (a SQL function, named like one)
+    """The start of a timestamp column's UTC day, as the same type: the key rollups group by."""
+
+    inherit_cache = True
+    name = "day_start"
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(day_start)
+def _day_sqlite(element: day_start, compiler: SQLCompiler, **kw: Any) -> str:
+    column = next(iter(element.clauses))
+    # the text SQLAlchemy stores a DateTime as on SQLite, so comparisons with bound values hold
+    return f"strftime('%Y-%m-%d 00:00:00.000000', {compiler.process(column, **kw)})"
+
+
+@compiles(day_start, "postgresql")
+def _day_postgres(element: day_start, compiler: SQLCompiler, **kw: Any) -> str:
+    column = next(iter(element.clauses))
+    return f"(date_trunc('day', {compiler.process(column, **kw)} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"

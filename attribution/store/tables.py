@@ -163,6 +163,24 @@ class AttributedCost(CostAndUsage, Base):
     partial line, replaced as collection advances); None (rows from before it was kept) for a whole grain."""
 
 
+class DailyLineSum(CostAndUsage, Base):
+    """The lines of one UTC day summed per pool x tenant x tier (:mod:`attribution.store.rollups`),
+    written in the transaction that writes the lines, so a view of whole days reads a row per day
+    instead of one per line. Every :class:`CostAndUsage` column is the day's sum of that column;
+    ``estimated`` is whether any line was; ``covered_seconds`` sums the lines' known covered seconds
+    (NULL ones, whole grains from before it was kept, add nothing) and ``lines`` counts them."""
+
+    __tablename__ = "daily_line_sums"
+
+    day_start: Mapped[datetime] = mapped_column(primary_key=True)
+    pool: Mapped[str] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(primary_key=True)
+    tier: Mapped[str] = mapped_column(primary_key=True)
+    estimated: Mapped[bool] = mapped_column(Boolean)
+    covered_seconds: Mapped[int]
+    lines: Mapped[int] = mapped_column(Integer)
+
+
 class AttributionRun(Base):
     """An audit row per attribution run: what window, how many lines, what total."""
 
