@@ -162,7 +162,7 @@ def close(
         if form.get("confirm") != period:
             raise ForbiddenError(f"type {period} in the confirmation box to close it")
         key = f"console-{who.key_id}-{form.get('nonce', '')[:64]}"
-        close_period(session, period, settings.interval_seconds, key)
+        close_period(session, period, settings.interval_seconds, key, settings.rates())
         return RedirectResponse(f"{PREFIX}/periods?closed={period}", status_code=303)  # committed on return
     except AttributionError as exc:
         # answered as a page, not raised: undo what the close flushed, so the commit on return finds nothing
