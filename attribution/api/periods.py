@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Request
 
 from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import to_schema
 from attribution.api.deps import SessionDep, SettingsDep, WriteSessionDep
-from attribution.api.params import resolve_period
+from attribution.api.params import CurrencyQuery, resolve_period
 from attribution.api.schemas import PeriodOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
@@ -66,15 +66,6 @@ def close(
         session, resolve_period(period), settings.interval_seconds, idempotency_key, settings.rates()
     )
     return to_schema(PeriodOut, row)
-
-
-CurrencyQuery = Annotated[
-    str | None,
-    Query(
-        pattern=r"^[A-Z]{3}$",
-        description="ISO 4217 billing currency; default: the deployment's billing_currency",
-    ),
-]
 
 
 @router.get("/v1/periods/{period}/statement", response_model=StatementOut)

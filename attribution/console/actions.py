@@ -34,6 +34,7 @@ from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
 from attribution.reports.lineset import read_line_set
 from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_currency import in_currency
 from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store.cluster import cluster_cost_usd_micros
@@ -208,6 +209,8 @@ def _document(
         return build_statement_xlsx(session, settings, period, tenant)
     if kind == "focus.csv":
         statement = build_statement(session, period)
+        billed = settings.billing_currency_for(tenant)
+        statement = in_currency(session, statement, settings.currency, billed, settings.rates())
         rates = gpu_hour_rates(session, period, settings.interval_seconds)
         return focus_csv(focus_rows(statement, rates, tenant)).encode()
     start, end = period_window(period)
