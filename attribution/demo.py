@@ -181,7 +181,7 @@ def close_and_restate(
     the next open period (what finance sees after late data or a price correction)."""
     period = f"{month_start:%Y-%m}"
     with unit_of_work(factory) as session:
-        close_period(session, period, settings.interval_seconds, "demo")
+        close_period(session, period, settings.interval_seconds, "demo", settings.rates())
     _, month_end = period_window(period)
     backdated = month_start + timedelta(days=20)
     prices = [p.model_dump() for p in settings.gpu_prices]

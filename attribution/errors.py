@@ -71,3 +71,10 @@ class PeriodIncompleteError(AttributionError):
 
     status_code = 422
     code = "period_incomplete"
+
+
+class CurrencyError(AttributionError):
+    """A billing currency that cannot be converted to: unknown code, or no rate for the period."""
+
+    status_code = 422
+    code = "currency_error"

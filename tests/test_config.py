@@ -166,3 +166,51 @@ def test_reservations_must_fit_in_their_pool(tmp_path: Path, monkeypatch: pytest
         ConfigError, match=r"reservations\.0\.fraction: Value error, fractions must be decimal"
     ):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            'billing_currency = "EURO"',
+            "invalid configuration: billing_currency: Value error, unknown currency code 'EURO' "
+            "(ISO 4217, e.g. EUR, JPY)",
+        ),
+        (
+            'billing_currency = "EUR"',
+            "invalid configuration: <root>: Value error, billing currency EUR has no exchange rate; add "
+            '[[exchange_rates]] from = "USD" to = "EUR" rate = "..." effective_from = "..."',
+        ),
+        (
+            '[[exchange_rates]]\nfrom = "EUR"\nto = "JPY"\nrate = "160.1"\n'
+            "effective_from = 2026-11-01T00:00:00Z",
+            "invalid configuration: <root>: Value error, exchange_rates.0.from: EUR is not the pricing "
+            "currency USD; give rates from USD",
+        ),
+        (
+            '[[exchange_rates]]\nfrom = "USD"\nto = "EUR"\nrate = 0.92\n'
+            "effective_from = 2026-11-01T00:00:00Z",
+            "invalid configuration: exchange_rates.0.rate: Value error, a rate must be a decimal string "
+            '(rate = "0.9215"), not a float',
+        ),
+    ],
+)
+def test_bad_currency_config_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str, message: str
+) -> None:
+    text = GOOD + extra if extra.startswith("[[") else extra + "\n" + GOOD  # a table goes last
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, text)))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == message
+
+
+def test_exchange_rates_are_exact_and_dated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rates = '[[exchange_rates]]\nfrom = "USD"\nto = "EUR"\nrate = "0.9215"\n'
+    rates += "effective_from = 2026-11-01T00:00:00Z\n"
+    text = 'billing_currency = "EUR"\ntenant_billing_currencies = { acme = "EUR" }\n' + GOOD + rates
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(write(tmp_path, text)))
+    settings = load_settings()
+    (rate,) = settings.rates()
+    assert (rate.source, rate.to, str(rate.rate)) == ("USD", "EUR", "0.9215")
+    assert settings.billing_currency_for("acme") == settings.billing_currency_for() == "EUR"

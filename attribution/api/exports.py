@@ -11,10 +11,11 @@ from attribution.api.auth import ReaderDep
 from attribution.api.deps import LineQuery, LinesDep, SessionDep, SettingsDep, WindowQuery
 from attribution.api.filters import LineFilterParams, kept_lines
 from attribution.api.limits import Expensive
-from attribution.api.params import TenantQuery, resolve_period
+from attribution.api.params import CurrencyQuery, TenantQuery, resolve_period
 from attribution.reports.export import lines_csv_chunks
 from attribution.reports.focus import focus_csv_chunks, focus_rows, gpu_hour_rates
 from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_currency import in_currency
 
 router = APIRouter(tags=["exports"], dependencies=[Expensive])  # per-key rate limit
 
@@ -44,11 +45,18 @@ def line_items_csv(
 
 @router.get("/v1/exports/focus.csv", response_class=Response, responses=CSV)
 def focus_export(
-    principal: ReaderDep, session: SessionDep, settings: SettingsDep, period: str, tenant: TenantQuery = None
+    principal: ReaderDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    period: str,
+    tenant: TenantQuery = None,
+    currency: CurrencyQuery = None,
 ) -> Response:
-    """FOCUS 1.2 Cost and Usage rows of the period's statement (frozen if closed, else provisional)."""
+    """FOCUS 1.2 Cost and Usage rows of the period's statement (frozen if closed, else provisional), in
+    the billing currency (``BillingCurrency``; the USD figures in the ``PricingCurrency`` columns)."""
     name = resolve_period(period)
     keep = LineFilterParams(tenant=tenant).resolve(session, settings, principal)
-    found = build_statement(session, name)
+    billed = currency or settings.billing_currency_for(keep.tenant)
+    found = in_currency(session, build_statement(session, name), settings.currency, billed, settings.rates())
     rows = focus_rows(found, gpu_hour_rates(session, name, settings.interval_seconds), keep.tenant)
     return StreamingResponse(focus_csv_chunks(rows), media_type="text/csv")

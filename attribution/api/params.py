@@ -66,3 +66,12 @@ def resolve_period(period: str) -> str:
     except (ValueError, OverflowError) as exc:
         raise InvalidWindowError(f"period out of range: {exc}") from None
     return parse_period(period)
+
+
+CurrencyQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 billing currency; default: the tenant's or the deployment's billing currency",
+    ),
+]

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Header, Path, Request
 from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import to_schema
 from attribution.api.deps import SessionDep, SettingsDep, WriteSessionDep
-from attribution.api.params import resolve_period
-from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
+from attribution.api.params import CurrencyQuery, resolve_period
+from attribution.api.schemas import PeriodOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
 from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_currency import in_currency
 from attribution.store.statements import all_periods
 
 router = APIRouter(tags=["periods"])
@@ -62,13 +63,23 @@ def close(
     # the close commits when this returns, before the answer is sent (WriteSessionDep)
     single_header(request, "Idempotency-Key")
     row, _closed_now = close_period(
-        session, resolve_period(period), settings.interval_seconds, idempotency_key
+        session, resolve_period(period), settings.interval_seconds, idempotency_key, settings.rates()
     )
     return to_schema(PeriodOut, row)
 
 
 @router.get("/v1/periods/{period}/statement", response_model=StatementOut)
-def statement(period: PeriodPath, _: BillingDep, session: SessionDep) -> StatementOut:
-    """A closed period's frozen statement (with its content hash), or an open period's provisional one."""
+def statement(
+    period: PeriodPath,
+    _: BillingDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    currency: CurrencyQuery = None,
+) -> StatementOut:
+    """A closed period's frozen statement (with its content hash), or an open period's provisional one,
+    with its amounts in the billing currency beside the USD ones (docs/currencies.md)."""
     found = build_statement(session, resolve_period(period))
-    return to_schema(StatementOut, found, lines=[to_schema(StatementLineOut, x) for x in found.lines])
+    billed = currency or settings.billing_currency_for()
+    found = in_currency(session, found, settings.currency, billed, settings.rates())
+    body = found.to_dict()
+    return StatementOut.model_validate(body)

@@ -297,6 +297,9 @@ class StatementLineOut(BaseModel):
     requests: int
     prompt_tokens: int
     generation_tokens: int
+    total_billing_minor: int = Field(
+        description="the line in minor units of billing_currency (cents, yen); lines sum to the total"
+    )
 
 
 class StatementOut(BaseModel):
@@ -307,6 +310,11 @@ class StatementOut(BaseModel):
     total_cents: int
     content_hash: str | None
     closed_at: str | None
+    billing_currency: str = Field(description="ISO 4217 code of the billed amounts (docs/currencies.md)")
+    exchange_rate: str = Field(description="units of billing_currency per USD, exact; 1 when USD")
+    rate_effective_from: str | None = Field(description="when the rate took effect; null for USD")
+    billing_exponent: int = Field(description="ISO 4217 minor-unit exponent: 2 for EUR, 0 for JPY")
+    total_billing_minor: int = Field(description="the statement total in billing minor units")
 
 
 class Health(BaseModel):

@@ -76,6 +76,8 @@ def period_close(
 
     settings = current_settings()
     with unit_of_work(session_factory(settings)) as session:
-        row, closed_now = close_period(session, period, settings.interval_seconds, idempotency_key)
+        row, closed_now = close_period(
+            session, period, settings.interval_seconds, idempotency_key, settings.rates()
+        )
         verb = "closed" if closed_now else "was already closed"
         console().print(f"{period} {verb}: {row.total_cents} cents, sha256 {row.content_hash}")

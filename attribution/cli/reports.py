@@ -92,8 +92,15 @@ def report_statement(
     with_cluster_total: Annotated[
         bool, typer.Option(help="html, xlsx with --tenant: add the cluster and other tenants' totals")
     ] = False,
+    currency: Annotated[
+        str | None,
+        typer.Option(help="table, json: ISO 4217 billing currency (default: the configured one)"),
+    ] = None,
 ) -> None:
     """A period's statement: frozen if closed, provisional if open; usage and correction lines.
+
+    table and json bill in --currency, else the tenant's or the deployment's billing currency, at the
+    period's exchange rate (docs/currencies.md); json keeps the USD amounts beside the billed ones.
 
     html: a self-contained page with charts, printable; xlsx: a workbook with a sheet per view. With
     --tenant the page is the tenant's: it leaves out what the other tenants spent unless finance asks for
@@ -103,6 +110,7 @@ def report_statement(
 
     from attribution.reports.chargeback_render import statement_table
     from attribution.reports.period_statement import build_statement
+    from attribution.reports.statement_currency import in_currency
 
     settings = current_settings()
     with session_factory(settings)() as session:
@@ -118,6 +126,8 @@ def report_statement(
             console().print(f"wrote {path}")
             return
         statement = build_statement(session, period)
+        billed = currency or settings.billing_currency_for(tenant)
+        statement = in_currency(session, statement, settings.currency, billed, settings.rates())
     if tenant is not None:
         statement = statement.for_tenant(tenant)
     if fmt is StatementFormat.json:

@@ -263,7 +263,7 @@ def _rows(model: type[BaseModel], path: str) -> list[str]:
             field.description or docs.get(name) or MEANINGS.get(f"{model.__name__}.{name}", "")
         )
         env = env_name([*parts, name], in_list)
-        rows.append(f"| `{name}` | {kind} | {default_text(field)} | {env} | {meaning} |")
+        rows.append(f"| `{field.alias or name}` | {kind} | {default_text(field)} | {env} | {meaning} |")
     return rows
 
 

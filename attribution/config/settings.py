@@ -20,12 +20,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.registry import unknown_gpu_message
 from attribution.config.api import ApiConfig
+from attribution.config.currency import CurrencyCode, ExchangeRate, check_rates, model_rates
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import SchedulerConfig
 from attribution.config.sources import CollectionConfig, ProfileConfig, SourceConfig
 from attribution.config.types import VALIDATING_CATALOG
 from attribution.errors import ConfigError
+from attribution.model.currency import Rate
 from attribution.model.vocabulary import FixedPolicy, IdlePolicy
 
 DEFAULT_CONFIG_FILE = "attribution.toml"
@@ -69,6 +71,12 @@ class Settings(BaseSettings):
     to ``interval_seconds`` for per-interval lines."""
     max_window_days: Annotated[int, Field(ge=1)] = 400
     currency: str = "USD"
+    billing_currency: CurrencyCode | None = None
+    """The currency statements, exports and the API bill in (default: ``currency``); docs/currencies.md."""
+    tenant_billing_currencies: dict[str, CurrencyCode] = {}
+    """A tenant billed in another currency than the deployment's: its own statement uses this one."""
+    exchange_rates: list[ExchangeRate] = []
+    """Effective-dated rates from ``currency`` to each billing currency; a closed period keeps its own."""
     gpu_prices: list[GpuPrice] = []
     inventory: dict[str, Annotated[int, Field(ge=0)]] = {}
     pools: list[PoolConfig] = []
@@ -133,6 +141,8 @@ class Settings(BaseSettings):
         if self.line_grain_seconds % self.interval_seconds or 3600 % self.line_grain_seconds:
             raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
+        billed = [self.billing_currency or self.currency, *self.tenant_billing_currencies.values()]
+        check_rates(self.currency, self.exchange_rates, billed)
         return self
 
     @model_validator(mode="before")
@@ -188,6 +198,16 @@ class Settings(BaseSettings):
             if p.name == name:
                 return p
         raise ConfigError(f"pools: no pool named {name!r}")
+
+    def billing_currency_for(self, tenant: str | None = None) -> str:
+        """The tenant's own billing currency, else the deployment's, else the pricing currency."""
+        if tenant is not None and tenant in self.tenant_billing_currencies:
+            return self.tenant_billing_currencies[tenant]
+        return self.billing_currency or self.currency
+
+    def rates(self) -> list[Rate]:
+        """The configured exchange rates, for the pure conversion."""
+        return model_rates(self.exchange_rates)
 
     def fixed_policy(self, pool: PoolConfig) -> FixedPolicy:
         return pool.fixed_policy or self.policies.fixed

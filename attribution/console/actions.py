@@ -34,6 +34,7 @@ from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
 from attribution.reports.lineset import read_line_set
 from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_currency import in_currency
 from attribution.reports.statement_html import build_statement_html
 from attribution.reports.xlsx import build_statement_xlsx
 from attribution.store.cluster import cluster_cost_usd_micros
@@ -162,7 +163,7 @@ def close(
         if form.get("confirm") != period:
             raise ForbiddenError(f"type {period} in the confirmation box to close it")
         key = f"console-{who.key_id}-{form.get('nonce', '')[:64]}"
-        close_period(session, period, settings.interval_seconds, key)
+        close_period(session, period, settings.interval_seconds, key, settings.rates())
         return RedirectResponse(f"{PREFIX}/periods?closed={period}", status_code=303)  # committed on return
     except AttributionError as exc:
         # answered as a page, not raised: undo what the close flushed, so the commit on return finds nothing
@@ -208,6 +209,8 @@ def _document(
         return build_statement_xlsx(session, settings, period, tenant)
     if kind == "focus.csv":
         statement = build_statement(session, period)
+        billed = settings.billing_currency_for(tenant)
+        statement = in_currency(session, statement, settings.currency, billed, settings.rates())
         rates = gpu_hour_rates(session, period, settings.interval_seconds)
         return focus_csv(focus_rows(statement, rates, tenant)).encode()
     start, end = period_window(period)

@@ -9,6 +9,7 @@ written as correction lines billed in the next open period, with the closed one 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attribution.errors import ConflictError, PeriodIncompleteError
+from attribution.model.currency import Rate, rate_at
 from attribution.model.statement import (
     COMPONENTS,
     IDLE_PART_FIELDS,
@@ -26,7 +28,7 @@ from attribution.model.statement import (
 )
 from attribution.store.coverage import CoverageReport, coverage_report
 from attribution.store.statements import correction_lines, usage_lines
-from attribution.store.tables import CorrectionLine, Period, StatementLine
+from attribution.store.tables import CorrectionLine, Period, StatementLine, StatementRate
 from attribution.store.writes import insert_all
 from attribution.timeutil import parse_period, period_window
 
@@ -62,9 +64,16 @@ def ensure_period(session: Session, period: str) -> Period:
 
 
 def close_period(
-    session: Session, period: str, interval_seconds: int, idempotency_key: str | None = None
+    session: Session,
+    period: str,
+    interval_seconds: int,
+    idempotency_key: str | None = None,
+    rates: Sequence[Rate] = (),
 ) -> tuple[Period, bool]:
     """Freeze ``period``'s statement; returns the period and whether this call closed it.
+
+    ``rates`` are the configured exchange rates: the one in effect at the period's start for each billing
+    currency is recorded with the statement, so converting it later gives the same figures.
 
     Closing again with the same idempotency key returns the issued statement; with another key (or none)
     it is a conflict. A period with unattributed intervals cannot close: its total would miss cost.
@@ -87,8 +96,19 @@ def close_period(
     row.content_hash = content_hash(period, lines)
     row.total_usd_micros = sum(x.total_usd_micros for x in lines)
     row.total_cents = sum(x.total_cents for x in lines)
+    insert_all(session, StatementRate, _rates_at_start(period, start, rates))
     session.flush()
     return row, True
+
+
+def _rates_at_start(period: str, start: datetime, rates: Sequence[Rate]) -> list[dict[str, Any]]:
+    """One row per currency that has a rate in effect at the period's start."""
+    found = (rate_at(rates, r.source, r.to, start) for r in rates)
+    chosen = {r.to: r for r in found if r is not None}
+    return [
+        {"period": period, "currency": c, "rate": str(r.rate), "effective_from": r.effective_from}
+        for c, r in sorted(chosen.items())
+    ]
 
 
 def _incomplete(period: str, report: CoverageReport) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
+from functools import partial
 
 from rich.console import Console
 from rich.table import Table
@@ -105,23 +107,33 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
 
 
 def statement_table(statement: Statement, console: Console | None = None) -> None:
-    """Per tenant: usage and corrections in cents, from the statement's rounded lines."""
+    """Per tenant: usage and corrections in the billing currency, from the statement's rounded lines."""
     console = console or Console()
     per_tenant: dict[str, list[int]] = {}
-    for line in statement.lines:
+    for line, minor in zip(statement.lines, statement.line_billing_minor, strict=True):
         cell = per_tenant.setdefault(line.tenant, [0, 0])
-        cell[0 if line.charge_class == "usage" else 1] += line.total_cents
+        cell[0 if line.charge_class == "usage" else 1] += minor
+    caption = f"sha256 {statement.content_hash}" if statement.content_hash else "provisional: not closed"
+    if statement.rate_effective_from is not None:
+        caption += f"; 1 USD = {statement.exchange_rate} {statement.billing_currency}"
+        caption += f" (rate from {iso(statement.rate_effective_from)})"
     table = Table(
-        title=f"Statement {statement.period} ({statement.status})",
-        caption=f"sha256 {statement.content_hash}" if statement.content_hash else "provisional: not closed",
+        title=f"Statement {statement.period} ({statement.status}, {statement.billing_currency})",
+        caption=caption,
     )
     for name in ("tenant", "usage", "corrections", "total"):
         table.add_column(name, justify="left" if name == "tenant" else "right")
+    amount = partial(_minor, exponent=statement.billing_exponent)
     for tenant, (usage, corrections) in sorted(per_tenant.items()):
-        table.add_row(tenant, money(usage), money(corrections), money(usage + corrections))
+        table.add_row(tenant, amount(usage), amount(corrections), amount(usage + corrections))
     table.add_section()
-    table.add_row("total", "", "", money(statement.total_cents))
+    table.add_row("total", "", "", amount(statement.total_billing_minor or 0))
     console.print(table)
+
+
+def _minor(value: int, exponent: int) -> str:
+    """Minor units with thousands separators and the currency's decimals: 123456 (2) is 1,234.56."""
+    return f"{Decimal(value).scaleb(-exponent):,.{exponent}f}"
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -6,11 +6,16 @@ so the dataset is the statement: a closed period's rows come from its frozen lin
 charge is on no invoice). Corrections of earlier closed periods have ``ChargeClass=Correction``, this
 period as billing period and the original one as charge period.
 
-Money: ``BilledCost`` (= ``EffectiveCost`` = ``ContractedCost`` = ``ListCost``) is the line's cents, as
-issued. ``PricingUnit`` is ``GPU-Hours``: ``ContractedUnitPrice`` is the pool's average cost of a GPU-hour
+Money: ``BilledCost`` (= ``EffectiveCost`` = ``ContractedCost`` = ``ListCost``) is the line's amount in
+the statement's billing currency (``BillingCurrency``; USD cents as issued, or the converted minor units of
+docs/currencies.md), as FOCUS 1.2 wants every cost and unit price in the billing currency. When that is
+not the pricing currency (USD), ``PricingCurrency`` and its ``PricingCurrencyContractedUnitPrice`` and
+``PricingCurrencyEffectiveCost`` columns carry the USD figures, and ``x_ExchangeRate`` the rate used.
+``PricingUnit`` is ``GPU-Hours``: ``ContractedUnitPrice`` is the pool's average cost of a GPU-hour
 in the period (to the micro-dollar; the cluster's for lines outside every pool) and ``PricingQuantity``
 the GPU-hours the line's cost buys at that price, to 1e-10, so quantity x unit price = cost within
-1e-9 USD (the validator does not check this; our tests do). Memory-time, pool and tier are ``x_`` columns.
+1e-9 USD, or half a 1e-10 step times the unit price in another billing currency (the validator does not
+check this; our tests do). Memory-time, pool and tier are ``x_`` columns.
 Timestamps are ``YYYY-MM-DDTHH:MM:SSZ``; decimals always carry a point (the validator infers BIGINT for
 ``2``).
 """
@@ -21,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -79,6 +85,12 @@ X_COLUMNS = [
     "x_GenerationTokens",
     "x_StatementHash",
 ]
+#: Present only in a converted export (FOCUS: PRICING_BILLING_CURRENCY_DIFFERENCES), after FOCUS_COLUMNS.
+PRICING_CURRENCY_COLUMNS = [
+    "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice",
+    "PricingCurrencyEffectiveCost",
+]
 QUANTITY_PLACES = Decimal("1E-10")
 
 
@@ -117,22 +129,29 @@ def _usd(cents: int) -> str:
     return format_cents(cents)
 
 
+def _amount(minor: int, exponent: int) -> str:
+    """Minor units as a decimal that always carries a point (``196996.0`` for yen): the validator infers
+    an integer column from ``196996`` and then refuses it as a Decimal."""
+    return f"{Decimal(minor).scaleb(-exponent):.{max(exponent, 1)}f}"
+
+
 def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) -> list[dict[str, str]]:
     """The statement's lines as FOCUS rows (only ``tenant``'s when given), in statement order."""
     billing_start, billing_end = period_window(statement.period)
     closed = statement.status == "closed"
     rows = []
-    for line in statement.lines:
+    converted = statement.rate_effective_from is not None
+    for line, minor in zip(statement.lines, statement.line_billing_minor, strict=True):
         if tenant is not None and line.tenant != tenant:
             continue
         charge_start, charge_end = period_window(line.charge_period)
         correction = line.charge_class == CORRECTION
-        cost = _usd(line.total_cents)
+        cost = _amount(minor, statement.billing_exponent)
         row = {
             "BilledCost": cost,
             "BillingAccountId": line.tenant,
             "BillingAccountName": line.tenant,
-            "BillingCurrency": "USD",
+            "BillingCurrency": statement.billing_currency,
             "BillingPeriodEnd": _ts(billing_end),
             "BillingPeriodStart": _ts(billing_start),
             "ChargeCategory": "Usage",
@@ -151,9 +170,11 @@ def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) ->
             "ServiceCategory": "AI and Machine Learning",
             "ServiceName": "LLM Inference",
             "ServiceSubcategory": "Generative AI",
-            **_pricing(line, rates, correction),
+            **_pricing(line, minor, statement, rates.of(line.pool), correction),
             **_extras(line, statement),
         }
+        if converted:
+            row |= _pricing_currency(line, rates.of(line.pool), correction, statement.exchange_rate)
         rows.append(row)
     return rows
 
@@ -165,16 +186,30 @@ def _description(line: Line) -> str:
     return what
 
 
-def _pricing(line: Line, rates: Rates, correction: bool) -> dict[str, str]:
-    rate = rates.of(line.pool)
+def _pricing(
+    line: Line, minor: int, statement: Statement, rate: int | None, correction: bool
+) -> dict[str, str]:
+    """Unit price in the billing currency (the USD rate times the exchange rate, exact) and the GPU-hours
+    the billed amount buys at it, so quantity x unit price = BilledCost within 1e-9."""
     if correction or rate is None:
         # FOCUS lets a correction carry no quantity; a cluster with no GPU-hours has no price to quote
         return {"ContractedUnitPrice": "", "PricingQuantity": "", "PricingUnit": ""}
-    quantity = (Decimal(line.total_cents) * 10_000 / rate).quantize(QUANTITY_PLACES)
+    unit_price = Decimal(rate).scaleb(-6) * Decimal(statement.exchange_rate)
+    quantity = (Decimal(minor).scaleb(-statement.billing_exponent) / unit_price).quantize(QUANTITY_PLACES)
     return {
-        "ContractedUnitPrice": format_micros(rate),
+        "ContractedUnitPrice": f"{unit_price:f}" if statement.rate_effective_from else format_micros(rate),
         "PricingQuantity": f"{quantity:f}",
         "PricingUnit": "GPU-Hours",
+    }
+
+
+def _pricing_currency(line: Line, rate: int | None, correction: bool, exchange_rate: str) -> dict[str, str]:
+    """The USD figures of a converted row: its effective cost as issued in cents, and its unit price."""
+    return {
+        "PricingCurrency": "USD",
+        "PricingCurrencyContractedUnitPrice": "" if correction or rate is None else format_micros(rate),
+        "PricingCurrencyEffectiveCost": _usd(line.total_cents),
+        "x_ExchangeRate": exchange_rate,
     }
 
 
@@ -210,8 +245,13 @@ def focus_csv_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 
 def _focus_cells(rows: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
-    columns = FOCUS_COLUMNS + X_COLUMNS
+    rows = iter(rows)
+    first = next(rows, None)
+    converted = first is not None and "PricingCurrency" in first
+    columns = FOCUS_COLUMNS + (PRICING_CURRENCY_COLUMNS if converted else []) + X_COLUMNS
+    columns += ["x_ExchangeRate"] if converted else []
     yield columns
+    rows = chain([first], rows) if first is not None else rows
     # every cell through the one escape: names are made safe; a correction's -1.23 is a number, unchanged
     for row in rows:
         unknown = set(row) - set(columns)

@@ -24,20 +24,49 @@ class Statement:
     total_cents: int
     content_hash: str | None
     closed_at: datetime | None
+    #: The billing currency (docs/currencies.md): ``total_cents`` and each line's cents unless
+    #: :func:`attribution.reports.statement_currency.in_currency` converted the statement.
+    billing_currency: str = "USD"
+    exchange_rate: str = "1"
+    rate_effective_from: datetime | None = None
+    billing_exponent: int = 2
+    total_billing_minor: int | None = None
+    #: Each line's amount in billing minor units, in the order of ``lines``.
+    line_billing_minor: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.total_billing_minor is None:  # in the pricing currency: the billing amounts are the cents
+            object.__setattr__(self, "total_billing_minor", self.total_cents)
+            object.__setattr__(self, "line_billing_minor", tuple(x.total_cents for x in self.lines))
 
     def for_tenant(self, tenant: str) -> Statement:
         """Only ``tenant``'s lines, with the amounts the whole statement gave them; the content hash stays
         that of the issued statement they belong to."""
-        lines = [x for x in self.lines if x.tenant == tenant]
-        if not lines:
+        kept = [
+            (x, m) for x, m in zip(self.lines, self.line_billing_minor, strict=True) if x.tenant == tenant
+        ]
+        if not kept:
             raise NotFoundError(f"tenant {tenant!r} has no lines in the statement of {self.period}")
-        total_micros = sum(x.total_usd_micros for x in lines)
-        total_cents = sum(x.total_cents for x in lines)
-        return replace(self, lines=lines, total_usd_micros=total_micros, total_cents=total_cents)
+        lines = [x for x, _ in kept]
+        return replace(
+            self,
+            lines=lines,
+            total_usd_micros=sum(x.total_usd_micros for x in lines),
+            total_cents=sum(x.total_cents for x in lines),
+            total_billing_minor=sum(m for _, m in kept),
+            line_billing_minor=tuple(m for _, m in kept),
+        )
 
     def to_dict(self) -> dict[str, Any]:
+        """The statement as JSON: each line carries its ``total_billing_minor`` beside its USD amounts."""
         body = asdict(self)
+        del body["line_billing_minor"]
+        body["lines"] = [
+            {**asdict(x), "total_billing_minor": m}
+            for x, m in zip(self.lines, self.line_billing_minor, strict=True)
+        ]
         body["closed_at"] = iso(self.closed_at) if self.closed_at else None
+        body["rate_effective_from"] = iso(self.rate_effective_from) if self.rate_effective_from else None
         return body
 
 

@@ -4,6 +4,8 @@ own lines and the corrections billed in it, in micro-USD."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.statement import COMPONENTS, CORRECTION, IDLE_PART_FIELDS, USAGE, USAGE_FIELDS
 from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost, CorrectionLine, Period, StatementLine
+from attribution.store.tables import AttributedCost, CorrectionLine, Period, StatementLine, StatementRate
 from attribution.timeutil import period_window
 
 
@@ -75,3 +77,9 @@ def all_periods(session: Session) -> Sequence[Period]:
 def frozen_lines(session: Session, period: str) -> Sequence[StatementLine]:
     """A closed period's statement lines as they were issued (unordered)."""
     return session.scalars(select(StatementLine).where(StatementLine.period == period)).all()
+
+
+def frozen_rates(session: Session, period: str) -> dict[str, tuple[Decimal, datetime]]:
+    """The exchange rates recorded when ``period`` closed, by billing currency: (rate, effective_from)."""
+    rows = session.scalars(select(StatementRate).where(StatementRate.period == period)).all()
+    return {r.currency: (Decimal(r.rate), r.effective_from) for r in rows}

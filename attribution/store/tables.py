@@ -208,6 +208,18 @@ class Period(Base):
     total_cents: Mapped[int | None]
 
 
+class StatementRate(Base):
+    """The exchange rate a closed period's statement converts to ``currency`` at, recorded at close so a
+    later change of the configured rates never alters an issued statement (docs/currencies.md)."""
+
+    __tablename__ = "statement_rates"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    rate: Mapped[str] = mapped_column(String(40))
+    effective_from: Mapped[datetime]
+
+
 class StatementLine(CostAndUsage, Base):
     """A line of a closed period's statement. Written once at close; never updated or deleted.
 

@@ -27,8 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api.app import create_app
 from attribution.config import Settings
 from attribution.ledger.attribute import run_attribution
-from attribution.reports.focus import FOCUS_COLUMNS, X_COLUMNS
+from attribution.model.currency import convert_total
+from attribution.reports.focus import FOCUS_COLUMNS, PRICING_CURRENCY_COLUMNS, X_COLUMNS
 from attribution.reports.period_statement import build_statement
+from attribution.reports.statement_currency import in_currency
 from attribution.store.apikeys import create_key
 from attribution.store.session import unit_of_work
 from attribution.store.tables import TenantUsage
@@ -69,8 +71,16 @@ def _python312() -> bool:
     return any(pyenv.glob("3.1[2-9]*/bin/python3"))
 
 
+#: Rates for the converted exports (asked for with ``?currency=``; the deployment still bills in USD).
+RATES = [
+    {"from": "USD", "to": "EUR", "rate": "0.9215", "effective_from": "2026-01-01T00:00:00Z"},
+    {"from": "USD", "to": "JPY", "rate": "143.27", "effective_from": "2026-01-01T00:00:00Z"},
+]
+CURRENCIES = ("USD", "EUR", "JPY")
+
+
 def hourly_settings() -> Settings:
-    return small_cluster_settings(interval_seconds=3600)
+    return small_cluster_settings(interval_seconds=3600, exchange_rates=RATES)
 
 
 def load_month(factory: sessionmaker[Session], start: datetime, hours: int) -> None:
@@ -89,8 +99,15 @@ def load_month(factory: sessionmaker[Session], start: datetime, hours: int) -> N
 
 
 @pytest.fixture
-def exported(pg_tx: sessionmaker[Session]) -> dict[str, str]:
-    """November closed, late November usage re-attributed (a correction), December closed; both exported."""
+def exported(exports: dict[tuple[str, str], str]) -> dict[str, str]:
+    """Each period's export in USD, the pricing and default billing currency."""
+    return {period: text for (period, currency), text in exports.items() if currency == "USD"}
+
+
+@pytest.fixture
+def exports(pg_tx: sessionmaker[Session]) -> dict[tuple[str, str], str]:
+    """November closed, late November usage re-attributed (a correction), December closed; both exported
+    in USD, EUR and JPY."""
     settings = hourly_settings()
     load_month(pg_tx, NOV, 31 * 24)
     load_month(pg_tx, DEC, 30 * 24)
@@ -106,10 +123,11 @@ def exported(pg_tx: sessionmaker[Session]) -> dict[str, str]:
     assert client.post("/v1/periods/2026-11/close", headers={"Idempotency-Key": "dec"}).status_code == 200
     out = {}
     for period in ("2026-10", "2026-11"):
-        response = client.get("/v1/exports/focus.csv", params={"period": period})
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"].startswith("text/csv")
-        out[period] = response.text
+        for currency in CURRENCIES:
+            response = client.get("/v1/exports/focus.csv", params={"period": period, "currency": currency})
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"].startswith("text/csv")
+            out[(period, currency)] = response.text
     return out
 
 
@@ -138,28 +156,34 @@ def run_validator(data: Path, workdir: Path) -> tuple[set[str], int]:
 
 
 @pytest.mark.skipif(not _python312(), reason="focus-validator 2.2.1 needs Python 3.12+, absent here")
-def test_the_export_passes_focus_validator(exported: dict[str, str], tmp_path: Path) -> None:
+def test_the_export_passes_focus_validator(exports: dict[tuple[str, str], str], tmp_path: Path) -> None:
     assert (FOCUS_VENV / "bin" / "focus-validator").is_file(), (
         "focus-validator is not installed: run `make services` (scripts/ensure-focus-validator.sh)"
     )
-    for period, text in exported.items():
-        data = tmp_path / f"focus-{period}.csv"
+    for (period, currency), text in exports.items():
+        data = tmp_path / f"focus-{period}-{currency}.csv"
         data.write_text(text)
-        workdir = tmp_path / period
+        workdir = tmp_path / f"{period}-{currency}"
         workdir.mkdir()
         failed, total = run_validator(data, workdir)
         assert total > 100, f"the validator ran only {total} rules"
-        assert failed <= ALLOWED_FAILURES, f"{period}: rules failed: {sorted(failed - ALLOWED_FAILURES)}"
+        assert failed <= ALLOWED_FAILURES, (
+            f"{period} {currency}: rules failed: {sorted(failed - ALLOWED_FAILURES)}"
+        )
 
 
-def test_quantity_times_unit_price_is_the_cost(exported: dict[str, str]) -> None:
-    for text in exported.values():
+def test_quantity_times_unit_price_is_the_cost(exports: dict[tuple[str, str], str]) -> None:
+    for text in exports.values():
         for row in rows_of(text):
             if row["ChargeClass"] == "Correction":
                 assert row["PricingQuantity"] == row["PricingUnit"] == ""  # FOCUS: may be null
                 continue
-            product = Decimal(row["PricingQuantity"]) * Decimal(row["ContractedUnitPrice"])
-            assert abs(product - Decimal(row["ContractedCost"])) <= Decimal("1E-9"), row
+            unit_price = Decimal(row["ContractedUnitPrice"])
+            product = Decimal(row["PricingQuantity"]) * unit_price
+            # the quantity is rounded to 1e-10 GPU-hours: off by at most half a step times the unit price
+            # (under 1e-9 at USD prices; a yen price is ~143 times larger, and so is its bound)
+            bound = Decimal("1E-9") if row["BillingCurrency"] == "USD" else unit_price * Decimal("5E-11")
+            assert abs(product - Decimal(row["ContractedCost"])) <= bound, row
             assert row["PricingUnit"] == "GPU-Hours"
             assert row["BilledCost"] == row["EffectiveCost"] == row["ListCost"] == row["ContractedCost"]
 
@@ -184,6 +208,36 @@ def test_sums_per_invoice_and_period_equal_the_statement(
         assert by_invoice == {f"CB-{period}-{t}": Decimal(c) / 100 for t, c in per_tenant.items()}
         assert sum(by_invoice.values()) == Decimal(statement.total_cents) / 100
         assert {r["x_StatementHash"] for r in rows} == {statement.content_hash}
+
+
+def test_a_converted_export_bills_the_converted_statement(
+    exports: dict[tuple[str, str], str], pg_tx: sessionmaker[Session]
+) -> None:
+    """BilledCost sums to the statement converted (docs/currencies.md); the USD figures stay beside it."""
+    for (period, currency), text in exports.items():
+        if currency == "USD":
+            continue
+        rows = rows_of(text)
+        with pg_tx() as session:
+            statement = build_statement(session, period)
+            billed = in_currency(session, statement, "USD", currency, hourly_settings().rates())
+        exponent = {"EUR": 2, "JPY": 0}[currency]
+        assert {(r["BillingCurrency"], r["PricingCurrency"]) for r in rows} == {(currency, "USD")}
+        total = sum(Decimal(r["BilledCost"]) for r in rows)
+        assert total == Decimal(billed.total_billing_minor).scaleb(-exponent)
+        assert billed.total_billing_minor == convert_total(
+            statement.total_usd_micros, billed_rate(currency), exponent
+        )
+        assert (
+            sum(Decimal(r["PricingCurrencyEffectiveCost"]) for r in rows)
+            == Decimal(statement.total_cents) / 100
+        )
+        header = next(csv.reader(io.StringIO(text)))
+        assert header == FOCUS_COLUMNS + PRICING_CURRENCY_COLUMNS + X_COLUMNS + ["x_ExchangeRate"]
+
+
+def billed_rate(currency: str) -> Decimal:
+    return Decimal(next(r["rate"] for r in RATES if r["to"] == currency))
 
 
 def test_corrections_are_billed_in_the_open_period_against_the_original(exported: dict[str, str]) -> None:
