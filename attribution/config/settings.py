@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.registry import unknown_gpu_message
 from attribution.config.api import ApiConfig
+from attribution.config.budgets import BudgetConfig, WebhookConfig
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import SchedulerConfig
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
     policies: PolicyConfig = PolicyConfig()
     reservations: list[ReservationConfig] = []
     overheads: list[OverheadConfig] = []
+    budgets: list[BudgetConfig] = []
+    """Monthly budgets per tenant, or for the whole cluster (no ``tenant``), with alert thresholds in
+    percent (docs/budgets.md)."""
+    budget_webhook: WebhookConfig = WebhookConfig()
+    """Where budget alerts are POSTed, signed (docs/budgets.md)."""
     collection: CollectionConfig = CollectionConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     api: ApiConfig = ApiConfig()
@@ -133,6 +139,9 @@ class Settings(BaseSettings):
         if self.line_grain_seconds % self.interval_seconds or 3600 % self.line_grain_seconds:
             raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
+        budgets = [b.name for b in self.budgets]
+        if len(set(budgets)) != len(budgets):
+            raise ValueError("budgets: one budget per tenant and one for the cluster")
         return self
 
     @model_validator(mode="before")
