@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.budgets.signing import read_secret
+from attribution.budgets.statements import deliver_statements
 from attribution.budgets.status import BudgetStatus, budget_statuses
 from attribution.budgets.webhook import post_signed
 from attribution.config import Settings
@@ -29,13 +30,12 @@ from attribution.store.budgets import (
     FAILED,
     PENDING,
     UNSENT,
-    attempts_logged,
     lock_pending,
-    log_attempt,
     pending_ids,
     record_alert,
     set_status,
 )
+from attribution.store.deliveries import attempts_logged, log_attempt
 from attribution.store.session import unit_of_work
 from attribution.timeutil import iso
 
@@ -51,6 +51,8 @@ class CheckResult:
     failed: list[str] = field(default_factory=list)
     """Gave up on in this check (``max_checks`` reached)."""
     attempts: int = 0
+    statements_delivered: list[str] = field(default_factory=list)
+    """Periods whose closed statement this check delivered (:mod:`.statements`)."""
 
 
 def alert_body(status: BudgetStatus, crossing: Crossing, fired_at: datetime) -> dict[str, object]:
@@ -163,9 +165,11 @@ def check_budgets(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CheckResult:
-    """Fire the alerts of ``period`` (default: the month of ``now``) and deliver every pending one."""
+    """Fire the alerts of ``period`` (default: the month of ``now``), deliver every pending one, and
+    deliver the statements of periods closed since the last check."""
     now = now or datetime.now(UTC)
     with unit_of_work(factory) as session:
         result = fire_alerts(session, settings, period or period_of(now), now)
     deliver_pending(settings, factory, result, sleep=sleep)
+    result.statements_delivered = deliver_statements(settings, factory, sleep=sleep)
     return result

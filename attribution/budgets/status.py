@@ -54,15 +54,15 @@ def budget_statuses(
 ) -> list[BudgetStatus]:
     """Every configured budget (or ``budgets``) in ``period``, in configuration order."""
     period = parse_period(period)
+    budgets = settings.budgets if budgets is None else budgets
+    if not budgets:
+        return []
     start, end = period_window(period)
     found = read_line_set(session, start, end, period)
     _, intervals = cluster_cost_usd_micros(session, start, end)
     attributed = intervals * settings.interval_seconds
     period_seconds = int((end - start).total_seconds())
-    return [
-        _status(b, period, found.status, found.lines, attributed, period_seconds)
-        for b in (settings.budgets if budgets is None else budgets)
-    ]
+    return [_status(b, period, found.status, found.lines, attributed, period_seconds) for b in budgets]
 
 
 def _status(

@@ -74,3 +74,12 @@ class WebhookConfig(StrictModel):
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url {self.url!r} must start with http:// or https://")
         return self
+
+
+class StatementDeliveryConfig(StrictModel):
+    """Where a period's issued statement goes when the period closes: a folder (one JSON file per
+    period, written atomically), a webhook (signed like the alerts), both, or neither."""
+
+    folder: Path | None = None
+    """A directory the service may write to; ``statement-YYYY-MM-<hash>.json`` appears in it."""
+    webhook: WebhookConfig = WebhookConfig()

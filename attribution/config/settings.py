@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.registry import unknown_gpu_message
 from attribution.config.api import ApiConfig
-from attribution.config.budgets import BudgetConfig, WebhookConfig
+from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import SchedulerConfig
@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     percent (docs/budgets.md)."""
     budget_webhook: WebhookConfig = WebhookConfig()
     """Where budget alerts are POSTed, signed (docs/budgets.md)."""
+    statement_delivery: StatementDeliveryConfig = StatementDeliveryConfig()
+    """Where a period's statement is delivered when it closes: a folder, a signed webhook
+    (docs/budgets.md)."""
     collection: CollectionConfig = CollectionConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     api: ApiConfig = ApiConfig()

@@ -107,9 +107,11 @@ def attribution_job(
 def after_attribution(
     settings: Settings, factory: sessionmaker[Session], metrics: CollectorMetrics, now: datetime
 ) -> None:
-    """Check the budgets (fire new alerts, send pending ones) and publish their gauges. A failure here is
-    logged and counted, never the attribution run's: the next run checks again."""
-    if not settings.budgets:
+    """Check the budgets (fire new alerts, send pending ones, deliver closed periods' statements) and
+    publish their gauges. A failure here is logged and counted, never the attribution run's: the next
+    run checks again."""
+    delivery = settings.statement_delivery
+    if not settings.budgets and delivery.folder is None and delivery.webhook.url is None:
         return
     try:
         metrics.budgets(check_budgets(settings, factory, now))

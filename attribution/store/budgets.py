@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from attribution.store.dialect import upsert_insert
 from attribution.store.expressions import table_of
-from attribution.store.tables import BudgetAlert, BudgetDelivery
+from attribution.store.tables import BudgetAlert
 
 PENDING, DELIVERED, FAILED, UNSENT = "pending", "delivered", "failed", "unsent"
 
@@ -37,41 +37,12 @@ def alerts_of(session: Session, period: str | None = None) -> Sequence[BudgetAle
     return session.scalars(query).all()
 
 
-def log_attempt(
-    session: Session,
-    delivery_id: str,
-    attempt: int,
-    at: datetime,
-    status_code: int | None,
-    error: str | None,
-    duration_seconds: float,
-) -> None:
-    session.add(
-        BudgetDelivery(
-            delivery_id=delivery_id,
-            attempt=attempt,
-            attempted_at=at,
-            status_code=status_code,
-            error=error,
-            duration_seconds=duration_seconds,
-        )
-    )
-    session.flush()
-
-
 def set_status(session: Session, delivery_id: str, status: str, checks: int, at: datetime | None) -> None:
     session.execute(
         update(BudgetAlert)
         .where(BudgetAlert.delivery_id == delivery_id)
         .values(status=status, checks=checks, delivered_at=at)
     )
-
-
-def delivery_log(session: Session, delivery_id: str | None = None) -> Sequence[BudgetDelivery]:
-    query = select(BudgetDelivery).order_by(BudgetDelivery.id)
-    if delivery_id is not None:
-        query = query.where(BudgetDelivery.delivery_id == delivery_id)
-    return session.scalars(query).all()
 
 
 def pending_ids(session: Session) -> list[str]:
@@ -87,8 +58,3 @@ def lock_pending(session: Session, delivery_id: str) -> BudgetAlert | None:
         .where(BudgetAlert.delivery_id == delivery_id, BudgetAlert.status == PENDING)
         .with_for_update(skip_locked=True)
     ).first()
-
-
-def attempts_logged(session: Session, delivery_id: str) -> int:
-    query = select(func.count()).select_from(BudgetDelivery).where(BudgetDelivery.delivery_id == delivery_id)
-    return int(session.scalar(query) or 0)

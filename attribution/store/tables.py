@@ -282,10 +282,11 @@ class BudgetAlert(Base):
     delivered_at: Mapped[datetime | None]
 
 
-class BudgetDelivery(Base):
-    """The delivery log: one row per HTTP attempt at sending an alert, failed or not."""
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt at delivering an alert or a statement (an HTTP request, or
+    a write to the statements folder), failed or not, under the delivery id it carried."""
 
-    __tablename__ = "budget_deliveries"
+    __tablename__ = "delivery_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     delivery_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -294,3 +295,18 @@ class BudgetDelivery(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_seconds: Mapped[float] = mapped_column(Float)
+
+
+class StatementDelivery(Base):
+    """A closed period's statement to deliver (the outbox row the close writes in its own transaction,
+    so a statement is never sent for a close that rolled back). ``status`` as :class:`BudgetAlert`'s."""
+
+    __tablename__ = "statement_deliveries"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]

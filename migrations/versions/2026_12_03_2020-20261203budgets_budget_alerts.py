@@ -1,4 +1,4 @@
-"""budgets: budget alerts fired once per crossing, and the log of their webhook deliveries
+"""budgets: budget alerts fired once per crossing, closed statements to deliver, and the delivery log
 
 Revision ID: 20261203budgets
 Revises: 20261203inc18
@@ -38,7 +38,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_budget_alerts_period"), "budget_alerts", ["period"], unique=False)
     op.create_index(op.f("ix_budget_alerts_status"), "budget_alerts", ["status"], unique=False)
     op.create_table(
-        "budget_deliveries",
+        "delivery_attempts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("delivery_id", sa.String(length=64), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
@@ -46,16 +46,32 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("duration_seconds", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_budget_deliveries")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
     )
     op.create_index(
-        op.f("ix_budget_deliveries_delivery_id"), "budget_deliveries", ["delivery_id"], unique=False
+        op.f("ix_delivery_attempts_delivery_id"), "delivery_attempts", ["delivery_id"], unique=False
+    )
+    op.create_table(
+        "statement_deliveries",
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("delivery_id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("checks", sa.Integer(), nullable=False),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("period", name=op.f("pk_statement_deliveries")),
+    )
+    op.create_index(
+        op.f("ix_statement_deliveries_status"), "statement_deliveries", ["status"], unique=False
     )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_budget_deliveries_delivery_id"), table_name="budget_deliveries")
-    op.drop_table("budget_deliveries")
+    op.drop_index(op.f("ix_statement_deliveries_status"), table_name="statement_deliveries")
+    op.drop_table("statement_deliveries")
+    op.drop_index(op.f("ix_delivery_attempts_delivery_id"), table_name="delivery_attempts")
+    op.drop_table("delivery_attempts")
     op.drop_index(op.f("ix_budget_alerts_status"), table_name="budget_alerts")
     op.drop_index(op.f("ix_budget_alerts_period"), table_name="budget_alerts")
     op.drop_table("budget_alerts")

@@ -12,7 +12,8 @@ from attribution.budgets.check import check_budgets
 from attribution.budgets.status import budget_statuses
 from attribution.model.budget import AlertKind
 from attribution.scheduler.selfmetrics import CollectorMetrics
-from attribution.store.budgets import alerts_of, delivery_log
+from attribution.store.budgets import alerts_of
+from attribution.store.deliveries import delivery_log
 from tests.support.budgets import (
     ACME_CORRECTION,
     ACME_USAGE,
