@@ -99,6 +99,7 @@ MEANINGS: dict[str, str] = {
     "BudgetConfig.tenant": "the tenant whose spend is budgeted; unset: the whole cluster's",
     "BudgetConfig.monthly_usd": "decimal string per UTC calendar month, more than 0",
     "WebhookConfig.timeout_seconds": "per HTTP attempt",
+    "StatementDeliveryConfig.webhook": "a signed webhook, keys as in `budget_webhook`",
     "CollectionConfig.safety_lag_seconds": "collect only up to now minus this (late scrapes, rule lag)",
     "CollectionConfig.chunk_intervals": "intervals per query_range chunk (at most 10,000 points a query)",
     "CollectionConfig.start_at": "UTC instant where a new watermark starts",
