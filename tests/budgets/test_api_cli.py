@@ -3,6 +3,7 @@ attribution run, and ``attribution budgets list|check``."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from attribution.api.app import create_app
+from attribution.budgets.check import check_budgets
 from attribution.cli import app as cli_app
 from attribution.scheduler.app import after_attribution
 from attribution.scheduler.selfmetrics import CollectorMetrics
@@ -89,3 +91,22 @@ def test_cli_list_and_check(
     assert "fired 5, delivered 0" in checked.output and "recorded, not sent" in checked.output
     again = runner.invoke(cli_app, ["budgets", "check", "--period", "2026-11"])
     assert "fired 0," in again.output
+
+
+def test_console_budgets_page(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    store_month(pg_tx)
+    settings = budget_settings(tmp_path)
+    check_budgets(settings, pg_tx, datetime(2026, 11, 2, 2, tzinfo=UTC))
+    client = TestClient(create_app(settings, pg_tx), base_url="http://console.test")
+    signed_in = client.post("/console/login", data={"key": create_api_key(pg_tx, "finance")})
+    assert signed_in.status_code == 200
+    page = client.get("/console/budgets", params={"period": "2026-11"})
+    assert page.status_code == 200
+    row = re.search(r"<tr><td>tenant:acme</td>(.*?)</tr>", page.text, re.S)
+    assert row is not None
+    assert "6.50" in row.group(1) and "65.0%" in row.group(1) and "2,178.65" in row.group(1)
+    assert "projected 100% (unsent)" in row.group(1)
+
+    tenant = TestClient(create_app(settings, pg_tx), base_url="http://console.test")
+    tenant.post("/console/login", data={"key": create_api_key(pg_tx, "tenant:acme")})
+    assert tenant.get("/console/budgets").status_code == 403
