@@ -32,19 +32,19 @@ def verify(secret: bytes, timestamp: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, int(timestamp), body), header)
 
 
-def read_secret(path: Path) -> bytes:
-    """The signing secret from ``budget_webhook.secret_file`` (surrounding blanks dropped); the error
-    names the file, never its content."""
+def read_secret(path: Path, setting: str = "budget_webhook.secret_file") -> bytes:
+    """The signing secret from the file ``setting`` names (surrounding blanks dropped); the error names
+    the setting and the file, never its content."""
     try:
         secret = path.read_bytes().strip()
     except OSError as exc:
         raise ConfigError(
-            f"budget_webhook.secret_file {str(path)!r} cannot be read ({exc.strerror}): create it, e.g. "
+            f"{setting} {str(path)!r} cannot be read ({exc.strerror}): create it, e.g. "
             f"head -c 32 /dev/urandom | base64 > {path}"
         ) from None
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(
-            f"budget_webhook.secret_file {str(path)!r} holds {len(secret)} bytes, fewer than "
+            f"{setting} {str(path)!r} holds {len(secret)} bytes, fewer than "
             f"{MIN_SECRET_BYTES}: write a longer random secret"
         )
     return secret

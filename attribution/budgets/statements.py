@@ -64,7 +64,11 @@ def deliver_statements(
     hook = config.webhook
     if config.folder is None and hook.url is None:
         return []
-    secret = read_secret(hook.secret_file) if hook.url is not None and hook.secret_file is not None else b""
+    secret = (
+        read_secret(hook.secret_file, "statement_delivery.webhook.secret_file")
+        if hook.url is not None and hook.secret_file is not None
+        else b""
+    )
     with factory() as session:
         periods = pending_statements(session)
     delivered = []
