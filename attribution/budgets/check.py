@@ -119,7 +119,9 @@ def deliver_pending(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Send each pending alert (one transaction each); no webhook configured: nothing to send."""
+    """Send each pending alert, oldest first (one transaction each); no webhook configured: nothing to
+    send. The first alert that cannot be delivered ends this check's sending, so a receiver that is down
+    costs one alert's retries per check, however many are pending."""
     config = settings.budget_webhook
     if config.url is None or config.secret_file is None:
         return
@@ -127,6 +129,7 @@ def deliver_pending(
     with factory() as session:
         ids = pending_ids(session)
     for delivery_id in ids:
+        down = False
         with unit_of_work(factory) as session:
             row = lock_pending(session, delivery_id)
             if row is None:  # delivered meanwhile, or another replica holds it
@@ -139,6 +142,7 @@ def deliver_pending(
                 log_attempt(session, delivery_id, t.attempt, t.at, t.status_code, t.error, t.duration_seconds)
             result.attempts += len(tries)
             checks = row.checks + 1
+            down = not tries[-1].ok
             if tries[-1].ok:
                 set_status(session, delivery_id, DELIVERED, checks, tries[-1].at)
                 result.delivered.append(delivery_id)
@@ -155,6 +159,8 @@ def deliver_pending(
                     delivery_id,
                     tries[-1].error,
                 )
+        if down:  # the receiver is failing: the other alerts wait for the next check, not this job
+            break
 
 
 def check_budgets(
