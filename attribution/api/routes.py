@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from attribution.api import chargeback, cluster, exports, insights, opencost, ops, periods, tenants
+from attribution.api import budgets, chargeback, cluster, exports, insights, opencost, ops, periods, tenants
 
 router = APIRouter()
-for module in (ops, chargeback, tenants, cluster, periods, exports, insights, opencost):
+for module in (ops, chargeback, tenants, cluster, periods, exports, insights, opencost, budgets):
     router.include_router(module.router)

@@ -13,6 +13,7 @@ import typer
 import typer.main
 
 from attribution.cli.admin import config_app, db_app, keys_app, serve
+from attribution.cli.budgets import budgets_app
 from attribution.cli.common import console
 from attribution.cli.demo import demo
 from attribution.cli.lazy import LazyGroup
@@ -53,6 +54,7 @@ app.command()(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 app.add_typer(period_app, name="period")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(
     typer.Typer(help="Collect telemetry from the configured sources into the database."), name="collect"
 )

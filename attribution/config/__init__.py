@@ -7,6 +7,7 @@ are the model's vocabulary (:mod:`attribution.model.vocabulary`), re-exported he
 
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.config.api import ApiConfig
+from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig, tier_names
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import JobConfig, SchedulerConfig
@@ -43,6 +44,7 @@ __all__ = [
     "PROFILE_SIGNALS",
     "RESERVED_NAMES",
     "ApiConfig",
+    "BudgetConfig",
     "CollectionConfig",
     "CollectorName",
     "FixedPolicy",
@@ -62,10 +64,12 @@ __all__ = [
     "Settings",
     "SettlementWindow",
     "SourceConfig",
+    "StatementDeliveryConfig",
     "TenantConfig",
     "TierConfig",
     "UsdAmount",
     "UtcInstant",
+    "WebhookConfig",
     "config_path",
     "fraction_to_ppm",
     "load_settings",

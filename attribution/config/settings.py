@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.registry import unknown_gpu_message
 from attribution.config.api import ApiConfig
+from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
 from attribution.config.currency import CurrencyCode, ExchangeRate, check_rates, model_rates
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
@@ -85,6 +86,14 @@ class Settings(BaseSettings):
     policies: PolicyConfig = PolicyConfig()
     reservations: list[ReservationConfig] = []
     overheads: list[OverheadConfig] = []
+    budgets: list[BudgetConfig] = []
+    """Monthly budgets per tenant, or for the whole cluster (no ``tenant``), with alert thresholds in
+    percent (docs/budgets.md)."""
+    budget_webhook: WebhookConfig = WebhookConfig()
+    """Where budget alerts are POSTed, signed (docs/budgets.md)."""
+    statement_delivery: StatementDeliveryConfig = StatementDeliveryConfig()
+    """Where a period's statement is delivered when it closes: a folder, a signed webhook
+    (docs/budgets.md)."""
     collection: CollectionConfig = CollectionConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     api: ApiConfig = ApiConfig()
@@ -143,6 +152,9 @@ class Settings(BaseSettings):
         self._check_reservations(set(names))
         billed = [self.billing_currency or self.currency, *self.tenant_billing_currencies.values()]
         check_rates(self.currency, self.exchange_rates, billed)
+        budgets = [b.name for b in self.budgets]
+        if len(set(budgets)) != len(budgets):
+            raise ValueError("budgets: one budget per tenant and one for the cluster")
         return self
 
     @model_validator(mode="before")

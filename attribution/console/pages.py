@@ -1,4 +1,5 @@
-"""The console's pages: overview, tenants and one tenant, context tiers, pools, coverage, periods."""
+"""The console's pages: overview, tenants and one tenant, context tiers, pools, coverage, budgets,
+periods."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from attribution.appstate import SessionDep, SettingsDep
+from attribution.budgets.status import budget_statuses
 from attribution.console import figures
 from attribution.console.web import (
     PREFIX,
@@ -32,6 +34,7 @@ from attribution.reports.pricelist import load_price_list
 from attribution.reports.pricing import analyse_tiers
 from attribution.reports.statement_views import cents_half_even
 from attribution.reports.tiers import statement_tier_costs
+from attribution.store.budgets import alerts_of
 from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.store.pools import pool_exists
 from attribution.store.tables import Period
@@ -228,6 +231,25 @@ def coverage(
         name = chosen_period(session, period)
         found = coverage_report(session, *period_window(name), settings.interval_seconds)
         return page(request, "coverage.html", who, session, period=name, c=found)
+    except AttributionError as exc:
+        return error_page(request, viewer, exc)
+
+
+@router.get(PREFIX + "/budgets")
+def budgets(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: MaybeViewerDep,
+    period: PeriodParam = None,
+) -> Response:
+    """Each budget's spend, projection and crossings with their alerts' status, as ``/v1/budgets``."""
+    try:
+        who = need_cluster(viewer)
+        name = chosen_period(session, period)
+        rows = budget_statuses(session, settings, name)
+        alerts = {a.delivery_id: a.status for a in alerts_of(session, name)}
+        return page(request, "budgets.html", who, session, period=name, rows=rows, alerts=alerts)
     except AttributionError as exc:
         return error_page(request, viewer, exc)
 

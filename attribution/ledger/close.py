@@ -27,6 +27,7 @@ from attribution.model.statement import (
     rounded_lines,
 )
 from attribution.store.coverage import CoverageReport, coverage_report
+from attribution.store.deliveries import enqueue_statement
 from attribution.store.statements import correction_lines, usage_lines
 from attribution.store.tables import CorrectionLine, Period, StatementLine, StatementRate
 from attribution.store.writes import insert_all
@@ -91,12 +92,14 @@ def close_period(
     lines = rounded_lines(usage_lines(session, period) + correction_lines(session, period))
     insert_all(session, StatementLine, [{"period": period, **_line_fields(line)} for line in lines])
     row.status = CLOSED
-    row.closed_at = datetime.now(UTC)
+    row.closed_at = closed_at = datetime.now(UTC)
     row.close_idempotency_key = idempotency_key
-    row.content_hash = content_hash(period, lines)
+    row.content_hash = digest = content_hash(period, lines)
     row.total_usd_micros = sum(x.total_usd_micros for x in lines)
     row.total_cents = sum(x.total_cents for x in lines)
     insert_all(session, StatementRate, _rates_at_start(period, start, rates))
+    # the outbox row, in the close's transaction: delivered (docs/budgets.md) only if the close commits
+    enqueue_statement(session, period, digest, closed_at)
     session.flush()
     return row, True
 

@@ -31,9 +31,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.budgets.check import check_budgets
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.config import Settings, load_settings
+from attribution.errors import AttributionError
 from attribution.ledger.attribute import run_attribution
 from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION, followed_plans
 from attribution.scheduler.alerts import alert_rules
@@ -95,9 +97,27 @@ def attribution_job(
         outcome = attribute_once(settings, factory, followed, now=now, attribute=attribute)
         log_outcome(outcome, now, every)  # logged before counted: a scrape never counts an unlogged run
         metrics.observe(outcome)
+        if outcome.status != "failed":
+            after_attribution(settings, factory, metrics, now)
         return outcome
 
     return run
+
+
+def after_attribution(
+    settings: Settings, factory: sessionmaker[Session], metrics: CollectorMetrics, now: datetime
+) -> None:
+    """Check the budgets (fire new alerts, send pending ones, deliver closed periods' statements) and
+    publish their gauges. A failure here is logged and counted, never the attribution run's: the next
+    run checks again."""
+    delivery = settings.statement_delivery
+    if not settings.budgets and delivery.folder is None and delivery.webhook.url is None:
+        return
+    try:
+        metrics.budgets(check_budgets(settings, factory, now))
+    except AttributionError as exc:
+        log.warning("budgets: check failed (%s); the next attribution run checks again", exc.detail)
+        metrics.error("budgets", ALL_SOURCES, exc.code)
 
 
 def build_scheduler(

@@ -10,7 +10,12 @@ keeps growing while a collector is stuck, which is what an alert on it needs.
 * ``attribution_collector_runs_total{collector,source,status}``;
 * ``attribution_collector_errors_total{collector,source,kind}``;
 * ``attribution_collector_run_duration_seconds{collector,source}``: a summary (``_sum``, ``_count``);
-* ``attribution_source_request_failures_total{source,kind}``: failed requests, retried ones included.
+* ``attribution_source_request_failures_total{source,kind}``: failed requests, retried ones included;
+* ``attribution_budget_spent_ratio{budget,tenant}``, ``attribution_budget_projected_ratio{budget,tenant}``:
+  the month's spend and its projection over the budget (``tenant`` absent for the cluster's budget), and
+  ``attribution_budget_threshold_reached{budget,tenant,kind,threshold}`` (1 per crossing), as of the last
+  budget check (after each attribution run, docs/budgets.md);
+* ``attribution_budget_webhook_attempts_total{outcome}``: webhook tries, ``delivered`` or ``failed``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from attribution.budgets.check import CheckResult
 from attribution.scheduler.outcome import RunOutcome
 
 Labels = tuple[tuple[str, str], ...]
@@ -64,6 +70,11 @@ class CollectorMetrics:
         self._source_failures = _Family(
             "attribution_source_request_failures_total", "counter", "Failed requests to a source."
         )
+        b = "attribution_budget_"
+        self._spent = _Family(f"{b}spent_ratio", "gauge", "The month's spend over its budget.")
+        self._projected = _Family(f"{b}projected_ratio", "gauge", "Projected month-end spend over budget.")
+        self._reached = _Family(f"{b}threshold_reached", "gauge", "1 for each threshold reached, by kind.")
+        self._attempts = _Family(f"{b}webhook_attempts_total", "counter", "Budget webhook tries by outcome.")
 
     def _add(self, family: _Family, labels: Labels, by: float) -> None:
         family.values[labels] = family.values.get(labels, 0.0) + by
@@ -90,6 +101,24 @@ class CollectorMetrics:
         with self._lock:
             self._add(self._source_failures, (("source", source), ("kind", kind)), 1)
 
+    def budgets(self, result: CheckResult) -> None:
+        """The gauges of the last budget check replace the previous ones (a budget removed disappears)."""
+        spent: dict[Labels, float] = {}
+        projected: dict[Labels, float] = {}
+        reached: dict[Labels, float] = {}
+        for s in result.statuses:
+            key: Labels = (("budget", s.budget),) + ((("tenant", s.tenant),) if s.tenant else ())
+            spent[key] = s.spent_ratio
+            if s.projected_ratio is not None:
+                projected[key] = s.projected_ratio
+            for c in s.crossed:
+                reached[(*key, ("kind", c.kind.value), ("threshold", str(c.threshold_percent)))] = 1.0
+        failed = result.attempts - len(result.delivered)
+        with self._lock:
+            self._spent.values, self._projected.values, self._reached.values = spent, projected, reached
+            self._add(self._attempts, (("outcome", "delivered"),), len(result.delivered))
+            self._add(self._attempts, (("outcome", "failed"),), failed)
+
     def render(self) -> str:
         now = self._clock().timestamp()
         with self._lock:
@@ -102,6 +131,10 @@ class CollectorMetrics:
                 self._errors.render(),
                 self._summary(self._duration_sum, self._duration_count),
                 self._source_failures.render(),
+                self._spent.render(),
+                self._projected.render(),
+                self._reached.render(),
+                self._attempts.render(),
             ]
         return "".join(families)
 

@@ -290,3 +290,57 @@ class RecoveryIncident(Base):
     """The pool's GPUs in the incident, sorted, comma-separated."""
     cost_usd_micros: Mapped[int]
     detected_at: Mapped[datetime]
+
+
+class BudgetAlert(Base):
+    """A budget threshold crossed in a period (``attribution.model.budget.Crossing``), written once:
+    the primary key is the crossing's delivery id, so a crossing fires one alert however often it is
+    checked. ``payload`` is the JSON body fixed when it fired, so every retry sends the same bytes.
+    ``status``: ``pending`` (to send), ``delivered``, ``failed`` (gave up after ``checks`` checks) or
+    ``unsent`` (no webhook configured when it fired)."""
+
+    __tablename__ = "budget_alerts"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    budget: Mapped[str]
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    threshold_percent: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    budget_usd_micros: Mapped[int]
+    amount_usd_micros: Mapped[int]
+    """Spend (``actual``) or projection (``projected``) when it fired."""
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    fired_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt at delivering an alert or a statement (an HTTP request, or
+    a write to the statements folder), failed or not, under the delivery id it carried."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+
+
+class StatementDelivery(Base):
+    """A closed period's statement to deliver (the outbox row the close writes in its own transaction,
+    so a statement is never sent for a close that rolled back). ``status`` as :class:`BudgetAlert`'s."""
+
+    __tablename__ = "statement_deliveries"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]

@@ -1,0 +1,112 @@
+"""``GET /v1/budgets`` (finance scope; spend as /v1/chargeback gives it), the scheduler's hook after an
+attribution run, and ``attribution budgets list|check``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from attribution.api.app import create_app
+from attribution.budgets.check import check_budgets
+from attribution.cli import app as cli_app
+from attribution.scheduler.app import after_attribution
+from attribution.scheduler.selfmetrics import CollectorMetrics
+from attribution.store.budgets import alerts_of
+from tests.support.api import bearer, create_api_key
+from tests.support.budgets import budget_settings, receiver, store_month
+
+
+def test_budgets_route_matches_the_chargeback(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    store_month(pg_tx)
+    settings = budget_settings(tmp_path)
+    client = TestClient(create_app(settings, pg_tx), raise_server_exceptions=False)
+    finance = bearer(create_api_key(pg_tx, "finance"))
+    body = client.get("/v1/budgets", params={"period": "2026-11"}, headers=finance).json()
+    charged = client.get("/v1/chargeback", params={"period": "2026-11"}, headers=finance).json()
+    by_tenant = {t["tenant"]: t for t in charged["tenants"]}
+    acme, cluster, _globex = body["budgets"]
+    assert acme["spent_usd_micros"] == by_tenant["acme"]["total_usd_micros"] == 6_500_000
+    assert acme["spent_cents"] == by_tenant["acme"]["total_cents"]
+    assert cluster["spent_usd_micros"] == charged["total_usd_micros"]
+    assert acme["projected_usd_micros"] == 2_178_651_260
+    assert [c["alert_status"] for c in acme["crossed"]] == [None] * 4  # crossed, not yet checked
+
+    tenant = bearer(create_api_key(pg_tx, "tenant:acme"))
+    assert client.get("/v1/budgets", params={"period": "2026-11"}, headers=tenant).status_code == 403
+    bad = client.get("/v1/budgets", params={"period": "2026-13"}, headers=finance)
+    assert bad.status_code == 422
+
+
+def test_scheduler_checks_budgets_after_an_attribution_run(
+    pg_tx: sessionmaker[Session], tmp_path: Path
+) -> None:
+    store_month(pg_tx)
+    metrics = CollectorMetrics()
+    with receiver(fail_first=0) as hook:
+        settings = budget_settings(tmp_path, hook.url)
+        after_attribution(settings, pg_tx, metrics, datetime(2026, 11, 2, 2, tzinfo=UTC))
+        after_attribution(settings, pg_tx, metrics, datetime(2026, 11, 2, 3, tzinfo=UTC))
+        assert len(hook.accepted()) == 6 == len(hook.requests)
+    assert 'attribution_budget_webhook_attempts_total{outcome="delivered"} 6.0' in metrics.render()
+    with pg_tx() as session:
+        assert {a.status for a in alerts_of(session)} == {"delivered"}
+
+
+def test_a_failing_check_does_not_fail_the_run(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    store_month(pg_tx)
+    settings = budget_settings(tmp_path, "http://127.0.0.1:9/hook")
+    (tmp_path / "webhook-secret").write_text("short")  # too short: a ConfigError at delivery
+    metrics = CollectorMetrics()
+    after_attribution(settings, pg_tx, metrics, datetime(2026, 11, 2, 2, tzinfo=UTC))
+    assert 'attribution_collector_errors_total{collector="budgets",source="*",kind="config_error"} 1.0' in (
+        metrics.render()
+    )
+
+
+@pytest.mark.committed
+def test_cli_list_and_check(
+    pg_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_month(pg_factory)
+    config = tmp_path / "attribution.toml"
+    config.write_text(
+        'budgets = [{tenant = "acme", monthly_usd = "10.00"}, {monthly_usd = "3000.00", thresholds = [80]}]\n'
+    )
+    monkeypatch.setenv("ATTRIBUTION_CONFIG", str(config))
+    url = pg_factory.kw["bind"].url.render_as_string(hide_password=False)
+    monkeypatch.setenv("ATTRIBUTION_DATABASE_URL", url)
+    runner = CliRunner()
+    listed = runner.invoke(cli_app, ["budgets", "list", "--period", "2026-11"])
+    assert listed.exit_code == 0, listed.output
+    assert "tenant:acme  2026-11 (open)  budget 10.000000  spent 6.500000 (65.0%)" in listed.output
+    assert "projected 2178.651260" in listed.output
+    checked = runner.invoke(cli_app, ["budgets", "check", "--period", "2026-11"])
+    assert checked.exit_code == 0, checked.output
+    assert "fired 5, delivered 0" in checked.output and "recorded, not sent" in checked.output
+    again = runner.invoke(cli_app, ["budgets", "check", "--period", "2026-11"])
+    assert "fired 0," in again.output
+
+
+def test_console_budgets_page(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    store_month(pg_tx)
+    settings = budget_settings(tmp_path)
+    check_budgets(settings, pg_tx, datetime(2026, 11, 2, 2, tzinfo=UTC))
+    client = TestClient(create_app(settings, pg_tx), base_url="http://console.test")
+    signed_in = client.post("/console/login", data={"key": create_api_key(pg_tx, "finance")})
+    assert signed_in.status_code == 200
+    page = client.get("/console/budgets", params={"period": "2026-11"})
+    assert page.status_code == 200
+    row = re.search(r"<tr><td>tenant:acme</td>(.*?)</tr>", page.text, re.S)
+    assert row is not None
+    assert "6.50" in row.group(1) and "65.0%" in row.group(1) and "2,178.65" in row.group(1)
+    assert "projected 100% (unsent)" in row.group(1)
+
+    tenant = TestClient(create_app(settings, pg_tx), base_url="http://console.test")
+    tenant.post("/console/login", data={"key": create_api_key(pg_tx, "tenant:acme")})
+    assert tenant.get("/console/budgets").status_code == 403
