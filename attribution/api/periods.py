@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 
 from attribution.api.auth import BillingDep, FinanceDep
-from attribution.api.convert import to_schema
+from attribution.api.convert import plain, to_schema
 from attribution.api.deps import SessionDep, SettingsDep, WriteSessionDep
 from attribution.api.params import resolve_period
 from attribution.api.schemas import PeriodOut, StatementLineOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
 from attribution.reports.period_statement import build_statement
+from attribution.reports.price_basis import price_basis
 from attribution.store.statements import all_periods
 
 router = APIRouter(tags=["periods"])
@@ -68,7 +69,14 @@ def close(
 
 
 @router.get("/v1/periods/{period}/statement", response_model=StatementOut)
-def statement(period: PeriodPath, _: BillingDep, session: SessionDep) -> StatementOut:
-    """A closed period's frozen statement (with its content hash), or an open period's provisional one."""
-    found = build_statement(session, resolve_period(period))
-    return to_schema(StatementOut, found, lines=[to_schema(StatementLineOut, x) for x in found.lines])
+def statement(period: PeriodPath, _: BillingDep, session: SessionDep, settings: SettingsDep) -> StatementOut:
+    """A closed period's frozen statement (with its content hash), or an open period's provisional one,
+    with the basis of each GPU type's price (direct, or derived from a purchase, part by part)."""
+    name = resolve_period(period)
+    found = build_statement(session, name)
+    return to_schema(
+        StatementOut,
+        found,
+        lines=[to_schema(StatementLineOut, x) for x in found.lines],
+        price_basis=plain(price_basis(settings, name)),
+    )

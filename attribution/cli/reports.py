@@ -103,6 +103,7 @@ def report_statement(
 
     from attribution.reports.chargeback_render import statement_table
     from attribution.reports.period_statement import build_statement
+    from attribution.reports.price_basis import price_basis
 
     settings = current_settings()
     with session_factory(settings)() as session:
@@ -121,7 +122,8 @@ def report_statement(
     if tenant is not None:
         statement = statement.for_tenant(tenant)
     if fmt is StatementFormat.json:
-        text = json.dumps(statement.to_dict(), indent=2, sort_keys=True) + "\n"
+        body = statement.to_dict() | {"price_basis": [b.to_dict() for b in price_basis(settings, period)]}
+        text = json.dumps(body, indent=2, sort_keys=True) + "\n"
         if out is not None:
             out.write_text(text)
         else:
