@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from attribution.cli import app
 from attribution.config import Settings, load_settings
 from attribution.config.pricing import PriceBasis
 from attribution.errors import ConfigError
@@ -106,3 +109,18 @@ def test_a_price_with_neither_form_is_refused(tmp_path: Path, monkeypatch: pytes
     text += '[[gpu_prices]]\ngpu_type = "H100-SXM"\n'
     with pytest.raises(ConfigError, match="give either usd_per_gpu_hour or a"):
         _load(tmp_path, monkeypatch, text)
+
+
+def test_config_show_lists_a_derived_prices_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """January 2029, month 37: fully depreciated, so 150 USD colocation + 744 h x 0.1092 USD power."""
+    _load(tmp_path, monkeypatch, DERIVED)
+    result = CliRunner().invoke(app, ["config", "show", "--period", "2029-01"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    (h100,) = body["price_basis"]
+    assert h100["usd_micros"] == 8 * (150_000_000 + 744 * 109_200)
+    (price,) = h100["prices"]
+    parts = {p["part"]: p["usd_per_gpu_month"] for p in price["parts"]}
+    assert parts == {"capex": "0.000000", "power": "81.244800", "colocation": "150.000000"}
+    assert "fully depreciated" in price["parts"][0]["basis"]
+    assert "sqlite" not in result.output
