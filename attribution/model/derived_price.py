@@ -18,6 +18,8 @@ a schedule of direct prices only gives exactly what :mod:`attribution.model.gpu_
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,10 +31,13 @@ from attribution.model.gpu_cost import SECONDS_PER_HOUR, PricePoint, span_cost_u
 WATTS_PER_KILOWATT = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class DerivedPoint:
     """A derived price that applies from ``effective_from_s`` (the first instant of a UTC month, when the
-    purchase starts depreciating) until the next point of the schedule. Amounts in integer micro-USD."""
+    purchase starts depreciating) until the next point of the schedule. Amounts in integer micro-USD.
+
+    Compared and hashed by identity: the per-month lines of a schedule are cached by its points, and a
+    hash over a Fraction field would cost more than the arithmetic it saves."""
 
     effective_from_s: int
     purchase_usd_micros: int
@@ -44,6 +49,10 @@ class DerivedPoint:
     usd_micros_per_kwh: int
     colocation_usd_micros_per_month: int
     gpus_per_colocation: int
+
+    def __post_init__(self) -> None:
+        if not is_month_start(self.effective_from_s):
+            raise ValueError("a derived price starts depreciating at the first instant of a UTC month")
 
     @property
     def capex_usd_micros_per_gpu_month(self) -> Fraction:
@@ -77,22 +86,33 @@ def is_month_start(t_s: int) -> bool:
     return month_of(t_s)[1] == t_s
 
 
+@lru_cache(maxsize=1024)
+def _month_line(point: DerivedPoint, index: int) -> tuple[Fraction, Fraction, int]:
+    """Within month ``index`` (months since 1970-01) the accrued cost of one GPU is a line: ``(accrued at
+    the month's start, accrual per second, the month's first second)``, all exact."""
+    elapsed = index - month_of(point.effective_from_s)[0]
+    year, month = divmod(index, 12)
+    m0 = int(datetime(1970 + year, month + 1, 1, tzinfo=UTC).timestamp())
+    m1 = month_of(m0)[2]
+    depreciating = elapsed < point.depreciation_months
+    capex = point.capex_usd_micros_per_gpu_month
+    power = point.power_usd_micros_per_gpu_hour
+    base = (
+        capex * min(elapsed, point.depreciation_months)
+        + point.colocation_usd_micros_per_gpu_month * elapsed
+        + power * Fraction(m0 - point.effective_from_s, SECONDS_PER_HOUR)
+    )
+    monthly = (capex if depreciating else 0) + point.colocation_usd_micros_per_gpu_month
+    return base, monthly / (m1 - m0) + power / SECONDS_PER_HOUR, m0
+
+
 def _derived_accrued(point: DerivedPoint, t_s: int) -> Fraction:
-    """Exact micro-USD one GPU accrues under ``point`` over ``[point.effective_from_s, t_s)``."""
+    """Exact micro-USD one GPU accrues under ``point`` over ``[point.effective_from_s, t_s)``: the monthly
+    parts linearly over each calendar month, power by the second."""
     if t_s <= point.effective_from_s:
         return Fraction(0)
-    index0 = month_of(point.effective_from_s)[0]
-    index, m0, m1 = month_of(t_s)
-    elapsed = index - index0  # whole months before t's month
-    into_month = Fraction(t_s - m0, m1 - m0)
-    capex_months = (
-        elapsed + into_month if elapsed < point.depreciation_months else Fraction(point.depreciation_months)
-    )
-    return (
-        point.capex_usd_micros_per_gpu_month * capex_months
-        + point.colocation_usd_micros_per_gpu_month * (elapsed + into_month)
-        + point.power_usd_micros_per_gpu_hour * Fraction(t_s - point.effective_from_s, SECONDS_PER_HOUR)
-    )
+    base, per_second, m0 = _month_line(point, month_of(t_s)[0])
+    return base + per_second * (t_s - m0)
 
 
 def accrued_usd_micros(schedule: Sequence[PricingPoint], t_s: int) -> Fraction:
@@ -111,6 +131,29 @@ def accrued_usd_micros(schedule: Sequence[PricingPoint], t_s: int) -> Fraction:
     return total
 
 
+@lru_cache(maxsize=8192)
+def _line(schedule: tuple[PricingPoint, ...], segment: int, month_index: int) -> tuple[int, int, int, int]:
+    """Where ``schedule[segment]`` applies, within month ``month_index`` for a derived point, one GPU's
+    accrued cost is ``(base + slope x (t - origin)) / den``: ``(base, slope, den, origin)``, integers."""
+    point = schedule[segment]
+    prior = accrued_usd_micros(schedule[:segment], point.effective_from_s)
+    if isinstance(point, DerivedPoint):
+        base, per_second, origin = _month_line(point, month_index)
+        base += prior
+    else:
+        base = prior
+        per_second, origin = Fraction(point.usd_micros_per_gpu_hour, SECONDS_PER_HOUR), point.effective_from_s
+    den = math.lcm(base.denominator, per_second.denominator)
+    return int(base * den), int(per_second * den), den, origin
+
+
+def _floored(schedule: tuple[PricingPoint, ...], gpu_count: int, t_s: int) -> int:
+    """``floor(gpu_count x A(t_s))`` in integers, from the cached line of ``t_s``'s segment and month."""
+    segment = bisect_right([p.effective_from_s for p in schedule], t_s) - 1
+    base, slope, den, origin = _line(schedule, segment, month_of(t_s)[0])
+    return gpu_count * (base + slope * (t_s - origin)) // den
+
+
 def schedule_span_cost_usd_micros(
     schedule: Sequence[PricingPoint], gpu_count: int, start_s: int, end_s: int
 ) -> int:
@@ -123,9 +166,8 @@ def schedule_span_cost_usd_micros(
         raise ValueError("end before start")
     if start_s < schedule[0].effective_from_s:
         raise ValueError("no GPU price is in effect at the start of the span")
-    hi = gpu_count * accrued_usd_micros(schedule, end_s)
-    lo = gpu_count * accrued_usd_micros(schedule, start_s)
-    return int(hi.__floor__()) - int(lo.__floor__())
+    points = tuple(schedule)
+    return _floored(points, gpu_count, end_s) - _floored(points, gpu_count, start_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from attribution.model.derived_price import (
     DerivedPoint,
+    accrued_usd_micros,
     month_of,
     month_parts,
     schedule_span_cost_usd_micros,
@@ -155,3 +156,27 @@ def test_whole_parts_give_the_month_to_the_micro_dollar(
     assert cost == gpus * (parts.capex + parts.power + parts.colocation)
     cuts = [m0, m0 + step, m1 - step, m1]
     assert sum(schedule_span_cost_usd_micros([whole], gpus, a, b) for a, b in pairwise(cuts)) == cost
+
+
+@given(
+    first=points,
+    later=points,
+    direct_usd_micros=st.integers(0, 10**7),
+    gpus=st.integers(1, 64),
+    offsets=st.lists(st.integers(0, 5 * 366 * 86_400), min_size=2, max_size=6),
+)
+def test_interval_costs_are_floors_of_the_exact_accrual(
+    first: DerivedPoint, later: DerivedPoint, direct_usd_micros: int, gpus: int, offsets: list[int]
+) -> None:
+    """Derived, then direct from mid-month, then another purchase: the cached integer lines give exactly
+    ``floor(n A(b)) - floor(n A(a))`` of the exact rational accrual, across segment and month edges."""
+    t0 = first.effective_from_s
+    direct = PricePoint(t0 + 400 * 86_400 + 12_345, direct_usd_micros)
+    second = replace(later, effective_from_s=_month_starts(first, 30)[-1])
+    schedule = [first, direct, second]
+    cuts = sorted(t0 + o for o in offsets)
+    for a, b in pairwise(cuts):
+        exact = (gpus * accrued_usd_micros(schedule, b)).__floor__() - (
+            gpus * accrued_usd_micros(schedule, a)
+        ).__floor__()
+        assert schedule_span_cost_usd_micros(schedule, gpus, a, b) == exact
