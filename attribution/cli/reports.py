@@ -122,7 +122,8 @@ def report_statement(
     if tenant is not None:
         statement = statement.for_tenant(tenant)
     if fmt is StatementFormat.json:
-        body = statement.to_dict() | {"price_basis": [b.to_dict() for b in price_basis(settings, period)]}
+        basis = [b.to_dict(with_cost=tenant is None) for b in price_basis(settings, period)]
+        body = statement.to_dict() | {"price_basis": basis}
         text = json.dumps(body, indent=2, sort_keys=True) + "\n"
         if out is not None:
             out.write_text(text)

@@ -54,8 +54,12 @@ class GpuTypeBasis:
     """The period's cost of the type's GPUs in the inventory, as the attribution billed it."""
     prices: list[PriceInEffect]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self, with_cost: bool = True) -> dict[str, Any]:
+        """As JSON; without ``usd_micros`` for a tenant's statement, which leaves the cluster's cost out."""
+        body = asdict(self)
+        if not with_cost:
+            del body["usd_micros"]
+        return body
 
 
 def _derived_parts(price: GpuPrice, point: DerivedPoint, month_start_s: int) -> PriceInEffect:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.ledger.attribute import run_attribution
 from attribution.reports.period_statement import build_statement
 from attribution.reports.price_basis import price_basis
+from attribution.reports.statement_html import build_statement_html
 from tests.support.billing_history import hourly_settings, load
 
 APR, MAY = datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
@@ -54,3 +55,20 @@ def test_a_month_at_a_derived_price_bills_the_derived_cost(db_factory: sessionma
         "power": ("0.109200", "78.624000"),
         "colocation": ("0.208333", "150.000000"),
     }
+
+
+def test_the_html_statement_shows_the_parts_and_keeps_the_cluster_cost_from_tenants(
+    db_factory: sessionmaker[Session],
+) -> None:
+    load(db_factory, APR, 30 * 24)
+    settings = hourly_settings(gpu_prices=[DERIVED])
+    run_attribution(settings, db_factory, APR, MAY)
+    with db_factory() as session:
+        whole = build_statement_html(session, settings, "2026-04")
+        tenant = build_statement_html(session, settings, "2026-04", "acme")
+    for document in (whole, tenant):
+        assert '<section id="price-basis">' in document
+        assert "<td>capex</td><td>1.041667</td><td>750.000000</td>" in document
+        assert "700 W nameplate x PUE 1.3 x 0.12 USD/kWh" in document
+    assert "H100-SXM: 4 GPUs, 3,914.50" in whole
+    assert "GPU cost of the period" not in tenant
