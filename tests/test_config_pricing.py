@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def test_a_derived_price_becomes_an_exact_point(tmp_path: Path, monkeypatch: pyt
     assert point.power_usd_micros_per_gpu_hour == Fraction(109_200)
     # January 2026: (750 + 150 + 744 x 0.1092) / 744 = 1.318877... USD, rounded half up to the micro
     assert price.usd_micros_per_gpu_hour == 1_318_877
+    # what-if in January 2029, fully depreciated: (150 + 744 x 0.1092) / 744 = 0.310813... USD
+    jan29 = int(datetime(2029, 1, 20, tzinfo=UTC).timestamp())
+    assert price.indicative_usd_micros_per_gpu_hour(jan29) == 310_813
 
 
 def test_a_direct_price_names_its_basis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,13 @@ from attribution.config.types import (
     unreserved_name,
     usd_to_micros,
 )
-from attribution.model.derived_price import DerivedPoint, PricingPoint, is_month_start, month_parts
+from attribution.model.derived_price import (
+    DerivedPoint,
+    PricingPoint,
+    is_month_start,
+    month_of,
+    month_parts,
+)
 from attribution.model.gpu_cost import PricePoint
 from attribution.model.names import canonical_name
 
@@ -138,12 +144,18 @@ class GpuPrice(StrictModel):
 
     @property
     def usd_micros_per_gpu_hour(self) -> int:
-        """The direct price; for a derived one, its first month's cost per GPU spread over that month's
-        hours, rounded half up: an indicative figure for what-if analysis, never for the bill."""
+        """The direct price; for a derived one, :meth:`indicative_usd_micros_per_gpu_hour` in its first
+        month."""
+        return self.indicative_usd_micros_per_gpu_hour(int(self.effective_from.timestamp()))
+
+    def indicative_usd_micros_per_gpu_hour(self, at_s: int) -> int:
+        """The direct price; for a derived one, the cost of one GPU in the month of ``at_s`` (its first
+        month, if earlier) spread over that month's hours, rounded half up: a figure for what-if analysis,
+        never for the bill."""
         point = self.point()
         if isinstance(point, PricePoint):
             return point.usd_micros_per_gpu_hour
-        parts = month_parts(point, point.effective_from_s)
+        parts = month_parts(point, month_of(max(at_s, point.effective_from_s))[1])
         return int((parts.total / parts.hours + Fraction(1, 2)).__floor__())
 
 
