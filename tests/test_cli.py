@@ -97,6 +97,11 @@ def test_period_close_and_statement(
     )
     assert statement["status"] == "closed" and statement["total_cents"] == 861_120
     assert len(statement["content_hash"]) == 64
+    (h100,) = statement["price_basis"]
+    assert (h100["gpu_type"], h100["gpus"], h100["usd_micros"]) == ("H100-SXM", 4, 8_611_200_000)
+    assert [(p["basis"], p["usd_per_gpu_hour"], p["parts"]) for p in h100["prices"]] == [
+        ("on_demand", "2.990000", [])
+    ]
     assert "2026-11  closed" in runner.invoke(app, ["period", "list"]).output
     monkeypatch.setattr("sys.argv", ["attribution", "period", "close", "2026-11", "--idempotency-key", "b"])
     with pytest.raises(SystemExit) as info:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 
 from attribution.api.auth import BillingDep, FinanceDep
-from attribution.api.convert import to_schema
+from attribution.api.convert import plain, to_schema
 from attribution.api.deps import SessionDep, SettingsDep, WriteSessionDep
 from attribution.api.params import CurrencyQuery, resolve_period
 from attribution.api.schemas import PeriodOut, StatementOut
@@ -15,6 +15,7 @@ from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
 from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_currency import in_currency
+from attribution.reports.price_basis import price_basis
 from attribution.store.statements import all_periods
 
 router = APIRouter(tags=["periods"])
@@ -77,9 +78,12 @@ def statement(
     currency: CurrencyQuery = None,
 ) -> StatementOut:
     """A closed period's frozen statement (with its content hash), or an open period's provisional one,
-    with its amounts in the billing currency beside the USD ones (docs/currencies.md)."""
-    found = build_statement(session, resolve_period(period))
+    with its amounts in the billing currency beside the USD ones (docs/currencies.md) and the basis of each
+    GPU type's price (direct, or derived from a purchase, part by part)."""
+    name = resolve_period(period)
+    found = build_statement(session, name)
     billed = currency or settings.billing_currency_for()
     found = in_currency(session, found, settings.currency, billed, settings.rates())
     body = found.to_dict()
+    body["price_basis"] = plain(price_basis(settings, name))
     return StatementOut.model_validate(body)

@@ -302,6 +302,29 @@ class StatementLineOut(BaseModel):
     )
 
 
+class PricePartOut(BaseModel):
+    part: str = Field(description="capex, power or colocation")
+    usd_per_gpu_hour: str = Field(
+        description="the month's part over its hours, to the micro-dollar (display)"
+    )
+    usd_per_gpu_month: str
+    basis: str = Field(description="how the part is figured, with the configured figures")
+
+
+class PriceInEffectOut(BaseModel):
+    effective_from: str
+    basis: str = Field(description="on_demand, reserved, spot, or derived from a purchase")
+    usd_per_gpu_hour: str
+    parts: list[PricePartOut] = Field(description="a derived price's parts; empty for a direct price")
+
+
+class GpuTypeBasisOut(BaseModel):
+    gpu_type: str
+    gpus: int
+    usd_micros: int = Field(description="the period's cost of these GPUs, as attributed")
+    prices: list[PriceInEffectOut]
+
+
 class StatementOut(BaseModel):
     period: str
     status: str = Field(description="closed (frozen) or open (provisional)")
@@ -315,6 +338,9 @@ class StatementOut(BaseModel):
     rate_effective_from: str | None = Field(description="when the rate took effect; null for USD")
     billing_exponent: int = Field(description="ISO 4217 minor-unit exponent: 2 for EUR, 0 for JPY")
     total_billing_minor: int = Field(description="the statement total in billing minor units")
+    price_basis: list[GpuTypeBasisOut] = Field(
+        default=[], description="each inventory GPU type's prices in the period, with a derived price's parts"
+    )
 
 
 class Health(BaseModel):

@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 
-from attribution.cli.common import console, current_settings, session_factory
+from attribution.cli.common import canonical_period, console, current_settings, session_factory
 from attribution.timeutil import iso
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-config_app = typer.Typer(no_args_is_help=True, help="The settings: the generated reference.")
+config_app = typer.Typer(
+    no_args_is_help=True, help="The settings: the generated reference, the GPU prices in effect."
+)
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the reporting API: create, list, revoke.")
 
 
@@ -121,3 +123,23 @@ def config_docs(
     else:
         out.write_text(text, encoding="utf-8")
         console().print(f"wrote {out}")
+
+
+@config_app.command("show")
+def config_show(
+    period: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: this month)", callback=canonical_period)
+    ] = None,
+) -> None:
+    """Print, as JSON, each inventory GPU type's prices in effect in a month: the basis (on-demand,
+    reserved, spot or derived), a derived price's capex, power and colocation per GPU-hour and per month,
+    and what the inventory's GPUs of the type cost that month. Secrets and URLs are never printed."""
+    import json
+    from datetime import UTC, datetime
+
+    from attribution.reports.price_basis import price_basis
+
+    settings = current_settings()
+    month = period or datetime.now(UTC).strftime("%Y-%m")
+    body = {"period": month, "price_basis": [b.to_dict() for b in price_basis(settings, month)]}
+    sys.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")

@@ -111,6 +111,7 @@ def report_statement(
     from attribution.reports.chargeback_render import statement_table
     from attribution.reports.period_statement import build_statement
     from attribution.reports.statement_currency import in_currency
+    from attribution.reports.price_basis import price_basis
 
     settings = current_settings()
     with session_factory(settings)() as session:
@@ -131,7 +132,9 @@ def report_statement(
     if tenant is not None:
         statement = statement.for_tenant(tenant)
     if fmt is StatementFormat.json:
-        text = json.dumps(statement.to_dict(), indent=2, sort_keys=True) + "\n"
+        basis = [b.to_dict(with_cost=tenant is None) for b in price_basis(settings, period)]
+        body = statement.to_dict() | {"price_basis": basis}
+        text = json.dumps(body, indent=2, sort_keys=True) + "\n"
         if out is not None:
             out.write_text(text)
         else:

@@ -13,7 +13,8 @@ from attribution.catalog import Catalog
 from attribution.catalog.gpus import MIB
 from attribution.config import FixedPolicy, Settings
 from attribution.model.attribute import ClusterInterval
-from attribution.model.gpu_cost import PricePoint, monthly_share_usd_micros, span_cost_usd_micros
+from attribution.model.derived_price import PricingPoint, schedule_span_cost_usd_micros
+from attribution.model.gpu_cost import monthly_share_usd_micros
 from attribution.model.money import allocate
 from attribution.model.split import LineKey, PoolInterval, Usage
 from attribution.timeutil import period_window
@@ -49,12 +50,11 @@ class ModelInputs:
     bytes_per_token: dict[str, int]
 
 
-def price_schedules(settings: Settings) -> dict[str, list[PricePoint]]:
-    schedules: dict[str, list[PricePoint]] = defaultdict(list)
+def price_schedules(settings: Settings) -> dict[str, list[PricingPoint]]:
+    """Each GPU type's effective-dated prices, direct or derived from a purchase, by effective date."""
+    schedules: dict[str, list[PricingPoint]] = defaultdict(list)
     for price in settings.gpu_prices:
-        schedules[price.gpu_type].append(
-            PricePoint(int(price.effective_from.timestamp()), price.usd_micros_per_gpu_hour)
-        )
+        schedules[price.gpu_type].append(price.point())
     return {k: sorted(v, key=lambda p: p.effective_from_s) for k, v in schedules.items()}
 
 
@@ -117,7 +117,7 @@ def build_inputs(
     for ts in intervals(start, end, step):
         tel = telemetry.get(ts, empty)
         costs = tuple(
-            (gpu_type, count, span_cost_usd_micros(schedules[gpu_type], count, ts, ts + step))
+            (gpu_type, count, schedule_span_cost_usd_micros(schedules[gpu_type], count, ts, ts + step))
             for gpu_type, count in sorted(settings.inventory.items())
         )
         # most intervals repeat an earlier one's placement and per-type cost: split each pattern once

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.reports.charts import statement_charts
 from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
+from attribution.reports.price_basis import GpuTypeBasis, price_basis
 from attribution.reports.statement_views import Row, cents_half_even
 from attribution.timeutil import iso
 
@@ -142,9 +143,34 @@ def _coverage(r: StatementReport) -> str:
     return f'<section id="coverage"><h2>Coverage and estimates</h2><ul class="note">{items}</ul></section>'
 
 
-def render_statement_html(r: StatementReport, with_cluster_total: bool = False) -> str:
+def _price_basis(basis: Sequence[GpuTypeBasis], with_cost: bool) -> str:
+    """Each GPU type's prices in the period, a derived price part by part; the types' GPU cost only where
+    the cluster's totals are shown (a tenant's statement leaves them out)."""
+    if not basis:
+        return ""
+    head = ["GPU type", "from", "basis", "part", "USD per GPU-hour", "USD per GPU-month", "how"]
+    rows = []
+    for b in basis:
+        for price in b.prices:
+            first = [b.gpu_type, price.effective_from, price.basis]
+            rows.append([*first, "total", price.usd_per_gpu_hour, "", ""])
+            rows += [[*first, x.part, x.usd_per_gpu_hour, x.usd_per_gpu_month, x.basis] for x in price.parts]
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    costs = "; ".join(f"{b.gpu_type}: {b.gpus} GPUs, {money(cents_half_even(b.usd_micros))}" for b in basis)
+    note = f'<p class="note">GPU cost of the period by type: {escape(costs)}.</p>' if with_cost else ""
+    return (
+        '<section id="price-basis"><h2>Price basis</h2><table><thead><tr>'
+        + "".join(f"<th>{escape(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{body}</tbody></table>{note}</section>"
+    )
+
+
+def render_statement_html(
+    r: StatementReport, with_cluster_total: bool = False, basis: Sequence[GpuTypeBasis] = ()
+) -> str:
     """The document; for one tenant, ``with_cluster_total`` adds the other tenants' and the statement's
-    totals to the summary (finance's reconciliation; a statement sent to the tenant leaves them out)."""
+    totals to the summary (finance's reconciliation; a statement sent to the tenant leaves them out).
+    ``basis`` is the period's price basis (:mod:`attribution.reports.price_basis`)."""
     charts = "".join(f"<figure>{svg}</figure>" for svg in statement_charts(r))
     tables = [
         view_table("tenants", "Per tenant", ["tenant"], r.tenants, r.total),
@@ -172,6 +198,7 @@ def render_statement_html(r: StatementReport, with_cluster_total: bool = False) 
         f"({escape(r.scope)})</title><style>{CSS}</style></head><body>"
         f"{_header(r)}<h2>Summary</h2>{_summary(r, with_cluster_total)}{_coverage(r)}"
         f"<h2>Charts</h2>{charts}{sections}"
+        f"{_price_basis(basis, with_cluster_total or r.tenant is None)}"
         "</body></html>\n"
     )
 
@@ -185,5 +212,7 @@ def build_statement_html(
 ) -> str:
     """The statement of ``period`` (whole cluster, or one tenant) as a self-contained HTML document."""
     return render_statement_html(
-        build_statement_report(session, settings, period, tenant), with_cluster_total
+        build_statement_report(session, settings, period, tenant),
+        with_cluster_total,
+        price_basis(settings, period),
     )

@@ -69,7 +69,8 @@ def _price(settings: Settings, gpu_type: str, at: datetime) -> int:
             f"GPU type {gpu_type!r} has no price in gpu_prices; "
             "add a gpu_prices entry (gpu_type, usd_per_gpu_hour) for it"
         )
-    return prices[-1].usd_micros_per_gpu_hour
+    # a derived price's figure is that of at's month (capex stops when the purchase is depreciated)
+    return prices[-1].indicative_usd_micros_per_gpu_hour(int(at.timestamp()))
 
 
 @dataclass(frozen=True, slots=True)
