@@ -13,6 +13,7 @@ from attribution.api.convert import to_schema
 from attribution.api.deps import SessionDep, SettingsDep, WindowQuery
 from attribution.api.limits import Expensive
 from attribution.api.params import NAME_PATTERN, CanonicalName, PoolQuery, resolve_period
+from attribution.api.pricing_schemas import TierPricingOut
 from attribution.api.schemas import (
     CoverageOut,
     PoolOut,
@@ -20,7 +21,6 @@ from attribution.api.schemas import (
     PoolsOut,
     PriceListIn,
     TierOut,
-    TierPricingOut,
     TiersOut,
 )
 from attribution.config import RESERVED_NAMES, Settings

@@ -14,8 +14,8 @@ from attribution.api.schemas import PeriodOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
 from attribution.reports.period_statement import build_statement
-from attribution.reports.statement_currency import in_currency
 from attribution.reports.price_basis import price_basis
+from attribution.reports.statement_currency import in_currency
 from attribution.store.statements import all_periods
 
 router = APIRouter(tags=["periods"])

@@ -110,8 +110,8 @@ def report_statement(
 
     from attribution.reports.chargeback_render import statement_table
     from attribution.reports.period_statement import build_statement
-    from attribution.reports.statement_currency import in_currency
     from attribution.reports.price_basis import price_basis
+    from attribution.reports.statement_currency import in_currency
 
     settings = current_settings()
     with session_factory(settings)() as session:

@@ -1,7 +1,7 @@
 """budgets: budget alerts fired once per crossing, closed statements to deliver, and the delivery log
 
 Revision ID: 20261203budgets
-Revises: 20261203inc18
+Revises: 20261203fxrates
 Create Date: 2026-12-03 20:20:00+00:00
 
 Issue 19 part 4: docs/budgets.md.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261203budgets"
-down_revision: str | None = "20261203inc18"
+down_revision: str | None = "20261203fxrates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """daily_line_sums: the lines summed per UTC day x pool x tenant x tier, backfilled from existing lines
 
 Revision ID: 20261203rollups
-Revises: 20261203inc18
+Revises: 20261203idle3
 Create Date: 2026-12-03 20:20:00+00:00
 
 The attribution job rewrites the days it touches in the transaction that writes their lines
@@ -15,11 +15,19 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261203rollups"
-down_revision: str | None = "20261203inc18"
+down_revision: str | None = "20261203idle3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-MONEY = ("kv_in_use_usd_micros", "static_usd_micros", "idle_usd_micros", "unmeasured_usd_micros")
+MONEY = (
+    "kv_in_use_usd_micros",
+    "static_usd_micros",
+    "idle_usd_micros",
+    "unmeasured_usd_micros",
+    "idle_cold_usd_micros",
+    "idle_warm_usd_micros",
+    "kv_headroom_usd_micros",
+)
 COUNTS = ("total_usd_micros", "requests", "prompt_tokens", "generation_tokens")
 FLOATS = ("kv_token_seconds", "kv_byte_seconds")
 

@@ -1,7 +1,7 @@
 """statement_rates: the exchange rate each closed period's statement converts at, recorded at close
 
 Revision ID: 20261203fxrates
-Revises: 20261203inc18
+Revises: 20261203rollups
 Create Date: 2026-12-03 20:30:00+00:00
 
 A later change of the configured rates must not alter an issued statement (issue 19 part 3).
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261203fxrates"
-down_revision: str | None = "20261203inc18"
+down_revision: str | None = "20261203rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
