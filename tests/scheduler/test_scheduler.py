@@ -175,7 +175,11 @@ def test_the_scheduler_process_serves_metrics_and_stops_on_sigterm(
     settings = scheduled_settings(simulated, url, sim_prometheus.url, metrics_port=port)
     collection = settings.collection.model_copy(update={"start_at": datetime.now(UTC) - timedelta(minutes=5)})
     dumped = json.loads(settings.model_copy(update={"collection": collection}).model_dump_json())
-    env |= {f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v) for k, v in dumped.items()}
+    env |= {
+        f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+        for k, v in dumped.items()
+        if v is not None  # unset is the default; a plain-string setting would read "null" as a value
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "attribution.scheduler"],
         cwd=tmp_path,

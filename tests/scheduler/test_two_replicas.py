@@ -83,7 +83,11 @@ def start_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[byte
     """``attribution serve`` in its own process, configured the way a deployment is: by environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
     dumped = json.loads(settings.model_dump_json())
-    env |= {f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v) for k, v in dumped.items()}
+    env |= {
+        f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+        for k, v in dumped.items()
+        if v is not None  # unset is the default; a plain-string setting would read "null" as a value
+    }
     env["ATTRIBUTION_LOG_LEVEL"] = "WARNING"
     return subprocess.Popen(
         [sys.executable, "-m", "attribution.cli", "serve", "--port", str(port)],
