@@ -240,7 +240,8 @@ def run_attribution(
         refresh_rollups(session, start, end)  # the touched days, from their lines, in this transaction
         replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
-        record_incidents(session, settings, start, end)  # issue 18: from the samples and pool costs above
+        costs = {(s.pool, s.interval_start_s): s.cost_usd_micros for s in splits}
+        record_incidents(session, settings, start, end, costs)  # from the samples and the costs above
         for period in periods_between(start, end):
             ensure_period(session, period)
         corrections = issue_corrections(session, start, end)

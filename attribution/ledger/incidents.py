@@ -4,11 +4,13 @@ Detection is :func:`attribution.model.incidents.detect_incidents` over the windo
 (and :data:`CONTEXT_INTERVALS` before it, so a reload whose absence began in the previous window is
 still seen). Incidents are stored cut on the grid every attribution window starts on (the line grain, an
 hour by default), so a run over one hour or over a month stores the same parts; the report joins them.
-Each part's cost is the pool's cost in its intervals, as this run just wrote it to ``pool_costs``.
+Each part's cost is the pool's cost in its intervals, as this run just computed it (the figures it wrote
+to ``pool_costs``, handed over rather than read back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -23,15 +25,23 @@ WATCH_DAYS = 7
 CONTEXT_INTERVALS = 10
 
 
-def record_incidents(session: Session, settings: Settings, start: datetime, end: datetime) -> int:
-    """Replace the incidents starting in ``[start, end)``; returns how many were found. No commit."""
+def record_incidents(
+    session: Session,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    pool_costs_usd_micros: Mapping[tuple[str, int], int],
+) -> int:
+    """Replace the incidents starting in ``[start, end)``; returns how many were found. No commit.
+
+    ``pool_costs_usd_micros`` is each pool's cost by (pool, interval start in Unix seconds) over the window.
+    """
     step = settings.interval_seconds
     samples = store.detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
     watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
     found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
     # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
     found = split_at_grid(found, max(step, settings.line_grain_seconds))
-    costs = store.pool_costs(session, start, end)
     now = datetime.now(UTC)
     rows = [
         {
@@ -41,7 +51,9 @@ def record_incidents(session: Session, settings: Settings, start: datetime, end:
             "cause": i.cause,
             "gpu_count": len(i.gpus),
             "gpu_uuids": ",".join(i.gpus),
-            "cost_usd_micros": sum(costs.get((i.pool, t), 0) for t in range(i.start_s, i.end_s, step)),
+            "cost_usd_micros": sum(
+                pool_costs_usd_micros.get((i.pool, t), 0) for t in range(i.start_s, i.end_s, step)
+            ),
             "detected_at": now,
         }
         for i in found

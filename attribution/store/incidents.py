@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from attribution.model.incidents import PoolInterval
-from attribution.store.tables import GpuSample, KvSample, PoolCost, RecoveryIncident
+from attribution.store.tables import GpuSample, KvSample, RecoveryIncident
 
 
 def detection_inputs(session: Session, start: datetime, end: datetime) -> list[PoolInterval]:
@@ -69,17 +69,6 @@ def pools_with_engines(session: Session, since: datetime, end: datetime) -> set[
     k = KvSample
     rows = session.execute(select(k.pool).where(k.interval_start >= since, k.interval_start < end).distinct())
     return {pool for (pool,) in rows}
-
-
-def pool_costs(session: Session, start: datetime, end: datetime) -> dict[tuple[str, int], int]:
-    """Each pool's cost per interval of ``[start, end)``, micro-USD, by (pool, unix seconds)."""
-    p = PoolCost
-    rows = session.execute(
-        select(p.pool, p.interval_start, p.cost_usd_micros).where(
-            p.interval_start >= start, p.interval_start < end
-        )
-    )
-    return {(pool, int(at.timestamp())): cost for pool, at, cost in rows}
 
 
 def replace_incidents(
