@@ -3,8 +3,6 @@ self-metrics over HTTP, and ``--once``."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from attribution.store.collection_state import all_watermarks, source_coverage
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost
+from tests.support.settings_env import settings_environ
 from tests.support.simulated import END, START, Simulated, collection_settings
 
 LAG = timedelta(seconds=60)
@@ -171,15 +170,9 @@ def test_the_scheduler_process_serves_metrics_and_stops_on_sigterm(
     url = f"sqlite:///{tmp_path / 'process.db'}"
     upgrade(url)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
     settings = scheduled_settings(simulated, url, sim_prometheus.url, metrics_port=port)
     collection = settings.collection.model_copy(update={"start_at": datetime.now(UTC) - timedelta(minutes=5)})
-    dumped = json.loads(settings.model_copy(update={"collection": collection}).model_dump_json())
-    env |= {
-        f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
-        for k, v in dumped.items()
-        if v is not None  # unset is the default; a plain-string setting would read "null" as a value
-    }
+    env = settings_environ(settings.model_copy(update={"collection": collection}))
     process = subprocess.Popen(
         [sys.executable, "-m", "attribution.scheduler"],
         cwd=tmp_path,

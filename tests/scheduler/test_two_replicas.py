@@ -13,7 +13,6 @@ statements must be identical, content hash included.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from attribution.store.session import make_engine, make_sessionmaker, unit_of_wo
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, PoolCost
 from attribution.timeutil import iso, period_window
 from tests.support.postgres import fresh_database
+from tests.support.settings_env import settings_environ
 from tests.support.simulated import START, Simulated, collection_settings, snapshot
 
 LAG = timedelta(seconds=60)
@@ -81,13 +81,7 @@ def attributed(factory: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]
 
 def start_api(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``attribution serve`` in its own process, configured the way a deployment is: by environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")}
-    dumped = json.loads(settings.model_dump_json())
-    env |= {
-        f"ATTRIBUTION_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
-        for k, v in dumped.items()
-        if v is not None  # unset is the default; a plain-string setting would read "null" as a value
-    }
+    env = settings_environ(settings)
     env["ATTRIBUTION_LOG_LEVEL"] = "WARNING"
     return subprocess.Popen(
         [sys.executable, "-m", "attribution.cli", "serve", "--port", str(port)],
