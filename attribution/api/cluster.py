@@ -23,8 +23,9 @@ from attribution.api.schemas import (
     TierOut,
     TiersOut,
 )
-from attribution.config import RESERVED_NAMES, Settings
+from attribution.config import Settings
 from attribution.errors import NotFoundError
+from attribution.model.vocabulary import RESERVED_NAMES
 from attribution.reports.coverage import coverage_report
 from attribution.reports.period_statement import build_statement
 from attribution.reports.pools import pool_series, pool_summaries

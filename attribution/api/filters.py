@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from attribution.access import Principal
 from attribution.api.params import NAME_PATTERN, CanonicalName, resolve_period, resolve_window
-from attribution.config import RESERVED_NAMES, Settings
+from attribution.config import Settings
+from attribution.model.vocabulary import RESERVED_NAMES
 from attribution.reports.chargeback import LineFilter, check_filter
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import LineSet

@@ -153,8 +153,8 @@ def report_tiers(
 ) -> None:
     """Revenue under a price list against attributed cost per context tier and tenant: margins,
     who subsidises whom, break-even prices, and a what-if."""
-    from attribution.config import RESERVED_NAMES
     from attribution.errors import NotFoundError
+    from attribution.model.vocabulary import RESERVED_NAMES
     from attribution.reports.pricelist import load_price_list
     from attribution.reports.pricing_render import write_tiers
     from attribution.store.pools import pool_exists

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.config import IdlePolicy, Settings, SettlementWindow
+from attribution.config import Settings
 from attribution.errors import ConfigError, ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
 from attribution.ledger.incidents import clear_incidents, record_incidents
@@ -34,6 +34,7 @@ from attribution.ledger.watermark import followed_plans
 from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized import attribute_window_columns
+from attribution.model.vocabulary import IdlePolicy, SettlementWindow
 from attribution.store.collection_state import (
     all_watermarks,
     clear_dirty,

@@ -11,12 +11,13 @@ from typing import Any
 
 from attribution.catalog import Catalog
 from attribution.catalog.gpus import MIB
-from attribution.config import FixedPolicy, Settings
+from attribution.config import Settings
 from attribution.model.attribute import ClusterInterval
 from attribution.model.derived_price import PricingPoint, schedule_span_cost_usd_micros
 from attribution.model.gpu_cost import monthly_share_usd_micros
 from attribution.model.money import allocate
 from attribution.model.split import LineKey, PoolInterval, Usage
+from attribution.model.vocabulary import FixedPolicy
 from attribution.timeutil import period_window
 
 UNALLOCATED = "\x00unallocated"
