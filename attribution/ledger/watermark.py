@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.collectors.profiles import Plan, plans
 from attribution.config import Settings
 from attribution.errors import ConflictError
-from attribution.store.collection_state import CollectorWatermark, all_watermarks, lock_watermark
+from attribution.store.collection_state import (
+    ALL_SOURCES,
+    ATTRIBUTION,
+    CollectorWatermark,
+    all_watermarks,
+    lock_watermark,
+)
 from attribution.store.session import unit_of_work
-
-#: The attribution job's watermark row: attributed up to here.
-ATTRIBUTION = "attribution"
-ALL_SOURCES = "*"
 
 
 class AttributionBusyError(ConflictError):

@@ -37,13 +37,13 @@ from attribution.collectors.prom import PromClient
 from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError
 from attribution.ledger.attribute import run_attribution
-from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION, followed_plans
+from attribution.ledger.watermark import followed_plans
 from attribution.scheduler.alerts import alert_rules
 from attribution.scheduler.attribute_loop import AttributeJob, attribute_once
 from attribution.scheduler.collect_loop import run_once
 from attribution.scheduler.outcome import RunOutcome, log_outcome
 from attribution.scheduler.selfmetrics import CollectorMetrics, serve_metrics
-from attribution.store.collection_state import all_watermarks
+from attribution.store.collection_state import ALL_SOURCES, ATTRIBUTION, all_watermarks
 from attribution.store.session import make_engine, make_sessionmaker
 
 #: The package's name, as the run lines' (:mod:`~attribution.scheduler.outcome`).

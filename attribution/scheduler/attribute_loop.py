@@ -23,15 +23,20 @@ from attribution.collectors.profiles import Plan
 from attribution.config import Settings
 from attribution.ledger.attribute import run_attribution
 from attribution.ledger.watermark import (
-    ALL_SOURCES,
-    ATTRIBUTION,
     AttributionBusyError,
     collected_until,
     lock_attribution,
 )
 from attribution.scheduler.collect_loop import initial_watermark
 from attribution.scheduler.outcome import RUN_ERRORS, RunOutcome
-from attribution.store.collection_state import advance_watermark, clear_dirty, dirty_windows, ensure_watermark
+from attribution.store.collection_state import (
+    ALL_SOURCES,
+    ATTRIBUTION,
+    advance_watermark,
+    clear_dirty,
+    dirty_windows,
+    ensure_watermark,
+)
 from attribution.store.session import unit_of_work
 from attribution.timeutil import ceil_to, floor_to
 

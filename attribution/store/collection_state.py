@@ -45,6 +45,11 @@ from attribution.store.tables import Base, Coverage
 from attribution.store.writes import bulk_upsert
 
 #: Collector names are short identifiers (gpu, kv, gateway, attribution); sources are configured names.
+#: The attribution job's watermark row (collector ``attribution``, source ``*``): attributed up to here.
+#: Not a source: coverage leaves it out of the sources it lists.
+ATTRIBUTION = "attribution"
+ALL_SOURCES = "*"
+
 COLLECTOR = String(40)
 SOURCE = String(100)
 #: ``BIGSERIAL`` on Postgres; SQLite needs ``INTEGER PRIMARY KEY`` for its row id to autoincrement.

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.store.collection_state import (
+    ATTRIBUTION,
     CoverageStatus,
     SourceCoverage,
     all_watermarks,
@@ -29,8 +30,6 @@ from attribution.store.collection_state import (
 )
 from attribution.store.inputs import engine_activity
 
-#: The attribution job's watermark row (``attribution.collectors.run.ATTRIBUTION``): not a source.
-ATTRIBUTION = "attribution"
 #: Gap ranges listed per source at most; the counts are always complete.
 MAX_GAPS = 100
 

@@ -18,8 +18,7 @@ from typer.testing import CliRunner
 from attribution.cli import app
 from attribution.errors import ConflictError
 from attribution.ledger.attribute import run_attribution
-from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION
-from attribution.store.collection_state import ensure_watermark, lock_watermark
+from attribution.store.collection_state import ALL_SOURCES, ATTRIBUTION, ensure_watermark, lock_watermark
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost
 from attribution.store.writes import COPY_MIN_ROWS, replace_window

@@ -9,10 +9,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import JobConfig, SchedulerConfig, Settings
-from attribution.ledger.watermark import ALL_SOURCES, ATTRIBUTION
 from attribution.scheduler.alerts import alert_rules, lag_alert
 from attribution.scheduler.app import build_scheduler, first_attribution_run
-from attribution.store.collection_state import advance_watermark, ensure_watermark
+from attribution.store.collection_state import ALL_SOURCES, ATTRIBUTION, advance_watermark, ensure_watermark
 from attribution.store.session import unit_of_work
 from tests.builders import small_cluster_settings
 
