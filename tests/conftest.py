@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,6 +14,15 @@ from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from tests.support.database import migrated_copy, rolled_back, truncate_all
 from tests.support.postgres import fresh_database, server_url
+
+# No per-example deadline and no "too slow" health check: both time the machine, not the code, and fail
+# under load (CI shares two cores with Postgres, Prometheus and Chromium). A property either holds or not.
+settings.register_profile(
+    "attribution",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("attribution")
 
 
 def pytest_configure(config: pytest.Config) -> None:
