@@ -8,6 +8,7 @@ are the model's vocabulary (:mod:`attribution.model.vocabulary`), re-exported he
 from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.config.api import ApiConfig
 from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
+from attribution.config.clusters import DEFAULT_CLUSTER, ClusterConfig, ClusterName, canonical_cluster
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig, tier_names
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import JobConfig, SchedulerConfig
@@ -38,6 +39,7 @@ from attribution.config.types import (
 from attribution.model.vocabulary import RESERVED_NAMES, FixedPolicy, IdlePolicy, SettlementWindow
 
 __all__ = [
+    "DEFAULT_CLUSTER",
     "DEFAULT_CONFIG_FILE",
     "KV_DTYPE_BYTES",
     "MICROS_PER_USD",
@@ -45,6 +47,8 @@ __all__ = [
     "RESERVED_NAMES",
     "ApiConfig",
     "BudgetConfig",
+    "ClusterConfig",
+    "ClusterName",
     "CollectionConfig",
     "CollectorName",
     "FixedPolicy",
@@ -70,6 +74,7 @@ __all__ = [
     "UsdAmount",
     "UtcInstant",
     "WebhookConfig",
+    "canonical_cluster",
     "config_path",
     "fraction_to_ppm",
     "load_settings",

@@ -21,6 +21,7 @@ from attribution.catalog import SHIPPED, Catalog, declared_catalog
 from attribution.catalog.registry import unknown_gpu_message
 from attribution.config.api import ApiConfig
 from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
+from attribution.config.clusters import CLUSTER_PARTS, DEFAULT_CLUSTER, ClusterConfig, ClusterName
 from attribution.config.currency import CurrencyCode, ExchangeRate, check_rates, model_rates
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
     rows than per minute) and loses nothing a bill needs: every report is at an hour or coarser. Set it
     to ``interval_seconds`` for per-interval lines."""
     max_window_days: Annotated[int, Field(ge=1)] = 400
+    cluster: ClusterName = DEFAULT_CLUSTER
+    """The name of the one cluster a config without ``[[clusters]]`` describes (docs/clusters.md)."""
+    clusters: list[ClusterConfig] = []
+    """Several clusters in one ledger: each table sets a ``name`` and the parts that differ from the top
+    level (sources or prometheus_url, inventory, gpu_prices, pools, policies, reservations, overheads)."""
     currency: str = "USD"
     billing_currency: CurrencyCode | None = None
     """The currency statements, exports and the API bill in (default: ``currency``); docs/currencies.md."""
@@ -130,6 +136,26 @@ class Settings(BaseSettings):
         # the catalog ``_declared_catalog`` built from this input; reset so no later validation sees it
         self._catalog = catalog = VALIDATING_CATALOG.get()
         VALIDATING_CATALOG.set(SHIPPED)
+        names = [c.name for c in self.clusters]
+        if len(set(names)) != len(names):
+            raise ValueError("clusters: names must be unique")
+        for view in [self] if not self.clusters else [self.for_cluster(n) for n in names]:
+            where = f"clusters[{view.cluster}]." if self.clusters else ""
+            try:
+                view._check_parts(catalog)
+            except ValueError as exc:
+                raise ValueError(f"{where}{exc}") from None
+        if self.line_grain_seconds % self.interval_seconds or 3600 % self.line_grain_seconds:
+            raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
+        billed = [self.billing_currency or self.currency, *self.tenant_billing_currencies.values()]
+        check_rates(self.currency, self.exchange_rates, billed)
+        budgets = [b.name for b in self.budgets]
+        if len(set(budgets)) != len(budgets):
+            raise ValueError("budgets: one budget per tenant and one for the cluster")
+        return self
+
+    def _check_parts(self, catalog: Catalog) -> None:
+        """The checks across one cluster's parts: every owned type priced, names unique, reservations fit."""
         for gpu_type in self.inventory:
             if gpu_type not in catalog.gpus:
                 raise ValueError(f"inventory: {unknown_gpu_message(gpu_type, catalog)}")
@@ -147,15 +173,7 @@ class Settings(BaseSettings):
         sources = [s.name for s in self.sources]
         if len(set(sources)) != len(sources):
             raise ValueError("sources: names must be unique")
-        if self.line_grain_seconds % self.interval_seconds or 3600 % self.line_grain_seconds:
-            raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
-        billed = [self.billing_currency or self.currency, *self.tenant_billing_currencies.values()]
-        check_rates(self.currency, self.exchange_rates, billed)
-        budgets = [b.name for b in self.budgets]
-        if len(set(budgets)) != len(budgets):
-            raise ValueError("budgets: one budget per tenant and one for the cluster")
-        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -204,6 +222,31 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    def cluster_names(self) -> list[str]:
+        """Every cluster of the deployment, in configuration order."""
+        return [c.name for c in self.clusters] or [self.cluster]
+
+    def for_cluster(self, name: str) -> Settings:
+        """The settings of one cluster: the top level with that cluster's parts in place, ``cluster`` set
+        to its name and no ``clusters``, so code written for one cluster runs on it unchanged."""
+        if not self.clusters:
+            if name != self.cluster:
+                raise ConfigError(f"clusters: no cluster named {name!r} (this config has {self.cluster!r})")
+            return self
+        found = next((c for c in self.clusters if c.name == name), None)
+        if found is None:
+            known = ", ".join(self.cluster_names())
+            raise ConfigError(f"clusters: no cluster named {name!r} (known: {known})")
+        update: dict[str, Any] = {"cluster": name, "clusters": []}
+        update |= {part: getattr(found, part) for part in CLUSTER_PARTS if getattr(found, part) is not None}
+        if found.prometheus_url is not None and found.sources is None:
+            update |= {"prometheus_url": found.prometheus_url, "sources": []}
+        return self.model_copy(update=update)
+
+    def each_cluster(self) -> list[Settings]:
+        """:meth:`for_cluster` of every cluster."""
+        return [self.for_cluster(name) for name in self.cluster_names()]
 
     def pool(self, name: str) -> PoolConfig:
         for p in self.pools:
