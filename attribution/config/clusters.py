@@ -46,12 +46,20 @@ class ClusterConfig(StrictModel):
     """One cluster of the deployment. Every part left out (None) is the top level's."""
 
     name: ClusterName
+    """The cluster's canonical name: the ``cluster`` of its rows, filters and FOCUS ``SubAccountId``."""
     prometheus_url: str | None = None
     """Shorthand for one source named ``prometheus`` at this URL, as at the top level."""
     sources: list[SourceConfig] | None = None
+    """The cluster's Prometheus-API sources (default: the top level's ``sources``)."""
     inventory: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    """The cluster's GPUs by type (default: the top level's ``inventory``)."""
     gpu_prices: list[GpuPrice] | None = None
+    """The cluster's GPU prices (default: the top level's ``gpu_prices``)."""
     pools: list[PoolConfig] | None = None
+    """The cluster's pools (default: the top level's ``pools``)."""
     policies: PolicyConfig | None = None
+    """The cluster's fixed, idle and settlement policies (default: the top level's)."""
     reservations: list[ReservationConfig] | None = None
+    """The cluster's reservations of its pools (default: the top level's)."""
     overheads: list[OverheadConfig] | None = None
+    """The cluster's monthly overheads (default: the top level's ``overheads``)."""
