@@ -107,12 +107,12 @@ def settlement_window(settings: Settings, start: datetime, end: datetime) -> tup
     return align_window(start, end, step, settings.max_window_days + 1)
 
 
-def period_scope(session: Session, start: datetime, end: datetime) -> PeriodScope:
-    """The calendar months of the window, with the stored weights of their intervals outside it."""
+def period_scope(session: Session, start: datetime, end: datetime, cluster: str) -> PeriodScope:
+    """The calendar months of the window, with the cluster's stored weights of their intervals outside it."""
     outside = {}
     for period in periods_between(start, end):
         p_start, p_end = period_window(period)
-        outside[period] = non_idle_weights_outside(session, p_start, p_end, start, end)
+        outside[period] = non_idle_weights_outside(session, p_start, p_end, start, end, cluster)
     return PeriodScope(period_of_seconds, outside)
 
 
@@ -160,11 +160,12 @@ def attributable_until(
     step = settings.interval_seconds
     limit = min(end, floor_to(now or datetime.now(UTC), step))
     followed = followed_plans(settings)
-    marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session)}
+    marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session, settings.cluster)}
     found = [marks[p.key] for p in followed if p.key in marks]
     until = min([limit, *found])
     if until < limit and followed:
-        covered = intervals_covered_by_all(session, [p.key for p in followed], until, limit)
+        keys = [p.key for p in followed]
+        covered = intervals_covered_by_all(session, keys, until, limit, settings.cluster)
         while until < limit and until in covered:
             until += timedelta(seconds=step)
     return until
@@ -182,14 +183,14 @@ def closed_until(session: Session, start: datetime, end: datetime) -> datetime:
     return found
 
 
-def clear_beyond(session: Session, start: datetime, end: datetime) -> None:
-    """Drop the lines, pool and cluster costs of ``[start, end)``: intervals not collected yet, where an
-    earlier run (or an older version) may have billed them ahead of time."""
+def clear_beyond(session: Session, start: datetime, end: datetime, cluster: str) -> None:
+    """Drop the cluster's lines, pool and cluster costs of ``[start, end)``: intervals not collected yet,
+    where an earlier run (or an older version) may have billed them ahead of time."""
     if start < end:
         for model in (AttributedCost, PoolCost, ClusterCost):
-            replace_window(session, model, start, end, [])
-        refresh_rollups(session, start, end)
-        clear_incidents(session, start, end)
+            replace_window(session, model, start, end, [], cluster=cluster)
+        refresh_rollups(session, start, end, cluster)
+        clear_incidents(session, start, end, cluster)
 
 
 def run_attribution(
@@ -204,18 +205,20 @@ def run_attribution(
     collectors have committed (:func:`attributable_until`); what lies past that is left unbilled.
     ``now`` (default: the clock) is for replaying a history whose dates lie ahead of the clock."""
     start, widened_end = settlement_window(settings, start, end)
+    cluster = settings.cluster
     with unit_of_work(factory) as session:
         end = max(start, attributable_until(session, settings, widened_end, now))
         end = max(end, closed_until(session, start, widened_end))
-        clear_beyond(session, end, widened_end)
+        clear_beyond(session, end, widened_end, cluster)
         if end == start:
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)
         # read before the telemetry: a mark committed by then has its data visible to the reads below
-        redone = [d.id for d in dirty_windows(session) if start <= d.window_start and d.window_end <= end]
+        dirty = dirty_windows(session, cluster)
+        redone = [d.id for d in dirty if start <= d.window_start and d.window_end <= end]
         telemetry = group_telemetry(
-            gpu_counts(session, start, end),
-            kv_samples(session, start, end),
-            tenant_usage(session, start, end),
+            gpu_counts(session, start, end, cluster),
+            kv_samples(session, start, end, cluster),
+            tenant_usage(session, start, end, cluster),
         )
         check_prices_and_inventory(settings, start, telemetry)
         inputs = build_inputs(settings, start, end, telemetry)
@@ -223,7 +226,7 @@ def run_attribution(
             inputs.pool_intervals,
             inputs.cluster_intervals,
             policies(settings),
-            period_scope(session, start, end),
+            period_scope(session, start, end, cluster),
         )
         del inputs.pool_intervals[:]  # a month's inputs are most of the memory; the splits carry the rest
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
@@ -231,16 +234,21 @@ def run_attribution(
         if lines_total != cluster_total:
             raise ConservationError(f"lines sum to {lines_total} micro-USD, the bill to {cluster_total}")
         # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
-        spread = intervals_with_status(session, "gateway", "missing", start, end)
-        spread |= intervals_with_status(session, "gateway", "estimated", start, end)
+        spread = intervals_with_status(session, "gateway", "missing", start, end, cluster)
+        spread |= intervals_with_status(session, "gateway", "estimated", start, end, cluster)
         rows = line_rows(
             columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
         )
         _set_covered(rows, settings.line_grain_seconds, end)
-        replace_window(session, AttributedCost, start, end, rows)
-        refresh_rollups(session, start, end)  # the touched days, from their lines, in this transaction
-        replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
-        replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
+        for row in (*rows, *inputs.cluster_cost_rows):
+            row["cluster"] = cluster
+        replace_window(session, AttributedCost, start, end, rows, cluster=cluster)
+        refresh_rollups(
+            session, start, end, cluster
+        )  # the touched days, from their lines, in this transaction
+        pool_rows = _pool_rows(splits, inputs.pool_gpu_counts, cluster)
+        replace_window(session, PoolCost, start, end, pool_rows, cluster=cluster)
+        replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows, cluster=cluster)
         costs = {(s.pool, s.interval_start_s): s.cost_usd_micros for s in splits}
         record_incidents(session, settings, start, end, costs)  # from the samples and the costs above
         for period in periods_between(start, end):
@@ -253,6 +261,7 @@ def run_attribution(
             [
                 {
                     "ran_at": datetime.now(UTC),
+                    "cluster": cluster,
                     "window_start": start,
                     "window_end": end,
                     "lines": len(rows),
@@ -272,11 +281,14 @@ def _set_covered(rows: list[dict[str, Any]], grain_seconds: int, end: datetime) 
         )
 
 
-def _pool_rows(splits: list[PoolSplit], gpu_counts: dict[tuple[int, str], int]) -> list[dict[str, Any]]:
+def _pool_rows(
+    splits: list[PoolSplit], gpu_counts: dict[tuple[int, str], int], cluster: str
+) -> list[dict[str, Any]]:
     return [
         {
             "interval_start": interval_start(s.interval_start_s),
             "pool": s.pool,
+            "cluster": cluster,
             "gpu_count": gpu_counts.get((s.interval_start_s, s.pool), 0),
             "memory_bytes": s.memory_bytes,
             "kv_capacity_bytes": s.kv_capacity_bytes,

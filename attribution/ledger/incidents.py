@@ -37,8 +37,11 @@ def record_incidents(
     ``pool_costs_usd_micros`` is each pool's cost by (pool, interval start in Unix seconds) over the window.
     """
     step = settings.interval_seconds
-    samples = store.detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
-    watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
+    cluster = settings.cluster
+    samples = store.detection_inputs(
+        session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end, cluster
+    )
+    watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end, cluster)
     found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
     # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
     found = split_at_grid(found, max(step, settings.line_grain_seconds))
@@ -58,10 +61,11 @@ def record_incidents(
         }
         for i in found
     ]
-    store.replace_incidents(session, start, end, rows)
+    store.replace_incidents(session, start, end, rows, cluster)
     return len(rows)
 
 
-def clear_incidents(session: Session, start: datetime, end: datetime) -> None:
-    """Drop the incident parts starting in ``[start, end)``: not collected yet, like the lines there."""
-    store.replace_incidents(session, start, end, [])
+def clear_incidents(session: Session, start: datetime, end: datetime, cluster: str) -> None:
+    """Drop the incident parts of ``cluster`` starting in ``[start, end)``: not collected yet, like the
+    lines there."""
+    store.replace_incidents(session, start, end, [], cluster)

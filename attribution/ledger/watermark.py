@@ -27,6 +27,7 @@ from attribution.store.collection_state import (
     lock_watermark,
 )
 from attribution.store.session import unit_of_work
+from attribution.store.tables import DEFAULT_CLUSTER
 
 
 class AttributionBusyError(ConflictError):
@@ -41,17 +42,21 @@ class HeldAttribution(NamedTuple):
 
 
 @contextmanager
-def lock_attribution(factory: sessionmaker[Session]) -> Iterator[HeldAttribution]:
-    """Hold the attribution job's watermark row for the block, in one unit of work.
+def lock_attribution(
+    factory: sessionmaker[Session], cluster: str = DEFAULT_CLUSTER
+) -> Iterator[HeldAttribution]:
+    """Hold ``cluster``'s attribution watermark row for the block, in one unit of work. Each cluster
+    has its own row: one cluster's run (or its stuck collection) never holds another's attribution.
 
     Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``, so a second run fails at once with
     :class:`AttributionBusyError` instead of queueing behind the first. A database the scheduler has
     never run on has no row to hold, and the block runs with ``row`` None.
     """
     with unit_of_work(factory) as session:
-        row = lock_watermark(session, ATTRIBUTION, ALL_SOURCES)
+        row = lock_watermark(session, ATTRIBUTION, ALL_SOURCES, cluster)
         # asked only when the lock failed: a row loaded before locking would keep its unlocked values
-        if row is None and session.get(CollectorWatermark, (ATTRIBUTION, ALL_SOURCES)) is not None:
+        key = (ATTRIBUTION, ALL_SOURCES, cluster)
+        if row is None and session.get(CollectorWatermark, key) is not None:
             raise AttributionBusyError(
                 "the scheduler's attribution job is running; retry when it has finished"
             )
@@ -63,10 +68,12 @@ def followed_plans(settings: Settings) -> list[Plan]:
     return [p for p in plans(settings) if settings.scheduler.job(p.collector).enabled]
 
 
-def collected_until(session: Session, plans: Sequence[Plan]) -> datetime | None:
-    """The earliest watermark of ``plans``: every one of them has committed up to here. None while any
-    of them has not run yet."""
-    marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session)}
+def collected_until(
+    session: Session, plans: Sequence[Plan], cluster: str = DEFAULT_CLUSTER
+) -> datetime | None:
+    """The earliest watermark of ``plans`` (of ``cluster``): every one of them has committed up to here.
+    None while any of them has not run yet."""
+    marks = {(w.collector, w.source): w.watermark for w in all_watermarks(session, cluster)}
     found = [marks.get(plan.key) for plan in plans]
     if not found or any(m is None for m in found):
         return None

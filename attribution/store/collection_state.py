@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from attribution.store.dialect import upsert_insert
 from attribution.store.expressions import AnyRow, between, epoch, table_of
-from attribution.store.tables import Base, Coverage
+from attribution.store.tables import DEFAULT_CLUSTER, Base, Coverage
 from attribution.store.writes import bulk_upsert
 
 #: Collector names are short identifiers (gpu, kv, gateway, attribution); sources are configured names.
@@ -72,6 +72,7 @@ class CollectorWatermark(Base):
 
     collector: Mapped[str] = mapped_column(COLLECTOR, primary_key=True)
     source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     watermark: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_success_at: Mapped[datetime | None]
@@ -92,6 +93,7 @@ class SourceCoverage(Base):
     collector: Mapped[str] = mapped_column(COLLECTOR, primary_key=True)
     source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     status: Mapped[str] = mapped_column(String(16))
     series: Mapped[int] = mapped_column(Integer)
     """Series (GPUs, engines, tenant x tier groups) with a value in the interval."""
@@ -108,6 +110,7 @@ class CollectionLog(Base):
     id: Mapped[int] = mapped_column(LOG_ID, primary_key=True, autoincrement=True)
     collector: Mapped[str] = mapped_column(COLLECTOR)
     source: Mapped[str] = mapped_column(SOURCE)
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     rows: Mapped[int]
@@ -133,48 +136,75 @@ class DirtyWindow(Base):
     window_end: Mapped[datetime]
     marked_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(String(40))
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
 
 
 # --- reading and advancing the state ---------------------------------------------------------------
 
 
-def ensure_watermark(session: Session, collector: str, source: str, initial: datetime, now: datetime) -> None:
-    """Create the (collector, source) watermark at ``initial`` unless it exists."""
+def ensure_watermark(
+    session: Session,
+    collector: str,
+    source: str,
+    initial: datetime,
+    now: datetime,
+    cluster: str = DEFAULT_CLUSTER,
+) -> None:
+    """Create the (collector, source, cluster) watermark at ``initial`` unless it exists."""
     t = table_of(CollectorWatermark)
-    values = {"collector": collector, "source": source, "watermark": initial, "updated_at": now}
+    values = {"collector": collector, "source": source, "cluster": cluster, "watermark": initial}
+    values["updated_at"] = now
     session.execute(
         upsert_insert(session, t).values(consecutive_failures=0, **values).on_conflict_do_nothing()
     )
 
 
-def lock_watermark(session: Session, collector: str, source: str) -> CollectorWatermark | None:
+def lock_watermark(
+    session: Session, collector: str, source: str, cluster: str = DEFAULT_CLUSTER
+) -> CollectorWatermark | None:
     """The watermark row, locked until the transaction ends; None if another transaction holds it.
 
     Postgres: ``SELECT ... FOR UPDATE SKIP LOCKED``, so a second scheduler replica skips the run instead of
-    queueing behind the first. SQLite has no row locks: it serves one process (docs/collectors.md).
+    queueing behind the first. SQLite has no row locks: it serves one process (docs/collectors.md). Each
+    cluster has its own rows, so one cluster's stuck collection or attribution never holds another's.
     """
+    w = CollectorWatermark
     stmt = (
-        select(CollectorWatermark)
-        .where(CollectorWatermark.collector == collector, CollectorWatermark.source == source)
+        select(w)
+        .where(w.collector == collector, w.source == source, w.cluster == cluster)
         .with_for_update(skip_locked=True)
     )
     return session.scalars(stmt).one_or_none()
 
 
-def advance_watermark(session: Session, collector: str, source: str, to: datetime, now: datetime) -> None:
+def advance_watermark(
+    session: Session,
+    collector: str,
+    source: str,
+    to: datetime,
+    now: datetime,
+    cluster: str = DEFAULT_CLUSTER,
+) -> None:
     t = table_of(CollectorWatermark)
     session.execute(
         update(t)
-        .where(t.c.collector == collector, t.c.source == source)
+        .where(t.c.collector == collector, t.c.source == source, t.c.cluster == cluster)
         .values(watermark=to, updated_at=now, last_success_at=now, consecutive_failures=0)
     )
 
 
-def record_failure(session: Session, collector: str, source: str, error: str, now: datetime) -> None:
+def record_failure(
+    session: Session,
+    collector: str,
+    source: str,
+    error: str,
+    now: datetime,
+    cluster: str = DEFAULT_CLUSTER,
+) -> None:
     t = table_of(CollectorWatermark)
     session.execute(
         update(t)
-        .where(t.c.collector == collector, t.c.source == source)
+        .where(t.c.collector == collector, t.c.source == source, t.c.cluster == cluster)
         .values(
             last_error=error[:2000],
             last_error_at=now,
@@ -184,25 +214,34 @@ def record_failure(session: Session, collector: str, source: str, error: str, no
     )
 
 
-def mark_dirty(session: Session, start: datetime, end: datetime, reason: str, now: datetime) -> None:
-    """Record that the inputs of ``[start, end)`` changed after they may have been attributed."""
-    session.execute(
-        insert(table_of(DirtyWindow)).values(window_start=start, window_end=end, marked_at=now, reason=reason)
-    )
+def mark_dirty(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    now: datetime,
+    cluster: str = DEFAULT_CLUSTER,
+) -> None:
+    """Record that the inputs of ``[start, end)`` of ``cluster`` changed after they may have been
+    attributed."""
+    values = {"window_start": start, "window_end": end, "marked_at": now, "reason": reason}
+    session.execute(insert(table_of(DirtyWindow)).values(cluster=cluster, **values))
 
 
-def dirty_windows(session: Session) -> Sequence[DirtyWindow]:
-    return session.scalars(select(DirtyWindow).order_by(DirtyWindow.window_start, DirtyWindow.id)).all()
+def dirty_windows(session: Session, cluster: str = DEFAULT_CLUSTER) -> Sequence[DirtyWindow]:
+    d = DirtyWindow
+    return session.scalars(select(d).where(d.cluster == cluster).order_by(d.window_start, d.id)).all()
 
 
 def clear_dirty(session: Session, ids: Iterable[int]) -> None:
     session.execute(delete(table_of(DirtyWindow)).where(table_of(DirtyWindow).c.id.in_(list(ids))))
 
 
-def all_watermarks(session: Session) -> Sequence[CollectorWatermark]:
-    return session.scalars(
-        select(CollectorWatermark).order_by(CollectorWatermark.collector, CollectorWatermark.source)
-    ).all()
+def all_watermarks(session: Session, cluster: str | None = None) -> Sequence[CollectorWatermark]:
+    """Every watermark, or one cluster's, by collector, source and cluster."""
+    w = CollectorWatermark
+    stmt = select(w).order_by(w.collector, w.source, w.cluster)
+    return session.scalars(stmt if cluster is None else stmt.where(w.cluster == cluster)).all()
 
 
 def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -212,18 +251,21 @@ def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -
         return
     bulk_upsert(session, SourceCoverage, rows)
     sc, t = table_of(SourceCoverage), table_of(Coverage)
-    for collector in {str(r["collector"]) for r in rows}:
+    keys = {(str(r["collector"]), str(r.get("cluster", DEFAULT_CLUSTER))) for r in rows}
+    for collector, cluster in sorted(keys):
         mine = [r["interval_start"] for r in rows if r["collector"] == collector]
         present = case((sc.c.status != CoverageStatus.MISSING.value, sc.c.series), else_=0)
         summary = (
-            select(sc.c.collector, sc.c.interval_start, func.sum(present))
-            .where(sc.c.collector == collector, sc.c.interval_start.between(min(mine), max(mine)))
-            .group_by(sc.c.collector, sc.c.interval_start)
+            select(sc.c.collector, sc.c.interval_start, func.sum(present), sc.c.cluster)
+            .where(sc.c.collector == collector, sc.c.cluster == cluster)
+            .where(sc.c.interval_start.between(min(mine), max(mine)))
+            .group_by(sc.c.collector, sc.c.interval_start, sc.c.cluster)
         )
-        stmt = upsert_insert(session, t).from_select(["source", "interval_start", "series"], summary)
+        columns = ["source", "interval_start", "series", "cluster"]
+        stmt = upsert_insert(session, t).from_select(columns, summary)
         session.execute(
             stmt.on_conflict_do_update(
-                index_elements=["source", "interval_start"], set_={"series": stmt.excluded.series}
+                index_elements=["source", "interval_start", "cluster"], set_={"series": stmt.excluded.series}
             )
         )
     session.flush()
@@ -245,7 +287,11 @@ def source_coverage(
 
 
 def intervals_covered_by_all(
-    session: Session, keys: Sequence[tuple[str, str]], start: datetime, end: datetime
+    session: Session,
+    keys: Sequence[tuple[str, str]],
+    start: datetime,
+    end: datetime,
+    cluster: str = DEFAULT_CLUSTER,
 ) -> set[datetime]:
     """The intervals of ``[start, end)`` with a coverage row (any status) from every (collector, source)
     of ``keys``: collected by all of them, whether or not they had data."""
@@ -253,7 +299,7 @@ def intervals_covered_by_all(
     pairs = [(t.c.collector == c) & (t.c.source == s) for c, s in keys]
     rows = session.execute(
         select(t.c.interval_start)
-        .where(between(SourceCoverage, start, end), or_(*pairs))
+        .where(between(SourceCoverage, start, end), or_(*pairs), t.c.cluster == cluster)
         .group_by(t.c.interval_start)
         .having(func.count() == len(keys))
     ).all()
@@ -261,7 +307,12 @@ def intervals_covered_by_all(
 
 
 def intervals_with_status(
-    session: Session, collector: str, status: str, start: datetime, end: datetime
+    session: Session,
+    collector: str,
+    status: str,
+    start: datetime,
+    end: datetime,
+    cluster: str = DEFAULT_CLUSTER,
 ) -> set[int]:
     """Unix seconds of the intervals of ``[start, end)`` some source of ``collector`` recorded ``status``
     for (gateway ``missing``: usage there, if any, was spread over a gap, so it is estimated)."""
@@ -269,6 +320,7 @@ def intervals_with_status(
     rows = session.execute(
         select(epoch(t.c.interval_start))
         .where(between(SourceCoverage, start, end), t.c.collector == collector, t.c.status == status)
+        .where(t.c.cluster == cluster)
         .distinct()
     ).all()
     return {int(r[0]) for r in rows}

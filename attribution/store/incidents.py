@@ -15,10 +15,12 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from attribution.model.incidents import PoolInterval
-from attribution.store.tables import GpuSample, KvSample, RecoveryIncident
+from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, KvSample, RecoveryIncident
 
 
-def detection_inputs(session: Session, start: datetime, end: datetime) -> list[PoolInterval]:
+def detection_inputs(
+    session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> list[PoolInterval]:
     """Per pool and interval of ``[start, end)`` in which dcgm sampled a GPU of the pool: its GPUs, its
     mean framebuffer used per GPU (part), and its engines' KV samples (count and summed capacity)."""
     gpus: dict[tuple[datetime, str], set[str]] = {}
@@ -26,7 +28,7 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
     g = GpuSample
     gpu_rows = session.execute(
         select(g.interval_start, g.pool, g.gpu_uuid, g.fb_used_bytes).where(
-            g.pool.is_not(None), g.interval_start >= start, g.interval_start < end
+            g.pool.is_not(None), g.interval_start >= start, g.interval_start < end, g.cluster == cluster
         )
     )
     for at, pool, uuid, fb_used in gpu_rows:
@@ -43,7 +45,7 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
             func.sum(k.kv_capacity_tokens),
             func.count(k.kv_capacity_tokens),
         )
-        .where(k.interval_start >= start, k.interval_start < end)
+        .where(k.interval_start >= start, k.interval_start < end, k.cluster == cluster)
         .group_by(k.interval_start, k.pool)
     )
     engines = {(at, pool): (int(n), int(cap or 0) if known else None) for at, pool, n, cap, known in kv_rows}
@@ -64,21 +66,25 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
     return out
 
 
-def pools_with_engines(session: Session, since: datetime, end: datetime) -> set[str]:
+def pools_with_engines(
+    session: Session, since: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> set[str]:
     """Pools an engine of which has a KV sample in ``[since, end)``: the pools whose engines are watched."""
     k = KvSample
-    rows = session.execute(select(k.pool).where(k.interval_start >= since, k.interval_start < end).distinct())
+    where = (k.interval_start >= since, k.interval_start < end, k.cluster == cluster)
+    rows = session.execute(select(k.pool).where(*where).distinct())
     return {pool for (pool,) in rows}
 
 
 def replace_incidents(
-    session: Session, start: datetime, end: datetime, rows: Sequence[dict[str, Any]]
+    session: Session, start: datetime, end: datetime, rows: Sequence[dict[str, Any]], cluster: str
 ) -> None:
-    """The incidents starting in ``[start, end)`` become ``rows``: re-detecting a window replaces it."""
+    """The incidents of ``cluster`` starting in ``[start, end)`` become ``rows``: re-detecting a window
+    replaces it."""
     r = RecoveryIncident
-    session.execute(delete(r).where(r.start_at >= start, r.start_at < end))
+    session.execute(delete(r).where(r.start_at >= start, r.start_at < end, r.cluster == cluster))
     if rows:
-        session.execute(insert(r), list(rows))
+        session.execute(insert(r), [{**row, "cluster": cluster} for row in rows])
 
 
 def incidents(

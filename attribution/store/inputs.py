@@ -11,12 +11,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from attribution.store.expressions import AnyRow, between, epoch, table_of
-from attribution.store.tables import GpuSample, KvSample, TenantUsage
+from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, KvSample, TenantUsage
 
 MIB_BYTES = 1024 * 1024
 
 
-def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+def gpu_counts(
+    session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> Sequence[AnyRow]:
     """GPUs sampled per interval, GPU type, pool (None: serving no pool) and placement (``unplaced``: a
     part whose series could not be placed), counted by the database: the model needs counts, and a fleet
     has a thousand GPU rows per interval. ``gpus`` counts whole GPUs; ``share_ppm`` sums the parts of
@@ -43,12 +45,14 @@ def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[Any
             # whole MiB, half up, in integers: Postgres' round(double) rounds half to even, SQLite's half up
             func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0).label("measured_mib"),
         )
-        .where(between(GpuSample, start, end), t.c.gpu_type.is_not(None))
+        .where(between(GpuSample, start, end), t.c.gpu_type.is_not(None), t.c.cluster == cluster)
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
     ).all()
 
 
-def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+def kv_samples(
+    session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> Sequence[AnyRow]:
     """Engines' KV samples in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
     t = table_of(KvSample)
     return session.execute(
@@ -60,11 +64,13 @@ def kv_samples(session: Session, start: datetime, end: datetime) -> Sequence[Any
             t.c.kv_capacity_tokens,
             t.c.kv_bytes_per_token,
             t.c.requests_running,
-        ).where(between(KvSample, start, end))
+        ).where(between(KvSample, start, end), t.c.cluster == cluster)
     ).all()
 
 
-def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+def tenant_usage(
+    session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> Sequence[AnyRow]:
     """Tenant usage rows in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
     t = table_of(TenantUsage)
     return session.execute(
@@ -77,7 +83,7 @@ def tenant_usage(session: Session, start: datetime, end: datetime) -> Sequence[A
             t.c.prompt_tokens,
             t.c.generation_tokens,
             t.c.kv_token_seconds,
-        ).where(between(TenantUsage, start, end))
+        ).where(between(TenantUsage, start, end), t.c.cluster == cluster)
     ).all()
 
 

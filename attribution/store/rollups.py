@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from attribution.store.aggregates import day_start, key_sum
 from attribution.store.expressions import table_of
-from attribution.store.tables import AttributedCost, CostAndUsage, DailyLineSum
+from attribution.store.tables import DEFAULT_CLUSTER, AttributedCost, CostAndUsage, DailyLineSum
 
 DAY = timedelta(days=1)
-KEYS = ("pool", "tenant", "tier")
+KEYS = ("pool", "tenant", "tier", "cluster")
 
 
 def summed_columns() -> list[str]:
@@ -36,14 +36,15 @@ def touched_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     return first, last + DAY if last < end else last
 
 
-def refresh_rollups(session: Session, start: datetime, end: datetime) -> None:
-    """Replace the rollups of every UTC day ``[start, end)`` touches by the sums of that day's stored
-    lines; call it after the lines of ``[start, end)`` are written, in the same transaction."""
+def refresh_rollups(session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER) -> None:
+    """Replace the rollups of ``cluster`` of every UTC day ``[start, end)`` touches by the sums of that
+    day's stored lines of the cluster; call it after the lines of ``[start, end)`` are written, in the same
+    transaction. Another cluster's days are its own attribution job's, which may run meanwhile."""
     if start >= end:
         return
     first, last = touched_days(start, end)
     r = table_of(DailyLineSum)
-    session.execute(delete(r).where(r.c.day_start >= first, r.c.day_start < last))
+    session.execute(delete(r).where(r.c.day_start >= first, r.c.day_start < last, r.c.cluster == cluster))
     t = AttributedCost
     day = day_start(t.interval_start)
     names = summed_columns()
@@ -54,7 +55,7 @@ def refresh_rollups(session: Session, start: datetime, end: datetime) -> None:
         func.max(case((t.estimated, 1), else_=0)) > 0,
         func.coalesce(func.sum(t.covered_seconds), 0),
         func.count().cast(Integer),
-    ).where(t.interval_start >= first, t.interval_start < last)
+    ).where(t.interval_start >= first, t.interval_start < last, t.cluster == cluster)
     select_sums = select_sums.group_by(day, *(getattr(t, k) for k in KEYS))
     targets = ["day_start", *KEYS, *names, "estimated", "covered_seconds", "lines"]
     session.execute(insert(r).from_select(targets, select_sums))

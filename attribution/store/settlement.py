@@ -8,11 +8,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.vocabulary import NO_TIER, UNMEASURED
-from attribution.store.tables import AttributedCost, PoolCost
+from attribution.store.tables import DEFAULT_CLUSTER, AttributedCost, PoolCost
 
 
 def non_idle_weights_outside(
-    session: Session, period_start: datetime, period_end: datetime, start: datetime, end: datetime
+    session: Session,
+    period_start: datetime,
+    period_end: datetime,
+    start: datetime,
+    end: datetime,
+    cluster: str = DEFAULT_CLUSTER,
 ) -> dict[str, dict[tuple[str, str], int]]:
     """Per pool, each tenant x tier's stored non-idle cost (KV in use + static) in the period outside
     ``[start, end)``: the period-level weights of idle settlement for a run that recomputes part of it.
@@ -22,6 +27,7 @@ def non_idle_weights_outside(
     rows = session.execute(
         select(t.c.pool, t.c.tenant, t.c.tier, func.sum(t.c.kv_in_use_usd_micros + t.c.static_usd_micros))
         .where(column >= period_start, column < period_end, (column < start) | (column >= end))
+        .where(t.c.cluster == cluster)
         .group_by(t.c.pool, t.c.tenant, t.c.tier)
     ).all()
     out: dict[str, dict[tuple[str, str], int]] = {}
@@ -35,6 +41,7 @@ def non_idle_weights_outside(
     gaps = session.execute(
         select(p.c.pool, func.sum(p.c.unmeasured_usd_micros))
         .where(column >= period_start, column < period_end, (column < start) | (column >= end))
+        .where(p.c.cluster == cluster)
         .group_by(p.c.pool)
     ).all()
     for pool, amount in gaps:

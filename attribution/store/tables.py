@@ -1,5 +1,8 @@
 """Typed tables. Collected telemetry is keyed by interval so that re-collecting a window overwrites itself.
 
+Every per-cluster table carries ``cluster``, last in its primary key, so one database holds the ledger of
+several clusters (docs/scale-out.md); a row written without one is the default cluster's.
+
 Every interval column holds the start of a half-open ``[start, start + interval)`` UTC interval. Money is
 integer micro-USD (``BigInteger``); telemetry readings that are fractions by nature stay floats.
 """
@@ -13,6 +16,10 @@ from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from attribution.store.types import UTCDateTime
+
+#: The cluster of rows written before there were several (and of a config without ``[[clusters]]``);
+#: ``attribution.config.DEFAULT_CLUSTER`` (store does not import config).
+DEFAULT_CLUSTER = "default"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,6 +50,7 @@ class GpuSample(Base):
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     gpu_uuid: Mapped[str] = mapped_column(primary_key=True)
     part: Mapped[str] = mapped_column(primary_key=True, default="")
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     hostname: Mapped[str]
     gpu_model_name: Mapped[str]
     gpu_type: Mapped[str | None]
@@ -63,6 +71,7 @@ class KvSample(Base):
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     pool: Mapped[str] = mapped_column(primary_key=True)
     engine_id: Mapped[str] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     kv_usage_ratio: Mapped[float] = mapped_column(Float)
     kv_capacity_tokens: Mapped[int | None]
     kv_bytes_per_token: Mapped[int | None]
@@ -79,6 +88,7 @@ class TenantUsage(Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     requests: Mapped[int]
     prompt_tokens: Mapped[int]
     generation_tokens: Mapped[int]
@@ -92,6 +102,7 @@ class Coverage(Base):
 
     source: Mapped[str] = mapped_column(String(40), primary_key=True)
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     series: Mapped[int] = mapped_column(Integer)
 
 
@@ -101,6 +112,7 @@ class ClusterCost(Base):
     __tablename__ = "cluster_costs"
 
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     cost_usd_micros: Mapped[int]
     unallocated_usd_micros: Mapped[int]
     unmeasured_usd_micros: Mapped[int]
@@ -116,6 +128,7 @@ class PoolCost(Base):
 
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     pool: Mapped[str] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     gpu_count: Mapped[int] = mapped_column(Integer)
     memory_bytes: Mapped[int]
     kv_capacity_bytes: Mapped[int]
@@ -157,6 +170,7 @@ class AttributedCost(CostAndUsage, Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True, index=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     estimated: Mapped[bool] = mapped_column(Boolean)
     covered_seconds: Mapped[int | None] = mapped_column(Integer)
     """Seconds of the line's grain attributed so far: less than the grain for the hour being collected (a
@@ -176,6 +190,7 @@ class DailyLineSum(CostAndUsage, Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     estimated: Mapped[bool] = mapped_column(Boolean)
     covered_seconds: Mapped[int]
     lines: Mapped[int] = mapped_column(Integer)
@@ -187,6 +202,7 @@ class AttributionRun(Base):
     __tablename__ = "attribution_runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
     ran_at: Mapped[datetime]
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
@@ -235,6 +251,7 @@ class StatementLine(CostAndUsage, Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     total_cents: Mapped[int]
 
 
@@ -253,6 +270,7 @@ class CorrectionLine(CostAndUsage, Base):
     pool: Mapped[str]
     tenant: Mapped[str]
     tier: Mapped[str]
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
     created_at: Mapped[datetime]
 
 
@@ -283,6 +301,7 @@ class RecoveryIncident(Base):
 
     pool: Mapped[str] = mapped_column(primary_key=True)
     start_at: Mapped[datetime] = mapped_column(primary_key=True, index=True)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     end_at: Mapped[datetime]
     cause: Mapped[str] = mapped_column(String(100))
     gpu_count: Mapped[int] = mapped_column(Integer)

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Table, delete
+from sqlalchemy import Column, Table, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -23,7 +23,7 @@ from sqlalchemy.types import TypeDecorator
 from attribution.errors import ConflictError, DatabaseUnavailableError
 from attribution.store.dialect import is_postgres, upsert_insert
 from attribution.store.expressions import table_of
-from attribution.store.tables import GpuSample
+from attribution.store.tables import DEFAULT_CLUSTER, GpuSample
 
 BATCH_ROWS = 2000
 
@@ -53,27 +53,32 @@ def replace_window(
     start: datetime,
     end: datetime,
     rows: Sequence[Mapping[str, Any]],
+    *,
+    cluster: str,
 ) -> int:
-    """Delete a table's rows in ``[start, end)`` and insert ``rows``: a re-run replaces, never adds."""
+    """Delete one cluster's rows of a table in ``[start, end)`` and insert ``rows`` (that cluster's): a
+    re-run replaces, never adds, and never touches another cluster's window."""
     table = table_of(model)
     column = table.c.interval_start
-    session.execute(delete(table).where(column >= start, column < end))
+    session.execute(delete(table).where(column >= start, column < end, table.c.cluster == cluster))
     return copy_insert(session, model, rows)
 
 
 def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Delete the stored parts of every (interval, GPU) in ``rows`` before they are upserted: a GPU read
     again as other parts (a whole GPU now shared, an unplaced series now placed) must not keep its old
-    parts, whose shares would count the GPU twice. GPUs absent from ``rows`` keep their rows."""
+    parts, whose shares would count the GPU twice. GPUs absent from ``rows`` keep their rows, and so do
+    other clusters' (two simulated clusters may well name their GPUs alike)."""
     t = table_of(GpuSample)
-    by_interval: dict[Any, set[str]] = {}
+    by_interval: dict[tuple[Any, str], set[str]] = {}
     for r in rows:
-        by_interval.setdefault(r["interval_start"], set()).add(r["gpu_uuid"])
-    for start in sorted(by_interval):  # one order for every writer
-        uuids = sorted(by_interval[start])
+        key = (r["interval_start"], str(r.get("cluster", DEFAULT_CLUSTER)))
+        by_interval.setdefault(key, set()).add(r["gpu_uuid"])
+    for start, cluster in sorted(by_interval):  # one order for every writer
+        uuids = sorted(by_interval[start, cluster])
         for i in range(0, len(uuids), BATCH_ROWS):
             where = (t.c.interval_start == start, t.c.gpu_uuid.in_(uuids[i : i + BATCH_ROWS]))
-            session.execute(delete(t).where(*where))
+            session.execute(delete(t).where(*where, t.c.cluster == cluster))
 
 
 def insert_all(session: Session, model: type[DeclarativeBase], rows: Iterable[Mapping[str, Any]]) -> None:
@@ -87,12 +92,22 @@ def insert_all(session: Session, model: type[DeclarativeBase], rows: Iterable[Ma
 COPY_MIN_ROWS = 500
 _PG_COPY_TYPES = {"DateTime": "timestamptz", "String": "text", "Text": "text", "BigInteger": "int8"}
 _PG_COPY_TYPES |= {"Integer": "int4", "Float": "float8", "Boolean": "bool"}
+#: Key columns a row may leave to the server's default: ``cluster``, for the one cluster of a config
+#: without ``[[clusters]]`` (and for writers that predate clusters).
+_SERVER_DEFAULTS = {"cluster": DEFAULT_CLUSTER}
+
+
+def _written_columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Column[Any]]:
+    """The table's columns the rows carry (all rows have the same keys): COPY names only these, so a
+    column left out takes its server default as an INSERT's would."""
+    first = rows[0] if rows else {}
+    return [c for c in table.columns if c.name in first or c.name not in _SERVER_DEFAULTS]
 
 
 def _dedupe(rows: Sequence[Mapping[str, Any]], pk: list[str]) -> list[Mapping[str, Any]]:
     """Last row per primary key, in key order: ``ON CONFLICT`` may touch a row once per statement, and
     writing in one order keeps concurrent upserts of overlapping windows from deadlocking."""
-    by_key = {tuple(row[k] for k in pk): row for row in rows}
+    by_key = {tuple(row.get(k, _SERVER_DEFAULTS.get(k)) for k in pk): row for row in rows}
     order = sorted(
         by_key, key=lambda key: tuple(v.timestamp() if isinstance(v, datetime) else v for v in key)
     )
@@ -113,7 +128,7 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     pk = [c.name for c in table.primary_key.columns]
     if not is_postgres(session) or len(rows) < COPY_MIN_ROWS:
         return upsert(session, model, _dedupe(rows, pk))
-    columns = list(table.columns)
+    columns = _written_columns(table, rows)
     temp, target = sql.Identifier(f"_bulk_{table.name}"), sql.Identifier(table.name)
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in pk)
@@ -131,7 +146,7 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
                 )
             )
             cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
-            _copy_rows(cursor, temp, table, rows, connection.dialect)
+            _copy_rows(cursor, temp, columns, rows, connection.dialect)
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {temp} "
@@ -148,12 +163,11 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
 def _copy_rows(
     cursor: psycopg.Cursor[Any],
     target: sql.Identifier,
-    table: Table,
+    columns: Sequence[Column[Any]],
     rows: Iterable[Mapping[str, Any]],
     dialect: Any,
 ) -> None:
-    """Binary COPY of ``rows`` (dicts keyed by column name) into ``target``, shaped like ``table``."""
-    columns = list(table.columns)
+    """Binary COPY of ``rows`` (dicts keyed by column name) into ``columns`` of ``target``."""
     getter = itemgetter(*(c.name for c in columns))
     binders = [
         (i, c.type.process_bind_param) for i, c in enumerate(columns) if isinstance(c.type, TypeDecorator)
@@ -191,7 +205,8 @@ def copy_insert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     assert isinstance(driver, psycopg.Connection)
     try:
         with driver.cursor() as cursor:
-            _copy_rows(cursor, sql.Identifier(table.name), table, rows, connection.dialect)
+            columns = _written_columns(table, rows)
+            _copy_rows(cursor, sql.Identifier(table.name), columns, rows, connection.dialect)
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         connection.invalidate(exc)
         raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc

@@ -68,13 +68,13 @@ def test_a_second_writer_of_the_window_gets_a_conflict(pg_factory: sessionmaker[
     def second() -> None:
         try:
             with unit_of_work(pg_factory) as session:
-                replace_window(session, AttributedCost, start, end, rows)  # waits on the first
+                replace_window(session, AttributedCost, start, end, rows, cluster="default")  # waits
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
 
     with unit_of_work(pg_factory) as first:
-        replace_window(first, AttributedCost, start, end, rows)
+        replace_window(first, AttributedCost, start, end, rows, cluster="default")
         thread = threading.Thread(target=second)
         thread.start()
         deadline = time.monotonic() + 30
