@@ -68,6 +68,8 @@ def write(
     """Upsert ``batch`` and the coverage of every interval of ``window``; log the chunk. No commit."""
     start, end = window
     now = datetime.now(UTC)
+    for row in batch.rows:
+        row["cluster"] = settings.cluster
     if batch.table is GpuSample:
         clear_gpu_parts(session, batch.rows)
     written = bulk_upsert(session, batch.table, batch.rows)
@@ -86,6 +88,7 @@ def write(
             {
                 "collector": plan.collector.value,
                 "source": plan.source.name,
+                "cluster": settings.cluster,
                 "interval_start": t,
                 "status": status.value,
                 "series": series,
@@ -99,6 +102,7 @@ def write(
         session,
         collector=plan.collector.value,
         source=plan.source.name,
+        cluster=settings.cluster,
         window_start=start,
         window_end=end,
         rows=written,
@@ -150,7 +154,7 @@ def collect_window(
             for plan, batch in batches:
                 n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
                 result.add(batch.table.__tablename__, n)
-            mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC))
+            mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC), settings.cluster)
         result.chunks += 1
         if progress is not None:
             progress(chunk_start, chunk_end)

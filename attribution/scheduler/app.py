@@ -1,4 +1,5 @@
-"""``attribution scheduler``: APScheduler in its own process: a job per (collector, source) and attribution.
+"""``attribution scheduler``: APScheduler in its own process: per cluster, a job per (collector, source)
+and one attributing it.
 
 Every job has ``max_instances=1`` (a run never overlaps itself), ``coalesce=True`` (runs missed while one
 was slow collapse into one: the watermark makes one run catch up anyway) and ``misfire_grace_time``. Each
@@ -7,6 +8,9 @@ attribution job attributes what every collector has committed (:mod:`attribution
 Replicas may run side by side on one Postgres: the watermark row locks make each window collected and
 attributed once. Self-metrics are served on ``scheduler.metrics_port``. SIGTERM and SIGINT stop it after
 the running jobs finish.
+
+Each cluster's jobs run on that cluster's settings (:meth:`~attribution.config.Settings.for_cluster`) and
+rows: a cluster whose Prometheus is down holds back its own attribution only; the others' run on time.
 
 Every run logs one line (:func:`~attribution.scheduler.outcome.log_outcome`): what ran, the window it
 committed, rows, duration and lag, or the error's kind and when the next try is. A restart keeps the
@@ -138,30 +142,33 @@ def build_scheduler(
         "misfire_grace_time": settings.scheduler.misfire_grace_seconds,
         "next_run_time": datetime.now(UTC),
     }
-    for plan in followed_plans(settings):
-        every = settings.scheduler.job(plan.collector).every_seconds
-        scheduler.add_job(
-            collect_job(settings, factory, plan, metrics, clock),
-            IntervalTrigger(seconds=every, timezone=UTC),
-            id=f"collect:{plan.collector.value}:{plan.source.name}",
-            name=f"collect {plan.collector.value}@{plan.source.name}",
-            **common,
-        )
-    if settings.scheduler.attribution.enabled:
-        every = settings.scheduler.attribution.every_seconds
-        first = first_attribution_run(settings, factory, clock())
-        scheduler.add_job(
-            attribution_job(settings, factory, metrics, clock, attribute=attribute),
-            IntervalTrigger(seconds=every, timezone=UTC, start_date=first),
-            id="attribute",
-            name="attribute",
-            **(common | {"next_run_time": first}),
-        )
+    for view in settings.each_cluster():
+        # a deployment of one cluster keeps its job ids; with [[clusters]] each id ends in its cluster
+        suffix = f":{view.cluster}" if settings.clusters else ""
+        for plan in followed_plans(view):
+            every = view.scheduler.job(plan.collector).every_seconds
+            scheduler.add_job(
+                collect_job(view, factory, plan, metrics, clock),
+                IntervalTrigger(seconds=every, timezone=UTC),
+                id=f"collect:{plan.collector.value}:{plan.source.name}{suffix}",
+                name=f"collect {plan.collector.value}@{plan.source.name}{suffix}",
+                **common,
+            )
+        if view.scheduler.attribution.enabled:
+            every = view.scheduler.attribution.every_seconds
+            first = first_attribution_run(view, factory, clock())
+            scheduler.add_job(
+                attribution_job(view, factory, metrics, clock, attribute=attribute),
+                IntervalTrigger(seconds=every, timezone=UTC, start_date=first),
+                id=f"attribute{suffix}",
+                name=f"attribute{suffix}",
+                **(common | {"next_run_time": first}),
+            )
 
     def on_error(event: JobExecutionEvent) -> None:
         kind = type(event.exception).__name__
         collector, _, source = str(event.job_id).removeprefix("collect:").partition(":")
-        metrics.error(collector, source or "*", kind)
+        metrics.error(collector, source.partition(":")[0] or "*", kind)
 
     scheduler.add_listener(on_error, EVENT_JOB_ERROR)
     return scheduler
@@ -175,7 +182,7 @@ def first_attribution_run(settings: Settings, factory: sessionmaker[Session], no
     settle = min(every / 10, timedelta(seconds=15))
     try:
         with factory() as session:
-            rows = {(w.collector, w.source): w for w in all_watermarks(session)}
+            rows = {(w.collector, w.source): w for w in all_watermarks(session, settings.cluster)}
     except Exception:
         return now + settle
     row = rows.get((ATTRIBUTION, ALL_SOURCES))
@@ -190,10 +197,11 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
     factory = make_sessionmaker(engine)
     metrics = CollectorMetrics()
     if once:
-        for plan in followed_plans(settings):
-            collect_job(settings, factory, plan, metrics)()
-        if settings.scheduler.attribution.enabled:
-            attribution_job(settings, factory, metrics)()
+        for view in settings.each_cluster():
+            for plan in followed_plans(view):
+                collect_job(view, factory, plan, metrics)()
+            if view.scheduler.attribution.enabled:
+                attribution_job(view, factory, metrics)()
         engine.dispose()
         return
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # ours is the line per run

@@ -85,7 +85,7 @@ def reattribute_dirty(
     The rows are deleted in the locked transaction after the job has committed its lines: a crash in
     between leaves them, and the next run recomputes the same lines again (the job is idempotent).
     """
-    dirty = dirty_windows(session)
+    dirty = dirty_windows(session, settings.cluster)
     if not dirty:
         return 0
     spans = dirty_spans(
@@ -114,12 +114,14 @@ def attribute_once(
     now = now or datetime.now(UTC)
     align = settings.scheduler.attribution_align_seconds
     span = timedelta(seconds=max(settings.scheduler.attribution_max_window_seconds, align))
-    outcome = RunOutcome(ATTRIBUTION, ALL_SOURCES)
+    cluster = settings.cluster
+    outcome = RunOutcome(ATTRIBUTION, ALL_SOURCES, cluster=cluster)
     try:
         with unit_of_work(factory) as session:
-            ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, initial_watermark(settings, now), now)
+            initial = initial_watermark(settings, now)
+            ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, initial, now, cluster)
         while True:
-            with lock_attribution(factory) as (session, row):
+            with lock_attribution(factory, cluster) as (session, row):
                 if row is None:  # ensured above: gone only if deleted meanwhile
                     outcome.status = "busy"
                     break
@@ -129,14 +131,14 @@ def attribute_once(
                 outcome.chunks += reattribute_dirty(
                     settings, factory, session, row.watermark, span, attribute
                 )
-                target = collected_until(session, plans)
+                target = collected_until(session, plans, cluster)
                 if target is None or target <= row.watermark:
                     outcome.status = "ok" if outcome.chunks else "idle"
                     break
                 start = floor_to(row.watermark, align)
                 end = min(start + span, target)
                 attribute(settings, factory, start, end)
-                advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC))
+                advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC), cluster)
             outcome.chunks += 1
             outcome.watermark = end
             outcome.status = "ok"

@@ -1,4 +1,6 @@
-"""The collect loop: each run collects ``[watermark, now - safety lag)`` for one (collector, source).
+"""The collect loop: each run collects ``[watermark, now - safety lag)`` for one (cluster, collector,
+source): the settings are the cluster's (:meth:`~attribution.config.Settings.for_cluster`), and each
+cluster has its own watermark rows, so a cluster whose source is down holds only its own.
 
 One transaction per chunk, in the manner of polar's ``meter/tasks.py``: lock the watermark row
 (``SELECT ... FOR UPDATE SKIP LOCKED``), read the chunk from the source, upsert it with its coverage, move
@@ -71,10 +73,11 @@ def run_once(
     outcome = RunOutcome(*plan.key)
     try:
         with unit_of_work(factory) as session:
-            ensure_watermark(session, *plan.key, initial_watermark(settings, now), now)
+            initial = initial_watermark(settings, now)
+            ensure_watermark(session, *plan.key, initial, now, settings.cluster)
         while max_chunks is None or outcome.chunks < max_chunks:
             with unit_of_work(factory) as session:
-                row = lock_watermark(session, *plan.key)
+                row = lock_watermark(session, *plan.key, settings.cluster)
                 if row is None:
                     outcome.status = "busy"
                     break
@@ -92,7 +95,7 @@ def run_once(
                     outcome.status = "waiting"
                     break
                 outcome.rows += write(session, settings, plan, batch, (start, end), "scheduled")
-                advance_watermark(session, *plan.key, end, datetime.now(UTC))
+                advance_watermark(session, *plan.key, end, datetime.now(UTC), settings.cluster)
             outcome.chunks += 1
             outcome.watermark = end
             outcome.status = "ok" if end >= target else "partial"
@@ -101,7 +104,7 @@ def run_once(
     except RUN_ERRORS as exc:
         outcome.status, outcome.error, outcome.error_kind = "failed", exc.detail, exc.code
         log.debug("%s/%s: %s; the watermark stays at %s", *plan.key, exc.detail, outcome.watermark)
-        _record_failure(factory, plan, exc.detail)
+        _record_failure(factory, plan, exc.detail, settings.cluster)
     outcome.duration_seconds = time.monotonic() - began
     return outcome
 
@@ -121,11 +124,11 @@ def _hold_back(settings: Settings, batch: Batch, start: datetime, end: datetime)
     return cut
 
 
-def _record_failure(factory: sessionmaker[Session], plan: Plan, error: str) -> None:
+def _record_failure(factory: sessionmaker[Session], plan: Plan, error: str, cluster: str) -> None:
     """Best effort: note the failure on the row, unless another replica holds it or the database is down."""
     try:
         with unit_of_work(factory) as session:
-            if lock_watermark(session, *plan.key) is not None:
-                record_failure(session, *plan.key, error, datetime.now(UTC))
+            if lock_watermark(session, *plan.key, cluster) is not None:
+                record_failure(session, *plan.key, error, datetime.now(UTC), cluster)
     except DatabaseUnavailableError as exc:
         log.warning("could not record the failure of %s/%s: %s", *plan.key, exc.detail)

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from attribution.config import DEFAULT_CLUSTER
 from attribution.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -43,6 +44,8 @@ class RunOutcome:
     duration_seconds: float = 0.0
     window_start: datetime | None = None
     """Where the run began (the watermark it found); ``[window_start, watermark)`` is what it committed."""
+    cluster: str = DEFAULT_CLUSTER
+    """The cluster whose (collector, source) or attribution ran."""
 
 
 def log_outcome(outcome: RunOutcome, now: datetime, every_seconds: int) -> None:
@@ -53,6 +56,7 @@ def log_outcome(outcome: RunOutcome, now: datetime, every_seconds: int) -> None:
     lag = None if outcome.watermark is None else round((now - outcome.watermark).total_seconds(), 1)
     fields = {
         "event": "run",
+        "cluster": outcome.cluster,
         "collector": outcome.collector,
         "source": outcome.source,
         "status": outcome.status,

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from attribution.budgets.check import CheckResult
+from attribution.config import DEFAULT_CLUSTER
 from attribution.scheduler.outcome import RunOutcome
 
 Labels = tuple[tuple[str, str], ...]
@@ -80,7 +81,9 @@ class CollectorMetrics:
         family.values[labels] = family.values.get(labels, 0.0) + by
 
     def observe(self, outcome: RunOutcome) -> None:
-        key = (("collector", outcome.collector), ("source", outcome.source))
+        key: Labels = (("collector", outcome.collector), ("source", outcome.source))
+        if outcome.cluster != DEFAULT_CLUSTER:  # a deployment of one cluster keeps its series as they were
+            key = (*key, ("cluster", outcome.cluster))
         with self._lock:
             if outcome.watermark is not None:
                 self._watermark.values[key] = outcome.watermark.timestamp()

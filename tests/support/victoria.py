@@ -105,6 +105,11 @@ class LocalVictoriaMetrics:
         )
         response.raise_for_status()
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped since (a test may stop it for an outage and start it again)."""
+        return self._proc is not None
+
     def stop(self) -> None:
         if self._proc is None:
             return
