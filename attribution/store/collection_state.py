@@ -72,13 +72,13 @@ class CollectorWatermark(Base):
 
     collector: Mapped[str] = mapped_column(COLLECTOR, primary_key=True)
     source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     watermark: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_success_at: Mapped[datetime | None]
     last_error_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class SourceCoverage(Base):
@@ -93,12 +93,12 @@ class SourceCoverage(Base):
     collector: Mapped[str] = mapped_column(COLLECTOR, primary_key=True)
     source: Mapped[str] = mapped_column(SOURCE, primary_key=True)
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     status: Mapped[str] = mapped_column(String(16))
     series: Mapped[int] = mapped_column(Integer)
     """Series (GPUs, engines, tenant x tier groups) with a value in the interval."""
     rows: Mapped[int] = mapped_column(Integer)
     collected_at: Mapped[datetime]
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class CollectionLog(Base):
@@ -110,7 +110,6 @@ class CollectionLog(Base):
     id: Mapped[int] = mapped_column(LOG_ID, primary_key=True, autoincrement=True)
     collector: Mapped[str] = mapped_column(COLLECTOR)
     source: Mapped[str] = mapped_column(SOURCE)
-    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     rows: Mapped[int]
@@ -119,6 +118,7 @@ class CollectionLog(Base):
     replica: Mapped[str] = mapped_column(String(200))
     """host:pid of the process that committed it."""
     committed_at: Mapped[datetime]
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
 
 
 class DirtyWindow(Base):
@@ -237,6 +237,12 @@ def clear_dirty(session: Session, ids: Iterable[int]) -> None:
     session.execute(delete(table_of(DirtyWindow)).where(table_of(DirtyWindow).c.id.in_(list(ids))))
 
 
+def known_clusters(session: Session) -> list[str]:
+    """The clusters with a watermark: every cluster a scheduler (or ``attribution attribute``) has run for."""
+    w = CollectorWatermark
+    return [str(c) for c in session.scalars(select(w.cluster).distinct().order_by(w.cluster))]
+
+
 def all_watermarks(session: Session, cluster: str | None = None) -> Sequence[CollectorWatermark]:
     """Every watermark, or one cluster's, by collector, source and cluster."""
     w = CollectorWatermark
@@ -274,16 +280,23 @@ def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -
 def source_coverage(
     session: Session, start: datetime, end: datetime, collector: str | None = None
 ) -> Sequence[AnyRow]:
-    """Per (collector, source, status): how many intervals of ``[start, end)``, for reports and the CLI."""
+    """Per (collector, source, status): how many intervals of ``[start, end)`` (every cluster's), for
+    reports and the CLI."""
     t = table_of(SourceCoverage)
-    stmt = select(t.c.collector, t.c.source, t.c.status, func.count().label("intervals")).where(
-        between(SourceCoverage, start, end)
-    )
+    keys = (t.c.collector, t.c.source, t.c.status)
+    stmt = select(*keys, func.count().label("intervals")).where(between(SourceCoverage, start, end))
     if collector is not None:
         stmt = stmt.where(t.c.collector == collector)
-    return session.execute(
-        stmt.group_by(t.c.collector, t.c.source, t.c.status).order_by(t.c.collector, t.c.source, t.c.status)
-    ).all()
+    return session.execute(stmt.group_by(*keys).order_by(*keys)).all()
+
+
+def source_coverage_by_cluster(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+    """Per (collector, source, cluster, status): how many intervals of ``[start, end)``; a source of one
+    cluster never makes up for the same-named source of another."""
+    t = table_of(SourceCoverage)
+    keys = (t.c.collector, t.c.source, t.c.cluster, t.c.status)
+    stmt = select(*keys, func.count().label("intervals")).where(between(SourceCoverage, start, end))
+    return session.execute(stmt.group_by(*keys).order_by(*keys)).all()
 
 
 def intervals_covered_by_all(

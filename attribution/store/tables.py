@@ -50,7 +50,6 @@ class GpuSample(Base):
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     gpu_uuid: Mapped[str] = mapped_column(primary_key=True)
     part: Mapped[str] = mapped_column(primary_key=True, default="")
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     hostname: Mapped[str]
     gpu_model_name: Mapped[str]
     gpu_type: Mapped[str | None]
@@ -61,6 +60,7 @@ class GpuSample(Base):
     gpu_util_percent: Mapped[float | None] = mapped_column(Float)
     gpu_share_ppm: Mapped[int | None]
     problem: Mapped[str | None]
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class KvSample(Base):
@@ -71,12 +71,12 @@ class KvSample(Base):
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     pool: Mapped[str] = mapped_column(primary_key=True)
     engine_id: Mapped[str] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     kv_usage_ratio: Mapped[float] = mapped_column(Float)
     kv_capacity_tokens: Mapped[int | None]
     kv_bytes_per_token: Mapped[int | None]
     requests_running: Mapped[float | None] = mapped_column(Float)
     requests_waiting: Mapped[float | None] = mapped_column(Float)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class TenantUsage(Base):
@@ -88,11 +88,11 @@ class TenantUsage(Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     requests: Mapped[int]
     prompt_tokens: Mapped[int]
     generation_tokens: Mapped[int]
     kv_token_seconds: Mapped[float] = mapped_column(Float)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class Coverage(Base):
@@ -102,8 +102,8 @@ class Coverage(Base):
 
     source: Mapped[str] = mapped_column(String(40), primary_key=True)
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     series: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class ClusterCost(Base):
@@ -112,13 +112,13 @@ class ClusterCost(Base):
     __tablename__ = "cluster_costs"
 
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     cost_usd_micros: Mapped[int]
     unallocated_usd_micros: Mapped[int]
     unmeasured_usd_micros: Mapped[int]
     overhead_usd_micros: Mapped[int] = mapped_column(server_default="0")
     gpus_in_inventory: Mapped[int] = mapped_column(Integer)
     gpus_sampled: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class PoolCost(Base):
@@ -128,7 +128,6 @@ class PoolCost(Base):
 
     interval_start: Mapped[datetime] = mapped_column(primary_key=True)
     pool: Mapped[str] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     gpu_count: Mapped[int] = mapped_column(Integer)
     memory_bytes: Mapped[int]
     kv_capacity_bytes: Mapped[int]
@@ -140,6 +139,7 @@ class PoolCost(Base):
     idle_usd_micros: Mapped[int]
     unmeasured_usd_micros: Mapped[int]
     estimated: Mapped[bool] = mapped_column(Boolean)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class CostAndUsage:
@@ -170,11 +170,11 @@ class AttributedCost(CostAndUsage, Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True, index=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     estimated: Mapped[bool] = mapped_column(Boolean)
     covered_seconds: Mapped[int | None] = mapped_column(Integer)
     """Seconds of the line's grain attributed so far: less than the grain for the hour being collected (a
     partial line, replaced as collection advances); None (rows from before it was kept) for a whole grain."""
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class DailyLineSum(CostAndUsage, Base):
@@ -190,10 +190,10 @@ class DailyLineSum(CostAndUsage, Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     estimated: Mapped[bool] = mapped_column(Boolean)
     covered_seconds: Mapped[int]
     lines: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class AttributionRun(Base):
@@ -202,12 +202,12 @@ class AttributionRun(Base):
     __tablename__ = "attribution_runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
     ran_at: Mapped[datetime]
     window_start: Mapped[datetime]
     window_end: Mapped[datetime]
     lines: Mapped[int]
     total_usd_micros: Mapped[int]
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
 
 
 class Period(Base):
@@ -251,8 +251,8 @@ class StatementLine(CostAndUsage, Base):
     pool: Mapped[str] = mapped_column(primary_key=True)
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     total_cents: Mapped[int]
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class CorrectionLine(CostAndUsage, Base):
@@ -270,8 +270,8 @@ class CorrectionLine(CostAndUsage, Base):
     pool: Mapped[str]
     tenant: Mapped[str]
     tier: Mapped[str]
-    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
     created_at: Mapped[datetime]
+    cluster: Mapped[str] = mapped_column(server_default=DEFAULT_CLUSTER)
 
 
 class ApiKey(Base):
@@ -301,7 +301,6 @@ class RecoveryIncident(Base):
 
     pool: Mapped[str] = mapped_column(primary_key=True)
     start_at: Mapped[datetime] = mapped_column(primary_key=True, index=True)
-    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
     end_at: Mapped[datetime]
     cause: Mapped[str] = mapped_column(String(100))
     gpu_count: Mapped[int] = mapped_column(Integer)
@@ -309,6 +308,7 @@ class RecoveryIncident(Base):
     """The pool's GPUs in the incident, sorted, comma-separated."""
     cost_usd_micros: Mapped[int]
     detected_at: Mapped[datetime]
+    cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)
 
 
 class BudgetAlert(Base):

@@ -141,9 +141,9 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     try:
         with driver.cursor() as cursor:
             cursor.execute(
-                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-                    temp, target
-                )
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                ).format(temp, target)
             )
             cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
             _copy_rows(cursor, temp, columns, rows, connection.dialect)

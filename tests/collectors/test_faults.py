@@ -100,7 +100,7 @@ def test_prometheus_stopped_mid_run_and_restarted_loses_no_interval(
     assert failed.status == "failed" and failed.error_kind == "source_unavailable"
     assert START < failed.watermark < END  # the chunks before the fault are committed, and kept
     with pg_factory() as session:
-        row = session.get(CollectorWatermark, ("gateway", "prometheus"))
+        row = session.get(CollectorWatermark, ("gateway", "prometheus", "default"))
         assert row is not None and row.watermark == failed.watermark and row.consecutive_failures == 1
         assert "unreachable" in (row.last_error or "")
     own_prometheus.start()  # same data directory, same port
@@ -165,7 +165,7 @@ def test_postgres_lost_mid_chunk_loses_nothing_and_duplicates_nothing(
     )
     assert failed.status == "failed" and failed.error_kind == "database_unavailable"
     with factory() as session:
-        row = session.get(CollectorWatermark, ("gpu", "prometheus"))
+        row = session.get(CollectorWatermark, ("gpu", "prometheus", "default"))
         assert row is not None and row.watermark == START + timedelta(minutes=60)
         assert row.consecutive_failures == 1
     outcomes = catch_up(settings, factory, lambda p: PromClient(sim_prometheus.url))

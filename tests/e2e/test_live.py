@@ -82,7 +82,7 @@ class Run:
         cb = self.svc.api("/v1/chargeback", start=start, end=end).json()["complete"]
         cov = self.svc.api("/v1/coverage", start=start, end=end).json()["complete"]
         with self.svc.factory() as session:
-            mark = session.get(CollectorWatermark, ("attribution", "*"))
+            mark = session.get(CollectorWatermark, ("attribution", "*", "default"))
             return cb, cov, None if mark is None else mark.watermark
 
     def sample(self) -> None:

@@ -97,7 +97,7 @@ def test_a_malformed_answer_fails_the_chunk_whole_and_the_next_run_heals(
     assert coverage == CHUNK_INTERVALS and logged == 1
     assert marks == [("gpu", FIRST_CHUNK_END)]
     with pg_factory() as session:
-        row = session.get(CollectorWatermark, ("gpu", "prometheus"))
+        row = session.get(CollectorWatermark, ("gpu", "prometheus", "default"))
         assert row is not None and row.consecutive_failures == 1 and words in (row.last_error or "")
     # the source answers properly again: every collector catches up to an undisturbed backfill
     assert not proxy.faults

@@ -311,7 +311,7 @@ def _answers(url: str) -> bool:
 
 def attribution_mark(svc: Service) -> datetime | None:
     with svc.factory() as session:
-        mark = session.get(CollectorWatermark, ("attribution", "*"))
+        mark = session.get(CollectorWatermark, ("attribution", "*", "default"))
         return None if mark is None or mark.last_success_at is None else mark.watermark
 
 
