@@ -50,13 +50,15 @@ class SourceReadiness:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def ready(self, source: SourceConfig) -> bool:
-        """Asked with the source's own credentials, headers and TLS; a missing secret is not ready."""
+    def ready(self, source: SourceConfig, key: str | None = None) -> bool:
+        """Asked with the source's own credentials, headers and TLS; a missing secret is not ready.
+        ``key`` names the answer kept (default: the source's name; ``cluster/source`` with clusters)."""
         name = source.name
+        key = key or name
         with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            answer = self._answers.get(name)
+            answer = self._answers.get(key)
             if answer is not None and self._clock() - answer[0] < self.ttl_seconds:
                 return answer[1]
             try:
@@ -66,7 +68,7 @@ class SourceReadiness:
             except ConfigError as exc:
                 log.warning("readiness: %s", exc)
                 reachable = False
-            self._answers[name] = (self._clock(), reachable)
+            self._answers[key] = (self._clock(), reachable)
             return reachable
 
 
@@ -90,10 +92,12 @@ def readyz(
         log.warning("readiness: database check failed: %s", exc)
         checks["database"] = "unreachable"
     readiness: SourceReadiness = request.app.state.readiness
-    sources = settings.effective_sources() if scope is ReadyScope.ALL else []
-    for source in sources:
-        reachable = readiness.ready(source)
-        checks[f"source:{source.name}"] = "ok" if reachable else "not ready"
+    views = settings.each_cluster() if scope is ReadyScope.ALL else []
+    for view in views:  # with [[clusters]], each cluster's sources, named ``source:<cluster>/<source>``
+        for source in view.effective_sources():
+            name = f"{view.cluster}/{source.name}" if settings.clusters else source.name
+            reachable = readiness.ready(source, name)
+            checks[f"source:{name}"] = "ok" if reachable else "not ready"
     if all(v == "ok" for v in checks.values()):
         return JSONResponse(Readiness(status="ready", checks=checks).model_dump())
     detail = "; ".join(f"{k}: {v}" for k, v in checks.items())

@@ -198,6 +198,7 @@ class SourceCoverageOut(BaseModel):
     unplaced: int = Field(0, description="intervals with series the collector could not place")
     gaps: list[GapOut]
     gaps_truncated: bool
+    cluster: str = Field("default", description="the cluster whose source this is")
 
 
 class PoolCoverageOut(BaseModel):

@@ -48,6 +48,9 @@ def table_console() -> Console:
 
 StartOpt = Annotated[str, typer.Option("--start", help="ISO 8601 UTC, inclusive")]
 EndOpt = Annotated[str, typer.Option("--end", help="ISO 8601 UTC, exclusive")]
+ClusterOpt = Annotated[
+    str | None, typer.Option("--cluster", help="only this cluster (default: every configured cluster)")
+]
 
 
 class Format(StrEnum):

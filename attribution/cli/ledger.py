@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attribution.cli.common import (
+    ClusterOpt,
     EndOpt,
     StartOpt,
     canonical_period,
@@ -17,33 +19,48 @@ from attribution.cli.common import (
 )
 from attribution.timeutil import iso
 
+if TYPE_CHECKING:
+    from attribution.config import Settings
+    from attribution.ledger.attribute import AttributionSummary
+
 period_app = typer.Typer(no_args_is_help=True, help="Billing periods: list, close.")
 
 
-def attribute(start: StartOpt, end: EndOpt) -> None:
+def attribute(start: StartOpt, end: EndOpt, cluster: ClusterOpt = None) -> None:
     """Attribute stored telemetry for [start, end) with the memory-time model (replaces that window).
 
     Takes the lock of the scheduler's attribution job (its watermark row) while it writes, so a run by
     hand and the scheduler never write the same window at once; if the scheduler holds it, says so.
+    Every configured cluster in turn, each under its own lock, or only ``--cluster``.
     """
     from attribution.ledger.attribute import run_attribution, settlement_window
     from attribution.ledger.watermark import lock_attribution
+
+    root = current_settings()
+    views = root.selected_clusters(cluster)
+    settlement_window(root, instant(start), instant(end))  # a bad window fails before any lock
+    factory = session_factory(root)
+    for settings in views:
+        with lock_attribution(factory, settings.cluster):
+            summary = run_attribution(settings, factory, instant(start), instant(end))
+        _report(settings, summary, instant(end), named=bool(root.clusters))
+
+
+def _report(settings: Settings, summary: AttributionSummary, end: datetime, *, named: bool) -> None:
     from attribution.reports.statement_html import money
     from attribution.reports.statement_views import cents_half_even
 
-    settings = current_settings()
-    settlement_window(settings, instant(start), instant(end))  # a bad window fails before any lock
-    factory = session_factory(settings)
-    with lock_attribution(factory):
-        summary = run_attribution(settings, factory, instant(start), instant(end))
+    prefix = f"{settings.cluster}: " if named else ""
     if summary.attributed_until is None:
-        console().print(f"nothing attributed: no interval from {iso(summary.start)} has been collected yet")
+        console().print(
+            f"{prefix}nothing attributed: no interval from {iso(summary.start)} has been collected yet"
+        )
         return
     console().print(
-        f"attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
+        f"{prefix}attributed {iso(summary.start)} to {iso(summary.end)}: {summary.lines} lines, "
         f"{money(cents_half_even(summary.total_usd_micros))} {settings.currency} "
         f"({summary.total_usd_micros:,} micro-USD)"
-        + ("" if summary.end >= instant(end) else " (stopped where collection has reached)")
+        + ("" if summary.end >= end else " (stopped where collection has reached)")
     )
     if summary.correction_lines:
         console().print(

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from attribution.collectors.profiles import plans
 from attribution.collectors.run import collect_window
-from attribution.config import CollectorName, load_settings
+from attribution.config import CollectorName, Settings, load_settings
 from attribution.store.collection_state import all_watermarks
 from attribution.store.coverage import coverage_report
 from attribution.store.session import make_engine, make_sessionmaker
@@ -70,13 +70,30 @@ def collect(
     end: Annotated[str | None, typer.Option("--end", help="ISO 8601 UTC, exclusive")] = None,
     source: SourceOpt = None,
     collector: CollectorOpt = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="only this cluster (default: every configured cluster)")
+    ] = None,
 ) -> None:
-    """Backfill [start, end) from every source (idempotent: a window collected twice is stored once)."""
+    """Backfill [start, end) from every source of every cluster, or of ``--cluster`` (idempotent: a window
+    collected twice is stored once)."""
     if ctx.invoked_subcommand is not None:
         return
     if start is None or end is None:
         raise typer.BadParameter("give --start and --end, or a subcommand: status, coverage")
-    settings = load_settings()
+    root = load_settings()
+    for settings in root.selected_clusters(cluster):
+        _collect(settings, start, end, source, collector, named=bool(root.clusters))
+
+
+def _collect(
+    settings: Settings,
+    start: str,
+    end: str,
+    source: list[str] | None,
+    collector: list[CollectorName] | None,
+    *,
+    named: bool,
+) -> None:
     selected = plans(settings, collector, source)
     s, e = align_window(
         parse_instant(start), parse_instant(end), settings.interval_seconds, settings.max_window_days
@@ -102,8 +119,10 @@ def collect(
             selected=selected,
         )
     names = ", ".join(f"{p.collector.value}@{p.source.name}" for p in selected)
+    prefix = f"{settings.cluster}: " if named else ""
     console.print(
-        f"collected {iso(s)} to {iso(e)} from {names}: {result.rows_by_table}, {result.chunks} chunk(s)"
+        f"{prefix}collected {iso(s)} to {iso(e)} from {names}: {result.rows_by_table}, "
+        f"{result.chunks} chunk(s)"
     )
 
 

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     to ``interval_seconds`` for per-interval lines."""
     max_window_days: Annotated[int, Field(ge=1)] = 400
     cluster: ClusterName = DEFAULT_CLUSTER
-    """The name of the one cluster a config without ``[[clusters]]`` describes (docs/clusters.md)."""
+    """The name of the one cluster a config without ``[[clusters]]`` describes (docs/scale-out.md)."""
     clusters: list[ClusterConfig] = []
     """Several clusters in one ledger: each table sets a ``name`` and the parts that differ from the top
     level (sources or prometheus_url, inventory, gpu_prices, pools, policies, reservations, overheads)."""
@@ -247,6 +247,10 @@ class Settings(BaseSettings):
     def each_cluster(self) -> list[Settings]:
         """:meth:`for_cluster` of every cluster."""
         return [self.for_cluster(name) for name in self.cluster_names()]
+
+    def selected_clusters(self, name: str | None) -> list[Settings]:
+        """The named cluster's settings (a ``--cluster`` option), or every cluster's when None."""
+        return self.each_cluster() if name is None else [self.for_cluster(name)]
 
     def pool(self, name: str) -> PoolConfig:
         for p in self.pools:

@@ -9,19 +9,31 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from attribution.store.collection_state import known_clusters
 from attribution.store.expressions import AnyRow, between, table_of
 from attribution.store.tables import ClusterCost, GpuSample
 
 
-def cluster_cost_usd_micros(session: Session, start: datetime, end: datetime) -> tuple[int, int]:
-    """The cluster's bill over the window from stored cluster costs, and how many intervals it covers."""
+def cluster_cost_usd_micros(
+    session: Session, start: datetime, end: datetime, cluster: str | None = None
+) -> tuple[int, int]:
+    """The bill over the window from stored cluster costs (every cluster's, or ``cluster``'s), and how many
+    intervals are attributed: for every cluster, the fewest any known cluster has, so that a window is
+    whole only when each cluster is attributed through it. The known clusters are those with a stored
+    cost or a watermark: a cluster whose source was down from the start has no cost yet, but has its
+    collectors' watermarks."""
     t = table_of(ClusterCost)
-    total, count = session.execute(
-        select(func.coalesce(func.sum(t.c.cost_usd_micros), 0), func.count()).where(
-            between(ClusterCost, start, end)
-        )
-    ).one()
-    return int(total), int(count)
+    stmt = select(t.c.cluster, func.coalesce(func.sum(t.c.cost_usd_micros), 0), func.count()).where(
+        between(ClusterCost, start, end)
+    )
+    if cluster is not None:
+        stmt = stmt.where(t.c.cluster == cluster)
+    rows = session.execute(stmt.group_by(t.c.cluster)).all()
+    counts = {str(name): int(n) for name, _total, n in rows}
+    if cluster is None:
+        for known in known_clusters(session):
+            counts.setdefault(known, 0)
+    return sum(int(total) for _name, total, _n in rows), min(counts.values(), default=0)
 
 
 def cluster_intervals(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:

@@ -26,9 +26,10 @@ from attribution.store.collection_state import (
     CoverageStatus,
     SourceCoverage,
     all_watermarks,
-    source_coverage,
+    source_coverage_by_cluster,
 )
 from attribution.store.inputs import engine_activity
+from attribution.store.tables import DEFAULT_CLUSTER
 
 #: Gap ranges listed per source at most; the counts are always complete.
 MAX_GAPS = 100
@@ -55,6 +56,7 @@ class SourceCoverageSummary:
     gaps_truncated: bool = False
     unplaced: int = 0
     """Intervals with series the collector could not place (their share is on ``__unmeasured__``)."""
+    cluster: str = DEFAULT_CLUSTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +107,17 @@ def coverage_report(
     session: Session, start: datetime, end: datetime, interval_seconds: int
 ) -> CoverageReport:
     expected = int((end - start).total_seconds()) // interval_seconds
-    counts: dict[tuple[str, str], dict[str, int]] = {
-        (w.collector, w.source): {} for w in all_watermarks(session) if w.collector != ATTRIBUTION
+    counts: dict[tuple[str, str, str], dict[str, int]] = {
+        (w.collector, w.source, w.cluster): {} for w in all_watermarks(session) if w.collector != ATTRIBUTION
     }
-    for r in source_coverage(session, start, end):
-        counts.setdefault((str(r.collector), str(r.source)), {})[str(r.status)] = int(r.intervals)
+    for r in source_coverage_by_cluster(session, start, end):
+        counts.setdefault((str(r.collector), str(r.source), str(r.cluster)), {})[str(r.status)] = int(
+            r.intervals
+        )
     sources = []
-    for (collector, source), by_status in sorted(counts.items()):
+    for (collector, source, cluster), by_status in sorted(counts.items()):
         recorded = sum(by_status.values())
-        gaps, truncated = _gaps(session, collector, source, start, end, interval_seconds)
+        gaps, truncated = _gaps(session, (collector, source, cluster), start, end, interval_seconds)
         sources.append(
             SourceCoverageSummary(
                 collector,
@@ -125,6 +129,7 @@ def coverage_report(
                 gaps=gaps,
                 gaps_truncated=truncated,
                 unplaced=by_status.get(CoverageStatus.UNPLACED.value, 0),
+                cluster=cluster,
             )
         )
     _, attributed = cluster_cost_usd_micros(session, start, end)
@@ -137,9 +142,11 @@ def never_collected(session: Session, start: datetime, end: datetime, interval_s
     :attr:`CoverageReport.not_collected` without the gaps, for the views that only say whether a window is
     complete (chargeback, statements, the console), so they agree with the period-close check."""
     expected = int((end - start).total_seconds()) // interval_seconds
-    recorded = {(w.collector, w.source): 0 for w in all_watermarks(session) if w.collector != ATTRIBUTION}
-    for r in source_coverage(session, start, end):
-        key = (str(r.collector), str(r.source))
+    recorded = {
+        (w.collector, w.source, w.cluster): 0 for w in all_watermarks(session) if w.collector != ATTRIBUTION
+    }
+    for r in source_coverage_by_cluster(session, start, end):
+        key = (str(r.collector), str(r.source), str(r.cluster))
         recorded[key] = recorded.get(key, 0) + int(r.intervals)
     return sum(max(expected - n, 0) for n in recorded.values())
 
@@ -171,15 +178,16 @@ def pool_gateway_coverage(
 
 
 def _gaps(
-    session: Session, collector: str, source: str, start: datetime, end: datetime, interval_seconds: int
+    session: Session, key: tuple[str, str, str], start: datetime, end: datetime, interval_seconds: int
 ) -> tuple[list[Gap], bool]:
-    """Runs of consecutive intervals that are not ``present``, in order, merged per status."""
+    """Runs of consecutive intervals that are not ``present`` of one (collector, source, cluster), in
+    order, merged per status."""
     t = SourceCoverage
+    collector, source, cluster = key
     rows = session.execute(
         select(t.interval_start, t.status)
-        .where(
-            t.collector == collector, t.source == source, t.interval_start >= start, t.interval_start < end
-        )
+        .where(t.collector == collector, t.source == source, t.cluster == cluster)
+        .where(t.interval_start >= start, t.interval_start < end)
         .order_by(t.interval_start)
     ).all()
     step = timedelta(seconds=interval_seconds)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
 from attribution.api.ops import SourceReadiness
+from attribution.config import ClusterConfig
 from attribution.localprom import LocalPrometheus, free_port
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.timeutil import iso
@@ -138,3 +139,23 @@ def test_unknown_methods_and_paths_get_the_error_body(api: Api, method: str) -> 
     assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
     response = api.client.get("/v1/nothing-here")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_readyz_checks_each_clusters_sources(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    """With ``[[clusters]]`` every cluster's sources are checked and named ``<cluster>/<source>``: an
+    operator sees which cluster's Prometheus is down, though the two sources share a name."""
+    down = f"http://127.0.0.1:{free_port()}"
+    with LocalPrometheus(tmp_path / "prom") as prom:
+        settings = small_cluster_settings().model_copy(
+            update={
+                "clusters": [
+                    ClusterConfig(name="east", prometheus_url=prom.url),
+                    ClusterConfig(name="west", prometheus_url=down),
+                ]
+            }
+        )
+        response = TestClient(create_app(settings, pg_tx)).get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"] == (
+        "database: ok; source:east/prometheus: ok; source:west/prometheus: not ready"
+    )
