@@ -21,7 +21,9 @@ from attribution.timeutil import iso
 
 router = APIRouter(tags=["chargeback"])
 
-GroupQuery = Annotated[Grouping, Query(description="tenant, tenant_tier or tenant_pool")]
+GroupQuery = Annotated[
+    Grouping, Query(description="tenant, tenant_tier, tenant_pool, tenant_cluster or cluster")
+]
 CursorQuery = Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")]
 IfNoneMatch = Annotated[
     str | None,
@@ -98,7 +100,8 @@ def line_items(
     keep = filters.resolve(session, settings, principal)
     period = asked.period_name
     size = min(limit or settings.api.default_page_size, settings.api.max_page_size)
-    digest = query_digest(*window, period, keep.tenant, keep.pool, keep.tier)
+    cluster = () if keep.cluster is None else (keep.cluster,)  # digests of one-cluster queries unchanged
+    digest = query_digest(*window, period, keep.tenant, keep.pool, keep.tier, *cluster)
     lines = cache.window(session, *window, period)
     after = decode_cursor(cursor, digest, lines.version) if cursor else None
     identity = ("line-items", keep, size, after)

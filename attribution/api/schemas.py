@@ -38,6 +38,7 @@ class TenantChargeOut(BaseModel):
     total_cents: int
     total_usd_micros: int
     estimated: bool
+    cluster: str | None = Field(default=None, description="set when grouped by cluster or tenant_cluster")
 
 
 class ChargebackOut(BaseModel):
@@ -80,6 +81,7 @@ class LineItemOut(BaseModel):
     tenant: str
     pool: str
     tier: str
+    cluster: str = Field("default", description="the cluster of the pool (docs/scale-out.md)")
     charge_class: str = Field(description="usage, or correction of an earlier closed period")
     charge_period: str | None = Field(
         description="the period whose cost the line carries; null for a raw window"
@@ -298,6 +300,9 @@ class StatementLineOut(BaseModel):
     requests: int
     prompt_tokens: int
     generation_tokens: int
+    cluster: str = Field(
+        "default", description="the line's cluster; in the content hash unless it is the default one"
+    )
     total_billing_minor: int = Field(
         description="the line in minor units of billing_currency (cents, yen); lines sum to the total"
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attribution.cli.common import (
+    ClusterOpt,
     EndOpt,
     Format,
     StartOpt,
@@ -43,8 +44,10 @@ def report_chargeback(
     start: Annotated[str | None, typer.Option()] = None,
     end: Annotated[str | None, typer.Option()] = None,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    cluster: ClusterOpt = None,
 ) -> None:
-    """Per-tenant chargeback for a period (calendar month, UTC) or a window.
+    """Per-tenant chargeback for a period (calendar month, UTC) or a window; of one ``--cluster`` (its
+    lines' cents as the whole chargeback rounds them) or of every cluster.
 
     A period shows its statement: a closed one as issued (status closed, with its content hash), an open
     one with the corrections of closed periods billed in it, as the API and the statement do.
@@ -61,8 +64,10 @@ def report_chargeback(
     else:
         raise typer.BadParameter("give --period YYYY-MM or both --start and --end")
     s, e = align_window(s, e, settings.interval_seconds, settings.max_window_days)
+    if cluster is not None:
+        settings.for_cluster(cluster)  # an unknown cluster is a one-line error
     with session_factory(settings)() as session:
-        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency, period)
+        cb = build_chargeback(session, s, e, settings.interval_seconds, settings.currency, period, cluster)
     if fmt is Format.table:
         to_table(cb, table_console())
     else:

@@ -21,8 +21,10 @@ from attribution.config.pools import PolicyConfig, PoolConfig
 from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.sources import SourceConfig
 from attribution.config.types import StrictModel
+from attribution.model.vocabulary import DEFAULT_CLUSTER
 
-DEFAULT_CLUSTER = "default"
+__all__ = ["CLUSTER_PARTS", "DEFAULT_CLUSTER", "ClusterConfig", "ClusterName", "canonical_cluster"]
+
 _CANONICAL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 #: The columns of a cluster table that override the top level's, in the order :meth:`for_cluster` applies.

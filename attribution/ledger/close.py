@@ -133,7 +133,8 @@ def _line_fields(line: Any) -> dict[str, Any]:
     return {f: getattr(line, f) for f in line.__slots__}
 
 
-Key = tuple[str, str, str]
+Key = tuple[str, str, str, str]
+"""(pool, tenant, tier, cluster)"""
 
 
 def _billed(session: Session, period: str) -> dict[Key, dict[str, float]]:
@@ -144,10 +145,10 @@ def _billed(session: Session, period: str) -> dict[Key, dict[str, float]]:
         select(StatementLine).where(StatementLine.period == period, StatementLine.charge_class == USAGE)
     ):
         for f in fields:
-            billed[(s.pool, s.tenant, s.tier)][f] += getattr(s, f)
+            billed[(s.pool, s.tenant, s.tier, s.cluster)][f] += getattr(s, f)
     for c in session.scalars(select(CorrectionLine).where(CorrectionLine.charge_period == period)):
         for f in fields:
-            billed[(c.pool, c.tenant, c.tier)][f] += getattr(c, f)
+            billed[(c.pool, c.tenant, c.tier, c.cluster)][f] += getattr(c, f)
     return billed
 
 
@@ -159,7 +160,8 @@ def issue_corrections(session: Session, start: datetime, end: datetime) -> int:
         if p_end <= start or p_start >= end:
             continue
         billing = _next_open(session, row.period)
-        current = {(x["pool"], x["tenant"], x["tier"]): x for x in usage_lines(session, row.period)}
+        lines = usage_lines(session, row.period)
+        current = {(x["pool"], x["tenant"], x["tier"], x["cluster"]): x for x in lines}
         billed = _billed(session, row.period)
         rows = []
         for key in sorted(set(current) | set(billed)):
@@ -172,6 +174,7 @@ def issue_corrections(session: Session, start: datetime, end: datetime) -> int:
                         "pool": key[0],
                         "tenant": key[1],
                         "tier": key[2],
+                        "cluster": key[3],
                         "created_at": datetime.now(UTC),
                         **delta,
                     }

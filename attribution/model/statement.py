@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import Any
 
 from attribution.model.money import micros_to_cents
-from attribution.model.vocabulary import IDLE_KINDS
+from attribution.model.vocabulary import DEFAULT_CLUSTER, IDLE_KINDS
 
 USAGE = "usage"
 CORRECTION = "correction"
@@ -48,10 +48,11 @@ class Line:
     requests: int
     prompt_tokens: int
     generation_tokens: int
+    cluster: str = DEFAULT_CLUSTER
 
     @property
-    def sort_key(self) -> tuple[str, str, str, str, str]:
-        return (self.charge_class, self.charge_period, self.pool, self.tenant, self.tier)
+    def sort_key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.charge_class, self.charge_period, self.pool, self.tenant, self.tier, self.cluster)
 
 
 def rounded_lines(raw: list[dict[str, Any]]) -> list[Line]:
@@ -59,7 +60,11 @@ def rounded_lines(raw: list[dict[str, Any]]) -> list[Line]:
     total rounded, the corrections to theirs. Rounded together, a cent could pass from one class to the
     other, and the usage of a month would no longer equal its cluster cost in cents (the bill)."""
     raw = sorted(
-        raw, key=lambda r: (r["charge_class"], r["charge_period"], r["pool"], r["tenant"], r["tier"])
+        raw,
+        key=lambda r: (
+            *(r["charge_class"], r["charge_period"], r["pool"], r["tenant"], r["tier"]),
+            r.get("cluster", DEFAULT_CLUSTER),
+        ),
     )
     cents: list[int] = []
     for _, group in groupby(raw, key=lambda r: r["charge_class"]):
@@ -90,4 +95,9 @@ def content_hash(period: str, lines: Sequence[Line]) -> str:
 
 
 def _hashed(line: Line) -> dict[str, Any]:
-    return {k: v for k, v in asdict(line).items() if k not in IDLE_PART_FIELDS}
+    """The default cluster is left out as the kinds of idle are: statements closed before there were
+    several clusters keep their hashes."""
+    out = {k: v for k, v in asdict(line).items() if k not in IDLE_PART_FIELDS}
+    if out["cluster"] == DEFAULT_CLUSTER:
+        del out["cluster"]
+    return out

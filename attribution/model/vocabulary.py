@@ -31,6 +31,9 @@ IDLE = "__idle__"
 #: The tier of lines that are no tenant's request traffic (idle, unmeasured, reservations, overheads).
 NO_TIER = "__none__"
 
+#: The cluster of a deployment without ``[[clusters]]``, and of every row stored before there were several.
+DEFAULT_CLUSTER = "default"
+
 #: Every name the model books its own lines under: no pool, tenant or tier may be configured as one.
 RESERVED_NAMES = frozenset(
     {UNALLOCATED, OVERHEAD_POOL, CLUSTER_POOL, UNMAPPED_POOL, UNMEASURED, IDLE, NO_TIER}

@@ -59,7 +59,9 @@ class Chargeback:
         body = asdict(self)
         body["start"], body["end"] = iso(self.start), iso(self.end)
         # per tenant: the group's tier and pool are always None, and the JSON has never carried them
-        body["tenants"] = [{k: v for k, v in t.items() if k not in ("tier", "pool")} for t in body["tenants"]]
+        body["tenants"] = [
+            {k: v for k, v in t.items() if k not in ("tier", "pool", "cluster")} for t in body["tenants"]
+        ]
         body["complete"] = self.complete
         return body
 
@@ -71,18 +73,23 @@ def build_chargeback(
     interval_seconds: int,
     currency: str = "USD",
     period: str | None = None,
+    cluster: str | None = None,
 ) -> Chargeback:
     """Per tenant over ``[start, end)``: the window's lines rounded once as a statement rounds them, then
     summed per tenant, so the CLI, the API and the statement give every tenant the same cents. With
     ``period`` (``[start, end)`` is then its window), the period's statement lines as ``/v1/chargeback``
-    serves them: a closed period's issued amounts, an open one's usage plus the corrections billed in it."""
+    serves them: a closed period's issued amounts, an open one's usage plus the corrections billed in it.
+    With ``cluster``, that cluster's lines only, with the cents the whole window's rounding gave them (the
+    bill and coverage figures stay the whole deployment's)."""
 
     if period is not None:
         found = read_line_set(session, start, end, period)
         items, status, content_hash = found.lines, found.status, found.content_hash
     else:
         items, status, content_hash = round_items(window_lines(session, start, end)), "provisional", None
-    tenants = group_lines(items, Grouping.TENANT)
+    tenants = group_lines(
+        items if cluster is None else [x for x in items if x.cluster == cluster], Grouping.TENANT
+    )
     cluster_micros, attributed = cluster_cost_usd_micros(session, start, end)
     return Chargeback(
         start=start,
@@ -113,6 +120,9 @@ class Grouping(StrEnum):
     TENANT = "tenant"
     TENANT_TIER = "tenant_tier"
     TENANT_POOL = "tenant_pool"
+    TENANT_CLUSTER = "tenant_cluster"
+    CLUSTER = "cluster"
+    """Per cluster, every tenant together (the group's ``tenant`` is ``*``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +132,14 @@ class LineFilter:
     tenant: str | None = None
     pool: str | None = None
     tier: str | None = None
+    cluster: str | None = None
 
     def keep(self, line: LineItem) -> bool:
         return (
             (self.tenant is None or line.tenant == self.tenant)
             and (self.pool is None or line.pool == self.pool)
             and (self.tier is None or line.tier == self.tier)
+            and (self.cluster is None or line.cluster == self.cluster)
         )
 
 
@@ -154,23 +166,34 @@ class GroupCharge:
     total_cents: int
     total_usd_micros: int
     estimated: bool
+    cluster: str | None = None
+    """Set when grouped by cluster or tenant_cluster."""
 
 
-def _group_key(line: LineItem, grouping: Grouping) -> tuple[str, str | None, str | None]:
+ALL_TENANTS = "*"
+GroupKey = tuple[str, str | None, str | None, str | None]
+"""(tenant, tier, pool, cluster), None where the grouping does not split."""
+
+
+def _group_key(line: LineItem, grouping: Grouping) -> GroupKey:
     if grouping is Grouping.TENANT_TIER:
-        return (line.tenant, line.tier, None)
+        return (line.tenant, line.tier, None, None)
     if grouping is Grouping.TENANT_POOL:
-        return (line.tenant, None, line.pool)
-    return (line.tenant, None, None)
+        return (line.tenant, None, line.pool, None)
+    if grouping is Grouping.TENANT_CLUSTER:
+        return (line.tenant, None, None, line.cluster)
+    if grouping is Grouping.CLUSTER:
+        return (ALL_TENANTS, None, None, line.cluster)
+    return (line.tenant, None, None, None)
 
 
 def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
     """Sums lines per group: micro-USD exactly, and the cents the lines already carry (rounded once over
     the whole window), so a group's cents are the sum of its line items' cents whatever else is asked."""
-    sums: dict[tuple[str, str | None, str | None], list[LineItem]] = {}
+    sums: dict[GroupKey, list[LineItem]] = {}
     for line in lines:
         sums.setdefault(_group_key(line, grouping), []).append(line)
-    keys = sorted(sums, key=lambda k: (k[0], tier_sort_key(k[1]), k[2] or ""))
+    keys = sorted(sums, key=lambda k: (k[0], tier_sort_key(k[1]), k[2] or "", k[3] or ""))
     out = []
     for key in keys:
         members = sums[key]
@@ -180,7 +203,8 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
         kinds = [sum(column) for column in zip(*by_kind, strict=True)]
         out.append(
             GroupCharge(
-                *key,
+                *key[:3],
+                cluster=key[3],
                 requests=sum(x.requests for x in members),
                 prompt_tokens=sum(x.prompt_tokens for x in members),
                 generation_tokens=sum(x.generation_tokens for x in members),

@@ -67,6 +67,8 @@ FOCUS_COLUMNS = [
     "ServiceCategory",
     "ServiceName",
     "ServiceSubcategory",
+    "SubAccountId",
+    "SubAccountName",
 ]
 X_COLUMNS = [
     "x_Pool",
@@ -170,6 +172,9 @@ def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) ->
             "ServiceCategory": "AI and Machine Learning",
             "ServiceName": "LLM Inference",
             "ServiceSubcategory": "Generative AI",
+            # the cluster is the sub-account: a tenant's (billing account's) usage in one cluster
+            "SubAccountId": line.cluster,
+            "SubAccountName": line.cluster,
             **_pricing(line, minor, statement, rates.of(line.pool), correction),
             **_extras(line, statement),
         }

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from attribution.model.money import micros_to_cents
 from attribution.model.statement import IDLE_PART_FIELDS
+from attribution.model.vocabulary import DEFAULT_CLUSTER
 from attribution.reports.statement_views import apportion_cents
 from attribution.store.lines import line_item_sums
 
@@ -47,10 +48,14 @@ class LineItem:
     idle_warm_usd_micros: int = 0
     kv_headroom_usd_micros: int = 0
     """The three kinds of idle (docs/insights.md); they sum to ``idle_usd_micros`` exactly."""
+    cluster: str = DEFAULT_CLUSTER
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.tenant, self.pool, self.tier, self.charge_class, self.charge_period or "")
+    def key(self) -> tuple[str, ...]:
+        """Another cluster's line of the same pool, tenant and tier is another line; the default
+        cluster's keys (and so its line ids and cursors) are those from before there were clusters."""
+        key = (self.tenant, self.pool, self.tier, self.charge_class, self.charge_period or "")
+        return key if self.cluster == DEFAULT_CLUSTER else (*key, self.cluster)
 
     @property
     def memory_gib_hours(self) -> float:
@@ -74,7 +79,7 @@ def window_lines(session: Session, start: datetime, end: datetime) -> list[LineI
 
 
 def _line(r: Any) -> LineItem:
-    """A row of (tenant, pool, tier, *_SUMMED, estimated) as a line item."""
+    """A row of (tenant, pool, tier, *_SUMMED, estimated, cluster) as a line item."""
     return LineItem(
         tenant=str(r[0]),
         pool=str(r[1]),
@@ -93,6 +98,7 @@ def _line(r: Any) -> LineItem:
         idle_warm_usd_micros=int(r[14]),
         kv_headroom_usd_micros=int(r[15]),
         estimated=bool(r[16]),
+        cluster=str(r[17]),
     )
 
 

@@ -112,6 +112,7 @@ def _item(x: Line, estimated: set[tuple[str, str, str]]) -> LineItem:
         charge_class=x.charge_class,
         charge_period=x.charge_period or None,
         total_cents=x.total_cents,
+        cluster=x.cluster,
     )
 
 

@@ -105,7 +105,9 @@ def allocation_set(
     share_idle: bool,
     cluster: str = CLUSTER,
 ) -> dict[str, dict[str, Any]]:
-    """One OpenCost ``AllocationSet`` (name -> allocation, names sorted) of the lines of ``window``."""
+    """One OpenCost ``AllocationSet`` (name -> allocation, names sorted) of the lines of ``window``. Each
+    allocation's ``cluster`` is its lines' (``aggregate=cluster`` groups by it); ``cluster`` names the
+    shared ``__idle__`` allocation's."""
     sums: dict[str, _Sum] = {}
     idle_cents = 0
     for line in lines:
@@ -115,8 +117,10 @@ def allocation_set(
             idle_cents += idle
         if line.tenant == IDLE:
             continue
-        name, properties = _key(line, aggregate, cluster)
+        name, properties = _key(line, aggregate)
         found = sums.setdefault(name, _Sum(properties))
+        if found.properties.get("cluster") != properties["cluster"]:  # an aggregate across clusters
+            found.properties.pop("cluster", None)
         found.gpu_cents += line.total_cents - idle
         if include_idle and share_idle:
             found.gpu_cents += idle
@@ -129,9 +133,10 @@ def allocation_set(
     return dict(sorted(out.items()))
 
 
-def _key(line: LineItem, aggregate: tuple[str, ...], cluster: str) -> tuple[str, dict[str, Any]]:
+def _key(line: LineItem, aggregate: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """The allocation's name (its key values joined by ``/``, as OpenCost's ``GenerateKey``) and the
-    properties OpenCost keeps on an aggregate: the cluster and the keys aggregated by."""
+    properties OpenCost keeps on an aggregate: the line's cluster and the keys aggregated by."""
+    cluster = line.cluster
     values = {"cluster": cluster, "tenant": line.tenant, "pool": line.pool, "tier": line.tier}
     if not aggregate:
         properties = {

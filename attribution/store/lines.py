@@ -43,15 +43,16 @@ def _window(start: datetime, end: datetime, tenant: str | None = None) -> list[A
 def line_item_sums(
     session: Session, start: datetime, end: datetime, fields: Sequence[str]
 ) -> Sequence[AnyRow]:
-    """Per (tenant, pool, tier) of ``[start, end)``, ordered so: the key, the sums of ``fields`` (floats
-    in key order) and whether any line was estimated (1 or 0)."""
+    """Per (tenant, pool, tier, cluster) of ``[start, end)``, ordered so: the tenant, pool and tier, the
+    sums of ``fields`` (floats in key order), whether any line was estimated (1 or 0), and the cluster."""
     t = AttributedCost
-    keys = (t.tenant, t.pool, t.tier)
+    keys = (t.tenant, t.pool, t.tier, t.cluster)
     return session.execute(
         select(
-            *keys,
+            *keys[:3],
             *(key_sum(getattr(t, f)) for f in fields),  # floats in key order
             func.max(case((t.estimated, 1), else_=0)),
+            t.cluster,
         )
         .where(t.interval_start >= start, t.interval_start < end)
         .group_by(*keys)

@@ -25,6 +25,7 @@ def _aggregate(rows: Sequence[Any], charge_class: str, charge_period: str | None
             "pool": str(r.pool),
             "tenant": str(r.tenant),
             "tier": str(r.tier),
+            "cluster": str(r.cluster),
             **{f"{c}_usd_micros": int(getattr(r, f"{c}_usd_micros")) for c in COMPONENTS},
             **{f: int(getattr(r, f)) for f in IDLE_PART_FIELDS},
             "total_usd_micros": int(r.total_usd_micros),
@@ -44,9 +45,9 @@ def _sums(model: type[AttributedCost] | type[CorrectionLine]) -> list[Any]:
 
 
 def usage_lines(session: Session, period: str) -> list[dict[str, Any]]:
-    """The period's own cost per pool x tenant x tier, in micro-USD, from the stored interval lines."""
+    """The period's own cost per pool x tenant x tier x cluster, in micro-USD, from the stored lines."""
     start, end = period_window(period)
-    keys = (AttributedCost.pool, AttributedCost.tenant, AttributedCost.tier)
+    keys = (AttributedCost.pool, AttributedCost.tenant, AttributedCost.tier, AttributedCost.cluster)
     rows = session.execute(
         select(*keys, *_sums(AttributedCost))
         .where(AttributedCost.interval_start >= start, AttributedCost.interval_start < end)
@@ -56,7 +57,8 @@ def usage_lines(session: Session, period: str) -> list[dict[str, Any]]:
 
 
 def correction_lines(session: Session, billing_period: str) -> list[dict[str, Any]]:
-    keys = (CorrectionLine.charge_period, CorrectionLine.pool, CorrectionLine.tenant, CorrectionLine.tier)
+    c = CorrectionLine
+    keys = (c.charge_period, c.pool, c.tenant, c.tier, c.cluster)
     rows = session.execute(
         select(*keys, *_sums(CorrectionLine))
         .where(CorrectionLine.billing_period == billing_period)

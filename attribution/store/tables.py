@@ -15,11 +15,10 @@ from typing import Any, ClassVar
 from sqlalchemy import BigInteger, Boolean, Float, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from attribution.model.vocabulary import DEFAULT_CLUSTER
 from attribution.store.types import UTCDateTime
 
-#: The cluster of rows written before there were several (and of a config without ``[[clusters]]``);
-#: ``attribution.config.DEFAULT_CLUSTER`` (store does not import config).
-DEFAULT_CLUSTER = "default"
+__all__ = ["DEFAULT_CLUSTER"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

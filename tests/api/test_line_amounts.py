@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.reports.chargeback import Grouping, LineFilter, group_lines
+from attribution.reports.chargeback import ALL_TENANTS, Grouping, LineFilter, group_lines
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import round_items
 from attribution.store.session import unit_of_work
@@ -153,17 +153,23 @@ def test_filtering_after_rounding_keeps_every_amount(
         assert sum(x.total_cents for x in charges) == rounded
     keep = LineFilter(tenant=tenant, tier=tier)
     kept = [x for x in lines if keep.keep(x)]
-    whole = {(g.tenant, g.tier, g.pool): g for g in group_lines(lines, grouping)}
+    whole = {(g.tenant, g.tier, g.pool, g.cluster): g for g in group_lines(lines, grouping)}
     for g in group_lines(kept, grouping):
         members = [
-            x for x in kept if x.tenant == g.tenant and g.tier in (None, x.tier) and g.pool in (None, x.pool)
+            x
+            for x in kept
+            if g.tenant in (ALL_TENANTS, x.tenant)
+            and g.tier in (None, x.tier)
+            and g.pool in (None, x.pool)
+            and g.cluster in (None, x.cluster)
         ]
         assert g.total_cents == sum(x.total_cents for x in members)
         parts = (g.kv_in_use_cents, g.static_cents, g.idle_cents, g.unmeasured_cents)
         assert sum(parts) == g.total_cents
         assert g.total_usd_micros == sum(x.total_usd_micros for x in members)
-        if tier is None or grouping is Grouping.TENANT_TIER:  # the filter keeps whole groups
-            assert g == whole[(g.tenant, g.tier, g.pool)]
+        # the filter keeps whole groups (a group of every tenant is whole only without a tenant filter)
+        if (tier is None or grouping is Grouping.TENANT_TIER) and (tenant is None or g.tenant != ALL_TENANTS):
+            assert g == whole[(g.tenant, g.tier, g.pool, g.cluster)]
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -20,7 +20,7 @@ def test_tenant_charge_out_mirrors_group_charge_field_by_field() -> None:
 
 def test_the_route_conversion_carries_every_field() -> None:
     values: dict[str, object] = {f.name: i for i, f in enumerate(dataclasses.fields(GroupCharge))}
-    values.update(tenant="acme", tier="t", pool="p", kv_token_seconds=1.5, memory_gib_hours=2.5)
+    values.update(tenant="acme", tier="t", pool="p", cluster="c", kv_token_seconds=1.5, memory_gib_hours=2.5)
     values["estimated"] = True
     row = GroupCharge(**values)  # type: ignore[arg-type]
     out = TenantChargeOut.model_validate(row, from_attributes=True)
