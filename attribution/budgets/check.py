@@ -1,9 +1,12 @@
-"""``attribution budgets check`` and the scheduler's pass after each attribution run.
+"""``attribution budgets check``, the scheduler's pass after each attribution run, and its deliveries job.
 
-Two steps, each its own transaction: **fire** (read every budget's month, insert one alert row per new
-crossing: a crossing already recorded is not fired again, however often this runs or on how many
-replicas), then **deliver** (each pending alert, locked while it is sent so that two replicas never send
-it at once, with its attempts written to the delivery log in the same transaction as its new status).
+Two steps, each in its own transactions: **fire** (read every budget's month, insert one alert row per
+new crossing into the outbox, ``budget_alerts``: a crossing already recorded is not fired again, however
+often this runs or on how many replicas), then **deliver** (each pending alert, locked while it is sent so
+that two replicas never send it at once, with its attempts written to the delivery log in the same
+transaction as its new status). The scheduler fires after each attribution run and delivers in its own
+``deliveries`` job (every 30 s by default), so an alert waits at most that long, whatever the
+attribution's period, and a slow receiver never holds up an attribution run.
 """
 
 from __future__ import annotations
@@ -163,6 +166,29 @@ def deliver_pending(
             break
 
 
+def fire_budget_alerts(
+    settings: Settings, factory: sessionmaker[Session], now: datetime, period: str | None = None
+) -> CheckResult:
+    """Record the new crossings of ``period`` (default: the month of ``now``) in the outbox, one
+    transaction; nothing is sent."""
+    with unit_of_work(factory) as session:
+        return fire_alerts(session, settings, period or period_of(now), now)
+
+
+def deliver_outbox(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    result: CheckResult | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CheckResult:
+    """Deliver every pending alert, then the statements of periods closed since the last delivery."""
+    result = result or CheckResult([])
+    deliver_pending(settings, factory, result, sleep=sleep)
+    result.statements_delivered = deliver_statements(settings, factory, sleep=sleep)
+    return result
+
+
 def check_budgets(
     settings: Settings,
     factory: sessionmaker[Session],
@@ -173,9 +199,5 @@ def check_budgets(
 ) -> CheckResult:
     """Fire the alerts of ``period`` (default: the month of ``now``), deliver every pending one, and
     deliver the statements of periods closed since the last check."""
-    now = now or datetime.now(UTC)
-    with unit_of_work(factory) as session:
-        result = fire_alerts(session, settings, period or period_of(now), now)
-    deliver_pending(settings, factory, result, sleep=sleep)
-    result.statements_delivered = deliver_statements(settings, factory, sleep=sleep)
-    return result
+    result = fire_budget_alerts(settings, factory, now or datetime.now(UTC), period)
+    return deliver_outbox(settings, factory, result, sleep=sleep)
