@@ -124,6 +124,26 @@ def _summary(r: StatementReport, with_cluster_total: bool) -> str:
     )
 
 
+def _billed(r: StatementReport) -> str:
+    """The statement in its billing currency, per tenant, summing exactly to its total there."""
+    b = r.billed
+    if b is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(t)}</td><td class='n'>{b.text(minor)}</td></tr>" for t, minor in b.tenants
+    )
+    since = f", in effect from {iso(b.rate_effective_from)}" if b.rate_effective_from else ""
+    return (
+        f'<section id="billed"><h2>Billed in {escape(b.currency)}</h2>'
+        f'<table class="summary"><caption>Billed ({escape(b.currency)})</caption><tbody>{rows}'
+        f"<tr class='total'><td>total billed</td><td class='n'>{b.text(b.total_minor)}</td></tr>"
+        f'</tbody></table><p class="note">At {escape(b.rate)} {escape(b.currency)} per {escape(r.currency)}'
+        f"{since}. Each charge class's total is converted once, half-even at the currency's minor unit, "
+        "and handed to the lines by largest remainder, so the amounts sum exactly to the total "
+        "(docs/currencies.md).</p></section>"
+    )
+
+
 def _coverage(r: StatementReport) -> str:
     c = r.coverage
     sources = ", ".join(f"{k} {v:,}" for k, v in sorted(c.intervals_with_data.items())) or "none recorded"
@@ -223,7 +243,7 @@ def render_statement_html(
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>Chargeback statement {escape(r.period)} '
         f"({escape(r.scope)})</title><style>{CSS}</style></head><body>"
-        f"{_header(r)}<h2>Summary</h2>{_summary(r, with_cluster_total)}{_coverage(r)}"
+        f"{_header(r)}<h2>Summary</h2>{_summary(r, with_cluster_total)}{_billed(r)}{_coverage(r)}"
         f"<h2>Charts</h2>{charts}{sections}"
         f"{_price_basis(basis, with_cluster_total or r.tenant is None)}"
         f"{_commitments(commitments if with_cluster_total or r.tenant is None else None)}"
