@@ -54,6 +54,9 @@ class DerivedGpuPrice(StrictModel):
     usd_per_kwh: UsdAmount = "0"
     colocation_usd_per_month: UsdAmount = "0"
     gpus_per_colocation: int = Field(1, ge=1)
+    measured_power: bool = True
+    """Cost the power of a GPU from the energy dcgm measured (``DCGM_FI_DEV_POWER_USAGE``) in each
+    interval it reported it, ``watts_per_gpu`` (the nameplate) otherwise; false: the nameplate always."""
 
     @field_validator("pue", mode="before")
     @classmethod
@@ -140,6 +143,7 @@ class GpuPrice(StrictModel):
             usd_micros_per_kwh=usd_to_micros(d.usd_per_kwh),
             colocation_usd_micros_per_month=usd_to_micros(d.colocation_usd_per_month),
             gpus_per_colocation=d.gpus_per_colocation,
+            measured_power=d.measured_power,
         )
 
     @property
@@ -211,11 +215,17 @@ class CommitmentConfig(StrictModel):
     "Commitments"), the part its pool or type did not consume shown as unused."""
 
     name: str
+    """Names the commitment in statements and in the FOCUS export (``x_CommitmentDiscountName``)."""
     amount_usd: UsdAmount
+    """What the whole term costs, however it is paid (up front or monthly)."""
     term_start: UtcInstant
+    """The first instant of the term's first UTC month."""
     term_end: UtcInstant
+    """The first instant of the UTC month after the term (excluded)."""
     pool: str | None = None
+    """The pool whose GPUs it covers (or ``gpu_type``)."""
     gpu_type: str | None = None
+    """The GPU type whose inventory it covers (or ``pool``)."""
 
     @field_validator("pool")
     @classmethod
