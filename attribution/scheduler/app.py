@@ -130,15 +130,16 @@ def delivers(settings: Settings) -> bool:
 
 
 def deliveries_job(
-    settings: Settings, factory: sessionmaker[Session], metrics: CollectorMetrics
+    settings: Settings, factory: sessionmaker[Session], metrics: CollectorMetrics, clock: Clock = _utcnow
 ) -> Callable[[], None]:
-    """The outbox's sender: every pending alert (retried with backoff within a pass, and again on later
-    passes until ``max_checks``), then closed periods' statements. Each alert is locked while it is sent
-    and carries one delivery id, so replicas never send it twice and a receiver drops any repeat."""
+    """The outbox's sender: every pending alert (retried with backoff within a pass, and on later passes
+    after ``retry_after_seconds``, doubling, until ``max_checks``), then closed periods' statements.
+    Each alert is locked while it is sent and carries one delivery id, so replicas never send it twice
+    and a receiver drops any repeat."""
 
     def run() -> None:
         try:
-            metrics.deliveries(deliver_outbox(settings, factory))
+            metrics.deliveries(deliver_outbox(settings, factory, now=clock()))
         except AttributionError as exc:
             log.warning("deliveries: failed (%s); the next pass tries again", exc.detail)
             metrics.error("deliveries", ALL_SOURCES, exc.code)
@@ -186,7 +187,7 @@ def build_scheduler(
 
     if settings.scheduler.deliveries.enabled and delivers(settings):
         scheduler.add_job(
-            deliveries_job(settings, factory, metrics),
+            deliveries_job(settings, factory, metrics, clock),
             IntervalTrigger(seconds=settings.scheduler.deliveries.every_seconds, timezone=UTC),
             id="deliveries",
             name="deliveries",

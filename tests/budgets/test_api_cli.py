@@ -4,7 +4,7 @@ attribution run, and ``attribution budgets list|check``."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,3 +144,30 @@ def test_console_budgets_page(pg_tx: sessionmaker[Session], tmp_path: Path) -> N
     tenant = TestClient(create_app(settings, pg_tx), base_url="http://console.test")
     tenant.post("/console/login", data={"key": create_api_key(pg_tx, "tenant:acme")})
     assert tenant.get("/console/budgets").status_code == 403
+
+
+def test_the_deliveries_job_backs_off_between_passes(pg_tx: sessionmaker[Session], tmp_path: Path) -> None:
+    """A receiver that is down: one try per pass (attempts = 1), and a failed alert is retried only 30 s
+    after its last try, then 60 s, not on every 30-second pass."""
+    store_month(pg_tx)
+    metrics = CollectorMetrics()
+    offset = [0.0]
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=offset[0])
+
+    with receiver(fail_first=10**6) as hook:
+        settings = budget_settings(tmp_path, hook.url, attempts=1)
+        after_attribution(settings, pg_tx, metrics, datetime(2026, 11, 2, 2, tzinfo=UTC))
+        send = deliveries_job(settings, pg_tx, metrics, clock)
+        tried = []
+        for at in (0, 5, 31, 45, 95):  # seconds after the first pass
+            offset[0] = at
+            send()
+            tried.append(len(hook.requests))
+        # the first pass tries the oldest alert and stops (the receiver is down); 5 s later it is not due;
+        # at 31 s it is (30 s after its try); at 45 s not (60 s after the second); at 95 s it is
+        assert tried == [1, 1, 2, 2, 3]
+        assert {r.delivery_id for r in hook.requests} == {hook.requests[0].delivery_id}
+    with pg_tx() as session:
+        assert len(delivery_log(session)) == 3
