@@ -92,7 +92,7 @@ class Billed:
     tenants: list[tuple[str, int]]
     total_minor: int
 
-    def text(self, minor: int) -> str:
+    def formatted(self, minor: int) -> str:
         """``minor`` units as a decimal in this currency, grouped: ``1,234.56``, ``196,996`` for yen."""
         return f"{Decimal(minor).scaleb(-self.exponent):,.{self.exponent}f}"
 

@@ -130,13 +130,13 @@ def _billed(r: StatementReport) -> str:
     if b is None:
         return ""
     rows = "".join(
-        f"<tr><td>{escape(t)}</td><td class='n'>{b.text(minor)}</td></tr>" for t, minor in b.tenants
+        f"<tr><td>{escape(t)}</td><td class='n'>{b.formatted(minor)}</td></tr>" for t, minor in b.tenants
     )
     since = f", in effect from {iso(b.rate_effective_from)}" if b.rate_effective_from else ""
     return (
         f'<section id="billed"><h2>Billed in {escape(b.currency)}</h2>'
         f'<table class="summary"><caption>Billed ({escape(b.currency)})</caption><tbody>{rows}'
-        f"<tr class='total'><td>total billed</td><td class='n'>{b.text(b.total_minor)}</td></tr>"
+        f"<tr class='total'><td>total billed</td><td class='n'>{b.formatted(b.total_minor)}</td></tr>"
         f'</tbody></table><p class="note">At {escape(b.rate)} {escape(b.currency)} per {escape(r.currency)}'
         f"{since}. Each charge class's total is converted once, half-even at the currency's minor unit, "
         "and handed to the lines by largest remainder, so the amounts sum exactly to the total "

@@ -334,5 +334,5 @@ def test_the_overview_shows_the_billing_currency_total(pg_tx: sessionmaker[Sessi
     with pg_tx() as session:
         billed = build_statement_report(session, settings, "2026-11").billed
     assert billed is not None and billed.total_minor > 0
-    assert f"{billed.text(billed.total_minor)} <small>EUR</small>" in page
+    assert f"{billed.formatted(billed.total_minor)} <small>EUR</small>" in page
     assert "at 0.9215 EUR per USD from 2026-01-01" in page

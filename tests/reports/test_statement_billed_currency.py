@@ -53,7 +53,7 @@ def test_a_converted_statement_sums_to_its_converted_total(db_factory: sessionma
 
     html = render_statement_html(whole)
     assert '<section id="billed"><h2>Billed in EUR</h2>' in html
-    assert f"<td>total billed</td><td class='n'>{billed.text(billed.total_minor)}</td>" in html
+    assert f"<td>total billed</td><td class='n'>{billed.formatted(billed.total_minor)}</td>" in html
     assert "At 0.9215 EUR per USD, in effect from 2026-01-01T00:00:00Z" in html
 
     book = load_workbook(io.BytesIO(render_statement_xlsx(whole)))
