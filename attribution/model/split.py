@@ -131,8 +131,8 @@ class PoolSplit:
     """The kind of ``idle_usd_micros``: free KV of an interval that served (or a gap's, where the engine
     worked) is ``kv_headroom``; the whole cost of an interval nobody used is ``idle_warm``."""
     recovery_usd_micros: int = 0
-    """The whole cost of a recovering pool-interval (its idle and unmeasured are then 0, it has no lines);
-    the KV and static figures above still describe how its memory divides."""
+    """The whole cost of a recovering pool-interval: its KV, static, idle and unmeasured figures are then 0
+    (nothing was served, nothing idled by choice), and it has no lines."""
 
 
 def _kv_in_use_bytes(pi: PoolInterval, capacity: int, total_weight: int) -> tuple[int, bool]:
@@ -209,6 +209,7 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
         estimated=estimated,
     )
     if pi.recovering:  # inside an incident: nobody is served, whoever the gateway names
+        split.kv_in_use_usd_micros = split.kv_free_usd_micros = split.static_usd_micros = 0
         split.idle_usd_micros = 0
         split.recovery_usd_micros = pi.cost_usd_micros
         return split

@@ -164,9 +164,9 @@ def split_columns(
     return SplitColumns(
         capacity=capacity,
         in_use=in_use,
-        kv_in_use=c_use,
-        kv_free=c_free,
-        static=c_static,
+        kv_in_use=np.where(recovering, 0, c_use),
+        kv_free=np.where(recovering, 0, c_free),
+        static=np.where(recovering, 0, c_static),
         idle=np.where(recovering, 0, c_free + np.where(has_keys | gap, 0, c_static)),
         unmeasured=np.where(recovering | has_keys, 0, c_use) + np.where(gap, c_static, 0),
         estimated=~(has_ratio & has_capacity),

@@ -41,7 +41,8 @@ svg.chart { max-width: 100%; height: auto; }
 """
 
 COLUMNS = ("requests", "tokens in", "tokens out", "memory GiB-h", "KV in use", "static share", "idle share")
-COLUMNS_END = ("unmeasured", "total")
+COLUMNS_END = ("unmeasured", "recovery", "total", "idle cold", "idle warm", "KV headroom")
+"""After the components (which sum to the total), the idle share by kind: blank where unknown (days)."""
 
 
 def money(cents: int) -> str:
@@ -55,6 +56,7 @@ def _cells(row: Row) -> str:
     figures.append(f"{row.memory_gib_hours:,.2f}")
     figures += [money(c) for c in row.component_cents]
     figures.append(money(row.total_cents))
+    figures += [money(c) if row.kinds_known else "" for c in row.idle_kind_cents]
     return "".join(f'<td class="n">{f}</td>' for f in figures)
 
 

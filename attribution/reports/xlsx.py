@@ -35,7 +35,11 @@ MEASURES = (
     "static share ({c})",
     "idle share ({c})",
     "unmeasured ({c})",
+    "recovery ({c})",
     "total ({c})",
+    "idle cold ({c})",
+    "idle warm ({c})",
+    "KV headroom ({c})",
 )
 SHEETS = ("Summary", "Tenants", "Tenant x tier", "Pools", "Daily", "Coverage")
 
@@ -52,6 +56,8 @@ def _values(row: Row) -> list[Any]:
         round(row.memory_gib_hours, 6),
         *(amount(c) for c in row.component_cents),
         amount(row.total_cents),
+        # the idle share by kind, where the row knows it (the daily rows do not)
+        *(amount(c) if row.kinds_known else None for c in row.idle_kind_cents),
     ]
 
 

@@ -15,7 +15,7 @@ from attribution.store.expressions import AnyRow
 from attribution.store.tables import GpuSample, KvSample, PoolCost
 
 #: The money columns of ``pool_costs``, by prefix of ``<name>_usd_micros``, in the order sums return.
-MONEY = ("cost", "kv_in_use", "kv_free", "static", "idle", "unmeasured")
+MONEY = ("cost", "kv_in_use", "kv_free", "static", "idle", "unmeasured", "recovery")
 
 
 def pool_exists(session: Session, pool: str) -> bool:
