@@ -49,13 +49,12 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
     )
     engines = {(at, pool): (int(n), int(cap or 0) if known else None) for at, pool, n, cap, known in kv_rows}
     u = TenantUsage
-    serving = set(
-        session.execute(
-            select(u.interval_start, u.pool)
-            .where(u.interval_start >= start, u.interval_start < end, u.kv_token_seconds > 0)
-            .distinct()
-        ).tuples()
+    served = session.execute(
+        select(u.interval_start, u.pool)
+        .where(u.interval_start >= start, u.interval_start < end, u.kv_token_seconds > 0)
+        .distinct()
     )
+    serving = {(at, pool) for at, pool in served}
     out = []
     for (at, pool), uuids in sorted(gpus.items()):
         n, capacity = engines.get((at, pool), (0, None))
