@@ -148,7 +148,7 @@ def test_the_lines_recovery_is_the_incidents_cost_under_either_policy(
 ) -> None:
     """Tenants a and b serve every minute but the engine's absences (and c is counted in minute 11 although
     the engine gave no sample: gateway token-seconds mean served, so minute 11 is no incident). The lines'
-    recovery is the incidents' cost exactly: on ``__recovery__`` by default, on the tenants under ``share``."""
+    recovery is the incidents' cost exactly: on ``__recovery__`` by default, on tenants under ``share``."""
     factory: sessionmaker[Session] = request.getfixturevalue(dialect)
     _load(factory)
     usage = [
