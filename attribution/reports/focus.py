@@ -79,6 +79,7 @@ X_COLUMNS = [
     "x_IdleWarmCost",
     "x_KvHeadroomCost",
     "x_UnmeasuredCost",
+    "x_RecoveryCost",
     "x_CostUsdMicros",
     "x_Requests",
     "x_PromptTokens",
