@@ -7,12 +7,16 @@ the engines agree on it to the micro-dollar, and every line's idle is exactly it
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict, replace
 from typing import Any
 
 from hypothesis import given, settings
 
 from attribution.model.attribute import Attribution, ClusterInterval, Policies, attribute_window
 from attribution.model.split import Components, PoolInterval, Usage, split_pool_interval
+from attribution.model.statement import Line, content_hash
 from attribution.model.vocabulary import (
     IDLE,
     IDLE_KINDS,
@@ -133,3 +137,27 @@ def test_the_engines_agree_on_recovery_and_every_idle_kind(window: Window) -> No
     assert {k: [getattr(c, f) for f in fields] for k, c in actual.items()} == {
         k: [getattr(c, f) for f in fields] for k, c in expected.items()
     }
+
+
+def test_the_content_hash_covers_recovery_only_where_it_is_not_zero() -> None:
+    """A statement closed before recovery existed (its lines have none) hashes as it did; a line with
+    recovery hashes differently from the same line without it."""
+    fields: dict[str, Any] = {
+        **dict.fromkeys(("charge_class", "charge_period", "pool", "tenant", "tier"), "x"),
+        **dict.fromkeys(("kv_in_use_usd_micros", "static_usd_micros", "unmeasured_usd_micros"), 0),
+        **dict.fromkeys(("requests", "prompt_tokens", "generation_tokens", "total_cents"), 0),
+        **dict.fromkeys(("idle_cold_usd_micros", "idle_warm_usd_micros", "kv_headroom_usd_micros"), 0),
+        "kv_token_seconds": 0.0,
+        "kv_byte_seconds": 0.0,
+        "idle_usd_micros": 0,
+        "total_usd_micros": 5,
+    }
+    before = Line(**fields)
+    hashed = json.loads(json.dumps(asdict(before)))
+    del hashed["recovery_usd_micros"]
+    for kind in ("idle_cold_usd_micros", "idle_warm_usd_micros", "kv_headroom_usd_micros"):
+        del hashed[kind]
+    canonical = json.dumps({"period": "2026-11", "lines": [hashed]}, sort_keys=True, separators=(",", ":"))
+    assert content_hash("2026-11", [before]) == hashlib.sha256(canonical.encode()).hexdigest()
+    with_recovery = replace(before, recovery_usd_micros=5)
+    assert content_hash("2026-11", [with_recovery]) != content_hash("2026-11", [before])
