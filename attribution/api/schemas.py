@@ -35,6 +35,7 @@ class TenantChargeOut(BaseModel):
     idle_warm_cents: int = Field(description="idle of pool-intervals nobody used, weights loaded")
     kv_headroom_cents: int = Field(description="free KV cache of pool-intervals that served")
     unmeasured_cents: int
+    recovery_cents: int = Field(0, description="recovery incidents: a pool down or reloading, GPUs paid")
     total_cents: int
     total_usd_micros: int
     estimated: bool
@@ -100,6 +101,7 @@ class LineItemOut(BaseModel):
         description="free KV cache of pool-intervals that served; the three kinds sum to idle_usd_micros"
     )
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = Field(0, description="recovery incidents: a pool down or reloading, GPUs paid")
     total_usd_micros: int
     total_cents: int
     estimated: bool
@@ -153,6 +155,7 @@ class PoolPointOut(BaseModel):
     static_usd_micros: int
     idle_usd_micros: int
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = 0
     kv_usage_ratio: float | None
 
 
@@ -172,6 +175,7 @@ class PoolOut(BaseModel):
     static_usd_micros: int
     idle_usd_micros: int
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = Field(0, description="the cost of its intervals inside recovery incidents")
     estimated: bool
     series: list[PoolPointOut] = Field(default_factory=list, description="with step_seconds only")
 
@@ -290,6 +294,7 @@ class StatementLineOut(BaseModel):
         description="free KV of pool-intervals that served; the kinds sum to idle, outside the content hash"
     )
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = Field(0, description="recovery incidents; in the content hash when not 0")
     total_usd_micros: int
     total_cents: int
     kv_token_seconds: float

@@ -241,6 +241,19 @@ class Settings(BaseSettings):
     def idle_policy(self, pool: PoolConfig) -> IdlePolicy:
         return pool.idle_policy or self.policies.idle
 
+    def idle_warm_policy(self, pool: PoolConfig) -> IdlePolicy:
+        """The pool's own setting first, then the cluster's for the kind, then idle's."""
+        return pool.idle_warm_policy or pool.idle_policy or self.policies.idle_warm or self.policies.idle
+
+    def kv_headroom_policy(self, pool: PoolConfig) -> IdlePolicy:
+        return pool.kv_headroom_policy or pool.idle_policy or self.policies.kv_headroom or self.policies.idle
+
+    def idle_cold_policy(self) -> IdlePolicy:
+        """Cluster idle's: ``reserved`` has no cluster-wide meaning (reservations are of a pool), so the
+        job settles it as ``share``, exactly as it does cluster idle under ``policies.idle``."""
+        policy = self.policies.idle_cold or self.policies.idle
+        return IdlePolicy.SHARE if policy is IdlePolicy.RESERVED else policy
+
     def effective_sources(self) -> list[SourceConfig]:
         """The configured sources, or one named ``prometheus`` at ``prometheus_url`` with the default
         profiles (dcgm, vllm, native), which is what a config without ``[[sources]]`` has always meant."""

@@ -85,6 +85,7 @@ X_COLUMNS = [
     "x_IdleWarmCost",
     "x_KvHeadroomCost",
     "x_UnmeasuredCost",
+    "x_RecoveryCost",
     "x_CostUsdMicros",
     "x_Requests",
     "x_PromptTokens",
@@ -247,6 +248,8 @@ def _extras(line: Line, statement: Statement) -> dict[str, str]:
         "x_IdleWarmCost": format_micros(line.idle_warm_usd_micros),
         "x_KvHeadroomCost": format_micros(line.kv_headroom_usd_micros),
         "x_UnmeasuredCost": format_micros(line.unmeasured_usd_micros),
+        # recovery incidents: a pool down or reloading while its GPUs are paid (docs/insights.md)
+        "x_RecoveryCost": format_micros(line.recovery_usd_micros),
         "x_CostUsdMicros": str(line.total_usd_micros),
         "x_Requests": str(line.requests),
         "x_PromptTokens": str(line.prompt_tokens),

@@ -231,7 +231,8 @@ def _daily(
 
 def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str | None) -> list[DayAmounts]:
     """Per UTC day from the interval lines; grouped by interval in SQL, by day here (dialect-neutral)."""
-    days: dict[str, list[float]] = defaultdict(lambda: [0] * 8)
+    n = len(COMPONENTS)  # the money components, then requests, prompt and generation tokens, byte-seconds
+    days: dict[str, list[float]] = defaultdict(lambda: [0] * (n + 4))
     for row in interval_sums(session, start, end, tenant):
         cell = days[row[0].date().isoformat()]
         for i, value in enumerate(row[1:]):
@@ -239,11 +240,11 @@ def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str |
     return [
         DayAmounts(
             day,
-            (int(v[0]), int(v[1]), int(v[2]), int(v[3])),
-            int(v[4]),
-            int(v[5]),
-            int(v[6]),
-            float(v[7]),
+            tuple(int(x) for x in v[:n]),
+            int(v[n]),
+            int(v[n + 1]),
+            int(v[n + 2]),
+            float(v[n + 3]),
         )
         for day, v in sorted(days.items())
     ]

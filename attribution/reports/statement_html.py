@@ -43,7 +43,8 @@ svg.chart { max-width: 100%; height: auto; }
 """
 
 COLUMNS = ("requests", "tokens in", "tokens out", "memory GiB-h", "KV in use", "static share", "idle share")
-COLUMNS_END = ("unmeasured", "total")
+COLUMNS_END = ("idle cold", "idle warm", "KV headroom", "unmeasured", "recovery", "total")
+"""The idle share by kind right after it (blank where unknown: days), then the other components."""
 
 
 def money(cents: int) -> str:
@@ -55,8 +56,10 @@ def money(cents: int) -> str:
 def _cells(row: Row) -> str:
     figures = [f"{row.requests:,}", f"{row.prompt_tokens:,}", f"{row.generation_tokens:,}"]
     figures.append(f"{row.memory_gib_hours:,.2f}")
-    figures += [money(c) for c in row.component_cents]
-    figures.append(money(row.total_cents))
+    kv, static, idle, unmeasured, recovery = row.component_cents
+    figures += [money(c) for c in (kv, static, idle)]
+    figures += [money(c) if row.kinds_known else "" for c in row.idle_kind_cents]
+    figures += [money(c) for c in (unmeasured, recovery, row.total_cents)]
     return "".join(f'<td class="n">{f}</td>' for f in figures)
 
 

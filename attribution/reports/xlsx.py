@@ -35,7 +35,11 @@ MEASURES = (
     "KV in use ({c})",
     "static share ({c})",
     "idle share ({c})",
+    "idle cold ({c})",
+    "idle warm ({c})",
+    "KV headroom ({c})",
     "unmeasured ({c})",
+    "recovery ({c})",
     "total ({c})",
 )
 SHEETS = ("Summary", "Tenants", "Tenant x tier", "Pools", "Daily", "Coverage")
@@ -51,7 +55,10 @@ def _values(row: Row) -> list[Any]:
         row.prompt_tokens,
         row.generation_tokens,
         round(row.memory_gib_hours, 6),
-        *(amount(c) for c in row.component_cents),
+        *(amount(c) for c in row.component_cents[:3]),
+        # the idle share by kind, where the row knows it (the daily rows do not)
+        *(amount(c) if row.kinds_known else None for c in row.idle_kind_cents),
+        *(amount(c) for c in row.component_cents[3:]),
         amount(row.total_cents),
     ]
 
