@@ -10,7 +10,7 @@ from attribution.config.api import ApiConfig
 from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
 from attribution.config.clusters import DEFAULT_CLUSTER, ClusterConfig, ClusterName, canonical_cluster
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig, tier_names
-from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
+from attribution.config.pricing import CommitmentConfig, GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import JobConfig, SchedulerConfig
 from attribution.config.settings import (
     DEFAULT_CONFIG_FILE,
@@ -51,6 +51,7 @@ __all__ = [
     "ClusterName",
     "CollectionConfig",
     "CollectorName",
+    "CommitmentConfig",
     "FixedPolicy",
     "GpuPrice",
     "IdlePolicy",

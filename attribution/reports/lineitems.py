@@ -17,7 +17,7 @@ from attribution.reports.statement_views import apportion_cents
 from attribution.store.lines import line_item_sums
 
 GIB = 1024**3
-COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured", "recovery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ class LineItem:
     idle_warm_usd_micros: int = 0
     kv_headroom_usd_micros: int = 0
     """The three kinds of idle (docs/insights.md); they sum to ``idle_usd_micros`` exactly."""
+    recovery_usd_micros: int = 0
+    """The cost of recovery incidents (docs/insights.md, "Recovery incidents"), part of the total."""
     cluster: str = DEFAULT_CLUSTER
 
     @property
@@ -63,7 +65,7 @@ class LineItem:
 
     def component_cents(self) -> list[int]:
         """The line's components in cents, summing to its cents (reachable: its cents are its total
-        rounded down or up, and the components' floors sum to within four cents below that)."""
+        rounded down or up, and the components' floors sum to within five cents below that)."""
         return micros_to_cents([getattr(self, f"{c}_usd_micros") for c in COMPONENTS], self.total_cents)
 
     def idle_part_cents(self, idle_cents: int) -> list[int]:
@@ -97,8 +99,9 @@ def _line(r: Any) -> LineItem:
         idle_cold_usd_micros=int(r[13]),
         idle_warm_usd_micros=int(r[14]),
         kv_headroom_usd_micros=int(r[15]),
-        estimated=bool(r[16]),
-        cluster=str(r[17]),
+        recovery_usd_micros=int(r[16]),
+        estimated=bool(r[17]),
+        cluster=str(r[18]),
     )
 
 
@@ -114,4 +117,5 @@ _SUMMED = (
     "unmeasured_usd_micros",
     "total_usd_micros",
     *IDLE_PART_FIELDS,
+    "recovery_usd_micros",
 )

@@ -15,14 +15,15 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from attribution.model.incidents import PoolInterval
-from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, KvSample, RecoveryIncident
+from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, KvSample, RecoveryIncident, TenantUsage
 
 
 def detection_inputs(
     session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
 ) -> list[PoolInterval]:
     """Per pool and interval of ``[start, end)`` in which dcgm sampled a GPU of the pool: its GPUs, its
-    mean framebuffer used per GPU (part), and its engines' KV samples (count and summed capacity)."""
+    mean framebuffer used per GPU (part), its engines' KV samples (count and summed capacity), and whether
+    the gateway reported KV token-seconds there (requests were running: never an incident)."""
     gpus: dict[tuple[datetime, str], set[str]] = {}
     fb: dict[tuple[datetime, str], list[int]] = {}
     g = GpuSample
@@ -49,6 +50,15 @@ def detection_inputs(
         .group_by(k.interval_start, k.pool)
     )
     engines = {(at, pool): (int(n), int(cap or 0) if known else None) for at, pool, n, cap, known in kv_rows}
+    u = TenantUsage
+    served = session.execute(
+        select(u.interval_start, u.pool)
+        .where(
+            u.interval_start >= start, u.interval_start < end, u.kv_token_seconds > 0, u.cluster == cluster
+        )
+        .distinct()
+    )
+    serving = {(at, pool) for at, pool in served}
     out = []
     for (at, pool), uuids in sorted(gpus.items()):
         n, capacity = engines.get((at, pool), (0, None))
@@ -61,6 +71,7 @@ def detection_inputs(
                 engines=n,
                 kv_capacity_tokens=capacity,
                 fb_used_bytes=sum(used) / len(used) if used else None,
+                serving=(at, pool) in serving,
             )
         )
     return out

@@ -21,7 +21,7 @@ LINE = (
 
 def test_old_rows_are_the_default_clusters_and_a_second_cluster_fits_beside_them(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "20261203budgets")
+    upgrade(url, "20261204recovery")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(LINE.format(cluster="", value="")), {"total": 700})
@@ -50,7 +50,7 @@ def test_a_single_cluster_database_goes_back(tmp_path: Path) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(LINE.format(cluster="", value="")), {"total": 700})
-    command.downgrade(alembic_config(url), "20261203budgets")
+    command.downgrade(alembic_config(url), "20261204recovery")
     with engine.connect() as conn:
         daily = conn.execute(text("SELECT tenant, total_usd_micros FROM daily_tenant_costs")).all()
     columns = {c["name"] for c in inspect(engine).get_columns("attributed_costs")}

@@ -1,12 +1,12 @@
 """clusters: a ``cluster`` column in every per-cluster table, last in each key; existing rows are 'default'
 
 Revision ID: 20261204clus
-Revises: 20261203budgets
+Revises: 20261204recovery
 Create Date: 2026-12-04 04:00:00+00:00
 
 Issue 19 part 1 (docs/scale-out.md). The analyst views read ``attributed_costs``, whose key changes: they
 are dropped first (SQLite's batch mode rebuilds the table under them) and recreated grouped by cluster as
-well, with their full definition from 20261129v13w.
+well, with their full definition as of 20261204recovery (idle kinds and recovery among the measures).
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261204clus"
-down_revision: str | None = "20261203budgets"
+down_revision: str | None = "20261204recovery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -50,11 +50,15 @@ INTEGER_MEASURES = (
     "idle_usd_micros",
     "unmeasured_usd_micros",
     "total_usd_micros",
+    "idle_cold_usd_micros",
+    "idle_warm_usd_micros",
+    "kv_headroom_usd_micros",
+    "recovery_usd_micros",
 )
 
 
 def view_sql(name: str, key: str, dialect: str, *, clustered: bool) -> str:
-    """20261129v13w's view, grouped by ``cluster`` too when ``clustered``."""
+    """20261204recovery's view, grouped by ``cluster`` too when ``clustered``."""
     day = "(interval_start AT TIME ZONE 'UTC')::date" if dialect == "postgresql" else "date(interval_start)"
     cast = "::bigint" if dialect == "postgresql" else ""
     keys = f"{key}, cluster" if clustered else key
