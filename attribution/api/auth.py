@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from attribution.access import ForbiddenError, Principal
 from attribution.api.deps import SessionDep
+from attribution.api.keycache import KeyCache
 from attribution.errors import AttributionError
 from attribution.store.apikeys import ADMIN, BILLING, FINANCE, authenticate
 
@@ -36,14 +37,25 @@ bearer = HTTPBearer(
 
 
 def _principal(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """The key's principal; a key verified less than ``api.key_cache_seconds`` ago is not read again
+    (:mod:`attribution.api.keycache`), so a revocation takes effect within that bound."""
     if credentials is None:
         raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-    row = authenticate(session, credentials.credentials)
-    if row is None:
+
+    def verify(token: str) -> Principal | None:
+        row = authenticate(session, token)
+        return None if row is None else Principal.of(row)
+
+    keys = request.app.state.keys
+    assert isinstance(keys, KeyCache)
+    principal = keys.principal(credentials.credentials, verify)
+    if principal is None:
         raise AuthenticationError("invalid or revoked API key")
-    return Principal.of(row)
+    return principal
 
 
 def require(*scopes: str, tenants: bool = False) -> Callable[..., Awaitable[Principal]]:
