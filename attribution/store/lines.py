@@ -18,7 +18,7 @@ from attribution.model.statement import COMPONENTS
 from attribution.store.aggregates import key_sum
 from attribution.store.daysums import span, total
 from attribution.store.expressions import AnyRow
-from attribution.store.tables import AttributedCost, AttributionRun
+from attribution.store.tables import AttributedCost, AttributionRun, Period
 
 #: More than the attribution runs that can ever be in flight at once.
 RECENT_RUNS = 64
@@ -33,6 +33,21 @@ def results_version(session: Session) -> tuple[int, int]:
     last_id = int(session.execute(select(func.max(t.id))).scalar_one() or 0)
     recent = session.execute(select(func.count()).where(t.id > last_id - RECENT_RUNS)).scalar_one()
     return last_id, int(recent)
+
+
+def results_state(session: Session, period: str | None) -> tuple[tuple[int, int], str | None, str | None]:
+    """:func:`results_version` and ``period``'s (status, content hash), None when it has no row or none
+    is asked, in one statement: one snapshot, one round trip per request that reuses a cached answer."""
+    t, p = AttributionRun, Period
+    last = select(func.coalesce(func.max(t.id), 0)).scalar_subquery()
+    recent = select(func.count()).where(t.id > last - RECENT_RUNS).scalar_subquery()
+    status = select(p.status).where(p.period == period).scalar_subquery()
+    content = select(p.content_hash).where(p.period == period).scalar_subquery()
+    if period is None:
+        runs = session.execute(select(last, recent)).one()
+        return (int(runs[0]), int(runs[1])), None, None
+    row = session.execute(select(last, recent, status, content)).one()
+    return (int(row[0]), int(row[1])), row[2], row[3]
 
 
 def _window(start: datetime, end: datetime, tenant: str | None = None) -> list[Any]:
