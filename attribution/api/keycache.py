@@ -31,6 +31,18 @@ class KeyCache:
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def kept(self, token: str) -> Principal | None:
+        """The principal of ``token`` if it was verified less than ``seconds`` ago; no I/O."""
+        if self._seconds <= 0:
+            return None
+        name = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            found = self._entries.get(name)
+            if found is not None and self._clock() - found[0] < self._seconds:
+                self._entries.move_to_end(name)
+                return found[1]
+        return None
+
     def principal(self, token: str, verify: Callable[[str], Principal | None]) -> Principal | None:
         """The principal of ``token``: kept if verified less than ``seconds`` ago, else ``verify(token)``
         (which reads the key's row), kept when it verifies."""
