@@ -238,7 +238,11 @@ def server(url: str, port: int, workers: int = 1, loop: str = "auto", http: str 
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a graceful shutdown that hangs must not lose the figures
+            proc.kill()
+            proc.wait(timeout=20)
 
 
 def load(

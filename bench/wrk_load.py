@@ -98,10 +98,15 @@ def _serve(url: str, token: str, workers: int, args: argparse.Namespace, total_u
         assert len(body["tenants"]) == args.tenants and body["total_usd_micros"] == total_usd_micros
         size, etag = len(first.content), first.headers["ETag"]
         run = {"connections": args.connections, "seconds": args.seconds}
-        results["month_200"] = wrk(month, auth, **run)
-        results["month_304"] = wrk(month, {**auth, "If-None-Match": etag}, **run)
-        results["constant_same_size"] = wrk(f"{base}/__bench/constant?bytes={size}", {}, **run)
-        results["healthz"] = wrk(f"{base}/healthz", {}, **run)
+        scenarios = {
+            "month_200": (month, auth),
+            "month_304": (month, {**auth, "If-None-Match": etag}),
+            "constant_same_size": (f"{base}/__bench/constant?bytes={size}", {}),
+            "healthz": (f"{base}/healthz", {}),
+        }
+        for name, (target, headers) in scenarios.items():
+            results[name] = wrk(target, headers, **run)
+            print(f"workers {workers} {name}: {results[name]}", flush=True)
     ceiling = results["constant_same_size"]["requests_per_second"]
     summary = {
         "tenants": args.tenants,
