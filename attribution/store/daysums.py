@@ -26,11 +26,10 @@ from sqlalchemy import Integer, Select, Subquery, case, func, literal, select, u
 from sqlalchemy.sql.elements import ColumnElement
 
 from attribution.store.aggregates import ordered_sum
-from attribution.store.rollups import SUMMED
+from attribution.store.rollups import KEYS, SUMMED
 from attribution.store.tables import AttributedCost, DailyLineSum
 
 DAY = timedelta(days=1)
-KEYS = ("pool", "tenant", "tier")
 FLOATS = frozenset(("kv_token_seconds", "kv_byte_seconds"))
 
 
@@ -75,7 +74,7 @@ def total(s: Subquery, name: str) -> ColumnElement[Any]:
     give the same bits whatever plan reads them; integers plain (exact in any order)."""
     column = s.c[name]
     if name in FLOATS:
-        return ordered_sum(column, s.c.at, s.c.pool, s.c.tenant, s.c.tier)
+        return ordered_sum(column, s.c.at, *(s.c[k] for k in KEYS))
     return func.sum(column)
 
 

@@ -22,6 +22,7 @@ from attribution.store.expressions import table_of
 from attribution.store.tables import AttributedCost, CostAndUsage, DailyLineSum
 
 DAY = timedelta(days=1)
+#: The key a rollup sums per (besides its UTC day); :mod:`attribution.store.daysums` reads by it too.
 KEYS = ("pool", "tenant", "tier")
 
 
