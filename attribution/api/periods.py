@@ -14,6 +14,7 @@ from attribution.api.params import CurrencyQuery, resolve_period
 from attribution.api.schemas import PeriodOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
+from attribution.reports.commitments import commitment_section
 from attribution.reports.period_statement import build_statement
 from attribution.reports.price_basis import price_basis
 from attribution.reports.statement_currency import in_currency
@@ -93,6 +94,8 @@ def statement(
         )
         body = found.to_dict()
         body["price_basis"] = plain(price_basis(settings, name))
+        # pool costs (written by attribution runs) and settings: versioned like the statement's lines
+        body["commitments"] = commitment_section(session, settings, name).to_dict()
         return StatementOut.model_validate(body).model_dump_json().encode()
 
     return answers.respond(session, name, ("/v1/periods/statement", name, billed), if_none_match, answer)

@@ -36,6 +36,7 @@ SUMMED: tuple[str, ...] = (
     "idle_warm_usd_micros",
     "kv_headroom_usd_micros",
     "unmeasured_usd_micros",
+    "recovery_usd_micros",
     "total_usd_micros",
     "kv_token_seconds",
     "kv_byte_seconds",

@@ -1,7 +1,7 @@
 """daily_line_sums.estimated_usd_micros; the analyst views read the rollups instead of the lines
 
 Revision ID: 20261204views
-Revises: 20261203budgets
+Revises: 20261204recovery
 Create Date: 2026-12-04 05:00:00+00:00
 
 ``estimated_usd_micros`` (the day's total on estimated lines) lets a window's estimated share be summed
@@ -17,13 +17,14 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261204views"
-down_revision: str | None = "20261203budgets"
+down_revision: str | None = "20261204recovery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 VIEWS = {"daily_tenant_costs": "tenant", "daily_tier_costs": "tier", "daily_pool_costs": "pool"}
 #: bytes per GiB x seconds per hour: KV byte-seconds to GiB-hours
 GIB_HOUR_BYTE_SECONDS = 1024**3 * 3600
+#: The measures of 20261204recovery's views (20261129v13w's, the three kinds of idle and recovery).
 INTEGER_MEASURES = (
     "requests",
     "prompt_tokens",
@@ -33,6 +34,10 @@ INTEGER_MEASURES = (
     "idle_usd_micros",
     "unmeasured_usd_micros",
     "total_usd_micros",
+    "idle_cold_usd_micros",
+    "idle_warm_usd_micros",
+    "kv_headroom_usd_micros",
+    "recovery_usd_micros",
 )
 
 
@@ -58,6 +63,8 @@ def _recreate(source: str, at: str) -> None:
 
 
 def upgrade() -> None:
+    for name in VIEWS:  # as 20261204recovery: no view may block SQLite's batch rebuild of a table
+        op.execute(f"DROP VIEW IF EXISTS {name}")
     with op.batch_alter_table("daily_line_sums") as batch:
         batch.add_column(sa.Column("estimated_usd_micros", sa.BigInteger(), server_default="0", nullable=False))
     day = (

@@ -43,7 +43,7 @@ minute = st.integers(0, MINUTES)
 
 
 def _row(at: int, pool: str, tenant: str, tier: str, micros: int, seconds: float, estimated: bool) -> dict:
-    parts = [micros // 7, micros // 5, micros // 3]
+    parts = [micros // 7, micros // 5, micros // 3, micros // 11]
     return {
         "interval_start": START + timedelta(minutes=at),
         "pool": pool,
@@ -57,6 +57,7 @@ def _row(at: int, pool: str, tenant: str, tier: str, micros: int, seconds: float
         "idle_cold_usd_micros": parts[2] // 2,
         "idle_warm_usd_micros": parts[2] - parts[2] // 2,
         "kv_headroom_usd_micros": 0,
+        "recovery_usd_micros": parts[3],
         "unmeasured_usd_micros": micros - sum(parts),
         "total_usd_micros": micros,
         "kv_token_seconds": seconds,
