@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from attribution.collectors.batch import Batch
-from attribution.collectors.counters import counter_increases
+from attribution.collectors.counters import CounterIncreases, counter_increases
 from attribution.collectors.estimate import Latency, estimate_token_seconds
 from attribution.collectors.labels import (
     first_label,
@@ -50,11 +50,17 @@ def collect_gateway(
     latency: dict[tuple[int, str, str], Latency] = defaultdict(Latency)
     sampled: set[int] = set()
     silent: set[int] = set()
-    for signal in plan.profile.signals:
+    lookback = settings.collection.counter_baseline_lookback_seconds
+
+    def read(signal: str) -> list[CounterIncreases]:
         query = plan.query(signal, step)
         assert query is not None
-        lookback = settings.collection.counter_baseline_lookback_seconds
-        for counter in counter_increases(client, query, start, end, step, lookback):
+        return counter_increases(client, query, start, end, step, lookback)
+
+    # every counter side by side (at most the source's max_concurrent_queries), summed in signal order
+    signals = list(plan.profile.signals)
+    for signal, counters in zip(signals, client.map(read, signals), strict=True):
+        for counter in counters:
             sampled.update(counter.sampled)
             silent.update(counter.silent)
             pool, tenant, tier = _key(settings, plan, counter.labels)

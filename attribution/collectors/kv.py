@@ -51,17 +51,25 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
             ((engine_id(s.labels, plan.labels), ts), v) for s in series_list for ts, v in s.points
         )
 
-    running, waiting = by_engine(read("requests_running")), by_engine(read("requests_waiting"))
-    capacity = by_engine(read("kv_capacity_tokens"))
+    signals = (
+        "requests_running",
+        "requests_waiting",
+        "kv_capacity_tokens",
+        "cache_config_info",
+        "kv_usage_ratio",
+    )
+    answers = dict(zip(signals, client.map(read, signals), strict=True))  # side by side, in this order
+    running, waiting = by_engine(answers["requests_running"]), by_engine(answers["requests_waiting"])
+    capacity = by_engine(answers["kv_capacity_tokens"])
     info: dict[tuple[str, int], Mapping[str, str]] = {}
-    for s in read("cache_config_info"):
+    for s in answers["cache_config_info"]:
         for ts, _ in s.points:
             at = (engine_id(s.labels, plan.labels), ts)
             # a restart may leave two label sets within the lookback: pick one whatever the series order
             if at not in info or sorted(s.labels.items()) > sorted(info[at].items()):
                 info[at] = s.labels
     usage: dict[tuple[str, str], dict[int, float]] = {}
-    for series in read("kv_usage_ratio"):
+    for series in answers["kv_usage_ratio"]:
         pool = pool_for_model(settings, first_label(series.labels, plan.labels.model))
         if pool is not None:
             points = usage.setdefault((pool.name, engine_id(series.labels, plan.labels)), {})
