@@ -54,8 +54,8 @@ from attribution.store.session import make_engine, make_sessionmaker  # noqa: E4
 class RecordingClient(PromClient):
     """A PromClient that remembers every request it sent (path and form), for the fetch-only replay."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, max_concurrent: int) -> None:
+        super().__init__(url, max_concurrent=max_concurrent)
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
 
@@ -94,13 +94,15 @@ def databases(url: str | None, n: int) -> Iterator[list[str]]:
 
 
 def collect_once(
-    args: dict[str, Any], url: str, client: PromClient, profile: Path | None
+    args: dict[str, Any], url: str, prometheus: str, client: PromClient | None, profile: Path | None
 ) -> tuple[float, int]:
+    """``collect_window`` into ``url``; without ``client`` it makes its own, as configured (the
+    source's ``max_concurrent_queries``), as ``attribution collect`` does."""
     upgrade(url)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     start, end = scale_stages.window_of(args)
-    settings = scale_stages.settings_of(args, url, client.url)
+    settings = scale_stages.settings_of(args, url, prometheus)
     profiler = cProfile.Profile() if profile else None
     began = time.perf_counter()
     if profiler:
@@ -142,15 +144,15 @@ def main() -> None:
         if ns.keep and not ns.tsdb:
             shutil.copytree(tsdb, ns.keep, dirs_exist_ok=True)
         with LocalPrometheus(tsdb) as prom, databases(ns.database_url, ns.repeat + 2) as dbs:
-            warm = RecordingClient(prom.url)
-            _, rows = collect_once(args, dbs[0], warm, None)
             source = scale_stages.settings_of(args, dbs[0], prom.url).effective_sources()[0]
             concurrency = getattr(source, "max_concurrent_queries", 1)
+            warm = RecordingClient(prom.url, concurrency)
+            _, rows = collect_once(args, dbs[0], prom.url, warm, None)
             fetch, received = min(fetch_only(prom.url, warm.calls, concurrency) for _ in range(ns.repeat))
             collected = []
             for i in range(ns.repeat):
                 profile = ns.profile if i == ns.repeat - 1 else None
-                seconds, n = collect_once(args, dbs[1 + i], PromClient(prom.url), profile)
+                seconds, n = collect_once(args, dbs[1 + i], prom.url, None, profile)
                 assert n == rows, f"collection wrote {n} rows, the first {rows}"
                 collected.append(seconds)
             copy = scale_stages.raw_copy_rows({"source": dbs[1], "target": dbs[-1]})["seconds"]

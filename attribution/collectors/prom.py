@@ -22,6 +22,7 @@ The same API is served by Prometheus 2.x/3.x and VictoriaMetrics; nothing here d
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -337,5 +338,7 @@ def _reason(exc: requests.exceptions.SSLError) -> str:
     return found.group(0).strip() if found else text[-200:]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def utc_from_seconds(ts: int) -> datetime:
+    """Cached: a chunk asks for its few interval starts once per row (datetimes are immutable)."""
     return datetime.fromtimestamp(ts, tz=UTC)

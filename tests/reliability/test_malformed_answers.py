@@ -58,9 +58,10 @@ def settings_for(simulated: Simulated, proxy: FaultProxy) -> Settings:
 
 
 def client_for(settings: Settings) -> PromClient:
-    return PromClient.for_source(
-        settings.effective_sources()[0], settings.collection.retry, settings.collection.max_series_per_query
-    )
+    """One query at a time: the faults are placed by request number, which concurrent reads of a chunk's
+    signals (max_concurrent_queries) would leave to chance."""
+    source = settings.effective_sources()[0].model_copy(update={"max_concurrent_queries": 1})
+    return PromClient.for_source(source, settings.collection.retry, settings.collection.max_series_per_query)
 
 
 def state(factory: sessionmaker[Session]) -> tuple[int, int, int, list[tuple[object, ...]]]:
