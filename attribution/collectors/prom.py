@@ -314,7 +314,7 @@ def _series(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
             continue
         stamps, texts = zip(*raw, strict=True)
         values = list(map(float, texts))
-        points = list(zip(map(round, map(float, stamps)), values, strict=True))
+        points = list(zip(map(round, stamps), values, strict=True))  # JSON numbers: int or float
         if not all(map(isfinite, values)):
             finite = [(ts, v) for ts, v in points if isfinite(v)]
             dropped += len(points) - len(finite) - sum(1 for t in texts if t == "NaN")
