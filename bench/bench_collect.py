@@ -57,6 +57,7 @@ def gpu_rows(n: int) -> list[dict[str, Any]]:
             "fb_reserved_bytes": None,
             "gpu_share_ppm": None,
             "problem": None,
+            "power_milliwatts": 612_000,
         }
         for i in range(n)
     ]

@@ -49,11 +49,12 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
         query = plan.query(signal, step)
         return [] if query is None else client.range_query(query, first, last, step)
 
-    # the four signals side by side (client.map: at most the source's max_concurrent_queries at once)
-    used, *others = client.map(
-        read, ("fb_used_bytes", "fb_free_bytes", "gpu_util_percent", "fb_reserved_bytes")
+    # the five signals side by side (client.map: at most the source's max_concurrent_queries at once)
+    used, free_s, util_s, reserved_s, power_s = client.map(
+        read, ("fb_used_bytes", "fb_free_bytes", "gpu_util_percent", "fb_reserved_bytes", "power_watts")
     )
-    free, util, reserved = (_by_series(s, plan) for s in others)
+    free, util, reserved = (_by_series(s, plan) for s in (free_s, util_s, reserved_s))
+    power = _per_gpu(power_s, plan)
     # (uuid, ts) -> the GPU's readings in that interval, with the (model name, host) of their series
     gpus: dict[tuple[str, int], list[tuple[Reading, Meta]]] = {}
     batch = Batch(GpuSample, [])
@@ -79,7 +80,9 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
         rows = _rows(
             uuid, ts, interval_start, readings, (free, util, reserved), specs, settings.catalog.match_gpu
         )
+        watts = power.get((uuid, ts))
         for row in rows:
+            row["power_milliwatts"] = None if watts is None else round(watts * 1000)
             if row["problem"] is not None:
                 batch.unplaced.add(interval_start)
                 problems[row["problem"]] = problems.get(row["problem"], 0) + 1
@@ -155,6 +158,20 @@ def _rows(
 
 def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
+
+
+def _per_gpu(series_list: list[Series], plan: Plan) -> dict[tuple[str, int], float]:
+    """A per-GPU gauge (board power) by (uuid, ts). dcgm writes device fields once per GPU, but a scrape
+    may attach pod labels to several copies: of duplicates, the largest, whatever their order."""
+    out: dict[tuple[str, int], float] = {}
+    for series in series_list:
+        uuid = first_label(series.labels, plan.labels.gpu_uuid)
+        if uuid is None:
+            continue
+        for ts, value in series.points:
+            seen = out.get((uuid, ts))
+            out[(uuid, ts)] = value if seen is None or value > seen else seen
+    return out
 
 
 def _by_series(series_list: list[Series], plan: Plan) -> dict[SeriesValueKey, float]:

@@ -15,12 +15,13 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from attribution.model.incidents import PoolInterval
-from attribution.store.tables import GpuSample, KvSample, RecoveryIncident
+from attribution.store.tables import GpuSample, KvSample, RecoveryIncident, TenantUsage
 
 
 def detection_inputs(session: Session, start: datetime, end: datetime) -> list[PoolInterval]:
     """Per pool and interval of ``[start, end)`` in which dcgm sampled a GPU of the pool: its GPUs, its
-    mean framebuffer used per GPU (part), and its engines' KV samples (count and summed capacity)."""
+    mean framebuffer used per GPU (part), its engines' KV samples (count and summed capacity), and whether
+    the gateway reported KV token-seconds there (requests were running: never an incident)."""
     gpus: dict[tuple[datetime, str], set[str]] = {}
     fb: dict[tuple[datetime, str], list[int]] = {}
     g = GpuSample
@@ -47,6 +48,13 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
         .group_by(k.interval_start, k.pool)
     )
     engines = {(at, pool): (int(n), int(cap or 0) if known else None) for at, pool, n, cap, known in kv_rows}
+    u = TenantUsage
+    served = session.execute(
+        select(u.interval_start, u.pool)
+        .where(u.interval_start >= start, u.interval_start < end, u.kv_token_seconds > 0)
+        .distinct()
+    )
+    serving = {(at, pool) for at, pool in served}
     out = []
     for (at, pool), uuids in sorted(gpus.items()):
         n, capacity = engines.get((at, pool), (0, None))
@@ -59,6 +67,7 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
                 engines=n,
                 kv_capacity_tokens=capacity,
                 fb_used_bytes=sum(used) / len(used) if used else None,
+                serving=(at, pool) in serving,
             )
         )
     return out
