@@ -330,6 +330,20 @@ class GpuTypeBasisOut(BaseModel):
     prices: list[PriceInEffectOut]
 
 
+class CommitmentMonthOut(BaseModel):
+    name: str
+    covers: str = Field(description="pool <name> or GPU type <type>")
+    month_of_term: int = Field(description="1-based month of the term this period is")
+    term_months: int
+    amortised_usd_micros: int = Field(description="this month's share of the amount: telescoping floors")
+    covered_cost_usd_micros: int = Field(description="the GPU cost of what it covers this month")
+    used_usd_micros: int
+    unused_usd_micros: int = Field(description="amortised less used: paid for and not consumed")
+    amortised_usd: str
+    used_usd: str
+    unused_usd: str
+
+
 class StatementOut(BaseModel):
     period: str
     status: str = Field(description="closed (frozen) or open (provisional)")
@@ -345,6 +359,9 @@ class StatementOut(BaseModel):
     total_billing_minor: int = Field(description="the statement total in billing minor units")
     price_basis: list[GpuTypeBasisOut] = Field(
         default=[], description="each inventory GPU type's prices in the period, with a derived price's parts"
+    )
+    commitments: list[CommitmentMonthOut] = Field(
+        default=[], description="each commitment in its term this period: amortised, used, unused (USD)"
     )
 
 

@@ -22,6 +22,7 @@ from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, Line
 from attribution.model.vocabulary import IDLE_KINDS
 from attribution.reports.period_statement import build_statement
 from attribution.reports.series import Series, build_series
+from attribution.reports.statement_currency import Billed, billed_of
 from attribution.reports.statement_views import (
     DayAmounts,
     Row,
@@ -82,6 +83,8 @@ class StatementReport:
     correction_rows: list[Row]
     coverage: Coverage
     series: Series
+    billed: Billed | None = None
+    """The statement in its billing currency when that is not the pricing one (per tenant and total)."""
 
     @property
     def provisional(self) -> bool:
@@ -206,6 +209,14 @@ def build_statement_report(
         correction_rows=roll_up(correction_lines, lambda x: (x.charge_period, x.tenant, x.pool, x.tier)),
         coverage=_coverage(session, settings, start, end, tenant, attributed),
         series=build_series(session, start, end, tenant, settings.tiers.names),
+        billed=billed_of(
+            session,
+            statement,
+            settings.currency,
+            settings.billing_currency_for(tenant),
+            settings.rates(),
+            tenant,
+        ),
     )
 
 

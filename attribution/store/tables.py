@@ -53,6 +53,9 @@ class GpuSample(Base):
     gpu_util_percent: Mapped[float | None] = mapped_column(Float)
     gpu_share_ppm: Mapped[int | None]
     problem: Mapped[str | None]
+    power_milliwatts: Mapped[int | None]
+    """The physical GPU's mean board power over the interval (dcgm ``DCGM_FI_DEV_POWER_USAGE``), the
+    same on every part of the GPU; None where not reported."""
 
 
 class KvSample(Base):

@@ -1,7 +1,7 @@
 """recovery: a recovery_usd_micros column on every kind of line and on pool_costs; analyst views with it
 
 Revision ID: 20261204recovery
-Revises: 20261203budgets
+Revises: 20261204power
 Create Date: 2026-12-04 05:00:00+00:00
 
 The cost of a pool-interval inside a recovery incident (issue 18, docs/insights.md "Recovery incidents")
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261204recovery"
-down_revision: str | None = "20261203budgets"
+down_revision: str | None = "20261204power"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
