@@ -314,7 +314,13 @@ def test_allocation_columns_split_each_pools_cost_exactly(
             assert row["x_AllocatedMethodId"] == "memory-time-v1"
             details = json.loads(row["x_AllocatedMethodDetails"])
             elements = details["Elements"]
-            assert {e["x_Component"] for e in elements} == {"kv_in_use", "static", "idle", "unmeasured"}
+            assert {e["x_Component"] for e in elements} == {
+                "kv_in_use",
+                "static",
+                "idle",
+                "unmeasured",
+                "recovery",
+            }
             assert sum(e["x_AmountUsdMicros"] for e in elements) == int(row["x_CostUsdMicros"])
             pool = row["x_Pool"]
             assert details["x_OriginResourceId"] == f"pool/{pool}"
