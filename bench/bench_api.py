@@ -57,6 +57,7 @@ from attribution.localprom import free_port  # noqa: E402
 from attribution.reports.lineitems import window_lines  # noqa: E402
 from attribution.store.apikeys import create_key  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
+from attribution.store.rollups import refresh_rollups  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
 
 NOV, DEC = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
@@ -201,7 +202,9 @@ def seed_month(
             ),
             {"now": datetime.now(UTC), "s": NOV, "e": DEC, "n": n, "t": total},
         )
+        refresh_rollups(session, NOV, DEC)  # the attribution job writes them with the lines
         session.execute(text("ANALYZE attributed_costs"))
+        session.execute(text("ANALYZE daily_line_sums"))
     return {"lines": n, "seed_seconds": round(time.perf_counter() - began, 1), "total_usd_micros": total}
 
 
@@ -235,7 +238,11 @@ def server(url: str, port: int, workers: int = 1, loop: str = "auto", http: str 
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a graceful shutdown that hangs must not lose the figures
+            proc.kill()
+            proc.wait(timeout=20)
 
 
 def load(

@@ -53,6 +53,11 @@ def gpu_rows(n: int) -> list[dict[str, Any]]:
             "fb_used_bytes": 138_694_098_944,
             "fb_free_bytes": 10_990_125_056,
             "gpu_util_percent": float(i % 100),
+            "part": "",  # a whole GPU, as most are
+            "fb_reserved_bytes": None,
+            "gpu_share_ppm": None,
+            "problem": None,
+            "power_milliwatts": 612_000,
         }
         for i in range(n)
     ]

@@ -4,8 +4,8 @@ Run: .venv/bin/python bench/bench_rollups.py [--tenants 1000] [--database-url po
 Prints figures and writes bench/results/rollups.json. A benchmark, not a test: no thresholds.
 
 The month is seeded as ``bench_api.py`` seeds it (hourly lines, two pools, two tiers per tenant). Measured:
-* ``chargeback_lines``: ``build_chargeback`` for the month, which sums the per-hour lines (the view as it
-  reads today);
+* ``chargeback_month``: ``build_chargeback`` for the month, direct (no API, no cache): since
+  attribution/store/daysums.py it sums the month's whole days from the rollups (before, the hourly lines);
 * ``refresh_month`` / ``refresh_day``: :func:`refresh_rollups` over the month (what a 30-day attribution
   run, or the migration's backfill, adds) and over one day (what an hourly run adds: it rewrites its day);
 * ``rollup_month_read``: the month's line-item sums read from the rollups instead (the same GROUP BY over
@@ -64,7 +64,7 @@ def main() -> None:
     with database(args.database_url) as url:
         upgrade(url)
         factory = make_sessionmaker(make_engine(url))
-        seeded = seed_month(factory, args.tenants, 3600, 60)
+        seeded = seed_month(factory, args.tenants, 3600, 60)  # with its rollups
         with unit_of_work(factory) as session:
             session.execute(text("ANALYZE"))
         print(f"seeded {seeded['lines']:,} lines", flush=True)
@@ -87,7 +87,7 @@ def main() -> None:
         result = {
             "tenants": args.tenants,
             "lines": seeded["lines"],
-            "chargeback_lines": timed(chargeback, args.runs),
+            "chargeback_month": timed(chargeback, args.runs),
             "refresh_month": timed(refresh(30), max(1, args.runs // 2)),
             "refresh_day": timed(refresh(1), args.runs),
             "rollup_month_read": timed(rollup_read, args.runs),
@@ -97,7 +97,7 @@ def main() -> None:
                 session.execute(text("SELECT count(*) FROM daily_line_sums")).scalar_one()
             )
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / "rollups.json"
+    out = ROOT / "bench" / "results" / f"rollups-{args.tenants}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -26,7 +26,6 @@ from bench_collect import raw_copy  # noqa: E402
 from bench_sim import _rss_mib, run_history  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from attribution.collectors.prom import PromClient  # noqa: E402
 from attribution.collectors.run import collect_window  # noqa: E402
 from attribution.config import Settings  # noqa: E402
 from attribution.demo import demo_settings  # noqa: E402
@@ -126,7 +125,7 @@ def collect(args: dict[str, Any]) -> dict[str, Any]:
         rss_before = _rss_mib(resource.RUSAGE_SELF)
         began = time.perf_counter()
         result = collect_window(
-            PromClient(prom.url),
+            None,  # a client per source as configured (max_concurrent_queries), as `attribution collect`
             settings,
             factory,
             start,
@@ -217,7 +216,7 @@ def on_demand(args: dict[str, Any]) -> dict[str, Any]:
     with LocalPrometheus(Path(args["tsdb"])) as prom:
         settings = settings_of(args, args["url"], prom.url)
         began = time.perf_counter()
-        collect_window(PromClient(prom.url), settings, factory, start, end)
+        collect_window(None, settings, factory, start, end)
         collected = time.perf_counter()
         run_attribution(settings, factory, start, end)
         attributed = time.perf_counter()

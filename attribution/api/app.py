@@ -14,7 +14,9 @@ from starlette.exceptions import HTTPException
 
 from attribution import __version__, console
 from attribution.api import incidents, routes
+from attribution.api.answers import AnswerCache
 from attribution.api.cache import LineCache
+from attribution.api.keycache import KeyCache
 from attribution.api.limits import BodyLimit, RateLimiter
 from attribution.api.metrics import ApiMetrics
 from attribution.api.ops import SourceReadiness
@@ -65,6 +67,8 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.state.factory = factory or make_sessionmaker(make_engine(settings.database_url))
     app.state.metrics = metrics = ApiMetrics()
     app.state.readiness = SourceReadiness()
+    app.state.answers = AnswerCache(settings)
+    app.state.keys = KeyCache(settings.api.key_cache_seconds)
     app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst)
     console.install_secret(app.state, settings)

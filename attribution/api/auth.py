@@ -10,13 +10,17 @@ The principal is the console's too (:mod:`attribution.access`); this module only
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from attribution.access import ForbiddenError, Principal
 from attribution.api.deps import SessionDep
+from attribution.api.keycache import KeyCache
 from attribution.errors import AttributionError
 from attribution.store.apikeys import ADMIN, BILLING, FINANCE, authenticate
 
@@ -35,15 +39,31 @@ bearer = HTTPBearer(
 )
 
 
-def _principal(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+async def _principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """The key's principal; a key verified less than ``api.key_cache_seconds`` ago is not read again
+    (:mod:`attribution.api.keycache`), so a revocation takes effect within that bound. A kept key is
+    answered on the event loop; a key's row is read on the thread pool."""
     if credentials is None:
         raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-    row = authenticate(session, credentials.credentials)
-    if row is None:
+    keys = request.app.state.keys
+    assert isinstance(keys, KeyCache)
+    principal = keys.kept(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(
+            keys.principal, credentials.credentials, partial(_verify, session)
+        )
+    if principal is None:
         raise AuthenticationError("invalid or revoked API key")
-    return Principal.of(row)
+    return principal
+
+
+def _verify(session: Session, token: str) -> Principal | None:
+    row = authenticate(session, token)
+    return None if row is None else Principal.of(row)
 
 
 def require(*scopes: str, tenants: bool = False) -> Callable[..., Awaitable[Principal]]:

@@ -4,7 +4,7 @@ Every chargeback, line-item page and export of a window derives from one line se
 period's statement lines, or a raw window's stored lines, rounded once). Reading a month of a large fleet
 takes seconds (2.3 s for 1,000 tenants on the benchmark's machine), and billing systems ask for the same month
 many times (each page, each tenant, each grouping), so the set is kept per window until an attribution run
-stores new lines (:func:`results_version` changes) or the period closes, at most ``api.cached_windows``
+stores new lines (``results_version`` changes) or the period closes, at most ``api.cached_windows``
 windows, least recently used first out. Answers derived from a window (a grouped chargeback) are kept with it,
 so they are as of the same run. Concurrent requests for a window not yet read wait for the one reader instead
 of each reading it.
@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from attribution.errors import DatabaseUnavailableError
 from attribution.reports.lineitems import LineItem
-from attribution.reports.lineset import LineSet, period_state, read_line_set
-from attribution.store.lines import results_version
+from attribution.reports.lineset import LineSet, read_line_set, state_of
+from attribution.store.lines import results_state
 
 Key = tuple[datetime, datetime, str | None, tuple[str, str | None], tuple[int, int]]
 T = TypeVar("T")
@@ -108,7 +108,8 @@ MAX_READ_TRIES = 5
 def _key(session: Session, start: datetime, end: datetime, period: str | None) -> Key:
     """The window and the run and period state its lines are as of, read fresh from the database (never
     from the session's identity map, so a second read sees a close that committed meanwhile)."""
-    return (start, end, period, period_state(session, period, fresh=True), results_version(session))
+    version, status, content_hash = results_state(session, period)  # one statement, one snapshot
+    return (start, end, period, state_of(period, status, content_hash), version)
 
 
 def _consistent_read(session: Session, key: Key) -> tuple[Key, LineSet]:

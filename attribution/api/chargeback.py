@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
 from attribution.api.deps import LineQuery, LinesDep, SessionDep, SettingsDep, WindowQuery
-from attribution.api.etag import answer_etag, matches, not_modified, tagged
+from attribution.api.etag import IfNoneMatch, answer_etag, matches, not_modified, tagged
 from attribution.api.filters import kept_lines
 from attribution.api.paging import decode_cursor, encode_cursor, page_after, query_digest
 from attribution.api.schemas import ChargebackOut, LineItemOut, LineItemsPage, TenantChargeOut
@@ -25,10 +25,6 @@ GroupQuery = Annotated[
     Grouping, Query(description="tenant, tenant_tier, tenant_pool, tenant_cluster or cluster")
 ]
 CursorQuery = Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")]
-IfNoneMatch = Annotated[
-    str | None,
-    Header(max_length=2000, description="the ETag of an answer held: 304 without a body if it is current"),
-]
 
 
 @router.get("/v1/chargeback", response_model=ChargebackOut)

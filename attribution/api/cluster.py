@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from attribution.api.auth import FinanceDep
 from attribution.api.convert import to_schema
-from attribution.api.deps import SessionDep, SettingsDep, WindowQuery
+from attribution.api.deps import AnswersDep, SessionDep, SettingsDep, WindowQuery
+from attribution.api.etag import IfNoneMatch
 from attribution.api.limits import Expensive
 from attribution.api.params import NAME_PATTERN, CanonicalName, PoolQuery, resolve_period
 from attribution.api.pricing_schemas import TierPricingOut
@@ -93,33 +94,41 @@ def tiers(
     _: FinanceDep,
     session: SessionDep,
     settings: SettingsDep,
+    answers: AnswersDep,
     asked: WindowQuery,
     pool: PoolQuery = None,
-) -> TiersOut:
-    """Cost by context tier: per request, per million tokens, and memory-time per request."""
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Cost by context tier: per request, per million tokens, and memory-time per request. Computed once
+    per attribution run (and period state), under a strong ETag (``If-None-Match`` with it: 304)."""
     s, e = asked.resolve(settings)
     check_pool(session, settings, pool)
     period = asked.period_name
-    if period is not None:  # the statement's usage lines: the period's cents, as every other view shows
-        lines = build_statement(session, period).lines
-        found = statement_tier_costs(lines, settings.tiers.names, pool)
-    else:
-        found = tier_costs(session, s, e, settings.tiers.names, pool)
-    return TiersOut(
-        start=iso(s),
-        end=iso(e),
-        pool=pool,
-        tiers=[
-            to_schema(
-                TierOut,
-                t,
-                usd_per_request=_text(t.exact_usd_per_request),
-                usd_per_million_tokens=_text(t.exact_usd_per_million_tokens),
-            )
-            for t in found
-        ],
-        total_usd_micros=sum(t.total_usd_micros for t in found),
-    )
+
+    def answer() -> bytes:
+        if period is not None:  # the statement's usage lines: the period's cents, as every view shows
+            lines = build_statement(session, period).lines
+            found = statement_tier_costs(lines, settings.tiers.names, pool)
+        else:
+            found = tier_costs(session, s, e, settings.tiers.names, pool)
+        out = TiersOut(
+            start=iso(s),
+            end=iso(e),
+            pool=pool,
+            tiers=[
+                to_schema(
+                    TierOut,
+                    t,
+                    usd_per_request=_text(t.exact_usd_per_request),
+                    usd_per_million_tokens=_text(t.exact_usd_per_million_tokens),
+                )
+                for t in found
+            ],
+            total_usd_micros=sum(t.total_usd_micros for t in found),
+        )
+        return out.model_dump_json().encode()
+
+    return answers.respond(session, period, ("/v1/tiers", s, e, period, pool), if_none_match, answer)
 
 
 # the band's fields and break_even appear only where they exist: unset fields stay out of the body

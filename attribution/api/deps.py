@@ -17,11 +17,29 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from attribution.api.answers import AnswerCache
 from attribution.api.cache import LineCache
 from attribution.api.filters import LineFilterParams, WindowParams
 from attribution.appstate import SessionDep, SettingsDep, WriteSessionDep
 
-__all__ = ["LineQuery", "LinesDep", "SessionDep", "SettingsDep", "WindowQuery", "WriteSessionDep"]
+__all__ = [
+    "AnswersDep",
+    "LineQuery",
+    "LinesDep",
+    "SessionDep",
+    "SettingsDep",
+    "WindowQuery",
+    "WriteSessionDep",
+]
+
+
+async def get_answers(request: Request) -> AnswerCache:
+    answers = request.app.state.answers
+    assert isinstance(answers, AnswerCache)
+    return answers
+
+
+AnswersDep = Annotated[AnswerCache, Depends(get_answers)]
 
 
 async def get_lines(request: Request) -> LineCache:

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Annotated
 
-from fastapi import Response
+from fastapi import Header, Response
 
 from attribution import __version__
 
 JSON = "application/json"
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=2000, description="the ETag of an answer held: 304 without a body if it is current"),
+]
 #: Answers depend on the caller's key: shared caches must not keep them, clients must revalidate.
 CACHE_CONTROL = "private, no-cache"
 

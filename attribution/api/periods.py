@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Request, Response
 
 from attribution.api.auth import BillingDep, FinanceDep
 from attribution.api.convert import plain, to_schema
-from attribution.api.deps import SessionDep, SettingsDep, WriteSessionDep
+from attribution.api.deps import AnswersDep, SessionDep, SettingsDep, WriteSessionDep
+from attribution.api.etag import IfNoneMatch
 from attribution.api.params import CurrencyQuery, resolve_period
 from attribution.api.schemas import PeriodOut, StatementOut
 from attribution.errors import AttributionError
@@ -76,16 +77,25 @@ def statement(
     _: BillingDep,
     session: SessionDep,
     settings: SettingsDep,
+    answers: AnswersDep,
     currency: CurrencyQuery = None,
-) -> StatementOut:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """A closed period's frozen statement (with its content hash), or an open period's provisional one,
     with its amounts in the billing currency beside the USD ones (docs/currencies.md) and the basis of each
-    GPU type's price (direct, or derived from a purchase, part by part)."""
+    GPU type's price (direct, or derived from a purchase, part by part). Computed once per attribution run
+    and period state, under a strong ETag (``If-None-Match`` with it: 304)."""
     name = resolve_period(period)
-    found = build_statement(session, name)
     billed = currency or settings.billing_currency_for()
-    found = in_currency(session, found, settings.currency, billed, settings.rates())
-    body = found.to_dict()
-    body["price_basis"] = plain(price_basis(settings, name))
-    body["commitments"] = commitment_section(session, settings, name).to_dict()
-    return StatementOut.model_validate(body)
+
+    def answer() -> bytes:
+        found = in_currency(
+            session, build_statement(session, name), settings.currency, billed, settings.rates()
+        )
+        body = found.to_dict()
+        body["price_basis"] = plain(price_basis(settings, name))
+        # pool costs (written by attribution runs) and settings: versioned like the statement's lines
+        body["commitments"] = commitment_section(session, settings, name).to_dict()
+        return StatementOut.model_validate(body).model_dump_json().encode()
+
+    return answers.respond(session, name, ("/v1/periods/statement", name, billed), if_none_match, answer)

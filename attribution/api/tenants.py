@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from attribution.api.auth import ReaderDep
 from attribution.api.convert import to_schema
-from attribution.api.deps import SessionDep, SettingsDep, WindowQuery
+from attribution.api.deps import AnswersDep, SessionDep, SettingsDep, WindowQuery
+from attribution.api.etag import IfNoneMatch
 from attribution.api.limits import Expensive
 from attribution.api.params import NAME_PATTERN, CanonicalName, grain_seconds
 from attribution.api.schemas import UsageOut, UsagePointOut
@@ -29,18 +30,27 @@ def tenant_usage(
     principal: ReaderDep,
     session: SessionDep,
     settings: SettingsDep,
+    answers: AnswersDep,
     asked: WindowQuery,
     step_seconds: StepQuery = 3600,
-) -> UsageOut:
-    """Requests, tokens, memory-time and cost per ``step_seconds`` bucket (UTC-aligned)."""
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Requests, tokens, memory-time and cost per ``step_seconds`` bucket (UTC-aligned). Computed once
+    per attribution run, under a strong ETag (``If-None-Match`` with it: 304)."""
     tenant = principal.own_tenant(tenant) or tenant
     s, e = asked.resolve(settings)
     check_step(s, e, step_seconds, grain_seconds(settings), settings.api.max_series_points)
-    points = tenant_usage_series(session, tenant, s, e, step_seconds)
-    return UsageOut(
-        tenant=tenant,
-        start=iso(s),
-        end=iso(e),
-        step_seconds=step_seconds,
-        points=[to_schema(UsagePointOut, p) for p in points],
-    )
+
+    def answer() -> bytes:
+        points = tenant_usage_series(session, tenant, s, e, step_seconds)
+        out = UsageOut(
+            tenant=tenant,
+            start=iso(s),
+            end=iso(e),
+            step_seconds=step_seconds,
+            points=[to_schema(UsagePointOut, p) for p in points],
+        )
+        return out.model_dump_json().encode()
+
+    identity = ("/v1/tenants/usage", tenant, s, e, step_seconds)
+    return answers.respond(session, None, identity, if_none_match, answer)

@@ -13,12 +13,14 @@ series absent) has their increase spread the same way and is ``estimated``.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from attribution.collectors.batch import Batch
-from attribution.collectors.counters import counter_increases
+from attribution.collectors.counters import CounterIncreases, counter_increases
 from attribution.collectors.estimate import Latency, estimate_token_seconds
 from attribution.collectors.labels import (
     first_label,
@@ -46,23 +48,40 @@ def collect_gateway(
     client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime
 ) -> Batch:
     step = settings.interval_seconds
-    usage: dict[Key, dict[str, float]] = defaultdict(dict)
+    #: (pool, tenant, tier) -> usage signal -> interval start -> increase: a group's first series of a
+    #: signal is taken whole (``dict.update``, no Python loop per sample), later ones added sample by sample
+    groups: dict[tuple[str, str, str], dict[str, dict[int, float]]] = {}
     latency: dict[tuple[int, str, str], Latency] = defaultdict(Latency)
     sampled: set[int] = set()
     silent: set[int] = set()
-    for signal in plan.profile.signals:
+    lookback = settings.collection.counter_baseline_lookback_seconds
+
+    def read(signal: str) -> list[CounterIncreases]:
         query = plan.query(signal, step)
         assert query is not None
-        lookback = settings.collection.counter_baseline_lookback_seconds
-        for counter in counter_increases(client, query, start, end, step, lookback):
+        return counter_increases(client, query, start, end, step, lookback)
+
+    # every counter side by side (at most the source's max_concurrent_queries), summed in signal order
+    signals = list(plan.profile.signals)
+    keys: dict[tuple[tuple[str, str], ...], tuple[str, str, str]] = {}  # per label set, over all signals
+    for signal, counters in zip(signals, client.map(read, signals), strict=True):
+        for counter in counters:
             sampled.update(counter.sampled)
             silent.update(counter.silent)
-            pool, tenant, tier = _key(settings, plan, counter.labels)
-            for ts, inc in counter.increases.items():
-                if signal in USAGE:
-                    row = usage[(ts, pool, tenant, tier)]
-                    row[signal] = row.get(signal, 0.0) + inc
-                else:
+            # the same series under each signal's metric name (labels come sorted): one key computed
+            labels = tuple(item for item in counter.labels.items() if item[0] != "__name__")
+            if labels not in keys:
+                keys[labels] = _key(settings, plan, counter.labels)
+            pool, tenant, tier = keys[labels]
+            if signal in USAGE:
+                by_ts = groups.setdefault((pool, tenant, tier), {}).setdefault(signal, {})
+                if not by_ts:
+                    by_ts.update(counter.increases)  # 0.0 + x is x: the same sums as adding
+                    continue
+                for ts, inc in counter.increases.items():
+                    by_ts[ts] = by_ts.get(ts, 0.0) + inc
+            else:
+                for ts, inc in counter.increases.items():
                     latency[(ts, pool, tenant)] += _latency(signal, inc)
     batch = Batch(TenantUsage, [])
     batch.missing = {utc_from_seconds(ts) for ts in silent - sampled}  # no series had a sample: a gap
@@ -70,26 +89,60 @@ def collect_gateway(
     # was spread over the silence, an estimate, so the interval is ``estimated``, never plain present
     batch.estimated.update(utc_from_seconds(ts) for ts in silent & sampled)
     batch.open_gap = _open_gap(batch.missing, end, step)
+    if plan.labels.tier and "kv_token_seconds" in plan.profile.signals:
+        batch.rows = _rows(groups)  # the common case: no estimate, every value is a sum of counters
+        for at, n in Counter(row["interval_start"] for row in batch.rows).items():
+            batch.series[at] = n  # what batch.saw counts row by row
+        return batch
+    usage: dict[Key, dict[str, float]] = defaultdict(dict)
+    for (pool, tenant, tier), by_signal in groups.items():
+        for signal, by_ts in by_signal.items():
+            for ts, value in by_ts.items():
+                usage[(ts, pool, tenant, tier)][signal] = value
     if not plan.labels.tier:
         usage = _tiers_from_context(settings, usage, batch)
     if "kv_token_seconds" not in plan.profile.signals:
         _estimate(usage, latency, batch)
-    for (ts, pool, tenant, tier), values in sorted(usage.items()):
-        interval_start = utc_from_seconds(ts)
-        batch.saw(interval_start)
-        batch.rows.append(
-            {
-                "interval_start": interval_start,
-                "pool": pool,
-                "tenant": tenant,
-                "tier": tier,
-                "requests": round(values.get("requests", 0.0)),
-                "prompt_tokens": round(values.get("prompt_tokens", 0.0)),
-                "generation_tokens": round(values.get("generation_tokens", 0.0)),
-                "kv_token_seconds": values.get("kv_token_seconds", 0.0),
-            }
-        )
+    # in key order (the table's primary key), which makes the write's own sort a single pass
+    batch.rows = [
+        {
+            "interval_start": utc_from_seconds(ts),
+            "pool": pool,
+            "tenant": tenant,
+            "tier": tier,
+            "requests": round(values.get("requests", 0.0)),
+            "prompt_tokens": round(values.get("prompt_tokens", 0.0)),
+            "generation_tokens": round(values.get("generation_tokens", 0.0)),
+            "kv_token_seconds": values.get("kv_token_seconds", 0.0),
+        }
+        for (ts, pool, tenant, tier), values in sorted(usage.items())
+    ]
+    for ts, n in Counter(key[0] for key in usage).items():
+        batch.series[utc_from_seconds(ts)] = n  # what batch.saw counted row by row
     return batch
+
+
+def _rows(groups: dict[tuple[str, str, str], dict[str, dict[int, float]]]) -> list[dict[str, Any]]:
+    """``tenant_usage`` rows, one per group and interval in which any of its usage counters grew, in key
+    order (the table's primary key: the write's own sort is then a single pass)."""
+    rows = []
+    for (pool, tenant, tier), by_signal in groups.items():
+        requests, prompt, generated, kv = (by_signal.get(signal, {}) for signal in USAGE)
+        for ts in set(requests).union(prompt, generated, kv):
+            rows.append(
+                {
+                    "interval_start": utc_from_seconds(ts),
+                    "pool": pool,
+                    "tenant": tenant,
+                    "tier": tier,
+                    "requests": round(requests.get(ts, 0.0)),
+                    "prompt_tokens": round(prompt.get(ts, 0.0)),
+                    "generation_tokens": round(generated.get(ts, 0.0)),
+                    "kv_token_seconds": kv.get(ts, 0.0),
+                }
+            )
+    rows.sort(key=itemgetter("interval_start", "pool", "tenant", "tier"))
+    return rows
 
 
 def _open_gap(missing: set[datetime], end: datetime, step: int) -> datetime | None:

@@ -49,10 +49,12 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
         query = plan.query(signal, step)
         return [] if query is None else client.range_query(query, first, last, step)
 
-    used = read("fb_used_bytes")
-    free, util = _by_series(read("fb_free_bytes"), plan), _by_series(read("gpu_util_percent"), plan)
-    reserved = _by_series(read("fb_reserved_bytes"), plan)
-    power = _per_gpu(read("power_watts"), plan)
+    # the five signals side by side (client.map: at most the source's max_concurrent_queries at once)
+    used, free_s, util_s, reserved_s, power_s = client.map(
+        read, ("fb_used_bytes", "fb_free_bytes", "gpu_util_percent", "fb_reserved_bytes", "power_watts")
+    )
+    free, util, reserved = (_by_series(s, plan) for s in (free_s, util_s, reserved_s))
+    power = _per_gpu(power_s, plan)
     # (uuid, ts) -> the GPU's readings in that interval, with the (model name, host) of their series
     gpus: dict[tuple[str, int], list[tuple[Reading, Meta]]] = {}
     batch = Batch(GpuSample, [])

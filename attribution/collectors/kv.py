@@ -51,21 +51,37 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
             ((engine_id(s.labels, plan.labels), ts), v) for s in series_list for ts, v in s.points
         )
 
-    running, waiting = by_engine(read("requests_running")), by_engine(read("requests_waiting"))
-    capacity = by_engine(read("kv_capacity_tokens"))
+    signals = (
+        "requests_running",
+        "requests_waiting",
+        "kv_capacity_tokens",
+        "cache_config_info",
+        "kv_usage_ratio",
+    )
+    answers = dict(zip(signals, client.map(read, signals), strict=True))  # side by side, in this order
+    running, waiting = by_engine(answers["requests_running"]), by_engine(answers["requests_waiting"])
+    capacity = by_engine(answers["kv_capacity_tokens"])
     info: dict[tuple[str, int], Mapping[str, str]] = {}
-    for s in read("cache_config_info"):
+    for s in answers["cache_config_info"]:
         for ts, _ in s.points:
             at = (engine_id(s.labels, plan.labels), ts)
             # a restart may leave two label sets within the lookback: pick one whatever the series order
             if at not in info or sorted(s.labels.items()) > sorted(info[at].items()):
                 info[at] = s.labels
     usage: dict[tuple[str, str], dict[int, float]] = {}
-    for series in read("kv_usage_ratio"):
+    for series in answers["kv_usage_ratio"]:
         pool = pool_for_model(settings, first_label(series.labels, plan.labels.model))
         if pool is not None:
             points = usage.setdefault((pool.name, engine_id(series.labels, plan.labels)), {})
             points.update(_max_by_key([*points.items(), *series.points]))
+    figures: dict[tuple[str, str], int | None] = {}
+
+    def per_token(pool: PoolConfig, dtype: str) -> int | None:
+        """The catalog's figure, looked up once per (pool, dtype) and chunk rather than once per row."""
+        if (pool.name, dtype) not in figures:
+            figures[(pool.name, dtype)] = _bytes_per_token(settings, pool, dtype)
+        return figures[(pool.name, dtype)]
+
     batch = Batch(KvSample, [])
     for (pool_name, key), points in sorted(usage.items()):
         pool = next(p for p in settings.pools if p.name == pool_name)
@@ -81,7 +97,7 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
                     "engine_id": key,
                     "kv_usage_ratio": value,
                     "kv_capacity_tokens": round(tokens) if tokens is not None else capacity_from_info(cache),
-                    "kv_bytes_per_token": _bytes_per_token(settings, pool, cache),
+                    "kv_bytes_per_token": per_token(pool, cache.get("cache_dtype", "auto")),
                     "requests_running": running.get((key, ts)),
                     "requests_waiting": waiting.get((key, ts)),
                 }
@@ -99,11 +115,11 @@ def _max_by_key(items: Iterable[tuple[K, float]]) -> dict[K, float]:
     return out
 
 
-def _bytes_per_token(settings: Settings, pool: PoolConfig, cache: Mapping[str, str]) -> int | None:
+def _bytes_per_token(settings: Settings, pool: PoolConfig, cache_dtype: str) -> int | None:
     """The catalog figure at the engine's ``cache_dtype`` (``fp8_ds_mla`` included); None when the
     label names a dtype the catalog does not know (the model's own figure is used instead)."""
     try:
         model = settings.catalog.model(pool.model)
-        return model.kv_bytes_per_token_for(cache.get("cache_dtype", "auto"), pool.tensor_parallel_size)
+        return model.kv_bytes_per_token_for(cache_dtype, pool.tensor_parallel_size)
     except UnknownCatalogEntryError:
         return None

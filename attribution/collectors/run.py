@@ -15,6 +15,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.batch import Batch
 from attribution.collectors.gateway import collect_gateway
+from attribution.collectors.gcpause import gc_paused
 from attribution.collectors.gpu import collect_gpu
 from attribution.collectors.kv import collect_kv
 from attribution.collectors.profiles import Plan, plans
@@ -54,7 +56,9 @@ class CollectionResult:
 
 
 def fetch(client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime) -> Batch:
-    return FETCHERS[plan.collector](client, settings, plan, start, end)
+    """One plan's batch for ``[start, end)``, built with the cyclic GC paused (:mod:`.gcpause`)."""
+    with gc_paused():
+        return FETCHERS[plan.collector](client, settings, plan, start, end)
 
 
 def write(
@@ -139,23 +143,41 @@ def collect_window(
     *,
     selected: Sequence[Plan] | None = None,
 ) -> CollectionResult:
-    """Backfill ``[start, end)`` (widened to whole intervals) from every plan, or the ``selected`` ones."""
+    """Backfill ``[start, end)`` (widened to whole intervals) from every plan, or the ``selected`` ones.
+
+    The plans of a chunk are read side by side, and the next chunk is read while this one is written
+    (Prometheus evaluates, Postgres writes and Python parses at the same time): at most two chunks are
+    held at once. Chunks are still written, and committed, in order, each in its own transaction; a
+    failed read raises when its chunk's turn comes, after every earlier chunk is committed.
+    """
     start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
     todo = list(selected) if selected is not None else plans(settings)
     clients = clients_for(settings, todo, client)
     result = CollectionResult()
-    for chunk_start, chunk_end in chunks(
-        start, end, settings.interval_seconds, settings.collection.chunk_intervals
-    ):
-        batches = [
-            (plan, fetch(clients[plan.source.name], settings, plan, chunk_start, chunk_end)) for plan in todo
-        ]
-        with unit_of_work(factory) as session:
-            for plan, batch in batches:
-                n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
-                result.add(batch.table.__tablename__, n)
-            mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC), settings.cluster)
-        result.chunks += 1
-        if progress is not None:
-            progress(chunk_start, chunk_end)
+    windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
+    reader = ThreadPoolExecutor(max(1, len(todo)), thread_name_prefix="collect-plan")
+
+    def read(window: tuple[datetime, datetime]) -> list[tuple[Plan, Future[Batch]]]:
+        return [(p, reader.submit(fetch, clients[p.source.name], settings, p, *window)) for p in todo]
+
+    pending = read(windows[0]) if windows else []
+    try:
+        for i, (chunk_start, chunk_end) in enumerate(windows):
+            batches = [(plan, future.result()) for plan, future in pending]
+            pending = read(windows[i + 1]) if i + 1 < len(windows) else []
+            with unit_of_work(factory) as session, gc_paused():
+                for plan, batch in batches:
+                    n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
+                    result.add(batch.table.__tablename__, n)
+                mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC), settings.cluster)
+            del batches
+            result.chunks += 1
+            if progress is not None:
+                progress(chunk_start, chunk_end)
+    finally:
+        for _, future in pending:
+            future.cancel()
+        reader.shutdown(wait=True)
+        for made in clients.values():
+            made.close()
     return result

@@ -20,6 +20,9 @@ class ApiConfig(StrictModel):
     """The cap on ``limit``: a larger one is served this many."""
     cached_windows: Annotated[int, Field(ge=0, le=1000)] = 32
     """Windows whose line sets stay in memory until the next attribution run; 0 reads every time."""
+    key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
+    """How long a verified API key is trusted without reading its row again: a revoked key is refused
+    within this many seconds on every worker and replica (docs/security.md). 0 checks every request."""
     max_series_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """The most buckets a usage or pool series may have; more is a 422 (use a larger step)."""
     console_price_list: Path | None = None

@@ -96,6 +96,10 @@ class SourceConfig(SourceAccess, StrictModel):
     labels: LabelNames = LabelNames()
     accept_warnings: list[str] = []
     """Regular expressions of answer warnings to tolerate; any other warning makes the answer partial."""
+    max_concurrent_queries: Annotated[int, Field(ge=1, le=32)] = 4
+    """Queries in flight to this source at once: a collector's signals are read side by side (the source
+    evaluates one while the collector parses another). Bounded so a backfill cannot crowd a shared
+    Prometheus; Prometheus' own ``--query.max-concurrency`` defaults to 20. 1 reads one at a time."""
 
     @field_validator("accept_warnings")
     @classmethod

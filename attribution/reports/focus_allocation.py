@@ -8,11 +8,11 @@ prefix that FOCUS reserves for provider columns; renaming them is all 1.3 would 
 The origin charge is a pool's GPU cost for the period (every usage line of the pool: its tenants' tiers,
 its idle and unmeasured lines). It is split by memory-time: KV cache in use by its byte-seconds, static
 memory (weights) by the policy's weights, idle by the pool's idle policy, unmeasured by what was measured
-around it. Each usage row says which of its micro-USD came from which component: one element per
-component, with its exact amount and its ratio of the origin. Over the rows of one pool the amounts sum
-exactly to the origin's cost and the ratios to 1 (each ratio is printed to 1e-12; the exact figure is the
-amount over ``x_OriginCostUsdMicros``). A correction restates an earlier period's rows and is no split of
-this one's: its allocation columns are null.
+around it, recovery incidents by the recovery policy. Each usage row says which of its micro-USD came
+from which component: one element per component, with its exact amount and its ratio of the origin.
+Over the rows of one pool the amounts sum exactly to the origin's cost and the ratios to 1 (each ratio
+is printed to 1e-12; the exact figure is the amount over ``x_OriginCostUsdMicros``). A correction
+restates an earlier period's rows and is no split of this one's: its allocation columns are null.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def unused_rows(
                     "x_IdleWarmCost",
                     "x_KvHeadroomCost",
                     "x_UnmeasuredCost",
+                    "x_RecoveryCost",
                 ),
                 ZERO_MICROS,
             ),

@@ -59,6 +59,13 @@ def period_state(session: Session, period: str | None, fresh: bool = False) -> t
     return OPEN, None
 
 
+def state_of(period: str | None, status: str | None, content_hash: str | None) -> tuple[str, str | None]:
+    """:func:`period_state` from a period row's ``status`` and ``content_hash`` already read."""
+    if period is None:
+        return PROVISIONAL, None
+    return (CLOSED, content_hash) if status == CLOSED else (OPEN, None)
+
+
 def read_line_set(session: Session, start: datetime, end: datetime, period: str | None) -> LineSet:
     """The period's statement lines when ``period`` is given (``[start, end)`` is then its window), else
     the stored lines of ``[start, end)`` rounded as a statement would round them."""

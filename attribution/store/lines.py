@@ -1,6 +1,8 @@
 """Reads of the stored attribution lines (``attributed_costs``): sums per line item, tier, tenant and
-interval, and whether a tenant or pool ever had a line. Float columns are summed in key order
-(:func:`key_sum`), so the same stored lines always give the same sums; money stays integer micro-USD.
+interval, and whether a tenant or pool ever had a line. Sums over a window read whole days from the
+rollups (:mod:`attribution.store.daysums`); per-interval series read the lines. Float columns are summed
+in key order (:func:`key_sum`), so the same stored lines always give the same sums; money stays integer
+micro-USD.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attribution.model.statement import COMPONENTS
 from attribution.store.aggregates import key_sum
+from attribution.store.daysums import span, total
 from attribution.store.expressions import AnyRow
-from attribution.store.tables import AttributedCost, AttributionRun
+from attribution.store.tables import AttributedCost, AttributionRun, Period
 
 #: More than the attribution runs that can ever be in flight at once.
 RECENT_RUNS = 64
@@ -32,6 +35,21 @@ def results_version(session: Session) -> tuple[int, int]:
     return last_id, int(recent)
 
 
+def results_state(session: Session, period: str | None) -> tuple[tuple[int, int], str | None, str | None]:
+    """:func:`results_version` and ``period``'s (status, content hash), None when it has no row or none
+    is asked, in one statement: one snapshot, one round trip per request that reuses a cached answer."""
+    t, p = AttributionRun, Period
+    last = select(func.coalesce(func.max(t.id), 0)).scalar_subquery()
+    recent = select(func.count()).where(t.id > last - RECENT_RUNS).scalar_subquery()
+    status = select(p.status).where(p.period == period).scalar_subquery()
+    content = select(p.content_hash).where(p.period == period).scalar_subquery()
+    if period is None:
+        runs = session.execute(select(last, recent)).one()
+        return (int(runs[0]), int(runs[1])), None, None
+    row = session.execute(select(last, recent, status, content)).one()
+    return (int(row[0]), int(row[1])), row[2], row[3]
+
+
 def _window(start: datetime, end: datetime, tenant: str | None = None) -> list[Any]:
     t = AttributedCost
     where = [t.interval_start >= start, t.interval_start < end]
@@ -43,18 +61,13 @@ def _window(start: datetime, end: datetime, tenant: str | None = None) -> list[A
 def line_item_sums(
     session: Session, start: datetime, end: datetime, fields: Sequence[str]
 ) -> Sequence[AnyRow]:
-    """Per (tenant, pool, tier, cluster) of ``[start, end)``, ordered so: the tenant, pool and tier, the
-    sums of ``fields`` (floats in key order), whether any line was estimated (1 or 0), and the cluster."""
-    t = AttributedCost
-    keys = (t.tenant, t.pool, t.tier, t.cluster)
+    """Per (tenant, pool, tier) of ``[start, end)``, ordered so: the key, the sums of ``fields`` (floats
+    in order, :func:`~attribution.store.daysums.total`), whether any line was estimated (1 or 0) and the
+    cluster (each cluster's lines apart); whole days from the rollups."""
+    s = span(start, end)
+    keys = (s.c.tenant, s.c.pool, s.c.tier, s.c.cluster)
     return session.execute(
-        select(
-            *keys[:3],
-            *(key_sum(getattr(t, f)) for f in fields),  # floats in key order
-            func.max(case((t.estimated, 1), else_=0)),
-            t.cluster,
-        )
-        .where(t.interval_start >= start, t.interval_start < end)
+        select(*keys[:3], *(total(s, f) for f in fields), func.max(s.c.estimated), s.c.cluster)
         .group_by(*keys)
         .order_by(*keys)
     ).all()
@@ -62,12 +75,8 @@ def line_item_sums(
 
 def estimated_keys(session: Session, start: datetime, end: datetime) -> set[tuple[str, str, str]]:
     """(tenant, pool, tier) with an estimated stored line in ``[start, end)``: a flag, never money."""
-    t = AttributedCost
-    rows = session.execute(
-        select(t.tenant, t.pool, t.tier)
-        .where(t.interval_start >= start, t.interval_start < end, t.estimated)
-        .distinct()
-    ).all()
+    s = span(start, end)
+    rows = session.execute(select(s.c.tenant, s.c.pool, s.c.tier).where(s.c.estimated == 1).distinct()).all()
     return {(str(a), str(b), str(c)) for a, b, c in rows}
 
 
@@ -94,47 +103,36 @@ def interval_sums(session: Session, start: datetime, end: datetime, tenant: str 
 
 def pools_of_tenant(session: Session, tenant: str, start: datetime, end: datetime) -> set[str]:
     """The pools ``tenant`` has lines in over ``[start, end)``."""
-    t = AttributedCost
-    return set(
-        session.scalars(
-            select(t.pool)
-            .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
-            .distinct()
-        )
-    )
+    s = span(start, end, tenant=tenant)
+    return set(session.scalars(select(s.c.pool).distinct()))
 
 
 def estimated_and_unmeasured(
     session: Session, start: datetime, end: datetime, tenant: str | None
 ) -> tuple[int, int]:
     """Micro-USD of ``[start, end)`` (``tenant``'s, when given) on estimated lines, and unmeasured."""
-    t = AttributedCost
+    s = span(start, end, tenant=tenant)
     estimated, unmeasured = session.execute(
         select(
-            func.coalesce(func.sum(case((t.estimated, t.total_usd_micros), else_=0)), 0),
-            func.coalesce(func.sum(t.unmeasured_usd_micros), 0),
-        ).where(*_window(start, end, tenant))
+            func.coalesce(func.sum(s.c.estimated_usd_micros), 0),
+            func.coalesce(func.sum(s.c.unmeasured_usd_micros), 0),
+        )
     ).one()
     return int(estimated), int(unmeasured)
 
 
 def tier_sums(session: Session, start: datetime, end: datetime, pool: str | None = None) -> Sequence[AnyRow]:
     """Per tier of ``[start, end)`` (``pool``'s lines only, when given), unordered: requests, tokens
-    (prompt + generated), KV byte-seconds (in key order) and micro-USD."""
-    t = AttributedCost
-    where = [t.interval_start >= start, t.interval_start < end]
-    if pool is not None:
-        where.append(t.pool == pool)
+    (prompt + generated), KV byte-seconds (in order) and micro-USD."""
+    s = span(start, end, pool=pool)
     return session.execute(
         select(
-            t.tier,
-            func.sum(t.requests),
-            func.sum(t.prompt_tokens + t.generation_tokens),
-            key_sum(t.kv_byte_seconds),
-            func.sum(t.total_usd_micros),
-        )
-        .where(*where)
-        .group_by(t.tier)
+            s.c.tier,
+            func.sum(s.c.requests),
+            func.sum(s.c.prompt_tokens + s.c.generation_tokens),
+            total(s, "kv_byte_seconds"),
+            func.sum(s.c.total_usd_micros),
+        ).group_by(s.c.tier)
     ).all()
 
 
@@ -166,35 +164,29 @@ def memory_by_interval_and_tier(
 
 def pool_usage(session: Session, pool: str, start: datetime, end: datetime) -> tuple[int, int]:
     """The pool's tokens (prompt + generated) and requests over ``[start, end)``."""
-    a = AttributedCost
+    s = span(start, end, pool=pool)
     tokens, requests = session.execute(
         select(
-            func.coalesce(func.sum(a.prompt_tokens + a.generation_tokens), 0),
-            func.coalesce(func.sum(a.requests), 0),
-        ).where(a.pool == pool, a.interval_start >= start, a.interval_start < end)
+            func.coalesce(func.sum(s.c.prompt_tokens + s.c.generation_tokens), 0),
+            func.coalesce(func.sum(s.c.requests), 0),
+        )
     ).one()
     return int(tokens), int(requests)
 
 
 def pool_cost_of_tiers(session: Session, pool: str, start: datetime, end: datetime, tiers: list[str]) -> int:
     """Micro-USD of the pool's lines in ``tiers`` over ``[start, end)``."""
-    a = AttributedCost
-    return int(
-        session.execute(
-            select(func.coalesce(func.sum(a.total_usd_micros), 0)).where(
-                a.pool == pool, a.interval_start >= start, a.interval_start < end, a.tier.in_(tiers)
-            )
-        ).scalar_one()
-    )
+    s = span(start, end, pool=pool, tiers=tiers)
+    return int(session.execute(select(func.coalesce(func.sum(s.c.total_usd_micros), 0))).scalar_one())
 
 
 def pool_tier_cost_and_tokens(
     session: Session, pool: str, start: datetime, end: datetime, tiers: list[str]
 ) -> Sequence[AnyRow]:
     """Per tier of ``tiers``: the pool's micro-USD and tokens (prompt + generated) over ``[start, end)``."""
-    a = AttributedCost
+    s = span(start, end, pool=pool, tiers=tiers)
     return session.execute(
-        select(a.tier, func.sum(a.total_usd_micros), func.sum(a.prompt_tokens + a.generation_tokens))
-        .where(a.pool == pool, a.interval_start >= start, a.interval_start < end, a.tier.in_(tiers))
-        .group_by(a.tier)
+        select(
+            s.c.tier, func.sum(s.c.total_usd_micros), func.sum(s.c.prompt_tokens + s.c.generation_tokens)
+        ).group_by(s.c.tier)
     ).all()

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from attribution.model.statement import COMPONENTS, CORRECTION, IDLE_PART_FIELDS, USAGE, USAGE_FIELDS
 from attribution.store.aggregates import key_sum
-from attribution.store.tables import AttributedCost, CorrectionLine, Period, StatementLine, StatementRate
+from attribution.store.daysums import span, total
+from attribution.store.tables import CorrectionLine, Period, StatementLine, StatementRate
 from attribution.timeutil import period_window
 
 
@@ -37,7 +38,7 @@ def _aggregate(rows: Sequence[Any], charge_class: str, charge_period: str | None
     ]
 
 
-def _sums(model: type[AttributedCost] | type[CorrectionLine]) -> list[Any]:
+def _sums(model: type[CorrectionLine]) -> list[Any]:
     fields = [*(f"{c}_usd_micros" for c in COMPONENTS), *IDLE_PART_FIELDS]
     money = [func.sum(getattr(model, f)).label(f) for f in fields]
     usage = [key_sum(getattr(model, f)).label(f) for f in USAGE_FIELDS]  # floats in key order
@@ -45,13 +46,15 @@ def _sums(model: type[AttributedCost] | type[CorrectionLine]) -> list[Any]:
 
 
 def usage_lines(session: Session, period: str) -> list[dict[str, Any]]:
-    """The period's own cost per pool x tenant x tier x cluster, in micro-USD, from the stored lines."""
+    """The period's own cost per pool x tenant x tier x cluster, in micro-USD, from the stored interval
+    lines (whole days from their rollups, :mod:`attribution.store.daysums`)."""
     start, end = period_window(period)
-    keys = (AttributedCost.pool, AttributedCost.tenant, AttributedCost.tier, AttributedCost.cluster)
+    s = span(start, end)
+    fields = [*(f"{c}_usd_micros" for c in COMPONENTS), *IDLE_PART_FIELDS, "total_usd_micros", *USAGE_FIELDS]
     rows = session.execute(
-        select(*keys, *_sums(AttributedCost))
-        .where(AttributedCost.interval_start >= start, AttributedCost.interval_start < end)
-        .group_by(*keys)
+        select(s.c.pool, s.c.tenant, s.c.tier, s.c.cluster, *(total(s, f).label(f) for f in fields)).group_by(
+            s.c.pool, s.c.tenant, s.c.tier, s.c.cluster
+        )
     ).all()
     return _aggregate(rows, USAGE, period)
 

@@ -197,6 +197,8 @@ class DailyLineSum(CostAndUsage, Base):
     tenant: Mapped[str] = mapped_column(primary_key=True)
     tier: Mapped[str] = mapped_column(primary_key=True)
     estimated: Mapped[bool] = mapped_column(Boolean)
+    estimated_usd_micros: Mapped[int] = mapped_column(server_default="0")
+    """The day's ``total_usd_micros`` on estimated lines: the estimated share of a window, from days."""
     covered_seconds: Mapped[int]
     lines: Mapped[int] = mapped_column(Integer)
     cluster: Mapped[str] = mapped_column(primary_key=True, server_default=DEFAULT_CLUSTER)

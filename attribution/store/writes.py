@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Column, Table, delete
+from sqlalchemy import Column, Table, delete, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -74,11 +74,37 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
     for r in rows:
         key = (r["interval_start"], str(r.get("cluster", DEFAULT_CLUSTER)))
         by_interval.setdefault(key, set()).add(r["gpu_uuid"])
+    clusters = {cluster for _start, cluster in by_interval}
+    if is_postgres(session) and len(rows) >= COPY_MIN_ROWS and len(clusters) == 1:
+        keys = sorted((s, u) for (s, _c), uuids in by_interval.items() for u in uuids)
+        _clear_gpu_parts_pg(session, keys, clusters.pop())
+        return
     for start, cluster in sorted(by_interval):  # one order for every writer
         uuids = sorted(by_interval[start, cluster])
         for i in range(0, len(uuids), BATCH_ROWS):
             where = (t.c.interval_start == start, t.c.gpu_uuid.in_(uuids[i : i + BATCH_ROWS]))
             session.execute(delete(t).where(*where, t.c.cluster == cluster))
+
+
+def _clear_gpu_parts_pg(session: Session, keys: list[tuple[datetime, str]], cluster: str) -> None:
+    """:func:`clear_gpu_parts` in at most two statements. An index probe first: a window collected for
+    the first time has nothing to clear. Else one DELETE, the (interval, GPU) keys travelling as two
+    arrays (epoch seconds and text, which the driver sends far faster than timestamps), the rows locked
+    in key order first (``ORDER BY ... FOR UPDATE``, the order of every writer), so two collections of
+    overlapping windows wait for each other rather than deadlock. It was one DELETE per interval. Only
+    ``cluster``'s rows: another cluster may name its GPUs alike."""
+    low, high = keys[0][0], keys[-1][0]
+    probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
+    if not session.execute(text(probe), {"low": low, "high": high}).scalar():
+        return
+    statement = text(
+        "DELETE FROM gpu_samples WHERE ctid = ANY(ARRAY(SELECT g.ctid FROM gpu_samples AS g "
+        "JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
+        "ON g.interval_start = to_timestamp(k.s) AND g.gpu_uuid = k.u AND g.cluster = :cluster "
+        "ORDER BY g.interval_start, g.gpu_uuid, g.part FOR UPDATE OF g))"
+    )
+    starts = [round(k[0].timestamp()) for k in keys]
+    session.execute(statement, {"starts": starts, "uuids": [k[1] for k in keys], "cluster": cluster})
 
 
 def insert_all(session: Session, model: type[DeclarativeBase], rows: Iterable[Mapping[str, Any]]) -> None:
@@ -117,7 +143,8 @@ def _dedupe(rows: Sequence[Mapping[str, Any]], pk: list[str]) -> list[Mapping[st
 def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
     """:func:`upsert` for large batches: on Postgres, COPY (binary) into a temporary table, then one
     ``INSERT ... SELECT DISTINCT ON (pk) ... ORDER BY pk ON CONFLICT (pk) DO UPDATE``; elsewhere, or for
-    few rows, :func:`upsert`.
+    few rows, :func:`upsert`. First it tries a plain COPY into the table (:func:`_copy_new_rows`), which
+    is all a window collected for the first time needs.
 
     Runs in the session's transaction: nothing is visible until the caller commits. Of duplicates of a
     primary key in ``rows``, the last wins (``ctid`` order is COPY order in a fresh temporary table), and
@@ -138,6 +165,8 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     connection = session.connection()
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
+    if _copy_new_rows(session, table, pk, rows):
+        return len(rows)
     try:
         with driver.cursor() as cursor:
             cursor.execute(
@@ -160,6 +189,52 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     return written
 
 
+def _copy_new_rows(session: Session, table: Table, pk: list[str], rows: Sequence[Mapping[str, Any]]) -> bool:
+    """COPY ``rows`` straight into ``table`` under a savepoint: the common case (a window collected for the
+    first time, or a GPU's parts just cleared) has no conflict, and needs neither the temporary table nor
+    the ``INSERT ... SELECT``. Rows go in key order, the order of the upsert below, so that concurrent
+    writers of overlapping windows wait for each other rather than deadlock. A duplicate key (in
+    ``rows``, or already stored) rolls back to the savepoint and returns False: the caller upserts."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        ordered = sorted(rows, key=_key_order(pk))
+    except TypeError:  # keys that do not compare (a naive timestamp): the upsert path refuses them
+        return False
+    try:  # SQL savepoints: psycopg's transaction() would COMMIT if the session had sent nothing yet
+        with driver.cursor() as cursor:
+            cursor.execute("SAVEPOINT _bulk_copy_first")
+            try:
+                _copy_rows(
+                    cursor,
+                    sql.Identifier(table.name),
+                    _written_columns(table, rows),
+                    ordered,
+                    connection.dialect,
+                )
+            except psycopg.errors.UniqueViolation:
+                cursor.execute("ROLLBACK TO SAVEPOINT _bulk_copy_first")
+                return False
+            cursor.execute("RELEASE SAVEPOINT _bulk_copy_first")
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        connection.invalidate(exc)
+        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    return True
+
+
+def _key_order(pk: list[str]) -> Any:
+    """Sort key of rows by primary key (text by code point). Two COPYs of overlapping windows thus take
+    their keys in one order; a writer on the upsert path orders text by the database's collation, and
+    should the two ever deadlock, Postgres aborts one of them: its chunk fails whole and is collected
+    again, nothing is half-written. A row without ``cluster`` is the default cluster's."""
+
+    def key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(k, _SERVER_DEFAULTS.get(k)) for k in pk)
+
+    return key
+
+
 def _copy_rows(
     cursor: psycopg.Cursor[Any],
     target: sql.Identifier,
@@ -173,12 +248,18 @@ def _copy_rows(
         (i, c.type.process_bind_param) for i, c in enumerate(columns) if isinstance(c.type, TypeDecorator)
     ]
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    # a chunk repeats few distinct timestamps (one per interval): each is bound once, not once per row
+    bound: list[dict[Any, Any]] = [{} for _ in binders]
     with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, names)) as copy:
         copy.set_types([_PG_COPY_TYPES[type(c.type).__name__.replace("UTC", "")] for c in columns])
         for row in rows:
             values = list(getter(row))
-            for i, bind in binders:
-                values[i] = bind(values[i], dialect)
+            for (i, bind), seen in zip(binders, bound, strict=True):
+                value = values[i]
+                if value in seen:
+                    values[i] = seen[value]
+                else:
+                    values[i] = seen[value] = bind(value, dialect)
             copy.write_row(values)
 
 

@@ -1,12 +1,13 @@
 """clusters: a ``cluster`` column in every per-cluster table, last in each key; existing rows are 'default'
 
 Revision ID: 20261204clus
-Revises: 20261204recovery
+Revises: 20261204views
 Create Date: 2026-12-04 04:00:00+00:00
 
-Issue 19 part 1 (docs/scale-out.md). The analyst views read ``attributed_costs``, whose key changes: they
+Issue 19 part 1 (docs/scale-out.md). The analyst views read ``daily_line_sums``, whose key changes: they
 are dropped first (SQLite's batch mode rebuilds the table under them) and recreated grouped by cluster as
-well, with their full definition as of 20261204recovery (idle kinds and recovery among the measures).
+well, with their full definition as of 20261204views (over the rollups; idle kinds and recovery among the
+measures).
 """
 
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261204clus"
-down_revision: str | None = "20261204recovery"
+down_revision: str | None = "20261204views"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -58,15 +59,15 @@ INTEGER_MEASURES = (
 
 
 def view_sql(name: str, key: str, dialect: str, *, clustered: bool) -> str:
-    """20261204recovery's view, grouped by ``cluster`` too when ``clustered``."""
-    day = "(interval_start AT TIME ZONE 'UTC')::date" if dialect == "postgresql" else "date(interval_start)"
+    """20261204views' view (over ``daily_line_sums``), grouped by ``cluster`` too when ``clustered``."""
+    day = "(day_start AT TIME ZONE 'UTC')::date" if dialect == "postgresql" else "date(day_start)"
     cast = "::bigint" if dialect == "postgresql" else ""
     keys = f"{key}, cluster" if clustered else key
     measures = ",\n  ".join(f"SUM({m}){cast} AS {m}" for m in INTEGER_MEASURES)
     return (
         f"CREATE VIEW {name} AS\nSELECT\n  {day} AS day,\n  {keys},\n"
         f"  SUM(kv_byte_seconds) / {GIB_HOUR_BYTE_SECONDS}.0 AS memory_gib_hours,\n  {measures}\n"
-        f"FROM attributed_costs\nGROUP BY {day}, {keys}"
+        f"FROM daily_line_sums\nGROUP BY {day}, {keys}"
     )
 
 

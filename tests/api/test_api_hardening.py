@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.ledger.attribute import run_attribution
 from attribution.store.lines import results_version
 from attribution.store.session import unit_of_work
-from attribution.store.tables import AttributedCost, AttributionRun
+from attribution.store.tables import AttributionRun
 from attribution.store.writes import insert_all
 from attribution.timeutil import iso
 from tests.builders import T0
 from tests.support.api import END, Api, api_over, bearer, stored_line
+from tests.support.lines import insert_lines
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 
@@ -63,7 +64,7 @@ def test_the_results_version_sees_a_run_that_commits_out_of_order(pg_tx: session
 def test_series_buckets_start_at_the_window_not_the_epoch(pg_tx: sessionmaker[Session]) -> None:
     api = api_over(pg_tx, {})
     with unit_of_work(pg_tx) as session:
-        insert_all(session, AttributedCost, [stored_line("A", "0-4k", 7000, minute=13 * 60)])
+        insert_lines(session, [stored_line("A", "0-4k", 7000, minute=13 * 60)])
     noon = {"start": iso(T0 + timedelta(hours=12)), "end": iso(T0 + timedelta(hours=36))}
     body = api.get("/v1/tenants/A/usage", key="finance", step_seconds=86400, **noon).json()
     assert [p["start"] for p in body["points"]] == [noon["start"]]  # not midnight, before the window

@@ -23,7 +23,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
-from tests.support.api import END, bearer
+from tests.support.api import END, KeyClock, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 ACME = "Acme Corp"
@@ -41,6 +41,7 @@ def test_a_tenant_id_with_a_space_gets_a_key(pg_tx: sessionmaker[Session]) -> No
         row = session.get(ApiKey, key.key_id)
         assert row is not None and scopes_of(row) == (f"tenant:{ACME}",)
     client = TestClient(create_app(settings, pg_tx))
+    clock = KeyClock(client, settings.api.key_cache_seconds)
 
     mine = client.get(f"/v1/tenants/{quote(ACME)}/usage", params=WINDOW, headers=bearer(key.token))
     assert mine.status_code == 200, mine.text
@@ -51,6 +52,10 @@ def test_a_tenant_id_with_a_space_gets_a_key(pg_tx: sessionmaker[Session]) -> No
 
     with unit_of_work(pg_tx) as session:
         revoke_key(session, key.key_id)
+    # verified a moment ago: trusted until key_cache_seconds have passed, then refused (docs/security.md)
+    kept = client.get(f"/v1/tenants/{quote(ACME)}/usage", params=WINDOW, headers=bearer(key.token))
+    assert kept.status_code == 200, kept.text
+    clock.pass_bound()
     gone = client.get(f"/v1/tenants/{quote(ACME)}/usage", params=WINDOW, headers=bearer(key.token))
     assert gone.status_code == 401
 

@@ -16,7 +16,7 @@ from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey
 from attribution.timeutil import iso
 from tests.builders import T0
-from tests.support.api import END, Api, bearer
+from tests.support.api import END, Api, KeyClock, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
 #: (method, path, params) of every route that needs a key, and the keys that may call it
@@ -106,6 +106,7 @@ def test_cli_creates_lists_and_revokes_keys(api: Api, monkeypatch: pytest.Monkey
     assert created.exit_code == 0, created.output
     token = created.output.strip().splitlines()[-1]
     key_id = token.split("_")[1]
+    clock = KeyClock(api.client)
     assert api.client.get("/v1/pools", params=WINDOW, headers=bearer(token)).status_code == 200
 
     listed = runner.invoke(cli, ["keys", "list"])
@@ -114,6 +115,7 @@ def test_cli_creates_lists_and_revokes_keys(api: Api, monkeypatch: pytest.Monkey
 
     revoked = runner.invoke(cli, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0, revoked.output
+    clock.pass_bound()  # a revocation takes effect within api.key_cache_seconds
     response = api.client.get("/v1/pools", params=WINDOW, headers=bearer(token))
     assert response.status_code == 401 and response.json()["error"] == "unauthenticated"
     assert "revoked" in runner.invoke(cli, ["keys", "list"]).output

@@ -95,3 +95,32 @@ def test_cached_bytes_equal_a_fresh_uncached_computation(api: Api, pg_tx: sessio
     page = api.get("/v1/line-items", **WINDOW)
     again = fresh.get("/v1/line-items", params=WINDOW, headers=bearer(api.keys["admin"]))
     assert page.content == again.content
+
+
+#: The answers kept per run by attribution/api/answers.py: path, key, and query beyond the window.
+KEPT = (
+    ("/v1/tenants/acme/usage", "admin", {}),
+    ("/v1/tiers", "finance", {}),
+    ("/v1/periods/2026-11/statement", "finance", {}),
+)
+
+
+def test_usage_tiers_and_statements_are_computed_once_per_run_and_tagged(
+    api: Api, pg_tx: sessionmaker[Session]
+) -> None:
+    answers = api.client.app.state.answers  # type: ignore[attr-defined]
+    tags = {}
+    for path, key, extra in KEPT:
+        first = api.get(path, key, **WINDOW, **extra)
+        assert first.status_code == 200, first.text
+        etag = tags[path] = first.headers["ETag"]
+        assert not etag.startswith("W/") and etag.startswith('"')
+        computed = answers.computed
+        again = api.get(path, key, **WINDOW, **extra)
+        assert again.content == first.content and again.headers["ETag"] == etag
+        assert answers.computed == computed, f"{path} computed again within one run"
+        assert _conditional(api, path, etag, key, **extra) == 304
+    store(pg_tx, [], [], [create_usage_row(5, "acme", "0-4k", 90_000.0, requests=2)])
+    run_attribution(api.settings, pg_tx, T0, END)
+    for path, key, extra in KEPT:
+        assert _conditional(api, path, tags[path], key, **extra) == 200, f"{path} stale after a run"

@@ -72,7 +72,7 @@ def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(
     page.goto(f"{console.url}/console/?period={PERIOD}")
     assert "PROVISIONAL" in page.inner_text("main")
     api = _api(console, "/v1/chargeback", "finance", period=PERIOD).json()
-    shown = _cells(page, "tenants", 9)
+    shown = _cells(page, "tenants", 13)  # after 3 idle kinds, unmeasured, recovery
     assert shown == {t["tenant"]: money(t["total_cents"]) for t in api["tenants"]}
     # the chart's hover text is the table's figure
     hover = page.locator("#chart-tenants rect.bar title").all_text_contents()
@@ -85,7 +85,7 @@ def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(
     _non_blank(screenshot(page, "02-tenants"))
     page.click("table#tenants >> text=acme-chat")
     page.wait_for_url("**/console/tenants/acme-chat?period=*")
-    days = _cells(page, "days", 9)
+    days = _cells(page, "days", 13)
     assert len(days) == 30 and next(iter(days)) == "2026-11-01"
     total = page.inner_text("table#days tfoot td.total")
     assert total == money(sum(int(v.replace(",", "").replace(".", "")) for v in days.values()))
@@ -110,7 +110,7 @@ def test_finance_signs_in_reads_every_page_downloads_closes_and_signs_out(
 
     page.click("nav >> text=Pools")
     pools = _api(console, "/v1/pools", "finance", period=PERIOD).json()["pools"]
-    assert _cells(page, "pools", 10) == {p["pool"]: money(p["cost_cents"]) for p in pools}
+    assert _cells(page, "pools", 11) == {p["pool"]: money(p["cost_cents"]) for p in pools}
     _non_blank(screenshot(page, "05-pools"))
 
     page.click("nav >> text=Coverage")

@@ -30,8 +30,8 @@ from tests.support.snapshots import Rows
 
 NOW = END + timedelta(seconds=60)
 FIRST_CHUNK_END = START + timedelta(minutes=CHUNK_INTERVALS)
-#: 4 range queries per GPU chunk: requests 1-4 are chunk 1, request 6 is the second of chunk 2
-BEFORE_THE_FAULT = ["pass"] * 5
+#: 5 range queries per GPU chunk (power is the 5th): requests 1-5 are chunk 1, request 7 the 2nd of chunk 2
+BEFORE_THE_FAULT = ["pass"] * 6
 LIMIT = 1000
 
 #: fault -> (error code, words the message must hold)
@@ -58,9 +58,10 @@ def settings_for(simulated: Simulated, proxy: FaultProxy) -> Settings:
 
 
 def client_for(settings: Settings) -> PromClient:
-    return PromClient.for_source(
-        settings.effective_sources()[0], settings.collection.retry, settings.collection.max_series_per_query
-    )
+    """One query at a time: the faults are placed by request number, which concurrent reads of a chunk's
+    signals (max_concurrent_queries) would leave to chance."""
+    source = settings.effective_sources()[0].model_copy(update={"max_concurrent_queries": 1})
+    return PromClient.for_source(source, settings.collection.retry, settings.collection.max_series_per_query)
 
 
 def state(factory: sessionmaker[Session]) -> tuple[int, int, int, list[tuple[object, ...]]]:
@@ -114,7 +115,7 @@ def test_infinite_values_are_dropped_as_missing_never_stored(
     coverage says a series is missing, and nothing infinite reaches a table (it would poison every sum)."""
     settings = settings_for(simulated, proxy)
     gpu = next(p for p in plans(settings) if p.collector.value == "gpu")
-    proxy.faults.extend(["pass"] * 4 + ["inf"])  # every fb_used_bytes value of chunk 2 is +Inf, -Inf or NaN
+    proxy.faults.extend(["pass"] * 5 + ["inf"])  # every fb_used_bytes value of chunk 2 is +Inf, -Inf or NaN
     outcome = run_once(settings, pg_factory, gpu, client_for(settings), now=NOW)
     assert outcome.status == "ok", outcome
     reference = undisturbed[0]["gpu_samples"]

@@ -19,6 +19,7 @@ from attribution.reports.lineitems import window_lines
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost
 from tests.builders import T0
+from tests.support.lines import add_lines
 
 #: 2**53 and then ones: summed in interval order each 1.0 is lost to rounding; in reverse order, not.
 VALUES = [2.0**53, *([1.0] * 7)]
@@ -56,9 +57,9 @@ def test_window_sums_do_not_depend_on_the_order_rows_were_written(
 ) -> None:
     minutes = list(enumerate(VALUES))
     with unit_of_work(pg_tx) as session:  # day 0 written in interval order, day 1 in reverse
-        session.add_all([line(m, v, 0) for m, v in minutes])
+        add_lines(session, [line(m, v, 0) for m, v in minutes])
     with unit_of_work(pg_tx) as session:
-        session.add_all([line(m, v, 1) for m, v in reversed(minutes)])
+        add_lines(session, [line(m, v, 1) for m, v in reversed(minutes)])
     expected = in_key_order(VALUES)
     with pg_tx() as session:
         # the plan Postgres picks for a large window or once autoanalyze has run: a scan in heap order

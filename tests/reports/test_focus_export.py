@@ -29,6 +29,7 @@ from attribution.api.app import create_app
 from attribution.config import Settings
 from attribution.ledger.attribute import run_attribution
 from attribution.model.currency import convert_total
+from attribution.model.statement import COMPONENTS
 from attribution.reports.focus import FOCUS_COLUMNS, PRICING_CURRENCY_COLUMNS, X_COLUMNS
 from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_currency import in_currency
@@ -314,7 +315,7 @@ def test_allocation_columns_split_each_pools_cost_exactly(
             assert row["x_AllocatedMethodId"] == "memory-time-v1"
             details = json.loads(row["x_AllocatedMethodDetails"])
             elements = details["Elements"]
-            assert {e["x_Component"] for e in elements} == {"kv_in_use", "static", "idle", "unmeasured"}
+            assert {e["x_Component"] for e in elements} == set(COMPONENTS)
             assert sum(e["x_AmountUsdMicros"] for e in elements) == int(row["x_CostUsdMicros"])
             pool = row["x_Pool"]
             assert details["x_OriginResourceId"] == f"pool/{pool}"

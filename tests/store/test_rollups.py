@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.ledger.attribute import run_attribution
 from attribution.ledger.close import close_period
-from attribution.store.rollups import summed_columns, touched_days
+from attribution.store.rollups import SUMMED, line_columns, summed_columns, touched_days
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, DailyLineSum, Period, TenantUsage
 from attribution.store.writes import upsert
@@ -73,20 +73,22 @@ def _end() -> datetime:
 
 def _assert_rollups_match(factory: sessionmaker[Session]) -> None:
     names = summed_columns()
-    expected: dict[tuple, list] = defaultdict(lambda: [0] * len(names) + [False, 0, 0])
+    expected: dict[tuple, list] = defaultdict(lambda: [0] * len(names) + [False, 0, 0, 0])
     with factory() as session:
         for line in session.scalars(select(AttributedCost)):
             day = line.interval_start.replace(hour=0)
             sums = expected[(day, line.pool, line.tenant, line.tier)]
             for i, name in enumerate(names):
                 sums[i] += getattr(line, name)
-            sums[-3] = sums[-3] or line.estimated
+            sums[-4] = sums[-4] or line.estimated
+            sums[-3] += line.total_usd_micros if line.estimated else 0
             sums[-2] += line.covered_seconds or 0
             sums[-1] += 1
         stored = {
             (r.day_start, r.pool, r.tenant, r.tier): [
                 *(getattr(r, n) for n in names),
                 r.estimated,
+                r.estimated_usd_micros,
                 r.covered_seconds,
                 r.lines,
             ]
@@ -109,6 +111,7 @@ def test_summed_columns_are_every_money_and_usage_column() -> None:
     assert set(money) <= set(names)
     assert {"requests", "prompt_tokens", "generation_tokens", *FLOATS} <= set(names)
     assert set(names) <= {c.name for c in DailyLineSum.__table__.columns}
+    assert sorted(SUMMED) == sorted(line_columns()), "SUMMED must list every CostAndUsage column"
 
 
 def test_touched_days_are_whole_days() -> None:

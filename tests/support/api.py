@@ -10,15 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
+from attribution.api.keycache import KeyCache
 from attribution.config import Settings
 from attribution.store.apikeys import create_key
 from attribution.store.session import unit_of_work
-from attribution.store.tables import AttributedCost
-from attribution.store.writes import insert_all
 from tests.builders import (
     T0,
     create_gpu_rows,
@@ -27,6 +27,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.support.lines import insert_lines
 
 MINUTES = 60
 END = T0 + timedelta(minutes=MINUTES)
@@ -91,7 +92,23 @@ def stored_line(tenant: str, tier: str, usd_micros: int, minute: int = 0) -> dic
 
 def api_over(factory: sessionmaker[Session], amounts: dict[tuple[str, str], int]) -> Api:
     with unit_of_work(factory) as session:
-        insert_all(session, AttributedCost, [stored_line(t, tier, a) for (t, tier), a in amounts.items()])
+        insert_lines(session, [stored_line(t, tier, a) for (t, tier), a in amounts.items()])
     keys = {s.split(":")[-1]: create_api_key(factory, s) for s in ("finance", "tenant:A", "tenant:B")}
     app = create_app(small_cluster_settings(max_window_days=31), factory)
     return Api(TestClient(app, raise_server_exceptions=False), small_cluster_settings(), factory, keys)
+
+
+class KeyClock:
+    """The monotonic clock of an app's key cache, moved by the test: a revocation's bound without
+    sleeping through it."""
+
+    def __init__(self, client: TestClient, seconds: float = 5.0) -> None:
+        self.now = 0.0
+        self.seconds = seconds
+        app = client.app
+        assert isinstance(app, FastAPI)
+        app.state.keys = KeyCache(seconds, clock=lambda: self.now)
+
+    def pass_bound(self) -> None:
+        """Move past ``key_cache_seconds``: every kept key is checked again."""
+        self.now += self.seconds

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.budgets.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from attribution.config import Settings
 from attribution.store.session import unit_of_work
-from attribution.store.tables import AttributedCost, ClusterCost, CorrectionLine
+from attribution.store.tables import ClusterCost, CorrectionLine
 from attribution.store.writes import insert_all
 from tests.builders import T0, small_cluster_settings
 from tests.support.api import stored_line
+from tests.support.lines import insert_lines
 
 #: 119 one-minute intervals attributed from T0 (2026-11-02T00:00Z), in November 2026 (30 days).
 ATTRIBUTED_INTERVALS = 119
@@ -37,7 +38,7 @@ def store_month(factory: sessionmaker[Session]) -> None:
     attributed intervals (their cost does not matter to a budget, only how many there are)."""
     with unit_of_work(factory) as session:
         lines = [stored_line("acme", "0-4k", ACME_USAGE), stored_line("globex", "0-4k", GLOBEX_USAGE)]
-        insert_all(session, AttributedCost, lines)
+        insert_lines(session, lines)
         correction = {k: v for k, v in stored_line("acme", "0-4k", ACME_CORRECTION).items()}
         del correction["interval_start"], correction["estimated"]
         insert_all(
