@@ -82,7 +82,9 @@ def test_windows_from_rollups_equal_the_sums_of_their_lines(
     with db_factory() as session:
         insert_lines(session, _unique(drawn))
         fields = list(SUMMED)
-        got = {tuple(r[:3]): list(r[3:]) for r in line_item_sums(session, start, end, fields)}
+        found = line_item_sums(session, start, end, fields)
+        assert {r[-1] for r in found} <= {"default"}  # the cluster, last: these lines are the default's
+        got = {tuple(r[:3]): list(r[3:-1]) for r in found}
         assert got.keys() == _expected(session, start, end, fields).keys()
         for key, sums in _expected(session, start, end, fields).items():
             _same(got[key], sums, [*fields, "estimated"])
@@ -126,7 +128,9 @@ def test_the_open_statement_and_the_analyst_views_equal_them_from_lines(
         for name, key in views.VIEWS.items():
             before = views.view_sql(name, key, dialect, "attributed_costs", "interval_start")
             old = _rows(session, before.split(" AS\n", 1)[1])
-            new = _rows(session, f"SELECT * FROM {name}")
+            # the views group by cluster too (20261204clus); these lines are all the default cluster's
+            measures = ", ".join(("memory_gib_hours", *views.INTEGER_MEASURES))
+            new = _rows(session, f"SELECT day, {key}, {measures} FROM {name}")
             assert old.keys() == new.keys(), name
             for k, values in old.items():
                 assert new[k][1:] == values[1:], (name, k)  # every integer measure exactly
