@@ -42,7 +42,8 @@ from attribution.store.collection_state import (
     intervals_covered_by_all,
     intervals_with_status,
 )
-from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
+from attribution.store.columns import tune_for_scans, usage_columns
+from attribution.store.inputs import gpu_counts, kv_samples
 from attribution.store.rollups import refresh_rollups
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
@@ -212,11 +213,10 @@ def run_attribution(
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)
         # read before the telemetry: a mark committed by then has its data visible to the reads below
         redone = [d.id for d in dirty_windows(session) if start <= d.window_start and d.window_end <= end]
-        telemetry = group_telemetry(
-            gpu_counts(session, start, end),
-            kv_samples(session, start, end),
-            tenant_usage(session, start, end),
-        )
+        tune_for_scans(session)
+        # usage as columns (no object per row); GPUs and KV are a few rows per interval, grouped as before
+        usage = usage_columns(session, start, end)
+        telemetry = group_telemetry(gpu_counts(session, start, end), kv_samples(session, start, end), ())
         check_prices_and_inventory(settings, start, telemetry)
         inputs = build_inputs(settings, start, end, telemetry)
         columns, splits = attribute_window_columns(
@@ -224,6 +224,7 @@ def run_attribution(
             inputs.cluster_intervals,
             policies(settings),
             period_scope(session, start, end),
+            usage,
         )
         del inputs.pool_intervals[:]  # a month's inputs are most of the memory; the splits carry the rest
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
@@ -233,9 +234,7 @@ def run_attribution(
         # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
         spread = intervals_with_status(session, "gateway", "missing", start, end)
         spread |= intervals_with_status(session, "gateway", "estimated", start, end)
-        rows = line_rows(
-            columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
-        )
+        rows = line_rows(columns, splits, usage, inputs.bytes_per_token, settings.line_grain_seconds, spread)
         _set_covered(rows, settings.line_grain_seconds, end)
         replace_window(session, AttributedCost, start, end, rows)
         refresh_rollups(session, start, end)  # the touched days, from their lines, in this transaction
