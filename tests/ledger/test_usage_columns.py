@@ -14,14 +14,17 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
 from attribution.ledger.inputs import build_inputs, group_telemetry
 from attribution.model.vectorized_usage import UsageColumns, with_usage
 from attribution.store.columns import SLICE_SECONDS, usage_columns, usage_columns_from_rows
+from attribution.store.expressions import epoch
+from attribution.store.incidents import detection_inputs
 from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
+from attribution.store.tables import GpuSample
 from tests.support.simulated import END, START, sim_prometheus, simulated
 from tests.support.simulated_db import simulated_db
 
@@ -108,3 +111,31 @@ def test_the_job_builds_the_same_pool_intervals(
     assert with_usage(bare.pool_intervals, columns) == by_rows.pool_intervals
     assert bare.cluster_intervals == by_rows.cluster_intervals
     assert bare.cluster_cost_rows == by_rows.cluster_cost_rows
+
+
+def test_incident_inputs_grouped_by_postgres_are_the_rows_grouped_here(
+    simulated_day: tuple[Settings, sessionmaker[Session]],
+) -> None:
+    """detection_inputs groups GPUs per pool-interval in SQL; grouping the rows in Python gives the same."""
+    _, factory = simulated_day
+    with factory() as session:
+        found = detection_inputs(session, START, DAY_END)
+        rows = session.execute(
+            select(
+                epoch(GpuSample.interval_start), GpuSample.pool, GpuSample.gpu_uuid, GpuSample.fb_used_bytes
+            )
+            .where(GpuSample.pool.is_not(None), GpuSample.interval_start >= START)
+            .where(GpuSample.interval_start < DAY_END)
+        ).all()
+    gpus: dict[tuple[int, str], set[str]] = {}
+    fb: dict[tuple[int, str], list[int]] = {}
+    for at, pool, uuid, used in rows:
+        gpus.setdefault((at, pool), set()).add(uuid)
+        if used is not None:
+            fb.setdefault((at, pool), []).append(used)
+    assert [(p.start_s, p.pool) for p in found] == sorted(gpus)
+    for p in found:
+        used = fb.get((p.start_s, p.pool))
+        assert p.gpus == tuple(sorted(gpus[(p.start_s, p.pool)]))
+        assert p.fb_used_bytes == (sum(used) / len(used) if used else None)
+    assert any(len(p.gpus) > 1 for p in found)
