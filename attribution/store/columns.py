@@ -1,11 +1,12 @@
 """Tenant usage of a window read as columns: numpy arrays, never a Python object per row.
 
 A month of a fleet is tens of millions of ``tenant_usage`` rows; reading them as rows (a tuple, then a
-``Usage`` object and a dict entry each) was most of the attribution job's time and memory. On Postgres
-the rows are grouped by (pool, tenant, tier), a few thousand groups, each with its values as arrays
-(``array_agg``) sent in Postgres' binary array format (``array_send``), which numpy decodes without a
-loop: five ``bytea`` values per group instead of five Python objects per row. The window is read a slice
-of :data:`SLICE_SECONDS` at a time so the database's aggregation state stays small too.
+``Usage`` object and a dict entry each) was the largest part of the attribution job's time. On Postgres
+the rows are grouped by (pool, tenant, tier) (a few hundred to a few thousand groups), each with its
+values as arrays (``array_agg``) sent in Postgres' binary array format (``array_send``), which numpy
+decodes without a loop: five ``bytea`` values per group instead of five Python objects per row. The
+window is read a slice of :data:`SLICE_SECONDS` at a time so the database's aggregation state stays
+small too. Readers compared: docs/performance.md.
 
 SQLite (the demo, one process) reads rows: :func:`usage_columns_from_rows` turns them into the same
 columns, and is the reference the Postgres reader is tested against.
@@ -120,9 +121,9 @@ def _assemble(groups: Sequence[tuple[str, str, str, list[Any]]]) -> UsageColumns
 def tune_for_scans(session: Session) -> None:
     """For the rest of the transaction, no JIT and more sort memory (Postgres; nothing on SQLite).
 
-    The job's reads are a few scans of a window, each well under a second per day of a fleet; Postgres'
-    JIT judges them costly by row count and spends longer compiling than running them. ``work_mem`` lets
-    the grouping of a slice's usage stay in memory rather than spill to disk."""
+    The job's reads are plain scans and groupings of a window. Postgres JIT-compiles a query its planner
+    estimates costly by row count, as a month's window can be, and compiling costs more than such a
+    query runs. ``work_mem`` keeps the grouping of a slice's usage in memory rather than on disk."""
     if is_postgres(session):
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
