@@ -12,6 +12,7 @@ from attribution.api.deps import LineQuery, LinesDep, SessionDep, SettingsDep, W
 from attribution.api.filters import LineFilterParams, kept_lines
 from attribution.api.limits import Expensive
 from attribution.api.params import CurrencyQuery, TenantQuery, resolve_period
+from attribution.reports.commitments import commitment_section
 from attribution.reports.export import lines_csv_chunks
 from attribution.reports.focus import focus_csv_chunks, focus_rows, gpu_hour_rates
 from attribution.reports.period_statement import build_statement
@@ -58,5 +59,7 @@ def focus_export(
     keep = LineFilterParams(tenant=tenant).resolve(session, settings, principal)
     billed = currency or settings.billing_currency_for(keep.tenant)
     found = in_currency(session, build_statement(session, name), settings.currency, billed, settings.rates())
-    rows = focus_rows(found, gpu_hour_rates(session, name, settings.interval_seconds), keep.tenant)
+    rates = gpu_hour_rates(session, name, settings.interval_seconds)
+    committed = commitment_section(session, settings, name).months
+    rows = focus_rows(found, rates, keep.tenant, committed)
     return StreamingResponse(focus_csv_chunks(rows), media_type="text/csv")

@@ -49,7 +49,7 @@ class CostStructureOut(BaseModel):
     cost_usd_micros: int
     tokens_usd_micros: int = Field(description="KV in use: the part that served tokens")
     memory_usd_micros: int = Field(description="static: weights, activations, runtime reserve")
-    idle_usd_micros: int = Field(description="KV free: headroom; tokens + memory + idle = cost exactly")
+    idle_usd_micros: int = Field(description="KV free: headroom; tokens + memory + idle + recovery = cost")
     settled_idle_usd_micros: int = Field(description="idle as settled: KV free plus static nobody used")
     unmeasured_usd_micros: int
     long_context_usd_micros: int = Field(description="lines of the tiers starting at 32k tokens or more")
@@ -60,6 +60,8 @@ class CostStructureOut(BaseModel):
     settled_idle_share: Dec
     unmeasured_share: Dec
     long_context_share: Dec
+    recovery_usd_micros: int = Field(0, description="intervals inside recovery incidents")
+    recovery_share: Dec = None
 
 
 class EfficiencyOut(BaseModel):

@@ -13,6 +13,7 @@ from attribution.api.params import CurrencyQuery, resolve_period
 from attribution.api.schemas import PeriodOut, StatementOut
 from attribution.errors import AttributionError
 from attribution.ledger.close import close_period
+from attribution.reports.commitments import commitment_section
 from attribution.reports.period_statement import build_statement
 from attribution.reports.price_basis import price_basis
 from attribution.reports.statement_currency import in_currency
@@ -86,4 +87,5 @@ def statement(
     found = in_currency(session, found, settings.currency, billed, settings.rates())
     body = found.to_dict()
     body["price_basis"] = plain(price_basis(settings, name))
+    body["commitments"] = commitment_section(session, settings, name).to_dict()
     return StatementOut.model_validate(body)

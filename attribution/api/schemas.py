@@ -35,6 +35,7 @@ class TenantChargeOut(BaseModel):
     idle_warm_cents: int = Field(description="idle of pool-intervals nobody used, weights loaded")
     kv_headroom_cents: int = Field(description="free KV cache of pool-intervals that served")
     unmeasured_cents: int
+    recovery_cents: int = Field(0, description="recovery incidents: a pool down or reloading, GPUs paid")
     total_cents: int
     total_usd_micros: int
     estimated: bool
@@ -100,6 +101,7 @@ class LineItemOut(BaseModel):
         description="free KV cache of pool-intervals that served; the three kinds sum to idle_usd_micros"
     )
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = Field(0, description="recovery incidents: a pool down or reloading, GPUs paid")
     total_usd_micros: int
     total_cents: int
     estimated: bool
@@ -153,6 +155,7 @@ class PoolPointOut(BaseModel):
     static_usd_micros: int
     idle_usd_micros: int
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = 0
     kv_usage_ratio: float | None
 
 
@@ -172,6 +175,7 @@ class PoolOut(BaseModel):
     static_usd_micros: int
     idle_usd_micros: int
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = Field(0, description="the cost of its intervals inside recovery incidents")
     estimated: bool
     series: list[PoolPointOut] = Field(default_factory=list, description="with step_seconds only")
 
@@ -290,6 +294,7 @@ class StatementLineOut(BaseModel):
         description="free KV of pool-intervals that served; the kinds sum to idle, outside the content hash"
     )
     unmeasured_usd_micros: int
+    recovery_usd_micros: int = Field(0, description="recovery incidents; in the content hash when not 0")
     total_usd_micros: int
     total_cents: int
     kv_token_seconds: float
@@ -325,6 +330,20 @@ class GpuTypeBasisOut(BaseModel):
     prices: list[PriceInEffectOut]
 
 
+class CommitmentMonthOut(BaseModel):
+    name: str
+    covers: str = Field(description="pool <name> or GPU type <type>")
+    month_of_term: int = Field(description="1-based month of the term this period is")
+    term_months: int
+    amortised_usd_micros: int = Field(description="this month's share of the amount: telescoping floors")
+    covered_cost_usd_micros: int = Field(description="the GPU cost of what it covers this month")
+    used_usd_micros: int
+    unused_usd_micros: int = Field(description="amortised less used: paid for and not consumed")
+    amortised_usd: str
+    used_usd: str
+    unused_usd: str
+
+
 class StatementOut(BaseModel):
     period: str
     status: str = Field(description="closed (frozen) or open (provisional)")
@@ -340,6 +359,9 @@ class StatementOut(BaseModel):
     total_billing_minor: int = Field(description="the statement total in billing minor units")
     price_basis: list[GpuTypeBasisOut] = Field(
         default=[], description="each inventory GPU type's prices in the period, with a derived price's parts"
+    )
+    commitments: list[CommitmentMonthOut] = Field(
+        default=[], description="each commitment in its term this period: amortised, used, unused (USD)"
     )
 
 

@@ -1,9 +1,12 @@
-"""``attribution budgets check`` and the scheduler's pass after each attribution run.
+"""``attribution budgets check``, the scheduler's pass after each attribution run, and its deliveries job.
 
-Two steps, each its own transaction: **fire** (read every budget's month, insert one alert row per new
-crossing: a crossing already recorded is not fired again, however often this runs or on how many
-replicas), then **deliver** (each pending alert, locked while it is sent so that two replicas never send
-it at once, with its attempts written to the delivery log in the same transaction as its new status).
+Two steps, each in its own transactions: **fire** (read every budget's month, insert one alert row per
+new crossing into the outbox, ``budget_alerts``: a crossing already recorded is not fired again, however
+often this runs or on how many replicas), then **deliver** (each pending alert, locked while it is sent so
+that two replicas never send it at once, with its attempts written to the delivery log in the same
+transaction as its new status). The scheduler fires after each attribution run and delivers in its own
+``deliveries`` job (every 30 s by default), so an alert waits at most that long, whatever the
+attribution's period, and a slow receiver never holds up an attribution run.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +24,7 @@ from attribution.budgets.signing import read_secret
 from attribution.budgets.statements import deliver_statements
 from attribution.budgets.status import BudgetStatus, budget_statuses
 from attribution.budgets.webhook import post_signed
-from attribution.config import Settings
+from attribution.config import Settings, WebhookConfig
 from attribution.ledger.close import period_of
 from attribution.model.budget import AlertKind, Crossing
 from attribution.model.money import format_micros
@@ -35,7 +38,7 @@ from attribution.store.budgets import (
     record_alert,
     set_status,
 )
-from attribution.store.deliveries import attempts_logged, log_attempt
+from attribution.store.deliveries import attempts_logged, last_attempt_at, log_attempt
 from attribution.store.session import unit_of_work
 from attribution.timeutil import iso
 
@@ -112,16 +115,30 @@ def fire_alerts(session: Session, settings: Settings, period: str, now: datetime
     return result
 
 
+MAX_RETRY_AFTER_SECONDS = 3600
+
+
+def retry_due(config: WebhookConfig, checks: int, last_try: datetime | None, now: datetime) -> bool:
+    """Whether a pass at ``now`` retries an alert that ``checks`` earlier passes failed to deliver:
+    ``retry_after_seconds`` after the last try, doubled per failed pass after the first, capped."""
+    if checks == 0 or last_try is None:
+        return True
+    wait = min(config.retry_after_seconds * 2 ** (checks - 1), MAX_RETRY_AFTER_SECONDS)
+    return now >= last_try + timedelta(seconds=wait)
+
+
 def deliver_pending(
     settings: Settings,
     factory: sessionmaker[Session],
     result: CheckResult,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
 ) -> None:
     """Send each pending alert, oldest first (one transaction each); no webhook configured: nothing to
-    send. The first alert that cannot be delivered ends this check's sending, so a receiver that is down
-    costs one alert's retries per check, however many are pending."""
+    send. The first alert that cannot be delivered ends this pass's sending, so a receiver that is down
+    costs one alert's retries per pass, however many are pending. With ``now`` (the scheduler's passes)
+    an alert an earlier pass failed to deliver waits out its backoff (:func:`retry_due`) first."""
     config = settings.budget_webhook
     if config.url is None or config.secret_file is None:
         return
@@ -134,6 +151,10 @@ def deliver_pending(
             row = lock_pending(session, delivery_id)
             if row is None:  # delivered meanwhile, or another replica holds it
                 continue
+            if now is not None and not retry_due(
+                config, row.checks, last_attempt_at(session, delivery_id), now
+            ):
+                break  # the receiver failed it lately: newer alerts wait with it, in order
             done = attempts_logged(session, delivery_id)
             tries = post_signed(
                 config, secret, delivery_id, row.payload.encode(), first_attempt=done + 1, sleep=sleep
@@ -163,6 +184,31 @@ def deliver_pending(
             break
 
 
+def fire_budget_alerts(
+    settings: Settings, factory: sessionmaker[Session], now: datetime, period: str | None = None
+) -> CheckResult:
+    """Record the new crossings of ``period`` (default: the month of ``now``) in the outbox, one
+    transaction; nothing is sent."""
+    with unit_of_work(factory) as session:
+        return fire_alerts(session, settings, period or period_of(now), now)
+
+
+def deliver_outbox(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    result: CheckResult | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
+) -> CheckResult:
+    """Deliver every pending alert, then the statements of periods closed since the last delivery; with
+    ``now``, alerts earlier passes failed to deliver only once their backoff has passed."""
+    result = result or CheckResult([])
+    deliver_pending(settings, factory, result, sleep=sleep, now=now)
+    result.statements_delivered = deliver_statements(settings, factory, sleep=sleep)
+    return result
+
+
 def check_budgets(
     settings: Settings,
     factory: sessionmaker[Session],
@@ -173,9 +219,5 @@ def check_budgets(
 ) -> CheckResult:
     """Fire the alerts of ``period`` (default: the month of ``now``), deliver every pending one, and
     deliver the statements of periods closed since the last check."""
-    now = now or datetime.now(UTC)
-    with unit_of_work(factory) as session:
-        result = fire_alerts(session, settings, period or period_of(now), now)
-    deliver_pending(settings, factory, result, sleep=sleep)
-    result.statements_delivered = deliver_statements(settings, factory, sleep=sleep)
-    return result
+    result = fire_budget_alerts(settings, factory, now or datetime.now(UTC), period)
+    return deliver_outbox(settings, factory, result, sleep=sleep)

@@ -109,6 +109,7 @@ def report_statement(
     import json
 
     from attribution.reports.chargeback_render import statement_table
+    from attribution.reports.commitments import commitment_section
     from attribution.reports.period_statement import build_statement
     from attribution.reports.price_basis import price_basis
     from attribution.reports.statement_currency import in_currency
@@ -129,11 +130,12 @@ def report_statement(
         statement = build_statement(session, period)
         billed = currency or settings.billing_currency_for(tenant)
         statement = in_currency(session, statement, settings.currency, billed, settings.rates())
+        committed = commitment_section(session, settings, period).to_dict() if tenant is None else []
     if tenant is not None:
         statement = statement.for_tenant(tenant)
     if fmt is StatementFormat.json:
         basis = [b.to_dict(with_cost=tenant is None) for b in price_basis(settings, period)]
-        body = statement.to_dict() | {"price_basis": basis}
+        body = statement.to_dict() | {"price_basis": basis, "commitments": committed}
         text = json.dumps(body, indent=2, sort_keys=True) + "\n"
         if out is not None:
             out.write_text(text)

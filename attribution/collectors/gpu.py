@@ -52,6 +52,7 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     used = read("fb_used_bytes")
     free, util = _by_series(read("fb_free_bytes"), plan), _by_series(read("gpu_util_percent"), plan)
     reserved = _by_series(read("fb_reserved_bytes"), plan)
+    power = _per_gpu(read("power_watts"), plan)
     # (uuid, ts) -> the GPU's readings in that interval, with the (model name, host) of their series
     gpus: dict[tuple[str, int], list[tuple[Reading, Meta]]] = {}
     batch = Batch(GpuSample, [])
@@ -77,7 +78,9 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
         rows = _rows(
             uuid, ts, interval_start, readings, (free, util, reserved), specs, settings.catalog.match_gpu
         )
+        watts = power.get((uuid, ts))
         for row in rows:
+            row["power_milliwatts"] = None if watts is None else round(watts * 1000)
             if row["problem"] is not None:
                 batch.unplaced.add(interval_start)
                 problems[row["problem"]] = problems.get(row["problem"], 0) + 1
@@ -153,6 +156,20 @@ def _rows(
 
 def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
+
+
+def _per_gpu(series_list: list[Series], plan: Plan) -> dict[tuple[str, int], float]:
+    """A per-GPU gauge (board power) by (uuid, ts). dcgm writes device fields once per GPU, but a scrape
+    may attach pod labels to several copies: of duplicates, the largest, whatever their order."""
+    out: dict[tuple[str, int], float] = {}
+    for series in series_list:
+        uuid = first_label(series.labels, plan.labels.gpu_uuid)
+        if uuid is None:
+            continue
+        for ts, value in series.points:
+            seen = out.get((uuid, ts))
+            out[(uuid, ts)] = value if seen is None or value > seen else seen
+    return out
 
 
 def _by_series(series_list: list[Series], plan: Plan) -> dict[SeriesValueKey, float]:

@@ -9,7 +9,7 @@ from attribution.catalog.models import KV_DTYPE_BYTES
 from attribution.config.api import ApiConfig
 from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig, tier_names
-from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
+from attribution.config.pricing import CommitmentConfig, GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import JobConfig, SchedulerConfig
 from attribution.config.settings import (
     DEFAULT_CONFIG_FILE,
@@ -47,6 +47,7 @@ __all__ = [
     "BudgetConfig",
     "CollectionConfig",
     "CollectorName",
+    "CommitmentConfig",
     "FixedPolicy",
     "GpuPrice",
     "IdlePolicy",

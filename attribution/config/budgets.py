@@ -66,6 +66,11 @@ class WebhookConfig(StrictModel):
     max_checks: Annotated[int, Field(ge=1, le=1000)] = 24
     """Checks (each with ``attempts`` tries) an undelivered alert is retried on before it is marked
     ``failed``."""
+    retry_after_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """The scheduler's ``deliveries`` job retries an alert its last pass could not deliver only this long
+    after that pass's last try, doubled after each failed pass, at most an hour: a receiver that is down
+    is not hammered every 30 s, and ``max_checks`` passes span hours, not minutes. A check by hand
+    (``attribution budgets check``) retries at once."""
 
     @model_validator(mode="after")
     def _secret_with_url(self) -> Self:

@@ -17,7 +17,7 @@ from attribution.config.types import (
     fraction_to_ppm,
     unreserved_name,
 )
-from attribution.model.vocabulary import FixedPolicy, IdlePolicy, SettlementWindow
+from attribution.model.vocabulary import FixedPolicy, IdlePolicy, RecoveryPolicy, SettlementWindow
 
 
 class PoolConfig(StrictModel):
@@ -38,6 +38,10 @@ class PoolConfig(StrictModel):
     model_aliases: list[str] = []
     fixed_policy: FixedPolicy | None = None
     idle_policy: IdlePolicy | None = None
+    idle_warm_policy: IdlePolicy | None = None
+    """The pool's policy for ``idle_warm`` (weights loaded, no traffic); unset: as for its idle."""
+    kv_headroom_policy: IdlePolicy | None = None
+    """The pool's policy for ``kv_headroom`` (free KV cache while serving); unset: as for its idle."""
     max_num_seqs: Annotated[int, Field(ge=1)] = 256
     """The engines' ``max_num_seqs`` (vLLM's default 256): the denominator of batch occupancy. vLLM's
     ``cache_config_info`` does not carry it, so the efficiency report reads it from here."""
@@ -119,6 +123,15 @@ class TenantConfig(StrictModel):
 
 
 class PolicyConfig(StrictModel):
+    """How cost without a direct user is settled. Each kind of idle has a policy of its own, unset by
+    default, which then is ``idle``'s: an old configuration settles exactly as it did. A pool's own
+    setting beats a cluster-wide one: ``idle_warm_policy``, then ``idle_policy``, then ``idle_warm``,
+    then ``idle`` (``kv_headroom`` likewise)."""
+
     fixed: FixedPolicy = FixedPolicy.PROPORTIONAL
     idle: IdlePolicy = IdlePolicy.SHARE
+    idle_cold: IdlePolicy | None = None
+    idle_warm: IdlePolicy | None = None
+    kv_headroom: IdlePolicy | None = None
+    recovery: RecoveryPolicy = RecoveryPolicy.PLATFORM
     settlement_window: SettlementWindow = SettlementWindow.HOUR

@@ -54,6 +54,9 @@ class DerivedGpuPrice(StrictModel):
     usd_per_kwh: UsdAmount = "0"
     colocation_usd_per_month: UsdAmount = "0"
     gpus_per_colocation: int = Field(1, ge=1)
+    measured_power: bool = True
+    """Cost the power of a GPU from the energy dcgm measured (``DCGM_FI_DEV_POWER_USAGE``) in each
+    interval it reported it, ``watts_per_gpu`` (the nameplate) otherwise; false: the nameplate always."""
 
     @field_validator("pue", mode="before")
     @classmethod
@@ -140,6 +143,7 @@ class GpuPrice(StrictModel):
             usd_micros_per_kwh=usd_to_micros(d.usd_per_kwh),
             colocation_usd_micros_per_month=usd_to_micros(d.colocation_usd_per_month),
             gpus_per_colocation=d.gpus_per_colocation,
+            measured_power=d.measured_power,
         )
 
     @property
@@ -203,3 +207,56 @@ class OverheadConfig(StrictModel):
     @property
     def usd_micros_per_month(self) -> int:
         return usd_to_micros(self.usd_per_month)
+
+
+class CommitmentConfig(StrictModel):
+    """A reservation or commitment: ``amount_usd`` paid for the whole UTC months ``[term_start, term_end)``
+    to cover one pool's GPUs or one GPU type's; amortised month by month exactly (docs/pricing.md,
+    "Commitments"), the part its pool or type did not consume shown as unused."""
+
+    name: str
+    """Names the commitment in statements and in the FOCUS export (``x_CommitmentDiscountName``)."""
+    amount_usd: UsdAmount
+    """What the whole term costs, however it is paid (up front or monthly)."""
+    term_start: UtcInstant
+    """The first instant of the term's first UTC month."""
+    term_end: UtcInstant
+    """The first instant of the UTC month after the term (excluded)."""
+    pool: str | None = None
+    """The pool whose GPUs it covers (or ``gpu_type``)."""
+    gpu_type: str | None = None
+    """The GPU type whose inventory it covers (or ``pool``)."""
+
+    @field_validator("pool")
+    @classmethod
+    def _canonical_pool(cls, v: str | None) -> str | None:
+        return None if v is None else canonical_name(v)
+
+    @model_validator(mode="after")
+    def _term_and_target(self) -> CommitmentConfig:
+        for label, at in (("term_start", self.term_start), ("term_end", self.term_end)):
+            if not is_month_start(int(at.timestamp())):
+                raise ValueError(f"{label} {at.isoformat()} is not the first instant of a UTC month")
+        if self.term_end <= self.term_start:
+            raise ValueError("term_end must be after term_start (the term is whole months, end excluded)")
+        if (self.pool is None) == (self.gpu_type is None):
+            raise ValueError("a commitment covers exactly one of: pool, gpu_type")
+        return self
+
+    @property
+    def amount_usd_micros(self) -> int:
+        return usd_to_micros(self.amount_usd)
+
+    @property
+    def months(self) -> int:
+        return month_of(int(self.term_end.timestamp()))[0] - month_of(int(self.term_start.timestamp()))[0]
+
+    def month_index(self, period_start: datetime) -> int | None:
+        """Which month of the term ``period_start`` (a month's first instant) is, or None outside it."""
+        if not self.term_start <= period_start < self.term_end:
+            return None
+        return month_of(int(period_start.timestamp()))[0] - month_of(int(self.term_start.timestamp()))[0]
+
+    @property
+    def covers(self) -> str:
+        return f"pool {self.pool}" if self.pool is not None else f"GPU type {self.gpu_type}"

@@ -16,13 +16,17 @@ class JobConfig(StrictModel):
 
 
 class SchedulerConfig(StrictModel):
-    """``attribution scheduler``: one job per collector plus the attribution job, each with its own
-    ``enabled`` and period. Self-metrics are served on ``metrics_host:metrics_port`` (0 turns them off)."""
+    """``attribution scheduler``: one job per collector plus the attribution and deliveries jobs, each
+    with its own ``enabled`` and period. Self-metrics are served on ``metrics_host:metrics_port`` (0
+    turns them off)."""
 
     gpu: JobConfig = JobConfig()
     kv: JobConfig = JobConfig()
     gateway: JobConfig = JobConfig()
     attribution: JobConfig = JobConfig(every_seconds=300)
+    deliveries: JobConfig = JobConfig(every_seconds=30)
+    """Sends the outbox: pending budget alerts and closed periods' statements (docs/budgets.md). Runs
+    only when a budget webhook or a statement delivery is configured."""
     attribution_align_seconds: Annotated[int, Field(ge=60)] = 3600
     attribution_max_window_seconds: Annotated[int, Field(ge=60)] = 86400
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300

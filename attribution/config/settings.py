@@ -23,7 +23,7 @@ from attribution.config.api import ApiConfig
 from attribution.config.budgets import BudgetConfig, StatementDeliveryConfig, WebhookConfig
 from attribution.config.currency import CurrencyCode, ExchangeRate, check_rates, model_rates
 from attribution.config.pools import PolicyConfig, PoolConfig, TenantConfig, TierConfig
-from attribution.config.pricing import GpuPrice, OverheadConfig, ReservationConfig
+from attribution.config.pricing import CommitmentConfig, GpuPrice, OverheadConfig, ReservationConfig
 from attribution.config.scheduler import SchedulerConfig
 from attribution.config.sources import CollectionConfig, ProfileConfig, SourceConfig
 from attribution.config.types import VALIDATING_CATALOG
@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     policies: PolicyConfig = PolicyConfig()
     reservations: list[ReservationConfig] = []
     overheads: list[OverheadConfig] = []
+    commitments: list[CommitmentConfig] = []
+    """Reservations and commitments paid for a term, amortised monthly; their unused part is shown
+    (docs/pricing.md, "Commitments")."""
     budgets: list[BudgetConfig] = []
     """Monthly budgets per tenant, or for the whole cluster (no ``tenant``), with alert thresholds in
     percent (docs/budgets.md)."""
@@ -150,6 +153,7 @@ class Settings(BaseSettings):
         if self.line_grain_seconds % self.interval_seconds or 3600 % self.line_grain_seconds:
             raise ValueError("line_grain_seconds: must be a multiple of interval_seconds and divide 3600")
         self._check_reservations(set(names))
+        self._check_commitments(set(names))
         billed = [self.billing_currency or self.currency, *self.tenant_billing_currencies.values()]
         check_rates(self.currency, self.exchange_rates, billed)
         budgets = [b.name for b in self.budgets]
@@ -174,6 +178,16 @@ class Settings(BaseSettings):
     def catalog(self) -> Catalog:
         """The shipped catalog extended by ``models`` and ``gpu_types``."""
         return self._catalog
+
+    def _check_commitments(self, pools: set[str]) -> None:
+        names = [c.name for c in self.commitments]
+        if len(set(names)) != len(names):
+            raise ValueError("commitments: names must be unique")
+        for i, c in enumerate(self.commitments):
+            if c.pool is not None and c.pool not in pools:
+                raise ValueError(f"commitments.{i}.pool: no pool named {c.pool!r}")
+            if c.gpu_type is not None and c.gpu_type not in self.inventory:
+                raise ValueError(f"commitments.{i}.gpu_type: {c.gpu_type!r} is not in the inventory")
 
     def _check_reservations(self, pools: set[str]) -> None:
         for i, r in enumerate(self.reservations):
@@ -226,6 +240,19 @@ class Settings(BaseSettings):
 
     def idle_policy(self, pool: PoolConfig) -> IdlePolicy:
         return pool.idle_policy or self.policies.idle
+
+    def idle_warm_policy(self, pool: PoolConfig) -> IdlePolicy:
+        """The pool's own setting first, then the cluster's for the kind, then idle's."""
+        return pool.idle_warm_policy or pool.idle_policy or self.policies.idle_warm or self.policies.idle
+
+    def kv_headroom_policy(self, pool: PoolConfig) -> IdlePolicy:
+        return pool.kv_headroom_policy or pool.idle_policy or self.policies.kv_headroom or self.policies.idle
+
+    def idle_cold_policy(self) -> IdlePolicy:
+        """Cluster idle's: ``reserved`` has no cluster-wide meaning (reservations are of a pool), so the
+        job settles it as ``share``, exactly as it does cluster idle under ``policies.idle``."""
+        policy = self.policies.idle_cold or self.policies.idle
+        return IdlePolicy.SHARE if policy is IdlePolicy.RESERVED else policy
 
     def effective_sources(self) -> list[SourceConfig]:
         """The configured sources, or one named ``prometheus`` at ``prometheus_url`` with the default

@@ -25,7 +25,7 @@ class CollectorName(StrEnum):
 PROFILE_SIGNALS: dict[CollectorName, tuple[frozenset[str], frozenset[str]]] = {
     CollectorName.GPU: (
         frozenset({"fb_used_bytes"}),
-        frozenset({"fb_free_bytes", "fb_reserved_bytes", "gpu_util_percent"}),
+        frozenset({"fb_free_bytes", "fb_reserved_bytes", "gpu_util_percent", "power_watts"}),
     ),
     CollectorName.KV: (
         frozenset({"kv_usage_ratio"}),

@@ -30,6 +30,7 @@ from attribution.console.web import (
 )
 from attribution.errors import AttributionError, NotFoundError
 from attribution.ledger.close import close_period
+from attribution.reports.commitments import commitment_section
 from attribution.reports.export import lines_csv
 from attribution.reports.focus import focus_csv, focus_rows, gpu_hour_rates
 from attribution.reports.lineset import read_line_set
@@ -212,7 +213,8 @@ def _document(
         billed = settings.billing_currency_for(tenant)
         statement = in_currency(session, statement, settings.currency, billed, settings.rates())
         rates = gpu_hour_rates(session, period, settings.interval_seconds)
-        return focus_csv(focus_rows(statement, rates, tenant)).encode()
+        committed = commitment_section(session, settings, period).months
+        return focus_csv(focus_rows(statement, rates, tenant, committed)).encode()
     start, end = period_window(period)
     found = read_line_set(session, start, end, period)
     kept = [(x, x.total_cents) for x in found.lines if tenant is None or x.tenant == tenant]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from attribution.model.statement import COMPONENTS, USAGE
-from attribution.model.vocabulary import IDLE, RESERVED_NAMES, UNMEASURED
+from attribution.model.vocabulary import IDLE, RECOVERY, RESERVED_NAMES, UNMEASURED
 from attribution.reports.charts import COLOURS, COMPONENT_NAMES
 from attribution.reports.monthly import StatementReport
 from attribution.reports.pools import PoolSummary
@@ -20,9 +20,16 @@ from attribution.reports.svg import stacked_bars
 from attribution.reports.tiers import TierCost
 
 #: The pool cost structure in the order of ``PoolSummary``'s money fields (its ``cost`` is their sum).
-POOL_PARTS = ("kv_in_use", "kv_free", "static", "idle", "unmeasured")
-POOL_PART_NAMES = ("KV in use", "KV free", "static", "idle", "unmeasured")
-POOL_COLOURS = (COLOURS["kv_in_use"], "#56B4E9", COLOURS["static"], COLOURS["idle"], COLOURS["unmeasured"])
+POOL_PARTS = ("kv_in_use", "kv_free", "static", "idle", "unmeasured", "recovery")
+POOL_PART_NAMES = ("KV in use", "KV free", "static", "idle", "unmeasured", "recovery")
+POOL_COLOURS = (
+    COLOURS["kv_in_use"],
+    "#56B4E9",
+    COLOURS["static"],
+    COLOURS["idle"],
+    COLOURS["unmeasured"],
+    COLOURS["recovery"],
+)
 
 
 def cents_text(value: float) -> str:
@@ -53,7 +60,9 @@ def headline(r: StatementReport) -> tuple[list[Figure], list[Figure]]:
         main.append(Figure("attributed to tenants", tenants, "their usage and their shares of idle"))
         main.append(Figure("idle kept by the platform", platform.get(IDLE, 0), f"on {IDLE}"))
         main.append(Figure("unmeasured", platform.get(UNMEASURED, 0), "GPUs without telemetry"))
-        other = r.usage.total_cents - tenants - platform.get(IDLE, 0) - platform.get(UNMEASURED, 0)
+        main.append(Figure("recovery kept by the platform", platform.get(RECOVERY, 0), f"on {RECOVERY}"))
+        kept = sum(platform.get(name, 0) for name in (IDLE, UNMEASURED, RECOVERY))
+        other = r.usage.total_cents - tenants - kept
         if other:
             main.append(Figure("other platform lines", other, ", ".join(sorted(platform))))
         main.append(Figure("not attributed (bill minus usage)", r.cluster_cost_cents - r.usage.total_cents))
@@ -94,7 +103,7 @@ def component_chart(chart_id: str, title: str, rows: Sequence[Row], x_label: str
 class PoolRow:
     summary: PoolSummary
     part_cents: tuple[int, ...]
-    """KV in use, KV free, static, idle, unmeasured in cents, summing to the pool's ``cost_cents``."""
+    """KV in use, KV free, static, idle, unmeasured, recovery in cents, summing to ``cost_cents``."""
 
 
 def pool_rows(pools: Sequence[PoolSummary]) -> list[PoolRow]:
@@ -112,7 +121,7 @@ def pool_chart(rows: Sequence[PoolRow], currency: str) -> str:
         "chart-pools",
         "Cost structure of each pool",
         "Each pool's cost: KV cache in use, KV cache reserved but free, static memory (weights, runtime), "
-        "idle capacity and unmeasured cost; hover for the amount.",
+        "idle capacity, unmeasured cost and recovery incidents; hover for the amount.",
         [r.summary.pool for r in rows],
         [(POOL_PART_NAMES[i], [r.part_cents[i] / 100 for r in rows]) for i in shown],
         f"cost ({currency})",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings
 from attribution.errors import ConfigError, ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
-from attribution.ledger.incidents import clear_incidents, record_incidents
+from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
 from attribution.ledger.inputs import (
     IntervalTelemetry,
     build_inputs,
@@ -34,7 +34,7 @@ from attribution.ledger.watermark import followed_plans
 from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized import attribute_window_columns
-from attribution.model.vocabulary import IdlePolicy, SettlementWindow
+from attribution.model.vocabulary import IdleKind, IdlePolicy, SettlementWindow
 from attribution.store.collection_state import (
     all_watermarks,
     clear_dirty,
@@ -91,6 +91,15 @@ def policies(settings: Settings) -> Policies:
         cluster_idle=IdlePolicy.SHARE if cluster_idle is IdlePolicy.RESERVED else cluster_idle,
         settlement_window_seconds=seconds,
         reservations_by_pool=reservations,
+        idle_kinds_by_pool={
+            p.name: {
+                IdleKind.WARM: settings.idle_warm_policy(p),
+                IdleKind.HEADROOM: settings.kv_headroom_policy(p),
+            }
+            for p in settings.pools
+        },
+        cold_idle=settings.idle_cold_policy(),
+        recovery=settings.policies.recovery,
     )
 
 
@@ -219,6 +228,8 @@ def run_attribution(
         telemetry = group_telemetry(gpu_counts(session, start, end), kv_samples(session, start, end), ())
         check_prices_and_inventory(settings, start, telemetry)
         inputs = build_inputs(settings, start, end, telemetry)
+        incidents = find_incidents(session, settings, start, end)
+        flag_recovering(inputs.pool_intervals, incidents, settings.interval_seconds)
         columns, splits = attribute_window_columns(
             inputs.pool_intervals,
             inputs.cluster_intervals,
@@ -241,7 +252,7 @@ def run_attribution(
         replace_window(session, PoolCost, start, end, _pool_rows(splits, inputs.pool_gpu_counts))
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows)
         costs = {(s.pool, s.interval_start_s): s.cost_usd_micros for s in splits}
-        record_incidents(session, settings, start, end, costs)  # from the samples and the costs above
+        record_incidents(session, settings, start, end, incidents, costs)  # with the costs above
         for period in periods_between(start, end):
             ensure_period(session, period)
         corrections = issue_corrections(session, start, end)
@@ -286,6 +297,7 @@ def _pool_rows(splits: list[PoolSplit], gpu_counts: dict[tuple[int, str], int]) 
             "static_usd_micros": s.static_usd_micros,
             "idle_usd_micros": s.idle_usd_micros,
             "unmeasured_usd_micros": s.unmeasured_usd_micros,
+            "recovery_usd_micros": s.recovery_usd_micros,
             "estimated": s.estimated,
         }
         for s in splits

@@ -5,18 +5,22 @@ Detection is :func:`attribution.model.incidents.detect_incidents` over the windo
 still seen). Incidents are stored cut on the grid every attribution window starts on (the line grain, an
 hour by default), so a run over one hour or over a month stores the same parts; the report joins them.
 Each part's cost is the pool's cost in its intervals, as this run just computed it (the figures it wrote
-to ``pool_costs``, handed over rather than read back).
+to ``pool_costs``, handed over rather than read back). Detection runs before the attribution: the
+intervals of the incidents found are flagged ``recovering`` (:func:`flag_recovering`), so their cost is
+the lines' ``recovery`` component, equal to the incidents' cost to the micro-dollar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.model.incidents import detect_incidents, split_at_grid
+from attribution.model.incidents import Incident, detect_incidents, split_at_grid
+from attribution.model.split import PoolInterval
 from attribution.store import incidents as store
 
 #: How far back a pool's engines must have been sampled for their absence to mean "down".
@@ -25,23 +29,42 @@ WATCH_DAYS = 7
 CONTEXT_INTERVALS = 10
 
 
-def record_incidents(
-    session: Session,
-    settings: Settings,
-    start: datetime,
-    end: datetime,
-    pool_costs_usd_micros: Mapping[tuple[str, int], int],
-) -> int:
-    """Replace the incidents starting in ``[start, end)``; returns how many were found. No commit.
-
-    ``pool_costs_usd_micros`` is each pool's cost by (pool, interval start in Unix seconds) over the window.
-    """
+def find_incidents(session: Session, settings: Settings, start: datetime, end: datetime) -> list[Incident]:
+    """The incidents of ``[start, end)`` from the collected samples, cut on the run grid."""
     step = settings.interval_seconds
     samples = store.detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
     watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
     found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
     # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
-    found = split_at_grid(found, max(step, settings.line_grain_seconds))
+    return split_at_grid(found, max(step, settings.line_grain_seconds))
+
+
+def flag_recovering(
+    pool_intervals: list[PoolInterval], incidents: Sequence[Incident], interval_seconds: int
+) -> int:
+    """Mark, in place, the pool-intervals inside an incident ``recovering``; returns how many."""
+    down = {(i.pool, t) for i in incidents for t in range(i.start_s, i.end_s, interval_seconds)}
+    flagged = 0
+    for n, pi in enumerate(pool_intervals):
+        if (pi.pool, pi.interval_start_s) in down:
+            pool_intervals[n] = replace(pi, recovering=True)
+            flagged += 1
+    return flagged
+
+
+def record_incidents(
+    session: Session,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    found: Sequence[Incident],
+    pool_costs_usd_micros: Mapping[tuple[str, int], int],
+) -> int:
+    """Replace the incidents starting in ``[start, end)`` with ``found``; returns how many. No commit.
+
+    ``pool_costs_usd_micros`` is each pool's cost by (pool, interval start in Unix seconds) over the window.
+    """
+    step = settings.interval_seconds
     now = datetime.now(UTC)
     rows = [
         {

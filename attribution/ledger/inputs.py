@@ -13,7 +13,11 @@ from attribution.catalog import Catalog
 from attribution.catalog.gpus import MIB
 from attribution.config import Settings
 from attribution.model.attribute import ClusterInterval
-from attribution.model.derived_price import PricingPoint, schedule_span_cost_usd_micros
+from attribution.model.derived_price import (
+    PricingPoint,
+    measured_power_adjustment_usd_micros,
+    schedule_span_cost_usd_micros,
+)
 from attribution.model.gpu_cost import monthly_share_usd_micros
 from attribution.model.money import allocate
 from attribution.model.split import LineKey, PoolInterval, Usage
@@ -40,6 +44,8 @@ class IntervalTelemetry:
     """(gpu_type, pool or UNALLOCATED) -> (GPUs whose dcgm FB gauges were all reported, their MiB)."""
     shares: dict[tuple[str, str], int] = field(default_factory=dict)
     """(gpu_type, pool, UNALLOCATED or UNMEASURED) -> parts of MIG and shared GPUs, in ppm of a GPU."""
+    power: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """gpu_type -> (whole GPUs whose board power dcgm reported, the sum of it in milliwatts)."""
 
 
 @dataclass(slots=True)
@@ -67,7 +73,7 @@ def group_telemetry(
     usage as columns instead and passes none here)."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
     # rows unpacked by position: a SQLAlchemy row's attribute access costs eight times a tuple's
-    for ts, gpu_type, pool, unplaced, gpu_count, share, measured_count, mib in gpu_count_rows:
+    for ts, gpu_type, pool, unplaced, gpu_count, share, measured_count, mib, powered, mw in gpu_count_rows:
         tel = by_ts[ts]
         key = (gpu_type, UNMEASURED if unplaced else pool or UNALLOCATED)
         gpus, share_ppm = int(gpu_count), int(share)
@@ -75,6 +81,9 @@ def group_telemetry(
             tel.gpus[key] = tel.gpus.get(key, 0) + gpus
         if share_ppm:
             tel.shares[key] = tel.shares.get(key, 0) + share_ppm
+        if powered:
+            n_powered, milliwatts = tel.power.get(gpu_type, (0, 0))
+            tel.power[gpu_type] = (n_powered + int(powered), milliwatts + int(mw))
         measured = int(measured_count or 0)
         if measured:
             gpus_measured, total_mib = tel.memory.get(key, (0, 0))
@@ -120,7 +129,7 @@ def build_inputs(
     for ts in intervals(start, end, step):
         tel = telemetry.get(ts, empty)
         costs = tuple(
-            (gpu_type, count, schedule_span_cost_usd_micros(schedules[gpu_type], count, ts, ts + step))
+            (gpu_type, count, _type_cost(schedules[gpu_type], count, ts, step, tel.power.get(gpu_type)))
             for gpu_type, count in sorted(settings.inventory.items())
         )
         # most intervals repeat an earlier one's placement and per-type cost: split each pattern once
@@ -167,6 +176,17 @@ def build_inputs(
             }
         )
     return out
+
+
+def _type_cost(
+    schedule: list[PricingPoint], count: int, ts: int, step: int, power: tuple[int, int] | None
+) -> int:
+    """A GPU type's cost over one interval: its price schedule's, with a derived price's power part taken
+    from the board power dcgm measured where it did (:func:`measured_power_adjustment_usd_micros`)."""
+    cost = schedule_span_cost_usd_micros(schedule, count, ts, ts + step)
+    if power is None:
+        return cost
+    return cost + measured_power_adjustment_usd_micros(schedule, count, ts, step, *power)
 
 
 def _fixed_policies(settings: Settings) -> dict[str, FixedPolicy]:

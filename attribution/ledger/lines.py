@@ -21,12 +21,12 @@ from attribution.ledger.inputs import interval_start
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized_lines import LineColumns
 from attribution.model.vectorized_usage import UsageColumns
-from attribution.model.vocabulary import IDLE_KINDS
+from attribution.model.vocabulary import IDLE_KINDS, RECOVERY_COMPONENT
 
-SUMMED = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured")
+SUMMED = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured", RECOVERY_COMPONENT)
 """The line columns summed within a grain; a row's idle is the sum of its three kinds."""
-Money = tuple[int, int, int, int, int, int]
-"""(KV in use, static, idle cold, idle warm, KV headroom, unmeasured) in micro-USD"""
+Money = tuple[int, int, int, int, int, int, int]
+"""(KV in use, static, idle cold, idle warm, KV headroom, unmeasured, recovery) in micro-USD"""
 GrainKey = tuple[int, str, str, str]
 """(grain start in Unix seconds, pool, tenant, tier)"""
 
@@ -60,9 +60,9 @@ def _money_by_grain(
     pools, keys = columns.pools, columns.keys
     for i, start in enumerate(starts.tolist()):
         tenant, tier = keys[int(k[start])]
-        kv, static, cold, warm, headroom, unmeasured = (int(s[i]) for s in sums)
+        kv, static, cold, warm, headroom, unmeasured, recovery = (int(s[i]) for s in sums)
         out[(int(g[start]), pools[int(p[start])], tenant, tier)] = (
-            (kv, static, cold, warm, headroom, unmeasured),
+            (kv, static, cold, warm, headroom, unmeasured, recovery),
             bool(any_flag[i]),
         )
     return out
@@ -132,7 +132,9 @@ def line_rows(
     rows = []
     for key in sorted(money.keys() | by_grain.keys()):
         start_s, pool, tenant, tier = key
-        (kv, static, cold, warm, headroom, unmeasured), money_flag = money.get(key, ((0,) * 6, False))
+        (kv, static, cold, warm, headroom, unmeasured, recovery), money_flag = money.get(
+            key, ((0,) * 7, False)
+        )
         idle = cold + warm + headroom
         token_seconds, requests, prompt, generation, usage_flag = by_grain.get(key, (0.0, 0, 0, 0, False))
         rows.append(
@@ -148,7 +150,8 @@ def line_rows(
                 "idle_warm_usd_micros": warm,
                 "kv_headroom_usd_micros": headroom,
                 "unmeasured_usd_micros": unmeasured,
-                "total_usd_micros": kv + static + idle + unmeasured,
+                "recovery_usd_micros": recovery,
+                "total_usd_micros": kv + static + idle + unmeasured + recovery,
                 "kv_token_seconds": token_seconds,
                 "kv_byte_seconds": token_seconds * bytes_per_token.get(pool, 0),
                 "requests": requests,

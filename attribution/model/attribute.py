@@ -12,7 +12,11 @@ is unmeasured as well, so a gap is never billed to a tenant, and the other tenan
 paid had the gap been measured.
 Every line is dated to the interval whose cost it carries, so any coarser view sums exactly.
 Idle is booked by kind (``IdleKind``): cluster idle is ``idle_cold``, a pool-interval nobody used is
-``idle_warm``, the free KV of a pool-interval that served is ``kv_headroom``; each amount keeps its kind.
+``idle_warm``, the free KV of a pool-interval that served is ``kv_headroom``; each amount keeps its kind,
+and each kind follows its own policy (``Policies.pool_policy``, ``Policies.cold_policy``).
+A pool-interval inside a recovery incident costs ``recovery``, settled by ``Policies.recovery``: on a
+``__recovery__`` line of the pool (``platform``) or shared like idle (``share``); it stays recovery wherever
+it lands, so the recovery of the lines is exactly the incidents' cost.
 """
 
 from __future__ import annotations
@@ -36,11 +40,16 @@ from attribution.model.vocabulary import (
     IDLE,
     NO_TIER,
     OVERHEAD_POOL,
+    RECOVERY,
+    RECOVERY_COMPONENT,
     UNALLOCATED_POOL,
     UNMEASURED,
     IdleKind,
     IdlePolicy,
+    IdleRoute,
+    RecoveryPolicy,
     idle_route,
+    recovery_route,
 )
 
 LineId = tuple[int, str, str, str]
@@ -81,11 +90,44 @@ class Policies:
     settlement_window_seconds: int | None = 3600
     """None settles over the whole attributed window (the ``period`` setting)."""
     reservations_by_pool: Mapping[str, Sequence[Reservation]] = field(default_factory=dict)
+    idle_kinds_by_pool: Mapping[str, Mapping[IdleKind, IdlePolicy]] = field(default_factory=dict)
+    """A pool's policy for one idle kind (warm, headroom), where it differs from ``idle_by_pool``."""
+    cold_idle: IdlePolicy | None = None
+    """The policy of ``idle_cold`` (cluster idle: GPUs in no pool, overheads); None: ``cluster_idle``."""
+    recovery: RecoveryPolicy = RecoveryPolicy.PLATFORM
 
     def __post_init__(self) -> None:
         """Policies as the enum, or ValueError: an unknown policy never reaches settlement."""
         object.__setattr__(self, "idle_by_pool", {k: IdlePolicy(v) for k, v in self.idle_by_pool.items()})
         object.__setattr__(self, "cluster_idle", IdlePolicy(self.cluster_idle))
+        kinds = {
+            pool: {IdleKind(k): IdlePolicy(v) for k, v in by_kind.items()}
+            for pool, by_kind in self.idle_kinds_by_pool.items()
+        }
+        object.__setattr__(self, "idle_kinds_by_pool", kinds)
+        if self.cold_idle is not None:
+            object.__setattr__(self, "cold_idle", IdlePolicy(self.cold_idle))
+        object.__setattr__(self, "recovery", RecoveryPolicy(self.recovery))
+
+    def pool_policy(self, pool: str, kind: IdleKind) -> IdlePolicy:
+        """The policy of a pool's idle of one kind: its own for the kind, else the pool's idle policy."""
+        own = self.idle_kinds_by_pool.get(pool, {}).get(kind)
+        return own if own is not None else self.idle_by_pool.get(pool, self.cluster_idle)
+
+    @property
+    def cold_policy(self) -> IdlePolicy:
+        return self.cluster_idle if self.cold_idle is None else self.cold_idle
+
+    def pool_route(self, pool: str, kind: IdleKind) -> IdleRoute:
+        return idle_route(self.pool_policy(pool, kind), self.cluster_idle)
+
+    @property
+    def cold_route(self) -> IdleRoute:
+        return idle_route(None, self.cold_policy)
+
+    @property
+    def recovery_route(self) -> IdleRoute:
+        return recovery_route(self.recovery, self.cluster_idle)
 
 
 @dataclass(slots=True)
@@ -174,21 +216,21 @@ def _share(
     start_s: int,
     pool: str,
     amount: int,
-    kind: IdleKind,
+    component: str,
     chain: Iterable[Weights],
 ) -> bool:
-    """Add ``amount`` of idle to the first non-empty weights of the chain; False when all are empty.
-
-    The part that falls to ``__unmeasured__`` (the weight of a gap's missing tenants) is unmeasured."""
+    """Add ``amount`` of idle (or recovery) to the first non-empty weights of the chain; False when all
+    are empty. The idle that falls to ``__unmeasured__`` (the weight of a gap's missing tenants) is
+    unmeasured; recovery stays recovery, so the lines' recovery is always the incidents' cost."""
     for weights in chain:
         if weights:
             keys = sorted(weights)
             parts = allocate_by_tenant(amount, keys, [weights[k] for k in keys])
             for key, part in zip(keys, parts, strict=True):
-                if part and key == UNMEASURED_KEY:
+                if part and key == UNMEASURED_KEY and component != RECOVERY_COMPONENT:
                     _line(lines, start_s, pool, key).unmeasured += part
                 elif part:
-                    _line(lines, start_s, pool, key).add_idle(kind, part)
+                    _line(lines, start_s, pool, key).add(component, part)
             return True
     return False
 
@@ -198,7 +240,7 @@ def _reserve(
     start_s: int,
     pool: str,
     amount: int,
-    kind: IdleKind,
+    component: str,
     reservations: Sequence[Reservation],
 ) -> int:
     """Charge each active reservation its fraction of ``amount``; returns what is left for sharing."""
@@ -209,7 +251,7 @@ def _reserve(
     parts = allocate(amount, [r.fraction_ppm for r in active] + [PPM - reserved_ppm])
     for r, part in zip(active, parts, strict=False):
         if part:
-            _line(lines, start_s, pool, (r.tenant, NO_TIER)).add_idle(kind, part)
+            _line(lines, start_s, pool, (r.tenant, NO_TIER)).add(component, part)
     return parts[-1]
 
 
@@ -219,28 +261,28 @@ def _settle(
     start_s: int,
     pool: str,
     amount: int,
-    kind: IdleKind,
-    pool_policy: IdlePolicy | None,
-    cluster_policy: IdlePolicy,
+    component: str,
+    route: IdleRoute,
     reservations: Sequence[Reservation] = (),
 ) -> None:
-    """Idle of a pool (``pool_policy`` set) or of the cluster (None) down the fallback chain.
+    """Idle (or recovery) of a pool or of the cluster down the fallback chain of its ``route``.
 
     ``reserved`` first charges reserving tenants their fraction, then shares the rest. A pool's idle with
     nobody to share it in the pool becomes cluster idle and follows the cluster's policy, exactly as
-    unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line. The amount is of one
-    ``kind`` and keeps it wherever it lands: every share of it is booked as that kind.
+    unallocated GPUs do; what nobody can carry is an explicit ``__idle__`` line (``__recovery__`` for
+    recovery). The amount is of one ``component`` and keeps it wherever it lands.
     """
-    route = idle_route(pool_policy, cluster_policy)
     if route.reserve:
-        amount = _reserve(lines, start_s, pool, amount, kind, reservations)
+        amount = _reserve(lines, start_s, pool, amount, component, reservations)
     if amount == 0:
         return
-    if route.pool and _share(lines, start_s, pool, amount, kind, settler.chain_for_pool(pool, start_s)):
+    chain = settler.chain_for_pool(pool, start_s)
+    if route.pool and _share(lines, start_s, pool, amount, component, chain):
         return
-    if route.cluster and _share(lines, start_s, pool, amount, kind, settler.chain_for_cluster(start_s)):
+    if route.cluster and _share(lines, start_s, pool, amount, component, settler.chain_for_cluster(start_s)):
         return
-    _line(lines, start_s, pool, (IDLE, NO_TIER)).add_idle(kind, amount)
+    terminal = RECOVERY if component == RECOVERY_COMPONENT else IDLE
+    _line(lines, start_s, pool, (terminal, NO_TIER)).add(component, amount)
 
 
 def _line(lines: dict[LineId, Components], start_s: int, pool: str, key: LineKey) -> Components:
@@ -281,18 +323,21 @@ def attribute_window(
             ).unmeasured += s.unmeasured_usd_micros
     settler = _Settler(splits, policies.settlement_window_seconds, scope)
     for s in splits:
-        policy = policies.idle_by_pool.get(s.pool, policies.cluster_idle)
         _settle(
             lines,
             settler,
             s.interval_start_s,
             s.pool,
             s.idle_usd_micros,
-            s.idle_kind,
-            policy,
-            policies.cluster_idle,
+            s.idle_kind.value,
+            policies.pool_route(s.pool, s.idle_kind),
             policies.reservations_by_pool.get(s.pool, ()),
         )
+        if s.recovery_usd_micros:
+            route = policies.recovery_route
+            _settle(
+                lines, settler, s.interval_start_s, s.pool, s.recovery_usd_micros, RECOVERY_COMPONENT, route
+            )
     for ci in sorted(cluster_intervals, key=lambda c: c.interval_start_s):
         for pool, amount in (
             (UNALLOCATED_POOL, ci.unallocated_usd_micros),
@@ -300,7 +345,7 @@ def attribute_window(
         ):
             # GPUs in no pool and the overheads are cluster idle: cold
             _settle(
-                lines, settler, ci.interval_start_s, pool, amount, IdleKind.COLD, None, policies.cluster_idle
+                lines, settler, ci.interval_start_s, pool, amount, IdleKind.COLD.value, policies.cold_route
             )
         if ci.unmeasured_usd_micros:
             _line(

@@ -10,12 +10,13 @@ line; this way every converted statement sums exactly to its converted total.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+
+from attribution.model.money import largest_remainder
 
 MICROS_PER_UNIT = 1_000_000
 
@@ -80,13 +81,11 @@ def convert_lines(amounts_micros: Sequence[int], rate: Decimal, exponent: int) -
     unit of its exact amount.
     """
     total = convert_total(sum(amounts_micros), rate, exponent)
-    exact = [_exact_minor(a, rate, exponent) for a in amounts_micros]
-    parts = [math.floor(x) for x in exact]
-    leftover = total - sum(parts)
-    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), -amounts_micros[i], i))
-    for i in order[:leftover]:
-        parts[i] += 1
-    return parts
+    # every exact amount over one denominator: a x 10^exponent x rate / 10^6
+    exact_rate = Fraction(rate)
+    denominator = MICROS_PER_UNIT * exact_rate.denominator
+    scale: int = 10**exponent * exact_rate.numerator
+    return largest_remainder([a * scale for a in amounts_micros], denominator, total, amounts_micros)
 
 
 def format_minor(amount_minor: int, exponent: int) -> str:

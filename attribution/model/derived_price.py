@@ -5,7 +5,9 @@ A derived price has three parts per GPU:
 - **capex**: ``(purchase - residual) / (gpus per purchase x N)`` per calendar month for the N months from
   its start, straight-line; nothing after. The residual is what the GPU is still worth: never charged.
 - **colocation**: ``colocation per unit / gpus per unit`` per calendar month (a rack or a node).
-- **power**: ``watts x PUE x price per kWh / 1000`` per GPU-hour (watts is a nameplate figure).
+- **power**: ``watts x PUE x price per kWh / 1000`` per GPU-hour (watts is a nameplate figure); with
+  ``measured_power``, the GPUs dcgm reported in an interval are costed at their measured energy instead
+  (:func:`measured_power_adjustment_usd_micros`).
 
 Rounding rule: nothing is rounded until an interval is costed. The cost accrued by one GPU since the start
 of its price schedule is an exact rational ``A(t)``: the monthly parts accrue linearly over each calendar
@@ -49,6 +51,8 @@ class DerivedPoint:
     usd_micros_per_kwh: int
     colocation_usd_micros_per_month: int
     gpus_per_colocation: int
+    measured_power: bool = False
+    """Take the power part from the energy dcgm measured, where it did (the nameplate elsewhere)."""
 
     def __post_init__(self) -> None:
         if not is_month_start(self.effective_from_s):
@@ -198,3 +202,33 @@ def month_parts(point: DerivedPoint, month_start_s: int) -> MonthParts:
         colocation=point.colocation_usd_micros_per_gpu_month,
         hours=hours,
     )
+
+
+def measured_power_adjustment_usd_micros(
+    schedule: Sequence[PricingPoint],
+    gpu_count: int,
+    start_s: int,
+    step_s: int,
+    gpus_measured: int,
+    milliwatts: int,
+) -> int:
+    """What measured energy changes in ``gpu_count`` GPUs' cost over ``[start_s, start_s + step_s)``:
+    the power part of the ``gpus_measured`` GPUs dcgm reported (``milliwatts``, their summed mean board
+    power) at their measured energy instead of their nameplate wattage; the others keep the nameplate.
+
+    Zero unless the price in effect is derived with ``measured_power``. More GPUs reported than the
+    inventory holds count as the inventory, at their mean. The difference is exact until this one
+    rounding, half-even to the micro-dollar per interval and GPU type (docs/pricing.md): the telescoping
+    nameplate figure stays as it is, so a schedule without measurements bills exactly as before.
+    """
+    index = bisect_right([p.effective_from_s for p in schedule], start_s) - 1
+    point = schedule[index] if index >= 0 else None
+    if not isinstance(point, DerivedPoint) or not point.measured_power or gpus_measured <= 0:
+        return 0
+    measured_mw = Fraction(milliwatts)
+    if gpus_measured > gpu_count:
+        measured_mw, gpus_measured = measured_mw * gpu_count / gpus_measured, gpu_count
+    nameplate_mw = gpus_measured * point.watts_per_gpu * 1000
+    # mW x s -> kWh: / 1000 (W) / 3600 (h) / 1000 (kW)
+    kwh = (measured_mw - nameplate_mw) * step_s / (1000 * SECONDS_PER_HOUR * WATTS_PER_KILOWATT)
+    return round(kwh * point.pue * point.usd_micros_per_kwh)

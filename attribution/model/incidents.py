@@ -11,6 +11,9 @@ pool's GPUs and
   below its serving level (weights were loading for part of the interval; vLLM pre-allocates, so a serving
   engine's framebuffer is flat).
 
+An interval in which the gateway reports KV token-seconds for the pool is never down, whatever the engine
+series say: requests were running, so somebody was served (a scrape of the engine lost, not an outage).
+
 Consecutive down intervals of a pool are one incident, half-open ``[start, end)`` on the interval grid.
 The resolution is the interval: an interval counts when the engine gave no sample in all of it (every
 scrape in ``(t, t + interval]`` missed), so a missed scrape or two is never an incident, and a restart
@@ -43,6 +46,8 @@ class PoolInterval:
     engines: int
     kv_capacity_tokens: int | None
     fb_used_bytes: float | None
+    serving: bool = False
+    """The gateway reported KV token-seconds for the pool in the interval: requests were running."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +122,7 @@ def _pool_incidents(
 
 
 def _cause(s: PoolInterval, after_down: bool, serving_fb: float | None) -> str | None:
-    if not s.gpus:
+    if not s.gpus or s.serving:
         return None
     if s.engines == 0:
         return ENGINE_ABSENT

@@ -13,6 +13,32 @@ from decimal import ROUND_HALF_EVEN, Decimal
 MICROS_PER_CENT = 10_000
 
 
+def largest_remainder(
+    numerators: Sequence[int], denominator: int, total: int, tiebreak: Sequence[int]
+) -> list[int]:
+    """Integers summing to ``total``, each the floor of its exact share ``numerator / denominator`` plus
+    one unit for the largest remainders; ties go to the larger ``tiebreak``, then the earlier position.
+
+    The one rounding rule of every split here (:func:`allocate`, :func:`round_to_unit`) and of currency
+    conversion (:mod:`attribution.model.currency`). Integers over one common denominator, not Fractions:
+    it runs on every interval's split. ``total`` must lie within ``[sum of floors, sum of floors +
+    len(numerators)]``, which holds whenever it is the exact sum rounded in any way; anything else is a
+    ``ValueError`` (a silent clamp would lose money). Floors go towards minus infinity, so credits work.
+    """
+    if denominator <= 0:
+        raise ValueError("the denominator must be positive")
+    quotients = [divmod(n, denominator) for n in numerators]
+    parts = [q for q, _ in quotients]
+    leftover = total - sum(parts)
+    if leftover < 0 or leftover > len(parts):
+        raise ValueError(f"a total of {total} units is not reachable from these amounts")
+    if leftover:
+        order = sorted(range(len(parts)), key=lambda i: (-quotients[i][1], -tiebreak[i], i))
+        for i in order[:leftover]:
+            parts[i] += 1
+    return parts
+
+
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
     """Split ``total`` in proportion to non-negative integer ``weights`` (Hare-Niemeyer).
 
@@ -28,15 +54,7 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
         return [-part for part in allocate(-total, weights)]
     if len(weights) == 1:
         return [total]
-    quotients = [divmod(total * w, weight_sum) for w in weights]
-    parts = [q for q, _ in quotients]
-    leftover = total - sum(parts)
-    if leftover:
-        # largest remainder first; ties to the larger weight, then the earlier position
-        order = sorted(range(len(weights)), key=lambda i: (-quotients[i][1], -weights[i], i))
-        for i in order[:leftover]:
-            parts[i] += 1
-    return parts
+    return largest_remainder([total * w for w in weights], weight_sum, total, weights)
 
 
 def round_to_unit(amounts: Sequence[int], unit: int, total_units: int | None = None) -> list[int]:
@@ -50,16 +68,7 @@ def round_to_unit(amounts: Sequence[int], unit: int, total_units: int | None = N
         raise ValueError("unit must be positive")
     if total_units is None:
         total_units = int((Decimal(sum(amounts)) / unit).to_integral_value(ROUND_HALF_EVEN))
-    floors = [a // unit for a in amounts]
-    remainders = [a - f * unit for a, f in zip(amounts, floors, strict=True)]
-    leftover = total_units - sum(floors)
-    if leftover < 0 or leftover > len(amounts):
-        raise ValueError(f"total of {total_units} units is not reachable from these amounts")
-    order = sorted(range(len(amounts)), key=lambda i: (-remainders[i], -amounts[i], i))
-    parts = list(floors)
-    for i in order[:leftover]:
-        parts[i] += 1
-    return parts
+    return largest_remainder(amounts, unit, total_units, amounts)
 
 
 def micros_to_cents(amounts_usd_micros: Sequence[int], total_cents: int | None = None) -> list[int]:

@@ -58,6 +58,9 @@ class PoolInterval:
     fixed_policy: FixedPolicy = FixedPolicy.PROPORTIONAL
     requests_running: float | None = None
     """Mean requests the pool's engines had running over the interval (summed over engines), if read."""
+    recovering: bool = False
+    """Inside a detected recovery incident (the pool down or reloading while its GPUs are paid): the whole
+    cost is the ``recovery`` component, settled by the recovery policy, never idle, static or unmeasured."""
 
     def __post_init__(self) -> None:
         """The policy as the enum, or ValueError: an unknown policy never reaches a split."""
@@ -83,6 +86,7 @@ class Components:
     idle_warm: int = 0
     kv_headroom: int = 0
     unmeasured: int = 0
+    recovery: int = 0
 
     @property
     def idle(self) -> int:
@@ -90,11 +94,15 @@ class Components:
 
     def add_idle(self, kind: IdleKind, amount: int) -> None:
         """Add ``amount`` of idle of one kind."""
-        setattr(self, kind.value, getattr(self, kind.value) + amount)
+        self.add(kind.value, amount)
+
+    def add(self, component: str, amount: int) -> None:
+        """Add ``amount`` to a settled component: an idle kind or ``recovery`` (``SETTLED_COMPONENTS``)."""
+        setattr(self, component, getattr(self, component) + amount)
 
     @property
     def total(self) -> int:
-        return self.kv_in_use + self.static + self.idle + self.unmeasured
+        return self.kv_in_use + self.static + self.idle + self.unmeasured + self.recovery
 
     @property
     def non_idle(self) -> int:
@@ -122,6 +130,9 @@ class PoolSplit:
     idle_kind: IdleKind = IdleKind.HEADROOM
     """The kind of ``idle_usd_micros``: free KV of an interval that served (or a gap's, where the engine
     worked) is ``kv_headroom``; the whole cost of an interval nobody used is ``idle_warm``."""
+    recovery_usd_micros: int = 0
+    """The whole cost of a recovering pool-interval: its KV, static, idle and unmeasured figures are then 0
+    (nothing was served, nothing idled by choice), and it has no lines."""
 
 
 def _kv_in_use_bytes(pi: PoolInterval, capacity: int, total_weight: int) -> tuple[int, bool]:
@@ -175,7 +186,8 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
     """Split one pool-interval; the result's lines + idle + unmeasured sum exactly to the pool's cost."""
     memory = max(pi.memory_bytes, 1)
     capacity = min(pi.kv_capacity_bytes or 0, memory)
-    keys = sorted(k for k, u in pi.usage.items() if u.weight > 0)
+    # a recovering pool-interval serves nobody, whatever the gateway names: its cost is recovery
+    keys = [] if pi.recovering else sorted(k for k, u in pi.usage.items() if u.weight > 0)
     total_weight = sum(pi.usage[k].weight for k in keys)
     in_use_bytes, estimated = _kv_in_use_bytes(pi, capacity, total_weight)
     estimated = estimated or pi.kv_capacity_bytes is None
@@ -196,6 +208,11 @@ def split_pool_interval(pi: PoolInterval) -> PoolSplit:
         unmeasured_usd_micros=0,
         estimated=estimated,
     )
+    if pi.recovering:  # inside an incident: nobody is served, whoever the gateway names
+        split.kv_in_use_usd_micros = split.kv_free_usd_micros = split.static_usd_micros = 0
+        split.idle_usd_micros = 0
+        split.recovery_usd_micros = pi.cost_usd_micros
+        return split
     if not keys:
         if pi.engine_active:
             # a telemetry gap: someone was served, we do not know whom; their cost is unmeasured

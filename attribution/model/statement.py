@@ -19,8 +19,9 @@ from attribution.model.vocabulary import IDLE_KINDS
 
 USAGE = "usage"
 CORRECTION = "correction"
-COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
-"""The components that sum to a line's total; ``idle`` is itself the sum of ``IDLE_PART_FIELDS``."""
+COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured", "recovery")
+"""The components that sum to a line's total; ``idle`` is itself the sum of ``IDLE_PART_FIELDS``;
+``recovery`` is the cost of recovery incidents (a pool down or reloading while its GPUs are paid)."""
 IDLE_PART_FIELDS = tuple(f"{k}_usd_micros" for k in IDLE_KINDS)
 """The three kinds of idle, in micro-USD: never added to a total (``idle`` already holds them)."""
 USAGE_FIELDS = ("kv_token_seconds", "kv_byte_seconds", "requests", "prompt_tokens", "generation_tokens")
@@ -48,6 +49,7 @@ class Line:
     requests: int
     prompt_tokens: int
     generation_tokens: int
+    recovery_usd_micros: int = 0
 
     @property
     def sort_key(self) -> tuple[str, str, str, str, str]:
@@ -80,7 +82,8 @@ def content_hash(period: str, lines: Sequence[Line]) -> str:
 
     The kinds of idle are left out: they break down ``idle_usd_micros`` (which is in), are frozen with the
     lines all the same, and leaving them out keeps the hashes of statements closed before they existed
-    verifiable by anyone from the lines as served."""
+    verifiable by anyone from the lines as served. Recovery is in only where it is not zero, for the same
+    reason: a statement closed before recovery existed hashes as it did."""
     canonical = json.dumps(
         {"period": period, "lines": [_hashed(line) for line in sorted(lines, key=lambda x: x.sort_key)]},
         sort_keys=True,
@@ -90,4 +93,7 @@ def content_hash(period: str, lines: Sequence[Line]) -> str:
 
 
 def _hashed(line: Line) -> dict[str, Any]:
-    return {k: v for k, v in asdict(line).items() if k not in IDLE_PART_FIELDS}
+    hashed = {k: v for k, v in asdict(line).items() if k not in IDLE_PART_FIELDS}
+    if not hashed["recovery_usd_micros"]:
+        del hashed["recovery_usd_micros"]
+    return hashed

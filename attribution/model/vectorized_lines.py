@@ -17,11 +17,11 @@ from attribution.model.attribute import LineId
 from attribution.model.split import Components, LineKey, PoolInterval, PoolSplit
 from attribution.model.vectorized_kernels import I64, as_int64, runs
 from attribution.model.vectorized_split import SplitColumns
-from attribution.model.vocabulary import IDLE_KINDS, IdleKind
+from attribution.model.vocabulary import IDLE_KINDS, RECOVERY_COMPONENT, IdleKind
 
-COMPONENTS = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured")
-"""The order of ``Components``' fields: idle as its three kinds."""
-ADDED = (*IDLE_KINDS, "unmeasured")
+COMPONENTS = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured", RECOVERY_COMPONENT)
+"""The order of ``Components``' fields: idle as its three kinds, recovery last."""
+ADDED = (*IDLE_KINDS, "unmeasured", RECOVERY_COMPONENT)
 """The components added by amount (each creates its line), after the split lines' KV and static."""
 LINES_PER_CHUNK = 1 << 18
 """Lines are built a chunk at a time, so the temporary Python lists stay small next to the dict."""
@@ -50,7 +50,7 @@ class Contributions:
             self.amounts[name].append(amount)
 
     def add(self, start: I64, pool: I64, key: I64, component: str, amount: I64) -> None:
-        """Non-zero amounts of an idle kind or unmeasured: each creates its line if it is not there yet."""
+        """Non-zero amounts of an idle kind, unmeasured or recovery: each creates its line if need be."""
         self.ids[component].append(self._ids(start, pool, key))
         self.amounts[component].append(amount)
 
@@ -115,6 +115,7 @@ class LineColumns:
     idle_warm: I64
     kv_headroom: I64
     unmeasured: I64
+    recovery: I64
 
     @property
     def idle(self) -> I64:
@@ -189,12 +190,13 @@ def build_splits(
             kv_free_usd_micros=kv_free,
             static_usd_micros=static,
             idle_usd_micros=idle,
-            unmeasured_usd_micros=unmeasured,
+            unmeasured_usd_micros=unmeas,
             estimated=estimated,
             gap=gap,
             idle_kind=IdleKind.WARM if warm else IdleKind.HEADROOM,
+            recovery_usd_micros=rec,
         )
-        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeasured, estimated, gap, warm in zip(
+        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeas, estimated, gap, warm, rec in zip(
             pis,
             cols.capacity.tolist(),
             cols.in_use.tolist(),
@@ -206,6 +208,7 @@ def build_splits(
             cols.estimated.tolist(),
             cols.gap.tolist(),
             cols.warm.tolist(),
+            cols.recovery.tolist(),
             strict=True,
         )
     ]

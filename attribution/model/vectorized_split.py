@@ -68,6 +68,8 @@ class SplitColumns:
     gap: Mask
     warm: Mask
     """Nobody used the interval (no tenant, no gap): its idle is ``idle_warm``, else ``kv_headroom``."""
+    recovery: I64
+    """The whole cost of a recovering pool-interval (``PoolInterval.recovering``), else 0."""
     entry_row: I64
     entry_key: I64
     entry_kv: I64
@@ -124,10 +126,12 @@ def _entries(
     pis: Sequence[PoolInterval],
     key_index: Mapping[LineKey, int],
     need_tokens: bool,
+    recovering: Mask,
     given: RawEntries | None = None,
 ) -> tuple[I64, I64, I64, I64]:
     """(row, key, weight, tokens) of every usage entry with a positive weight, sorted by (row, key):
-    from the pool-intervals' ``usage``, or from ``given`` columns (``vectorized_usage``)."""
+    from the pool-intervals' ``usage``, or from ``given`` columns (``vectorized_usage``). A recovering
+    pool-interval has none (its cost is recovery, whatever the gateway reported)."""
     if given is None:
         keys: list[LineKey] = []
         usages: list[Usage] = []
@@ -146,7 +150,7 @@ def _entries(
             _weights_of(given.kv_token_seconds),
             given.tokens,
         )
-    keep = np.flatnonzero(weight > 0)
+    keep = np.flatnonzero((weight > 0) & ~recovering[all_row])
     row = all_row[keep]
     key = all_key[keep]
     composite = row * max(len(key_index), 1) + key
@@ -164,7 +168,9 @@ def split_columns(
     ``usage``: their usage as columns, where the pool-intervals carry none."""
     n = len(pis)
     policy = as_int64([_POLICY_CODES[p.fixed_policy] for p in pis])
-    row, key, weight, tokens = _entries(pis, key_index, bool(np.any(policy == TOKENS)), usage)
+    recovering = np.fromiter((p.recovering for p in pis), np.bool_, n)
+    need_tokens = bool(np.any(policy == TOKENS))
+    row, key, weight, tokens = _entries(pis, key_index, need_tokens, recovering, usage)
     cost = as_int64([p.cost_usd_micros for p in pis])
     memory = np.maximum(as_int64([p.memory_bytes for p in pis]), 1)
     raw_capacity = as_int64([p.kv_capacity_bytes or 0 for p in pis])
@@ -177,19 +183,20 @@ def split_columns(
     c_kv, c_static = allocate_two(cost, capacity, memory - capacity)
     c_use, c_free = allocate_two(c_kv, in_use, capacity - in_use)
     has_keys = keys_per_row > 0
-    gap = ~has_keys & np.fromiter((p.engine_active for p in pis), np.bool_, n)
+    gap = ~has_keys & ~recovering & np.fromiter((p.engine_active for p in pis), np.bool_, n)
     kv, static = _to_entries(row, key, weight, tokens, policy, tenant_of_key, c_use, c_static, has_keys)
     return SplitColumns(
         capacity=capacity,
         in_use=in_use,
-        kv_in_use=c_use,
-        kv_free=c_free,
-        static=c_static,
-        idle=c_free + np.where(has_keys | gap, 0, c_static),
-        unmeasured=np.where(has_keys, 0, c_use) + np.where(gap, c_static, 0),
+        kv_in_use=np.where(recovering, 0, c_use),
+        kv_free=np.where(recovering, 0, c_free),
+        static=np.where(recovering, 0, c_static),
+        idle=np.where(recovering, 0, c_free + np.where(has_keys | gap, 0, c_static)),
+        unmeasured=np.where(recovering | has_keys, 0, c_use) + np.where(gap, c_static, 0),
         estimated=~(has_ratio & has_capacity),
         gap=gap,
-        warm=~(has_keys | gap),
+        warm=~(has_keys | gap | recovering),
+        recovery=np.where(recovering, cost, 0),
         entry_row=row,
         entry_key=key,
         entry_kv=kv,

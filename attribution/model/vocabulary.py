@@ -28,12 +28,14 @@ UNMAPPED_POOL = "__unmapped__"
 UNMEASURED = "__unmeasured__"
 #: The tenant of idle cost nobody in its settlement chain can carry.
 IDLE = "__idle__"
+#: The tenant of recovery cost (a pool down or reloading while its GPUs are paid) kept for the platform.
+RECOVERY = "__recovery__"
 #: The tier of lines that are no tenant's request traffic (idle, unmeasured, reservations, overheads).
 NO_TIER = "__none__"
 
 #: Every name the model books its own lines under: no pool, tenant or tier may be configured as one.
 RESERVED_NAMES = frozenset(
-    {UNALLOCATED, OVERHEAD_POOL, CLUSTER_POOL, UNMAPPED_POOL, UNMEASURED, IDLE, NO_TIER}
+    {UNALLOCATED, OVERHEAD_POOL, CLUSTER_POOL, UNMAPPED_POOL, UNMEASURED, IDLE, RECOVERY, NO_TIER}
 )
 
 
@@ -54,6 +56,21 @@ class IdleKind(StrEnum):
 
 #: The component names of the idle kinds, in their fixed order (columns, statements, exports).
 IDLE_KINDS: tuple[str, ...] = tuple(k.value for k in IdleKind)
+
+
+#: The component of a pool-interval's cost inside a recovery incident: its own, never idle or static.
+RECOVERY_COMPONENT = "recovery"
+#: The components an amount settled down a fallback chain can be booked as: the idle kinds, then recovery.
+SETTLED_COMPONENTS: tuple[str, ...] = (*IDLE_KINDS, RECOVERY_COMPONENT)
+
+
+class RecoveryPolicy(StrEnum):
+    """Who pays a recovery incident: the platform (a ``__recovery__`` line of the pool, the default: an
+    outage is the operator's, and a tenant should not pay more because a pool it used crashed), or the
+    pool's tenants, shared by their non-idle cost like idle under ``share``."""
+
+    PLATFORM = "platform"
+    SHARE = "share"
 
 
 class FixedPolicy(StrEnum):
@@ -109,6 +126,18 @@ def idle_route(pool_policy: IdlePolicy | None, cluster_policy: IdlePolicy) -> Id
             return IdleRoute(reserve=False, pool=False, cluster=cluster)
         case _:
             assert_never(pool_policy)
+
+
+def recovery_route(policy: RecoveryPolicy, cluster_policy: IdlePolicy) -> IdleRoute:
+    """The route of a pool-interval's recovery cost: straight to ``__recovery__`` (``platform``), or
+    shared like a pool's idle under ``share``, falling back to the cluster as its idle would."""
+    match policy:
+        case RecoveryPolicy.PLATFORM:
+            return IdleRoute(reserve=False, pool=False, cluster=False)
+        case RecoveryPolicy.SHARE:
+            return IdleRoute(reserve=False, pool=True, cluster=cluster_shares_idle(cluster_policy))
+        case _:
+            assert_never(policy)
 
 
 def cluster_shares_idle(cluster_policy: IdlePolicy) -> bool:

@@ -151,6 +151,7 @@ class GroupCharge:
     kv_headroom_cents: int
     """The kinds of idle in cents: each line's idle cents split by kind (largest remainder), summed."""
     unmeasured_cents: int
+    recovery_cents: int
     total_cents: int
     total_usd_micros: int
     estimated: bool
@@ -193,6 +194,7 @@ def group_lines(lines: list[LineItem], grouping: Grouping) -> list[GroupCharge]:
                 idle_warm_cents=kinds[1],
                 kv_headroom_cents=kinds[2],
                 unmeasured_cents=parts[3],
+                recovery_cents=parts[4],
                 total_cents=sum(x.total_cents for x in members),
                 total_usd_micros=sum(x.total_usd_micros for x in members),
                 estimated=any(x.estimated for x in members),

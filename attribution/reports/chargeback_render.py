@@ -29,7 +29,11 @@ CSV_COLUMNS = [
     "kv_in_use_usd",
     "static_usd",
     "idle_usd",
+    "idle_cold_usd",
+    "idle_warm_usd",
+    "kv_headroom_usd",
     "unmeasured_usd",
+    "recovery_usd",
     "total_usd",
     "total_usd_micros",
     "estimated",
@@ -53,7 +57,11 @@ def to_csv(cb: Chargeback) -> str:
                 format_cents(t.kv_in_use_cents),
                 format_cents(t.static_cents),
                 format_cents(t.idle_cents),
+                format_cents(t.idle_cold_cents),
+                format_cents(t.idle_warm_cents),
+                format_cents(t.kv_headroom_cents),
                 format_cents(t.unmeasured_cents),
+                format_cents(t.recovery_cents),
                 format_cents(t.total_cents),
                 t.total_usd_micros,
                 str(t.estimated).lower(),
@@ -79,7 +87,8 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
     )
     for name in ("tenant", "requests", "memory GiB-h", "KV in use", "static share", "idle share"):
         table.add_column(name, justify="left" if name == "tenant" else "right")
-    table.add_column("unmeasured", justify="right")
+    for name in ("cold", "warm", "headroom", "unmeasured", "recovery"):
+        table.add_column(name, justify="right")
     table.add_column("total", justify="right", style="bold")
     for t in cb.tenants:
         table.add_row(
@@ -89,7 +98,11 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
             money(t.kv_in_use_cents),
             money(t.static_cents),
             money(t.idle_cents),
+            money(t.idle_cold_cents),
+            money(t.idle_warm_cents),
+            money(t.kv_headroom_cents),
             money(t.unmeasured_cents),
+            money(t.recovery_cents),
             money(t.total_cents),
         )
     table.add_section()
@@ -99,7 +112,16 @@ def to_table(cb: Chargeback, console: Console | None = None) -> None:
         f"{sum(t.memory_gib_hours for t in cb.tenants):,.1f}",
         *(
             money(sum(getattr(t, f"{c}_cents") for t in cb.tenants))
-            for c in ("kv_in_use", "static", "idle", "unmeasured")
+            for c in (
+                "kv_in_use",
+                "static",
+                "idle",
+                "idle_cold",
+                "idle_warm",
+                "kv_headroom",
+                "unmeasured",
+                "recovery",
+            )
         ),
         money(cb.total_cents),
     )

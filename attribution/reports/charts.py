@@ -15,16 +15,18 @@ COMPONENT_NAMES = {
     "static": "static share (weights, runtime)",
     "idle": "idle share",
     "unmeasured": "unmeasured",
+    "recovery": "recovery (incidents)",
 }
 
 
-#: one colour per concept across charts: KV in use, static, idle, unmeasured, long context
+#: one colour per concept across charts: KV in use, static, idle, unmeasured, long context, recovery
 COLOURS = {
     "kv_in_use": PALETTE[0],
     "static": PALETTE[2],
     "idle": PALETTE[3],
     "unmeasured": PALETTE[7],
     "long_context": PALETTE[1],
+    "recovery": PALETTE[5],
 }
 
 
@@ -41,7 +43,7 @@ def _cost_by_tenant(report: StatementReport) -> str:
         "chart-tenants",
         f"Cost by tenant, {report.period}",
         "Each tenant's charge for the period, stacked by component: KV cache in use, its share of static "
-        "memory (weights and runtime), its share of idle capacity, and unmeasured cost.",
+        "memory (weights and runtime), its share of idle capacity, unmeasured cost and recovery incidents.",
         tenants,
         series,
         f"cost ({report.currency})",
@@ -58,7 +60,8 @@ def long_context_tiers(report: StatementReport) -> set[str]:
 
 def pool_structure(report: StatementReport) -> dict[str, dict[str, int]]:
     """Per pool, micro-USD in: tokens (KV in use, short context), long context (KV in use, long tiers),
-    memory (static: weights and runtime), fixed/idle (idle shares) and unmeasured."""
+    memory (static: weights and runtime), fixed/idle (idle shares), unmeasured and recovery (the pool down
+    or reloading while its GPUs are paid)."""
     long_tiers = long_context_tiers(report)
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for line in report.lines:
@@ -68,6 +71,7 @@ def pool_structure(report: StatementReport) -> dict[str, dict[str, int]]:
         cell["memory (static)"] += line.static_usd_micros
         cell["fixed / idle"] += line.idle_usd_micros
         cell["unmeasured"] += line.unmeasured_usd_micros
+        cell["recovery"] += line.recovery_usd_micros
     return {pool: dict(parts) for pool, parts in sorted(out.items())}
 
 
@@ -77,6 +81,7 @@ POOL_PARTS = {
     "memory (static)": COLOURS["static"],
     "fixed / idle": COLOURS["idle"],
     "unmeasured": COLOURS["unmeasured"],
+    "recovery": COLOURS["recovery"],
 }
 
 
@@ -90,7 +95,7 @@ def _pools(report: StatementReport) -> str:
         "Cost structure of each pool",
         "Each pool's cost split into the KV cache in use by short-context requests (tokens), by long-context "
         f"requests (tiers from {LONG_CONTEXT_TOKENS // 1024}k tokens), static memory (weights and runtime), "
-        "idle capacity shared out, and unmeasured cost.",
+        "idle capacity shared out, unmeasured cost, and recovery incidents.",
         pools,
         series,
         f"cost ({report.currency})",

@@ -7,7 +7,8 @@ as collected), and the cost of headroom against the pool's ``target_occupancy``
 running, else KV use; ``occupancy_basis`` names which.
 
 Cost structure (issue 18, item 5): the pool's cost as tokens (KV in use), memory (static: weights,
-activations, reserve) and idle (KV free), which partition it exactly; plus, as cuts of the same total,
+activations, reserve), idle (KV free) and recovery (intervals inside a recovery incident), which partition
+it exactly; plus, as cuts of the same total,
 the idle as settled (free KV plus static of intervals nobody used), unmeasured, and the long-context
 tiers' lines (tiers starting at 32k tokens or more).
 
@@ -82,6 +83,9 @@ class CostStructure:
     settled_idle_share: Decimal | None
     unmeasured_share: Decimal | None
     long_context_share: Decimal | None
+    recovery_usd_micros: int = 0
+    """Intervals inside recovery incidents: with tokens, memory and idle, the pool's cost exactly."""
+    recovery_share: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,7 @@ def cost_structure(
     session: Session, settings: Settings, pool: str, start: datetime, end: datetime
 ) -> CostStructure:
     """The pool's cost over the window as tokens, memory and idle (an exact partition), and its cuts."""
-    cost, tokens, memory, free, idle, unmeasured = pool_cost_parts(session, pool, start, end)
+    cost, tokens, memory, free, idle, unmeasured, recovery = pool_cost_parts(session, pool, start, end)
     tiers = long_context_tiers(settings.tiers.names, settings.tiers.boundaries_tokens)
     long_ctx = pool_cost_of_tiers(session, pool, start, end, tiers)
     return CostStructure(
@@ -178,6 +182,8 @@ def cost_structure(
         settled_idle_share=ratio(idle, cost),
         unmeasured_share=ratio(unmeasured, cost),
         long_context_share=ratio(long_ctx, cost),
+        recovery_usd_micros=recovery,
+        recovery_share=ratio(recovery, cost),
     )
 
 

@@ -15,14 +15,17 @@ not the pricing currency (USD), ``PricingCurrency`` and its ``PricingCurrencyCon
 in the period (to the micro-dollar; the cluster's for lines outside every pool) and ``PricingQuantity``
 the GPU-hours the line's cost buys at that price, to 1e-10, so quantity x unit price = cost within
 1e-9 USD, or half a 1e-10 step times the unit price in another billing currency (the validator does not
-check this; our tests do). Memory-time, pool and tier are ``x_`` columns.
+check this; our tests do). Memory-time, pool and tier are ``x_`` columns, and so is the split of each
+pool's cost to its rows (``x_AllocatedMethodId`` and the rest: FOCUS 1.3's allocation columns under the
+``x_`` prefix, since the validator here knows FOCUS 1.2 only; :mod:`.focus_allocation`, docs/focus.md).
+A whole-cluster export ends with each commitment's unused part (:mod:`.focus_commitments`).
 Timestamps are ``YYYY-MM-DDTHH:MM:SSZ``; decimals always carry a point (the validator infers BIGINT for
 ``2``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,9 +34,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from attribution.model.commitment import CommitmentMonth
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
 from attribution.reports.cells import csv_chunks
+from attribution.reports.focus_allocation import ALLOCATION_COLUMNS, allocation_columns, origin_costs
+from attribution.reports.focus_commitments import COMMITMENT_COLUMNS, unused_rows
 from attribution.reports.period_statement import Statement
 from attribution.store.cluster import cluster_cost_and_gpu_intervals
 from attribution.store.pools import cost_and_gpu_intervals_by_pool
@@ -79,11 +85,14 @@ X_COLUMNS = [
     "x_IdleWarmCost",
     "x_KvHeadroomCost",
     "x_UnmeasuredCost",
+    "x_RecoveryCost",
     "x_CostUsdMicros",
     "x_Requests",
     "x_PromptTokens",
     "x_GenerationTokens",
     "x_StatementHash",
+    *ALLOCATION_COLUMNS,
+    *COMMITMENT_COLUMNS,
 ]
 #: Present only in a converted export (FOCUS: PRICING_BILLING_CURRENCY_DIFFERENCES), after FOCUS_COLUMNS.
 PRICING_CURRENCY_COLUMNS = [
@@ -135,12 +144,30 @@ def _amount(minor: int, exponent: int) -> str:
     return f"{Decimal(minor).scaleb(-exponent):.{max(exponent, 1)}f}"
 
 
-def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) -> list[dict[str, str]]:
-    """The statement's lines as FOCUS rows (only ``tenant``'s when given), in statement order."""
+def focus_rows(
+    statement: Statement,
+    rates: Rates,
+    tenant: str | None = None,
+    commitments: Sequence[CommitmentMonth] = (),
+) -> list[dict[str, str]]:
+    """The statement's lines as FOCUS rows (only ``tenant``'s when given), in statement order, then (for
+    the whole cluster only: it is no tenant's) each commitment's unused part."""
     billing_start, billing_end = period_window(statement.period)
     closed = statement.status == "closed"
+    common = {
+        "BillingCurrency": statement.billing_currency,
+        "BillingPeriodEnd": _ts(billing_end),
+        "BillingPeriodStart": _ts(billing_start),
+        "InvoiceIssuerName": PLATFORM,
+        "ProviderName": PLATFORM,
+        "PublisherName": PLATFORM,
+        "ServiceCategory": "AI and Machine Learning",
+        "ServiceName": "LLM Inference",
+        "ServiceSubcategory": "Generative AI",
+    }
     rows = []
     converted = statement.rate_effective_from is not None
+    origins = origin_costs(statement.lines)  # of the whole statement: a tenant's rows show their share
     for line, minor in zip(statement.lines, statement.line_billing_minor, strict=True):
         if tenant is not None and line.tenant != tenant:
             continue
@@ -148,12 +175,10 @@ def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) ->
         correction = line.charge_class == CORRECTION
         cost = _amount(minor, statement.billing_exponent)
         row = {
+            **common,
             "BilledCost": cost,
             "BillingAccountId": line.tenant,
             "BillingAccountName": line.tenant,
-            "BillingCurrency": statement.billing_currency,
-            "BillingPeriodEnd": _ts(billing_end),
-            "BillingPeriodStart": _ts(billing_start),
             "ChargeCategory": "Usage",
             "ChargeClass": "Correction" if correction else "",
             "ChargeDescription": _description(line),
@@ -163,19 +188,16 @@ def focus_rows(statement: Statement, rates: Rates, tenant: str | None = None) ->
             "ContractedCost": cost,
             "EffectiveCost": cost,
             "InvoiceId": f"CB-{statement.period}-{line.tenant}" if closed else "",
-            "InvoiceIssuerName": PLATFORM,
             "ListCost": cost,
-            "ProviderName": PLATFORM,
-            "PublisherName": PLATFORM,
-            "ServiceCategory": "AI and Machine Learning",
-            "ServiceName": "LLM Inference",
-            "ServiceSubcategory": "Generative AI",
             **_pricing(line, minor, statement, rates.of(line.pool), correction),
             **_extras(line, statement),
+            **allocation_columns(line, origins),
         }
         if converted:
             row |= _pricing_currency(line, rates.of(line.pool), correction, statement.exchange_rate)
         rows.append(row)
+    if tenant is None:
+        rows += unused_rows(statement, list(commitments), common)
     return rows
 
 
@@ -226,6 +248,8 @@ def _extras(line: Line, statement: Statement) -> dict[str, str]:
         "x_IdleWarmCost": format_micros(line.idle_warm_usd_micros),
         "x_KvHeadroomCost": format_micros(line.kv_headroom_usd_micros),
         "x_UnmeasuredCost": format_micros(line.unmeasured_usd_micros),
+        # recovery incidents: a pool down or reloading while its GPUs are paid (docs/insights.md)
+        "x_RecoveryCost": format_micros(line.recovery_usd_micros),
         "x_CostUsdMicros": str(line.total_usd_micros),
         "x_Requests": str(line.requests),
         "x_PromptTokens": str(line.prompt_tokens),

@@ -79,6 +79,7 @@ def efficiency_table(report: Efficiency, console: Console) -> None:
         ("tokens (KV in use)", s.tokens_usd_micros, s.tokens_share),
         ("memory (static)", s.memory_usd_micros, s.memory_share),
         ("idle (KV free)", s.idle_usd_micros, s.idle_share),
+        ("recovery (incidents)", s.recovery_usd_micros, s.recovery_share),
         ("= pool cost", s.cost_usd_micros, Decimal(1) if s.cost_usd_micros else None),
         ("idle as settled", s.settled_idle_usd_micros, s.settled_idle_share),
         ("unmeasured", s.unmeasured_usd_micros, s.unmeasured_share),

@@ -16,7 +16,7 @@ from attribution.reports.statement_views import apportion_cents
 from attribution.store.lines import line_item_sums
 
 GIB = 1024**3
-COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured")
+COMPONENTS = ("kv_in_use", "static", "idle", "unmeasured", "recovery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,8 @@ class LineItem:
     idle_warm_usd_micros: int = 0
     kv_headroom_usd_micros: int = 0
     """The three kinds of idle (docs/insights.md); they sum to ``idle_usd_micros`` exactly."""
+    recovery_usd_micros: int = 0
+    """The cost of recovery incidents (docs/insights.md, "Recovery incidents"), part of the total."""
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
@@ -58,7 +60,7 @@ class LineItem:
 
     def component_cents(self) -> list[int]:
         """The line's components in cents, summing to its cents (reachable: its cents are its total
-        rounded down or up, and the components' floors sum to within four cents below that)."""
+        rounded down or up, and the components' floors sum to within five cents below that)."""
         return micros_to_cents([getattr(self, f"{c}_usd_micros") for c in COMPONENTS], self.total_cents)
 
     def idle_part_cents(self, idle_cents: int) -> list[int]:
@@ -92,7 +94,8 @@ def _line(r: Any) -> LineItem:
         idle_cold_usd_micros=int(r[13]),
         idle_warm_usd_micros=int(r[14]),
         kv_headroom_usd_micros=int(r[15]),
-        estimated=bool(r[16]),
+        recovery_usd_micros=int(r[16]),
+        estimated=bool(r[17]),
     )
 
 
@@ -108,4 +111,5 @@ _SUMMED = (
     "unmeasured_usd_micros",
     "total_usd_micros",
     *IDLE_PART_FIELDS,
+    "recovery_usd_micros",
 )

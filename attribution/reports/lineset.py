@@ -107,6 +107,7 @@ def _item(x: Line, estimated: set[tuple[str, str, str]]) -> LineItem:
         idle_warm_usd_micros=x.idle_warm_usd_micros,
         kv_headroom_usd_micros=x.kv_headroom_usd_micros,
         unmeasured_usd_micros=x.unmeasured_usd_micros,
+        recovery_usd_micros=x.recovery_usd_micros,
         total_usd_micros=x.total_usd_micros,
         estimated=(x.tenant, x.pool, x.tier) in estimated,
         charge_class=x.charge_class,

@@ -22,6 +22,7 @@ from attribution.model.statement import COMPONENTS, CORRECTION, USAGE, Line
 from attribution.model.vocabulary import IDLE_KINDS
 from attribution.reports.period_statement import build_statement
 from attribution.reports.series import Series, build_series
+from attribution.reports.statement_currency import Billed, billed_of
 from attribution.reports.statement_views import (
     DayAmounts,
     Row,
@@ -82,6 +83,8 @@ class StatementReport:
     correction_rows: list[Row]
     coverage: Coverage
     series: Series
+    billed: Billed | None = None
+    """The statement in its billing currency when that is not the pricing one (per tenant and total)."""
 
     @property
     def provisional(self) -> bool:
@@ -206,6 +209,14 @@ def build_statement_report(
         correction_rows=roll_up(correction_lines, lambda x: (x.charge_period, x.tenant, x.pool, x.tier)),
         coverage=_coverage(session, settings, start, end, tenant, attributed),
         series=build_series(session, start, end, tenant, settings.tiers.names),
+        billed=billed_of(
+            session,
+            statement,
+            settings.currency,
+            settings.billing_currency_for(tenant),
+            settings.rates(),
+            tenant,
+        ),
     )
 
 
@@ -220,7 +231,8 @@ def _daily(
 
 def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str | None) -> list[DayAmounts]:
     """Per UTC day from the interval lines; grouped by interval in SQL, by day here (dialect-neutral)."""
-    days: dict[str, list[float]] = defaultdict(lambda: [0] * 8)
+    n = len(COMPONENTS)  # the money components, then requests, prompt and generation tokens, byte-seconds
+    days: dict[str, list[float]] = defaultdict(lambda: [0] * (n + 4))
     for row in interval_sums(session, start, end, tenant):
         cell = days[row[0].date().isoformat()]
         for i, value in enumerate(row[1:]):
@@ -228,11 +240,11 @@ def _day_amounts(session: Session, start: datetime, end: datetime, tenant: str |
     return [
         DayAmounts(
             day,
-            (int(v[0]), int(v[1]), int(v[2]), int(v[3])),
-            int(v[4]),
-            int(v[5]),
-            int(v[6]),
-            float(v[7]),
+            tuple(int(x) for x in v[:n]),
+            int(v[n]),
+            int(v[n + 1]),
+            int(v[n + 2]),
+            float(v[n + 3]),
         )
         for day, v in sorted(days.items())
     ]

@@ -29,6 +29,7 @@ class PoolPoint:
     static_usd_micros: int
     idle_usd_micros: int
     unmeasured_usd_micros: int
+    recovery_usd_micros: int
     kv_usage_ratio: float | None
 
 
@@ -51,6 +52,8 @@ class PoolSummary:
     static_usd_micros: int
     idle_usd_micros: int
     unmeasured_usd_micros: int
+    recovery_usd_micros: int
+    """The cost of its intervals inside recovery incidents (their idle and unmeasured are then 0)."""
     estimated: bool
     series: list[PoolPoint] = field(default_factory=list)
 
@@ -75,7 +78,7 @@ def pool_summaries(
     if pool is not None and not rows:
         if pool not in configured and not pool_exists(session, pool):
             raise NotFoundError(f"no pool named {pool!r}")
-        return [PoolSummary(pool, 0, 0.0, 0.0, 0.0, None, None, None, 0, 0, 0, 0, 0, 0, 0, False)]
+        return [PoolSummary(pool, 0, 0.0, 0.0, 0.0, None, None, None, 0, 0, 0, 0, 0, 0, 0, 0, False)]
     util = gpu_utilisation(session, start, end)
     return [_summary(r, c, util.get(str(r[0])), interval_seconds) for r, c in zip(rows, cents, strict=True)]
 
@@ -100,6 +103,7 @@ def _summary(r: Any, cost_cents: int, util: float | None, interval_seconds: int)
         static_usd_micros=money[3],
         idle_usd_micros=money[4],
         unmeasured_usd_micros=money[5],
+        recovery_usd_micros=money[6],
         estimated=bool(r[5]),
     )
 
@@ -121,6 +125,7 @@ def pool_series(
             static_usd_micros=int(r[6]),
             idle_usd_micros=int(r[7]),
             unmeasured_usd_micros=int(r[8]),
+            recovery_usd_micros=int(r[9]),
             kv_usage_ratio=int(r[2]) / int(r[1]) if r[1] else None,
         )
         for r in rows

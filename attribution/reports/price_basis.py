@@ -62,6 +62,14 @@ class GpuTypeBasis:
         return body
 
 
+def _power_how(watts: int, pue: str, usd_per_kwh: str, measured: bool) -> str:
+    """How the power part is costed, and from what: its ``power_source``."""
+    rate = f"x PUE {pue} x {usd_per_kwh} USD/kWh"
+    if measured:
+        return f"power_source dcgm: measured energy where reported, else {watts} W nameplate {rate}"
+    return f"power_source nameplate: {watts} W nameplate {rate}"
+
+
 def _derived_parts(price: GpuPrice, point: DerivedPoint, month_start_s: int) -> PriceInEffect:
     d = price.derived
     assert d is not None
@@ -75,7 +83,7 @@ def _derived_parts(price: GpuPrice, point: DerivedPoint, month_start_s: int) -> 
             f"months straight-line from {iso(price.effective_from)}"
             + ("" if m.capex else "; fully depreciated"),
         ),
-        ("power", m.power, f"{d.watts_per_gpu} W nameplate x PUE {d.pue} x {d.usd_per_kwh} USD/kWh"),
+        ("power", m.power, _power_how(d.watts_per_gpu, d.pue, d.usd_per_kwh, d.measured_power)),
         (
             "colocation",
             m.colocation,

@@ -10,7 +10,7 @@ and handed to its lines by largest remainder (:func:`attribution.model.currency.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from itertools import groupby
@@ -77,3 +77,48 @@ def in_currency(
         return statement
     rate, effective_from = period_rate(session, statement.period, statement.status, pricing, currency, rates)
     return convert_statement(statement, currency, rate, effective_from)
+
+
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """What a statement (or one tenant's part of it) bills in a currency other than the pricing one: the
+    converted statement's line amounts, summed per tenant. They sum exactly to ``total_minor`` because
+    every line's amount is its share of its charge class's total, converted once (docs/currencies.md)."""
+
+    currency: str
+    exponent: int
+    rate: str
+    rate_effective_from: datetime | None
+    tenants: list[tuple[str, int]]
+    total_minor: int
+
+    def formatted(self, minor: int) -> str:
+        """``minor`` units as a decimal in this currency, grouped: ``1,234.56``, ``196,996`` for yen."""
+        return f"{Decimal(minor).scaleb(-self.exponent):,.{self.exponent}f}"
+
+
+def billed_of(
+    session: Session,
+    statement: Statement,
+    pricing: str,
+    currency: str,
+    rates: Sequence[Rate],
+    tenant: str | None = None,
+) -> Billed | None:
+    """``statement`` in ``currency`` as :class:`Billed` (``tenant``'s lines only when given); None when it
+    bills in the pricing currency, whose cents the statement already shows."""
+    if currency == pricing:
+        return None
+    converted = in_currency(session, statement, pricing, currency, rates)
+    by_tenant: dict[str, int] = {}
+    for line, minor in zip(converted.lines, converted.line_billing_minor, strict=True):
+        if tenant is None or line.tenant == tenant:
+            by_tenant[line.tenant] = by_tenant.get(line.tenant, 0) + minor
+    return Billed(
+        currency=currency,
+        exponent=converted.billing_exponent,
+        rate=converted.exchange_rate,
+        rate_effective_from=converted.rate_effective_from,
+        tenants=sorted(by_tenant.items()),
+        total_minor=sum(by_tenant.values()),
+    )

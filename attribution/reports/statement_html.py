@@ -13,7 +13,9 @@ from html import escape
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
+from attribution.model.money import format_micros
 from attribution.reports.charts import statement_charts
+from attribution.reports.commitments import CommitmentSection, commitment_section
 from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
 from attribution.reports.price_basis import GpuTypeBasis, price_basis
 from attribution.reports.statement_views import Row, cents_half_even
@@ -41,7 +43,8 @@ svg.chart { max-width: 100%; height: auto; }
 """
 
 COLUMNS = ("requests", "tokens in", "tokens out", "memory GiB-h", "KV in use", "static share", "idle share")
-COLUMNS_END = ("unmeasured", "total")
+COLUMNS_END = ("idle cold", "idle warm", "KV headroom", "unmeasured", "recovery", "total")
+"""The idle share by kind right after it (blank where unknown: days), then the other components."""
 
 
 def money(cents: int) -> str:
@@ -53,8 +56,10 @@ def money(cents: int) -> str:
 def _cells(row: Row) -> str:
     figures = [f"{row.requests:,}", f"{row.prompt_tokens:,}", f"{row.generation_tokens:,}"]
     figures.append(f"{row.memory_gib_hours:,.2f}")
-    figures += [money(c) for c in row.component_cents]
-    figures.append(money(row.total_cents))
+    kv, static, idle, unmeasured, recovery = row.component_cents
+    figures += [money(c) for c in (kv, static, idle)]
+    figures += [money(c) if row.kinds_known else "" for c in row.idle_kind_cents]
+    figures += [money(c) for c in (unmeasured, recovery, row.total_cents)]
     return "".join(f'<td class="n">{f}</td>' for f in figures)
 
 
@@ -122,6 +127,26 @@ def _summary(r: StatementReport, with_cluster_total: bool) -> str:
     )
 
 
+def _billed(r: StatementReport) -> str:
+    """The statement in its billing currency, per tenant, summing exactly to its total there."""
+    b = r.billed
+    if b is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(t)}</td><td class='n'>{b.formatted(minor)}</td></tr>" for t, minor in b.tenants
+    )
+    since = f", in effect from {iso(b.rate_effective_from)}" if b.rate_effective_from else ""
+    return (
+        f'<section id="billed"><h2>Billed in {escape(b.currency)}</h2>'
+        f'<table class="summary"><caption>Billed ({escape(b.currency)})</caption><tbody>{rows}'
+        f"<tr class='total'><td>total billed</td><td class='n'>{b.formatted(b.total_minor)}</td></tr>"
+        f'</tbody></table><p class="note">At {escape(b.rate)} {escape(b.currency)} per {escape(r.currency)}'
+        f"{since}. Each charge class's total is converted once, half-even at the currency's minor unit, "
+        "and handed to the lines by largest remainder, so the amounts sum exactly to the total "
+        "(docs/currencies.md).</p></section>"
+    )
+
+
 def _coverage(r: StatementReport) -> str:
     c = r.coverage
     sources = ", ".join(f"{k} {v:,}" for k, v in sorted(c.intervals_with_data.items())) or "none recorded"
@@ -165,8 +190,33 @@ def _price_basis(basis: Sequence[GpuTypeBasis], with_cost: bool) -> str:
     )
 
 
+def _commitments(section: CommitmentSection | None) -> str:
+    """Each commitment's month: amortised, used by what it covers, unused (the platform's cost)."""
+    if section is None or not section.months:
+        return ""
+    head = ["commitment", "covers", "month of term", "amortised (USD)", "used (USD)", "unused (USD)"]
+    rows = [
+        [m.name, m.covers, f"{m.month + 1} of {m.months}"]
+        + [format_micros(v) for v in (m.amortised_usd_micros, m.used_usd_micros, m.unused_usd_micros)]
+        for m in section.months
+    ]
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    note = (
+        f'<p class="note">Unused commitments this period: {format_micros(section.unused_usd_micros)} USD, '
+        "paid for and not consumed; billed to no tenant.</p>"
+    )
+    return (
+        '<section id="commitments"><h2>Commitments</h2><table><thead><tr>'
+        + "".join(f"<th>{escape(h)}</th>" for h in head)
+        + f"</tr></thead><tbody>{body}</tbody></table>{note}</section>"
+    )
+
+
 def render_statement_html(
-    r: StatementReport, with_cluster_total: bool = False, basis: Sequence[GpuTypeBasis] = ()
+    r: StatementReport,
+    with_cluster_total: bool = False,
+    basis: Sequence[GpuTypeBasis] = (),
+    commitments: CommitmentSection | None = None,
 ) -> str:
     """The document; for one tenant, ``with_cluster_total`` adds the other tenants' and the statement's
     totals to the summary (finance's reconciliation; a statement sent to the tenant leaves them out).
@@ -196,9 +246,10 @@ def render_statement_html(
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>Chargeback statement {escape(r.period)} '
         f"({escape(r.scope)})</title><style>{CSS}</style></head><body>"
-        f"{_header(r)}<h2>Summary</h2>{_summary(r, with_cluster_total)}{_coverage(r)}"
+        f"{_header(r)}<h2>Summary</h2>{_summary(r, with_cluster_total)}{_billed(r)}{_coverage(r)}"
         f"<h2>Charts</h2>{charts}{sections}"
         f"{_price_basis(basis, with_cluster_total or r.tenant is None)}"
+        f"{_commitments(commitments if with_cluster_total or r.tenant is None else None)}"
         "</body></html>\n"
     )
 
@@ -215,4 +266,5 @@ def build_statement_html(
         build_statement_report(session, settings, period, tenant),
         with_cluster_total,
         price_basis(settings, period),
+        commitment_section(session, settings, period),
     )

@@ -3,8 +3,8 @@
 A statement is rounded once, at its lines (pool x tenant x tier, in cents, by largest remainder). Every
 view here is a roll-up of those rounded lines, never a re-rounding of aggregates (finops.md 3.5), so the
 tenants, the tenant x tier cells and the pools all sum to the statement's total to the cent. Components
-(KV in use, static share, idle share, unmeasured) are rounded per line so that they sum to the line's
-cents (hierarchical rounding), and roll up the same way.
+(KV in use, static share, idle share, unmeasured, recovery) are rounded per line so that they sum to the
+line's cents (hierarchical rounding), and roll up the same way.
 
 The daily view is the one view not made of statement lines (they carry no date): it apportions the
 period's interval lines to the same total, and shows any difference (cost restated after a close, billed
@@ -83,9 +83,10 @@ class Row:
     static_cents: int = 0
     idle_cents: int = 0
     unmeasured_cents: int = 0
+    recovery_cents: int = 0
     total_cents: int = 0
     total_usd_micros: int = 0
-    component_usd_micros: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    component_usd_micros: list[int] = field(default_factory=lambda: [0] * len(COMPONENTS))
     idle_kind_cents: list[int] = field(default_factory=lambda: [0, 0, 0])
     """Cold, warm, headroom: each line's idle cents split by kind (largest remainder), then summed, so
     they sum to ``idle_cents``. Unknown (``kinds_known`` false) for daily rows: days carry no kinds."""
@@ -100,14 +101,22 @@ class Row:
         return self.prompt_tokens + self.generation_tokens
 
     @property
-    def component_cents(self) -> tuple[int, int, int, int]:
-        return (self.kv_in_use_cents, self.static_cents, self.idle_cents, self.unmeasured_cents)
+    def component_cents(self) -> tuple[int, int, int, int, int]:
+        """In the order of ``COMPONENTS``: KV in use, static, idle, unmeasured, recovery."""
+        return (
+            self.kv_in_use_cents,
+            self.static_cents,
+            self.idle_cents,
+            self.unmeasured_cents,
+            self.recovery_cents,
+        )
 
     def add_cents(self, parts: Sequence[int], total: int) -> None:
         self.kv_in_use_cents += parts[0]
         self.static_cents += parts[1]
         self.idle_cents += parts[2]
         self.unmeasured_cents += parts[3]
+        self.recovery_cents += parts[4]
         self.total_cents += total
 
     def add_usage(self, requests: int, prompt: int, generation: int, byte_seconds: float) -> None:
@@ -155,7 +164,8 @@ class DayAmounts:
     """One UTC day's interval lines in micro-USD by component, with usage (from ``attributed_costs``)."""
 
     day: str
-    component_usd_micros: tuple[int, int, int, int]
+    component_usd_micros: tuple[int, ...]
+    """In the order of ``COMPONENTS``."""
     requests: int
     prompt_tokens: int
     generation_tokens: int
@@ -187,9 +197,11 @@ def daily_rows(days: Sequence[DayAmounts], usage: Row) -> list[Row]:
         billed_cents = getattr(usage, f"{COMPONENTS[i]}_cents")
         target = billed_cents if current == billed else cents_half_even(current)
         for row, c in zip(rows, apportion_cents(micros, target), strict=True):
-            row.add_cents([c if j == i else 0 for j in range(4)], c)
+            row.add_cents([c if j == i else 0 for j in range(len(COMPONENTS))], c)
         restated.component_usd_micros[i] = billed - current
-        restated.add_cents([billed_cents - target if j == i else 0 for j in range(4)], billed_cents - target)
+        restated.add_cents(
+            [billed_cents - target if j == i else 0 for j in range(len(COMPONENTS))], billed_cents - target
+        )
     for row, d in zip(rows, days, strict=True):
         row.add_usage(d.requests, d.prompt_tokens, d.generation_tokens, d.kv_byte_seconds)
         row.total_usd_micros = d.total_usd_micros

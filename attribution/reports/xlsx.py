@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from attribution.config import Settings
 from attribution.reports.cells import safe_row
 from attribution.reports.monthly import StatementReport, bill_label, build_statement_report
+from attribution.reports.statement_currency import Billed
 from attribution.reports.statement_views import Row, cents_half_even
 from attribution.timeutil import iso
 
@@ -34,7 +35,11 @@ MEASURES = (
     "KV in use ({c})",
     "static share ({c})",
     "idle share ({c})",
+    "idle cold ({c})",
+    "idle warm ({c})",
+    "KV headroom ({c})",
     "unmeasured ({c})",
+    "recovery ({c})",
     "total ({c})",
 )
 SHEETS = ("Summary", "Tenants", "Tenant x tier", "Pools", "Daily", "Coverage")
@@ -50,7 +55,10 @@ def _values(row: Row) -> list[Any]:
         row.prompt_tokens,
         row.generation_tokens,
         round(row.memory_gib_hours, 6),
-        *(amount(c) for c in row.component_cents),
+        *(amount(c) for c in row.component_cents[:3]),
+        # the idle share by kind, where the row knows it (the daily rows do not)
+        *(amount(c) if row.kinds_known else None for c in row.idle_kind_cents),
+        *(amount(c) for c in row.component_cents[3:]),
         amount(row.total_cents),
     ]
 
@@ -117,6 +125,21 @@ def _summary_sheet(ws: Worksheet, r: StatementReport, with_cluster_total: bool) 
     ws.column_dimensions["B"].width = 70
 
 
+def _billed_sheet(ws: Worksheet, b: Billed, pricing: str) -> None:
+    """The statement in its billing currency: per tenant, then the total they sum to exactly."""
+    since = iso(b.rate_effective_from) if b.rate_effective_from else ""
+    _append(ws, ["billing currency", b.currency])
+    _append(ws, [f"exchange rate ({b.currency} per {pricing})", b.rate])
+    _append(ws, ["rate in effect from", since])
+    _append(ws, ["tenant", f"billed ({b.currency})"])
+    style = "#,##0" if b.exponent == 0 else "#,##0." + "0" * b.exponent
+    for tenant, minor in [*b.tenants, ("total billed", b.total_minor)]:
+        _append(ws, [tenant, Decimal(minor).scaleb(-b.exponent)])
+        ws.cell(ws.max_row, 2).number_format = style
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 24
+
+
 def _coverage_sheet(ws: Worksheet, r: StatementReport) -> None:
     c = r.coverage
     _append(ws, ["measure", "value"])
@@ -154,6 +177,8 @@ def render_statement_xlsx(r: StatementReport, with_cluster_total: bool = False) 
         views.append(("Corrections", keys, r.correction_rows, r.corrections))
     for title, keys, rows, total in views:
         _view_sheet(wb.create_sheet(title), r.currency, keys, rows, total)
+    if r.billed is not None:
+        _billed_sheet(wb.create_sheet(f"Billed {r.billed.currency}"), r.billed, r.currency)
     _coverage_sheet(wb.create_sheet("Coverage"), r)
     out = io.BytesIO()
     wb.save(out)

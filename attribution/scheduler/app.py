@@ -31,7 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.budgets.check import check_budgets
+from attribution.budgets.check import deliver_outbox, fire_budget_alerts
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient
 from attribution.config import Settings, load_settings
@@ -107,17 +107,44 @@ def attribution_job(
 def after_attribution(
     settings: Settings, factory: sessionmaker[Session], metrics: CollectorMetrics, now: datetime
 ) -> None:
-    """Check the budgets (fire new alerts, send pending ones, deliver closed periods' statements) and
-    publish their gauges. A failure here is logged and counted, never the attribution run's: the next
-    run checks again."""
-    delivery = settings.statement_delivery
-    if not settings.budgets and delivery.folder is None and delivery.webhook.url is None:
+    """Fire the budgets' new alerts into the outbox and publish their gauges; the ``deliveries`` job
+    sends them. A failure here is logged and counted, never the attribution run's: the next run checks
+    again."""
+    if not settings.budgets:
         return
     try:
-        metrics.budgets(check_budgets(settings, factory, now))
+        metrics.budgets(fire_budget_alerts(settings, factory, now))
     except AttributionError as exc:
         log.warning("budgets: check failed (%s); the next attribution run checks again", exc.detail)
         metrics.error("budgets", ALL_SOURCES, exc.code)
+
+
+def delivers(settings: Settings) -> bool:
+    """Whether anything is ever sent: a budget webhook, or statements delivered to a folder or webhook."""
+    delivery = settings.statement_delivery
+    return bool(
+        settings.budget_webhook.url is not None
+        or delivery.folder is not None
+        or delivery.webhook.url is not None
+    )
+
+
+def deliveries_job(
+    settings: Settings, factory: sessionmaker[Session], metrics: CollectorMetrics, clock: Clock = _utcnow
+) -> Callable[[], None]:
+    """The outbox's sender: every pending alert (retried with backoff within a pass, and on later passes
+    after ``retry_after_seconds``, doubling, until ``max_checks``), then closed periods' statements.
+    Each alert is locked while it is sent and carries one delivery id, so replicas never send it twice
+    and a receiver drops any repeat."""
+
+    def run() -> None:
+        try:
+            metrics.deliveries(deliver_outbox(settings, factory, now=clock()))
+        except AttributionError as exc:
+            log.warning("deliveries: failed (%s); the next pass tries again", exc.detail)
+            metrics.error("deliveries", ALL_SOURCES, exc.code)
+
+    return run
 
 
 def build_scheduler(
@@ -158,6 +185,15 @@ def build_scheduler(
             **(common | {"next_run_time": first}),
         )
 
+    if settings.scheduler.deliveries.enabled and delivers(settings):
+        scheduler.add_job(
+            deliveries_job(settings, factory, metrics, clock),
+            IntervalTrigger(seconds=settings.scheduler.deliveries.every_seconds, timezone=UTC),
+            id="deliveries",
+            name="deliveries",
+            **common,
+        )
+
     def on_error(event: JobExecutionEvent) -> None:
         kind = type(event.exception).__name__
         collector, _, source = str(event.job_id).removeprefix("collect:").partition(":")
@@ -194,6 +230,8 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
             collect_job(settings, factory, plan, metrics)()
         if settings.scheduler.attribution.enabled:
             attribution_job(settings, factory, metrics)()
+        if settings.scheduler.deliveries.enabled and delivers(settings):
+            deliveries_job(settings, factory, metrics)()
         engine.dispose()
         return
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # ours is the line per run

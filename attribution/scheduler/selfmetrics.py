@@ -113,9 +113,14 @@ class CollectorMetrics:
                 projected[key] = s.projected_ratio
             for c in s.crossed:
                 reached[(*key, ("kind", c.kind.value), ("threshold", str(c.threshold_percent)))] = 1.0
-        failed = result.attempts - len(result.delivered)
         with self._lock:
             self._spent.values, self._projected.values, self._reached.values = spent, projected, reached
+        self.deliveries(result)
+
+    def deliveries(self, result: CheckResult) -> None:
+        """Count a delivery pass's webhook attempts (the gauges are the fire pass's)."""
+        failed = result.attempts - len(result.delivered)
+        with self._lock:
             self._add(self._attempts, (("outcome", "delivered"),), len(result.delivered))
             self._add(self._attempts, (("outcome", "failed"),), failed)
 

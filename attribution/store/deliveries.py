@@ -50,6 +50,11 @@ def delivery_log(session: Session, delivery_id: str | None = None) -> Sequence[D
     return session.scalars(query).all()
 
 
+def last_attempt_at(session: Session, delivery_id: str) -> datetime | None:
+    query = select(func.max(DeliveryAttempt.attempted_at)).where(DeliveryAttempt.delivery_id == delivery_id)
+    return session.scalar(query)
+
+
 def attempts_logged(session: Session, delivery_id: str) -> int:
     query = (
         select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)

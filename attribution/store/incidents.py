@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from attribution.model.incidents import PoolInterval
 from attribution.store.dialect import is_postgres
 from attribution.store.expressions import epoch
-from attribution.store.tables import GpuSample, KvSample, RecoveryIncident
+from attribution.store.tables import GpuSample, KvSample, RecoveryIncident, TenantUsage
 
 UUID_SEPARATOR = "\x1f"
 """Joins a pool-interval's GPU UUIDs in one string (ASCII unit separator: in no UUID); one string per row
@@ -27,8 +27,10 @@ transfers and splits faster than a ``text[]``, which the driver parses element b
 _GPUS_BY_POOL_INTERVAL = """
 SELECT CAST(extract(epoch FROM interval_start) AS BIGINT), pool,
        string_agg(gpu_uuid COLLATE "C", E'\\x1f' ORDER BY gpu_uuid COLLATE "C"),
-       sum(fb_used_bytes), count(fb_used_bytes)
-FROM gpu_samples
+       sum(fb_used_bytes), count(fb_used_bytes),
+       EXISTS (SELECT 1 FROM tenant_usage u
+               WHERE u.interval_start = g.interval_start AND u.pool = g.pool AND u.kv_token_seconds > 0)
+FROM gpu_samples g
 WHERE pool IS NOT NULL AND interval_start >= :start AND interval_start < :end
 GROUP BY interval_start, pool
 """
@@ -36,22 +38,26 @@ GROUP BY interval_start, pool
 
 def detection_inputs(session: Session, start: datetime, end: datetime) -> list[PoolInterval]:
     """Per pool and interval of ``[start, end)`` in which dcgm sampled a GPU of the pool: its GPUs, its
-    mean framebuffer used per GPU (part), and its engines' KV samples (count and summed capacity).
+    mean framebuffer used per GPU (part), its engines' KV samples (count and summed capacity), and whether
+    the gateway reported KV token-seconds there (requests were running: never an incident).
 
     Grouped by the database, one row per pool-interval: a fleet has a thousand GPU rows per interval,
     and reading them one by one was a fifth of the attribution job. The mean is the exact integer sum
     over the count, divided here (one correctly rounded division, as ``sum(used) / len(used)``)."""
     grouped: dict[tuple[int, str], tuple[tuple[str, ...], int, int]] = {}
+    serving: set[tuple[int, str]] = set()
     if is_postgres(session):
         gpu_rows = session.execute(text(_GPUS_BY_POOL_INTERVAL), {"start": start, "end": end})
         # the UUIDs come sorted by code point (C collation), as Python sorts, a GPU's parts side by side;
         # most intervals repeat an earlier one's GPUs
         seen: dict[str, tuple[str, ...]] = {}
-        for at, pool, joined, fb, n in gpu_rows:
+        for at, pool, joined, fb, n, served in gpu_rows:
             gpus = seen.get(joined)
             if gpus is None:
                 gpus = seen[joined] = tuple(dict.fromkeys(joined.split(UUID_SEPARATOR)))
             grouped[(int(at), str(pool))] = (gpus, int(fb or 0), int(n))
+            if served:
+                serving.add((int(at), str(pool)))
     else:
         g = GpuSample
         where = (g.pool.is_not(None), g.interval_start >= start, g.interval_start < end)
@@ -64,6 +70,13 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
             if fb_used is not None:
                 fb, n = fb + int(fb_used), n + 1
             grouped[(int(at), str(pool))] = (gpus, fb, n)
+        u = TenantUsage
+        served_rows = session.execute(
+            select(epoch(u.interval_start), u.pool)
+            .where(u.interval_start >= start, u.interval_start < end, u.kv_token_seconds > 0)
+            .distinct()
+        )
+        serving = {(int(at), str(pool)) for at, pool in served_rows}
     k = KvSample
     kv_rows = session.execute(
         select(
@@ -90,6 +103,7 @@ def detection_inputs(session: Session, start: datetime, end: datetime) -> list[P
                 engines=n,
                 kv_capacity_tokens=capacity,
                 fb_used_bytes=fb_sum / fb_count if fb_count else None,
+                serving=(at, pool) in serving,
             )
         )
     return out

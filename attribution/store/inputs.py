@@ -26,6 +26,7 @@ def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[Any
     ``measured_gpus`` of the whole GPUs reported FB_USED, FB_FREE and FB_RESERVED; ``measured_mib`` is the
     sum of their framebuffer totals, each rounded to whole MiB (the exporter's unit) so averaging cannot
     drift it. Parts take their share of the catalog's total instead (a part's gauges are its own).
+    ``powered_gpus`` of the whole GPUs reported their board power, ``milliwatts`` its sum.
     """
     t = table_of(GpuSample)
     whole = t.c.gpu_share_ppm.is_(None)
@@ -42,6 +43,9 @@ def gpu_counts(session: Session, start: datetime, end: datetime) -> Sequence[Any
             func.count(fb).label("measured_gpus"),
             # whole MiB, half up, in integers: Postgres' round(double) rounds half to even, SQLite's half up
             func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0).label("measured_mib"),
+            # whole GPUs whose board power dcgm reported, and its sum (a part's row repeats its GPU's)
+            func.count(case((whole, t.c.power_milliwatts), else_=None)).label("powered_gpus"),
+            func.coalesce(func.sum(case((whole, t.c.power_milliwatts), else_=None)), 0).label("milliwatts"),
         )
         .where(between(GpuSample, start, end), t.c.gpu_type.is_not(None))
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)

@@ -15,7 +15,7 @@ from attribution.store.expressions import AnyRow
 from attribution.store.tables import GpuSample, KvSample, PoolCost
 
 #: The money columns of ``pool_costs``, by prefix of ``<name>_usd_micros``, in the order sums return.
-MONEY = ("cost", "kv_in_use", "kv_free", "static", "idle", "unmeasured")
+MONEY = ("cost", "kv_in_use", "kv_free", "static", "idle", "unmeasured", "recovery")
 
 
 def pool_exists(session: Session, pool: str) -> bool:
@@ -111,7 +111,8 @@ def pool_day(session: Session, pool: str, start: datetime, end: datetime) -> dic
 
 
 def pool_cost_parts(session: Session, pool: str, start: datetime, end: datetime) -> tuple[int, ...]:
-    """The pool's micro-USD over ``[start, end)``: cost, KV in use, static, KV free, idle, unmeasured."""
+    """The pool's micro-USD over ``[start, end)``: cost, KV in use, static, KV free, idle, unmeasured,
+    recovery."""
     p = PoolCost
     row = session.execute(
         select(
@@ -124,6 +125,7 @@ def pool_cost_parts(session: Session, pool: str, start: datetime, end: datetime)
                     p.kv_free_usd_micros,
                     p.idle_usd_micros,
                     p.unmeasured_usd_micros,
+                    p.recovery_usd_micros,
                 )
             )
         ).where(p.pool == pool, p.interval_start >= start, p.interval_start < end)

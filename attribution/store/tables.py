@@ -53,6 +53,9 @@ class GpuSample(Base):
     gpu_util_percent: Mapped[float | None] = mapped_column(Float)
     gpu_share_ppm: Mapped[int | None]
     problem: Mapped[str | None]
+    power_milliwatts: Mapped[int | None]
+    """The physical GPU's mean board power over the interval (dcgm ``DCGM_FI_DEV_POWER_USAGE``), the
+    same on every part of the GPU; None where not reported."""
 
 
 class KvSample(Base):
@@ -127,6 +130,8 @@ class PoolCost(Base):
     idle_usd_micros: Mapped[int]
     unmeasured_usd_micros: Mapped[int]
     estimated: Mapped[bool] = mapped_column(Boolean)
+    recovery_usd_micros: Mapped[int] = mapped_column(server_default="0")
+    """The whole cost of an interval inside a recovery incident (its idle and unmeasured are then 0)."""
 
 
 class CostAndUsage:
@@ -140,6 +145,8 @@ class CostAndUsage:
     idle_warm_usd_micros: Mapped[int] = mapped_column(server_default="0")
     kv_headroom_usd_micros: Mapped[int] = mapped_column(server_default="0")
     unmeasured_usd_micros: Mapped[int]
+    recovery_usd_micros: Mapped[int] = mapped_column(server_default="0")
+    """The cost of recovery incidents this line carries (docs/insights.md, "Recovery incidents")."""
     total_usd_micros: Mapped[int]
     kv_token_seconds: Mapped[float] = mapped_column(Float)
     kv_byte_seconds: Mapped[float] = mapped_column(Float)

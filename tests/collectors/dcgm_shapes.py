@@ -149,10 +149,18 @@ def labels(s: Series, shape: str) -> list[tuple[str, str]]:
 
 
 def write_history(
-    path: Path, series: list[Series], shape: str, start: datetime, end: datetime, seed: int | None = None
+    path: Path,
+    series: list[Series],
+    shape: str,
+    start: datetime,
+    end: datetime,
+    seed: int | None = None,
+    power_watts: dict[str, float] | None = None,
 ) -> Path:
     """OpenMetrics with FB_USED, FB_FREE, FB_RESERVED and GPU_UTIL scraped every 30 s over
-    ``[start, end + 60 s]``; ``seed`` shuffles the order of the series within each family."""
+    ``[start, end + 60 s]``; ``seed`` shuffles the order of the series within each family.
+    ``power_watts`` adds DCGM_FI_DEV_POWER_USAGE for those UUIDs: a device field, so without the MIG
+    labels, once per distinct label set (a GPU shared by two pods has a copy with each pod's labels)."""
     order = list(series)
     if seed is not None:
         random.Random(seed).shuffle(order)
@@ -170,6 +178,19 @@ def write_history(
         for s in order:
             text = ",".join(f'{k}="{v}"' for k, v in labels(s, shape))
             lines += [f"{name}{{{text}}} {value(s)} {t}" for t in range(t0, t1 + 1, SCRAPE_SECONDS)]
+    if power_watts:
+        name = "DCGM_FI_DEV_POWER_USAGE"
+        lines += [f"# HELP {name} Power draw (in W).", f"# TYPE {name} gauge"]
+        seen: set[str] = set()
+        for s in order:
+            if s.uuid not in power_watts:
+                continue
+            mig = ("GPU_I_PROFILE", "GPU_I_ID")
+            text = ",".join(f'{k}="{v}"' for k, v in labels(s, shape) if k not in mig)
+            if text not in seen:
+                seen.add(text)
+                watts = power_watts[s.uuid]
+                lines += [f"{name}{{{text}}} {watts} {t}" for t in range(t0, t1 + 1, SCRAPE_SECONDS)]
     lines.append("# EOF")
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -159,9 +159,9 @@ def test_postgres_lost_mid_chunk_loses_nothing_and_duplicates_nothing(
             assert terminate_backends(cluster.url, database) >= 1
 
     gpu = next(p for p in plans(settings) if p.collector.value == "gpu")
-    # 4 range queries per GPU chunk (FB used, free, reserved, util): the 26th is inside the 7th chunk
+    # 5 range queries per GPU chunk (FB used, free, reserved, util, power): the 33rd is inside the 7th
     failed = run_once(
-        settings, factory, gpu, FaultAt(sim_prometheus.url, 26, lose_the_database), now=END + LAG
+        settings, factory, gpu, FaultAt(sim_prometheus.url, 33, lose_the_database), now=END + LAG
     )
     assert failed.status == "failed" and failed.error_kind == "database_unavailable"
     with factory() as session:

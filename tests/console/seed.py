@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,9 +31,9 @@ TENANTS = {
 PRICE_LIST = Path(__file__).resolve().parents[2] / "deploy" / "pricing" / "long-context-128k.toml"
 
 
-def console_settings() -> Settings:
+def console_settings(**overrides: Any) -> Settings:
     return small_cluster_settings(
-        interval_seconds=3600, max_window_days=62, api={"console_price_list": str(PRICE_LIST)}
+        interval_seconds=3600, max_window_days=62, api={"console_price_list": str(PRICE_LIST)}, **overrides
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.api.app import create_app
 from attribution.console.session import COOKIE
 from attribution.errors import ConfigError
+from attribution.reports.monthly import build_statement_report
 from attribution.store.apikeys import revoke_key
 from attribution.store.session import unit_of_work
 from attribution.store.tables import ApiKey, Period
@@ -320,3 +321,18 @@ def test_a_short_session_secret_file_stops_the_server_with_one_line(
     )
     with pytest.raises(ConfigError, match="fewer than 32"):
         create_app(short, pg_tx)
+
+
+def test_the_overview_shows_the_billing_currency_total(pg_tx: sessionmaker[Session]) -> None:
+    """Billed in EUR: the overview's card is the statement converted, the same figure as the HTML."""
+    rates = [{"from": "USD", "to": "EUR", "rate": "0.9215", "effective_from": "2026-01-01T00:00:00Z"}]
+    settings = console_settings(billing_currency="EUR", exchange_rates=rates)
+    seed(pg_tx, settings, close=False)
+    client = TestClient(create_app(settings, pg_tx), base_url="http://console.test")
+    _sign_in(client, create_api_key(pg_tx, "finance"))
+    page = client.get("/console/", params={"period": "2026-11"}).text
+    with pg_tx() as session:
+        billed = build_statement_report(session, settings, "2026-11").billed
+    assert billed is not None and billed.total_minor > 0
+    assert f"{billed.formatted(billed.total_minor)} <small>EUR</small>" in page
+    assert "at 0.9215 EUR per USD from 2026-01-01" in page

@@ -137,6 +137,42 @@ def test_an_incident_costs_exactly_the_pool_lines_of_its_intervals(restarted: Ru
             assert abs(incident.cost_usd_micros - by_price) <= incident.duration_seconds // 60
 
 
+def test_recovery_is_exactly_the_incidents_cost_on_a_platform_line(restarted: Run) -> None:
+    """Done-when of issue 18: the lines' ``recovery`` is the incidents' cost to the micro-dollar, each
+    incident's on the ``__recovery__`` line of its pool and intervals (the default policy), and nothing
+    of it is idle or static; the pool costs say the same."""
+    a, p = AttributedCost, PoolCost
+    with restarted.factory() as session:
+        found = incident_list(session, START, END).incidents
+        assert found
+        for incident in found:
+            inside = (
+                a.pool == incident.pool,
+                incident.start <= a.interval_start,
+                a.interval_start < incident.end,
+            )
+            rows = session.execute(
+                select(a.tenant, func.sum(a.recovery_usd_micros)).where(*inside).group_by(a.tenant)
+            ).all()
+            # tenants may have usage-only rows there (requests counted, nothing held): no money
+            by_tenant = {tenant: amount for tenant, amount in rows if amount}
+            assert by_tenant == {"__recovery__": incident.cost_usd_micros}
+            others = session.scalar(
+                select(func.sum(a.total_usd_micros - a.recovery_usd_micros)).where(*inside)
+            )
+            assert others == 0
+            pool = session.scalar(
+                select(func.sum(p.recovery_usd_micros)).where(
+                    p.pool == incident.pool,
+                    incident.start <= p.interval_start,
+                    p.interval_start < incident.end,
+                )
+            )
+            assert pool == incident.cost_usd_micros
+        total = session.scalar(select(func.sum(a.recovery_usd_micros)))
+        assert total == sum(i.cost_usd_micros for i in found) > 0
+
+
 def test_re_attributing_replaces_the_incidents(restarted: Run) -> None:
     before = _stored(restarted.factory)
     run_attribution(restarted.settings, restarted.factory, START, END)
@@ -161,3 +197,5 @@ def test_the_api_lists_them_for_a_finance_key(restarted: Run) -> None:
 
 def test_no_incident_on_a_healthy_cluster(healthy: Run) -> None:
     assert _stored(healthy.factory) == []
+    with healthy.factory() as session:
+        assert session.scalar(select(func.sum(AttributedCost.recovery_usd_micros))) == 0

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
@@ -24,7 +24,7 @@ from attribution.store.columns import SLICE_SECONDS, usage_columns, usage_column
 from attribution.store.expressions import epoch
 from attribution.store.incidents import detection_inputs
 from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
-from attribution.store.tables import GpuSample
+from attribution.store.tables import GpuSample, TenantUsage
 from tests.support.simulated import END, START, sim_prometheus, simulated
 from tests.support.simulated_db import simulated_db
 
@@ -114,12 +114,26 @@ def test_the_job_builds_the_same_pool_intervals(
 
 
 def test_incident_inputs_grouped_by_postgres_are_the_rows_grouped_here(
-    simulated_day: tuple[Settings, sessionmaker[Session]],
+    simulated_day: tuple[Settings, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """detection_inputs groups GPUs per pool-interval in SQL; grouping the rows in Python gives the same."""
+    """detection_inputs groups GPUs per pool-interval in SQL, and flags the pool-intervals with gateway
+    KV token-seconds by a subquery; grouping the rows in Python gives the same, and so does its row path
+    (the one SQLite takes), run here on the same Postgres rows."""
     _, factory = simulated_day
-    with factory() as session:
+    with factory() as session:  # never committed: the usage deleted below is back for the other tests
+        u = TenantUsage
+        some_pool = session.execute(select(u.pool).limit(1)).scalar_one()
+        # an hour of one pool without gateway usage, so unserved pool-intervals are compared too
+        session.execute(delete(u).where(u.pool == some_pool, u.interval_start < START + timedelta(hours=1)))
         found = detection_inputs(session, START, DAY_END)
+        with monkeypatch.context() as patched:
+            patched.setattr("attribution.store.incidents.is_postgres", lambda _: False)
+            by_row_path = detection_inputs(session, START, DAY_END)
+        served = session.execute(
+            select(epoch(u.interval_start), u.pool).where(
+                u.interval_start >= START, u.interval_start < DAY_END, u.kv_token_seconds > 0
+            )
+        ).all()
         rows = session.execute(
             select(
                 epoch(GpuSample.interval_start), GpuSample.pool, GpuSample.gpu_uuid, GpuSample.fb_used_bytes
@@ -133,9 +147,13 @@ def test_incident_inputs_grouped_by_postgres_are_the_rows_grouped_here(
         gpus.setdefault((at, pool), set()).add(uuid)
         if used is not None:
             fb.setdefault((at, pool), []).append(used)
+    serving = {(int(at), pool) for at, pool in served}
     assert [(p.start_s, p.pool) for p in found] == sorted(gpus)
     for p in found:
         used = fb.get((p.start_s, p.pool))
         assert p.gpus == tuple(sorted(gpus[(p.start_s, p.pool)]))
         assert p.fb_used_bytes == (sum(used) / len(used) if used else None)
+        assert p.serving == ((p.start_s, p.pool) in serving)
     assert any(len(p.gpus) > 1 for p in found)
+    assert {p.serving for p in found} == {True, False}  # both kinds of pool-interval are compared
+    assert by_row_path == found

@@ -114,7 +114,7 @@ def _check_kinds(window: Window, result: Attribution) -> None:
     for (start, pool, _, _), c in result.lines.items():
         parts = _parts(c)
         assert c.idle == sum(parts.values())
-        assert c.total == c.kv_in_use + c.static + c.unmeasured + sum(parts.values())
+        assert c.total == c.kv_in_use + c.static + c.unmeasured + c.recovery + sum(parts.values())
         if pool in (UNALLOCATED_POOL, OVERHEAD_POOL, CLUSTER_POOL):
             allowed = {IdleKind.COLD.value}
         else:

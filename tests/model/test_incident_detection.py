@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,3 +138,28 @@ def test_parts_on_a_grid_tile_the_incident(start: int, length: int, grid: int) -
     for a, b in itertools.pairwise(parts):
         assert a.end_s == b.start_s and a.end_s % grid == 0
     assert all(p.start_s < p.end_s and p.start_s // grid == (p.end_s - 1) // grid for p in parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(segs=segments, n=st.integers(1, 40), served=st.lists(st.booleans(), min_size=41, max_size=41))
+def test_an_interval_the_gateway_reports_served_is_never_down(
+    segs: list[tuple[bool, int, float]], n: int, served: list[bool]
+) -> None:
+    """KV token-seconds at the gateway mean requests ran: whatever the engine series say (absent, zero
+    capacity, framebuffer filling), such an interval lies in no incident; the others are judged as before."""
+    base = intervals("p", timeline(segs, (n + 1) * PER), T0)
+    marked = [replace(s, serving=flag) for s, flag in zip(base, served, strict=False)]
+    found = detect(marked, n)
+    down = {t for i in found for t in range(i.start_s, i.end_s, STEP)}
+    assert not down & {s.start_s for s in marked if s.serving}
+    # an engine-absent interval not served is still found, served or not around it
+    for s in marked:
+        if s.start_s >= T0 + STEP and not s.serving and s.engines == 0:
+            assert s.start_s in down
+
+
+def test_an_absent_engine_with_gateway_usage_is_not_an_incident() -> None:
+    """The engine's scrapes were all lost in the minute, but the gateway counted token-seconds."""
+    lost = PoolInterval("p", T0 + STEP, GPUS, 0, None, SERVING, serving=True)
+    assert detect([lost], 1) == []
+    assert detect([replace(lost, serving=False)], 1)[0].cause == ENGINE_ABSENT

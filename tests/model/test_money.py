@@ -13,6 +13,7 @@ from attribution.model.money import (
     allocate,
     format_cents,
     format_micros,
+    largest_remainder,
     micros_to_cents,
     round_to_unit,
 )
@@ -201,3 +202,29 @@ def test_formatting() -> None:
     assert format_cents(0) == "0.00"
     assert format_micros(1_500_000) == "1.500000"
     assert format_micros(-7) == "-0.000007"
+
+
+@given(
+    st.lists(st.integers(-(10**12), 10**12), min_size=1, max_size=30),
+    st.integers(1, 10**9),
+    st.sampled_from(["floor", "ceil", "half"]),
+)
+def test_largest_remainder_is_the_one_rule(numerators: list[int], denominator: int, how: str) -> None:
+    """Any rounding of the exact sum is reachable; the parts sum to it, each within one unit of its exact
+    share (floor or floor + 1), the leftover units on the largest remainders."""
+    exact = sum(numerators)
+    total = {"floor": exact // denominator, "ceil": -(-exact // denominator)}.get(
+        how, (2 * exact + denominator) // (2 * denominator)
+    )
+    parts = largest_remainder(numerators, denominator, total, [abs(n) for n in numerators])
+    assert sum(parts) == total
+    floors = [n // denominator for n in numerators]
+    assert all(p - f in (0, 1) for p, f in zip(parts, floors, strict=True))
+    bumped = [n % denominator for n, p, f in zip(numerators, parts, floors, strict=True) if p > f]
+    kept = [n % denominator for n, p, f in zip(numerators, parts, floors, strict=True) if p == f]
+    assert not bumped or not kept or min(bumped) >= max(kept)
+
+
+def test_largest_remainder_refuses_an_unreachable_total() -> None:
+    with pytest.raises(ValueError, match="not reachable"):
+        largest_remainder([1, 1], 3, 3, [1, 1])

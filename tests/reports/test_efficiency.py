@@ -104,7 +104,8 @@ def test_cost_structure_partitions_the_pool_cost(two_engines: sessionmaker[Sessi
             )
         ).scalar_one()
         cost = session.execute(select(func.sum(PoolCost.cost_usd_micros))).scalar_one()
-    assert s.tokens_usd_micros + s.memory_usd_micros + s.idle_usd_micros == s.cost_usd_micros == cost
+    parts = s.tokens_usd_micros + s.memory_usd_micros + s.idle_usd_micros + s.recovery_usd_micros
+    assert parts == s.cost_usd_micros == cost
     assert s.long_context_tiers == ["32k-128k", "128k+"]
     assert s.long_context_usd_micros == lines > 0
     assert s.tokens_share == (Decimal(s.tokens_usd_micros) / s.cost_usd_micros).quantize(Decimal("1e-6"))
@@ -164,7 +165,7 @@ def test_simulated_efficiency_matches_the_rows(simulated_db: tuple[Settings, ses
         assert day.usd_per_million_tokens_at_target < day.usd_per_million_tokens
         s = report.structure
         assert (
-            s.tokens_usd_micros + s.memory_usd_micros + s.idle_usd_micros
+            s.tokens_usd_micros + s.memory_usd_micros + s.idle_usd_micros + s.recovery_usd_micros
             == s.cost_usd_micros
             == cost
             == lines

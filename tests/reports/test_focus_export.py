@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -32,9 +33,12 @@ from attribution.reports.focus import FOCUS_COLUMNS, PRICING_CURRENCY_COLUMNS, X
 from attribution.reports.period_statement import build_statement
 from attribution.reports.statement_currency import in_currency
 from attribution.store.apikeys import create_key
+from attribution.store.cluster import cluster_cost_and_gpu_intervals
+from attribution.store.pools import cost_and_gpu_intervals_by_pool
 from attribution.store.session import unit_of_work
 from attribution.store.tables import TenantUsage
 from attribution.store.writes import upsert
+from attribution.timeutil import period_window
 from tests.builders import create_gpu_rows, create_kv_rows, create_usage_row, small_cluster_settings, store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,8 +83,19 @@ RATES = [
 CURRENCIES = ("USD", "EUR", "JPY")
 
 
+#: Pool ``small`` (2 H100 at 2.99 USD/h) committed for October 2026 to December 2026; October's share,
+#: floor(15,000,000,001 / 3) = 5,000,000,000 micro-USD, is more than the pool's 2 x 2.99 x 744 h.
+COMMITMENT = {
+    "name": "small-q4",
+    "amount_usd": "15000.000001",
+    "term_start": "2026-10-01T00:00:00Z",
+    "term_end": "2027-01-01T00:00:00Z",
+    "pool": "small",
+}
+
+
 def hourly_settings() -> Settings:
-    return small_cluster_settings(interval_seconds=3600, exchange_rates=RATES)
+    return small_cluster_settings(interval_seconds=3600, exchange_rates=RATES, commitments=[COMMITMENT])
 
 
 def load_month(factory: sessionmaker[Session], start: datetime, hours: int) -> None:
@@ -131,8 +146,10 @@ def exports(pg_tx: sessionmaker[Session]) -> dict[tuple[str, str], str]:
     return out
 
 
-def rows_of(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+def rows_of(text: str, unused: bool = False) -> list[dict[str, str]]:
+    """The statement's rows; with ``unused``, the unused commitments' rows (no tenant's) instead."""
+    rows = csv.DictReader(io.StringIO(text))
+    return [r for r in rows if (r["x_CommitmentDiscountStatus"] == "Unused") == unused]
 
 
 def run_validator(data: Path, workdir: Path) -> tuple[set[str], int]:
@@ -277,3 +294,70 @@ def test_the_kinds_of_idle_sum_to_idle_on_every_row_corrections_too(exported: di
         assert sum(Decimal(row[k]) for k in kinds) == Decimal(row["x_IdleCost"]), row
     assert any(r["ChargeClass"] == "Correction" and Decimal(r["x_IdleCost"]) for r in rows)
     assert all(any(Decimal(r[k]) for r in rows) for k in ("x_IdleColdCost", "x_KvHeadroomCost"))
+
+
+def test_allocation_columns_split_each_pools_cost_exactly(
+    exported: dict[str, str], pg_tx: sessionmaker[Session]
+) -> None:
+    """x_AllocatedMethodDetails (FOCUS 1.3's AllocatedMethodDetails, docs/focus.md): each usage row's
+    components sum to its cost; over a pool's rows the amounts sum to the pool's cost as stored by the
+    attribution run, and the ratios to 1 (to their printed 1e-12 each)."""
+    for period, text in exported.items():
+        amounts: dict[str, int] = {}
+        ratios: dict[str, Decimal] = {}
+        rows = 0
+        for row in rows_of(text):
+            if row["ChargeClass"] == "Correction":
+                assert row["x_AllocatedMethodId"] == row["x_AllocatedMethodDetails"] == "", row
+                continue
+            rows += 1
+            assert row["x_AllocatedMethodId"] == "memory-time-v1"
+            details = json.loads(row["x_AllocatedMethodDetails"])
+            elements = details["Elements"]
+            assert {e["x_Component"] for e in elements} == {"kv_in_use", "static", "idle", "unmeasured"}
+            assert sum(e["x_AmountUsdMicros"] for e in elements) == int(row["x_CostUsdMicros"])
+            pool = row["x_Pool"]
+            assert details["x_OriginResourceId"] == f"pool/{pool}"
+            assert row["x_AllocatedResourceId"].startswith(f"tenant/{row['BillingAccountId']}/")
+            amounts[pool] = amounts.get(pool, 0) + sum(e["x_AmountUsdMicros"] for e in elements)
+            ratios[pool] = ratios.get(pool, Decimal(0)) + sum(
+                Decimal(str(e["AllocatedRatio"])) for e in elements
+            )
+            assert details["x_OriginCostUsdMicros"] > 0
+        start, end = period_window(period)
+        with pg_tx() as session:
+            stored = {str(p): int(c) for p, c, _ in cost_and_gpu_intervals_by_pool(session, start, end)}
+            cluster, _ = cluster_cost_and_gpu_intervals(session, start, end)
+        # each pool's rows split its stored cost; the rest (GPUs in no pool) is the cluster's own origin
+        assert rows and {p: amounts[p] for p in stored} == stored
+        assert sum(amounts.values()) == int(cluster)
+        for pool, total in ratios.items():
+            assert abs(total - 1) <= Decimal("1E-12") * 4 * rows, (pool, total)
+
+
+def test_each_commitments_unused_part_is_its_own_row_hand_worked(
+    exports: dict[tuple[str, str], str], pg_tx: sessionmaker[Session]
+) -> None:
+    """October: 5,000.000000 USD of the commitment against the pool's cost as attributed; November:
+    floor(2 x 15,000,000,001 / 3) - 5,000,000,000 = 5,000,000,000 again. The unused row bills no tenant
+    and its USD figure is the amortised amount less the pool's cost, exactly."""
+    for (period, currency), text in exports.items():
+        start, end = period_window(period)
+        with pg_tx() as session:
+            pools = {str(p): int(c) for p, c, _ in cost_and_gpu_intervals_by_pool(session, start, end)}
+        (row,) = rows_of(text, unused=True)
+        assert 0 < pools["small"] < 5_000_000_000
+        assert int(row["x_CostUsdMicros"]) == 5_000_000_000 - pools["small"]
+        assert (row["BillingAccountId"], row["x_Pool"], row["InvoiceId"]) == (
+            "__unused__",
+            "__commitment__",
+            f"CB-{period}-__unused__",  # both periods are closed
+        )
+        assert row["x_CommitmentDiscountName"] == "small-q4"
+        assert Decimal(row["PricingQuantity"]) * Decimal(row["ContractedUnitPrice"]) == Decimal(
+            row["BilledCost"]
+        )
+        if currency == "USD":
+            cents = convert_total(int(row["x_CostUsdMicros"]), Decimal(1), 2)
+            assert Decimal(row["BilledCost"]) == Decimal(cents) / 100
+        assert all(r["x_CommitmentDiscountStatus"] == "" for r in rows_of(text))

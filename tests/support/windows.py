@@ -14,7 +14,7 @@ from attribution.model.attribute import (
     Reservation,
 )
 from attribution.model.split import PoolInterval, Usage
-from attribution.model.vocabulary import NO_TIER, FixedPolicy
+from attribution.model.vocabulary import NO_TIER, FixedPolicy, IdleKind, RecoveryPolicy
 
 H = 1_793_577_600  # 2026-11-02T00:00:00Z
 HOUR = 3600
@@ -68,6 +68,8 @@ def pool_intervals(draw: st.DrawFn, pools: list[str], big: bool) -> list[PoolInt
                 usage=usage,
                 fixed_policy=draw(st.sampled_from(list(FixedPolicy))),
                 requests_running=draw(running),
+                # one in six inside a recovery incident, with usage or not (the model must not care)
+                recovering=draw(st.sampled_from([False] * 5 + [True])),
             )
         )
     return result
@@ -124,5 +126,13 @@ def windows(draw: st.DrawFn, big: bool = False) -> Window:
         cluster_idle=draw(idle),
         settlement_window_seconds=draw(st.sampled_from([60, 1800, HOUR, 7200, None])),
         reservations_by_pool=draw(st.dictionaries(st.sampled_from(pools), reservations())),
+        idle_kinds_by_pool=draw(
+            st.dictionaries(
+                st.sampled_from(pools),
+                st.dictionaries(st.sampled_from([IdleKind.WARM, IdleKind.HEADROOM]), idle),
+            )
+        ),
+        cold_idle=draw(st.none() | st.sampled_from(["share", "separate"])),
+        recovery=draw(st.sampled_from(list(RecoveryPolicy))),
     )
     return pis, cluster, policies, draw(scopes(pools))
