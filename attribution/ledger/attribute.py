@@ -42,7 +42,8 @@ from attribution.store.collection_state import (
     intervals_covered_by_all,
     intervals_with_status,
 )
-from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
+from attribution.store.columns import tune_for_scans, usage_columns
+from attribution.store.inputs import gpu_counts, kv_samples
 from attribution.store.rollups import refresh_rollups
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
@@ -224,10 +225,11 @@ def run_attribution(
         # read before the telemetry: a mark committed by then has its data visible to the reads below
         dirty = dirty_windows(session, cluster)
         redone = [d.id for d in dirty if start <= d.window_start and d.window_end <= end]
+        tune_for_scans(session)
+        # usage as columns (no object per row); GPUs and KV are a few rows per interval, grouped as before
+        usage = usage_columns(session, start, end, cluster)
         telemetry = group_telemetry(
-            gpu_counts(session, start, end, cluster),
-            kv_samples(session, start, end, cluster),
-            tenant_usage(session, start, end, cluster),
+            gpu_counts(session, start, end, cluster), kv_samples(session, start, end, cluster), ()
         )
         check_prices_and_inventory(settings, start, telemetry)
         inputs = build_inputs(settings, start, end, telemetry)
@@ -238,6 +240,7 @@ def run_attribution(
             inputs.cluster_intervals,
             policies(settings),
             period_scope(session, start, end, cluster),
+            usage,
         )
         del inputs.pool_intervals[:]  # a month's inputs are most of the memory; the splits carry the rest
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
@@ -247,9 +250,7 @@ def run_attribution(
         # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
         spread = intervals_with_status(session, "gateway", "missing", start, end, cluster)
         spread |= intervals_with_status(session, "gateway", "estimated", start, end, cluster)
-        rows = line_rows(
-            columns, splits, telemetry, inputs.bytes_per_token, settings.line_grain_seconds, spread
-        )
+        rows = line_rows(columns, splits, usage, inputs.bytes_per_token, settings.line_grain_seconds, spread)
         _set_covered(rows, settings.line_grain_seconds, end)
         for row in (*rows, *inputs.cluster_cost_rows):
             row["cluster"] = cluster

@@ -68,31 +68,31 @@ def price_schedules(settings: Settings) -> dict[str, list[PricingPoint]]:
 def group_telemetry(
     gpu_count_rows: Sequence[Any], kv_rows: Sequence[Any], usage_rows: Sequence[Any]
 ) -> dict[int, IntervalTelemetry]:
-    """Rows by interval (``interval_start_s``, Unix seconds). ``gpu_count_rows`` are (interval, gpu_type,
-    pool, gpus) counts; ``usage_rows`` are in the column order of
-    :func:`attribution.store.inputs.tenant_usage`."""
+    """Rows by interval (``interval_start_s``, Unix seconds), each in the column order of its reader in
+    :mod:`attribution.store.inputs`: ``gpu_counts``, ``kv_samples`` and ``tenant_usage`` (the job reads
+    usage as columns instead and passes none here)."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
-    for r in gpu_count_rows:
-        tel = by_ts[r.interval_start_s]
-        key = (r.gpu_type, UNMEASURED if r.unplaced else r.pool or UNALLOCATED)
-        gpus, share_ppm = int(r.gpus), int(r.share_ppm)
+    # rows unpacked by position: a SQLAlchemy row's attribute access costs eight times a tuple's
+    for ts, gpu_type, pool, unplaced, gpu_count, share, measured_count, mib, powered, mw in gpu_count_rows:
+        tel = by_ts[ts]
+        key = (gpu_type, UNMEASURED if unplaced else pool or UNALLOCATED)
+        gpus, share_ppm = int(gpu_count), int(share)
         if gpus:
             tel.gpus[key] = tel.gpus.get(key, 0) + gpus
         if share_ppm:
             tel.shares[key] = tel.shares.get(key, 0) + share_ppm
-        powered = int(getattr(r, "powered_gpus", 0) or 0)
         if powered:
-            n, mw = tel.power.get(r.gpu_type, (0, 0))
-            tel.power[r.gpu_type] = (n + powered, mw + int(r.milliwatts))
-        measured = int(getattr(r, "measured_gpus", 0) or 0)
+            n_powered, milliwatts = tel.power.get(gpu_type, (0, 0))
+            tel.power[gpu_type] = (n_powered + int(powered), milliwatts + int(mw))
+        measured = int(measured_count or 0)
         if measured:
-            gpus_measured, mib = tel.memory.get(key, (0, 0))
-            tel.memory[key] = (gpus_measured + measured, mib + int(r.measured_mib))
-    for r in kv_rows:
-        tel = by_ts[r.interval_start_s]
-        tel.kv.append((r.pool, r.kv_usage_ratio, r.kv_capacity_tokens, r.kv_bytes_per_token))
-        if r.requests_running is not None:
-            tel.running[r.pool] = tel.running.get(r.pool, 0.0) + float(r.requests_running)
+            gpus_measured, total_mib = tel.memory.get(key, (0, 0))
+            tel.memory[key] = (gpus_measured + measured, total_mib + int(mib))
+    for ts, pool, _engine, ratio, capacity_tokens, bytes_per_token, running in kv_rows:
+        tel = by_ts[ts]
+        tel.kv.append((pool, ratio, capacity_tokens, bytes_per_token))
+        if running is not None:
+            tel.running[pool] = tel.running.get(pool, 0.0) + float(running)
     # a month is millions of usage rows: unpack them as tuples, keep the current interval's cell at hand
     current_ts: int | None = None
     usage: dict[str, dict[LineKey, Usage]] = {}
@@ -125,6 +125,7 @@ def build_inputs(
     out = ModelInputs([], [], [], {}, bytes_per_token)
     empty = IntervalTelemetry({}, [], {})
     splits_seen: dict[Any, InventorySplit] = {}
+    fixed = _fixed_policies(settings)
     for ts in intervals(start, end, step):
         tel = telemetry.get(ts, empty)
         costs = tuple(
@@ -157,7 +158,7 @@ def build_inputs(
                     kv_usage_ratio=ratio,
                     kv_bytes_per_token=bytes_per_token.get(pool, 1),
                     usage=tel.usage.get(pool, {}),
-                    fixed_policy=_fixed_policy(settings, pool),
+                    fixed_policy=fixed.get(pool, settings.policies.fixed),
                     requests_running=tel.running.get(pool),
                 )
             )
@@ -188,12 +189,13 @@ def _type_cost(
     return cost + measured_power_adjustment_usd_micros(schedule, count, ts, step, *power)
 
 
-def _fixed_policy(settings: Settings, pool: str) -> FixedPolicy:
-    """The pool's fixed policy; a pool collected under an older config and since removed gets the default."""
+def _fixed_policies(settings: Settings) -> dict[str, FixedPolicy]:
+    """Each configured pool's fixed policy (the first entry of a name); a pool collected under an older
+    config and since removed gets the default (``settings.policies.fixed``)."""
+    found: dict[str, FixedPolicy] = {}
     for p in settings.pools:
-        if p.name == pool:
-            return settings.fixed_policy(p)
-    return settings.policies.fixed
+        found.setdefault(p.name, settings.fixed_policy(p))
+    return found
 
 
 def _overhead(settings: Settings, ts: int, step: int) -> int:

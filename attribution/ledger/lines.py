@@ -3,7 +3,8 @@
 A month of a mid-sized cluster is millions of interval lines and some ten thousand hourly ones, so the
 money is summed with numpy over the columns, never one Python object per interval line. Money sums are
 integers, exact in any order. Token-seconds come from the gateway's usage rows and are summed with
-``math.fsum``: correctly rounded, so the stored figure does not depend on the order rows arrived in.
+``math.fsum`` per line: correctly rounded, so the stored figure does not depend on the order rows arrived in.
+Usage comes as columns too (``model/vectorized_usage.py``), grouped the same way as the money.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from attribution.ledger.inputs import IntervalTelemetry, interval_start
+from attribution.ledger.inputs import interval_start
 from attribution.model.split import PoolSplit
 from attribution.model.vectorized_lines import LineColumns
+from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import IDLE_KINDS, RECOVERY_COMPONENT
 
 SUMMED = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured", RECOVERY_COMPONENT)
@@ -66,35 +69,56 @@ def _money_by_grain(
 
 
 def _usage_by_grain(
-    telemetry: Mapping[int, IntervalTelemetry],
+    usage: UsageColumns,
     estimated: set[tuple[int, str]],
     grain_seconds: int,
     usage_estimated: AbstractSet[int],
 ) -> dict[GrainKey, tuple[float, int, int, int, bool]]:
-    parts: dict[GrainKey, tuple[list[float], list[int], list[bool]]] = {}
-    for ts, tel in telemetry.items():
-        grain = ts - ts % grain_seconds
-        for pool, by_key in tel.usage.items():
-            flag = (ts, pool) in estimated or ts in usage_estimated
-            for (tenant, tier), use in by_key.items():
-                key = (grain, pool, tenant, tier)
-                part = parts.get(key)
-                if part is None:
-                    part = parts[key] = ([], [0, 0, 0], [False])
-                part[0].append(use.kv_token_seconds)
-                counts = part[1]
-                counts[0] += use.requests
-                counts[1] += use.prompt_tokens
-                counts[2] += use.generation_tokens
-                if flag:
-                    part[2][0] = True
-    return {k: (math.fsum(ts), c[0], c[1], c[2], f[0]) for k, (ts, c, f) in parts.items()}
+    """Usage summed within each (grain, pool, tenant, tier): counts with numpy (integers, exact),
+    token-seconds
+    with ``math.fsum`` per group (correctly rounded: the order rows arrived in moves no bit)."""
+    n = len(usage)
+    if n == 0:
+        return {}
+    ts = usage.interval_start_s
+    grain = ts - ts % grain_seconds
+    order = np.lexsort((usage.key, usage.pool, grain))
+    g, p, k = grain[order], usage.pool[order], usage.key[order]
+    boundary = np.ones(n, dtype=bool)
+    boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
+    starts = np.flatnonzero(boundary)
+    counts = [
+        np.add.reduceat(c[order], starts).tolist()
+        for c in (usage.requests, usage.prompt_tokens, usage.generation_tokens)
+    ]
+    flagged = np.zeros(n, dtype=bool)
+    if usage_estimated:
+        flagged |= np.isin(ts[order], np.array(sorted(usage_estimated), dtype=np.int64))
+    if estimated:
+        pool_code = {name: i for i, name in enumerate(usage.pools)}
+        n_pools = len(usage.pools)
+        codes = [t * n_pools + pool_code[pool] for t, pool in estimated if pool in pool_code]
+        flagged |= np.isin(ts[order] * n_pools + p, np.array(codes, dtype=np.int64))
+    any_flag = np.logical_or.reduceat(flagged, starts).tolist()
+    seconds = usage.kv_token_seconds[order].tolist()
+    bounds = [*starts.tolist(), n]
+    out: dict[GrainKey, tuple[float, int, int, int, bool]] = {}
+    for i, (lo, hi) in enumerate(pairwise(bounds)):
+        tenant, tier = usage.keys[int(k[lo])]
+        out[(int(g[lo]), usage.pools[int(p[lo])], tenant, tier)] = (
+            math.fsum(seconds[lo:hi]),
+            counts[0][i],
+            counts[1][i],
+            counts[2][i],
+            any_flag[i],
+        )
+    return out
 
 
 def line_rows(
     columns: LineColumns,
     splits: Iterable[PoolSplit],
-    telemetry: Mapping[int, IntervalTelemetry],
+    usage: UsageColumns,
     bytes_per_token: Mapping[str, int],
     grain_seconds: int,
     usage_estimated: AbstractSet[int] = frozenset(),
@@ -104,15 +128,15 @@ def line_rows(
     it has usage in an interval of ``usage_estimated`` (Unix seconds: usage spread over a gateway gap)."""
     estimated = {(s.interval_start_s, s.pool) for s in splits if s.estimated}
     money = _money_by_grain(columns, estimated, grain_seconds)
-    usage = _usage_by_grain(telemetry, estimated, grain_seconds, usage_estimated)
+    by_grain = _usage_by_grain(usage, estimated, grain_seconds, usage_estimated)
     rows = []
-    for key in sorted(money.keys() | usage.keys()):
+    for key in sorted(money.keys() | by_grain.keys()):
         start_s, pool, tenant, tier = key
         (kv, static, cold, warm, headroom, unmeasured, recovery), money_flag = money.get(
             key, ((0,) * 7, False)
         )
         idle = cold + warm + headroom
-        token_seconds, requests, prompt, generation, usage_flag = usage.get(key, (0.0, 0, 0, 0, False))
+        token_seconds, requests, prompt, generation, usage_flag = by_grain.get(key, (0.0, 0, 0, 0, False))
         rows.append(
             {
                 "interval_start": interval_start(start_s),

@@ -35,6 +35,7 @@ from attribution.model.vectorized_kernels import NotVectorisableError, as_int64,
 from attribution.model.vectorized_lines import Contributions, LineColumns, build_splits
 from attribution.model.vectorized_settle import Lines, ScopeSpace
 from attribution.model.vectorized_split import split_columns
+from attribution.model.vectorized_usage import UsageColumns, match_rows, with_usage
 from attribution.model.vocabulary import CLUSTER_POOL, UNMEASURED
 
 
@@ -69,15 +70,21 @@ def attribute_window_columns(
     cluster_intervals: Iterable[ClusterInterval],
     policies: Policies,
     scope: PeriodScope = WHOLE_WINDOW,
+    usage: UsageColumns | None = None,
 ) -> tuple[LineColumns, list[PoolSplit]]:
     """The same lines as columns (and the splits, without their ``lines``), for callers that aggregate
-    them further: no Python object per line. Falls back to the reference engine like the above."""
+    them further: no Python object per line. Falls back to the reference engine like the above.
+
+    ``usage``: the window's tenant usage as columns, added to the pool-intervals' own (``usage`` empty
+    where the caller reads columns): what ``attribute_window`` returns for ``with_usage(pis, usage)``."""
     pis = list(pool_intervals)
     cis = list(cluster_intervals)
     try:
         with _gc_paused():
-            return _attribute(pis, cis, policies, scope, split_lines=False)
+            return _attribute(pis, cis, policies, scope, split_lines=False, usage=usage)
     except NotVectorisableError:
+        if usage is not None:
+            pis = with_usage(pis, usage)
         result = attribute_window(pis, cis, policies, scope)
     for s in result.splits:
         s.lines = {}
@@ -107,12 +114,16 @@ def _attribute(
     policies: Policies,
     scope: PeriodScope,
     split_lines: bool,
+    usage: UsageColumns | None = None,
 ) -> tuple[LineColumns, list[PoolSplit]]:
-    ix = build_index(pis, cis, policies, scope)
+    ix = build_index(pis, cis, policies, scope, usage)
     space = ScopeSpace(len(ix.pools), ix.n_windows, len(ix.period_index), len(ix.keys))
     if len(ix.starts) * space.n_pools * space.n_keys >= 2**62:
         raise NotVectorisableError("too many lines for int64 line ids")
-    cols = split_columns(ix.pis, ix.key_index, ix.tenant_of_key)
+    entries = None
+    if usage is not None:
+        entries = match_rows(usage, ix.starts[ix.row_start], ix.row_pool, ix.pool_index, ix.key_index)
+    cols = split_columns(ix.pis, ix.key_index, ix.tenant_of_key, entries)
     out = Contributions(space.n_pools, space.n_keys)
     rows = cols.entry_row
     out.add_split_lines(

@@ -14,6 +14,7 @@ import numpy as np
 from attribution.model.attribute import ClusterInterval, PeriodScope, Policies
 from attribution.model.split import LineKey, PoolInterval
 from attribution.model.vectorized_kernels import I64, NotVectorisableError, as_int64
+from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import (
     CLUSTER_POOL,
     IDLE,
@@ -46,8 +47,14 @@ class Index:
 
 
 def build_index(
-    pis: list[PoolInterval], cis: Sequence[ClusterInterval], policies: Policies, scope: PeriodScope
+    pis: list[PoolInterval],
+    cis: Sequence[ClusterInterval],
+    policies: Policies,
+    scope: PeriodScope,
+    usage: UsageColumns | None = None,
 ) -> Index:
+    """The codes of a window; ``usage``: its tenant usage as columns, where the pool-intervals carry none
+    (``vectorized_usage``): its keys are coded with theirs."""
     names = {p.pool for p in pis} | {UNALLOCATED_POOL, OVERHEAD_POOL, CLUSTER_POOL}
     names.update(pool for pools in scope.outside.values() for pool in pools)
     pools = sorted(names)
@@ -62,6 +69,10 @@ def build_index(
     key_set: set[LineKey] = {(IDLE, NO_TIER), (UNMEASURED, NO_TIER), (RECOVERY, NO_TIER)}
     for p in pis:
         key_set.update(p.usage)
+    if usage is not None:
+        if any(p.usage for p in pis):
+            raise NotVectorisableError("usage both in the pool-intervals and as columns")
+        key_set.update(usage.keys)
     for by_pool in scope.outside.values():
         for weights in by_pool.values():
             key_set.update(weights)

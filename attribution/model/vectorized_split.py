@@ -27,6 +27,7 @@ from attribution.model.vectorized_kernels import (
     runs,
     segment_sum,
 )
+from attribution.model.vectorized_usage import RawEntries
 from attribution.model.vocabulary import FixedPolicy
 
 F64 = npt.NDArray[np.float64]
@@ -81,6 +82,11 @@ def _weights(usages: Sequence[Usage]) -> I64:
         seconds = np.fromiter((u.kv_token_seconds for u in usages), np.float64, len(usages))
     except (TypeError, ValueError, OverflowError) as exc:
         raise NotVectorisableError("token-seconds that are not numbers") from exc
+    return _weights_of(seconds)
+
+
+def _weights_of(seconds: F64) -> I64:
+    """``_weights`` of token-seconds already in a float64 column."""
     milli = np.rint(seconds * 1000.0)
     if not np.all(np.isfinite(milli)) or np.any(np.abs(milli) >= EXACT_FLOAT_INT):
         raise NotVectorisableError("token-seconds that are not finite or too large")
@@ -117,36 +123,54 @@ def _in_use_bytes(pis: Sequence[PoolInterval], capacity: I64, total_weight: I64)
 
 
 def _entries(
-    pis: Sequence[PoolInterval], key_index: Mapping[LineKey, int], need_tokens: bool, recovering: Mask
+    pis: Sequence[PoolInterval],
+    key_index: Mapping[LineKey, int],
+    need_tokens: bool,
+    recovering: Mask,
+    given: RawEntries | None = None,
 ) -> tuple[I64, I64, I64, I64]:
-    """(row, key, weight, tokens) of every usage entry with a positive weight, sorted by (row, key); a
-    recovering pool-interval has none (its cost is recovery, whatever the gateway reported)."""
-    keys: list[LineKey] = []
-    usages: list[Usage] = []
-    for p in pis:
-        keys.extend(p.usage)
-        usages.extend(p.usage.values())
-    counts = as_int64([len(p.usage) for p in pis])
-    key = np.fromiter(map(key_index.__getitem__, keys), np.int64, len(keys))
-    weight = _weights(usages)
-    tokens = _tokens(usages) if need_tokens else np.zeros(len(usages), dtype=np.int64)
-    row = group_of(counts)
-    keep = np.flatnonzero((weight > 0) & ~recovering[row])
-    row = row[keep]
-    key = key[keep]
+    """(row, key, weight, tokens) of every usage entry with a positive weight, sorted by (row, key):
+    from the pool-intervals' ``usage``, or from ``given`` columns (``vectorized_usage``). A recovering
+    pool-interval has none (its cost is recovery, whatever the gateway reported)."""
+    if given is None:
+        keys: list[LineKey] = []
+        usages: list[Usage] = []
+        for p in pis:
+            keys.extend(p.usage)
+            usages.extend(p.usage.values())
+        counts = as_int64([len(p.usage) for p in pis])
+        all_key = np.fromiter(map(key_index.__getitem__, keys), np.int64, len(keys))
+        weight = _weights(usages)
+        tokens = _tokens(usages) if need_tokens else np.zeros(len(usages), dtype=np.int64)
+        all_row = group_of(counts)
+    else:
+        all_row, all_key, weight, tokens = (
+            given.row,
+            given.key,
+            _weights_of(given.kv_token_seconds),
+            given.tokens,
+        )
+    keep = np.flatnonzero((weight > 0) & ~recovering[all_row])
+    row = all_row[keep]
+    key = all_key[keep]
     composite = row * max(len(key_index), 1) + key
     order = np.argsort(composite, kind="stable")
     return row[order], key[order], weight[keep][order], tokens[keep][order]
 
 
 def split_columns(
-    pis: Sequence[PoolInterval], key_index: Mapping[LineKey, int], tenant_of_key: I64
+    pis: Sequence[PoolInterval],
+    key_index: Mapping[LineKey, int],
+    tenant_of_key: I64,
+    usage: RawEntries | None = None,
 ) -> SplitColumns:
-    """Split every pool-interval; rows as in ``pis``, which the caller has sorted by (start, pool)."""
+    """Split every pool-interval; rows as in ``pis``, which the caller has sorted by (start, pool).
+    ``usage``: their usage as columns, where the pool-intervals carry none."""
     n = len(pis)
     policy = as_int64([_POLICY_CODES[p.fixed_policy] for p in pis])
     recovering = np.fromiter((p.recovering for p in pis), np.bool_, n)
-    row, key, weight, tokens = _entries(pis, key_index, bool(np.any(policy == TOKENS)), recovering)
+    need_tokens = bool(np.any(policy == TOKENS))
+    row, key, weight, tokens = _entries(pis, key_index, need_tokens, recovering, usage)
     cost = as_int64([p.cost_usd_micros for p in pis])
     memory = np.maximum(as_int64([p.memory_bytes for p in pis]), 1)
     raw_capacity = as_int64([p.kv_capacity_bytes or 0 for p in pis])

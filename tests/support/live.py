@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings
 from attribution.demo import demo_settings
 from attribution.localprom import LocalPrometheus, binaries, free_port
+from attribution.model.vocabulary import DEFAULT_CLUSTER
 from attribution.scheduler.alerts import LagAlert
 from attribution.sim.scenarios import scenario
 from attribution.store.apikeys import create_key
@@ -342,7 +343,7 @@ def check_spread(session: Session, silent: list[datetime]) -> None:
     and the first one after the gap (spread evenly, not booked at once after it), and the lines holding
     them are estimated. (A series born during the outage counts from zero where it first appears.)"""
     after = silent[-1] + timedelta(seconds=STEP)
-    while session.get(SourceCoverage, ("gateway", "prometheus", after)).status == "missing":
+    while session.get(SourceCoverage, ("gateway", "prometheus", after, DEFAULT_CLUSTER)).status == "missing":
         after += timedelta(seconds=STEP)
     before = silent[0] - timedelta(seconds=60)
     rows = session.scalars(
