@@ -58,10 +58,13 @@ def pools(
     session: SessionDep,
     settings: SettingsDep,
     asked: WindowQuery,
+    cluster: ClusterQuery = None,
 ) -> PoolsOut:
-    """Every pool's cost structure (KV in use, KV free, static; idle, unmeasured) and utilisation."""
+    """Every pool's cost structure (KV in use, KV free, static; idle, unmeasured) and utilisation;
+    ``cluster``: that cluster's pools only, cents rounded among them (as the console's pools page)."""
     s, e = asked.resolve(settings)
-    found = pool_summaries(session, s, e, settings.interval_seconds)
+    check_cluster(settings, cluster)
+    found = pool_summaries(session, s, e, settings.interval_seconds, cluster=cluster)
     return PoolsOut(start=iso(s), end=iso(e), pools=[to_schema(PoolOut, p) for p in found])
 
 

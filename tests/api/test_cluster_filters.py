@@ -72,3 +72,20 @@ def test_tiers_of_one_cluster_are_its_chargeback(pg_tx: sessionmaker[Session]) -
     assert client.get("/v1/tiers", params={**WINDOW, "cluster": "north"}).status_code == 404
     assert client.get("/v1/chargeback", params={**WINDOW, "cluster": "a\x01b"}).status_code == 422  # as here:
     assert client.get("/v1/tiers", params={**WINDOW, "cluster": "a\x01b"}).status_code == 422
+
+
+def test_pools_of_one_cluster_are_its_pools(pg_tx: sessionmaker[Session]) -> None:
+    """Each cluster's ``small`` pool is its own: the clusters' pool costs sum to the whole pool's."""
+    client = _client(pg_tx)
+    found = {}
+    for cluster in (None, *CLUSTERS):
+        params = {**WINDOW, **({} if cluster is None else {"cluster": cluster})}
+        answer = client.get("/v1/pools", params=params)
+        assert answer.status_code == 200, answer.text
+        found[cluster] = {p["pool"]: p for p in answer.json()["pools"]}
+    assert set(found["east"]) == set(found["west"]) == set(found[None]) == {"small"}
+    parts = [found[c]["small"] for c in CLUSTERS]
+    assert all(p["cost_usd_micros"] > 0 for p in parts)
+    assert sum(p["cost_usd_micros"] for p in parts) == found[None]["small"]["cost_usd_micros"]
+    assert sum(p["gpu_hours"] for p in parts) == found[None]["small"]["gpu_hours"]
+    assert client.get("/v1/pools", params={**WINDOW, "cluster": "north"}).status_code == 404
