@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
-from attribution.budgets.check import alert_body
+from attribution.budgets.check import CheckResult, alert_body
 from attribution.budgets.status import budget_statuses
 from attribution.cli.budgets import _line
 from attribution.config import load_settings
 from attribution.errors import ConfigError
+from attribution.scheduler.selfmetrics import CollectorMetrics
 from attribution.store.cluster import cluster_cost_usd_micros
 from attribution.timeutil import period_window
 from tests.builders import T0
@@ -68,6 +69,13 @@ def test_a_cluster_budget_spends_the_cluster_filtered_chargeback(pg_tx: sessionm
     crossing = by_name["tenant:acme@west"].crossed[0]
     assert alert_body(by_name["tenant:acme@west"], crossing, datetime.now(UTC))["cluster"] == "west"
     assert "cluster" not in alert_body(by_name["cluster"], by_name["cluster"].crossed[0], datetime.now(UTC))
+    metrics = CollectorMetrics()
+    metrics.budgets(CheckResult(statuses))
+    text = metrics.render()
+    ratio = by_name["tenant:acme@west"].spent_ratio
+    labels = 'budget="tenant:acme@west",tenant="acme",cluster="west"'
+    assert f"attribution_budget_spent_ratio{{{labels}}} {ratio}\n" in text
+    assert 'attribution_budget_spent_ratio{budget="tenant:acme",tenant="acme"} ' in text  # no cluster label
 
 
 @pytest.mark.parametrize(
