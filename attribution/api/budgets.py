@@ -34,8 +34,9 @@ class CrossingOut(BaseModel):
 
 
 class BudgetOut(BaseModel):
-    budget: str = Field(description="tenant:<name> or cluster")
+    budget: str = Field(description="tenant:<name> or cluster; then @<cluster> for one cluster's budget")
     tenant: str | None
+    cluster: str | None = Field(None, description="the one cluster whose lines it counts; null: every one")
     budget_usd_micros: int
     thresholds: list[int]
     spent_usd_micros: int
@@ -83,6 +84,7 @@ def list_budgets(
             BudgetOut(
                 budget=s.budget,
                 tenant=s.tenant,
+                cluster=s.cluster,
                 budget_usd_micros=s.budget_usd_micros,
                 thresholds=s.thresholds,
                 spent_usd_micros=s.spent_usd_micros,

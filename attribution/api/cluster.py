@@ -13,7 +13,14 @@ from attribution.api.convert import to_schema
 from attribution.api.deps import AnswersDep, SessionDep, SettingsDep, WindowQuery
 from attribution.api.etag import IfNoneMatch
 from attribution.api.limits import Expensive
-from attribution.api.params import NAME_PATTERN, CanonicalName, PoolQuery, resolve_period
+from attribution.api.params import (
+    NAME_PATTERN,
+    CanonicalName,
+    ClusterQuery,
+    PoolQuery,
+    check_cluster,
+    resolve_period,
+)
 from attribution.api.pricing_schemas import TierPricingOut
 from attribution.api.schemas import (
     CoverageOut,
@@ -51,10 +58,13 @@ def pools(
     session: SessionDep,
     settings: SettingsDep,
     asked: WindowQuery,
+    cluster: ClusterQuery = None,
 ) -> PoolsOut:
-    """Every pool's cost structure (KV in use, KV free, static; idle, unmeasured) and utilisation."""
+    """Every pool's cost structure (KV in use, KV free, static; idle, unmeasured) and utilisation;
+    ``cluster``: that cluster's pools only, cents rounded among them (as the console's pools page)."""
     s, e = asked.resolve(settings)
-    found = pool_summaries(session, s, e, settings.interval_seconds)
+    check_cluster(settings, cluster)
+    found = pool_summaries(session, s, e, settings.interval_seconds, cluster=cluster)
     return PoolsOut(start=iso(s), end=iso(e), pools=[to_schema(PoolOut, p) for p in found])
 
 
@@ -97,20 +107,23 @@ def tiers(
     answers: AnswersDep,
     asked: WindowQuery,
     pool: PoolQuery = None,
+    cluster: ClusterQuery = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Cost by context tier: per request, per million tokens, and memory-time per request. Computed once
-    per attribution run (and period state), under a strong ETag (``If-None-Match`` with it: 304)."""
+    per attribution run (and period state), under a strong ETag (``If-None-Match`` with it: 304).
+    ``cluster``: that cluster's lines (of a period, with the statement's cents)."""
     s, e = asked.resolve(settings)
     check_pool(session, settings, pool)
+    check_cluster(settings, cluster)
     period = asked.period_name
 
     def answer() -> bytes:
         if period is not None:  # the statement's usage lines: the period's cents, as every view shows
             lines = build_statement(session, period).lines
-            found = statement_tier_costs(lines, settings.tiers.names, pool)
+            found = statement_tier_costs(lines, settings.tiers.names, pool, cluster)
         else:
-            found = tier_costs(session, s, e, settings.tiers.names, pool)
+            found = tier_costs(session, s, e, settings.tiers.names, pool, cluster)
         out = TiersOut(
             start=iso(s),
             end=iso(e),
@@ -128,7 +141,9 @@ def tiers(
         )
         return out.model_dump_json().encode()
 
-    return answers.respond(session, period, ("/v1/tiers", s, e, period, pool), if_none_match, answer)
+    only = () if cluster is None else (cluster,)  # one-cluster answers keep their identity
+    identity = ("/v1/tiers", s, e, period, pool, *only)
+    return answers.respond(session, period, identity, if_none_match, answer)
 
 
 # the band's fields and break_even appear only where they exist: unset fields stay out of the body

@@ -13,9 +13,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from attribution.access import Principal
-from attribution.api.params import NAME_PATTERN, CanonicalName, resolve_period, resolve_window
+from attribution.api.params import NAME_PATTERN, CanonicalName, check_cluster, resolve_period, resolve_window
 from attribution.config import Settings
-from attribution.errors import NotFoundError
 from attribution.model.vocabulary import RESERVED_NAMES
 from attribution.reports.chargeback import LineFilter, check_filter
 from attribution.reports.lineitems import LineItem
@@ -64,8 +63,7 @@ class LineFilterParams(BaseModel):
     def resolve(self, session: Session, settings: Settings, principal: Principal) -> LineFilter:
         """The filter to apply, with a tenant key's own tenant forced in; unknown tenant, pool or
         cluster: 404."""
-        if self.cluster is not None and self.cluster not in settings.cluster_names():
-            raise NotFoundError(f"no cluster named {self.cluster!r}")
+        check_cluster(settings, self.cluster)
         keep = LineFilter(principal.own_tenant(self.tenant), self.pool, self.tier, self.cluster)
         pools = [p.name for p in settings.pools] + sorted(RESERVED_NAMES)
         check_filter(session, keep, pools, tenant_key=principal.tenant is not None)

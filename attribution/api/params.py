@@ -15,7 +15,7 @@ from fastapi import Query
 from pydantic import AfterValidator
 
 from attribution.config import Settings
-from attribution.errors import InvalidWindowError
+from attribution.errors import InvalidWindowError, NotFoundError
 from attribution.model.names import canonical_name
 from attribution.timeutil import align_window, parse_instant, parse_period, period_window
 
@@ -35,6 +35,17 @@ TenantQuery = Annotated[
     str | None, Query(pattern=NAME_PATTERN, description="only this tenant"), CanonicalName
 ]
 PoolQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="only this pool"), CanonicalName]
+ClusterQuery = Annotated[
+    str | None,
+    Query(pattern=NAME_PATTERN, description="only this cluster ([[clusters]] name)"),
+    CanonicalName,
+]
+
+
+def check_cluster(settings: Settings, cluster: str | None) -> None:
+    """A cluster filter naming no cluster of the deployment is a 404, as ``cluster=`` on the chargeback."""
+    if cluster is not None and cluster not in settings.cluster_names():
+        raise NotFoundError(f"no cluster named {cluster!r}")
 
 
 def grain_seconds(settings: Settings) -> int:

@@ -67,6 +67,7 @@ def alert_body(status: BudgetStatus, crossing: Crossing, fired_at: datetime) -> 
         "delivery_id": crossing.delivery_id,
         "budget": status.budget,
         "tenant": status.tenant,
+        **({"cluster": status.cluster} if status.cluster is not None else {}),  # one cluster's budget
         "period": status.period,
         "kind": crossing.kind.value,
         "threshold_percent": crossing.threshold_percent,

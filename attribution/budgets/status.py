@@ -39,6 +39,8 @@ class BudgetStatus:
     attributed_seconds: int
     period_seconds: int
     crossed: list[Crossing]
+    cluster: str | None = None
+    """The one cluster whose lines the budget counts; None: every cluster's."""
 
     @property
     def spent_ratio(self) -> float:
@@ -59,10 +61,15 @@ def budget_statuses(
         return []
     start, end = period_window(period)
     found = read_line_set(session, start, end, period)
-    _, intervals = cluster_cost_usd_micros(session, start, end)
-    attributed = intervals * settings.interval_seconds
     period_seconds = int((end - start).total_seconds())
-    return [_status(b, period, found.status, found.lines, attributed, period_seconds) for b in budgets]
+    attributed: dict[str | None, int] = {}  # per cluster counted: a cluster's budget projects over its own
+    for b in budgets:
+        if b.cluster not in attributed:
+            _, intervals = cluster_cost_usd_micros(session, start, end, b.cluster)
+            attributed[b.cluster] = intervals * settings.interval_seconds
+    return [
+        _status(b, period, found.status, found.lines, attributed[b.cluster], period_seconds) for b in budgets
+    ]
 
 
 def _status(
@@ -73,7 +80,12 @@ def _status(
     attributed_seconds: int,
     period_seconds: int,
 ) -> BudgetStatus:
-    mine = [x for x in lines if budget.tenant is None or x.tenant == budget.tenant]
+    mine = [
+        x
+        for x in lines
+        if (budget.tenant is None or x.tenant == budget.tenant)
+        and (budget.cluster is None or x.cluster == budget.cluster)
+    ]
     spent = sum(x.total_usd_micros for x in mine)
     corrections = sum(x.total_usd_micros for x in mine if x.charge_class == CORRECTION)
     if period_status == CLOSED:
@@ -94,4 +106,5 @@ def _status(
         attributed_seconds=min(attributed_seconds, period_seconds),
         period_seconds=period_seconds,
         crossed=crossings(budget.name, period, limit, list(budget.thresholds), spent, projected),
+        cluster=budget.cluster,
     )

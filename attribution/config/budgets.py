@@ -13,9 +13,12 @@ from attribution.config.types import StrictModel, UsdAmount, unreserved_name, us
 
 class BudgetConfig(StrictModel):
     """A monthly budget (UTC calendar month) of one tenant, or of the whole cluster when ``tenant`` is
-    unset. An alert fires once per period, threshold and kind (``actual`` spend, ``projected`` spend)."""
+    unset; of one cluster's lines only when ``cluster`` names one of ``[[clusters]]``. An alert fires
+    once per period, threshold and kind (``actual`` spend, ``projected`` spend)."""
 
     tenant: str | None = None
+    cluster: str | None = None
+    """Count only this cluster's lines (a ``[[clusters]]`` name); unset: every cluster's."""
     monthly_usd: UsdAmount
     thresholds: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1)] = [50, 80, 100]
     """Percentages of ``monthly_usd``; an alert fires when spend (or its projection) reaches one."""
@@ -24,6 +27,11 @@ class BudgetConfig(StrictModel):
     @classmethod
     def _tenant(cls, v: str | None) -> str | None:
         return None if v is None else unreserved_name(v, "tenant")
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, v: str | None) -> str | None:
+        return None if v is None else unreserved_name(v, "cluster")
 
     @field_validator("thresholds")
     @classmethod
@@ -45,8 +53,11 @@ class BudgetConfig(StrictModel):
 
     @property
     def name(self) -> str:
-        """``tenant:<name>`` or ``cluster``: the budget's key in alerts, delivery ids and the log."""
-        return "cluster" if self.tenant is None else f"tenant:{self.tenant}"
+        """``tenant:<name>`` or ``cluster``, then ``@<cluster>`` for one cluster's budget: the budget's key in
+        alerts, delivery ids and the log (a budget of every cluster keeps the name it always had, so its
+        delivery ids, and the alerts already sent, stay the same)."""
+        name = "cluster" if self.tenant is None else f"tenant:{self.tenant}"
+        return name if self.cluster is None else f"{name}@{self.cluster}"
 
 
 class WebhookConfig(StrictModel):

@@ -156,7 +156,11 @@ class Settings(BaseSettings):
         check_rates(self.currency, self.exchange_rates, billed)
         budgets = [b.name for b in self.budgets]
         if len(set(budgets)) != len(budgets):
-            raise ValueError("budgets: one budget per tenant and one for the cluster")
+            raise ValueError("budgets: one budget per tenant and one for the cluster (each per cluster)")
+        for b in self.budgets:
+            if b.cluster is not None and b.cluster not in self.cluster_names():
+                known = ", ".join(self.cluster_names())
+                raise ValueError(f"budgets: {b.name}: no cluster named {b.cluster!r} (known: {known})")
         return self
 
     def _check_parts(self, catalog: Catalog) -> None:

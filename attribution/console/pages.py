@@ -17,7 +17,9 @@ from attribution.console import figures
 from attribution.console.web import (
     PREFIX,
     MaybeViewerDep,
+    chosen_cluster,
     chosen_period,
+    cluster_choices,
     error_page,
     need,
     need_cluster,
@@ -31,7 +33,7 @@ from attribution.reports.monthly import build_statement_report
 from attribution.reports.period_statement import build_statement
 from attribution.reports.pools import pool_summaries
 from attribution.reports.pricelist import load_price_list
-from attribution.reports.pricing import analyse_tiers
+from attribution.reports.pricing import analyse_lines
 from attribution.reports.statement_views import cents_half_even
 from attribution.reports.tiers import statement_tier_costs
 from attribution.store.budgets import alerts_of
@@ -41,6 +43,7 @@ from attribution.store.tables import Period
 from attribution.timeutil import period_window
 
 PeriodParam = Annotated[str | None, Query(max_length=20)]
+ClusterParam = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/")
@@ -148,16 +151,21 @@ def tiers(
     viewer: MaybeViewerDep,
     period: PeriodParam = None,
     pool: Annotated[str | None, Query(max_length=200)] = None,
+    cluster: ClusterParam = None,
 ) -> Response:
-    """Cost per request and per 1M tokens by context tier, as ``/v1/tiers`` computes it."""
+    """Cost per request and per 1M tokens by context tier, as ``/v1/tiers`` computes it; of one cluster's
+    lines when one is chosen (their cents are the statement's, so the clusters' tiers sum to the whole)."""
     try:
         who = need_cluster(viewer)
         name = chosen_period(session, period)
+        only = chosen_cluster(settings, cluster)
         pool = pool or None
         known = {p.name for p in settings.pools} | RESERVED_NAMES
         if pool is not None and pool not in known and not pool_exists(session, pool):
             raise NotFoundError(f"no pool named {pool!r}")
-        found = statement_tier_costs(build_statement(session, name).lines, settings.tiers.names, pool)
+        statement = build_statement(session, name)
+        lines = [x for x in statement.lines if only is None or x.cluster == only]
+        found = statement_tier_costs(lines, settings.tiers.names, pool)
         rows = [(t, figures.per_million_cents(t), figures.per_request_text(t)) for t in found]
         listed = settings.api.console_price_list
         analysis, problem = None, ""
@@ -167,7 +175,7 @@ def tiers(
             except AttributionError as exc:
                 problem = f"api.console_price_list: {exc.detail}"
             else:
-                analysis = analyse_tiers(session, settings, name, prices, pool)
+                analysis = analyse_lines(lines, settings, prices, name, statement.status, pool)
         return page(
             request,
             "tiers.html",
@@ -176,6 +184,8 @@ def tiers(
             period=name,
             pool=pool,
             pools=sorted(p.name for p in settings.pools),
+            cluster=only,
+            clusters=cluster_choices(settings),
             rows=rows,
             total_cents=sum(t.total_cents for t in found),
             chart=figures.tier_chart(found, settings.currency),
@@ -194,12 +204,17 @@ def pools(
     settings: SettingsDep,
     viewer: MaybeViewerDep,
     period: PeriodParam = None,
+    cluster: ClusterParam = None,
 ) -> Response:
-    """Each pool's cost structure, KV cache use and GPU utilisation, as ``/v1/pools`` computes them."""
+    """Each pool's cost structure, KV cache use and GPU utilisation, as ``/v1/pools`` computes them; of
+    one cluster's pools, against that cluster's bill, when one is chosen."""
     try:
         who = need_cluster(viewer)
         name = chosen_period(session, period)
-        rows = figures.pool_rows(pool_summaries(session, *period_window(name), settings.interval_seconds))
+        only = chosen_cluster(settings, cluster)
+        window = period_window(name)
+        found = pool_summaries(session, *window, settings.interval_seconds, cluster=only)
+        rows = figures.pool_rows(found)
         return page(
             request,
             "pools.html",
@@ -210,8 +225,10 @@ def pools(
             part_names=figures.POOL_PART_NAMES,
             totals=[sum(r.part_cents[i] for r in rows) for i in range(len(figures.POOL_PARTS))],
             total_cents=sum(r.summary.cost_cents for r in rows),
-            bill_cents=cents_half_even(cluster_cost_usd_micros(session, *period_window(name))[0]),
+            bill_cents=cents_half_even(cluster_cost_usd_micros(session, *window, only)[0]),
             chart=figures.pool_chart(rows, settings.currency),
+            cluster=only,
+            clusters=cluster_choices(settings),
         )
     except AttributionError as exc:
         return error_page(request, viewer, exc)

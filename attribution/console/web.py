@@ -20,7 +20,7 @@ from attribution.access import ForbiddenError
 from attribution.appstate import SessionDep
 from attribution.config import Settings
 from attribution.console.session import COOKIE, Viewer, session_secret, viewer_of
-from attribution.errors import AttributionError
+from attribution.errors import AttributionError, NotFoundError
 from attribution.reports.statement_html import money
 from attribution.reports.statement_views import cents_half_even
 from attribution.store.tables import Period
@@ -86,6 +86,22 @@ def chosen_period(session: Session, period: str | None) -> str:
         period_window(period)
         return period.strip()
     return periods_known(session)[0]
+
+
+def chosen_cluster(settings: Settings, cluster: str | None) -> str | None:
+    """The cluster asked for (an unknown one is a 404, as the API's ``cluster=``), else None: every
+    cluster. The selector lists :func:`cluster_choices`."""
+    if not cluster:
+        return None
+    if cluster not in settings.cluster_names():
+        raise NotFoundError(f"no cluster named {cluster!r}")
+    return cluster
+
+
+def cluster_choices(settings: Settings) -> list[str]:
+    """The clusters a selector offers: none when the deployment has only one (nothing to choose)."""
+    names = settings.cluster_names()
+    return names if len(names) > 1 else []
 
 
 def page(

@@ -10,7 +10,8 @@ bill for the period.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -85,6 +86,25 @@ class StatementReport:
     series: Series
     billed: Billed | None = None
     """The statement in its billing currency when that is not the pricing one (per tenant and total)."""
+    cluster_tenants: list[Row] = field(default_factory=list)
+    """Per cluster and tenant, when the deployment has several clusters (empty with one: a one-cluster
+    statement reads, and hashes, as it always did). Then ``pools`` and ``correction_rows`` carry the
+    cluster too, first after the charge period: a pool's name is its cluster's, not the deployment's."""
+
+    @property
+    def by_cluster(self) -> bool:
+        return bool(self.cluster_tenants)
+
+    @property
+    def pool_keys(self) -> list[str]:
+        """The key columns of :attr:`pools`."""
+        return ["cluster", "pool"] if self.by_cluster else ["pool"]
+
+    @property
+    def correction_keys(self) -> list[str]:
+        """The key columns of :attr:`correction_rows`."""
+        cluster = ["cluster"] if self.by_cluster else []
+        return ["charge period", *cluster, "tenant", "pool", "tier"]
 
     @property
     def provisional(self) -> bool:
@@ -128,6 +148,7 @@ class StatementReport:
             "pools": rows(self.pools),
             "daily": rows(self.daily),
             "correction_rows": rows(self.correction_rows),
+            **({"cluster_tenants": rows(self.cluster_tenants)} if self.by_cluster else {}),
             "coverage": {
                 "intervals_in_period": self.coverage.intervals_in_period,
                 "intervals_attributed": self.coverage.intervals_attributed,
@@ -183,6 +204,8 @@ def build_statement_report(
     correction_lines = [x for x in lines if x.charge_class == CORRECTION]
     usage = total_of(roll_up(usage_lines, lambda _: ("usage",)), ("usage",))
     cluster_cost, attributed = cluster_cost_usd_micros(session, start, end)
+    split = len(settings.cluster_names()) > 1
+    clustered: Callable[[Line], tuple[str, ...]] = (lambda x: (x.cluster,)) if split else (lambda _: ())
     return StatementReport(
         period=period,
         start=start,
@@ -204,9 +227,11 @@ def build_statement_report(
         tenant_tiers=sorted(
             roll_up(lines, lambda x: (x.tenant, x.tier)), key=lambda r: (r.key[0], tier_sort_key(r.key[1]))
         ),
-        pools=roll_up(lines, lambda x: (x.pool,)),
+        pools=roll_up(lines, lambda x: (*clustered(x), x.pool)),
         daily=_daily(session, start, end, tenant, usage, correction_lines),
-        correction_rows=roll_up(correction_lines, lambda x: (x.charge_period, x.tenant, x.pool, x.tier)),
+        correction_rows=roll_up(
+            correction_lines, lambda x: (x.charge_period, *clustered(x), x.tenant, x.pool, x.tier)
+        ),
         coverage=_coverage(session, settings, start, end, tenant, attributed),
         series=build_series(session, start, end, tenant, settings.tiers.names),
         billed=billed_of(
@@ -217,6 +242,7 @@ def build_statement_report(
             settings.rates(),
             tenant,
         ),
+        cluster_tenants=roll_up(lines, lambda x: (x.cluster, x.tenant)) if split else [],
     )
 
 

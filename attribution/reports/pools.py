@@ -65,12 +65,14 @@ def pool_summaries(
     interval_seconds: int,
     pool: str | None = None,
     configured: frozenset[str] = frozenset(),
+    cluster: str | None = None,
 ) -> list[PoolSummary]:
     """Each pool with cost in ``[start, end)``, ordered by name. ``pool`` narrows to one: a pool neither
     ``configured`` nor ever stored is a 404; a known one without cost in the window has zero figures.
     Cents are rounded over every pool of the window before narrowing, so asking for one pool never
-    changes its cents (a filter never changes an amount)."""
-    rows = pool_totals(session, start, end)
+    changes its cents (a filter never changes an amount). ``cluster`` keeps that cluster's pools only,
+    rounded among themselves: they then sum to the cents of that cluster's pools, as its bill is its own."""
+    rows = pool_totals(session, start, end, cluster)
     cents = micros_to_cents([int(r[6]) for r in rows])
     if pool is not None:
         kept = [(r, c) for r, c in zip(rows, cents, strict=True) if r[0] == pool]
@@ -79,7 +81,7 @@ def pool_summaries(
         if pool not in configured and not pool_exists(session, pool):
             raise NotFoundError(f"no pool named {pool!r}")
         return [PoolSummary(pool, 0, 0.0, 0.0, 0.0, None, None, None, 0, 0, 0, 0, 0, 0, 0, 0, False)]
-    util = gpu_utilisation(session, start, end)
+    util = gpu_utilisation(session, start, end, cluster)
     return [_summary(r, c, util.get(str(r[0])), interval_seconds) for r, c in zip(rows, cents, strict=True)]
 
 

@@ -227,7 +227,7 @@ def render_statement_html(
         view_table(
             "tenant-tiers", "Per tenant and context tier", ["tenant", "tier"], r.tenant_tiers, r.total
         ),
-        view_table("pools", "Per pool", ["pool"], r.pools, r.total),
+        view_table("pools", "Per pool", r.pool_keys, r.pools, r.total),
         view_table("daily", "Per day (UTC)", ["day"], r.daily, r.total),
     ]
     if r.correction_rows:
@@ -235,12 +235,20 @@ def render_statement_html(
             view_table(
                 "corrections",
                 "Corrections of closed periods billed in this one",
-                ["charge period", "tenant", "pool", "tier"],
+                r.correction_keys,
                 r.correction_rows,
                 r.corrections,
             )
         )
-    titles = ("Tenants", "Tenants by context tier", "Pools", "Days", "Corrections")
+    titles = ["Tenants", "Tenants by context tier", "Pools", "Days", "Corrections"]
+    if r.by_cluster:  # several clusters: each tenant's charge in each, after the tenants' totals
+        titles.insert(1, "Tenants by cluster")
+        tables.insert(
+            1,
+            view_table(
+                "cluster-tenants", "Per cluster and tenant", ["cluster", "tenant"], r.cluster_tenants, r.total
+            ),
+        )
     sections = "".join(f"<h2>{t}</h2>{table}" for t, table in zip(titles, tables, strict=False))
     return (
         "<!DOCTYPE html>\n"

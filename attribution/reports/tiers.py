@@ -61,14 +61,20 @@ class TierCost:
 
 
 def tier_costs(
-    session: Session, start: datetime, end: datetime, tier_names: list[str], pool: str | None = None
+    session: Session,
+    start: datetime,
+    end: datetime,
+    tier_names: list[str],
+    pool: str | None = None,
+    cluster: str | None = None,
 ) -> list[TierCost]:
     """Each configured tier in order, then any special line (idle, unmeasured) whose tier is not one.
 
     Prices are per model, so pricing wants one pool at a time: across pools a GiB-hour costs what each
-    pool's GPUs and utilisation make it cost.
+    pool's GPUs and utilisation make it cost. ``cluster`` keeps that cluster's lines, rounded among
+    themselves (a raw window has no statement whose cents they could keep).
     """
-    rows = tier_sums(session, start, end, pool)
+    rows = tier_sums(session, start, end, pool, cluster)
     order = {name: i for i, name in enumerate(tier_names)}
     rows = sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0]))
     cents = micros_to_cents([int(r[4]) for r in rows])
@@ -79,7 +85,7 @@ def tier_costs(
 
 
 def statement_tier_costs(
-    lines: Iterable[Line], tier_names: list[str], pool: str | None = None
+    lines: Iterable[Line], tier_names: list[str], pool: str | None = None, cluster: str | None = None
 ) -> list[TierCost]:
     """A period's cost by tier from its statement's usage lines: each tier's cents are the sum of its
     lines' cents (rounded once, by the statement), so they agree with every other view of the period to
@@ -87,6 +93,8 @@ def statement_tier_costs(
     sums: dict[str, list[float]] = {}
     for x in lines:
         if x.charge_class != USAGE or (pool is not None and x.pool != pool):
+            continue
+        if cluster is not None and x.cluster != cluster:
             continue
         cell = sums.setdefault(x.tier, [0, 0, 0.0, 0, 0])
         cell[0] += x.requests

@@ -57,10 +57,16 @@ def bucket_start(t: datetime, start: datetime, step_seconds: int) -> int:
 
 
 def tenant_usage_series(
-    session: Session, tenant: str, start: datetime, end: datetime, step_seconds: int
+    session: Session,
+    tenant: str,
+    start: datetime,
+    end: datetime,
+    step_seconds: int,
+    cluster: str | None = None,
 ) -> list[UsagePoint]:
-    """Only buckets with lines appear (a tenant absent for a day has no point that day). Unknown: 404."""
-    rows = tenant_interval_sums(session, tenant, start, end, _FIELDS)
+    """Only buckets with lines appear (a tenant absent for a day has no point that day). Unknown: 404.
+    ``cluster`` keeps that cluster's lines (a known tenant with none there has no points)."""
+    rows = tenant_interval_sums(session, tenant, start, end, _FIELDS, cluster)
     if not rows and not has_lines(session, tenant):
         raise NotFoundError(f"no tenant named {tenant!r}")
     buckets: dict[int, list[int | float]] = {}

@@ -169,12 +169,13 @@ def render_statement_xlsx(r: StatementReport, with_cluster_total: bool = False) 
     views: list[tuple[str, list[str], list[Row], Row]] = [
         ("Tenants", ["tenant"], r.tenants, r.total),
         ("Tenant x tier", ["tenant", "tier"], r.tenant_tiers, r.total),
-        ("Pools", ["pool"], r.pools, r.total),
+        ("Pools", r.pool_keys, r.pools, r.total),
         ("Daily", ["day (UTC)"], r.daily, r.total),
     ]
+    if r.by_cluster:  # several clusters: each tenant's charge in each (none with one cluster)
+        views.insert(1, ("Cluster x tenant", ["cluster", "tenant"], r.cluster_tenants, r.total))
     if r.correction_rows:
-        keys = ["charge period", "tenant", "pool", "tier"]
-        views.append(("Corrections", keys, r.correction_rows, r.corrections))
+        views.append(("Corrections", r.correction_keys, r.correction_rows, r.corrections))
     for title, keys, rows, total in views:
         _view_sheet(wb.create_sheet(title), r.currency, keys, rows, total)
     if r.billed is not None:

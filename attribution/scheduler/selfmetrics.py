@@ -12,7 +12,8 @@ keeps growing while a collector is stuck, which is what an alert on it needs.
 * ``attribution_collector_run_duration_seconds{collector,source}``: a summary (``_sum``, ``_count``);
 * ``attribution_source_request_failures_total{source,kind}``: failed requests, retried ones included;
 * ``attribution_budget_spent_ratio{budget,tenant}``, ``attribution_budget_projected_ratio{budget,tenant}``:
-  the month's spend and its projection over the budget (``tenant`` absent for the cluster's budget), and
+  the month's spend and its projection over the budget (``tenant`` absent for the cluster's budget; a
+  ``cluster`` label on one cluster's budget), and
   ``attribution_budget_threshold_reached{budget,tenant,kind,threshold}`` (1 per crossing), as of the last
   budget check (after each attribution run, docs/budgets.md);
 * ``attribution_budget_webhook_attempts_total{outcome}``: webhook tries, ``delivered`` or ``failed``.
@@ -111,6 +112,7 @@ class CollectorMetrics:
         reached: dict[Labels, float] = {}
         for s in result.statuses:
             key: Labels = (("budget", s.budget),) + ((("tenant", s.tenant),) if s.tenant else ())
+            key += (("cluster", s.cluster),) if s.cluster else ()  # one cluster's budget
             spent[key] = s.spent_ratio
             if s.projected_ratio is not None:
                 projected[key] = s.projected_ratio

@@ -121,10 +121,13 @@ def estimated_and_unmeasured(
     return int(estimated), int(unmeasured)
 
 
-def tier_sums(session: Session, start: datetime, end: datetime, pool: str | None = None) -> Sequence[AnyRow]:
-    """Per tier of ``[start, end)`` (``pool``'s lines only, when given), unordered: requests, tokens
-    (prompt + generated), KV byte-seconds (in order) and micro-USD."""
+def tier_sums(
+    session: Session, start: datetime, end: datetime, pool: str | None = None, cluster: str | None = None
+) -> Sequence[AnyRow]:
+    """Per tier of ``[start, end)`` (``pool``'s and ``cluster``'s lines only, when given), unordered:
+    requests, tokens (prompt + generated), KV byte-seconds (in order) and micro-USD."""
     s = span(start, end, pool=pool)
+    only = () if cluster is None else (s.c.cluster == cluster,)
     return session.execute(
         select(
             s.c.tier,
@@ -132,18 +135,27 @@ def tier_sums(session: Session, start: datetime, end: datetime, pool: str | None
             func.sum(s.c.prompt_tokens + s.c.generation_tokens),
             total(s, "kv_byte_seconds"),
             func.sum(s.c.total_usd_micros),
-        ).group_by(s.c.tier)
+        )
+        .where(*only)
+        .group_by(s.c.tier)
     ).all()
 
 
 def tenant_interval_sums(
-    session: Session, tenant: str, start: datetime, end: datetime, fields: Sequence[str]
+    session: Session,
+    tenant: str,
+    start: datetime,
+    end: datetime,
+    fields: Sequence[str],
+    cluster: str | None = None,
 ) -> Sequence[AnyRow]:
-    """``tenant``'s sums of ``fields`` (in key order) per interval of ``[start, end)``, in time order."""
+    """``tenant``'s sums of ``fields`` (in key order) per interval of ``[start, end)``, in time order;
+    of ``cluster``'s lines only, when given."""
     t = AttributedCost
+    only = () if cluster is None else (t.cluster == cluster,)
     return session.execute(
         select(t.interval_start, *(key_sum(getattr(t, f)) for f in fields))
-        .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end)
+        .where(t.tenant == tenant, t.interval_start >= start, t.interval_start < end, *only)
         .group_by(t.interval_start)
         .order_by(t.interval_start)
     ).all()

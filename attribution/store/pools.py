@@ -23,10 +23,14 @@ def pool_exists(session: Session, pool: str) -> bool:
     return session.execute(select(PoolCost.pool).where(PoolCost.pool == pool).limit(1)).first() is not None
 
 
-def pool_totals(session: Session, start: datetime, end: datetime) -> Sequence[AnyRow]:
+def pool_totals(
+    session: Session, start: datetime, end: datetime, cluster: str | None = None
+) -> Sequence[AnyRow]:
     """Per pool with cost in ``[start, end)``, by name: intervals, GPU-intervals, KV capacity and KV in
-    use (byte-intervals), whether any interval was estimated (1 or 0), then the sums of :data:`MONEY`."""
+    use (byte-intervals), whether any interval was estimated (1 or 0), then the sums of :data:`MONEY`.
+    Every cluster's rows of a pool name together, or only ``cluster``'s."""
     t = PoolCost
+    only = () if cluster is None else (t.cluster == cluster,)
     return session.execute(
         select(
             t.pool,
@@ -37,18 +41,22 @@ def pool_totals(session: Session, start: datetime, end: datetime) -> Sequence[An
             func.max(case((t.estimated, 1), else_=0)),
             *(func.sum(getattr(t, f"{m}_usd_micros")) for m in MONEY),
         )
-        .where(t.interval_start >= start, t.interval_start < end)
+        .where(t.interval_start >= start, t.interval_start < end, *only)
         .group_by(t.pool)
         .order_by(t.pool)
     ).all()
 
 
-def gpu_utilisation(session: Session, start: datetime, end: datetime) -> dict[str, float]:
-    """Per pool, dcgm's GPU utilisation (percent) averaged over its GPU samples of ``[start, end)``."""
+def gpu_utilisation(
+    session: Session, start: datetime, end: datetime, cluster: str | None = None
+) -> dict[str, float]:
+    """Per pool, dcgm's GPU utilisation (percent) averaged over its GPU samples of ``[start, end)`` (of
+    ``cluster`` only, when given)."""
     g = GpuSample
+    only = () if cluster is None else (g.cluster == cluster,)
     rows = session.execute(
         select(g.pool, func.avg(g.gpu_util_percent))
-        .where(g.interval_start >= start, g.interval_start < end, g.pool.is_not(None))
+        .where(g.interval_start >= start, g.interval_start < end, g.pool.is_not(None), *only)
         .group_by(g.pool)
     ).all()
     return {str(p): float(u) for p, u in rows if u is not None}
