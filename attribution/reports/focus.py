@@ -38,7 +38,12 @@ from attribution.model.commitment import CommitmentMonth
 from attribution.model.money import format_cents, format_micros
 from attribution.model.statement import CORRECTION, Line
 from attribution.reports.cells import csv_chunks
-from attribution.reports.focus_allocation import ALLOCATION_COLUMNS, allocation_columns, origin_costs
+from attribution.reports.focus_allocation import (
+    ALLOCATION_COLUMNS,
+    COMPONENT_COLUMNS,
+    allocation_columns,
+    origin_costs,
+)
 from attribution.reports.focus_commitments import COMMITMENT_COLUMNS, unused_rows
 from attribution.reports.period_statement import Statement
 from attribution.store.cluster import cluster_cost_and_gpu_intervals
@@ -80,14 +85,7 @@ X_COLUMNS = [
     "x_Pool",
     "x_ContextTier",
     "x_MemoryGiBHours",
-    "x_KvInUseCost",
-    "x_StaticCost",
-    "x_IdleCost",
-    "x_IdleColdCost",
-    "x_IdleWarmCost",
-    "x_KvHeadroomCost",
-    "x_UnmeasuredCost",
-    "x_RecoveryCost",
+    *COMPONENT_COLUMNS,
     "x_CostUsdMicros",
     "x_Requests",
     "x_PromptTokens",

@@ -29,6 +29,17 @@ METHOD_ID = "memory-time-v1"
 """Changes when the split changes meaning, so a reader can tell rows split by different methods apart."""
 GIB_HOURS = 1024**3 * 3600
 RATIO_PLACES = Decimal("1E-12")
+COMPONENT_COLUMNS = (
+    "x_KvInUseCost",
+    "x_StaticCost",
+    "x_IdleCost",
+    "x_IdleColdCost",
+    "x_IdleWarmCost",
+    "x_KvHeadroomCost",
+    "x_UnmeasuredCost",
+    "x_RecoveryCost",
+)
+"""The cost components' columns, in the export's order: every row has them, an unused commitment's zero."""
 ALLOCATION_COLUMNS = [
     "x_AllocatedMethodId",
     "x_AllocatedMethodDetails",

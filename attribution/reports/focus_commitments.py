@@ -16,7 +16,7 @@ from attribution.model.commitment import CommitmentMonth
 from attribution.model.currency import convert_total
 from attribution.model.money import format_cents, format_micros
 from attribution.reports.commitments import COMMITMENT_POOL, UNUSED_TENANT
-from attribution.reports.focus_allocation import ALLOCATION_COLUMNS
+from attribution.reports.focus_allocation import ALLOCATION_COLUMNS, COMPONENT_COLUMNS
 from attribution.reports.period_statement import Statement
 
 COMMITMENT_COLUMNS = ["x_CommitmentDiscountId", "x_CommitmentDiscountName", "x_CommitmentDiscountStatus"]
@@ -59,19 +59,7 @@ def unused_rows(
             "x_Pool": COMMITMENT_POOL,
             "x_ContextTier": "",
             "x_MemoryGiBHours": "0.000000",
-            **dict.fromkeys(
-                (
-                    "x_KvInUseCost",
-                    "x_StaticCost",
-                    "x_IdleCost",
-                    "x_IdleColdCost",
-                    "x_IdleWarmCost",
-                    "x_KvHeadroomCost",
-                    "x_UnmeasuredCost",
-                    "x_RecoveryCost",
-                ),
-                ZERO_MICROS,
-            ),
+            **dict.fromkeys(COMPONENT_COLUMNS, ZERO_MICROS),
             "x_CostUsdMicros": str(m.unused_usd_micros),
             "x_Requests": "0",
             "x_PromptTokens": "0",
