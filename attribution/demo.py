@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.collectors.prom import PromClient
 from attribution.collectors.run import collect_window
 from attribution.config import GpuPrice, Settings, load_settings
 from attribution.ledger.attribute import run_attribution
@@ -142,7 +141,7 @@ def run_demo(
         _quiet_upgrade(run.database_url)
         factory = make_sessionmaker(make_engine(run.database_url))
         finish = stages.start("collect", f"collecting from Prometheus at {prom.url}")
-        collected = collect_window(PromClient(prom.url), settings, factory, start, end)
+        collected = collect_window(None, settings, factory, start, end)
         run.facts["rows_collected"] = collected.rows_by_table
         finish()
     finish = stages.start("attribute", "attributing cost with the memory-time model")
