@@ -361,5 +361,5 @@ def check_spread(session: Session, silent: list[datetime]) -> None:
             spread.append(key)
     assert spread, "no gateway usage across the outage"
     for pool, tenant, tier in spread:
-        line = session.get(AttributedCost, (floor_to(silent[0], GRAIN), pool, tenant, tier))
+        line = session.get(AttributedCost, (floor_to(silent[0], GRAIN), pool, tenant, tier, DEFAULT_CLUSTER))
         assert line is not None and line.estimated, (pool, tenant, tier)
