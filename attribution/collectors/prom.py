@@ -40,9 +40,9 @@ import orjson
 import requests
 
 from attribution.collectors.auth import session_for
-from attribution.collectors.gcpause import gc_paused
 from attribution.config import RetryConfig, SourceConfig
 from attribution.errors import SourceQueryError, SourceUnavailableError
+from attribution.model.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 

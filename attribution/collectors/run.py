@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.batch import Batch
 from attribution.collectors.gateway import collect_gateway
-from attribution.collectors.gcpause import gc_paused
 from attribution.collectors.gpu import collect_gpu
 from attribution.collectors.kv import collect_kv
 from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, chunks
 from attribution.config import CollectorName, Settings
+from attribution.model.gcpause import gc_paused
 from attribution.store.collection_state import CoverageStatus, log_chunk, mark_dirty, write_source_coverage
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample
@@ -56,7 +56,7 @@ class CollectionResult:
 
 
 def fetch(client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime) -> Batch:
-    """One plan's batch for ``[start, end)``, built with the cyclic GC paused (:mod:`.gcpause`)."""
+    """One plan's batch for ``[start, end)``, built with the cyclic GC paused (``gc_paused``)."""
     with gc_paused():
         return FETCHERS[plan.collector](client, settings, plan, start, end)
 

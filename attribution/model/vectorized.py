@@ -14,9 +14,7 @@ engine for the whole call, which then decides, or raises what it raises: never a
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -28,6 +26,7 @@ from attribution.model.attribute import (
     Policies,
     attribute_window,
 )
+from attribution.model.gcpause import gc_paused
 from attribution.model.split import PoolInterval, PoolSplit
 from attribution.model.vectorized_idle import Cluster, idle_rows, settle
 from attribution.model.vectorized_index import Index, build_index, key_column
@@ -56,7 +55,7 @@ def attribute_window_vectorized(
     pis = list(pool_intervals)
     cis = list(cluster_intervals)
     try:
-        with _gc_paused():
+        with gc_paused():
             columns, splits = _attribute(pis, cis, policies, scope, split_lines)
             return Attribution(splits=splits, lines=columns.to_dict())
     except NotVectorisableError:
@@ -80,7 +79,7 @@ def attribute_window_columns(
     pis = list(pool_intervals)
     cis = list(cluster_intervals)
     try:
-        with _gc_paused():
+        with gc_paused():
             return _attribute(pis, cis, policies, scope, split_lines=False, usage=usage)
     except NotVectorisableError:
         if usage is not None:
@@ -89,23 +88,6 @@ def attribute_window_columns(
     for s in result.splits:
         s.lines = {}
     return LineColumns.from_lines(result.lines), result.splits
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of small acyclic objects are built.
-
-    Each full collection it would trigger rescans every live object (the caller's inputs included)
-    for cycles that cannot exist here; that is half the time of a large window otherwise. The pause is
-    process-wide but short, and only delays collection: nothing is leaked.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _attribute(
