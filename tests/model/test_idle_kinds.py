@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from attribution.model.attribute import Attribution, ClusterInterval, Policies, attribute_window
-from attribution.model.split import Components, PoolInterval, Usage, split_pool_interval
+from attribution.model.split import Components, Usage, split_pool_interval
 from attribution.model.statement import Line, content_hash
 from attribution.model.vocabulary import (
     CLUSTER_POOL,
@@ -26,7 +26,7 @@ from attribution.model.vocabulary import (
     IdleKind,
 )
 from tests.support.engines import WindowEngine, vectorised
-from tests.support.windows import H, Window, windows
+from tests.support.windows import H, Window, small_pool, windows
 
 SHARE = Policies(idle_by_pool={})
 SEPARATE = Policies(idle_by_pool={}, cluster_idle="separate")
@@ -36,21 +36,6 @@ def _parts(c: Components) -> dict[str, int]:
     return {k: getattr(c, k) for k in IDLE_KINDS}
 
 
-def _pool(usage: dict[tuple[str, str], Usage], **changes: Any) -> PoolInterval:
-    fields: dict[str, Any] = {
-        "pool": "p",
-        "interval_start_s": H,
-        "interval_seconds": 60,
-        "cost_usd_micros": 1000,
-        "memory_bytes": 100,
-        "kv_capacity_bytes": 40,
-        "kv_usage_ratio": 0.25,
-        "kv_bytes_per_token": 1,
-        "usage": usage,
-    }
-    return PoolInterval(**(fields | changes))
-
-
 # --- a hand-worked example of each kind ----------------------------------------------------------
 
 
@@ -58,7 +43,7 @@ def test_free_kv_of_an_interval_that_served_is_kv_headroom(engine_impl: WindowEn
     """$1000 over 100 bytes, 40 of them KV, a quarter in use: KV 400 = 100 in use + 300 free; static
     600. The 300 free is headroom, shared 3:1 by token-seconds: a 225, b 75."""
     usage = {("a", "t"): Usage(3.0), ("b", "t"): Usage(1.0)}
-    lines = engine_impl([_pool(usage)], [], SHARE).lines
+    lines = engine_impl([small_pool(usage)], [], SHARE).lines
     assert _parts(lines[(H, "p", "a", "t")]) == {"idle_cold": 0, "idle_warm": 0, "kv_headroom": 225}
     assert _parts(lines[(H, "p", "b", "t")]) == {"idle_cold": 0, "idle_warm": 0, "kv_headroom": 75}
     assert sum(c.kv_in_use for c in lines.values()) == 100
@@ -68,8 +53,8 @@ def test_free_kv_of_an_interval_that_served_is_kv_headroom(engine_impl: WindowEn
 def test_a_pool_interval_nobody_used_is_idle_warm_whole(engine_impl: WindowEngine) -> None:
     """The minute at H+60 had no traffic and no engine work: all its $1000 (free KV and static) is warm,
     shared within the hour by the weights of the minute at H that served (a alone)."""
-    served = _pool({("a", "t"): Usage(1.0)})
-    unused = _pool({}, interval_start_s=H + 60, kv_usage_ratio=0.0)
+    served = small_pool({("a", "t"): Usage(1.0)})
+    unused = small_pool({}, interval_start_s=H + 60, kv_usage_ratio=0.0)
     lines = engine_impl([served, unused], [], SHARE).lines
     assert _parts(lines[(H + 60, "p", "a", "t")]) == {"idle_cold": 0, "idle_warm": 1000, "kv_headroom": 0}
     assert _parts(lines[(H, "p", "a", "t")]) == {"idle_cold": 0, "idle_warm": 0, "kv_headroom": 300}
@@ -78,7 +63,7 @@ def test_a_pool_interval_nobody_used_is_idle_warm_whole(engine_impl: WindowEngin
 def test_unallocated_gpus_and_overheads_are_idle_cold(engine_impl: WindowEngine) -> None:
     """Under ``separate`` cold idle stays on ``__idle__`` lines of the cluster's pools; pool idle of a
     served interval stays headroom on the pool's own ``__idle__`` line."""
-    pool = _pool({("a", "t"): Usage(1.0)})
+    pool = small_pool({("a", "t"): Usage(1.0)})
     pools = {"p": "separate"}
     lines = engine_impl(
         [pool], [ClusterInterval(H, 700, 0, 50)], Policies(idle_by_pool=pools, cluster_idle="separate")
@@ -90,7 +75,7 @@ def test_unallocated_gpus_and_overheads_are_idle_cold(engine_impl: WindowEngine)
 
 
 def test_cold_idle_shared_across_the_cluster_stays_cold(engine_impl: WindowEngine) -> None:
-    pool = _pool({("a", "t"): Usage(3.0), ("b", "t"): Usage(1.0)})
+    pool = small_pool({("a", "t"): Usage(3.0), ("b", "t"): Usage(1.0)})
     lines = engine_impl([pool], [ClusterInterval(H, 1001, 0)], SHARE).lines
     # the weights are non-idle cost: a 75 + 450, b 25 + 150 (KV in use by use, static proportional)
     assert _parts(lines[(H, UNALLOCATED_POOL, "a", "t")])["idle_cold"] == 751
@@ -100,9 +85,9 @@ def test_cold_idle_shared_across_the_cluster_stays_cold(engine_impl: WindowEngin
 
 def test_a_gap_leaves_headroom_not_warm() -> None:
     """The engine worked but no tenant data came: someone was served, so the free KV is headroom."""
-    split = split_pool_interval(_pool({}, requests_running=2.0))
+    split = split_pool_interval(small_pool({}, requests_running=2.0))
     assert split.gap and split.idle_kind is IdleKind.HEADROOM
-    assert split_pool_interval(_pool({}, kv_usage_ratio=None)).idle_kind is IdleKind.WARM
+    assert split_pool_interval(small_pool({}, kv_usage_ratio=None)).idle_kind is IdleKind.WARM
 
 
 # --- every line of random windows, both engines ----------------------------------------------------

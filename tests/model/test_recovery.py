@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 
 from attribution.model.attribute import Attribution, ClusterInterval, Policies, attribute_window
-from attribution.model.split import Components, PoolInterval, Usage, split_pool_interval
+from attribution.model.split import Components, Usage, split_pool_interval
 from attribution.model.statement import Line, content_hash
 from attribution.model.vocabulary import (
     IDLE,
@@ -26,30 +26,14 @@ from attribution.model.vocabulary import (
     RecoveryPolicy,
 )
 from tests.support.engines import WindowEngine, vectorised
-from tests.support.windows import H, Window, windows
+from tests.support.windows import H, Window, small_pool, windows
 
-
-def _pool(usage: dict[tuple[str, str], Usage], **changes: Any) -> PoolInterval:
-    fields: dict[str, Any] = {
-        "pool": "p",
-        "interval_start_s": H,
-        "interval_seconds": 60,
-        "cost_usd_micros": 1000,
-        "memory_bytes": 100,
-        "kv_capacity_bytes": 40,
-        "kv_usage_ratio": 0.25,
-        "kv_bytes_per_token": 1,
-        "usage": usage,
-    }
-    return PoolInterval(**(fields | changes))
-
-
-SERVED = _pool({("a", "t"): Usage(3.0), ("b", "t"): Usage(1.0)})
-DOWN = _pool({}, interval_start_s=H + 60, kv_usage_ratio=None, cost_usd_micros=777, recovering=True)
+SERVED = small_pool({("a", "t"): Usage(3.0), ("b", "t"): Usage(1.0)})
+DOWN = small_pool({}, interval_start_s=H + 60, kv_usage_ratio=None, cost_usd_micros=777, recovering=True)
 
 
 def test_a_recovering_interval_is_recovery_whole_never_idle_or_unmeasured() -> None:
-    split = split_pool_interval(_pool({}, recovering=True, requests_running=3.0))
+    split = split_pool_interval(small_pool({}, recovering=True, requests_running=3.0))
     assert (split.recovery_usd_micros, split.idle_usd_micros, split.unmeasured_usd_micros) == (1000, 0, 0)
     assert not split.gap and split.lines == {}
 
@@ -74,7 +58,7 @@ def test_shared_recovery_goes_by_non_idle_cost_and_stays_recovery(engine_impl: W
 def test_shared_recovery_with_nobody_in_the_pool_falls_to_the_cluster_then_its_line(
     engine_impl: WindowEngine,
 ) -> None:
-    other = _pool({("c", "t"): Usage(1.0)}, pool="q")
+    other = small_pool({("c", "t"): Usage(1.0)}, pool="q")
     lines = engine_impl([DOWN, other], [], Policies(idle_by_pool={}, recovery="share")).lines
     assert lines[(H + 60, "p", "c", "t")].recovery == 777  # the cluster's weights: c alone
     alone = engine_impl([DOWN], [], Policies(idle_by_pool={}, recovery="share")).lines
@@ -84,7 +68,7 @@ def test_shared_recovery_with_nobody_in_the_pool_falls_to_the_cluster_then_its_l
 def test_usage_inside_an_incident_does_not_make_it_served(engine_impl: WindowEngine) -> None:
     """The model trusts the detector's flag: the interval's cost is recovery even with usage (the
     detector never flags an interval the gateway reports served, so this does not arise from the job)."""
-    down = _pool({("a", "t"): Usage(5.0)}, recovering=True)
+    down = small_pool({("a", "t"): Usage(5.0)}, recovering=True)
     assert engine_impl([down], [], Policies(idle_by_pool={})).lines == {
         (H, "p", RECOVERY, NO_TIER): Components(recovery=1000)
     }
@@ -92,7 +76,7 @@ def test_usage_inside_an_incident_does_not_make_it_served(engine_impl: WindowEng
 
 def test_each_idle_kind_follows_its_own_policy(engine_impl: WindowEngine) -> None:
     """Headroom shared, warm kept on ``__idle__``, cold kept too: three policies in one window."""
-    unused = _pool({}, interval_start_s=H + 120, kv_usage_ratio=0.0)
+    unused = small_pool({}, interval_start_s=H + 120, kv_usage_ratio=0.0)
     policies = Policies(
         idle_by_pool={"p": "share"},
         idle_kinds_by_pool={"p": {IdleKind.WARM: "separate"}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -136,3 +137,20 @@ def windows(draw: st.DrawFn, big: bool = False) -> Window:
         recovery=draw(st.sampled_from(list(RecoveryPolicy))),
     )
     return pis, cluster, policies, draw(scopes(pools))
+
+
+def small_pool(usage: dict[tuple[str, str], Usage], **changes: Any) -> PoolInterval:
+    """One minute of pool ``p`` at ``H``: 1,000 micro-USD, 100 bytes of memory of which 40 are KV cache,
+    a quarter of it in use, one byte per token; ``changes`` override any field (hand-worked cases)."""
+    fields: dict[str, Any] = {
+        "pool": "p",
+        "interval_start_s": H,
+        "interval_seconds": 60,
+        "cost_usd_micros": 1000,
+        "memory_bytes": 100,
+        "kv_capacity_bytes": 40,
+        "kv_usage_ratio": 0.25,
+        "kv_bytes_per_token": 1,
+        "usage": usage,
+    }
+    return PoolInterval(**(fields | changes))
