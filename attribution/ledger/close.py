@@ -54,6 +54,12 @@ def periods_between(start: datetime, end: datetime) -> list[str]:
 
 
 def ensure_period(session: Session, period: str) -> Period:
+    """The period's row, locked until the transaction ends (FOR UPDATE; created open if missing).
+
+    The lock orders what reads a period's lines and billed amounts against what changes them: a close,
+    and the corrections of every cluster's attribution run (``issue_corrections`` reads the current
+    lines and the billed ones in two statements; unlocked, another cluster's run committing between
+    them would be corrected in reverse). tests/ledger/test_concurrent_attribution.py shows the wait."""
     period = parse_period(period)  # one name per month: the row is keyed by the canonical name
     period_window(period)
     row = session.get(Period, period, with_for_update=True)

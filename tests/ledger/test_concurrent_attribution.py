@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from attribution.cli import app
 from attribution.errors import ConflictError
 from attribution.ledger.attribute import run_attribution
+from attribution.ledger.close import ensure_period
 from attribution.store.collection_state import ALL_SOURCES, ATTRIBUTION, ensure_watermark, lock_watermark
 from attribution.store.session import unit_of_work
-from attribution.store.tables import AttributedCost
-from attribution.store.writes import COPY_MIN_ROWS, replace_window
+from attribution.store.tables import AttributedCost, CorrectionLine, TenantUsage
+from attribution.store.writes import COPY_MIN_ROWS, replace_window, upsert
 from attribution.timeutil import iso
 from tests.builders import (
     T0,
@@ -31,6 +32,7 @@ from tests.builders import (
     small_cluster_settings,
     store,
 )
+from tests.ledger.test_periods import attribute_november, close, late_usage, load_november
 from tests.support.cli_configs import CONFIG
 
 MINUTES = 60
@@ -108,3 +110,41 @@ def test_attribute_by_hand_refuses_while_the_scheduler_runs(
     result = runner.invoke(app, ["attribute", *window])  # the job has finished
     assert result.exit_code == 0, result.output
     assert "attributed" in result.output
+
+
+def test_a_run_issuing_corrections_waits_for_another_transaction_on_the_period(
+    pg_factory: sessionmaker[Session],
+) -> None:
+    """Two clusters attribute concurrently (each under its own cluster lock): corrections compare a closed
+    period's current lines (one statement) with what was billed (another), so a run reading the lines
+    before another cluster's run commits and the billed corrections after it would bill that run's
+    correction in reverse. The run takes the period's row lock (``ensure_period``, FOR UPDATE) before it
+    reads either, so it waits for any transaction holding the period and then reads both after it."""
+    load_november(pg_factory)
+    attribute_november(pg_factory)
+    close(pg_factory)
+    with unit_of_work(pg_factory) as session:
+        upsert(session, TenantUsage, late_usage())
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(attribute_november(pg_factory))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with unit_of_work(pg_factory) as other:  # another cluster's run, between its lines and its commit
+        ensure_period(other, "2026-11")
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not waiting_for_a_lock(pg_factory):
+            assert thread.is_alive() and time.monotonic() < deadline, f"the run did not wait: {outcome}"
+            time.sleep(0.05)
+    thread.join(timeout=120)
+    assert len(outcome) == 1 and not isinstance(outcome[0], BaseException), outcome
+    assert outcome[0].correction_lines > 0
+    with pg_factory() as session:
+        totals = session.execute(select(func.sum(CorrectionLine.total_usd_micros))).scalar()
+    assert totals == 0  # cost moved between tenants: the corrections net to zero, billed once
+    assert attribute_november(pg_factory).correction_lines == 0

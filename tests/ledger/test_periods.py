@@ -41,6 +41,11 @@ def load_november(factory: sessionmaker[Session]) -> None:
     )
 
 
+def late_usage() -> list[dict[str, Any]]:
+    """A gateway backfill: a new tenant used the pool on November 3rd."""
+    return [create_usage_row(h * 60, "late", "4k-32k", 5e8, start=NOV) for h in range(48, 72)]
+
+
 def attribute_november(factory: sessionmaker[Session], **overrides: Any) -> Any:
     return run_attribution(hourly_settings(**overrides), factory, NOV, DEC)
 
@@ -101,11 +106,7 @@ def test_late_data_for_a_closed_period_becomes_corrections_in_the_next_one(
     frozen = statement_rows(pg_tx)
     # a gateway backfill arrives: a new tenant used the pool on November 3rd
     with unit_of_work(pg_tx) as session:
-        upsert(
-            session,
-            TenantUsage,
-            [create_usage_row(h * 60, "late", "4k-32k", 5e8, start=NOV) for h in range(48, 72)],
-        )
+        upsert(session, TenantUsage, late_usage())
     summary = attribute_november(pg_tx)
     assert summary.correction_lines > 0
     assert statement_rows(pg_tx) == frozen  # the issued statement is untouched
