@@ -59,7 +59,7 @@ clean:
 # by --stage-seconds (docs/performance.md, "Full size"). The side benches run at reduced sizes: the scale
 # scenario already serves the full month's chargeback to 50 clients.
 bench: venv services
-	$(BIN)/python bench/bench_model.py --days 2
+	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_collect.py --rows 100000 --repeat 2
 	$(BIN)/python bench/bench_api.py --requests 1000 --max-seconds 30
 	$(BIN)/python bench/bench_scale.py

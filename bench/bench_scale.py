@@ -2,7 +2,7 @@
 month, attribute it, serve its chargeback to 50 clients; figures for each stage against a raw ceiling.
 
 Run: .venv/bin/python bench/bench_scale.py [--quick] [--sim-hours 2] [--gpus 1024] [--tenants 1000]
-     [--stage-seconds 1500] [--database-url postgresql://...]   (make bench / make bench-quick)
+     [--stage-seconds 1200] [--database-url postgresql://...]   (make bench / make bench-quick)
 Prints figures as each stage ends and writes bench/results/scale.json (scale-quick.json with --quick),
 rewritten after every stage with ``"complete": false`` until the last. A benchmark, not a test.
 
@@ -54,7 +54,7 @@ from stagerun import run_stage  # noqa: E402
 from attribution.store.session import make_engine  # noqa: E402
 
 STAGES = ROOT / "bench" / "scale_stages.py"
-FULL = {"gpus": 1024, "tenants": 1000, "sim_hours": 2.0, "requests": 2000, "stage_seconds": 1500.0}
+FULL = {"gpus": 1024, "tenants": 1000, "sim_hours": 2.0, "requests": 2000, "stage_seconds": 1200.0}
 QUICK = {"gpus": 64, "tenants": 50, "sim_hours": 2.0, "requests": 500, "stage_seconds": 300.0}
 
 
@@ -130,7 +130,7 @@ def options() -> argparse.Namespace:
         "--stage-seconds",
         type=float,
         help="budget of each stage: past it the stage is stopped and reported as not finished with its "
-        "partial figures (default 1500 s, 300 s with --quick)",
+        "partial figures (default 1200 s, 300 s with --quick)",
     )
     args = parser.parse_args()
     for key, value in (QUICK if args.quick else FULL).items():
