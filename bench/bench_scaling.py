@@ -2,8 +2,10 @@
 
 Run: .venv/bin/python bench/bench_scaling.py [--gpus 256] [--tenants 100 1000 10000] [--fixed-days 1]
      [--days 1 7 30] [--fixed-tenants 1000] [--point-seconds 600] [--database-url postgresql://...]
-     (make bench-scaling)   .venv/bin/python bench/bench_scaling.py --table   (the table of the last run)
-Writes bench/results/scaling.json after every point and prints a markdown table. A benchmark, not a test.
+     [--out scaling.json]   (make bench-scaling)
+     .venv/bin/python bench/bench_scaling.py --table   (the table of the last run, from its file)
+Writes bench/results/scaling.json (``--out``) after every point and prints a markdown table. A benchmark,
+not a test.
 
 For each tenant count the ``fleet`` of ``--gpus`` GPUs is simulated for ``--sim-hours``, backfilled into
 Prometheus and collected into a seed database (bench_scale's stages). Each point copies its seed
@@ -37,7 +39,7 @@ from bench_scale import copied_database, databases, machine, stop_backends  # no
 from stagerun import run_stage  # noqa: E402
 
 STAGES = ROOT / "bench" / "scale_stages.py"
-RESULTS = ROOT / "bench" / "results" / "scaling.json"
+RESULTS = ROOT / "bench" / "results"
 
 
 def options() -> argparse.Namespace:
@@ -50,6 +52,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--sim-hours", type=float, default=2.0, help="simulated and collected seed span")
     parser.add_argument("--point-seconds", type=float, default=600.0, help="budget of each stage")
     parser.add_argument("--database-url", help="a Postgres server (fresh databases are created)")
+    parser.add_argument("--out", default="scaling.json", help="file name under bench/results")
     parser.add_argument("--table", action="store_true", help="print the table of the last results and stop")
     return parser.parse_args()
 
@@ -121,9 +124,17 @@ def row(p: dict[str, Any]) -> dict[str, Any]:
         seconds, note = att["seconds"], ""
     elif part.get("hours_done"):
         seconds = part["seconds"] * part["hours"] / part["hours_done"]
-        note = f"did not finish in {att['budget_seconds']:g} s: {part['hours_done']:g} h done, extrapolated"
+        note = (
+            f"attribution did not finish in {att['budget_seconds']:g} s: {part['hours_done']:g} h done in "
+            f"{part['seconds']:g} s, extrapolated; chargeback of the hours done"
+        )
     else:
-        seconds, note = None, "did not finish" if att else "not reached"
+        stopped = [n for n in ("replicate", "raw_group_by") if p.get(n, {}).get("did_not_finish")]
+        budget = p.get(stopped[0], {}).get("budget_seconds") if stopped else None
+        note = f"{stopped[0]} did not finish in {budget:g} s" if stopped else "not reached"
+        if p.get("seed_did_not_finish"):
+            note = "its seed (simulate, promtool, collect) did not finish in the budget"
+        seconds = None
     rows = sum((p.get("replicate", {}).get("input_rows") or {}).values()) or None
     group_by = p.get("raw_group_by", {}).get("seconds")
     charge = p.get("chargeback", {})
@@ -174,7 +185,7 @@ def commit() -> str:
 def main() -> None:
     args = options()
     if args.table:
-        print(table(json.loads(RESULTS.read_text())))
+        print(table(json.loads((RESULTS / args.out).read_text())))
         return
     results: dict[str, Any] = {
         "gpus": args.gpus,
@@ -188,8 +199,8 @@ def main() -> None:
     }
 
     def save() -> None:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
 
     wanted = points(args)
     work = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
@@ -216,7 +227,7 @@ def main() -> None:
     results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     save()
     print(table(results))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {(RESULTS / args.out).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
