@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SRC := attribution tests migrations bench
 
-.PHONY: venv prometheus services demo test lint fmt bench bench-quick clean config-docs image-smoke
+.PHONY: venv prometheus services demo test lint fmt bench bench-quick bench-scaling clean config-docs image-smoke
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -55,11 +55,19 @@ config-docs: venv
 clean:
 	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache
 
+# Full size (1,024 GPUs, 1,000 tenants, a 30-day month filled from 2 simulated hours), every stage bounded
+# by --stage-seconds (docs/performance.md, "Full size"). The side benches run at reduced sizes: the scale
+# scenario already serves the full month's chargeback to 50 clients.
 bench: venv services
 	$(BIN)/python bench/bench_model.py
-	$(BIN)/python bench/bench_collect.py
-	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_collect.py --rows 100000 --repeat 2
+	$(BIN)/python bench/bench_api.py --requests 1000 --max-seconds 30
 	$(BIN)/python bench/bench_scale.py
+
+# How attribution's cost grows with tenants (100, 1,000, 10,000; 1 day) and days (1, 7, 30; 1,000 tenants),
+# each point bounded (--point-seconds); writes bench/results/scaling.json and prints the markdown table.
+bench-scaling: venv services
+	$(BIN)/python bench/bench_scaling.py
 
 # The scale scenario at a size CI could afford (64 GPUs, 50 tenants, 2 h simulated; about 3 minutes).
 bench-quick: venv services

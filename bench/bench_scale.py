@@ -1,21 +1,28 @@
 """The scale scenario end to end: simulate the fleet, backfill Prometheus, collect into Postgres, fill the
 month, attribute it, serve its chargeback to 50 clients; figures for each stage against a raw ceiling.
 
-Run: .venv/bin/python bench/bench_scale.py [--quick] [--sim-hours 24] [--gpus 1024] [--tenants 1000]
-     [--database-url postgresql://...]   (make bench / make bench-quick)
+Run: .venv/bin/python bench/bench_scale.py [--quick] [--sim-hours 2] [--gpus 1024] [--tenants 1000]
+     [--stage-seconds 1200] [--database-url postgresql://...]   (make bench / make bench-quick)
 Prints figures as each stage ends and writes bench/results/scale.json (scale-quick.json with --quick),
 rewritten after every stage with ``"complete": false`` until the last. A benchmark, not a test.
 
 The full scenario is 1,024 GPUs, 1,000 tenants, 30 days at 60 s intervals. Simulating and backfilling a
 whole month takes hours on a 2-core machine (docs/simulator.md: ~1.2 h of generation, ~4 h of promtool),
-so ``--sim-hours`` are simulated (24 by default; 2 of a 64-GPU, 50-tenant fleet with --quick), collected
-for real, and the month is filled by copying the collected rows forward in Postgres, as
-bench_attribute.py does: the JSON says ``"month_filled_by_replication": true`` with the simulated span.
+so ``--sim-hours`` are simulated (2 by default: one promtool block; 24 took ~50 min of simulate, promtool
+and collect at full size and measured nothing the month's copies do not), collected for real, and the
+month is filled by copying the collected rows forward in Postgres, as bench_attribute.py does: the JSON
+says ``"month_filled_by_replication": true`` with the simulated span.
+
+Every stage has a budget (``--stage-seconds``): a stage past it is stopped (its process group killed, its
+queries ended) and written as ``"did_not_finish": true`` with the last partial figures it printed (the
+attribute stage: hours attributed, their seconds and peak RSS, from which the summary extrapolates the
+month). A stage the next ones need (simulate, ingest, collect, replicate) ends the run there.
 
 Every stage runs in its own process (scale_stages.py) and reports its own peak RSS. Ratios measured in the
 same run: collection against a raw binary COPY of the same rows; attribution against one raw GROUP BY scan
 of the month's input rows; the API's chargeback against computing it from Prometheus on demand (collect +
-attribute + sum of the simulated span into an empty database, timed, scaled linearly to the month).
+attribute + sum of the simulated span into an empty database, scaled linearly to the month; the collect
+part is the collect stage's own time, the attribution and sum are timed on a copy of what it collected).
 Collector memory against the window: peak RSS collecting 1 h against the whole simulated span, both in
 chunks of ``--chunk-intervals``.
 """
@@ -32,7 +39,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +47,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_attribute import MONTH_START, raw_group_by  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from bench_attribute import MONTH_START  # noqa: E402
+from sqlalchemy import make_url, text  # noqa: E402
+from stagerun import run_stage  # noqa: E402
 
 from attribution.store.session import make_engine  # noqa: E402
 
 STAGES = ROOT / "bench" / "scale_stages.py"
-FULL = {"gpus": 1024, "tenants": 1000, "sim_hours": 24.0, "requests": 2000}
-QUICK = {"gpus": 64, "tenants": 50, "sim_hours": 2.0, "requests": 500}
+FULL = {"gpus": 1024, "tenants": 1000, "sim_hours": 2.0, "requests": 2000, "stage_seconds": 1200.0}
+QUICK = {"gpus": 64, "tenants": 50, "sim_hours": 2.0, "requests": 500, "stage_seconds": 300.0}
 
 
 def machine() -> dict[str, Any]:
@@ -67,23 +75,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def stage(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Run one stage in its own process; its ``RESULT`` line, or an error with its output."""
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {name} ...", flush=True)
-    done = subprocess.run(
-        [sys.executable, str(STAGES), name, json.dumps(args, default=str)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
-    results = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-    if done.returncode != 0 or not results:
-        raise RuntimeError(f"stage {name} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    out: dict[str, Any] = json.loads(results[-1].removeprefix("RESULT "))
-    shown = {k: v for k, v in out.items() if k != "files"}
-    print(f"  {json.dumps(shown, default=str)}", flush=True)
-    return out
+def stage(name: str, args: dict[str, Any], budget: float | None) -> dict[str, Any]:
+    """Run one stage in its own process, at most ``budget`` seconds (then ``did_not_finish``)."""
+    return run_stage(STAGES, name, args, budget, ROOT)
 
 
 @contextmanager
@@ -94,6 +88,28 @@ def databases(url: str | None, names: list[str]) -> Iterator[tuple[dict[str, str
     with ExitStack() as stack:
         server = url or stack.enter_context(throwaway_cluster())
         yield {n: stack.enter_context(fresh_database(server)) for n in names}, server
+
+
+@contextmanager
+def copied_database(source: str) -> Iterator[str]:
+    """A copy of the database at ``source`` (``CREATE DATABASE ... TEMPLATE``), dropped afterwards."""
+    src = make_url(source)
+    name = f"{src.database}_copy"
+    admin = src.set(database="postgres").render_as_string(hide_password=False)
+    with make_engine(admin).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{src.database}"'))
+    try:
+        yield src.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with make_engine(admin).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def stop_backends(url: str) -> None:
+    """End the queries a stage stopped at its budget left running on its database."""
+    from tests.support.postgres import terminate_backends
+
+    terminate_backends(url, str(make_url(url).database))
 
 
 def options() -> argparse.Namespace:
@@ -110,6 +126,12 @@ def options() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, help="warm chargeback requests (bounded by --max-seconds)")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="per load phase")
     parser.add_argument("--database-url", help="a Postgres server (fresh databases are created)")
+    parser.add_argument(
+        "--stage-seconds",
+        type=float,
+        help="budget of each stage: past it the stage is stopped and reported as not finished with its "
+        "partial figures (default 1200 s, 300 s with --quick)",
+    )
     args = parser.parse_args()
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
@@ -159,62 +181,109 @@ def pipeline(args: argparse.Namespace, run: Run, work: Path) -> None:
         "chunk_intervals": args.chunk_intervals,
     }
     span = {**base, "hours": args.sim_hours}
-    sim = run.add("simulate", stage("simulate", {**span, "out": str(work / "om"), "workers": args.workers}))
+    budget = args.stage_seconds
+
+    def step(name: str, kind: str, stage_args: dict[str, Any]) -> dict[str, Any]:
+        figures = run.add(name, stage(kind, stage_args, budget))
+        if figures.get("did_not_finish") and "url" in stage_args:
+            stop_backends(stage_args["url"])
+        return figures
+
+    sim = step("simulate", "simulate", {**span, "out": str(work / "om"), "workers": args.workers})
+    if sim.get("did_not_finish"):
+        return
     tsdb = str(work / "tsdb")
-    run.add("ingest", stage("ingest", {"files": sim["files"], "tsdb": tsdb, "samples": sim["samples"]}))
-    names = ["main", "one_hour", "raw_copy", "on_demand"]
+    if step("ingest", "ingest", {"files": sim["files"], "tsdb": tsdb, "samples": sim["samples"]}).get(
+        "did_not_finish"
+    ):
+        return
+    names = ["main", "one_hour", "raw_copy"]
     with databases(args.database_url, names) as (db, _):
-        run.add("collect_1h", stage("collect", {**base, "hours": 1, "url": db["one_hour"], "tsdb": tsdb}))
-        run.add("collect", stage("collect", {**span, "url": db["main"], "tsdb": tsdb}))
-        run.add("raw_copy", stage("raw_copy", {"source": db["main"], "target": db["raw_copy"]}))
-        run.add("on_demand", stage("on_demand", {**span, "url": db["on_demand"], "tsdb": tsdb}))
+        step("collect_1h", "collect", {**base, "hours": 1, "url": db["one_hour"], "tsdb": tsdb})
+        collected = step("collect", "collect", {**span, "url": db["main"], "tsdb": tsdb})
+        if collected.get("did_not_finish"):
+            return
+        step("raw_copy", "raw_copy", {"source": db["main"], "target": db["raw_copy"]})
+        with copied_database(db["main"]) as span_only:
+            od = {**span, "url": span_only, "collect_seconds": collected["seconds"]}
+            step("on_demand", "on_demand", od)
         month = {**span, "url": db["main"], "month_days": args.month_days}
-        run.add("replicate", stage("replicate", month))
-        end = MONTH_START + timedelta(days=args.month_days)
-        group_by = min(raw_group_by(db["main"], MONTH_START, end)[0] for _ in range(2))
-        run.add("raw_group_by", {"seconds": round(group_by, 2)})
-        print(f"  raw GROUP BY of the month: {group_by:.2f} s", flush=True)
-        run.add("attribute", stage("attribute", {**month, "chunk_hours": args.attribute_chunk_hours}))
+        if step("replicate", "replicate", month).get("did_not_finish"):
+            return
+        step("raw_group_by", "group_by", month)
+        step("attribute", "attribute", {**month, "chunk_hours": args.attribute_chunk_hours})
         api = {"url": db["main"], "period": f"{MONTH_START:%Y-%m}", "clients": args.clients}
         api |= {"requests": args.requests, "max_seconds": args.max_seconds}
-        run.add("api", stage("api", api))
+        step("api", "api", api)
         with make_engine(db["main"]).connect() as conn:
             run.out["machine"]["postgres"] = conn.execute(text("SHOW server_version")).scalar()
 
 
+def _ratio(a: float | None, b: float | None, digits: int = 1) -> float | None:
+    return round(a / b, digits) if a is not None and b else None
+
+
+def attribute_figures(st: dict[str, Any]) -> dict[str, Any]:
+    """The month's attribution: its time, or (stopped at its budget) the hours done in the budget and
+    the month's time extrapolated linearly from them."""
+    att = st.get("attribute", {})
+    if not att.get("did_not_finish"):
+        return {"attribute_month_seconds": att.get("seconds")}
+    part = att.get("partial") or {}
+    done = part.get("hours_done") or 0
+    month = round(part["seconds"] * part["hours"] / done) if done else None
+    return {
+        "attribute_month_seconds": None,
+        "attribute_did_not_finish_in_seconds": att["budget_seconds"],
+        "attribute_hours_done_in_budget": done,
+        "attribute_month_seconds_extrapolated": month,
+    }
+
+
 def summary(out: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures and ratios, from the stages' own."""
+    """The headline figures and ratios, from the stages' own; None where a stage did not finish."""
     st = out["stages"]
     month_hours = out["scenario"]["month_days"] * 24
-    input_rows = sum(st["replicate"]["input_rows"].values())
-    on_demand_month = st["on_demand"]["seconds"] * month_hours / st["on_demand"]["hours"]
-    warm = st["api"]["warm"]
+
+    def fig(name: str, key: str) -> Any:
+        figures = st.get(name, {})
+        return None if figures.get("did_not_finish") else figures.get(key)
+
+    input_rows = sum((fig("replicate", "input_rows") or {}).values()) or None
+    od = fig("on_demand", "seconds")
+    on_demand_month = od * month_hours / st["on_demand"]["hours"] if od else None
+    warm, cold = fig("api", "warm") or {}, fig("api", "cold") or {}
+    attribute = attribute_figures(st)
+    att_s = attribute["attribute_month_seconds"]
+    group_by = fig("raw_group_by", "seconds")
     return {
-        "simulate_samples_per_second": st["simulate"]["samples_per_second"],
-        "promtool_seconds": st["ingest"]["seconds"],
-        "promtool_samples_per_second": st["ingest"]["samples_per_second"],
-        "collect_rows_per_second": st["collect"]["rows_per_second"],
-        "raw_copy_rows_per_second": st["raw_copy"]["rows_per_second"],
-        "collect_fraction_of_raw_copy": round(
-            st["collect"]["rows_per_second"] / st["raw_copy"]["rows_per_second"], 3
+        "did_not_finish": [n for n, f in st.items() if f.get("did_not_finish")],
+        "stage_seconds": {n: f.get("seconds", f.get("budget_seconds")) for n, f in st.items()},
+        "simulate_samples_per_second": fig("simulate", "samples_per_second"),
+        "promtool_seconds": fig("ingest", "seconds"),
+        "promtool_samples_per_second": fig("ingest", "samples_per_second"),
+        "collect_rows_per_second": fig("collect", "rows_per_second"),
+        "raw_copy_rows_per_second": fig("raw_copy", "rows_per_second"),
+        "collect_fraction_of_raw_copy": _ratio(
+            fig("collect", "rows_per_second"), fig("raw_copy", "rows_per_second"), 3
         ),
-        "collector_peak_rss_mib_1h": st["collect_1h"]["peak_rss_mib"],
-        "collector_peak_rss_mib_span": st["collect"]["peak_rss_mib"],
-        "collector_rss_after_each_chunk_mib": st["collect"].get("rss_after_each_chunk_mib"),
-        "collector_rows_per_hour_min_max": st["collect"].get("rows_per_hour_min_max"),
-        "attribute_month_seconds": st["attribute"]["seconds"],
+        "collector_peak_rss_mib_1h": fig("collect_1h", "peak_rss_mib"),
+        "collector_peak_rss_mib_span": fig("collect", "peak_rss_mib"),
+        "collector_rss_after_each_chunk_mib": fig("collect", "rss_after_each_chunk_mib"),
+        "collector_rows_per_hour_min_max": fig("collect", "rows_per_hour_min_max"),
+        **attribute,
         "attribute_input_rows": input_rows,
-        "attribute_input_rows_per_second": round(input_rows / st["attribute"]["seconds"]),
-        "raw_group_by_seconds": st["raw_group_by"]["seconds"],
-        "ratio_attribute_to_raw_group_by": round(
-            st["attribute"]["seconds"] / st["raw_group_by"]["seconds"], 1
+        "attribute_input_rows_per_second": round(input_rows / att_s) if input_rows and att_s else None,
+        "raw_group_by_seconds": group_by,
+        "ratio_attribute_to_raw_group_by": _ratio(att_s, group_by),
+        "api_chargeback_month_p50_ms": warm.get("p50_ms"),
+        "api_chargeback_month_p99_ms": warm.get("p99_ms"),
+        "api_chargeback_month_cold_p50_ms": cold.get("p50_ms"),
+        "on_demand_span_seconds": od,
+        "on_demand_month_seconds_scaled_linearly": round(on_demand_month) if on_demand_month else None,
+        "ratio_on_demand_month_to_api_p50": _ratio(
+            on_demand_month * 1000 if on_demand_month else None, warm.get("p50_ms"), 0
         ),
-        "api_chargeback_month_p50_ms": warm["p50_ms"],
-        "api_chargeback_month_p99_ms": warm["p99_ms"],
-        "api_chargeback_month_cold_p50_ms": st["api"]["cold"]["p50_ms"],
-        "on_demand_span_seconds": st["on_demand"]["seconds"],
-        "on_demand_month_seconds_scaled_linearly": round(on_demand_month),
-        "ratio_on_demand_month_to_api_p50": round(on_demand_month * 1000 / warm["p50_ms"]),
         "peak_rss_mib": {
             name: {k: v for k, v in figures.items() if k.startswith("peak_rss") or k.endswith("rss_mib")}
             for name, figures in st.items()
@@ -240,7 +309,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         run.save()
     run.out["summary"] = summary(run.out)
-    run.out["complete"] = True
+    run.out["complete"] = not run.out["summary"]["did_not_finish"]
     run.out["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     run.out["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     run.save()
