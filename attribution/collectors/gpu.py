@@ -75,11 +75,10 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
             gpus.setdefault((uuid, ts), []).append((_with_fb(reading, value), meta))
     problems: dict[str, int] = {}
     specs: dict[str, GpuSpec | None] = {}  # catalog match per modelName, once per window
+    match_gpu = settings.catalog.match_gpu  # a pydantic private attribute: slow to reach once per GPU
     for (uuid, ts), readings in sorted(gpus.items()):
         interval_start = starts[ts]
-        rows = _rows(
-            uuid, ts, interval_start, readings, (free, util, reserved), specs, settings.catalog.match_gpu
-        )
+        rows = _rows(uuid, ts, interval_start, readings, (free, util, reserved), specs, match_gpu)
         watts = power.get((uuid, ts))
         for row in rows:
             row["power_milliwatts"] = None if watts is None else round(watts * 1000)
