@@ -19,7 +19,9 @@ attribute stage: hours attributed, their seconds and peak RSS, from which the su
 month). A stage the next ones need (simulate, ingest, collect, replicate) ends the run there.
 
 Every stage runs in its own process (scale_stages.py) and reports its own peak RSS. Ratios measured in the
-same run: collection against a raw binary COPY of the same rows; attribution against one raw GROUP BY scan
+same run: collection against its ceiling, the slower of the same queries fetched unparsed from the same
+Prometheus (fetch-only, right after the collection) and a raw binary COPY of the same rows (issue 14
+item 4; until session 7 only against the raw COPY); attribution against one raw GROUP BY scan
 of the month's input rows; the API's chargeback against computing it from Prometheus on demand (collect +
 attribute + sum of the simulated span into an empty database, scaled linearly to the month; the collect
 part is the collect stage's own time, the attribution and sum are timed on a copy of what it collected).
@@ -240,6 +242,25 @@ def attribute_figures(st: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _collect_ceiling(st: dict[str, Any]) -> dict[str, Any]:
+    """Collection against issue 14 item 4's ceiling: the slower of Prometheus answering the same queries
+    (fetch-only, measured right after the collection, same process and Prometheus) and Postgres taking
+    the same rows (raw COPY). Both time the very rows and queries of the ``collect`` stage."""
+    fetch, copy = st["collect"]["fetch_only_seconds"], st["raw_copy"]["seconds"]
+    return {
+        "collect_ceiling_rows_match": st["raw_copy"]["rows"] == st["collect"]["rows"],
+        "collect_ceiling": "fetch_only" if fetch >= copy else "raw_copy",
+        "collect_fraction_of_ceiling": round(max(fetch, copy) / st["collect"]["seconds"], 3),
+    }
+
+
+def _fetch_only_rate(st: dict[str, Any]) -> int | None:
+    collect = st.get("collect", {})
+    if collect.get("did_not_finish") or not collect.get("fetch_only_seconds"):
+        return None
+    return round(collect["rows"] / collect["fetch_only_seconds"])
+
+
 def summary(out: dict[str, Any]) -> dict[str, Any]:
     """The headline figures and ratios, from the stages' own; None where a stage did not finish."""
     st = out["stages"]
@@ -264,9 +285,11 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
         "promtool_samples_per_second": fig("ingest", "samples_per_second"),
         "collect_rows_per_second": fig("collect", "rows_per_second"),
         "raw_copy_rows_per_second": fig("raw_copy", "rows_per_second"),
+        "fetch_only_rows_per_second": _fetch_only_rate(st),
         "collect_fraction_of_raw_copy": _ratio(
             fig("collect", "rows_per_second"), fig("raw_copy", "rows_per_second"), 3
         ),
+        **(_collect_ceiling(st) if fig("collect", "seconds") and fig("raw_copy", "seconds") else {}),
         "collector_peak_rss_mib_1h": fig("collect_1h", "peak_rss_mib"),
         "collector_peak_rss_mib_span": fig("collect", "peak_rss_mib"),
         "collector_rss_after_each_chunk_mib": fig("collect", "rss_after_each_chunk_mib"),

@@ -29,10 +29,8 @@ import platform
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -42,48 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import requests  # noqa: E402
 import scale_stages  # noqa: E402
 from bench_attribute import MONTH_START  # noqa: E402
+from fetch_replay import RecordingClient, fastest_fetch  # noqa: E402
 
 from attribution.collectors.prom import PromClient  # noqa: E402
 from attribution.collectors.run import collect_window  # noqa: E402
 from attribution.localprom import LocalPrometheus  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
-
-
-class RecordingClient(PromClient):
-    """A PromClient that remembers every request it sent (path and form), for the fetch-only replay."""
-
-    def __init__(self, url: str, max_concurrent: int) -> None:
-        super().__init__(url, max_concurrent=max_concurrent)
-        self.calls: list[tuple[str, dict[str, str]]] = []
-        self._lock = threading.Lock()
-
-    def _send(self, path: str, params: dict[str, str]) -> requests.Response:
-        with self._lock:
-            self.calls.append((path, dict(params)))
-        return super()._send(path, params)
-
-
-def fetch_only(url: str, calls: list[tuple[str, dict[str, str]]], concurrency: int) -> tuple[float, int]:
-    """Send ``calls`` again (``concurrency`` at a time, one keep-alive session per thread); read each body
-    whole, parse nothing. Seconds and bytes received."""
-    local = threading.local()
-
-    def one(call: tuple[str, dict[str, str]]) -> int:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        response = session.post(f"{url}{call[0]}", data=call[1], timeout=300)
-        response.raise_for_status()
-        return len(response.content)
-
-    began = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        received = sum(pool.map(one, calls))
-    return time.perf_counter() - began, received
 
 
 @contextmanager
@@ -148,13 +113,9 @@ def main() -> None:
         with LocalPrometheus(tsdb) as prom, databases(ns.database_url, ns.repeat + 2) as dbs:
             source = scale_stages.settings_of(args, dbs[0], prom.url).effective_sources()[0]
             concurrency = getattr(source, "max_concurrent_queries", 1)
-            warm = RecordingClient(prom.url, concurrency)
+            warm = RecordingClient(prom.url, max_concurrent=concurrency)
             _, rows = collect_once(args, dbs[0], prom.url, warm, None)
-            by_concurrency = {
-                n: min(fetch_only(prom.url, warm.calls, n) for _ in range(ns.repeat))
-                for n in sorted({1, concurrency})
-            }
-            fetch, received = min(by_concurrency.values())  # the faster way is Prometheus' own speed
+            fetch, received, by_concurrency = fastest_fetch(prom.url, warm.calls, concurrency, ns.repeat)
             collected = []
             for i in range(ns.repeat):
                 profile = ns.profile if i == ns.repeat - 1 else None
@@ -173,7 +134,7 @@ def main() -> None:
             "fetch_only": round(rows / fetch),
             "raw_copy": round(rows / copy),
         },
-        "fetch_only_seconds_by_concurrency": {n: round(v[0], 3) for n, v in by_concurrency.items()},
+        "fetch_only_seconds_by_concurrency": by_concurrency,
         "bytes_fetched": received,
         "slower_ceiling": "fetch_only" if fetch >= copy else "raw_copy",
         "fraction_of_ceiling": round(ceiling / best, 3),

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_attribute import INPUT_TABLES, raw_group_by, replicate_span  # noqa: E402
 from bench_collect import raw_copy  # noqa: E402
 from bench_sim import _rss_mib, run_history  # noqa: E402
+from fetch_replay import RecordingClient, fastest_fetch  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from attribution.collectors.run import collect_window  # noqa: E402
@@ -115,24 +116,29 @@ def _rows_per_hour(url: str, start: datetime, end: datetime) -> list[int]:
 
 def collect(args: dict[str, Any]) -> dict[str, Any]:
     """collect_window over the window into a migrated database; Prometheus is a child, not counted.
-    RSS is sampled after every chunk: flat means memory is bounded by a chunk, not by the window."""
+    RSS is sampled after every chunk: flat means memory is bounded by a chunk, not by the window.
+
+    Then, on the same Prometheus, the fetch-only ceiling: the very queries the collection sent (recorded
+    by its client, made as configured), sent again with nothing parsed (bench/fetch_replay.py)."""
     upgrade(args["url"])
     factory = make_sessionmaker(make_engine(args["url"]))
     start, end = window_of(args)
     rss_after_chunk: list[int] = []
     with LocalPrometheus(Path(args["tsdb"])) as prom:
         settings = settings_of(args, args["url"], prom.url)
+        source = settings.effective_sources()[0]
+        # the client `attribution collect` makes for the source (max_concurrent_queries), recording
+        client = RecordingClient.for_source(
+            source, settings.collection.retry, settings.collection.max_series_per_query
+        )
+        assert isinstance(client, RecordingClient)
         rss_before = _rss_mib(resource.RUSAGE_SELF)
         began = time.perf_counter()
         result = collect_window(
-            None,  # a client per source as configured (max_concurrent_queries), as `attribution collect`
-            settings,
-            factory,
-            start,
-            end,
-            lambda *_: rss_after_chunk.append(_rss_now_mib()),
+            client, settings, factory, start, end, lambda *_: rss_after_chunk.append(_rss_now_mib())
         )
         seconds = time.perf_counter() - began
+        fetch, received, by_concurrency = fastest_fetch(prom.url, client.calls, source.max_concurrent_queries)
     rows = sum(result.rows_by_table.values())
     per_hour = _rows_per_hour(args["url"], start, end)
     return {
@@ -143,6 +149,10 @@ def collect(args: dict[str, Any]) -> dict[str, Any]:
         "rows": rows,
         "seconds": round(seconds, 2),
         "rows_per_second": round(rows / seconds),
+        "queries": len(client.calls),
+        "fetch_only_seconds": round(fetch, 3),
+        "fetch_only_seconds_by_concurrency": by_concurrency,
+        "fetch_only_bytes": received,
         "rss_before_collect_mib": rss_before,
         "rss_after_each_chunk_mib": rss_after_chunk,
         "rows_per_hour_min_max": [min(per_hour, default=0), max(per_hour, default=0)],

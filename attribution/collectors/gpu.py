@@ -19,7 +19,7 @@ from typing import Any
 
 from attribution.catalog import GpuSpec
 from attribution.collectors.batch import Batch
-from attribution.collectors.gpu_units import Part, Reading, place_gpu
+from attribution.collectors.gpu_units import Part, Reading, is_whole_gpu, place_gpu, whole_gpu
 from attribution.collectors.labels import first_label, pool_for_gpu, workload
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, Series, utc_from_seconds
@@ -55,8 +55,8 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     )
     free, util, reserved = (_by_series(s, plan) for s in (free_s, util_s, reserved_s))
     power = _per_gpu(power_s, plan)
-    # (uuid, ts) -> the GPU's readings in that interval, with the (model name, host) of their series
-    gpus: dict[tuple[str, int], list[tuple[Reading, Meta]]] = {}
+    # (uuid, ts) -> the GPU's series in that interval: reading (FB_USED apart), FB_USED, (model name, host)
+    gpus: dict[tuple[str, int], list[tuple[Reading, float, Meta]]] = {}
     batch = Batch(GpuSample, [])
     starts: dict[int, datetime] = {}
     for series in used:
@@ -72,14 +72,13 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
             if ts not in starts:
                 starts[ts] = utc_from_seconds(ts - step)
             batch.saw(starts[ts])
-            gpus.setdefault((uuid, ts), []).append((_with_fb(reading, value), meta))
+            gpus.setdefault((uuid, ts), []).append((reading, value, meta))
     problems: dict[str, int] = {}
     specs: dict[str, GpuSpec | None] = {}  # catalog match per modelName, once per window
+    match_gpu = settings.catalog.match_gpu  # a pydantic private attribute: slow to reach once per GPU
     for (uuid, ts), readings in sorted(gpus.items()):
         interval_start = starts[ts]
-        rows = _rows(
-            uuid, ts, interval_start, readings, (free, util, reserved), specs, settings.catalog.match_gpu
-        )
+        rows = _rows(uuid, ts, interval_start, readings, (free, util, reserved), specs, match_gpu)
         watts = power.get((uuid, ts))
         for row in rows:
             row["power_milliwatts"] = None if watts is None else round(watts * 1000)
@@ -113,7 +112,7 @@ def _rows(
     uuid: str,
     ts: int,
     interval_start: datetime,
-    readings: list[tuple[Reading, Meta]],
+    readings: list[tuple[Reading, float, Meta]],
     values: tuple[
         Mapping[SeriesValueKey, float], Mapping[SeriesValueKey, float], Mapping[SeriesValueKey, float]
     ],
@@ -124,15 +123,18 @@ def _rows(
     shared by the GPU's series (model, host) are taken in sorted order, so that no series' position
     decides them."""
     if len(readings) == 1:
-        names, host = [readings[0][1][0]], readings[0][1][1]
+        names, host = [readings[0][2][0]], readings[0][2][1]
     else:
-        names = sorted({name for _, (name, _) in readings})
-        host = max(host for _, (_, host) in readings)
+        names = sorted({name for _, _, (name, _) in readings})
+        host = max(host for _, _, (_, host) in readings)
     free, util, reserved = values
     gpu = None
     if len(names) == 1:
         gpu = specs[names[0]] if names[0] in specs else specs.setdefault(names[0], match_gpu(names[0]))
-    parts = place_gpu([r for r, _ in readings], gpu.memory_bytes if gpu else None)
+    if len(readings) == 1 and is_whole_gpu(readings[0][0]):
+        parts = [whole_gpu(readings[0][0], readings[0][1])]  # place_gpu's answer, without a Reading
+    else:
+        parts = place_gpu([_with_fb(r, fb) for r, fb, _ in readings], gpu.memory_bytes if gpu else None)
     if len(names) > 1:
         problem = f"series of one UUID name several GPU models: {', '.join(names)}"
         parts = [Part(p.part, None, p.share_ppm, problem, None, p.series) for p in parts]

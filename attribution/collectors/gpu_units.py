@@ -91,9 +91,8 @@ def place_gpu(readings: Sequence[Reading], gpu_memory_bytes: int | None) -> list
     """The parts of one GPU in one interval, shares summing to one million (or a single whole part)."""
     if not readings:
         return []
-    if len(readings) == 1 and readings[0].mig_id is None and not readings[0].shared:
-        r = readings[0]  # the common case, a whole GPU (a fleet has a million GPU-intervals a day)
-        return [Part("", r.pool, None, None, r.fb_used_bytes, ("", r.workload or ""))]
+    if len(readings) == 1 and is_whole_gpu(readings[0]):
+        return [whole_gpu(readings[0], readings[0].fb_used_bytes)]
     mig = [r for r in readings if r.mig_id is not None]
     if not mig:
         return _split_unit("", PPM, readings, gpu_memory_bytes, whole=True)
@@ -103,6 +102,19 @@ def place_gpu(readings: Sequence[Reading], gpu_memory_bytes: int | None) -> list
     if gpu_memory_bytes is None:
         return _unplaced(readings, "MIG on a GPU type outside the catalog (unknown memory slices)")
     return _place_mig(mig, gpu_memory_bytes)
+
+
+def is_whole_gpu(reading: Reading) -> bool:
+    """A GPU read as this one series alone is whole (:func:`whole_gpu`) unless it is a MIG instance or
+    shared: the common case (a fleet has a million GPU-intervals a day)."""
+    return reading.mig_id is None and not reading.shared
+
+
+def whole_gpu(reading: Reading, fb_used_bytes: float | None) -> Part:
+    """The one part of a GPU whose only series is ``reading`` (:func:`is_whole_gpu`): all of it, in the
+    series' pool. The GPU collector calls it with the interval's FB_USED instead of building a
+    :class:`Reading` per sample for :func:`place_gpu`."""
+    return Part("", reading.pool, None, None, fb_used_bytes, ("", reading.workload or ""))
 
 
 def _place_mig(readings: Sequence[Reading], memory: int) -> list[Part]:

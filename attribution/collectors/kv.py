@@ -47,9 +47,14 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
         return [] if query is None else client.range_query(query, first, last, step)
 
     def by_engine(series_list: list[Series]) -> dict[tuple[str, int], float]:
-        return _max_by_key(
-            ((engine_id(s.labels, plan.labels), ts), v) for s in series_list for ts, v in s.points
-        )
+        out: dict[tuple[str, int], float] = {}
+        for s in series_list:  # the engine once per series, not once per sample
+            engine = engine_id(s.labels, plan.labels)
+            for ts, value in s.points:
+                key = (engine, ts)
+                if key not in out or value > out[key]:
+                    out[key] = value
+        return out
 
     signals = (
         "requests_running",
@@ -63,8 +68,9 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
     capacity = by_engine(answers["kv_capacity_tokens"])
     info: dict[tuple[str, int], Mapping[str, str]] = {}
     for s in answers["cache_config_info"]:
+        engine = engine_id(s.labels, plan.labels)
         for ts, _ in s.points:
-            at = (engine_id(s.labels, plan.labels), ts)
+            at = (engine, ts)
             # a restart may leave two label sets within the lookback: pick one whatever the series order
             if at not in info or sorted(s.labels.items()) > sorted(info[at].items()):
                 info[at] = s.labels

@@ -299,6 +299,9 @@ def _parse(
     return out
 
 
+_INT = {int}
+
+
 def _series(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
     """The answer's series, and how many infinite values were dropped. Columns first: each series'
     timestamps and values are converted with ``map`` over the whole column (C loops, no Python frame per
@@ -307,14 +310,17 @@ def _series(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
     out, dropped = [], 0
     isfinite = math.isfinite
     for item in result:
-        labels = {str(k): str(v) for k, v in item["metric"].items()}
+        metric = item["metric"]
+        labels = dict(zip(map(str, metric), map(str, metric.values()), strict=True))
         raw = item["values"] if "values" in item else [item["value"]]
         if not raw:
             out.append(Series(labels=labels, points=[]))
             continue
         stamps, texts = zip(*raw, strict=True)
         values = list(map(float, texts))
-        points = list(zip(map(round, stamps), values, strict=True))  # JSON numbers: int or float
+        if set(map(type, stamps)) != _INT:  # JSON numbers: whole seconds parse as int, and need no round
+            stamps = tuple(map(round, stamps))
+        points = list(zip(stamps, values, strict=True))
         if not all(map(isfinite, values)):
             finite = [(ts, v) for ts, v in points if isfinite(v)]
             dropped += len(points) - len(finite) - sum(1 for t in texts if t == "NaN")

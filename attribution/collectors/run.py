@@ -162,6 +162,9 @@ def collect_window(
 
     pending = read(windows[0]) if windows else []
     try:
+        if pending:  # connect while the first chunk is read, not after it: the first write waited for it
+            with factory() as session:
+                session.connection()
         for i, (chunk_start, chunk_end) in enumerate(windows):
             batches = [(plan, future.result()) for plan, future in pending]
             pending = read(windows[i + 1]) if i + 1 < len(windows) else []
