@@ -21,6 +21,7 @@ from attribution.api.limits import BodyLimit, RateLimiter
 from attribution.api.metrics import ApiMetrics
 from attribution.api.ops import SourceReadiness
 from attribution.api.schemas import ErrorBody
+from attribution.api.warm import WarmAnswers, WarmPath
 from attribution.config import Settings, load_settings
 from attribution.errors import AttributionError, DatabaseUnavailableError
 from attribution.store.session import make_engine, make_sessionmaker
@@ -70,8 +71,10 @@ def create_app(settings: Settings, factory: sessionmaker[Session] | None = None)
     app.state.answers = AnswerCache(settings)
     app.state.keys = KeyCache(settings.api.key_cache_seconds)
     app.state.lines = LineCache(settings.api.cached_windows, on_read=metrics.window_reads.inc)
+    app.state.warm = WarmAnswers(settings.api.results_fresh_seconds)
     app.state.limiter = RateLimiter(settings.api.rate_limit_per_minute, settings.api.rate_limit_burst)
     console.install_secret(app.state, settings)
+    app.add_middleware(WarmPath, state=app.state)  # innermost: a kept chargeback skips only the routing
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)  # inside metrics: 413s counted
     metrics.install(app)
 

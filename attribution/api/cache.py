@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from attribution.api.warm import Observed
 from attribution.errors import DatabaseUnavailableError
 from attribution.reports.lineitems import LineItem
 from attribution.reports.lineset import LineSet, read_line_set, state_of
@@ -63,9 +64,20 @@ class LineCache:
         self.reads = 0
         """Window reads from the database (misses): for tests and the benchmark."""
 
-    def window(self, session: Session, start: datetime, end: datetime, period: str | None = None) -> Window:
-        """The line set of ``period`` (whose window ``[start, end)`` is) or of the raw window."""
+    def window(
+        self,
+        session: Session,
+        start: datetime,
+        end: datetime,
+        period: str | None = None,
+        observed: Observed | None = None,
+    ) -> Window:
+        """The line set of ``period`` (whose window ``[start, end)`` is) or of the raw window; the version
+        read is noted in ``observed`` with when its read started (:mod:`attribution.api.warm`)."""
+        read_at = 0.0 if observed is None else observed.clock()
         key = _key(session, start, end, period)
+        if observed is not None:
+            observed.note(period, _version_token(key), read_at)
         hit = self._get(key)
         if hit is not None:
             return hit

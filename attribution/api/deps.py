@@ -20,6 +20,7 @@ from fastapi import Depends, Query, Request
 from attribution.api.answers import AnswerCache
 from attribution.api.cache import LineCache
 from attribution.api.filters import LineFilterParams, WindowParams
+from attribution.api.warm import WarmAnswers
 from attribution.appstate import SessionDep, SettingsDep, WriteSessionDep
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "LinesDep",
     "SessionDep",
     "SettingsDep",
+    "WarmDep",
     "WindowQuery",
     "WriteSessionDep",
 ]
@@ -49,6 +51,15 @@ async def get_lines(request: Request) -> LineCache:
 
 
 LinesDep = Annotated[LineCache, Depends(get_lines)]
+
+
+async def get_warm(request: Request) -> WarmAnswers:
+    warm = request.app.state.warm
+    assert isinstance(warm, WarmAnswers)
+    return warm
+
+
+WarmDep = Annotated[WarmAnswers, Depends(get_warm)]
 #: ``period``, or ``start`` and ``end``: the window a report covers.
 WindowQuery = Annotated[WindowParams, Query()]
 #: ``tenant``, ``pool`` and ``tier``: which line items a report keeps.

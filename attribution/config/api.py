@@ -23,6 +23,11 @@ class ApiConfig(StrictModel):
     key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
     """How long a verified API key is trusted without reading its row again: a revoked key is refused
     within this many seconds on every worker and replica (docs/security.md). 0 checks every request."""
+    results_fresh_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """How long the results' version (the last attribution run and the period's state), once read, is
+    trusted for a kept chargeback without reading it again: an attribution run or a close that commits is
+    seen by every request that starts this many seconds later, on every worker (docs/performance.md). 0
+    reads it on every request."""
     max_series_points: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """The most buckets a usage or pool series may have; more is a 422 (use a larger step)."""
     console_price_list: Path | None = None

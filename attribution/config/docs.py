@@ -144,6 +144,7 @@ MEANINGS: dict[str, str] = {
     "ApiConfig.max_page_size": "largest page a request may ask for",
     "ApiConfig.cached_windows": "windows whose lines are kept in memory until the next attribution run",
     "ApiConfig.key_cache_seconds": "how long a verified key is trusted; revocation takes effect within it",
+    "ApiConfig.results_fresh_seconds": "how long a results version read is trusted; runs show within it",
     "ApiConfig.max_series_points": "longest usage series answered, in points",
     "SourceConfig.name": "the source's name in watermarks, coverage and metrics",
     "SourceConfig.url": "Prometheus-API query endpoint",

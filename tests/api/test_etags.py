@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from attribution.api.app import create_app
 from attribution.ledger.attribute import run_attribution
 from tests.builders import T0, create_usage_row, store
-from tests.support.api import END, Api, bearer
+from tests.support.api import END, Api, ResultsClock, bearer
 
 WINDOW = {"start": T0.isoformat(), "end": END.isoformat()}
 
@@ -42,11 +42,14 @@ def test_the_etag_is_strong_and_quoted(api: Api) -> None:
 
 
 def test_a_new_attribution_run_gives_200_with_a_new_etag(api: Api, pg_tx: sessionmaker[Session]) -> None:
+    results = ResultsClock(api.client)
     first = api.get("/v1/chargeback", **WINDOW)
     etag = first.headers["ETag"]
     assert _conditional(api, "/v1/chargeback", etag) == 304
     store(pg_tx, [], [], [create_usage_row(5, "initech", "0-4k", 90_000.0, requests=2)])
     run_attribution(api.settings, pg_tx, T0, END)
+    assert _conditional(api, "/v1/chargeback", etag) == 304, "within api.results_fresh_seconds"
+    results.pass_bound()
     second = api.client.get(
         "/v1/chargeback", params=WINDOW, headers={**bearer(api.keys["admin"]), "If-None-Match": etag}
     )

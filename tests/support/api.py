@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.api.app import create_app
 from attribution.api.keycache import KeyCache
+from attribution.api.warm import WarmAnswers
 from attribution.config import Settings
 from attribution.store.apikeys import create_key
 from attribution.store.session import unit_of_work
@@ -111,4 +112,20 @@ class KeyClock:
 
     def pass_bound(self) -> None:
         """Move past ``key_cache_seconds``: every kept key is checked again."""
+        self.now += self.seconds
+
+
+class ResultsClock:
+    """The monotonic clock of an app's warm answers (:mod:`attribution.api.warm`), moved by the test: an
+    attribution run's bound (``api.results_fresh_seconds``) without sleeping through it."""
+
+    def __init__(self, client: TestClient, seconds: float = 1.0) -> None:
+        self.now = 0.0
+        self.seconds = seconds
+        app = client.app
+        assert isinstance(app, FastAPI)
+        app.state.warm = WarmAnswers(seconds, clock=lambda: self.now)
+
+    def pass_bound(self) -> None:
+        """Move past ``results_fresh_seconds``: the next request reads the results' version again."""
         self.now += self.seconds
