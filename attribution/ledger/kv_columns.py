@@ -42,7 +42,9 @@ class PoolKv:
 
 
 def _codes(values: npt.NDArray[np.object_]) -> tuple[list[Any], I64]:
-    names, code = np.unique(values, return_inverse=True)
+    """Names sorted (code point order, as Python sorts ``str``) and each value's code; sorted as fixed-width
+    strings, which numpy compares in C rather than through Python objects."""
+    names, code = np.unique(values.astype(str), return_inverse=True)
     return list(names.tolist()), code.astype(np.int64).reshape(-1)
 
 
