@@ -12,10 +12,12 @@ grain): it is settled over the intervals collected so far and replaced, whole, b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
@@ -24,6 +26,7 @@ from attribution.ledger.close import ensure_period, issue_corrections, period_of
 from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
 from attribution.ledger.inputs import (
     IntervalTelemetry,
+    ModelInputs,
     build_inputs,
     group_telemetry,
     interval_start,
@@ -32,8 +35,9 @@ from attribution.ledger.inputs import (
 from attribution.ledger.lines import line_rows, total_usd_micros
 from attribution.ledger.watermark import followed_plans
 from attribution.model.attribute import PeriodScope, Policies, Reservation
-from attribution.model.split import PoolSplit
-from attribution.model.vectorized import attribute_window_columns
+from attribution.model.incidents import Incident
+from attribution.model.vectorized import attribute_columns
+from attribution.model.vectorized_pools import PoolResults
 from attribution.model.vocabulary import IdleKind, IdlePolicy, SettlementWindow
 from attribution.store.collection_state import (
     all_watermarks,
@@ -48,7 +52,7 @@ from attribution.store.rollups import refresh_rollups
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, Period, PoolCost
-from attribution.store.writes import insert_all, replace_window
+from attribution.store.writes import insert_all, replace_window, replace_window_values
 from attribution.timeutil import align_window, floor_to, iso, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
@@ -228,21 +232,18 @@ def run_attribution(
         tune_for_scans(session)
         # usage as columns (no object per row); GPUs and KV are a few rows per interval, grouped as before
         usage = usage_columns(session, start, end, cluster)
-        telemetry = group_telemetry(
-            gpu_counts(session, start, end, cluster), kv_samples(session, start, end, cluster), ()
-        )
+        telemetry = group_telemetry(gpu_counts(session, start, end, cluster))
         check_prices_and_inventory(settings, start, telemetry)
-        inputs = build_inputs(settings, start, end, telemetry)
+        inputs = build_inputs(settings, start, end, telemetry, kv_samples(session, start, end, cluster))
         incidents = find_incidents(session, settings, start, end)
-        flag_recovering(inputs.pool_intervals, incidents, settings.interval_seconds)
-        columns, splits = attribute_window_columns(
-            inputs.pool_intervals,
+        flag_recovering(inputs.pools, incidents, settings.interval_seconds)
+        columns, results = attribute_columns(
+            inputs.pools,
             inputs.cluster_intervals,
             policies(settings),
             period_scope(session, start, end, cluster),
             usage,
         )
-        del inputs.pool_intervals[:]  # a month's inputs are most of the memory; the splits carry the rest
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
         lines_total = total_usd_micros(columns)
         if lines_total != cluster_total:
@@ -250,7 +251,10 @@ def run_attribution(
         # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
         spread = intervals_with_status(session, "gateway", "missing", start, end, cluster)
         spread |= intervals_with_status(session, "gateway", "estimated", start, end, cluster)
-        rows = line_rows(columns, splits, usage, inputs.bytes_per_token, settings.line_grain_seconds, spread)
+        # the lines read the splits' estimated flags only: objects for those, not for every pool-interval
+        estimated = results.to_splits(np.flatnonzero(results.estimated))
+        grain = settings.line_grain_seconds
+        rows = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
         _set_covered(rows, settings.line_grain_seconds, end)
         for row in (*rows, *inputs.cluster_cost_rows):
             row["cluster"] = cluster
@@ -258,10 +262,10 @@ def run_attribution(
         refresh_rollups(
             session, start, end, cluster
         )  # the touched days, from their lines, in this transaction
-        pool_rows = _pool_rows(splits, inputs.pool_gpu_counts, cluster)
-        replace_window(session, PoolCost, start, end, pool_rows, cluster=cluster)
+        pool_rows = _pool_rows(results, inputs, cluster)
+        replace_window_values(session, PoolCost, start, end, POOL_COST_COLUMNS, pool_rows, cluster=cluster)
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows, cluster=cluster)
-        costs = {(s.pool, s.interval_start_s): s.cost_usd_micros for s in splits}
+        costs = _incident_costs(results, incidents)
         record_incidents(session, settings, start, end, incidents, costs)  # with the costs above
         for period in periods_between(start, end):
             ensure_period(session, period)
@@ -293,26 +297,60 @@ def _set_covered(rows: list[dict[str, Any]], grain_seconds: int, end: datetime) 
         )
 
 
-def _pool_rows(
-    splits: list[PoolSplit], gpu_counts: dict[tuple[int, str], int], cluster: str
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "interval_start": interval_start(s.interval_start_s),
-            "pool": s.pool,
-            "cluster": cluster,
-            "gpu_count": gpu_counts.get((s.interval_start_s, s.pool), 0),
-            "memory_bytes": s.memory_bytes,
-            "kv_capacity_bytes": s.kv_capacity_bytes,
-            "kv_in_use_bytes": s.kv_in_use_bytes,
-            "cost_usd_micros": s.cost_usd_micros,
-            "kv_in_use_usd_micros": s.kv_in_use_usd_micros,
-            "kv_free_usd_micros": s.kv_free_usd_micros,
-            "static_usd_micros": s.static_usd_micros,
-            "idle_usd_micros": s.idle_usd_micros,
-            "unmeasured_usd_micros": s.unmeasured_usd_micros,
-            "recovery_usd_micros": s.recovery_usd_micros,
-            "estimated": s.estimated,
-        }
-        for s in splits
-    ]
+POOL_COST_COLUMNS = (
+    "interval_start",
+    "pool",
+    "cluster",
+    "gpu_count",
+    "memory_bytes",
+    "kv_capacity_bytes",
+    "kv_in_use_bytes",
+    "cost_usd_micros",
+    "kv_in_use_usd_micros",
+    "kv_free_usd_micros",
+    "static_usd_micros",
+    "idle_usd_micros",
+    "unmeasured_usd_micros",
+    "recovery_usd_micros",
+    "estimated",
+)
+"""The columns of :func:`_pool_rows`' tuples, in order."""
+
+
+def _pool_rows(results: PoolResults, inputs: ModelInputs, cluster: str) -> list[tuple[Any, ...]]:
+    """One tuple per pool-interval (:data:`POOL_COST_COLUMNS`), from the columns, not a dict: a month is
+    900,000 of them. The GPUs of each pool-interval are the inputs' row of the same position."""
+    names = np.array(results.pools, dtype=object)[results.pool]
+    input_names = np.array(inputs.pools.pools, dtype=object)[inputs.pools.pool]
+    if not (np.array_equal(results.start, inputs.pools.start) and np.array_equal(names, input_names)):
+        raise AssertionError("the splits are not in the order of the pool-intervals")
+    starts = {ts: interval_start(ts) for ts in np.unique(results.start).tolist()}
+    return list(
+        zip(
+            [starts[ts] for ts in results.start.tolist()],
+            names.tolist(),
+            [cluster] * len(names),
+            inputs.pool_gpus.tolist(),
+            results.memory.tolist(),
+            results.capacity.tolist(),
+            results.in_use.tolist(),
+            results.cost.tolist(),
+            results.kv_in_use.tolist(),
+            results.kv_free.tolist(),
+            results.static.tolist(),
+            results.idle.tolist(),
+            results.unmeasured.tolist(),
+            results.recovery.tolist(),
+            results.estimated.tolist(),
+            strict=True,
+        )
+    )
+
+
+def _incident_costs(results: PoolResults, incidents: Sequence[Incident]) -> dict[tuple[str, int], int]:
+    """The cost of each pool-interval of the incidents' pools, by (pool, start in Unix seconds)."""
+    code = {name: i for i, name in enumerate(results.pools)}
+    wanted = [code[i.pool] for i in incidents if i.pool in code]
+    rows = np.flatnonzero(np.isin(results.pool, wanted))
+    pool, start, cost = (a[rows].tolist() for a in (results.pool, results.start, results.cost))
+    return {(results.pools[p], s): c for p, s, c in zip(pool, start, cost, strict=True)}

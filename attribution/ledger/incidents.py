@@ -13,14 +13,13 @@ the lines' ``recovery`` component, equal to the incidents' cost to the micro-dol
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
 from attribution.model.incidents import Incident, detect_incidents, split_at_grid
-from attribution.model.split import PoolInterval
+from attribution.model.vectorized_pools import PoolColumns
 from attribution.store import incidents as store
 
 #: How far back a pool's engines must have been sampled for their absence to mean "down".
@@ -42,17 +41,14 @@ def find_incidents(session: Session, settings: Settings, start: datetime, end: d
     return split_at_grid(found, max(step, settings.line_grain_seconds))
 
 
-def flag_recovering(
-    pool_intervals: list[PoolInterval], incidents: Sequence[Incident], interval_seconds: int
-) -> int:
+def flag_recovering(pools: PoolColumns, incidents: Sequence[Incident], interval_seconds: int) -> int:
     """Mark, in place, the pool-intervals inside an incident ``recovering``; returns how many."""
-    down = {(i.pool, t) for i in incidents for t in range(i.start_s, i.end_s, interval_seconds)}
-    flagged = 0
-    for n, pi in enumerate(pool_intervals):
-        if (pi.pool, pi.interval_start_s) in down:
-            pool_intervals[n] = replace(pi, recovering=True)
-            flagged += 1
-    return flagged
+    code = {name: i for i, name in enumerate(pools.pools)}
+    for i in incidents:
+        if i.pool in code:
+            inside = (pools.pool == code[i.pool]) & (pools.start >= i.start_s) & (pools.start < i.end_s)
+            pools.recovering |= inside & ((pools.start - i.start_s) % interval_seconds == 0)
+    return int(pools.recovering.sum())
 
 
 def record_incidents(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from attribution.catalog import Catalog
 from attribution.catalog.gpus import MIB
 from attribution.config import Settings
+from attribution.ledger.kv_columns import pool_kv
 from attribution.model.attribute import ClusterInterval
 from attribution.model.derived_price import (
     PricingPoint,
@@ -21,6 +23,8 @@ from attribution.model.derived_price import (
 from attribution.model.gpu_cost import monthly_share_usd_micros
 from attribution.model.money import allocate
 from attribution.model.split import LineKey, PoolInterval, Usage
+from attribution.model.vectorized_kernels import I64, as_int64
+from attribution.model.vectorized_pools import POLICY_CODE, PoolColumns
 from attribution.model.vocabulary import FixedPolicy
 from attribution.timeutil import period_window
 
@@ -34,12 +38,8 @@ PPM = 1_000_000
 class IntervalTelemetry:
     gpus: dict[tuple[str, str], int]
     """(gpu_type, pool or UNALLOCATED) -> GPUs sampled."""
-    kv: list[tuple[str, float, int | None, int | None]]
-    """(pool, usage ratio, capacity tokens, bytes per token) per engine."""
     usage: dict[str, dict[LineKey, Usage]]
-    running: dict[str, float] = field(default_factory=dict)
-    """Per pool, mean requests running summed over the engines that reported it: engine activity,
-    which tells a telemetry gap (work, no tenant data) from idle."""
+    """Tenant usage as objects: the row path of tests and the truth model (the job reads columns)."""
     memory: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """(gpu_type, pool or UNALLOCATED) -> (GPUs whose dcgm FB gauges were all reported, their MiB)."""
     shares: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -50,11 +50,23 @@ class IntervalTelemetry:
 
 @dataclass(slots=True)
 class ModelInputs:
-    pool_intervals: list[PoolInterval]
+    pools: PoolColumns
+    """The window's pool-intervals, in (start, pool) order."""
+    pool_gpus: I64
+    """GPUs of each of them (a part counts as one)."""
     cluster_intervals: list[ClusterInterval]
     cluster_cost_rows: list[dict[str, Any]]
-    pool_gpu_counts: dict[tuple[int, str], int]
     bytes_per_token: dict[str, int]
+    usage: dict[int, dict[str, dict[LineKey, Usage]]] = field(default_factory=dict)
+    """Usage carried by the telemetry (not the job's: it reads usage as columns), by interval and pool."""
+
+    @property
+    def pool_intervals(self) -> list[PoolInterval]:
+        """The pool-intervals as the reference engine's objects, with the telemetry's usage."""
+        return [
+            replace(p, usage=self.usage.get(p.interval_start_s, {}).get(p.pool, {}))
+            for p in self.pools.to_objects()
+        ]
 
 
 def price_schedules(settings: Settings) -> dict[str, list[PricingPoint]]:
@@ -66,12 +78,12 @@ def price_schedules(settings: Settings) -> dict[str, list[PricingPoint]]:
 
 
 def group_telemetry(
-    gpu_count_rows: Sequence[Any], kv_rows: Sequence[Any], usage_rows: Sequence[Any]
+    gpu_count_rows: Sequence[Any], usage_rows: Sequence[Any] = ()
 ) -> dict[int, IntervalTelemetry]:
     """Rows by interval (``interval_start_s``, Unix seconds), each in the column order of its reader in
-    :mod:`attribution.store.inputs`: ``gpu_counts``, ``kv_samples`` and ``tenant_usage`` (the job reads
-    usage as columns instead and passes none here)."""
-    by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
+    :mod:`attribution.store.inputs`: ``gpu_counts`` and ``tenant_usage`` (the job reads usage as columns
+    instead and passes none here). KV samples go to :func:`build_inputs` as they are read."""
+    by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, {}))
     # rows unpacked by position: a SQLAlchemy row's attribute access costs eight times a tuple's
     for ts, gpu_type, pool, unplaced, gpu_count, share, measured_count, mib, powered, mw in gpu_count_rows:
         tel = by_ts[ts]
@@ -88,11 +100,6 @@ def group_telemetry(
         if measured:
             gpus_measured, total_mib = tel.memory.get(key, (0, 0))
             tel.memory[key] = (gpus_measured + measured, total_mib + int(mib))
-    for ts, pool, _engine, ratio, capacity_tokens, bytes_per_token, running in kv_rows:
-        tel = by_ts[ts]
-        tel.kv.append((pool, ratio, capacity_tokens, bytes_per_token))
-        if running is not None:
-            tel.running[pool] = tel.running.get(pool, 0.0) + float(running)
     # a month is millions of usage rows: unpack them as tuples, keep the current interval's cell at hand
     current_ts: int | None = None
     usage: dict[str, dict[LineKey, Usage]] = {}
@@ -115,17 +122,27 @@ def intervals(start: datetime, end: datetime, step: int) -> Iterator[int]:
 
 
 def build_inputs(
-    settings: Settings, start: datetime, end: datetime, telemetry: dict[int, IntervalTelemetry]
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    telemetry: dict[int, IntervalTelemetry],
+    kv_rows: Sequence[Any] = (),
 ) -> ModelInputs:
-    """Every interval of the window gets its full inventory cost, whatever telemetry it has."""
+    """Every interval of the window gets its full inventory cost, whatever telemetry it has.
+    ``kv_rows``: the engines' samples, in the column order of :func:`attribution.store.inputs.kv_samples`.
+
+    Python works per interval (prices, the placement pattern); the pool-intervals are columns: each
+    interval's pools are its pattern's, gathered by index (:func:`_pool_rows`)."""
     step = settings.interval_seconds
     schedules = price_schedules(settings)
-    bytes_per_token = _fallback_bytes_per_token(settings)
-    capacity_seen: dict[str, tuple[int, int]] = {}
-    out = ModelInputs([], [], [], {}, bytes_per_token)
-    empty = IntervalTelemetry({}, [], {})
-    splits_seen: dict[Any, InventorySplit] = {}
-    fixed = _fixed_policies(settings)
+    fallback_bytes_per_token = _fallback_bytes_per_token(settings)
+    empty = IntervalTelemetry({}, {})
+    splits_seen: dict[Any, int] = {}
+    splits: list[InventorySplit] = []
+    starts: list[int] = []
+    pattern_of: list[int] = []
+    cluster_intervals: list[ClusterInterval] = []
+    cluster_cost_rows: list[dict[str, Any]] = []
     for ts in intervals(start, end, step):
         tel = telemetry.get(ts, empty)
         costs = tuple(
@@ -139,32 +156,16 @@ def build_inputs(
             tuple(sorted(tel.shares.items())),
             tuple(sorted(tel.memory.items())),
         )
-        split = splits_seen.get(pattern)
-        if split is None:
-            split = splits_seen[pattern] = _split_inventory(costs, tel, settings.catalog)
-        pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled = split
-        kv_by_pool = _pool_kv(tel, capacity_seen, bytes_per_token)
-        for pool, cost in sorted(pool_cost.items()):
-            capacity_bytes, ratio = kv_by_pool.get(pool, (_carried(capacity_seen, pool), None))
-            out.pool_gpu_counts[(ts, pool)] = pool_gpus[pool]
-            out.pool_intervals.append(
-                PoolInterval(
-                    pool=pool,
-                    interval_start_s=ts,
-                    interval_seconds=step,
-                    cost_usd_micros=cost,
-                    memory_bytes=pool_memory[pool],
-                    kv_capacity_bytes=capacity_bytes,
-                    kv_usage_ratio=ratio,
-                    kv_bytes_per_token=bytes_per_token.get(pool, 1),
-                    usage=tel.usage.get(pool, {}),
-                    fixed_policy=fixed.get(pool, settings.policies.fixed),
-                    requests_running=tel.running.get(pool),
-                )
-            )
+        found = splits_seen.get(pattern)
+        if found is None:
+            found = splits_seen[pattern] = len(splits)
+            splits.append(_split_inventory(costs, tel, settings.catalog))
+        starts.append(ts)
+        pattern_of.append(found)
+        pool_cost, _, _, unallocated, unmeasured, sampled = splits[found]
         overhead = _overhead(settings, ts, step)
-        out.cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured, overhead))
-        out.cluster_cost_rows.append(
+        cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured, overhead))
+        cluster_cost_rows.append(
             {
                 "interval_start": datetime.fromtimestamp(ts, tz=UTC),
                 "cost_usd_micros": sum(pool_cost.values()) + unallocated + unmeasured + overhead,
@@ -175,7 +176,54 @@ def build_inputs(
                 "gpus_sampled": sampled,
             }
         )
-    return out
+    names, start_s, pool, cost, memory, gpus = _pool_rows(splits, as_int64(starts), as_int64(pattern_of))
+    kv = pool_kv(kv_rows, names, start_s, pool, fallback_bytes_per_token, (_ts(start), _ts(end), step))
+    fixed = _fixed_policies(settings)
+    policy_of = [POLICY_CODE[fixed.get(name, settings.policies.fixed)] for name in names]
+    pools = PoolColumns(
+        pools=names,
+        start=start_s,
+        pool=pool,
+        seconds=np.full(start_s.size, step, dtype=np.int64),
+        cost=cost,
+        memory=memory,
+        kv_capacity=kv.capacity,
+        has_capacity=kv.has_capacity,
+        kv_ratio=kv.ratio,
+        has_ratio=kv.has_ratio,
+        bytes_per_token=kv.bytes_per_token,
+        policy=np.array(policy_of or [0], dtype=np.int64)[pool],
+        running=kv.running,
+        recovering=np.zeros(start_s.size, dtype=np.bool_),
+    )
+    usage = {ts: tel.usage for ts, tel in telemetry.items() if tel.usage}
+    return ModelInputs(pools, gpus, cluster_intervals, cluster_cost_rows, kv.final_bytes_per_token, usage)
+
+
+def _pool_rows(
+    splits: list[InventorySplit], starts: I64, pattern_of: I64
+) -> tuple[list[str], I64, I64, I64, I64, I64]:
+    """Pool names, then per pool-interval (start, then pool name order): start, pool code, cost, memory
+    bytes and GPUs: each interval takes its pattern's pools, gathered by index, never row by row."""
+    names = sorted({name for split in splits for name in split[0]})
+    code = {name: i for i, name in enumerate(names)}
+    per_pattern = [sorted(split[0]) for split in splits]
+    lengths = as_int64([len(p) for p in per_pattern])
+    flat_pool = as_int64([code[name] for p in per_pattern for name in p])
+    cost: list[int] = []
+    memory: list[int] = []
+    gpus: list[int] = []
+    for (pool_cost, pool_memory, pool_gpus, *_), names_of in zip(splits, per_pattern, strict=True):
+        cost.extend(pool_cost[name] for name in names_of)
+        memory.extend(pool_memory[name] for name in names_of)
+        gpus.extend(pool_gpus[name] for name in names_of)
+    flat = [as_int64(cost), as_int64(memory), as_int64(gpus)]
+    offsets = np.cumsum(lengths) - lengths
+    counts = lengths[pattern_of] if pattern_of.size else lengths[:0]
+    interval = np.repeat(np.arange(pattern_of.size, dtype=np.int64), counts)
+    within = np.arange(interval.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    src = offsets[pattern_of][interval] + within if interval.size else interval
+    return names, starts[interval], flat_pool[src], flat[0][src], flat[1][src], flat[2][src]
 
 
 def _type_cost(
@@ -262,33 +310,6 @@ def _split_inventory(
                 pool_memory[place] += mib * MIB + (n - measured) * memory + share * memory // PPM
                 pool_gpus[place] += n + -(-share // PPM)
     return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
-
-
-def _pool_kv(
-    tel: IntervalTelemetry, capacity_seen: dict[str, tuple[int, int]], bpt: dict[str, int]
-) -> dict[str, tuple[int | None, float | None]]:
-    """Per pool: KV capacity (bytes) and the capacity-weighted mean usage over its engines."""
-    # the terms of each sum, added with math.fsum (exactly rounded): the rows' order must not move a bit
-    totals: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-    for pool, ratio, reported_tokens, reported_bpt in tel.kv:
-        carried = capacity_seen.get(pool)
-        if reported_tokens is not None:
-            tokens, per_token = reported_tokens, reported_bpt or bpt.get(pool, 1)
-        elif carried is not None:
-            tokens, per_token = carried
-        else:
-            continue
-        capacity_seen[pool] = (tokens, per_token)
-        bpt[pool] = per_token
-        totals[pool][0].append(tokens * per_token)
-        totals[pool][1].append(ratio * tokens * per_token)
-    sums = {pool: (math.fsum(caps), math.fsum(used)) for pool, (caps, used) in totals.items()}
-    return {pool: (round(cap), (used / cap) if cap else None) for pool, (cap, used) in sums.items()}
-
-
-def _carried(capacity_seen: dict[str, tuple[int, int]], pool: str) -> int | None:
-    carried = capacity_seen.get(pool)
-    return None if carried is None else carried[0] * carried[1]
 
 
 def _fallback_bytes_per_token(settings: Settings) -> dict[str, int]:

@@ -31,9 +31,10 @@ from attribution.model.split import PoolInterval, PoolSplit
 from attribution.model.vectorized_idle import Cluster, idle_rows, settle
 from attribution.model.vectorized_index import Index, build_index, key_column
 from attribution.model.vectorized_kernels import NotVectorisableError, as_int64, check_sum_fits
-from attribution.model.vectorized_lines import Contributions, LineColumns, build_splits
+from attribution.model.vectorized_lines import Contributions, LineColumns
+from attribution.model.vectorized_pools import PoolColumns, PoolResults, fill_lines, usage_of
 from attribution.model.vectorized_settle import Lines, ScopeSpace
-from attribution.model.vectorized_split import split_columns
+from attribution.model.vectorized_split import SplitColumns, split_columns
 from attribution.model.vectorized_usage import UsageColumns, match_rows, with_usage
 from attribution.model.vocabulary import CLUSTER_POOL, UNMEASURED
 
@@ -56,7 +57,11 @@ def attribute_window_vectorized(
     cis = list(cluster_intervals)
     try:
         with gc_paused():
-            columns, splits = _attribute(pis, cis, policies, scope, split_lines)
+            rows, usage = PoolColumns.from_objects(pis), usage_of(pis)
+            ix, columns, cols = _attribute(rows, cis, policies, scope, usage)
+            splits = _results(ix, cols).to_splits()
+            if split_lines:
+                fill_lines(splits, ix.keys, cols.entry_row, cols.entry_key, cols.entry_kv, cols.entry_static)
             return Attribution(splits=splits, lines=columns.to_dict())
     except NotVectorisableError:
         if not fallback:
@@ -76,36 +81,74 @@ def attribute_window_columns(
 
     ``usage``: the window's tenant usage as columns, added to the pool-intervals' own (``usage`` empty
     where the caller reads columns): what ``attribute_window`` returns for ``with_usage(pis, usage)``."""
-    pis = list(pool_intervals)
+    pis = list(pool_intervals) if usage is None else with_usage(list(pool_intervals), usage)
     cis = list(cluster_intervals)
     try:
         with gc_paused():
-            return _attribute(pis, cis, policies, scope, split_lines=False, usage=usage)
+            ix, columns, cols = _attribute(PoolColumns.from_objects(pis), cis, policies, scope, usage_of(pis))
+            return columns, _results(ix, cols).to_splits()
     except NotVectorisableError:
-        if usage is not None:
-            pis = with_usage(pis, usage)
         result = attribute_window(pis, cis, policies, scope)
     for s in result.splits:
         s.lines = {}
     return LineColumns.from_lines(result.lines), result.splits
 
 
+def attribute_columns(
+    pool_columns: PoolColumns,
+    cluster_intervals: Iterable[ClusterInterval],
+    policies: Policies,
+    scope: PeriodScope,
+    usage: UsageColumns,
+) -> tuple[LineColumns, PoolResults]:
+    """The lines and the pool-level splits of a window, all as columns: no Python object per line or per
+    pool-interval. Whatever falls outside the exact domain is handed, as objects, to the reference."""
+    cis = list(cluster_intervals)
+    try:
+        with gc_paused():
+            ix, columns, cols = _attribute(pool_columns, cis, policies, scope, usage)
+            return columns, _results(ix, cols)
+    except NotVectorisableError:
+        pis = with_usage(pool_columns.to_objects(), usage)
+    result = attribute_window(pis, cis, policies, scope)
+    return LineColumns.from_lines(result.lines), PoolResults.from_splits(result.splits)
+
+
+def _results(ix: Index, cols: SplitColumns) -> PoolResults:
+    rows = ix.rows
+    return PoolResults(
+        pools=ix.pools,
+        start=rows.start,
+        pool=rows.pool,
+        cost=rows.cost,
+        memory=rows.memory,
+        capacity=cols.capacity,
+        in_use=cols.in_use,
+        kv_in_use=cols.kv_in_use,
+        kv_free=cols.kv_free,
+        static=cols.static,
+        idle=cols.idle,
+        unmeasured=cols.unmeasured,
+        recovery=cols.recovery,
+        estimated=cols.estimated,
+        gap=cols.gap,
+        warm=cols.warm,
+    )
+
+
 def _attribute(
-    pis: list[PoolInterval],
+    pool_columns: PoolColumns,
     cis: list[ClusterInterval],
     policies: Policies,
     scope: PeriodScope,
-    split_lines: bool,
-    usage: UsageColumns | None = None,
-) -> tuple[LineColumns, list[PoolSplit]]:
-    ix = build_index(pis, cis, policies, scope, usage)
+    usage: UsageColumns,
+) -> tuple[Index, LineColumns, SplitColumns]:
+    ix = build_index(pool_columns, cis, policies, scope, usage)
     space = ScopeSpace(len(ix.pools), ix.n_windows, len(ix.period_index), len(ix.keys))
     if len(ix.starts) * space.n_pools * space.n_keys >= 2**62:
         raise NotVectorisableError("too many lines for int64 line ids")
-    entries = None
-    if usage is not None:
-        entries = match_rows(usage, ix.starts[ix.row_start], ix.row_pool, ix.pool_index, ix.key_index)
-    cols = split_columns(ix.pis, ix.key_index, ix.tenant_of_key, entries)
+    entries = match_rows(usage, ix.starts[ix.row_start], ix.row_pool, ix.pool_index, ix.key_index)
+    cols = split_columns(ix.rows, len(ix.keys), ix.tenant_of_key, entries)
     out = Contributions(space.n_pools, space.n_keys)
     rows = cols.entry_row
     out.add_split_lines(
@@ -121,17 +164,14 @@ def _attribute(
     )
     cluster = _cluster_columns(ix, cis)
     outside = _outside(ix, scope)
-    check_sum_fits(
-        np.concatenate([as_int64([p.cost_usd_micros for p in ix.pis]), *cluster[1:], outside.amount])
-    )
+    check_sum_fits(np.concatenate([ix.rows.cost, *cluster[1:], outside.amount]))
     amounts = idle_rows(ix, cols, cluster, policies, out)
     settle(ix, space, cols, outside, amounts, out)
     start, _, _, unmeasured = cluster
     rows = np.flatnonzero(unmeasured)
     pool = np.full(rows.size, ix.pool_index[CLUSTER_POOL], dtype=np.int64)
     out.add(start[rows], pool, key_column(ix, UNMEASURED, rows.size), "unmeasured", unmeasured[rows])
-    columns = LineColumns.from_totals(out, ix.starts, ix.pools, ix.keys)
-    return columns, build_splits(ix.pis, cols, ix.keys if split_lines else None)
+    return ix, LineColumns.from_totals(out, ix.starts, ix.pools, ix.keys), cols
 
 
 def _cluster_columns(ix: Index, cis: Sequence[ClusterInterval]) -> Cluster:

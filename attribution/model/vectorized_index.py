@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attribution.model.attribute import ClusterInterval, PeriodScope, Policies
-from attribution.model.split import LineKey, PoolInterval
+from attribution.model.split import LineKey
 from attribution.model.vectorized_kernels import I64, NotVectorisableError, as_int64
+from attribution.model.vectorized_pools import PoolColumns
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import (
     CLUSTER_POOL,
@@ -31,7 +32,8 @@ class Index:
     """Integer codes: pools and keys in sorted order (so code order is the reference's sort order),
     interval starts, and each start's settlement window and period."""
 
-    pis: list[PoolInterval]
+    rows: PoolColumns
+    """The pool-intervals, sorted by (start, pool); their ``pool`` codes are those of ``pools``."""
     pools: list[str]
     pool_index: dict[str, int]
     keys: list[LineKey]
@@ -47,32 +49,28 @@ class Index:
 
 
 def build_index(
-    pis: list[PoolInterval],
+    pool_columns: PoolColumns,
     cis: Sequence[ClusterInterval],
     policies: Policies,
     scope: PeriodScope,
-    usage: UsageColumns | None = None,
+    usage: UsageColumns,
 ) -> Index:
-    """The codes of a window; ``usage``: its tenant usage as columns, where the pool-intervals carry none
-    (``vectorized_usage``): its keys are coded with theirs."""
-    names = {p.pool for p in pis} | {UNALLOCATED_POOL, OVERHEAD_POOL, CLUSTER_POOL}
+    """The codes of a window; ``usage``: its tenant usage as columns, whose keys are coded too."""
+    names = set(pool_columns.pools) | {UNALLOCATED_POOL, OVERHEAD_POOL, CLUSTER_POOL}
     names.update(pool for pools in scope.outside.values() for pool in pools)
     pools = sorted(names)
     pool_index = {name: i for i, name in enumerate(pools)}
-    row_pool = as_int64([pool_index[p.pool] for p in pis])
-    row_start_s = as_int64([p.interval_start_s for p in pis])
+    recode = np.array([pool_index[name] for name in pool_columns.pools] or [0], dtype=np.int64)
+    row_pool = recode[pool_columns.pool]
+    row_start_s = pool_columns.start
     order = np.lexsort((row_pool, row_start_s))
     row_pool, row_start_s = row_pool[order], row_start_s[order]
     if np.any((row_pool[1:] == row_pool[:-1]) & (row_start_s[1:] == row_start_s[:-1])):
         raise NotVectorisableError("two pool-intervals of the same pool and start")
-    pis = [pis[i] for i in order.tolist()]
+    rows = pool_columns.take(order)
+    rows.pools, rows.pool = pools, row_pool
     key_set: set[LineKey] = {(IDLE, NO_TIER), (UNMEASURED, NO_TIER), (RECOVERY, NO_TIER)}
-    for p in pis:
-        key_set.update(p.usage)
-    if usage is not None:
-        if any(p.usage for p in pis):
-            raise NotVectorisableError("usage both in the pool-intervals and as columns")
-        key_set.update(usage.keys)
+    key_set.update(usage.keys)
     for by_pool in scope.outside.values():
         for weights in by_pool.values():
             key_set.update(weights)
@@ -89,7 +87,7 @@ def build_index(
     period = as_int64([period_index[name] for name in period_names])
     window, n_windows = _windows(starts, period, len(period_index), policies.settlement_window_seconds)
     return Index(
-        pis=pis,
+        rows=rows,
         pools=pools,
         pool_index=pool_index,
         keys=keys,

@@ -8,15 +8,14 @@ the reference settles amounts does not matter, only which contributions exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from attribution.model.attribute import LineId
-from attribution.model.split import Components, LineKey, PoolInterval, PoolSplit
-from attribution.model.vectorized_kernels import I64, as_int64, runs
-from attribution.model.vectorized_split import SplitColumns
+from attribution.model.split import Components, LineKey
+from attribution.model.vectorized_kernels import I64, as_int64
 from attribution.model.vocabulary import IDLE_KINDS, RECOVERY_COMPONENT, IdleKind
 
 COMPONENTS = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured", RECOVERY_COMPONENT)
@@ -172,51 +171,3 @@ class LineColumns:
             parts = (getattr(self, name)[at].tolist() for name in COMPONENTS)
             lines.update(zip(ids, map(Components, *parts), strict=True))
         return lines
-
-
-def build_splits(
-    pis: Sequence[PoolInterval], cols: SplitColumns, keys: Sequence[LineKey] | None
-) -> list[PoolSplit]:
-    """The reference's splits, in (start, pool) order; their ``lines`` only when ``keys`` are given."""
-    splits = [
-        PoolSplit(
-            pool=p.pool,
-            interval_start_s=p.interval_start_s,
-            cost_usd_micros=p.cost_usd_micros,
-            memory_bytes=p.memory_bytes,
-            kv_capacity_bytes=capacity,
-            kv_in_use_bytes=in_use,
-            kv_in_use_usd_micros=kv_in_use,
-            kv_free_usd_micros=kv_free,
-            static_usd_micros=static,
-            idle_usd_micros=idle,
-            unmeasured_usd_micros=unmeas,
-            estimated=estimated,
-            gap=gap,
-            idle_kind=IdleKind.WARM if warm else IdleKind.HEADROOM,
-            recovery_usd_micros=rec,
-        )
-        for p, capacity, in_use, kv_in_use, kv_free, static, idle, unmeas, estimated, gap, warm, rec in zip(
-            pis,
-            cols.capacity.tolist(),
-            cols.in_use.tolist(),
-            cols.kv_in_use.tolist(),
-            cols.kv_free.tolist(),
-            cols.static.tolist(),
-            cols.idle.tolist(),
-            cols.unmeasured.tolist(),
-            cols.estimated.tolist(),
-            cols.gap.tolist(),
-            cols.warm.tolist(),
-            cols.recovery.tolist(),
-            strict=True,
-        )
-    ]
-    if keys is not None:
-        kv, static, key = cols.entry_kv.tolist(), cols.entry_static.tolist(), cols.entry_key.tolist()
-        for start, length in zip(*(a.tolist() for a in runs(cols.entry_row)), strict=True):
-            row = int(cols.entry_row[start])
-            splits[row].lines = {
-                keys[key[i]]: Components(kv[i], static[i]) for i in range(start, start + length)
-            }
-    return splits

@@ -25,15 +25,26 @@ transfers and splits faster than a ``text[]``, which the driver parses element b
 
 
 _GPUS_BY_POOL_INTERVAL = """
-SELECT CAST(extract(epoch FROM interval_start) AS BIGINT), pool,
-       string_agg(gpu_uuid COLLATE "C", E'\\x1f' ORDER BY gpu_uuid COLLATE "C"),
-       sum(fb_used_bytes), count(fb_used_bytes),
+WITH gpus AS (
+  SELECT interval_start, pool,
+         string_agg(gpu_uuid COLLATE "C", E'\\x1f' ORDER BY gpu_uuid COLLATE "C") AS uuids,
+         sum(fb_used_bytes) AS fb, count(fb_used_bytes) AS fb_count
+  FROM gpu_samples
+  WHERE pool IS NOT NULL AND interval_start >= :start AND interval_start < :end AND cluster = :cluster
+  GROUP BY interval_start, pool
+), engines AS (
+  SELECT interval_start, pool, count(*) AS n, sum(kv_capacity_tokens) AS capacity,
+         count(kv_capacity_tokens) AS known
+  FROM kv_samples
+  WHERE interval_start >= :start AND interval_start < :end AND cluster = :cluster
+  GROUP BY interval_start, pool
+)
+SELECT CAST(extract(epoch FROM g.interval_start) AS BIGINT), g.pool, g.uuids, g.fb, g.fb_count,
        EXISTS (SELECT 1 FROM tenant_usage u
                WHERE u.interval_start = g.interval_start AND u.pool = g.pool AND u.cluster = :cluster
-                 AND u.kv_token_seconds > 0)
-FROM gpu_samples g
-WHERE pool IS NOT NULL AND interval_start >= :start AND interval_start < :end AND cluster = :cluster
-GROUP BY interval_start, pool
+                 AND u.kv_token_seconds > 0),
+       coalesce(e.n, 0), e.capacity, coalesce(e.known, 0)
+FROM gpus g LEFT JOIN engines e ON e.interval_start = g.interval_start AND e.pool = g.pool
 """
 
 
@@ -47,46 +58,32 @@ def detection_inputs(
     Grouped by the database, one row per pool-interval: a fleet has a thousand GPU rows per interval,
     and reading them one by one was a fifth of the attribution job. The mean is the exact integer sum
     over the count, divided here (one correctly rounded division, as ``sum(used) / len(used)``)."""
-    grouped: dict[tuple[int, str], tuple[tuple[str, ...], int, int]] = {}
-    serving: set[tuple[int, str]] = set()
     if is_postgres(session):
-        gpu_rows = session.execute(
-            text(_GPUS_BY_POOL_INTERVAL), {"start": start, "end": end, "cluster": cluster}
+        return _grouped_by_postgres(session, start, end, cluster)
+    grouped: dict[tuple[int, str], tuple[tuple[str, ...], int, int]] = {}
+    g = GpuSample
+    where = (g.pool.is_not(None), g.interval_start >= start, g.interval_start < end, g.cluster == cluster)
+    for at, pool, uuid, fb_used in session.execute(
+        select(epoch(g.interval_start), g.pool, g.gpu_uuid, g.fb_used_bytes).where(*where)
+    ):
+        gpus, fb, n = grouped.get((int(at), str(pool)), ((), 0, 0))
+        if uuid not in gpus:
+            gpus = tuple(sorted((*gpus, uuid)))
+        if fb_used is not None:
+            fb, n = fb + int(fb_used), n + 1
+        grouped[(int(at), str(pool))] = (gpus, fb, n)
+    u = TenantUsage
+    served_rows = session.execute(
+        select(epoch(u.interval_start), u.pool)
+        .where(
+            u.interval_start >= start,
+            u.interval_start < end,
+            u.kv_token_seconds > 0,
+            u.cluster == cluster,
         )
-        # the UUIDs come sorted by code point (C collation), as Python sorts, a GPU's parts side by side;
-        # most intervals repeat an earlier one's GPUs
-        seen: dict[str, tuple[str, ...]] = {}
-        for at, pool, joined, fb, n, served in gpu_rows:
-            gpus = seen.get(joined)
-            if gpus is None:
-                gpus = seen[joined] = tuple(dict.fromkeys(joined.split(UUID_SEPARATOR)))
-            grouped[(int(at), str(pool))] = (gpus, int(fb or 0), int(n))
-            if served:
-                serving.add((int(at), str(pool)))
-    else:
-        g = GpuSample
-        where = (g.pool.is_not(None), g.interval_start >= start, g.interval_start < end, g.cluster == cluster)
-        for at, pool, uuid, fb_used in session.execute(
-            select(epoch(g.interval_start), g.pool, g.gpu_uuid, g.fb_used_bytes).where(*where)
-        ):
-            gpus, fb, n = grouped.get((int(at), str(pool)), ((), 0, 0))
-            if uuid not in gpus:
-                gpus = tuple(sorted((*gpus, uuid)))
-            if fb_used is not None:
-                fb, n = fb + int(fb_used), n + 1
-            grouped[(int(at), str(pool))] = (gpus, fb, n)
-        u = TenantUsage
-        served_rows = session.execute(
-            select(epoch(u.interval_start), u.pool)
-            .where(
-                u.interval_start >= start,
-                u.interval_start < end,
-                u.kv_token_seconds > 0,
-                u.cluster == cluster,
-            )
-            .distinct()
-        )
-        serving = {(int(at), str(pool)) for at, pool in served_rows}
+        .distinct()
+    )
+    serving = {(int(at), str(pool)) for at, pool in served_rows}
     k = KvSample
     kv_rows = session.execute(
         select(
@@ -105,18 +102,49 @@ def detection_inputs(
     out = []
     for (at, pool), (uuids, fb_sum, fb_count) in sorted(grouped.items()):
         n, capacity = engines.get((at, pool), (0, None))
-        out.append(
-            PoolInterval(
-                pool=pool,
-                start_s=at,
-                gpus=uuids,
-                engines=n,
-                kv_capacity_tokens=capacity,
-                fb_used_bytes=fb_sum / fb_count if fb_count else None,
-                serving=(at, pool) in serving,
-            )
-        )
+        out.append(_pool_interval(pool, at, uuids, fb_sum, fb_count, n, capacity, (at, pool) in serving))
     return out
+
+
+def _grouped_by_postgres(
+    session: Session, start: datetime, end: datetime, cluster: str
+) -> list[PoolInterval]:
+    """:func:`detection_inputs` in one statement: GPUs, framebuffer, engines and gateway use per
+    pool-interval, grouped and joined by the database (the engines were a second query and a dict)."""
+    rows = session.execute(text(_GPUS_BY_POOL_INTERVAL), {"start": start, "end": end, "cluster": cluster})
+    # the UUIDs come sorted by code point (C collation), as Python sorts, a GPU's parts side by side;
+    # most intervals repeat an earlier one's GPUs
+    seen: dict[str, tuple[str, ...]] = {}
+    out = []
+    for at, pool, joined, fb, fb_count, served, n, capacity, known in rows:
+        gpus = seen.get(joined)
+        if gpus is None:
+            gpus = seen[joined] = tuple(dict.fromkeys(joined.split(UUID_SEPARATOR)))
+        kv = int(capacity or 0) if known else None
+        out.append(_pool_interval(str(pool), int(at), gpus, int(fb or 0), int(fb_count), int(n), kv, served))
+    out.sort(key=lambda p: (p.start_s, p.pool))
+    return out
+
+
+def _pool_interval(
+    pool: str,
+    at: int,
+    gpus: tuple[str, ...],
+    fb_sum: int,
+    fb_count: int,
+    engines: int,
+    capacity: int | None,
+    serving: bool,
+) -> PoolInterval:
+    return PoolInterval(
+        pool=pool,
+        start_s=at,
+        gpus=gpus,
+        engines=engines,
+        kv_capacity_tokens=capacity,
+        fb_used_bytes=fb_sum / fb_count if fb_count else None,
+        serving=bool(serving),
+    )
 
 
 def pools_with_engines(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from attribution.store.expressions import AnyRow, between, epoch, table_of
@@ -40,14 +40,20 @@ def gpu_counts(
             t.c.gpu_type,
             t.c.pool,
             unplaced,
-            func.sum(case((whole, 1), else_=0)).label("gpus"),
-            func.coalesce(func.sum(t.c.gpu_share_ppm), 0).label("share_ppm"),
+            # sums cast to bigint: Postgres sums integers as numeric, which arrives as one Decimal per
+            # value (a month's rows held 325 MiB); an int is exact too, and a small one is shared
+            cast(func.sum(case((whole, 1), else_=0)), BigInteger).label("gpus"),
+            cast(func.coalesce(func.sum(t.c.gpu_share_ppm), 0), BigInteger).label("share_ppm"),
             func.count(fb).label("measured_gpus"),
             # whole MiB, half up, in integers: Postgres' round(double) rounds half to even, SQLite's half up
-            func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0).label("measured_mib"),
+            cast(func.coalesce(func.sum((fb + MIB_BYTES // 2) // MIB_BYTES), 0), BigInteger).label(
+                "measured_mib"
+            ),
             # whole GPUs whose board power dcgm reported, and its sum (a part's row repeats its GPU's)
             func.count(case((whole, t.c.power_milliwatts), else_=None)).label("powered_gpus"),
-            func.coalesce(func.sum(case((whole, t.c.power_milliwatts), else_=None)), 0).label("milliwatts"),
+            cast(
+                func.coalesce(func.sum(case((whole, t.c.power_milliwatts), else_=None)), 0), BigInteger
+            ).label("milliwatts"),
         )
         .where(between(GpuSample, start, end), t.c.gpu_type.is_not(None), t.c.cluster == cluster)
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)

@@ -35,13 +35,15 @@ def non_idle_weights_outside(
             key = (str(tenant), str(tier))
             weights[key] = weights.get(key, 0) + int(amount)
     # a telemetry gap's missing tenants weigh their non-idle cost, held by __unmeasured__: the pool
-    # interval's unmeasured amount (zero outside gaps), as the model's weights hold it in the window
+    # interval's unmeasured amount (zero outside gaps), as the model's weights hold it in the window.
+    # Only gap intervals are read (``<> 0``, the predicate of the partial index ix_pool_costs_unmeasured):
+    # a pool whose sum would be 0 is left out either way, so the weights are those of every row
     p = PoolCost.__table__
     column = p.c.interval_start
     gaps = session.execute(
         select(p.c.pool, func.sum(p.c.unmeasured_usd_micros))
         .where(column >= period_start, column < period_end, (column < start) | (column >= end))
-        .where(p.c.cluster == cluster)
+        .where(p.c.cluster == cluster, p.c.unmeasured_usd_micros != 0)
         .group_by(p.c.pool)
     ).all()
     for pool, amount in gaps:

@@ -102,9 +102,9 @@ def test_the_job_builds_the_same_pool_intervals(
     with factory() as session:
         gpus, kv = gpu_counts(session, START, DAY_END), kv_samples(session, START, DAY_END)
         by_rows = build_inputs(
-            settings, START, DAY_END, group_telemetry(gpus, kv, tenant_usage(session, START, DAY_END))
+            settings, START, DAY_END, group_telemetry(gpus, tenant_usage(session, START, DAY_END)), kv
         )
-        bare = build_inputs(settings, START, DAY_END, group_telemetry(gpus, kv, ()))
+        bare = build_inputs(settings, START, DAY_END, group_telemetry(gpus), kv)
         columns = usage_columns(session, START, DAY_END)
     assert all(not p.usage for p in bare.pool_intervals)
     assert sum(len(p.usage) for p in by_rows.pool_intervals) > 0

@@ -38,17 +38,21 @@ def model_on_truth(
     gpus: dict[tuple[str, str], int] = {(p.gpu_key, p.name): p.gpus for p in spec.pools}
     for gpu_key, count in spec.unallocated_gpus.items():
         gpus[(gpu_key, UNALLOCATED)] = count
-    telemetry: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, [], {}))
+    telemetry: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, {}))
+    kv_rows = []
     with Path(history.truth_pool_intervals_path).open() as fh:
         for row in csv.DictReader(fh):
             ts, pool = _ts(row["interval_start"]), pools[row["pool"]]
             telemetry[ts].gpus = dict(gpus)
-            telemetry[ts].kv.append(
+            kv_rows.append(
                 (
+                    ts,
                     row["pool"],
+                    "truth",
                     float(row["mean_kv_usage_ratio"]),
                     pool["kv_capacity_tokens"],
                     pool["kv_bytes_per_token"],
+                    None,
                 )
             )
     with Path(history.truth_intervals_path).open() as fh:
@@ -61,7 +65,7 @@ def model_on_truth(
                 int(row["prompt_tokens"]),
                 int(row["generation_tokens"]),
             )
-    inputs = build_inputs(settings, start, end, telemetry)
+    inputs = build_inputs(settings, start, end, telemetry, kv_rows)
     result = attribute_window(inputs.pool_intervals, inputs.cluster_intervals, policies(settings))
     costs: dict[tuple[str, str], int] = defaultdict(int)
     for (_, _, tenant, tier), comp in result.lines.items():

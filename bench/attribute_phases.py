@@ -1,0 +1,151 @@
+"""The attribute stage of bench-quick, timed per phase, on a database the stages already seeded.
+
+Run: .venv/bin/python bench/attribute_phases.py --database-url postgresql://.../db [--profile]
+
+The database is one that ``bench/scale_stages.py`` simulate, ingest, collect and replicate filled (the
+``--quick`` fleet: 64 GPUs, 50 tenants); it is reused, so before and after read the same rows. The
+attribution outputs are emptied first, then the month is attributed in 30 runs of 24 h as the attribute
+stage does, each call ``run_attribution`` makes timed by wrapping it. Prints a JSON of the total, the raw
+``GROUP BY`` ceiling of the same rows (min of two before and one after), peak RSS, each phase's seconds
+and an md5 of every column of each output table in key order (equal md5s: the money did not move).
+Destructive for that database's attribution outputs; a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import resource
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_attribute import MONTH_START, raw_group_by  # noqa: E402
+from scale_stages import settings_of  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from attribution.ledger import attribute as job  # noqa: E402
+from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
+
+OUTPUTS = (
+    "attributed_costs",
+    "pool_costs",
+    "cluster_costs",
+    "daily_line_sums",
+    "incidents",
+    "attribution_runs",
+    "periods",
+    "correction_lines",
+    "dirty_windows",
+)
+#: table -> its key, the order its md5 is taken in
+KEYED = {
+    "attributed_costs": "interval_start, pool, tenant, tier, cluster",
+    "pool_costs": "interval_start, pool, cluster",
+    "cluster_costs": "interval_start, cluster",
+    "daily_line_sums": "day_start, pool, tenant, tier, cluster",
+    "incidents": "pool, start_at, cluster",
+}
+#: when a row was written, not what it says
+UNCOMPARED = {"detected_at"}
+
+
+def timed(name: str, times: dict[str, float]) -> None:
+    """Wrap the job module's ``name`` so its calls add to ``times[name]`` (none: older code lacks it)."""
+    call: Callable[..., Any] | None = getattr(job, name, None)
+    if call is None:
+        return
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+
+    setattr(job, name, wrapper)
+
+
+def md5s(url: str) -> dict[str, str]:
+    out = {}
+    with make_engine(url).connect() as conn:
+        for table, key in KEYED.items():
+            columns = conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+                    "ORDER BY ordinal_position"
+                ),
+                {"t": table},
+            ).scalars()
+            row = "||'|'||".join(f"coalesce({c}::text, '~')" for c in columns if c not in UNCOMPARED)
+            query = f"SELECT count(*) || ':' || coalesce(md5(string_agg({row}, E'\\n' ORDER BY {key})), '') "
+            out[table] = str(conn.execute(text(query + f"FROM {table}")).scalar())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--chunk-hours", type=int, default=24)
+    parser.add_argument("--profile", action="store_true", help="print the 40 most costly functions")
+    args = parser.parse_args()
+    url, start = args.database_url, MONTH_START
+    end = start + timedelta(days=args.days)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(OUTPUTS)}"))
+    times: dict[str, float] = {}
+    for name in ("find_incidents", "period_scope", "line_rows", "_set_covered", "replace_window"):
+        timed(name, times)
+    for name in ("replace_window_values", "refresh_rollups", "_pool_rows", "record_incidents"):
+        timed(name, times)
+    for name in ("usage_columns", "gpu_counts", "kv_samples", "group_telemetry", "build_inputs"):
+        timed(name, times)
+    for name in ("attribute_window_columns", "intervals_with_status", "issue_corrections"):
+        timed(name, times)
+    ceiling = min(raw_group_by(url, start, end)[0] for _ in range(2))
+    settings = settings_of({"gpus": 64, "tenants": 50, "chunk_intervals": 60}, url, "http://127.0.0.1:9")
+    factory = make_sessionmaker(engine)
+    profiler = cProfile.Profile() if args.profile else None
+    load_before = os.getloadavg()[0]
+    began = time.perf_counter()
+    t = start
+    if profiler:
+        profiler.enable()
+    while t < end:
+        summary = job.run_attribution(settings, factory, t, min(t + timedelta(hours=args.chunk_hours), end))
+        assert summary.total_usd_micros == summary.cluster_cost_usd_micros
+        t += timedelta(hours=args.chunk_hours)
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - began
+    load_after = os.getloadavg()[0]
+    ceiling = min(ceiling, raw_group_by(url, start, end)[0])
+    result = {
+        "attribute_seconds": round(seconds, 1),
+        "raw_group_by_seconds": round(ceiling, 2),
+        "ratio": round(seconds / ceiling, 1),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "load_average_1m": [round(load_before, 1), round(load_after, 1)],
+        "phases_seconds": {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])},
+        "md5": md5s(url),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    print(json.dumps(result, indent=2))
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
+if __name__ == "__main__":
+    main()
