@@ -10,6 +10,7 @@ Usage comes as columns too (``model/vectorized_usage.py``), grouped the same way
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from itertools import pairwise
@@ -106,13 +107,20 @@ def _usage_by_grain(
     for i, (lo, hi) in enumerate(pairwise(bounds)):
         tenant, tier = usage.keys[int(k[lo])]
         out[(int(g[lo]), usage.pools[int(p[lo])], tenant, tier)] = (
-            math.fsum(seconds[lo:hi]),
+            _normal(math.fsum(seconds[lo:hi])),
             counts[0][i],
             counts[1][i],
             counts[2][i],
             any_flag[i],
         )
     return out
+
+
+def _normal(seconds: float) -> float:
+    """``seconds``, or 0.0 where it is subnormal (below 2.2e-308 token-seconds: no physical amount). A
+    stored subnormal breaks the analyst views: Postgres raises "value out of range: underflow" where
+    a float division rounds to zero, as ``kv_byte_seconds / <bytes in a GiB-hour>`` does for one."""
+    return 0.0 if abs(seconds) < sys.float_info.min else seconds
 
 
 def line_rows(

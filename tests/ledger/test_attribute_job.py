@@ -6,16 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.ledger.attribute import run_attribution
 from attribution.reports.chargeback import build_chargeback
-from attribution.store.tables import ClusterCost
+from attribution.store.tables import AttributedCost, ClusterCost
 from tests.builders import (
     T0,
     create_gpu_rows,
     create_kv_rows,
+    create_usage_row,
     small_cluster_settings,
     store,
 )
@@ -153,3 +154,23 @@ def test_tiers_sum_to_the_bill_and_long_context_costs_more_per_request(
     # request it pays less than memory-time alone would say, but the long-context request still costs more
     assert long_ctx.usd_per_request > short_ctx.usd_per_request
     assert long_ctx.gib_hours_per_request > 10 * short_ctx.gib_hours_per_request
+
+
+def test_subnormal_token_seconds_are_stored_as_zero_and_the_analyst_views_read_them(
+    pg_tx: sessionmaker[Session],
+) -> None:
+    """A gateway figure of 5e-324 token-seconds (subnormal) would make ``daily_tenant_costs`` raise
+    "value out of range: underflow" (its GiB-hour division rounds to zero): it is stored as 0.0."""
+    usage = [*usage_rows(), create_usage_row(0, "tiny", "0-4k", 5e-324)]
+    store(pg_tx, create_gpu_rows(MINUTES), create_kv_rows(MINUTES, consistent_usage_ratios(usage)), usage)
+    run_attribution(small_cluster_settings(), pg_tx, T0, T0 + timedelta(minutes=MINUTES))
+    with pg_tx() as session:
+        stored = session.execute(
+            select(AttributedCost.kv_token_seconds, AttributedCost.kv_byte_seconds).where(
+                AttributedCost.tenant == "tiny"
+            )
+        ).all()
+        view = session.execute(text("SELECT memory_gib_hours FROM daily_tenant_costs WHERE tenant = 'tiny'"))
+        memory_gib_hours = view.all()
+    assert stored and all(row == (0.0, 0.0) for row in stored)
+    assert memory_gib_hours == [(0.0,)]
