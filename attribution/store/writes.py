@@ -58,10 +58,14 @@ def replace_window(
 ) -> int:
     """Delete one cluster's rows of a table in ``[start, end)`` and insert ``rows`` (that cluster's): a
     re-run replaces, never adds, and never touches another cluster's window."""
-    table = table_of(model)
+    _delete_window(session, table_of(model), start, end, cluster)
+    return copy_insert(session, model, rows)
+
+
+def _delete_window(session: Session, table: Table, start: datetime, end: datetime, cluster: str) -> None:
+    """Delete ``cluster``'s rows of ``table`` in ``[start, end)``: the first half of a replace."""
     column = table.c.interval_start
     session.execute(delete(table).where(column >= start, column < end, table.c.cluster == cluster))
-    return copy_insert(session, model, rows)
 
 
 def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -340,8 +344,7 @@ def replace_window_values(
         return replace_window(
             session, model, start, end, [dict(zip(names, r, strict=True)) for r in rows], cluster=cluster
         )
-    column = table.c.interval_start
-    session.execute(delete(table).where(column >= start, column < end, table.c.cluster == cluster))
+    _delete_window(session, table, start, end, cluster)
     _copy_into(session, table, [table.c[n] for n in names], rows)
     return len(rows)
 
