@@ -122,6 +122,7 @@ def test_metrics_count_requests_by_route_template(api: Api) -> None:
         assert api.get("/v1/chargeback", **window).status_code == 200
     api.get("/v1/tenants/acme/usage", **window)
     api.get("/v1/chargeback", key=None, **window)
+    api.get("/v1/nothing-here/123", key=None)
     response = api.get("/metrics", key=None)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -131,6 +132,10 @@ def test_metrics_count_requests_by_route_template(api: Api) -> None:
     assert 'attribution_api_request_duration_seconds_count{method="GET",route="/v1/chargeback"} 4.0' in text
     assert "# TYPE attribution_api_request_duration_seconds histogram" in text
     assert "attribution_api_window_reads_total 1.0" in text  # three chargebacks, one read of the window
+    # a path no route matches: one label for all of them (never the raw path), with the status sent
+    assert 'attribution_api_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    assert "/v1/nothing-here" not in text
+    assert "attribution_api_requests_in_progress 1.0" in text  # this /metrics request only
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
