@@ -9,8 +9,9 @@ attribution outputs are emptied first, then the month is attributed in 30 runs o
 stage does, each call ``run_attribution`` makes timed by wrapping it. Prints a JSON of the total, the raw
 ``GROUP BY`` ceiling of the same rows (min of two before and one after), peak RSS, each phase's seconds
 and an md5 of every column of each output table in key order (equal md5s: the money did not move).
-``runs`` gives each 24-hour run's seconds; ``--per-run`` its phases too, and ``--statements`` its costliest
-SQL statements: whether a later run of the period costs more than the first, and in what.
+``runs`` gives each 24-hour run's wall and CPU seconds; ``--per-run`` its phases too, and
+``--statements`` its costliest SQL statements: whether a later run of the period costs more than the
+first, and in what.
 Destructive for that database's attribution outputs; a benchmark, not a test.
 """
 
@@ -94,13 +95,19 @@ def timed_statements(engine: Engine, seconds: dict[str, float]) -> None:
         seconds[key] = seconds.get(key, 0.0) + spent
 
 
-def run_record(run: int, seconds: float, before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+def run_record(
+    run: int, seconds: float, cpu_seconds: float, before: dict[str, float], after: dict[str, float]
+) -> dict[str, Any]:
     """One run's seconds and what each phase took in it (the phases' totals after less before): a later
-    run of a period that costs more than the first shows here, with the phase that grew."""
+    run of a period that costs more than the first shows here, with the phase that grew. The process's
+    CPU seconds beside the wall time: on a shared machine a run's wall time follows the load (every phase
+    slower alike, the pure-Python ones too), its CPU time does not."""
     phases = {k: round(v - before.get(k, 0.0), 3) for k, v in after.items()}
     return {
         "run": run,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "phases_seconds": dict(sorted(phases.items(), key=lambda kv: -kv[1])),
     }
 
@@ -168,10 +175,11 @@ def main() -> None:
     if profiler:
         profiler.enable()
     while t < end:
-        before, run_began = dict(times), time.perf_counter()
+        before, run_began, cpu_began = dict(times), time.perf_counter(), time.process_time()
         summary = job.run_attribution(settings, factory, t, min(t + timedelta(hours=args.chunk_hours), end))
         assert summary.total_usd_micros == summary.cluster_cost_usd_micros
-        runs.append(run_record(len(runs) + 1, time.perf_counter() - run_began, before, times))
+        cpu_seconds = time.process_time() - cpu_began
+        runs.append(run_record(len(runs) + 1, time.perf_counter() - run_began, cpu_seconds, before, times))
         if statements:
             runs[-1]["statements_seconds"] = costliest(statements)
             statements.clear()
@@ -188,7 +196,7 @@ def main() -> None:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "load_average_1m": [round(load_before, 1), round(load_after, 1)],
         "phases_seconds": {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])},
-        "runs": runs if args.per_run else {r["run"]: r["seconds"] for r in runs},
+        "runs": runs if args.per_run else {r["run"]: [r["seconds"], r["cpu_seconds"]] for r in runs},
         "md5": md5s(url),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
