@@ -59,6 +59,7 @@ clean:
 # by --stage-seconds (docs/performance.md, "Full size"). The side benches run at reduced sizes: the scale
 # scenario already serves the full month's chargeback to 50 clients.
 bench: venv services
+	@bash scripts/ensure-wrk.sh || echo "the API stage runs without wrk: its Python clients only"
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_collect.py --rows 100000 --repeat 2
 	$(BIN)/python bench/bench_api.py --requests 1000 --max-seconds 30
@@ -71,4 +72,5 @@ bench-scaling: venv services
 
 # The scale scenario at a size CI could afford (64 GPUs, 50 tenants, 2 h simulated; about 3 minutes).
 bench-quick: venv services
+	@bash scripts/ensure-wrk.sh || echo "the API stage runs without wrk: its Python clients only"
 	$(BIN)/python bench/bench_scale.py --quick

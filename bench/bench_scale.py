@@ -261,6 +261,23 @@ def _fetch_only_rate(st: dict[str, Any]) -> int | None:
     return round(collect["rows"] / collect["fetch_only_seconds"])
 
 
+def _wrk_summary(figures: dict[str, Any] | None) -> dict[str, Any]:
+    """The warm month under wrk (issue 14's p99 and throughput against the constant body), if measured."""
+    if not figures:
+        return {"api_wrk": "not measured (wrk missing: scripts/ensure-wrk.sh)"}
+    month = figures["month"]
+    return {
+        "api_wrk_connections": figures["connections"],
+        "api_wrk_month_requests_per_second": month["requests_per_second"],
+        "api_wrk_month_p50_ms": month["p50_ms"],
+        "api_wrk_month_p99_ms": month["p99_ms"],
+        "api_wrk_constant_p99_ms": figures["constant"]["p99_ms"],
+        "api_wrk_constant_asgi_p99_ms": figures["constant_asgi"]["p99_ms"],
+        "api_wrk_month_over_constant": figures["month_over_constant"],
+        "api_wrk_month_over_constant_asgi": figures["month_over_constant_asgi"],
+    }
+
+
 def summary(out: dict[str, Any]) -> dict[str, Any]:
     """The headline figures and ratios, from the stages' own; None where a stage did not finish."""
     st = out["stages"]
@@ -302,6 +319,7 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
         "api_chargeback_month_p50_ms": warm.get("p50_ms"),
         "api_chargeback_month_p99_ms": warm.get("p99_ms"),
         "api_chargeback_month_cold_p50_ms": cold.get("p50_ms"),
+        **_wrk_summary(fig("api", "wrk")),
         "on_demand_span_seconds": od,
         "on_demand_month_seconds_scaled_linearly": round(on_demand_month) if on_demand_month else None,
         "ratio_on_demand_month_to_api_p50": _ratio(

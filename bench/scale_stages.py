@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -287,7 +288,12 @@ def _server_peak_rss_mib(port: int) -> int | None:
 
 def api(args: dict[str, Any]) -> dict[str, Any]:
     """``GET /v1/chargeback?period=`` of the month with a finance key: 50 clients at once on a fresh
-    server (cold), then ``requests`` more (warm), each bounded by ``max_seconds``; bench_api's load."""
+    server (cold), then ``requests`` more (warm), each bounded by ``max_seconds``; bench_api's load.
+
+    Then, where wrk is installed (scripts/ensure-wrk.sh), the warm month under wrk with as many
+    connections as clients, against the same server returning a constant body of the same size
+    (through the router, and from middleware where the warm chargeback is answered): issue 14's
+    figures. A Python client on the same two cores measures mostly itself; wrk does not."""
     from bench_api import load, server
 
     from attribution.localprom import free_port
@@ -302,14 +308,42 @@ def api(args: dict[str, Any]) -> dict[str, Any]:
     with server(args["url"], port) as base:
         cold = load(base, [job] * args["clients"], args["clients"], args["max_seconds"])
         warm = load(base, [job] * args["requests"], args["clients"], args["max_seconds"])
+        under_wrk = None
+        if shutil.which("wrk"):
+            under_wrk = _wrk_figures(base, args["period"], finance, args["clients"])
         server_rss = _server_peak_rss_mib(port)
     return {
         "period": args["period"],
         "clients": args["clients"],
         "cold": cold,
         "warm": warm,
+        "wrk": under_wrk,
         "server_peak_rss_mib": server_rss,
     }
+
+
+WRK_SECONDS = 10
+
+
+def _wrk_figures(base: str, period: str, token: str, connections: int) -> dict[str, Any]:
+    """The warm month, then the constant bodies of its size, each for WRK_SECONDS under wrk."""
+    import requests
+    from wrk_load import wrk
+
+    month, auth = f"{base}/v1/chargeback?period={period}", {"Authorization": f"Bearer {token}"}
+    size = len(requests.get(month, headers=auth, timeout=600).content)
+    figures = {
+        "connections": connections,
+        "seconds": WRK_SECONDS,
+        "body_bytes": size,
+        "month": wrk(month, auth, connections, WRK_SECONDS),
+        "constant": wrk(f"{base}/__bench/constant?bytes={size}", {}, connections, WRK_SECONDS),
+        "constant_asgi": wrk(f"{base}/__bench/constant-asgi?bytes={size}", {}, connections, WRK_SECONDS),
+    }
+    rate = figures["month"]["requests_per_second"]
+    figures["month_over_constant"] = round(rate / figures["constant"]["requests_per_second"], 3)
+    figures["month_over_constant_asgi"] = round(rate / figures["constant_asgi"]["requests_per_second"], 3)
+    return figures
 
 
 STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

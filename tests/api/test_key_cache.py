@@ -83,3 +83,43 @@ def test_zero_seconds_checks_every_request() -> None:
     cache = KeyCache(0)
     assert [cache.principal("t", verify) for _ in range(3)] == [principal] * 3
     assert checks == ["t", "t", "t"]
+
+
+def test_a_kept_key_is_refreshed_ahead_of_its_bound_by_one_request_not_all() -> None:
+    """Past half the bound one warm caller per half-bound is sent to re-verify while the others are
+    served; the route re-verifies; the bound holds: nothing is served from memory once it is reached."""
+    now = [0.0]
+    checks: list[str] = []
+    principal = Principal("k", frozenset({"finance"}))
+
+    def verify(token: str) -> Principal:
+        checks.append(token)
+        return principal
+
+    cache = KeyCache(4.0, clock=lambda: now[0])
+    assert cache.kept("t") is None  # never verified
+    assert cache.principal("t", verify) == principal and checks == ["t"]
+    now[0] = 1.9
+    assert [cache.kept("t") for _ in range(3)] == [principal] * 3  # fresh: all from memory
+    assert cache.principal("t", verify) == principal and checks == ["t"]  # the route keeps it too
+    now[0] = 2.0  # half the bound: one caller is sent to the route, the rest still served
+    assert [cache.kept("t") for _ in range(4)] == [None, principal, principal, principal]
+    assert cache.principal("t", verify) == principal and checks == ["t", "t"]  # the route verifies again
+    now[0] = 3.9  # verified 1.9 s ago: fresh again, nobody is sent
+    assert [cache.kept("t") for _ in range(3)] == [principal] * 3
+    now[0] = 4.5  # past half again, and nobody verified: one more caller is sent
+    assert [cache.kept("t") for _ in range(2)] == [None, principal]
+    now[0] = 6.0  # the bound since the last verification: nothing from memory, whatever the claims
+    assert [cache.kept("t") for _ in range(3)] == [None, None, None]
+
+
+def test_a_revoked_key_found_on_refresh_is_dropped() -> None:
+    now = [0.0]
+    principal = Principal("k", frozenset({"finance"}))
+    answers: list[Principal | None] = [principal, None]
+    cache = KeyCache(4.0, clock=lambda: now[0])
+    assert cache.principal("t", lambda _: answers.pop(0)) == principal
+    now[0] = 2.5
+    assert cache.kept("t") is None  # sent to the route
+    assert cache.principal("t", lambda _: answers.pop(0)) is None  # revoked meanwhile: refused
+    assert [cache.kept("t") for _ in range(2)] == [None, None]  # and no longer kept
