@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.model.incidents import Incident, PoolInterval, detect_incidents
+from attribution.model.incidents import FB_SERVING_FRACTION, Incident, PoolInterval, detect_incidents
 from attribution.model.vectorized_incidents import (
     PoolIntervalColumns,
     detect_incident_columns,
@@ -128,6 +128,25 @@ def test_the_rule_is_exercised() -> None:
     assert [(i.pool, i.start_s, i.end_s, i.cause) for i in expected] == [
         ("a", window[0], window[0] + 3 * STEP, "engine_absent,reloading"),
         ("b", window[0], window[0] + 2 * STEP, "kv_capacity_zero,reloading"),
+    ]
+    assert with_gpus(detect_incident_columns(columns(grid), *window, STEP, POOLS), grid) == expected
+
+
+def test_the_serving_level_and_the_filling_bound_are_the_references() -> None:
+    """The serving level ignores intervals whose KV capacity is zero (pool ``a``: 100 GB there, 70 GB
+    when serving, so 70 GB after the absence is serving, not filling), and a mean exactly at the serving
+    fraction is not filling (pool ``b``: 0.95 x 70 GB is 66.5 GB exactly as a float)."""
+    zero_full: Cell = (("GPU-1",), 1, 1, 0, 1, 100_000_000_000, False)
+    absent: Cell = (("GPU-1",), 0, 0, 0, 1, 0, False)
+    up: Cell = (("GPU-1",), 1, 1, 1000, 1, SERVING_FB, False)
+    at_bound: Cell = (("GPU-1",), 1, 1, 1000, 1, 66_500_000_000, False)
+    assert FB_SERVING_FRACTION * SERVING_FB == 66_500_000_000.0
+    grid = {"a": {9: zero_full, 10: absent, 11: up, 12: up}, "b": {10: absent, 11: at_bound, 12: up}}
+    window = (T0 + CONTEXT * STEP, T0 + 20 * STEP)
+    expected = detect_incidents(objects(grid), *window, STEP, POOLS)
+    assert [(i.pool, i.start_s, i.end_s, i.cause) for i in expected] == [
+        ("a", window[0], window[0] + STEP, "engine_absent"),
+        ("b", window[0], window[0] + STEP, "engine_absent"),
     ]
     assert with_gpus(detect_incident_columns(columns(grid), *window, STEP, POOLS), grid) == expected
 
