@@ -1,6 +1,7 @@
 """The attribute stage of bench-quick, timed per phase, on a database the stages already seeded.
 
 Run: .venv/bin/python bench/attribute_phases.py --database-url postgresql://.../db [--profile]
+     [--per-run [--statements]]
 
 The database is one that ``bench/scale_stages.py`` simulate, ingest, collect and replicate filled (the
 ``--quick`` fleet: 64 GPUs, 50 tenants); it is reused, so before and after read the same rows. The
@@ -8,6 +9,9 @@ attribution outputs are emptied first, then the month is attributed in 30 runs o
 stage does, each call ``run_attribution`` makes timed by wrapping it. Prints a JSON of the total, the raw
 ``GROUP BY`` ceiling of the same rows (min of two before and one after), peak RSS, each phase's seconds
 and an md5 of every column of each output table in key order (equal md5s: the money did not move).
+``runs`` gives each 24-hour run's wall and CPU seconds; ``--per-run`` its phases too, and
+``--statements`` its costliest SQL statements: whether a later run of the period costs more than the
+first, and in what.
 Destructive for that database's attribution outputs; a benchmark, not a test.
 """
 
@@ -32,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_attribute import MONTH_START, raw_group_by  # noqa: E402
 from scale_stages import settings_of  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import Engine, event, text  # noqa: E402
 
 from attribution.ledger import attribute as job  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
@@ -76,6 +80,43 @@ def timed(name: str, times: dict[str, float]) -> None:
     setattr(job, name, wrapper)
 
 
+def timed_statements(engine: Engine, seconds: dict[str, float]) -> None:
+    """Add each SQL statement's seconds to ``seconds``, keyed by its first 100 characters (whitespace
+    folded): which statement of a run grows from run to run. COPY goes past SQLAlchemy, so not here."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(conn: Any, _cursor: Any, _statement: str, *_: Any) -> None:
+        conn.info["statement_began"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        key = " ".join(statement.split())[:100]
+        spent = time.perf_counter() - conn.info.pop("statement_began")
+        seconds[key] = seconds.get(key, 0.0) + spent
+
+
+def run_record(
+    run: int, seconds: float, cpu_seconds: float, before: dict[str, float], after: dict[str, float]
+) -> dict[str, Any]:
+    """One run's seconds and what each phase took in it (the phases' totals after less before): a later
+    run of a period that costs more than the first shows here, with the phase that grew. The process's
+    CPU seconds beside the wall time: on a shared machine a run's wall time follows the load (every phase
+    slower alike, the pure-Python ones too), its CPU time does not."""
+    phases = {k: round(v - before.get(k, 0.0), 3) for k, v in after.items()}
+    return {
+        "run": run,
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "phases_seconds": dict(sorted(phases.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def costliest(seconds: dict[str, float], n: int = 8) -> dict[str, float]:
+    """The ``n`` statements that took longest, with their seconds."""
+    return {k: round(v, 3) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])[:n]}
+
+
 def md5s(url: str) -> dict[str, str]:
     out = {}
     with make_engine(url).connect() as conn:
@@ -99,6 +140,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--chunk-hours", type=int, default=24)
     parser.add_argument("--profile", action="store_true", help="print the 40 most costly functions")
+    parser.add_argument("--per-run", action="store_true", help="each run's phases, not only its seconds")
+    parser.add_argument("--statements", action="store_true", help="with --per-run: each run's costliest SQL")
     args = parser.parse_args()
     url, start = args.database_url, MONTH_START
     end = start + timedelta(days=args.days)
@@ -112,20 +155,34 @@ def main() -> None:
         timed(name, times)
     for name in ("usage_columns", "gpu_counts", "kv_samples", "group_telemetry", "build_inputs"):
         timed(name, times)
-    for name in ("attribute_window_columns", "intervals_with_status", "issue_corrections"):
+    for name in ("attribute_columns", "intervals_with_status", "issue_corrections"):
+        timed(name, times)
+    for name in ("ensure_period", "clear_beyond", "attributable_until", "dirty_windows", "clear_dirty"):
+        timed(name, times)
+    for name in ("closed_until", "insert_all", "tune_for_scans"):
         timed(name, times)
     ceiling = min(raw_group_by(url, start, end)[0] for _ in range(2))
     settings = settings_of({"gpus": 64, "tenants": 50, "chunk_intervals": 60}, url, "http://127.0.0.1:9")
     factory = make_sessionmaker(engine)
+    statements: dict[str, float] = {}
+    if args.statements:
+        timed_statements(engine, statements)
     profiler = cProfile.Profile() if args.profile else None
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
     t = start
+    runs: list[dict[str, Any]] = []
     if profiler:
         profiler.enable()
     while t < end:
+        before, run_began, cpu_began = dict(times), time.perf_counter(), time.process_time()
         summary = job.run_attribution(settings, factory, t, min(t + timedelta(hours=args.chunk_hours), end))
         assert summary.total_usd_micros == summary.cluster_cost_usd_micros
+        cpu_seconds = time.process_time() - cpu_began
+        runs.append(run_record(len(runs) + 1, time.perf_counter() - run_began, cpu_seconds, before, times))
+        if statements:
+            runs[-1]["statements_seconds"] = costliest(statements)
+            statements.clear()
         t += timedelta(hours=args.chunk_hours)
     if profiler:
         profiler.disable()
@@ -139,6 +196,7 @@ def main() -> None:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "load_average_1m": [round(load_before, 1), round(load_after, 1)],
         "phases_seconds": {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])},
+        "runs": runs if args.per_run else {r["run"]: [r["seconds"], r["cpu_seconds"]] for r in runs},
         "md5": md5s(url),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

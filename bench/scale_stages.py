@@ -9,6 +9,7 @@ the Postgres databases are made by the parent, which keeps the throwaway cluster
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import sys
@@ -201,10 +202,15 @@ def attribute(args: dict[str, Any]) -> dict[str, Any]:
     factory = make_sessionmaker(make_engine(args["url"]))
     step = timedelta(hours=args["chunk_hours"])
     lines, total, cluster = 0, 0, 0
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
+    run_seconds: list[list[float]] = []  # each window's wall and process CPU seconds
     t = start
     while t < end:
+        run_began, run_cpu = time.perf_counter(), time.process_time()
         summary = run_attribution(settings, factory, t, min(t + step, end))
+        run_seconds.append(
+            [round(time.perf_counter() - run_began, 2), round(time.process_time() - run_cpu, 2)]
+        )
         lines += summary.lines
         total += summary.total_usd_micros
         cluster += summary.cluster_cost_usd_micros
@@ -220,6 +226,9 @@ def attribute(args: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - began
     return {
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(time.process_time() - cpu_began, 1),
+        "run_seconds": run_seconds,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "chunk_hours": args["chunk_hours"],
         "lines_written": lines,
         "total_usd_micros": total,
