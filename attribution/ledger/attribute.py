@@ -232,10 +232,12 @@ def run_attribution(
         tune_for_scans(session)
         # usage as columns (no object per row); GPUs and KV are a few rows per interval, grouped as before
         usage = usage_columns(session, start, end, cluster)
-        telemetry = group_telemetry(gpu_counts(session, start, end, cluster))
+        gpu_rows = gpu_counts(session, start, end, cluster)
+        telemetry = group_telemetry(gpu_rows)
         check_prices_and_inventory(settings, start, telemetry)
-        inputs = build_inputs(settings, start, end, telemetry, kv_samples(session, start, end, cluster))
-        incidents = find_incidents(session, settings, start, end)
+        kv_rows = kv_samples(session, start, end, cluster)
+        inputs = build_inputs(settings, start, end, telemetry, kv_rows)
+        incidents = find_incidents(session, settings, start, end, (gpu_rows, kv_rows, usage))
         flag_recovering(inputs.pools, incidents, settings.interval_seconds)
         columns, results = attribute_columns(
             inputs.pools,

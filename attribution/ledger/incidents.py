@@ -1,6 +1,7 @@
 """Recovery incidents of an attribution window, written in the attribution run's transaction.
 
-Detection is :func:`attribution.model.incidents.detect_incidents` over the window's collected samples
+Detection is :func:`attribution.model.vectorized_incidents.detect_incident_columns` (the rule of
+:func:`attribution.model.incidents.detect_incidents`, over columns) over what the job read of the window
 (and :data:`CONTEXT_INTERVALS` before it, so a reload whose absence began in the previous window is
 still seen). Incidents are stored cut on the grid every attribution window starts on (the line grain, an
 hour by default), so a run over one hour or over a month stores the same parts; the report joins them.
@@ -13,14 +14,21 @@ the lines' ``recovery`` component, equal to the incidents' cost to the micro-dol
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.model.incidents import Incident, detect_incidents, split_at_grid
+from attribution.ledger.incident_columns import KV_POOL, detection_columns
+from attribution.model.incidents import Incident, split_at_grid
+from attribution.model.vectorized_incidents import detect_incident_columns
 from attribution.model.vectorized_pools import PoolColumns
+from attribution.model.vectorized_usage import UsageColumns
 from attribution.store import incidents as store
+from attribution.store.columns import usage_columns
+from attribution.store.inputs import gpu_counts, kv_samples
 
 #: How far back a pool's engines must have been sampled for their absence to mean "down".
 WATCH_DAYS = 7
@@ -28,17 +36,50 @@ WATCH_DAYS = 7
 CONTEXT_INTERVALS = 10
 
 
-def find_incidents(session: Session, settings: Settings, start: datetime, end: datetime) -> list[Incident]:
-    """The incidents of ``[start, end)`` from the collected samples, cut on the run grid."""
+def find_incidents(
+    session: Session,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    window: tuple[Sequence[Any], Sequence[Any], UsageColumns],
+) -> list[Incident]:
+    """The incidents of ``[start, end)``, cut on the run grid. ``window``: the job's reads of ``[start,
+    end)`` (``gpu_counts`` rows, ``kv_samples`` rows, usage columns); the context before it is read here
+    by the same readers, so detection scans no table of the window a second time."""
     step = settings.interval_seconds
     cluster = settings.cluster
-    samples = store.detection_inputs(
-        session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end, cluster
+    before = start - timedelta(seconds=step * CONTEXT_INTERVALS)
+    gpu_rows, kv_rows, usage = window
+    context_kv = kv_samples(session, before, start, cluster)
+    columns = detection_columns(
+        [*gpu_counts(session, before, start, cluster), *gpu_rows],
+        [*context_kv, *kv_rows],
+        [usage_columns(session, before, start, cluster), usage],
     )
-    watched = store.pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end, cluster)
-    found = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
-    # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
-    return split_at_grid(found, max(step, settings.line_grain_seconds))
+    # every pool judged (pools are independent), then only the watched ones kept: a pool whose engines
+    # were sampled in the rows above is watched; the others found down are asked about (a week of scan
+    # per window, for every pool, was most of detection's time)
+    found = detect_incident_columns(
+        columns, int(start.timestamp()), int(end.timestamp()), step, columns.pools
+    )
+    watched = {str(row[KV_POOL]) for rows in (context_kv, kv_rows) for row in rows}
+    if unsure := {i.pool for i in found} - watched:
+        since = start - timedelta(days=WATCH_DAYS)
+        watched |= store.pools_with_engines(session, since, end, cluster, among=unsure)
+    # the GPUs of the incidents found only: one short read each (a window has a few)
+    return split_at_grid(
+        [
+            replace(i, gpus=store.incident_gpus(session, i.pool, _at(i.start_s), _at(i.end_s), cluster))
+            for i in found
+            if i.pool in watched
+        ],
+        # every run starts on this grid (settlement windows and line grains align to it; it divides an hour)
+        max(step, settings.line_grain_seconds),
+    )
+
+
+def _at(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def flag_recovering(pools: PoolColumns, incidents: Sequence[Incident], interval_seconds: int) -> int:

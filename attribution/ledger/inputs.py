@@ -85,7 +85,21 @@ def group_telemetry(
     instead and passes none here). KV samples go to :func:`build_inputs` as they are read."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, {}))
     # rows unpacked by position: a SQLAlchemy row's attribute access costs eight times a tuple's
-    for ts, gpu_type, pool, unplaced, gpu_count, share, measured_count, mib, powered, mw in gpu_count_rows:
+    for (
+        ts,
+        gpu_type,
+        pool,
+        unplaced,
+        gpu_count,
+        share,
+        measured_count,
+        mib,
+        powered,
+        mw,
+        *_,
+    ) in gpu_count_rows:
+        if gpu_type is None:  # outside the catalog: not on the bill (incident detection reads these rows)
+            continue
         tel = by_ts[ts]
         key = (gpu_type, UNMEASURED if unplaced else pool or UNALLOCATED)
         gpus, share_ppm = int(gpu_count), int(share)

@@ -1,4 +1,7 @@
-"""The SQL of recovery incidents: what detection reads from the collected samples, and the incidents table.
+"""The SQL of recovery incidents: the GPUs of the incidents found, the pools watched, the incidents table,
+and :func:`detection_inputs`, detection's inputs as objects from a scan of its own: the attribution job
+detects from the rows it already read (:mod:`attribution.ledger.incident_columns`), and tests hold it to
+the incidents :func:`attribution.model.incidents.detect_incidents` finds over these.
 
 Detection reads only what the GPU and KV collectors already store (``gpu_samples``, ``kv_samples``); the
 cost of an incident is the pool's cost in its intervals from ``pool_costs``, which the pool's lines sum to
@@ -7,7 +10,7 @@ exactly (conservation), so the two never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -147,12 +150,34 @@ def _pool_interval(
     )
 
 
+def incident_gpus(
+    session: Session, pool: str, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> tuple[str, ...]:
+    """The GPUs dcgm sampled in ``pool`` in ``[start, end)`` (an incident's intervals), sorted by code
+    point: read for the incidents found only, not for every pool-interval detection looks at. The
+    collectors write on the interval grid, so the span holds the incident's intervals and no other."""
+    g = GpuSample
+    where = (g.pool == pool, g.interval_start >= start, g.interval_start < end, g.cluster == cluster)
+    return tuple(
+        sorted(str(uuid) for (uuid,) in session.execute(select(g.gpu_uuid).where(*where).distinct()))
+    )
+
+
 def pools_with_engines(
-    session: Session, since: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+    session: Session,
+    since: datetime,
+    end: datetime,
+    cluster: str = DEFAULT_CLUSTER,
+    among: Collection[str] | None = None,
 ) -> set[str]:
-    """Pools an engine of which has a KV sample in ``[since, end)``: the pools whose engines are watched."""
+    """Pools an engine of which has a KV sample in ``[since, end)``: the pools whose engines are watched.
+    ``among``: only these pools are asked about (the job asks about the pools of its incidents only)."""
     k = KvSample
-    where = (k.interval_start >= since, k.interval_start < end, k.cluster == cluster)
+    where = [k.interval_start >= since, k.interval_start < end, k.cluster == cluster]
+    if among is not None:
+        if not among:
+            return set()
+        where.append(k.pool.in_(sorted(among)))
     rows = session.execute(select(k.pool).where(*where).distinct())
     return {pool for (pool,) in rows}
 

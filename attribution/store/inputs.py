@@ -23,12 +23,15 @@ def gpu_counts(
     part whose series could not be placed), counted by the database: the model needs counts, and a fleet
     has a thousand GPU rows per interval. ``gpus`` counts whole GPUs; ``share_ppm`` sums the parts of
     MIG and shared GPUs (parts per million of a GPU). GPUs of a type outside the catalog (``gpu_type``
-    None) are left out: they are not on the bill.
+    None) have rows too, for incident detection (a pool holding GPUs is a pool whatever their type); they
+    are not on the bill, and :func:`attribution.ledger.inputs.group_telemetry` skips them.
 
     ``measured_gpus`` of the whole GPUs reported FB_USED, FB_FREE and FB_RESERVED; ``measured_mib`` is the
     sum of their framebuffer totals, each rounded to whole MiB (the exporter's unit) so averaging cannot
     drift it. Parts take their share of the catalog's total instead (a part's gauges are its own).
     ``powered_gpus`` of the whole GPUs reported their board power, ``milliwatts`` its sum.
+    ``fb_used_bytes`` sums the FB_USED of every row (whole or part) that reported it, ``fb_used_rows``
+    counts them: incident detection's mean framebuffer used per GPU of a pool.
     """
     t = table_of(GpuSample)
     whole = t.c.gpu_share_ppm.is_(None)
@@ -54,8 +57,10 @@ def gpu_counts(
             cast(
                 func.coalesce(func.sum(case((whole, t.c.power_milliwatts), else_=None)), 0), BigInteger
             ).label("milliwatts"),
+            cast(func.coalesce(func.sum(t.c.fb_used_bytes), 0), BigInteger).label("fb_used_bytes"),
+            func.count(t.c.fb_used_bytes).label("fb_used_rows"),
         )
-        .where(between(GpuSample, start, end), t.c.gpu_type.is_not(None), t.c.cluster == cluster)
+        .where(between(GpuSample, start, end), t.c.cluster == cluster)
         .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
     ).all()
 

@@ -18,13 +18,21 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
+from attribution.ledger.incidents import CONTEXT_INTERVALS, WATCH_DAYS, find_incidents
 from attribution.ledger.inputs import build_inputs, group_telemetry
+from attribution.model.incidents import (
+    ENGINE_ABSENT,
+    KV_CAPACITY_ZERO,
+    RELOADING,
+    detect_incidents,
+    split_at_grid,
+)
 from attribution.model.vectorized_usage import UsageColumns, with_usage
 from attribution.store.columns import SLICE_SECONDS, usage_columns, usage_columns_from_rows
 from attribution.store.expressions import epoch
-from attribution.store.incidents import detection_inputs
+from attribution.store.incidents import detection_inputs, pools_with_engines
 from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
-from attribution.store.tables import GpuSample, TenantUsage
+from attribution.store.tables import GpuSample, KvSample, TenantUsage
 from tests.support.simulated import END, START, sim_prometheus, simulated
 from tests.support.simulated_db import simulated_db
 
@@ -157,3 +165,101 @@ def test_incident_inputs_grouped_by_postgres_are_the_rows_grouped_here(
     assert any(len(p.gpus) > 1 for p in found)
     assert {p.serving for p in found} == {True, False}  # both kinds of pool-interval are compared
     assert by_row_path == found
+
+
+def _break_engines(session: Session, pools: list[str], settings: Settings) -> None:
+    """Incidents on the simulated day (never committed): the first pool's engine absent for 5 intervals
+    and reloading (framebuffer at a tenth) for 2, then the same across noon, its absence before noon;
+    the second pool's KV capacity zero for 3 intervals, where its GPUs lost their type (out of the
+    catalog: detection counts them all the same). No gateway usage of the pools broken in those hours."""
+    step = timedelta(seconds=settings.interval_seconds)
+    first, second = pools[0], pools[1]
+    for at in (START + timedelta(hours=2), START + timedelta(hours=12) - 3 * step):
+        span = {"pool": first, "start": at, "end": at + 5 * step, "filled": at + 7 * step}
+        session.execute(
+            text(
+                "DELETE FROM kv_samples WHERE pool = :pool "
+                "AND interval_start >= :start AND interval_start < :end"
+            ),
+            span,
+        )
+        session.execute(
+            text(
+                "UPDATE gpu_samples SET fb_used_bytes = fb_used_bytes / 10 WHERE pool = :pool "
+                "AND interval_start >= :end AND interval_start < :filled"
+            ),
+            span,
+        )
+    zero = {"pool": second, "start": START + timedelta(hours=5), "end": START + timedelta(hours=5) + 3 * step}
+    where = "pool = :pool AND interval_start >= :start AND interval_start < :end"
+    session.execute(text(f"UPDATE kv_samples SET kv_capacity_tokens = 0 WHERE {where}"), zero)
+    session.execute(text(f"UPDATE gpu_samples SET gpu_type = NULL WHERE {where}"), zero)
+    # hour 20: the first pool's engines silent throughout (watched: sampled in the week before), and a
+    # pool with GPUs whose engines were never sampled (not watched: never an incident)
+    hour = {"pool": first, "start": START + timedelta(hours=20), "end": START + timedelta(hours=21)}
+    # and in the context before it, so that only the week before tells it is watched
+    silent = {**hour, "start": START + timedelta(hours=20) - CONTEXT_INTERVALS * step}
+    session.execute(text(f"DELETE FROM kv_samples WHERE {where}"), silent)
+    columns = [
+        c
+        for (c,) in session.execute(
+            text("SELECT column_name FROM information_schema.columns WHERE table_name = 'gpu_samples'")
+        )
+    ]
+    copied = ", ".join({"pool": "'unwatched'", "gpu_uuid": "gpu_uuid || '-u'"}.get(c, c) for c in columns)
+    session.execute(
+        text(
+            f"INSERT INTO gpu_samples ({', '.join(columns)}) SELECT {copied} FROM gpu_samples WHERE {where}"
+        ),
+        hour,
+    )
+    for hour_of_day in (2, 5, 11, 12, 19, 20):
+        session.execute(
+            text(
+                "DELETE FROM tenant_usage WHERE pool IN (:a, :b) AND interval_start >= :start "
+                "AND interval_start < :end"
+            ),
+            {
+                "a": first,
+                "b": second,
+                "start": START + timedelta(hours=hour_of_day),
+                "end": START + timedelta(hours=hour_of_day + 1),
+            },
+        )
+
+
+@pytest.mark.parametrize("postgres_usage", [True, False])
+def test_incidents_from_the_jobs_reads_are_those_of_the_detection_inputs(
+    simulated_day: tuple[Settings, sessionmaker[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_usage: bool,
+) -> None:
+    """find_incidents over the job's own reads (and the same readers over the context) finds what the
+    object detector found over ``detection_inputs`` (its own scan of the samples): the same parts, causes
+    and GPUs, over a day and over an hour whose incident began before it."""
+    settings, factory = simulated_day
+    step = settings.interval_seconds
+    if not postgres_usage:  # the usage reader's row path, the one SQLite takes
+        monkeypatch.setattr("attribution.store.columns.is_postgres", lambda _: False)
+    with factory() as session:  # never committed
+        pools = sorted(session.execute(select(KvSample.pool).distinct()).scalars())
+        _break_engines(session, pools, settings)
+        found = []
+        windows = [(START + timedelta(hours=h), START + timedelta(hours=h + 1)) for h in (12, 20)]
+        for start, end in [(START, DAY_END), *windows]:
+            reads = (
+                gpu_counts(session, start, end),
+                kv_samples(session, start, end),
+                usage_columns(session, start, end),
+            )
+            got = find_incidents(session, settings, start, end, reads)
+            samples = detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
+            watched = pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
+            expected = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
+            assert got == split_at_grid(expected, max(step, settings.line_grain_seconds))
+            found.append(got)
+    day, noon, evening = found
+    assert [i.pool for i in evening] == [pools[0]] and evening[0].causes == (ENGINE_ABSENT,)
+    assert {c for i in day for c in i.causes} == {ENGINE_ABSENT, KV_CAPACITY_ZERO, RELOADING}
+    assert noon[0].start_s == int((START + timedelta(hours=12)).timestamp()) and RELOADING in noon[0].causes
+    assert all(i.gpus for i in day)

@@ -1,0 +1,102 @@
+"""Incident detection's pool-intervals as columns, from the rows the attribution job already read.
+
+The job reads ``gpu_counts`` (GPU rows grouped by interval, type, pool and placement), every KV sample and
+the tenant usage as columns; detection needs, per pool and interval in which dcgm sampled a GPU of the
+pool, its framebuffer used (sum and rows), its engines' KV samples (count, summed capacity and how many
+reported one) and whether the gateway reported KV token-seconds there. Grouping those here replaces a
+second scan of ``gpu_samples`` and ``kv_samples`` and a probe into ``tenant_usage`` per pool-interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from attribution.model.vectorized_incidents import PoolIntervalColumns
+from attribution.model.vectorized_kernels import I64
+from attribution.model.vectorized_usage import UsageColumns
+
+#: Positions in a ``gpu_counts`` row (:func:`attribution.store.inputs.gpu_counts`).
+GPU_TS, GPU_POOL, GPU_FB_USED, GPU_FB_ROWS = 0, 2, 10, 11
+#: Positions in a ``kv_samples`` row (:func:`attribution.store.inputs.kv_samples`).
+KV_TS, KV_POOL, KV_CAPACITY = 0, 1, 4
+
+
+def _int_column(rows: Sequence[Any], at: int) -> I64:
+    return np.array([r[at] for r in rows], dtype=np.int64)
+
+
+def detection_columns(
+    gpu_rows: Sequence[Any], kv_rows: Sequence[Any], usage: Sequence[UsageColumns]
+) -> PoolIntervalColumns:
+    """One row per (pool, interval) of the ``gpu_counts`` rows with a pool (GPUs of any type, or of none),
+    by pool then start; the KV samples and usage of other pool-intervals are not read (no GPUs: never an
+    incident). ``usage``: the usage columns of the spans the rows cover."""
+    placed = [r for r in gpu_rows if r[GPU_POOL] is not None]
+    pools = sorted({str(r[GPU_POOL]) for r in placed})
+    code = {name: i for i, name in enumerate(pools)}
+    ts = _int_column(placed, GPU_TS)
+    times = np.unique(ts)
+    width = max(times.size, 1)
+
+    def key(pool: I64, starts: I64) -> I64:
+        """Each (pool code, start)'s key, -1 where the start has no GPU row."""
+        at = np.minimum(np.searchsorted(times, starts), max(times.size - 1, 0))
+        hit = (pool >= 0) & (times[at] == starts) if times.size else np.zeros(starts.size, dtype=np.bool_)
+        return np.where(hit, pool * width + at, -1)
+
+    gpu_key = key(np.array([code[str(r[GPU_POOL])] for r in placed], dtype=np.int64), ts)
+    keys, inverse = np.unique(gpu_key, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    fb_used, fb_rows = np.zeros(keys.size, dtype=np.int64), np.zeros(keys.size, dtype=np.int64)
+    np.add.at(fb_used, inverse, _int_column(placed, GPU_FB_USED))
+    np.add.at(fb_rows, inverse, _int_column(placed, GPU_FB_ROWS))
+
+    def rows_of(names: list[str], pool: I64, starts: I64) -> I64:
+        """The row of each (``names[pool]``, start), -1 where none."""
+        codes = np.array([code.get(name, -1) for name in names] or [-1], dtype=np.int64)
+        wanted = key(codes[pool] if pool.size else pool, starts)
+        at = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
+        return np.where((wanted >= 0) & (keys[at] == wanted), at, -1) if keys.size else wanted
+
+    engines, capacity, known = _engines(kv_rows, rows_of, keys.size)
+    serving = np.zeros(keys.size, dtype=np.bool_)
+    for u in usage:
+        # not ``> 0``: Postgres orders NaN above every number, so its ``kv_token_seconds > 0`` holds for NaN
+        served = np.flatnonzero(~(u.kv_token_seconds <= 0))
+        row = rows_of(u.pools, u.pool[served], u.interval_start_s[served])
+        serving[row[row >= 0]] = True
+    return PoolIntervalColumns(
+        pools=pools,
+        pool=keys // width,
+        start_s=times[keys % width] if keys.size else keys,
+        fb_used_bytes=fb_used,
+        fb_used_rows=fb_rows,
+        engines=engines,
+        kv_capacity_tokens=capacity,
+        kv_capacity_known=known,
+        serving=serving,
+    )
+
+
+def _engines(
+    kv_rows: Sequence[Any], rows_of: Callable[[list[str], I64, I64], I64], n: int
+) -> tuple[I64, I64, I64]:
+    """Per row: KV samples, their summed capacity (tokens), and how many reported a capacity."""
+    engines, capacity, known = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    if not kv_rows or n == 0:
+        return engines, capacity, known
+    names = sorted({str(r[KV_POOL]) for r in kv_rows})
+    name_code = {name: i for i, name in enumerate(names)}
+    pool = np.array([name_code[str(r[KV_POOL])] for r in kv_rows], dtype=np.int64)
+    row = rows_of(names, pool, _int_column(kv_rows, KV_TS))
+    reported = np.array([r[KV_CAPACITY] is not None for r in kv_rows], dtype=np.bool_)
+    tokens = np.array([r[KV_CAPACITY] or 0 for r in kv_rows], dtype=np.int64)
+    mine = row >= 0
+    np.add.at(engines, row[mine], 1)
+    with_capacity = mine & reported
+    np.add.at(known, row[with_capacity], 1)
+    np.add.at(capacity, row[with_capacity], tokens[with_capacity])
+    return engines, capacity, known
