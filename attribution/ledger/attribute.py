@@ -38,7 +38,9 @@ from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.incidents import Incident
 from attribution.model.vectorized import attribute_columns
 from attribution.model.vectorized_pools import PoolResults
+from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import IdleKind, IdlePolicy, SettlementWindow
+from attribution.store.beside import read_beside
 from attribution.store.collection_state import (
     all_watermarks,
     clear_dirty,
@@ -230,13 +232,20 @@ def run_attribution(
         dirty = dirty_windows(session, cluster)
         redone = [d.id for d in dirty if start <= d.window_start and d.window_end <= end]
         tune_for_scans(session)
-        # usage as columns (no object per row); GPUs and KV are a few rows per interval, grouped as before
-        usage = usage_columns(session, start, end, cluster)
-        gpu_rows = gpu_counts(session, start, end, cluster)
-        telemetry = group_telemetry(gpu_rows)
-        check_prices_and_inventory(settings, start, telemetry)
-        kv_rows = kv_samples(session, start, end, cluster)
-        inputs = build_inputs(settings, start, end, telemetry, kv_rows)
+
+        def read_usage(reader: Session) -> UsageColumns:
+            tune_for_scans(reader)
+            return usage_columns(reader, start, end, cluster)
+
+        # usage as columns (no object per row), on a connection of its own while the GPU and KV rows
+        # are read and the inputs built (store/beside.py); GPUs and KV are a few rows per interval
+        with read_beside(factory, session, read_usage) as read_usage_columns:
+            gpu_rows = gpu_counts(session, start, end, cluster)
+            telemetry = group_telemetry(gpu_rows)
+            check_prices_and_inventory(settings, start, telemetry)
+            kv_rows = kv_samples(session, start, end, cluster)
+            inputs = build_inputs(settings, start, end, telemetry, kv_rows)
+            usage = read_usage_columns()
         incidents = find_incidents(session, settings, start, end, (gpu_rows, kv_rows, usage))
         flag_recovering(inputs.pools, incidents, settings.interval_seconds)
         columns, results = attribute_columns(
