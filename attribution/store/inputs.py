@@ -6,19 +6,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from attribution.store.expressions import AnyRow, between, epoch, table_of
+from attribution.store.expressions import AnyRow, between, driver_rows, epoch, table_of
 from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, KvSample, TenantUsage
 
 MIB_BYTES = 1024 * 1024
 
 
+GPU_COUNT_COLUMNS = (
+    "interval_start_s",
+    "gpu_type",
+    "pool",
+    "unplaced",
+    "gpus",
+    "share_ppm",
+    "measured_gpus",
+    "measured_mib",
+    "powered_gpus",
+    "milliwatts",
+    "fb_used_bytes",
+    "fb_used_rows",
+)
+"""The order of :func:`gpu_counts`' columns."""
+
+
 def gpu_counts(
     session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
-) -> Sequence[AnyRow]:
+) -> Sequence[tuple[Any, ...]]:
     """GPUs sampled per interval, GPU type, pool (None: serving no pool) and placement (``unplaced``: a
     part whose series could not be placed), counted by the database: the model needs counts, and a fleet
     has a thousand GPU rows per interval. ``gpus`` counts whole GPUs; ``share_ppm`` sums the parts of
@@ -32,12 +50,15 @@ def gpu_counts(
     ``powered_gpus`` of the whole GPUs reported their board power, ``milliwatts`` its sum.
     ``fb_used_bytes`` sums the FB_USED of every row (whole or part) that reported it, ``fb_used_rows``
     counts them: incident detection's mean framebuffer used per GPU of a pool.
+
+    Rows are the driver's tuples in the order of :data:`GPU_COUNT_COLUMNS` (:func:`driver_rows`).
     """
     t = table_of(GpuSample)
     whole = t.c.gpu_share_ppm.is_(None)
     unplaced = t.c.problem.is_not(None).label("unplaced")
     fb = case((whole, t.c.fb_used_bytes + t.c.fb_free_bytes + t.c.fb_reserved_bytes), else_=None)
-    return session.execute(
+    return driver_rows(
+        session,
         select(
             epoch(t.c.interval_start),
             t.c.gpu_type,
@@ -61,16 +82,19 @@ def gpu_counts(
             func.count(t.c.fb_used_bytes).label("fb_used_rows"),
         )
         .where(between(GpuSample, start, end), t.c.cluster == cluster)
-        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced)
-    ).all()
+        .group_by(t.c.interval_start, t.c.gpu_type, t.c.pool, unplaced),
+    )
 
 
 def kv_samples(
     session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
-) -> Sequence[AnyRow]:
-    """Engines' KV samples in ``[start, end)``; ``interval_start_s`` in Unix seconds."""
+) -> Sequence[tuple[Any, ...]]:
+    """Engines' KV samples in ``[start, end)``, as the driver's tuples (:func:`driver_rows`):
+    ``interval_start_s`` in Unix seconds, pool, engine id, usage ratio, capacity in tokens, bytes per
+    token, requests running."""
     t = table_of(KvSample)
-    return session.execute(
+    return driver_rows(
+        session,
         select(
             epoch(t.c.interval_start),
             t.c.pool,
@@ -79,8 +103,8 @@ def kv_samples(
             t.c.kv_capacity_tokens,
             t.c.kv_bytes_per_token,
             t.c.requests_running,
-        ).where(between(KvSample, start, end), t.c.cluster == cluster)
-    ).all()
+        ).where(between(KvSample, start, end), t.c.cluster == cluster),
+    )
 
 
 def tenant_usage(

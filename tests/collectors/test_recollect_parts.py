@@ -17,7 +17,7 @@ from attribution.collectors.batch import Batch
 from attribution.collectors.profiles import plans
 from attribution.collectors.run import write
 from attribution.config import CollectorName, load_settings
-from attribution.store.inputs import gpu_counts
+from attribution.store.inputs import GPU_COUNT_COLUMNS, gpu_counts
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample
 from tests.builders import T0
@@ -67,7 +67,10 @@ def test_recollected_gpu_keeps_only_its_new_parts(pg_tx: sessionmaker[Session]) 
     ]
     _collect(pg_tx, [*shared, other])
     with pg_tx() as session:
-        counts = gpu_counts(session, *WINDOW)
-    chat = [(int(r.gpus), int(r.share_ppm)) for r in counts if r.pool == "chat"]
+        counts = [dict(zip(GPU_COUNT_COLUMNS, r, strict=True)) for r in gpu_counts(session, *WINDOW)]
+    chat = [(int(r["gpus"]), int(r["share_ppm"])) for r in counts if r["pool"] == "chat"]
     assert chat == [(0, 750_000)], "the whole-GPU row of the first read is still counted"
-    assert sum(int(r.gpus) for r in counts) * 1_000_000 + sum(int(r.share_ppm) for r in counts) == 2_000_000
+    assert (
+        sum(int(r["gpus"]) for r in counts) * 1_000_000 + sum(int(r["share_ppm"]) for r in counts)
+        == 2_000_000
+    )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.store.inputs import gpu_counts
+from attribution.store.inputs import GPU_COUNT_COLUMNS, gpu_counts
 from attribution.store.tables import GpuSample
 from attribution.store.writes import upsert
 
@@ -45,7 +45,8 @@ def _measured_mib(factory: sessionmaker[Session], rows: list[dict[str, object]])
         upsert(s, GpuSample, rows)
     with factory() as s:
         got = gpu_counts(s, T0, T0 + timedelta(hours=1))
-    return sorted(int(r.measured_mib) for r in got)
+    at = GPU_COUNT_COLUMNS.index("measured_mib")
+    return sorted(int(r[at]) for r in got)
 
 
 def test_half_mib_rounds_the_same_in_postgres_and_sqlite(db_factory: sessionmaker[Session]) -> None:
