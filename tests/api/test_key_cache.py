@@ -19,6 +19,7 @@ from tests.builders import T0
 from tests.support.api import END, Api, KeyClock, bearer
 
 WINDOW = {"start": iso(T0), "end": iso(END)}
+PATH = "/v1/chargeback"
 
 
 @contextmanager
@@ -123,3 +124,25 @@ def test_a_revoked_key_found_on_refresh_is_dropped() -> None:
     assert cache.kept("t") is None  # sent to the route
     assert cache.principal("t", lambda _: answers.pop(0)) is None  # revoked meanwhile: refused
     assert [cache.kept("t") for _ in range(2)] == [None, None]  # and no longer kept
+
+
+def test_warm_chargebacks_refresh_their_key_by_one_read_ahead_of_the_bound(api: Api) -> None:
+    """Through the app: past half the bound one warm request takes the route, which reads the key's row
+    again; the others are served; the key never lapses for them while requests keep coming."""
+    clock = KeyClock(api.client)  # a 5 s bound
+    token = api.keys["finance"]
+    with _key_reads(api.factory) as reads:
+        etags = {api.client.get(PATH, params=WINDOW, headers=bearer(token)).headers["ETag"] for _ in range(3)}
+        assert len(reads) == 1 and len(etags) == 1
+        clock.now = 2.6  # past half the bound: one request re-verifies, the rest are answered warm
+        for _ in range(3):
+            assert api.client.get(PATH, params=WINDOW, headers=bearer(token)).status_code == 200
+        assert len(reads) == 2, reads
+        clock.now = 5.05  # past the first verification's bound (5 s), within the refreshed one's half
+        for _ in range(3):
+            assert api.client.get(PATH, params=WINDOW, headers=bearer(token)).status_code == 200
+        assert len(reads) == 2, reads
+        clock.now = 7.7  # past the refreshed one's half: again one read, not one per request
+        for _ in range(3):
+            assert api.client.get(PATH, params=WINDOW, headers=bearer(token)).status_code == 200
+        assert len(reads) == 3, reads
