@@ -45,31 +45,27 @@ class KeyCache:
         """The principal of ``token`` if it was verified less than ``seconds`` ago; no I/O. Past half the
         bound, one caller in each half-bound gets None (it takes the route, which verifies the key again
         and keeps it afresh), the others the principal."""
-        if self._seconds <= 0:
-            return None
-        name = hashlib.sha256(token.encode()).digest()
-        now = self._clock()
-        with self._lock:
-            found = self._entries.get(name)
-            if found is None or now - found[0] >= self._seconds:
-                return None
-            half = self._seconds / 2
-            if now - found[0] >= half and now - self._claimed.get(name, -1e18) >= half:
-                self._claimed[name] = now
-                return None
-            self._entries.move_to_end(name)
-            return found[1]
+        return self._found(token, self._seconds, claim=True)
 
     def recent(self, token: str) -> Principal | None:
         """The principal of ``token`` if it was verified less than half of ``seconds`` ago; no I/O and
         no claim: the route's check, which verifies again (:meth:`principal`) past half the bound."""
+        return self._found(token, self._seconds / 2, claim=False)
+
+    def _found(self, token: str, within: float, *, claim: bool) -> Principal | None:
+        """The kept principal of ``token`` verified less than ``within`` seconds ago; with ``claim``, past
+        half the bound one caller per half-bound gets None instead (see :meth:`kept`)."""
         if self._seconds <= 0:
             return None
         name = hashlib.sha256(token.encode()).digest()
         now = self._clock()
         with self._lock:
             found = self._entries.get(name)
-            if found is None or now - found[0] >= self._seconds / 2:
+            if found is None or now - found[0] >= within:
+                return None
+            half = self._seconds / 2
+            if claim and now - found[0] >= half and now - self._claimed.get(name, -1e18) >= half:
+                self._claimed[name] = now
                 return None
             self._entries.move_to_end(name)
             return found[1]

@@ -26,19 +26,15 @@ from attribution.collectors.run import collect_window
 from attribution.config import Settings
 from attribution.demo import demo_settings
 from attribution.ledger.attribute import run_attribution
-from attribution.ledger.incidents import CONTEXT_INTERVALS, WATCH_DAYS, find_incidents
 from attribution.localprom import LocalPrometheus, binaries, create_blocks
-from attribution.model.incidents import detect_incidents, split_at_grid
 from attribution.reports.incidents import incident_list
 from attribution.sim.cluster import ClusterSpec
 from attribution.sim.history import generate_history
 from attribution.sim.scenarios import restart
-from attribution.store.columns import usage_columns
-from attribution.store.incidents import detection_inputs, pools_with_engines
-from attribution.store.inputs import gpu_counts, kv_samples
 from attribution.store.migrate import upgrade
 from attribution.store.session import make_engine, make_sessionmaker
 from attribution.store.tables import AttributedCost, PoolCost, RecoveryIncident
+from tests.support.incidents import job_and_reference
 from tests.support.postgres import fresh_database
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -209,16 +205,7 @@ def test_no_incident_on_a_healthy_cluster(healthy: Run) -> None:
 def test_the_job_finds_what_the_object_detector_finds_over_its_own_scan(restarted: Run) -> None:
     """The job detects from the rows it already read, as columns; the object detector over
     ``detection_inputs`` (a scan of its own) is the reference: the same parts, causes, GPUs."""
-    settings, step = restarted.settings, restarted.settings.interval_seconds
     with restarted.factory() as session:
-        reads = (
-            gpu_counts(session, START, END),
-            kv_samples(session, START, END),
-            usage_columns(session, START, END),
-        )
-        got = find_incidents(session, settings, START, END, reads)
-        samples = detection_inputs(session, START - timedelta(seconds=step * CONTEXT_INTERVALS), END)
-        watched = pools_with_engines(session, START - timedelta(days=WATCH_DAYS), END)
-    expected = detect_incidents(samples, int(START.timestamp()), int(END.timestamp()), step, watched)
-    assert got == split_at_grid(expected, max(step, settings.line_grain_seconds))
+        got, expected = job_and_reference(session, restarted.settings, START, END)
+    assert got == expected
     assert {c for i in got for c in i.causes} == {"engine_absent", "reloading"}

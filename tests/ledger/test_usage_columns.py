@@ -18,21 +18,20 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
-from attribution.ledger.incidents import CONTEXT_INTERVALS, WATCH_DAYS, find_incidents
+from attribution.ledger.incidents import CONTEXT_INTERVALS
 from attribution.ledger.inputs import build_inputs, group_telemetry
 from attribution.model.incidents import (
     ENGINE_ABSENT,
     KV_CAPACITY_ZERO,
     RELOADING,
-    detect_incidents,
-    split_at_grid,
 )
 from attribution.model.vectorized_usage import UsageColumns, with_usage
 from attribution.store.columns import SLICE_SECONDS, usage_columns, usage_columns_from_rows
 from attribution.store.expressions import epoch
-from attribution.store.incidents import detection_inputs, pools_with_engines
+from attribution.store.incidents import detection_inputs
 from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
 from attribution.store.tables import GpuSample, KvSample, TenantUsage
+from tests.support.incidents import job_and_reference
 from tests.support.simulated import END, START, sim_prometheus, simulated
 from tests.support.simulated_db import simulated_db
 
@@ -238,7 +237,6 @@ def test_incidents_from_the_jobs_reads_are_those_of_the_detection_inputs(
     object detector found over ``detection_inputs`` (its own scan of the samples): the same parts, causes
     and GPUs, over a day and over an hour whose incident began before it."""
     settings, factory = simulated_day
-    step = settings.interval_seconds
     if not postgres_usage:  # the usage reader's row path, the one SQLite takes
         monkeypatch.setattr("attribution.store.columns.is_postgres", lambda _: False)
     with factory() as session:  # never committed
@@ -247,16 +245,8 @@ def test_incidents_from_the_jobs_reads_are_those_of_the_detection_inputs(
         found = []
         windows = [(START + timedelta(hours=h), START + timedelta(hours=h + 1)) for h in (12, 20)]
         for start, end in [(START, DAY_END), *windows]:
-            reads = (
-                gpu_counts(session, start, end),
-                kv_samples(session, start, end),
-                usage_columns(session, start, end),
-            )
-            got = find_incidents(session, settings, start, end, reads)
-            samples = detection_inputs(session, start - timedelta(seconds=step * CONTEXT_INTERVALS), end)
-            watched = pools_with_engines(session, start - timedelta(days=WATCH_DAYS), end)
-            expected = detect_incidents(samples, int(start.timestamp()), int(end.timestamp()), step, watched)
-            assert got == split_at_grid(expected, max(step, settings.line_grain_seconds))
+            got, expected = job_and_reference(session, settings, start, end)
+            assert got == expected
             found.append(got)
     day, noon, evening = found
     assert [i.pool for i in evening] == [pools[0]] and evening[0].causes == (ENGINE_ABSENT,)
