@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from attribution.model.incidents import (
     CAUSES,
@@ -28,11 +27,7 @@ from attribution.model.incidents import (
     RELOADING,
     Incident,
 )
-from attribution.model.vectorized_kernels import I64, Mask
-
-F64 = npt.NDArray[np.float64]
-#: Integers up to this magnitude are exact as float64, so numpy's division of them rounds as Python's.
-EXACT_FLOAT_INT = 2**53
+from attribution.model.vectorized_kernels import EXACT_FLOAT_INT, F64, I64, Mask
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
+F64 = npt.NDArray[np.float64]
+EXACT_FLOAT_INT = 2.0**53
+"""Below this, int and float arithmetic agree exactly, so numpy's float steps equal Python's."""
 
 SAFE_PRODUCT = 2.0**62
 """Below this a float estimate of a non-negative product proves the int64 product exact (2**63 - 1)."""

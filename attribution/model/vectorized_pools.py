@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-import numpy.typing as npt
 
 from attribution.model.split import Components, LineKey, PoolInterval, PoolSplit
-from attribution.model.vectorized_kernels import I64, Mask, NotVectorisableError, as_int64, runs
+from attribution.model.vectorized_kernels import F64, I64, Mask, NotVectorisableError, as_int64, runs
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import FixedPolicy, IdleKind
 
-F64 = npt.NDArray[np.float64]
 POLICIES = (FixedPolicy.PROPORTIONAL, FixedPolicy.EVEN, FixedPolicy.TOKENS)
 """The fixed policies by column code (``PoolColumns.policy``)."""
 POLICY_CODE = {policy: code for code, policy in enumerate(POLICIES)}

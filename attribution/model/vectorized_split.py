@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from attribution.model.vectorized_kernels import (
+    EXACT_FLOAT_INT,
+    F64,
     I64,
     Mask,
     NotVectorisableError,
@@ -23,10 +24,6 @@ from attribution.model.vectorized_kernels import (
 )
 from attribution.model.vectorized_pools import POLICIES, POLICY_CODE, PoolColumns
 from attribution.model.vectorized_usage import RawEntries
-
-F64 = npt.NDArray[np.float64]
-EXACT_FLOAT_INT = 2.0**53
-"""Below this, int and float arithmetic agree exactly, so numpy's float steps equal Python's."""
 
 PROPORTIONAL, EVEN, TOKENS = (POLICY_CODE[p] for p in POLICIES)
 

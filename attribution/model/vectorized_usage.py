@@ -17,12 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from attribution.model.split import LineKey, PoolInterval, Usage
-
-I64 = npt.NDArray[np.int64]
-F64 = npt.NDArray[np.float64]
+from attribution.model.vectorized_kernels import F64, I64
 
 
 @dataclass(frozen=True, slots=True)
