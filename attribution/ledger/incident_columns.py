@@ -17,11 +17,16 @@ import numpy as np
 from attribution.model.vectorized_incidents import PoolIntervalColumns
 from attribution.model.vectorized_kernels import I64
 from attribution.model.vectorized_usage import UsageColumns
+from attribution.store.inputs import GPU_COUNT_COLUMNS, KV_SAMPLE_COLUMNS
 
-#: Positions in a ``gpu_counts`` row (:func:`attribution.store.inputs.gpu_counts`).
-GPU_TS, GPU_POOL, GPU_FB_USED, GPU_FB_ROWS = 0, 2, 10, 11
-#: Positions in a ``kv_samples`` row (:func:`attribution.store.inputs.kv_samples`).
-KV_TS, KV_POOL, KV_CAPACITY = 0, 1, 4
+#: Positions in a ``gpu_counts`` row (:data:`attribution.store.inputs.GPU_COUNT_COLUMNS`).
+GPU_TS, GPU_POOL, GPU_FB_USED, GPU_FB_ROWS = (
+    GPU_COUNT_COLUMNS.index(name) for name in ("interval_start_s", "pool", "fb_used_bytes", "fb_used_rows")
+)
+#: Positions in a ``kv_samples`` row (:data:`attribution.store.inputs.KV_SAMPLE_COLUMNS`).
+KV_TS, KV_POOL, KV_CAPACITY = (
+    KV_SAMPLE_COLUMNS.index(name) for name in ("interval_start_s", "pool", "kv_capacity_tokens")
+)
 
 
 def _int_column(rows: Sequence[Any], at: int) -> I64:

@@ -84,7 +84,7 @@ def group_telemetry(
     :mod:`attribution.store.inputs`: ``gpu_counts`` and ``tenant_usage`` (the job reads usage as columns
     instead and passes none here). KV samples go to :func:`build_inputs` as they are read."""
     by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, {}))
-    # rows unpacked by position: a SQLAlchemy row's attribute access costs eight times a tuple's
+    # the driver's tuples, in the order of store.inputs.GPU_COUNT_COLUMNS, unpacked by position
     for (
         ts,
         gpu_type,

@@ -86,12 +86,23 @@ def gpu_counts(
     )
 
 
+KV_SAMPLE_COLUMNS = (
+    "interval_start_s",
+    "pool",
+    "engine_id",
+    "kv_usage_ratio",
+    "kv_capacity_tokens",
+    "kv_bytes_per_token",
+    "requests_running",
+)
+"""The order of :func:`kv_samples`' columns."""
+
+
 def kv_samples(
     session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
 ) -> Sequence[tuple[Any, ...]]:
-    """Engines' KV samples in ``[start, end)``, as the driver's tuples (:func:`driver_rows`):
-    ``interval_start_s`` in Unix seconds, pool, engine id, usage ratio, capacity in tokens, bytes per
-    token, requests running."""
+    """Engines' KV samples in ``[start, end)``, as the driver's tuples (:func:`driver_rows`) in the order
+    of :data:`KV_SAMPLE_COLUMNS`; ``interval_start_s`` in Unix seconds."""
     t = table_of(KvSample)
     return driver_rows(
         session,
