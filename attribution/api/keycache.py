@@ -77,13 +77,11 @@ class KeyCache:
         refreshed before it lapses for the warm path."""
         if self._seconds <= 0:
             return verify(token)
+        now = self._clock()  # before the read: the entry is never kept longer than the bound
+        kept = self.recent(token)
+        if kept is not None:
+            return kept
         name = hashlib.sha256(token.encode()).digest()
-        now = self._clock()
-        with self._lock:
-            found = self._entries.get(name)
-            if found is not None and now - found[0] < self._seconds / 2:
-                self._entries.move_to_end(name)
-                return found[1]
         principal = verify(token)
         with self._lock:
             if principal is None:
