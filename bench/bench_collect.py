@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker  # noqa: E402
 
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
-from attribution.store.tables import GpuSample, TenantUsage  # noqa: E402
+from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, TenantUsage  # noqa: E402
 from attribution.store.writes import _PG_COPY_TYPES, bulk_upsert, upsert  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -45,6 +45,7 @@ def gpu_rows(n: int) -> list[dict[str, Any]]:
     return [
         {
             "interval_start": T0 + timedelta(minutes=i // gpus),
+            "cluster": DEFAULT_CLUSTER,
             "gpu_uuid": f"GPU-{i % gpus:08x}-0000-0000-0000-000000000000",
             "hostname": f"gpu-node-{i % gpus // 8:02d}",
             "gpu_model_name": "NVIDIA H200",
@@ -68,6 +69,7 @@ def usage_rows(n: int) -> list[dict[str, Any]]:
     return [
         {
             "interval_start": T0 + timedelta(minutes=i // groups),
+            "cluster": DEFAULT_CLUSTER,
             "pool": f"pool-{i % 4}",
             "tenant": f"tenant-{i % groups // 4:03d}",
             "tier": ("0-4k", "4k-32k", "32k-128k", "128k+")[i % 4],
