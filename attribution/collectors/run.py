@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,7 +78,7 @@ def write(
     if batch.table is GpuSample:
         clear_gpu_parts(session, batch.rows)
     written = bulk_upsert(session, batch.table, batch.rows)
-    rows_per_interval = Counter(row["interval_start"] for row in batch.rows)
+    rows_per_interval = Counter(map(itemgetter("interval_start"), batch.rows))
     coverage = []
     step = timedelta(seconds=settings.interval_seconds)
     t = start
