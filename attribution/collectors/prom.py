@@ -321,7 +321,7 @@ def _series(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
         if set(map(type, stamps)) != _INT:  # JSON numbers: whole seconds parse as int, and need no round
             stamps = tuple(map(round, stamps))
         points = list(zip(stamps, values, strict=True))
-        if not all(map(isfinite, values)):
+        if not isfinite(sum(values)):  # NaN or +-Inf make the sum so (as may an overflow: then none drop)
             finite = [(ts, v) for ts, v in points if isfinite(v)]
             dropped += len(points) - len(finite) - sum(1 for t in texts if t == "NaN")
             points = finite
