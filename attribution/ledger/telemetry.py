@@ -79,42 +79,88 @@ def _columns(
     cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 10
     types, type_code = _codes(cols[1])
     places, place_code = _codes(cols[2])
-    ints = [np.array(c, dtype=np.int64).reshape(-1) for c in (cols[0], *cols[3:])]
-    if any(bool((a < 0).any()) for a in (ints[1], ints[2], ints[3], ints[5])):
-        raise ValueError("negative GPU counts in the telemetry")
-    ts, gpus, share, measured, mib, powered, milliwatts, seen = ints
-    return TelemetryColumns(
-        types, places, ts, type_code, place_code, gpus, share, measured, mib, powered, milliwatts, seen, usage
+    ts, gpus, share, measured, mib, powered, mw, seen = (_ints(c) for c in (cols[0], *cols[3:]))
+    return _checked(
+        TelemetryColumns(
+            types, places, ts, type_code, place_code, gpus, share, measured, mib, powered, mw, seen, usage
+        )
     )
+
+
+def _checked(columns: TelemetryColumns) -> TelemetryColumns:
+    if any(
+        bool((getattr(columns, c) < 0).any()) for c in ("gpus", "share_ppm", "measured_gpus", "powered_gpus")
+    ):
+        raise ValueError("negative GPU counts in the telemetry")
+    return columns
+
+
+def _ints(column: Sequence[Any]) -> I64:
+    """A count column of the driver's tuples; None (nothing reported) is 0."""
+    if None in column:
+        column = [v or 0 for v in column]
+    return np.array(column, dtype=np.int64).reshape(-1)
+
+
+def _code_column(column: Sequence[Any], code: dict[Any, int]) -> I64:
+    return np.fromiter(map(code.__getitem__, column), dtype=np.int64, count=len(column))
 
 
 def group_telemetry(gpu_count_rows: Sequence[Any], usage_rows: Sequence[Any] = ()) -> TelemetryColumns:
     """``gpu_counts`` rows (Unix-second starts), in the column order of
-    :data:`attribution.store.inputs.GPU_COUNT_COLUMNS`, as columns; rows of a type outside the catalog
-    (``gpu_type`` None) are not on the bill (incident detection reads them from the rows). A part the
-    collector could not place is ``UNMEASURED``, a GPU serving no pool ``UNALLOCATED``. ``usage_rows``
-    (``tenant_usage``'s order) is the row path of tests: the job reads usage as columns instead."""
-    rows = [
-        (
-            ts,
-            gpu_type,
-            UNMEASURED if unplaced else pool or UNALLOCATED,
-            gpus,
-            share,
-            measured or 0,
-            mib if measured else 0,
-            powered or 0,
-            mw if powered else 0,
-            bool(gpus) or bool(share),
-        )
-        for ts, gpu_type, pool, unplaced, gpus, share, measured, mib, powered, mw, *_ in gpu_count_rows
-        if gpu_type is not None
-    ]
+    :data:`attribution.store.inputs.GPU_COUNT_COLUMNS`, as columns, converted a column at a time (a month
+    is a million rows); rows of a type outside the catalog (``gpu_type`` None) are not on the bill
+    (incident detection reads them from the rows). A part the collector could not place is
+    ``UNMEASURED``, a GPU serving no pool (None or "") ``UNALLOCATED``. Only measured GPUs' MiB and
+    powered GPUs' milliwatts count. ``usage_rows`` (``tenant_usage``'s order) is the row path of tests:
+    the job reads usage as columns instead."""
+    cols: list[Sequence[Any]] = list(zip(*gpu_count_rows, strict=False)) if gpu_count_rows else [()] * 10
+    (
+        start_col,
+        type_col,
+        pool_col,
+        unplaced_col,
+        gpus_col,
+        share_col,
+        measured_col,
+        mib_col,
+        powered_col,
+        mw_col,
+    ) = cols[:10]
+    types = sorted(t for t in set(type_col) if t is not None)
+    type_code = _code_column(type_col, {None: -1, **{t: i for i, t in enumerate(types)}})
+    unplaced = np.array(unplaced_col, dtype=np.bool_).reshape(-1)
+    place_of = {p: p or UNALLOCATED for p in set(pool_col)}
+    places = sorted({*place_of.values(), *([UNMEASURED] if unplaced.any() else [])})
+    index = {name: i for i, name in enumerate(places)}
+    place_code = _code_column(pool_col, {p: index[name] for p, name in place_of.items()})
+    if unplaced.any():
+        place_code[unplaced] = index[UNMEASURED]
+    gpus, share, measured, powered = (_ints(c) for c in (gpus_col, share_col, measured_col, powered_col))
+    mib = np.where(measured != 0, _ints(mib_col) if measured.any() else 0, 0)
+    milliwatts = np.where(powered != 0, _ints(mw_col) if powered.any() else 0, 0)
+    seen = ((gpus != 0) | (share != 0)).astype(np.int64)
+    at = type_code >= 0
     usage: dict[int, dict[str, dict[LineKey, Usage]]] = defaultdict(dict)
     for ts, pool, tenant, tier, requests, prompt, generation, token_seconds in usage_rows:
         cell = usage[ts].setdefault(pool, {})
         cell[(tenant, tier)] = Usage(float(token_seconds), int(requests), int(prompt), int(generation))
-    return _columns(rows, dict(usage))
+    columns = TelemetryColumns(
+        types,
+        places,
+        _ints(start_col)[at],
+        type_code[at],
+        place_code[at],
+        gpus[at],
+        share[at],
+        measured[at],
+        mib[at],
+        powered[at],
+        milliwatts[at],
+        seen[at],
+        dict(usage),
+    )
+    return _checked(columns)
 
 
 def telemetry_columns(telemetry: dict[int, IntervalTelemetry]) -> TelemetryColumns:

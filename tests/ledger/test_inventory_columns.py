@@ -10,19 +10,21 @@ windows across a price change, a derived price with measured power, and a month 
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.config import Settings
-from attribution.ledger.inputs import ModelInputs, build_inputs, group_telemetry
+from attribution.ledger.inputs import build_inputs, group_telemetry
 from attribution.ledger.telemetry import UNALLOCATED, IntervalTelemetry
 from tests.builders import small_cluster_settings
-from tests.support.inventory_reference import reference_build_inputs, reference_group_telemetry
+from tests.support.inventory_reference import (
+    assert_same,
+    reference_build_inputs,
+    reference_group_telemetry,
+)
 
 STEP = 60
 #: an interval before the month boundary; windows start up to 6 intervals either side of it
@@ -82,21 +84,6 @@ def gpu_count_rows(draw: st.DrawFn, first_s: int, n_intervals: int) -> list[tupl
         row = (ts, gpu_type, draw(st.sampled_from(POOLS)), unplaced, gpus, share, measured, mib, powered)
         rows.append((*row, milliwatts, 0, 0))
     return rows
-
-
-def assert_same(new: ModelInputs, old: ModelInputs) -> None:
-    for f in dataclasses.fields(new.pools):
-        a, b = getattr(new.pools, f.name), getattr(old.pools, f.name)
-        if isinstance(a, np.ndarray):
-            assert a.dtype == b.dtype and a.shape == b.shape, f.name
-            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
-        else:
-            assert a == b, f.name
-    assert new.pool_gpus.dtype == old.pool_gpus.dtype and new.pool_gpus.tolist() == old.pool_gpus.tolist()
-    assert new.cluster_intervals == old.cluster_intervals
-    assert new.cluster_cost_rows == old.cluster_cost_rows
-    assert new.bytes_per_token == old.bytes_per_token
-    assert new.usage == old.usage
 
 
 @settings(max_examples=150, deadline=None)

@@ -8,6 +8,7 @@ per-type cost and placement pattern, and one ``money.allocate`` per GPU type and
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -257,3 +258,19 @@ def _split_inventory(
                 pool_memory[place] += mib * MIB + (n - measured) * memory + share * memory // PPM
                 pool_gpus[place] += n + -(-share // PPM)
     return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
+
+
+def assert_same(new: ModelInputs, old: ModelInputs) -> None:
+    """Every output of the columns equals the reference's: arrays in dtype, shape and value."""
+    for f in dataclasses.fields(new.pools):
+        a, b = getattr(new.pools, f.name), getattr(old.pools, f.name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape, f.name
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+        else:
+            assert a == b, f.name
+    assert new.pool_gpus.dtype == old.pool_gpus.dtype and new.pool_gpus.tolist() == old.pool_gpus.tolist()
+    assert new.cluster_intervals == old.cluster_intervals
+    assert new.cluster_cost_rows == old.cluster_cost_rows
+    assert new.bytes_per_token == old.bytes_per_token
+    assert new.usage == old.usage
