@@ -27,12 +27,13 @@ from attribution.model.derived_price import (
     measured_power_adjustment_usd_micros,
     schedule_span_cost_usd_micros,
 )
-from attribution.model.gpu_cost import monthly_share_usd_micros
+from attribution.model.gpu_cost import PricePoint, monthly_share_usd_micros
 from attribution.model.split import LineKey, PoolInterval, Usage
 from attribution.model.vectorized_inventory import (
     InventorySplit,
     PlaceRows,
     PoolTotals,
+    direct_span_costs_usd_micros,
     pool_totals,
     split_inventory,
 )
@@ -188,8 +189,10 @@ def _place_rows(
 def _type_costs(
     settings: Settings, types: list[str], starts: I64, step: int, powered: I64, milliwatts: I64
 ) -> I64:
-    """``[interval, type]``: each inventory type's cost in each interval (:func:`_type_cost`), the power
-    adjustment only where dcgm reported power and the price in effect can use it."""
+    """``[interval, type]``: each inventory type's cost in each interval, its price schedule's
+    (direct prices in one pass, derived ones per interval), with a derived price's power part taken from
+    the board power dcgm measured where it did and the price in effect can use it
+    (:func:`measured_power_adjustment_usd_micros`)."""
     schedules = price_schedules(settings) if starts.size else {}
     cost = np.zeros((starts.size, len(types)), dtype=np.int64)
     spans = starts.tolist()
@@ -199,7 +202,15 @@ def _type_costs(
             continue
         if schedule is None:
             raise KeyError(gpu_type)
-        cost[:, k] = [schedule_span_cost_usd_micros(schedule, count, ts, ts + step) for ts in spans]
+        direct = [p for p in schedule if isinstance(p, PricePoint)]
+        found = (
+            direct_span_costs_usd_micros(direct, count, starts, step)
+            if len(direct) == len(schedule)
+            else None
+        )
+        if found is None:  # a derived price, or a span the columns cannot prove exact: per interval
+            found = as_int64([schedule_span_cost_usd_micros(schedule, count, ts, ts + step) for ts in spans])
+        cost[:, k] = found
         if not any(isinstance(p, DerivedPoint) and p.measured_power for p in schedule):
             continue  # the adjustment is 0 for any measurement
         for i in np.flatnonzero(powered.reshape(-1, len(types))[:, k] > 0).tolist():

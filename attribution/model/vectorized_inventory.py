@@ -9,10 +9,12 @@ parts are the reference's to the micro-dollar, ties included (``largest_remainde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from attribution.model.gpu_cost import SECONDS_PER_HOUR, PricePoint
 from attribution.model.vectorized_kernels import I64, group_of, group_sum, largest_remainder
 
 #: A GPU's parts (MIG instances, shares of a shared GPU) are counted in parts per million of the GPU.
@@ -136,3 +138,39 @@ def _sum_by(index: I64, values: I64, size: int) -> I64:
     out = np.zeros(size, dtype=np.int64)
     np.add.at(out, index, values)
     return out
+
+
+def direct_span_costs_usd_micros(
+    schedule: Sequence[PricePoint], gpu_count: int, starts: I64, step_s: int
+) -> I64 | None:
+    """``span_cost_usd_micros(schedule, gpu_count, t, t + step_s)`` for each of the consecutive interval
+    ``starts`` (``starts[i + 1] == starts[i] + step_s``), in one pass instead of one call per interval.
+
+    The accrued cost ``A(t)`` is the reference's (price x GPUs x seconds, exact); with ``A(a) = 3600 q + r``
+    at the first start ``a``, ``floor(A(t) / 3600) = q + floor((r + A(t) - A(a)) / 3600)``, and the
+    intervals' differences drop ``q``: only ``A(t) - A(a)``, bounded by the window, is taken in int64.
+    None (the caller goes interval by interval) where that bound is not proven below 2**62, or where the
+    reference would refuse the span (no price in effect at ``a``): it raises there, as before."""
+    if starts.size == 0 or not schedule or int(starts[0]) < schedule[0].effective_from_s or step_s < 0:
+        return None
+    first = int(starts[0])
+    offsets = np.append(starts, starts[-1] + step_s) - first
+    window_s = int(offsets[-1])
+    accrued_before = 0
+    delta = np.zeros(offsets.size, dtype=np.int64)
+    bound = 0
+    for i, point in enumerate(schedule):
+        rate = point.usd_micros_per_gpu_hour * gpu_count
+        begin = point.effective_from_s - first
+        end = schedule[i + 1].effective_from_s - first if i + 1 < len(schedule) else window_s
+        if begin < 0:  # accrued before the window, in Python integers
+            accrued_before += rate * (min(end, 0) - begin)
+        length = min(end, window_s) - max(begin, 0)
+        if length <= 0:
+            continue
+        bound += abs(rate) * length
+        if bound >= 2**62:
+            return None
+        delta += rate * np.clip(np.minimum(offsets, end) - max(begin, 0), 0, None)
+    floored = (accrued_before % SECONDS_PER_HOUR + delta) // SECONDS_PER_HOUR
+    return np.diff(floored)
