@@ -34,6 +34,7 @@ from attribution.model.vectorized_inventory import (
     PlaceRows,
     PoolTotals,
     direct_span_costs_usd_micros,
+    monthly_shares_usd_micros,
     pool_totals,
     split_inventory,
 )
@@ -93,8 +94,8 @@ def build_inputs(
     ``kv_rows``: the engines' samples, in the column order of :func:`attribution.store.inputs.kv_samples`.
 
     Columns throughout: each (interval, GPU type)'s cost is split over the places its GPUs were seen in
-    one pass (:func:`split_inventory`); only the price schedules and overheads are evaluated per interval
-    (telescoping floors: each interval's figure is its own), and the cluster rows are built per interval."""
+    one pass (:func:`split_inventory`), direct prices and overheads by the window or month; derived prices
+    (exact fractions) are evaluated per interval, and the cluster rows are built per interval."""
     columns = telemetry if isinstance(telemetry, TelemetryColumns) else telemetry_columns(telemetry)
     step = settings.interval_seconds
     starts = np.arange(_ts(start), _ts(end), step, dtype=np.int64)
@@ -229,15 +230,15 @@ def _cluster_rows(
     step, in_inventory = settings.interval_seconds, sum(settings.inventory.values())
     cluster_intervals: list[ClusterInterval] = []
     cluster_cost_rows: list[dict[str, Any]] = []
-    for ts, pools, unallocated, unmeasured, sampled in zip(
+    for ts, pools, unallocated, unmeasured, sampled, overhead in zip(
         starts.tolist(),
         pool_cost.tolist(),
         split.unallocated.tolist(),
         split.unmeasured.tolist(),
         split.sampled.tolist(),
+        _overheads(settings, starts, step).tolist(),
         strict=True,
     ):
-        overhead = _overhead(settings, ts, step)
         cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured, overhead))
         cluster_cost_rows.append(
             {
@@ -262,20 +263,34 @@ def _fixed_policies(settings: Settings) -> dict[str, FixedPolicy]:
     return found
 
 
-def _overhead(settings: Settings, ts: int, step: int) -> int:
-    """This interval's share of every monthly overhead in effect for its month."""
-    if not settings.overheads:
-        return 0
-    moment = datetime.fromtimestamp(ts, tz=UTC)
-    m0, m1 = period_window(f"{moment.year:04d}-{moment.month:02d}")
+def _overheads(settings: Settings, starts: I64, step: int) -> I64:
+    """Each interval's share of every monthly overhead in effect for its month, a month at a time
+    (:func:`monthly_shares_usd_micros`; per interval where it declines)."""
+    out = np.zeros(starts.size, dtype=np.int64)
+    i = 0
+    while settings.overheads and i < starts.size:
+        moment = datetime.fromtimestamp(int(starts[i]), tz=UTC)
+        m0, m1 = period_window(f"{moment.year:04d}-{moment.month:02d}")
+        m0_s, m1_s = int(m0.timestamp()), int(m1.timestamp())
+        j = max(int(np.searchsorted(starts, m1_s)), i + 1)
+        for amount in _in_effect(settings, m0).values():
+            part = monthly_shares_usd_micros(amount, m0_s, m1_s, starts[i:j], step)
+            if part is None:
+                spans = starts[i:j].tolist()
+                part = as_int64([monthly_share_usd_micros(amount, m0_s, m1_s, t, t + step) for t in spans])
+            out[i:j] += part
+        i = j
+    return out
+
+
+def _in_effect(settings: Settings, month_start: datetime) -> dict[str, int]:
+    """Each overhead's monthly amount in the month starting at ``month_start``: its latest change that
+    took effect by then (a change applies from the first month that starts on or after it)."""
     in_effect: dict[str, int] = {}
     for o in sorted(settings.overheads, key=lambda o: o.effective_from):
-        if o.effective_from <= m0:
+        if o.effective_from <= month_start:
             in_effect[o.name] = o.usd_micros_per_month
-    return sum(
-        monthly_share_usd_micros(amount, int(m0.timestamp()), int(m1.timestamp()), ts, ts + step)
-        for amount in in_effect.values()
-    )
+    return in_effect
 
 
 def _fallback_bytes_per_token(settings: Settings) -> dict[str, int]:

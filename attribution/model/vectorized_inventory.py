@@ -174,3 +174,18 @@ def direct_span_costs_usd_micros(
         delta += rate * np.clip(np.minimum(offsets, end) - max(begin, 0), 0, None)
     floored = (accrued_before % SECONDS_PER_HOUR + delta) // SECONDS_PER_HOUR
     return np.diff(floored)
+
+
+def monthly_shares_usd_micros(
+    monthly_usd_micros: int, month_start_s: int, month_end_s: int, starts: I64, step_s: int
+) -> I64 | None:
+    """``monthly_share_usd_micros`` for each interval of ``starts`` (all inside the month), in one pass:
+    the same telescoping floors. None (the caller goes per interval, where the reference raises or takes
+    Python integers) for an interval outside the month or a product that might not fit in int64."""
+    span = month_end_s - month_start_s
+    if starts.size == 0 or step_s < 0 or int(starts[0]) < month_start_s:
+        return None
+    if int(starts[-1]) + step_s > month_end_s or abs(monthly_usd_micros) * span >= 2**62:
+        return None
+    since = starts - month_start_s
+    return monthly_usd_micros * (since + step_s) // span - monthly_usd_micros * since // span

@@ -23,7 +23,6 @@ from attribution.ledger.inputs import (
     ModelInputs,
     _fallback_bytes_per_token,
     _fixed_policies,
-    _overhead,
     _ts,
     intervals,
     price_schedules,
@@ -36,10 +35,12 @@ from attribution.model.derived_price import (
     measured_power_adjustment_usd_micros,
     schedule_span_cost_usd_micros,
 )
+from attribution.model.gpu_cost import monthly_share_usd_micros
 from attribution.model.money import allocate
 from attribution.model.split import LineKey, Usage
 from attribution.model.vectorized_kernels import I64, as_int64
 from attribution.model.vectorized_pools import POLICY_CODE, PoolColumns
+from attribution.timeutil import period_window
 
 PPM = 1_000_000
 
@@ -274,3 +275,19 @@ def assert_same(new: ModelInputs, old: ModelInputs) -> None:
     assert new.cluster_cost_rows == old.cluster_cost_rows
     assert new.bytes_per_token == old.bytes_per_token
     assert new.usage == old.usage
+
+
+def _overhead(settings: Settings, ts: int, step: int) -> int:
+    """This interval's share of every monthly overhead in effect for its month."""
+    if not settings.overheads:
+        return 0
+    moment = datetime.fromtimestamp(ts, tz=UTC)
+    m0, m1 = period_window(f"{moment.year:04d}-{moment.month:02d}")
+    in_effect: dict[str, int] = {}
+    for o in sorted(settings.overheads, key=lambda o: o.effective_from):
+        if o.effective_from <= m0:
+            in_effect[o.name] = o.usd_micros_per_month
+    return sum(
+        monthly_share_usd_micros(amount, int(m0.timestamp()), int(m1.timestamp()), ts, ts + step)
+        for amount in in_effect.values()
+    )
