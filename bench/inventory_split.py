@@ -1,14 +1,17 @@
 """The attribution job's GPU telemetry on a real cluster's shape: the per-interval reference against the
 columns, in one process, on the same rows, their outputs asserted equal.
 
-Run: .venv/bin/python bench/inventory_split.py [--days 30] [--gpus 64]
+Run: .venv/bin/python bench/inventory_split.py [--days 30] [--gpus 64] [--database-url URL]
 
 On the bench data a month is 360 copies of 2 simulated hours, so the reference's pattern cache hides most
 of its inventory splits. On a real cluster dcgm's framebuffer totals (FB_USED + FB_FREE + FB_RESERVED, in
 MiB) move every interval, so no interval repeats another's pattern. The rows here are ``gpu_counts``'
 (``GPU_COUNT_COLUMNS``) for the bench-quick fleet (64 GPUs, 20 pools), one per pool and interval plus
 the unallocated GPUs, every interval's measured MiB drawn afresh; the month is built in days, as the job
-runs it (24-hour windows), and each phase (``group_telemetry`` then ``build_inputs``) is timed.
+runs it (24-hour windows), and each phase (``group_telemetry`` then ``build_inputs``) is timed, in wall
+and in CPU seconds (on a shared machine the CPU time moves less with the load). With ``--database-url``
+(a database ``bench/scale_stages.py`` seeded) the rows are the seeded month's own ``gpu_counts`` and
+``kv_samples`` instead: the bench shape, whose intervals repeat.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_attribute import MONTH_START as SEEDED_MONTH_START  # noqa: E402
 from scale_stages import settings_of, spec_of  # noqa: E402
 
 from attribution.config import Settings  # noqa: E402
 from attribution.ledger.inputs import build_inputs, group_telemetry  # noqa: E402
+from attribution.store.inputs import gpu_counts, kv_samples  # noqa: E402
+from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
 from tests.support.inventory_reference import (  # noqa: E402
     assert_same,
     reference_build_inputs,
@@ -57,45 +63,66 @@ def day_rows(settings: Settings, args: dict[str, Any], day: int, rng: random.Ran
     return rows
 
 
+def stored_rows(url: str, settings: Settings, day: int) -> tuple[list[Any], list[Any]]:
+    """The seeded month's ``gpu_counts`` and ``kv_samples`` rows of one day."""
+    start = SEEDED_MONTH_START + timedelta(days=day)
+    with make_sessionmaker(make_engine(url))() as session:
+        end = start + timedelta(days=1)
+        gpus = gpu_counts(session, start, end, settings.cluster)
+        kv = kv_samples(session, start, end, settings.cluster)
+    return list(gpus), list(kv)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--gpus", type=int, default=64)
+    parser.add_argument("--database-url", help="time the seeded month's rows instead")
     args = parser.parse_args()
     fleet = {"gpus": args.gpus, "tenants": 50, "chunk_intervals": 60}
-    settings = settings_of(fleet, "sqlite://", "http://127.0.0.1:9")
+    settings = settings_of(fleet, args.database_url or "sqlite://", "http://127.0.0.1:9")
     rng = random.Random(0)
-    seconds = {"reference": 0.0, "columns": 0.0}
-    phases = {"reference_group": 0.0, "reference_build": 0.0, "columns_group": 0.0, "columns_build": 0.0}
+    wall = dict.fromkeys(("reference_group", "reference_build", "columns_group", "columns_build"), 0.0)
+    cpu = dict.fromkeys(wall, 0.0)
     rows_total = 0
     for day in range(args.days):
-        rows = day_rows(settings, fleet, day, rng)
+        if args.database_url:
+            rows, kv = stored_rows(args.database_url, settings, day)
+        else:
+            rows, kv = day_rows(settings, fleet, day, rng), []
         rows_total += len(rows)
-        start = MONTH_START + timedelta(days=day)
+        start = (SEEDED_MONTH_START if args.database_url else MONTH_START) + timedelta(days=day)
         end = start + timedelta(days=1)
-        t0 = time.perf_counter()
+        clock: list[tuple[float, float]] = [(time.perf_counter(), time.process_time())]
         old_telemetry = reference_group_telemetry(rows)
-        t1 = time.perf_counter()
-        old = reference_build_inputs(settings, start, end, old_telemetry)
-        t2 = time.perf_counter()
+        clock.append((time.perf_counter(), time.process_time()))
+        old = reference_build_inputs(settings, start, end, old_telemetry, kv)
+        clock.append((time.perf_counter(), time.process_time()))
         new_telemetry = group_telemetry(rows)
-        t3 = time.perf_counter()
-        new = build_inputs(settings, start, end, new_telemetry)
-        t4 = time.perf_counter()
+        clock.append((time.perf_counter(), time.process_time()))
+        new = build_inputs(settings, start, end, new_telemetry, kv)
+        clock.append((time.perf_counter(), time.process_time()))
         assert_same(new, old)
-        phases["reference_group"] += t1 - t0
-        phases["reference_build"] += t2 - t1
-        phases["columns_group"] += t3 - t2
-        phases["columns_build"] += t4 - t3
-    seconds["reference"] = phases["reference_group"] + phases["reference_build"]
-    seconds["columns"] = phases["columns_group"] + phases["columns_build"]
+        for name, (w0, c0), (w1, c1) in zip(wall, clock[:-1], clock[1:], strict=True):
+            wall[name] += w1 - w0
+            cpu[name] += c1 - c0
+    totals = {
+        kind: {
+            "reference": round(spent["reference_group"] + spent["reference_build"], 2),
+            "columns": round(spent["columns_group"] + spent["columns_build"], 2),
+        }
+        for kind, spent in (("wall", wall), ("cpu", cpu))
+    }
     result = {
+        "rows": "stored" if args.database_url else "real-cluster shape (every interval's MiB differs)",
         "days": args.days,
         "gpus": args.gpus,
-        "rows": rows_total,
-        "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "phases_seconds": {k: round(v, 2) for k, v in phases.items()},
-        "ratio": round(seconds["reference"] / seconds["columns"], 1),
+        "gpu_count_rows": rows_total,
+        "seconds": totals,
+        "phases_wall_seconds": {k: round(v, 2) for k, v in wall.items()},
+        "phases_cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+        "ratio_cpu": round(totals["cpu"]["reference"] / max(totals["cpu"]["columns"], 1e-9), 1),
+        "ratio_wall": round(totals["wall"]["reference"] / max(totals["wall"]["columns"], 1e-9), 1),
         "load_average_1m": round(os.getloadavg()[0], 1),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,10 +77,6 @@ def price_schedules(settings: Settings) -> dict[str, list[PricingPoint]]:
 
 def _ts(t: datetime) -> int:
     return int(t.timestamp())
-
-
-def intervals(start: datetime, end: datetime, step: int) -> Iterator[int]:
-    yield from range(_ts(start), _ts(end), step)
 
 
 def build_inputs(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ from attribution.ledger.inputs import (
     _fallback_bytes_per_token,
     _fixed_policies,
     _ts,
-    intervals,
     price_schedules,
 )
 from attribution.ledger.kv_columns import pool_kv
@@ -93,6 +92,10 @@ def reference_group_telemetry(
             pool_usage = usage[pool] = {}
         pool_usage[(tenant, tier)] = Usage(float(token_seconds), int(requests), int(prompt), int(generation))
     return by_ts
+
+
+def intervals(start: datetime, end: datetime, step: int) -> Iterator[int]:
+    yield from range(_ts(start), _ts(end), step)
 
 
 def reference_build_inputs(
