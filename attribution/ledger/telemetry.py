@@ -10,13 +10,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from attribution.model.split import LineKey, Usage
 from attribution.model.vectorized_kernels import I64
+from attribution.store.inputs import GPU_COUNT_COLUMNS
 
+#: Positions in a ``gpu_counts`` row (:data:`attribution.store.inputs.GPU_COUNT_COLUMNS`).
+AT_START, AT_TYPE, AT_POOL, AT_UNPLACED, AT_GPUS, AT_SHARE, AT_MEASURED, AT_MIB, AT_POWERED, AT_MW = (
+    GPU_COUNT_COLUMNS.index(name)
+    for name in (
+        "interval_start_s",
+        "gpu_type",
+        "pool",
+        "unplaced",
+        "gpus",
+        "share_ppm",
+        "measured_gpus",
+        "measured_mib",
+        "powered_gpus",
+        "milliwatts",
+    )
+)
 UNALLOCATED = "\x00unallocated"
 UNMEASURED = "\x00unmeasured"
 
@@ -96,10 +114,18 @@ def _checked(columns: TelemetryColumns) -> TelemetryColumns:
 
 
 def _ints(column: Sequence[Any]) -> I64:
-    """A count column of the driver's tuples; None (nothing reported) is 0."""
+    """A count column; None (nothing reported) is 0."""
     if None in column:
         column = [v or 0 for v in column]
     return np.array(column, dtype=np.int64).reshape(-1)
+
+
+def _int_column(rows: Sequence[Any], at: int) -> I64:
+    """Position ``at`` of every row as int64, without a list in between; None (nothing reported) is 0."""
+    try:
+        return np.fromiter(map(itemgetter(at), rows), dtype=np.int64, count=len(rows))
+    except TypeError:
+        return _ints([r[at] for r in rows])
 
 
 def _code_column(column: Sequence[Any], code: dict[Any, int]) -> I64:
@@ -114,31 +140,22 @@ def group_telemetry(gpu_count_rows: Sequence[Any], usage_rows: Sequence[Any] = (
     ``UNMEASURED``, a GPU serving no pool (None or "") ``UNALLOCATED``. Only measured GPUs' MiB and
     powered GPUs' milliwatts count. ``usage_rows`` (``tenant_usage``'s order) is the row path of tests:
     the job reads usage as columns instead."""
-    cols: list[Sequence[Any]] = list(zip(*gpu_count_rows, strict=False)) if gpu_count_rows else [()] * 10
-    (
-        start_col,
-        type_col,
-        pool_col,
-        unplaced_col,
-        gpus_col,
-        share_col,
-        measured_col,
-        mib_col,
-        powered_col,
-        mw_col,
-    ) = cols[:10]
+    rows = gpu_count_rows
+    type_col, pool_col = (list(map(itemgetter(at), rows)) for at in (AT_TYPE, AT_POOL))
     types = sorted(t for t in set(type_col) if t is not None)
     type_code = _code_column(type_col, {None: -1, **{t: i for i, t in enumerate(types)}})
-    unplaced = np.array(unplaced_col, dtype=np.bool_).reshape(-1)
+    unplaced = np.fromiter(map(bool, map(itemgetter(AT_UNPLACED), rows)), dtype=np.bool_, count=len(rows))
     place_of = {p: p or UNALLOCATED for p in set(pool_col)}
     places = sorted({*place_of.values(), *([UNMEASURED] if unplaced.any() else [])})
     index = {name: i for i, name in enumerate(places)}
     place_code = _code_column(pool_col, {p: index[name] for p, name in place_of.items()})
     if unplaced.any():
         place_code[unplaced] = index[UNMEASURED]
-    gpus, share, measured, powered = (_ints(c) for c in (gpus_col, share_col, measured_col, powered_col))
-    mib = np.where(measured != 0, _ints(mib_col) if measured.any() else 0, 0)
-    milliwatts = np.where(powered != 0, _ints(mw_col) if powered.any() else 0, 0)
+    gpus, share, measured, powered = (
+        _int_column(rows, at) for at in (AT_GPUS, AT_SHARE, AT_MEASURED, AT_POWERED)
+    )
+    mib = np.where(measured != 0, _int_column(rows, AT_MIB) if measured.any() else 0, 0)
+    milliwatts = np.where(powered != 0, _int_column(rows, AT_MW) if powered.any() else 0, 0)
     seen = ((gpus != 0) | (share != 0)).astype(np.int64)
     at = type_code >= 0
     usage: dict[int, dict[str, dict[LineKey, Usage]]] = defaultdict(dict)
@@ -148,7 +165,7 @@ def group_telemetry(gpu_count_rows: Sequence[Any], usage_rows: Sequence[Any] = (
     columns = TelemetryColumns(
         types,
         places,
-        _ints(start_col)[at],
+        _int_column(rows, AT_START)[at],
         type_code[at],
         place_code[at],
         gpus[at],
