@@ -159,7 +159,9 @@ def main() -> None:
         timed(name, times)
     for name in ("ensure_period", "clear_beyond", "attributable_until", "dirty_windows", "clear_dirty"):
         timed(name, times)
-    for name in ("closed_until", "insert_all", "tune_for_scans"):
+    for name in ("closed_until", "insert_all", "tune_for_scans", "replace_window_columns", "pool_columns"):
+        timed(name, times)
+    for name in ("line_columns", "covered_seconds"):
         timed(name, times)
     ceiling = min(raw_group_by(url, start, end)[0] for _ in range(2))
     settings = settings_of({"gpus": 64, "tenants": 50, "chunk_intervals": 60}, url, "http://127.0.0.1:9")

@@ -75,14 +75,39 @@ class _Groups:
 
 
 def _group(starts_s: I64, pool: I64, key: I64, grain_seconds: int) -> tuple[I64, I64, I64, I64, I64]:
-    """The row order by (grain, pool, key), where each group starts in it, and its grain, pool, key."""
+    """The row order by (grain, pool, key), where each group starts in it, and its grain, pool, key.
+
+    Sorted on one int64 code (grain index, pool, key) where the three fit in one: a stable sort of the
+    rows, which come sorted by interval, merges one sorted run per interval, several times faster than
+    a three-key ``lexsort``; that is the fallback."""
     grain = starts_s - starts_s % grain_seconds
-    order = np.lexsort((key, pool, grain))
-    g, p, k = grain[order], pool[order], key[order]
-    boundary = np.ones(len(order), dtype=bool)
-    boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
+    code = _code(grain, pool, key, grain_seconds)
+    if code is None:
+        order = np.lexsort((key, pool, grain))
+        g, p, k = grain[order], pool[order], key[order]
+        boundary = np.ones(len(order), dtype=bool)
+        boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
+    else:
+        order = np.argsort(code, kind="stable")
+        sorted_code = code[order]
+        boundary = np.ones(len(order), dtype=bool)
+        boundary[1:] = sorted_code[1:] != sorted_code[:-1]
     first = np.flatnonzero(boundary)
-    return order, first, g[first], p[first], k[first]
+    rows = order[first]
+    return order, first, grain[rows], pool[rows], key[rows]
+
+
+def _code(grain: I64, pool: I64, key: I64, grain_seconds: int) -> I64 | None:
+    """``(grain index, pool, key)`` as one int64 in their order, or None if it would not fit."""
+    if not grain.size:
+        return None
+    low = int(grain.min())
+    grains = (int(grain.max()) - low) // grain_seconds + 1
+    pools, keys = int(pool.max()) + 1, int(key.max()) + 1
+    if grains * pools * keys >= 2**62 or int(pool.min()) < 0 or int(key.min()) < 0:
+        return None
+    code: I64 = ((grain - low) // grain_seconds * pools + pool) * keys + key
+    return code
 
 
 def _estimated_rows(starts_s: I64, pool: I64, pools: Sequence[str], estimated: set[tuple[int, str]]) -> Mask:
