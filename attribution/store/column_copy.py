@@ -15,7 +15,7 @@ value for every row (a ``str``). No column is NULL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,8 @@ SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 """The binary COPY header: signature, flags (none) and header extension length (none)."""
 TRAILER = b"\xff\xff"
 INT4_RANGE = (-(2**31), 2**31 - 1)
+CHUNK_ROWS = 4096
+"""Rows per piece of the COPY stream (some 700 kB of pool costs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,6 @@ def replace_window_columns(
     table = table_of(model)
     if not is_postgres(session) or rows < COPY_MIN_ROWS:
         return replace_window(session, model, start, end, column_dicts(table, columns, rows), cluster=cluster)
-    data = binary_copy_data([_pg_type(table, name) for name in columns], list(columns.values()), rows)
     _delete_window(session, table, start, end, cluster)
     session.flush()
     connection = session.connection()
@@ -85,7 +86,9 @@ def replace_window_columns(
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name), names)
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(data)
+            types = [_pg_type(table, n) for n in columns]
+            for chunk in binary_copy_chunks(types, list(columns.values()), rows):
+                copy.write(chunk)
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         connection.invalidate(exc)  # the pool must not hand this connection out again
         raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
@@ -117,44 +120,71 @@ def column_dicts(table: Table, columns: Mapping[str, ColumnValues], rows: int) -
     return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
 
 
+def binary_copy_chunks(
+    pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[bytes]:
+    """:func:`binary_copy_data` in pieces of ``chunk_rows`` rows: psycopg sends each from a thread of its
+    own while the next is built, so the server parses one chunk while numpy assembles the next (one block
+    built whole would leave the server idle until it is)."""
+    yield SIGNATURE
+    for low in range(0, rows, chunk_rows):
+        high = min(low + chunk_rows, rows)
+        yield _tuples(pg_types, [_slice(c, low, high) for c in columns], high - low)
+    yield TRAILER
+
+
 def binary_copy_data(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int) -> bytes:
     """The whole ``COPY ... (FORMAT BINARY)`` stream (header, tuples, trailer) of ``rows`` rows whose
-    fields are ``columns``, of Postgres types ``pg_types``. Each tuple is its field count (int16), then
-    per field its length (int32) and its bytes, all big-endian; fields are scattered into one buffer at
-    offsets computed with numpy, column by column."""
-    fields = [_field_bytes(t, c, rows) for t, c in zip(pg_types, columns, strict=True)]
-    row_bytes = np.full(rows, 2, dtype=np.int64)
-    for lengths, _data in fields:
-        row_bytes += 4 + lengths
-    row_start = np.zeros(rows, dtype=np.int64)
-    np.cumsum(row_bytes[:-1], out=row_start[1:])
-    row_start += len(SIGNATURE)
-    total = len(SIGNATURE) + int(row_bytes.sum()) + len(TRAILER)
-    out = np.empty(total, dtype=np.uint8)
-    out[: len(SIGNATURE)] = np.frombuffer(SIGNATURE, dtype=np.uint8)
-    out[-len(TRAILER) :] = np.frombuffer(TRAILER, dtype=np.uint8)
-    _scatter(out, row_start, np.full(rows, 2), np.full(rows, len(fields), dtype=">i2").view(np.uint8))
-    at = row_start + 2
-    for lengths, data in fields:
-        _scatter(out, at, np.full(rows, 4), lengths.astype(">i4").view(np.uint8))
-        _scatter(out, at + 4, lengths, data)
-        at += 4 + lengths
+    fields are ``columns``, of Postgres types ``pg_types``."""
+    return SIGNATURE + _tuples(pg_types, columns, rows) + TRAILER
+
+
+def _slice(values: ColumnValues, low: int, high: int) -> ColumnValues:
+    if isinstance(values, str):
+        return values
+    if isinstance(values, Names):
+        return Names(values.codes[low:high], values.names)
+    return values[low:high]
+
+
+def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int) -> bytes:
+    """The tuples of the COPY stream. Each is its field count (int16), then per field its length (int32)
+    and its bytes, all big-endian. Consecutive fields of one width in every row (numbers, timestamps, a
+    text of one value) make one ``(rows, width)`` byte matrix; only a text of varying length breaks the
+    row into segments, each scattered into the buffer at offsets computed with numpy."""
+    segments: list[NDArray[np.uint8] | tuple[NDArray[np.int64], NDArray[np.uint8]]] = []
+    run = [np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2)]
+    for pg_type, values in zip(pg_types, columns, strict=True):
+        lengths, data = _field_bytes(pg_type, values, rows)
+        run.append(lengths.astype(">i4").view(np.uint8).reshape(rows, 4))
+        width = int(lengths[0]) if rows else 0
+        if (lengths == width).all():
+            run.append(data.reshape(rows, width))
+            continue
+        segments.append(np.hstack(run))
+        segments.append((lengths, data))
+        run = []
+    if run:
+        segments.append(np.hstack(run))
+    if len(segments) == 1 and isinstance(segments[0], np.ndarray):  # every field of one width
+        return segments[0].tobytes()
+    row_bytes = np.zeros(rows, dtype=np.int64)
+    for segment in segments:
+        row_bytes += segment.shape[1] if isinstance(segment, np.ndarray) else segment[0]
+    at = np.zeros(rows, dtype=np.int64)
+    np.cumsum(row_bytes[:-1], out=at[1:])
+    out = np.empty(int(row_bytes.sum()), dtype=np.uint8)
+    for segment in segments:
+        if isinstance(segment, np.ndarray):
+            out[(at[:, None] + np.arange(segment.shape[1])).ravel()] = segment.ravel()
+            at += segment.shape[1]
+        else:
+            lengths, data = segment
+            ends = np.cumsum(lengths)
+            within = np.arange(int(ends[-1])) - np.repeat(ends - lengths, lengths)
+            out[np.repeat(at, lengths) + within] = data
+            at += lengths
     return out.tobytes()
-
-
-def _scatter(
-    out: NDArray[np.uint8], at: NDArray[np.int64], lengths: NDArray[Any], data: NDArray[np.uint8]
-) -> None:
-    """Write row i's ``lengths[i]`` bytes (``data`` holds every row's, in row order) at ``out[at[i]:]``."""
-    if lengths.size == 0:
-        return
-    width = int(lengths[0])
-    if (lengths == width).all():  # fixed width: a 2-D index, no repeat
-        out[(at[:, None] + np.arange(width)).ravel()] = data
-        return
-    ends = np.cumsum(lengths)
-    within = np.arange(int(ends[-1])) - np.repeat(ends - lengths, lengths)
-    out[np.repeat(at, lengths) + within] = data
 
 
 def _field_bytes(

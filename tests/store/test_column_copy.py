@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.store.column_copy import Names, binary_copy_data, column_dicts, replace_window_columns
+from attribution.store.column_copy import (
+    Names,
+    binary_copy_chunks,
+    binary_copy_data,
+    column_dicts,
+    replace_window_columns,
+)
 from attribution.store.tables import AttributedCost
 from attribution.store.writes import COPY_MIN_ROWS, replace_window
 
@@ -154,3 +160,24 @@ def test_values_that_do_not_fit_are_refused() -> None:
         binary_copy_data(["int8"], [np.array([0.5])], 1)
     with pytest.raises(TypeError):
         binary_copy_data(["bool"], [np.array([1])], 1)
+
+
+@given(
+    names=st.lists(name, min_size=1, max_size=4),
+    codes=st.lists(st.integers(0, 3), max_size=30),
+    chunk_rows=st.integers(1, 8),
+)
+def test_chunks_make_the_whole_stream(names: list[str], codes: list[int], chunk_rows: int) -> None:
+    """Streamed in pieces or built whole, the bytes are the same: the server parses one stream."""
+    n = len(codes)
+    columns = [
+        Names(np.array(codes, dtype=np.int64) % len(names), names),
+        np.arange(n, dtype=np.int64),
+        "one",
+        np.arange(n) % 2 == 0,
+    ]
+    types = ["text", "int8", "text", "bool"]
+    whole = binary_copy_data(types, columns, n)
+    assert b"".join(binary_copy_chunks(types, columns, n, chunk_rows)) == whole
+    text_bytes = sum(len(names[c % len(names)].encode()) for c in codes)
+    assert len(whole) == 21 + n * (2 + 4 * 4 + 8 + 3 + 1) + text_bytes  # header+trailer, then per row
