@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="a Postgres server (a database is created)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "collect.json")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with database(args.database_url) as url:
@@ -181,9 +182,8 @@ def main() -> None:
         "cpus": __import__("os").cpu_count(),
         "note": "best of --repeat runs; fsync=off on the throwaway cluster",
     }
-    path = ROOT / "bench" / "results" / "collect.json"
-    path.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    args.out.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

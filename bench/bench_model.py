@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument("--engine", choices=[*ENGINES, "both", "all"], default="both")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "model.json")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_engine(args.engine, args.days, args.pools, args.tenants)))
@@ -144,7 +145,7 @@ def main() -> None:
                 figures[f"{name}_cpu_speed_up"] = round(reference["cpu_seconds"] / other["cpu_seconds"], 1)
     print(json.dumps(figures, indent=2))
     # one entry per size, so the default run and a month-sized run sit side by side
-    out = Path(__file__).parent / "results" / "model.json"
+    out = args.out
     stored = json.loads(out.read_text()) if out.exists() else {}
     runs_by_size = stored.get("runs", {}) if isinstance(stored, dict) else {}
     runs_by_size[f"{args.days}d-{args.pools}p-{args.tenants}t"] = figures
