@@ -207,7 +207,7 @@ def _field_bytes(
     if values.shape != (rows,):
         raise ValueError(f"a column of {values.shape} values for {rows} rows")
     if pg_type == "timestamptz":
-        wire = ((values.astype(np.int64) - PG_EPOCH_S) * 1_000_000).astype(">i8")
+        wire = ((values.astype(np.int64, casting="safe") - PG_EPOCH_S) * 1_000_000).astype(">i8")
     elif pg_type == "int4":
         if rows and (values.min() < INT4_RANGE[0] or values.max() > INT4_RANGE[1]):
             raise ValueError("a value out of the int4 range")
