@@ -11,7 +11,8 @@ stage does, each call ``run_attribution`` makes timed by wrapping it. Prints a J
 and an md5 of every column of each output table in key order (equal md5s: the money did not move).
 ``runs`` gives each 24-hour run's wall and CPU seconds; ``--per-run`` its phases too, and
 ``--statements`` its costliest SQL statements: whether a later run of the period costs more than the
-first, and in what.
+first, and in what. ``--memory``: the peak RSS seen during each phase (where a day's memory goes);
+``--gpus``/``--tenants`` for a database seeded at another size (the full fleet: 1024, 1000).
 Destructive for that database's attribution outputs; a benchmark, not a test.
 """
 
@@ -24,6 +25,7 @@ import os
 import pstats
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -64,7 +66,36 @@ KEYED = {
 UNCOMPARED = {"detected_at"}
 
 
-def timed(name: str, times: dict[str, float]) -> None:
+class Memory:
+    """Resident memory per phase: a thread samples the process's RSS every 10 ms and keeps, for each
+    phase the main thread is in (the innermost timed call), the most it saw. Phases on other threads
+    (the usage read beside the GPU reads) count toward the main thread's phase of the moment."""
+
+    def __init__(self) -> None:
+        self.phase: list[str] = ["outside"]
+        self.peak_mib: dict[str, int] = {}
+        self.page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def rss_mib(self) -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * self.page_kib // 1024
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            phase, rss = self.phase[-1], self.rss_mib()
+            if rss > self.peak_mib.get(phase, 0):
+                self.peak_mib[phase] = rss
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return dict(sorted(self.peak_mib.items(), key=lambda kv: -kv[1]))
+
+
+def timed(name: str, times: dict[str, float], memory: Memory | None = None) -> None:
     """Wrap the job module's ``name`` so its calls add to ``times[name]`` (none: older code lacks it)."""
     call: Callable[..., Any] | None = getattr(job, name, None)
     if call is None:
@@ -72,10 +103,15 @@ def timed(name: str, times: dict[str, float]) -> None:
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
+        main_thread = threading.current_thread() is threading.main_thread()
+        if memory and main_thread:
+            memory.phase.append(name)
         try:
             return call(*args, **kwargs)
         finally:
             times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+            if memory and main_thread:
+                memory.phase.pop()
 
     setattr(job, name, wrapper)
 
@@ -142,6 +178,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the 40 most costly functions")
     parser.add_argument("--per-run", action="store_true", help="each run's phases, not only its seconds")
     parser.add_argument("--statements", action="store_true", help="with --per-run: each run's costliest SQL")
+    parser.add_argument("--memory", action="store_true", help="the peak RSS seen during each phase")
+    parser.add_argument("--gpus", type=int, default=64, help="the fleet the database was seeded with")
+    parser.add_argument("--tenants", type=int, default=50)
     args = parser.parse_args()
     url, start = args.database_url, MONTH_START
     end = start + timedelta(days=args.days)
@@ -149,22 +188,25 @@ def main() -> None:
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(OUTPUTS)}"))
     times: dict[str, float] = {}
+    memory = Memory() if args.memory else None
     for name in ("find_incidents", "period_scope", "line_rows", "_set_covered", "replace_window"):
-        timed(name, times)
+        timed(name, times, memory)
     for name in ("replace_window_values", "refresh_rollups", "_pool_rows", "record_incidents"):
-        timed(name, times)
+        timed(name, times, memory)
     for name in ("usage_columns", "gpu_counts", "kv_samples", "group_telemetry", "build_inputs"):
-        timed(name, times)
+        timed(name, times, memory)
     for name in ("attribute_columns", "intervals_with_status", "issue_corrections"):
-        timed(name, times)
+        timed(name, times, memory)
     for name in ("ensure_period", "clear_beyond", "attributable_until", "dirty_windows", "clear_dirty"):
-        timed(name, times)
+        timed(name, times, memory)
     for name in ("closed_until", "insert_all", "tune_for_scans", "replace_window_columns", "pool_columns"):
-        timed(name, times)
+        timed(name, times, memory)
     for name in ("line_columns", "covered_seconds"):
-        timed(name, times)
+        timed(name, times, memory)
     ceiling = min(raw_group_by(url, start, end)[0] for _ in range(2))
-    settings = settings_of({"gpus": 64, "tenants": 50, "chunk_intervals": 60}, url, "http://127.0.0.1:9")
+    settings = settings_of(
+        {"gpus": args.gpus, "tenants": args.tenants, "chunk_intervals": 60}, url, "http://127.0.0.1:9"
+    )
     factory = make_sessionmaker(engine)
     statements: dict[str, float] = {}
     if args.statements:
@@ -199,6 +241,7 @@ def main() -> None:
         "load_average_1m": [round(load_before, 1), round(load_after, 1)],
         "phases_seconds": {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])},
         "runs": runs if args.per_run else {r["run"]: [r["seconds"], r["cpu_seconds"]] for r in runs},
+        **({"peak_rss_mib_by_phase": memory.stop()} if memory else {}),
         "md5": md5s(url),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -52,7 +52,9 @@ class CounterIncreases:
 
 
 def identity(labels: Mapping[str, str]) -> Identity:
-    return tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
+    named = dict(labels)
+    named.pop("__name__", None)  # not a filter per label: this runs for every series of every answer
+    return tuple(sorted(named.items()))
 
 
 def step_increase(previous: float, value: float) -> float:
@@ -80,13 +82,17 @@ def increases(
     ``baseline`` is the value at ``first_ts`` when the series has no point there (None: a new series,
     counting from zero). ``raw`` maps a boundary to the raw samples in the interval ending there.
     """
-    raw = raw or {}
     out: dict[int, float] = {}
     points = series.points
     previous: float | None = baseline
     if points and points[0][0] == first_ts:
         previous = points[0][1]
         points = points[1:]
+    if not raw:  # the common case, no reset inside an interval: step_increase inlined (a call per sample)
+        for ts, value in points:
+            out[ts - step] = value - previous if previous is not None and value >= previous else value
+            previous = value
+        return out
     for ts, value in points:
         samples = raw.get(ts)
         if samples:
@@ -173,10 +179,9 @@ def _sampled_intervals(
 ) -> dict[Identity, frozenset[int]]:
     """Per series, the interval starts ``t`` with a raw sample in ``(t, t + step]``: the range is one
     millisecond (Prometheus' resolution) short of the step, since Prometheus 2 includes its left edge."""
-    found = client.range_query(
-        f"count_over_time({selector}[{step * 1000 - 1}ms])", start + timedelta(seconds=step), end, step
-    )
-    return {identity(s.labels): frozenset({ts - step for ts, n in s.points if n > 0}) for s in found}
+    query = f"count_over_time({selector}[{step * 1000 - 1}ms])"  # only where it is > 0: no value needed
+    found = client.range_stamps(query, start + timedelta(seconds=step), end, step)
+    return {identity(labels): frozenset([ts - step for ts in stamps]) for labels, stamps in found}
 
 
 def _raw_samples_where_reset(

@@ -20,7 +20,7 @@ from typing import Any
 from attribution.catalog import GpuSpec
 from attribution.collectors.batch import Batch
 from attribution.collectors.gpu_units import Part, Reading, is_whole_gpu, place_gpu, whole_gpu
-from attribution.collectors.labels import first_label, pool_for_gpu, workload
+from attribution.collectors.labels import GpuSelectors, first_label, workload
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, Series, utc_from_seconds
 from attribution.config import Settings
@@ -59,11 +59,12 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     gpus: dict[tuple[str, int], list[tuple[Reading, float, Meta]]] = {}
     batch = Batch(GpuSample, [])
     starts: dict[int, datetime] = {}
+    selectors = GpuSelectors(settings.pools)  # compiled once per chunk, asked once per GPU series
     for series in used:
         uuid = first_label(series.labels, plan.labels.gpu_uuid)
         if uuid is None:
             continue
-        reading = _reading(settings, series.labels, 0.0)
+        reading = _reading(selectors, series.labels, 0.0)
         meta = (
             first_label(series.labels, plan.labels.gpu_model) or "",
             first_label(series.labels, plan.labels.hostname) or "",
@@ -92,8 +93,8 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     return batch
 
 
-def _reading(settings: Settings, labels: Mapping[str, str], fb_used: float) -> Reading:
-    pool = pool_for_gpu(settings, labels)
+def _reading(selectors: GpuSelectors, labels: Mapping[str, str], fb_used: float) -> Reading:
+    pool = selectors.pool_for(labels)
     return Reading(
         mig_id=first_label(labels, MIG_ID_LABELS),
         profile=first_label(labels, MIG_PROFILE_LABELS),

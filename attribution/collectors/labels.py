@@ -101,28 +101,48 @@ def first_label(labels: Mapping[str, str], names: Sequence[str]) -> str | None:
     return None
 
 
-def matches(labels: Mapping[str, str], rules: Mapping[str, str]) -> bool:
-    """Every rule's pattern matches its label in full. ASCII semantics, as Prometheus' RE2 has them:
-    ``\\d`` and ``\\w`` must not match a pod named in Arabic-Indic digits into another pool."""
-    for name, pattern in rules.items():
-        value = label(labels, name)
-        if value is None or re.fullmatch(pattern, value, re.ASCII) is None:
-            return False
-    return True
-
-
 def pool_for_gpu(settings: Settings, labels: Mapping[str, str]) -> PoolConfig | None:
     """The one pool whose ``gpu_selector`` matches; a GPU two selectors match is a configuration error.
 
     First-match-wins would bill one pool's GPUs to another without a word: ``pod = "llama-8b-.*"`` also
-    matches the pods of a ``llama-8b-batch`` deployment.
+    matches the pods of a ``llama-8b-batch`` deployment. A collector placing many GPUs builds
+    :class:`GpuSelectors` once and asks it per series.
     """
-    found = [pool for pool in settings.pools if matches(labels, pool.gpu_selector)]
-    if len(found) > 1:
-        names = ", ".join(p.name for p in found)
-        shown = {k: v for k, v in sorted(labels.items()) if k != "__name__"}
-        raise ConfigError(f"a GPU matches the gpu_selector of pools {names}: make them exclusive ({shown})")
-    return found[0] if found else None
+    return GpuSelectors(settings.pools).pool_for(labels)
+
+
+class GpuSelectors:
+    """Every pool's ``gpu_selector``, compiled once: each rule's pattern must match its label in full.
+    ASCII semantics, as Prometheus' RE2 has them: ``\\d`` and ``\\w`` must not match a pod named in
+    Arabic-Indic digits into another pool. Per series, each label a selector names is looked up once,
+    not once per pool: at 1,024 GPUs and 320 pools, a ``re.fullmatch`` and a label lookup per GPU and
+    pool were a fifth of a collection's Python time (py-spy)."""
+
+    def __init__(self, pools: Sequence[PoolConfig]) -> None:
+        self._pools = [
+            (pool, [(name, re.compile(pattern, re.ASCII)) for name, pattern in pool.gpu_selector.items()])
+            for pool in pools
+        ]
+        self._names = list(dict.fromkeys(name for _, rules in self._pools for name, _ in rules))
+
+    def pool_for(self, labels: Mapping[str, str]) -> PoolConfig | None:
+        """:func:`pool_for_gpu`, with the same answer and the same error."""
+        values = {name: label(labels, name) for name in self._names}
+        found = []
+        for pool, rules in self._pools:  # loops, not all(...): no generator per GPU and pool
+            for name, regex in rules:
+                value = values[name]
+                if value is None or regex.fullmatch(value) is None:
+                    break
+            else:
+                found.append(pool)
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found)
+            shown = {k: v for k, v in sorted(labels.items()) if k != "__name__"}
+            raise ConfigError(
+                f"a GPU matches the gpu_selector of pools {names}: make them exclusive ({shown})"
+            )
+        return found[0] if found else None
 
 
 def pool_for_model(settings: Settings, served_model_name: str | None) -> PoolConfig | None:

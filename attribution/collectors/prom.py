@@ -156,6 +156,23 @@ class PromClient:
 
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
         """Evaluate ``query`` at every step from ``start`` to ``end`` inclusive (both step-aligned)."""
+        return _parse(self._range(query, start, end, step_seconds), query, {"matrix"}, self._max_series)
+
+    def range_stamps(
+        self, query: str, start: datetime, end: datetime, step_seconds: int
+    ) -> list[tuple[dict[str, str], list[int]]]:
+        """:meth:`range_query` for an answer whose values do not matter, only where each series has one
+        (``count_over_time``): per series its labels and the unix seconds of its finite points, without
+        a float and a tuple per sample (half the samples a gateway collection parsed)."""
+        data = self._range(query, start, end, step_seconds)
+        result = _result(data, query, {"matrix"}, self._max_series)
+        try:
+            with gc_paused():
+                return _stamps(result)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
+
+    def _range(self, query: str, start: datetime, end: datetime, step_seconds: int) -> dict[str, Any]:
         for t in (start, end):
             if t.tzinfo is None or int(t.timestamp()) % step_seconds:
                 raise ValueError(f"{t} is not a UTC time aligned to the {step_seconds}s step")
@@ -168,8 +185,7 @@ class PromClient:
             "step": f"{step_seconds}s",
             "timeout": self._timeout_param,
         }
-        data = self._call("/api/v1/query_range", params, query)
-        return _parse(data, query, {"matrix"}, self._max_series)
+        return self._call("/api/v1/query_range", params, query)
 
     def instant_query(self, query: str, at: datetime) -> list[Series]:
         """Evaluate ``query`` at ``at``: one point per series, or raw samples for a range selector."""
@@ -279,6 +295,19 @@ def _parse(
 ) -> list[Series]:
     """Series of points with finite values: NaN (a staleness marker) and +-Inf (a ratio over zero) are no
     measurement, so they are dropped and the interval counts as missing that series."""
+    result = _result(data, query, allowed, max_series)
+    try:
+        with gc_paused():
+            out, dropped = _series(result)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
+    if dropped:
+        log.warning("dropped %d infinite values from the answer to %r (counted as missing)", dropped, query)
+    return out
+
+
+def _result(data: dict[str, Any], query: str, allowed: set[str], max_series: int | None) -> Any:
+    """The answer's ``result``, of an allowed kind and within ``max_series``."""
     kind = data.get("resultType")
     if kind not in allowed:
         raise SourceQueryError(f"{query!r} gave a {kind} result; expected {' or '.join(sorted(allowed))}")
@@ -289,14 +318,7 @@ def _parse(
             "a label with a value per request or user? Aggregate it away in the profile's query, or raise "
             "the limit"
         )
-    try:
-        with gc_paused():
-            out, dropped = _series(result)  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
-    if dropped:
-        log.warning("dropped %d infinite values from the answer to %r (counted as missing)", dropped, query)
-    return out
+    return result
 
 
 _INT = {int}
@@ -321,12 +343,30 @@ def _series(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
         if set(map(type, stamps)) != _INT:  # JSON numbers: whole seconds parse as int, and need no round
             stamps = tuple(map(round, stamps))
         points = list(zip(stamps, values, strict=True))
-        if not all(map(isfinite, values)):
+        if not isfinite(sum(values)):  # NaN or +-Inf make the sum so (as may an overflow: then none drop)
             finite = [(ts, v) for ts, v in points if isfinite(v)]
             dropped += len(points) - len(finite) - sum(1 for t in texts if t == "NaN")
             points = finite
         out.append(Series(labels=labels, points=points))
     return out, dropped
+
+
+#: How Prometheus writes a value that is no measurement (Go's strconv: NaN, +Inf, -Inf).
+_NOT_FINITE = frozenset({"NaN", "+Inf", "-Inf", "Inf"})
+
+
+def _stamps(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[int]]]:
+    """Per series its labels and the whole seconds of its finite points (as :func:`_series` keeps them,
+    by the value's text: no float per sample)."""
+    out = []
+    for item in result:
+        metric = item["metric"]
+        labels = dict(zip(map(str, metric), map(str, metric.values()), strict=True))
+        stamps = [ts for ts, text in item["values"] if text not in _NOT_FINITE]
+        if set(map(type, stamps)) - _INT:
+            stamps = list(map(round, stamps))
+        out.append((labels, stamps))
+    return out
 
 
 def redact(url: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,7 +78,7 @@ def write(
     if batch.table is GpuSample:
         clear_gpu_parts(session, batch.rows)
     written = bulk_upsert(session, batch.table, batch.rows)
-    rows_per_interval = Counter(row["interval_start"] for row in batch.rows)
+    rows_per_interval = Counter(map(itemgetter("interval_start"), batch.rows))
     coverage = []
     step = timedelta(seconds=settings.interval_seconds)
     t = start
@@ -133,6 +134,11 @@ def clients_for(
     return out
 
 
+def _all_read(chunk: list[tuple[Plan, Future[Batch]]]) -> bool:
+    """Every plan of the chunk read, none failed (a failed chunk does not start the next one's reads)."""
+    return all(f.done() and f.exception() is None for _, f in chunk)
+
+
 def collect_window(
     client: PromClient | None,
     settings: Settings,
@@ -145,10 +151,12 @@ def collect_window(
 ) -> CollectionResult:
     """Backfill ``[start, end)`` (widened to whole intervals) from every plan, or the ``selected`` ones.
 
-    The plans of a chunk are read side by side, and the next chunk is read while this one is written
-    (Prometheus evaluates, Postgres writes and Python parses at the same time): at most two chunks are
-    held at once. Chunks are still written, and committed, in order, each in its own transaction; a
-    failed read raises when its chunk's turn comes, after every earlier chunk is committed.
+    The plans of a chunk are read side by side, each plan's rows are written as soon as they are read
+    (the GPU rows while the gateway's counters are still read), and the next chunk is read once this one
+    is, while it is written (Prometheus evaluates, Postgres writes and Python parses at the same time):
+    at most two chunks are held at once. Chunks are still written, and committed, in order, each in its
+    own transaction; a failed read raises when its chunk's turn comes, after every earlier chunk is
+    committed, and rolls back what its own chunk had written.
     """
     start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
     todo = list(selected) if selected is not None else plans(settings)
@@ -166,14 +174,17 @@ def collect_window(
             with factory() as session:
                 session.connection()
         for i, (chunk_start, chunk_end) in enumerate(windows):
-            batches = [(plan, future.result()) for plan, future in pending]
-            pending = read(windows[i + 1]) if i + 1 < len(windows) else []
+            current, pending = pending, []
             with unit_of_work(factory) as session, gc_paused():
-                for plan, batch in batches:
+                for plan, future in current:  # each plan written once read, while later ones still read
+                    batch = future.result()
+                    if not pending and i + 1 < len(windows) and _all_read(current):
+                        pending = read(windows[i + 1])  # this chunk is all read: at most two held
                     n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
                     result.add(batch.table.__tablename__, n)
+                    del batch
                 mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC), settings.cluster)
-            del batches
+            del current
             result.chunks += 1
             if progress is not None:
                 progress(chunk_start, chunk_end)

@@ -24,7 +24,7 @@ from attribution.errors import ConfigError, ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
 from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
 from attribution.ledger.inputs import (
-    IntervalTelemetry,
+    TelemetryColumns,
     build_inputs,
     group_telemetry,
     price_schedules,
@@ -135,9 +135,7 @@ def period_of_seconds(ts: int) -> str:
     return period_of(datetime.fromtimestamp(ts, tz=UTC))
 
 
-def check_prices_and_inventory(
-    settings: Settings, start: datetime, telemetry: dict[int, IntervalTelemetry]
-) -> None:
+def check_prices_and_inventory(settings: Settings, start: datetime, telemetry: TelemetryColumns) -> None:
     """Refuse a window whose GPUs would be billed $0: the bill is inventory times price, so an empty
     inventory, a type without a price in effect at ``start``, or a sampled type missing from the
     inventory would write lines that sum to less than what the GPUs cost, and exit as if all were well."""
@@ -157,7 +155,7 @@ def check_prices_and_inventory(
                 f"[[gpu_prices]] entry for it with effective_from at or before {iso(start)}"
             )
     # whole GPUs and the parts of MIG and shared GPUs alike
-    sampled = {gpu_type for tel in telemetry.values() for gpu_type, _place in (*tel.gpus, *tel.shares)}
+    sampled = telemetry.sampled_types()
     if missing := sorted(sampled - owned):
         raise ConfigError(
             f"GPUs of type {', '.join(map(repr, missing))} were sampled in this window but are not in the "

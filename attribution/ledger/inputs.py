@@ -1,51 +1,49 @@
-"""Building the model's plain inputs from stored telemetry and the settings, interval by interval."""
+"""Building the model's plain inputs from stored telemetry and the settings, as columns."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from attribution.catalog import Catalog
-from attribution.catalog.gpus import MIB
 from attribution.config import Settings
 from attribution.ledger.kv_columns import pool_kv
+from attribution.ledger.telemetry import (
+    UNALLOCATED,
+    UNMEASURED,
+    IntervalTelemetry,
+    TelemetryColumns,
+    group_telemetry,
+    telemetry_columns,
+)
 from attribution.model.attribute import ClusterInterval
 from attribution.model.derived_price import (
+    DerivedPoint,
     PricingPoint,
     measured_power_adjustment_usd_micros,
     schedule_span_cost_usd_micros,
 )
-from attribution.model.gpu_cost import monthly_share_usd_micros
-from attribution.model.money import allocate
+from attribution.model.gpu_cost import PricePoint, monthly_share_usd_micros
 from attribution.model.split import LineKey, PoolInterval, Usage
-from attribution.model.vectorized_kernels import I64, as_int64
+from attribution.model.vectorized_inventory import (
+    InventorySplit,
+    PlaceRows,
+    PoolTotals,
+    direct_span_costs_usd_micros,
+    monthly_shares_usd_micros,
+    pool_totals,
+    split_inventory,
+)
+from attribution.model.vectorized_kernels import I64, as_int64, group_sum
 from attribution.model.vectorized_pools import POLICY_CODE, PoolColumns
 from attribution.model.vocabulary import FixedPolicy
 from attribution.timeutil import period_window
 
-UNALLOCATED = "\x00unallocated"
-UNMEASURED = "\x00unmeasured"
-#: A GPU's parts (MIG instances, shares of a shared GPU) are counted in parts per million of the GPU.
-PPM = 1_000_000
-
-
-@dataclass(slots=True)
-class IntervalTelemetry:
-    gpus: dict[tuple[str, str], int]
-    """(gpu_type, pool or UNALLOCATED) -> GPUs sampled."""
-    usage: dict[str, dict[LineKey, Usage]]
-    """Tenant usage as objects: the row path of tests and the truth model (the job reads columns)."""
-    memory: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
-    """(gpu_type, pool or UNALLOCATED) -> (GPUs whose dcgm FB gauges were all reported, their MiB)."""
-    shares: dict[tuple[str, str], int] = field(default_factory=dict)
-    """(gpu_type, pool, UNALLOCATED or UNMEASURED) -> parts of MIG and shared GPUs, in ppm of a GPU."""
-    power: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """gpu_type -> (whole GPUs whose board power dcgm reported, the sum of it in milliwatts)."""
+__all__ = ["UNALLOCATED", "UNMEASURED", "IntervalTelemetry", "TelemetryColumns", "group_telemetry"]
 
 
 @dataclass(slots=True)
@@ -77,120 +75,44 @@ def price_schedules(settings: Settings) -> dict[str, list[PricingPoint]]:
     return {k: sorted(v, key=lambda p: p.effective_from_s) for k, v in schedules.items()}
 
 
-def group_telemetry(
-    gpu_count_rows: Sequence[Any], usage_rows: Sequence[Any] = ()
-) -> dict[int, IntervalTelemetry]:
-    """Rows by interval (``interval_start_s``, Unix seconds), each in the column order of its reader in
-    :mod:`attribution.store.inputs`: ``gpu_counts`` and ``tenant_usage`` (the job reads usage as columns
-    instead and passes none here). KV samples go to :func:`build_inputs` as they are read."""
-    by_ts: dict[int, IntervalTelemetry] = defaultdict(lambda: IntervalTelemetry({}, {}))
-    # the driver's tuples, in the order of store.inputs.GPU_COUNT_COLUMNS, unpacked by position
-    for (
-        ts,
-        gpu_type,
-        pool,
-        unplaced,
-        gpu_count,
-        share,
-        measured_count,
-        mib,
-        powered,
-        mw,
-        *_,
-    ) in gpu_count_rows:
-        if gpu_type is None:  # outside the catalog: not on the bill (incident detection reads these rows)
-            continue
-        tel = by_ts[ts]
-        key = (gpu_type, UNMEASURED if unplaced else pool or UNALLOCATED)
-        gpus, share_ppm = int(gpu_count), int(share)
-        if gpus:
-            tel.gpus[key] = tel.gpus.get(key, 0) + gpus
-        if share_ppm:
-            tel.shares[key] = tel.shares.get(key, 0) + share_ppm
-        if powered:
-            n_powered, milliwatts = tel.power.get(gpu_type, (0, 0))
-            tel.power[gpu_type] = (n_powered + int(powered), milliwatts + int(mw))
-        measured = int(measured_count or 0)
-        if measured:
-            gpus_measured, total_mib = tel.memory.get(key, (0, 0))
-            tel.memory[key] = (gpus_measured + measured, total_mib + int(mib))
-    # a month is millions of usage rows: unpack them as tuples, keep the current interval's cell at hand
-    current_ts: int | None = None
-    usage: dict[str, dict[LineKey, Usage]] = {}
-    for ts, pool, tenant, tier, requests, prompt, generation, token_seconds in usage_rows:
-        if ts != current_ts:
-            current_ts, usage = ts, by_ts[ts].usage
-        pool_usage = usage.get(pool)
-        if pool_usage is None:
-            pool_usage = usage[pool] = {}
-        pool_usage[(tenant, tier)] = Usage(float(token_seconds), int(requests), int(prompt), int(generation))
-    return by_ts
-
-
 def _ts(t: datetime) -> int:
     return int(t.timestamp())
-
-
-def intervals(start: datetime, end: datetime, step: int) -> Iterator[int]:
-    yield from range(_ts(start), _ts(end), step)
 
 
 def build_inputs(
     settings: Settings,
     start: datetime,
     end: datetime,
-    telemetry: dict[int, IntervalTelemetry],
+    telemetry: TelemetryColumns | dict[int, IntervalTelemetry],
     kv_rows: Sequence[Any] = (),
 ) -> ModelInputs:
     """Every interval of the window gets its full inventory cost, whatever telemetry it has.
     ``kv_rows``: the engines' samples, in the column order of :func:`attribution.store.inputs.kv_samples`.
 
-    Python works per interval (prices, the placement pattern); the pool-intervals are columns: each
-    interval's pools are its pattern's, gathered by index (:func:`_pool_rows`)."""
+    Columns throughout: each (interval, GPU type)'s cost is split over the places its GPUs were seen in
+    one pass (:func:`split_inventory`), direct prices and overheads by the window or month; derived prices
+    (exact fractions) are evaluated per interval, and the cluster rows are built per interval."""
+    columns = telemetry if isinstance(telemetry, TelemetryColumns) else telemetry_columns(telemetry)
     step = settings.interval_seconds
-    schedules = price_schedules(settings)
+    starts = np.arange(_ts(start), _ts(end), step, dtype=np.int64)
+    types = sorted(settings.inventory)
+    inventory = as_int64([settings.inventory[t] for t in types])
+    rows, powered, milliwatts = _place_rows(columns, types, starts, step)
+    type_cost = _type_costs(settings, types, starts, step, powered, milliwatts)
+    is_pool = as_int64([int(p not in (UNALLOCATED, UNMEASURED)) for p in columns.places])
+    split = split_inventory(
+        type_cost, inventory, rows, _code(columns.places, UNALLOCATED), _code(columns.places, UNMEASURED)
+    )
+    used = np.unique(rows.gpu_type[split.kept == 1])
+    frame = np.zeros(len(types), dtype=np.int64)
+    frame[used] = [settings.catalog.gpu(types[int(k)]).memory_bytes for k in used]
+    totals = pool_totals(rows, split, frame, is_pool)
+    codes, pool = np.unique(totals.place, return_inverse=True)
+    names = [columns.places[int(c)] for c in codes]
+    start_s = starts[totals.interval]
+    cluster_intervals, cluster_cost_rows = _cluster_rows(settings, starts, split, totals)
     fallback_bytes_per_token = _fallback_bytes_per_token(settings)
-    empty = IntervalTelemetry({}, {})
-    splits_seen: dict[Any, int] = {}
-    splits: list[InventorySplit] = []
-    starts: list[int] = []
-    pattern_of: list[int] = []
-    cluster_intervals: list[ClusterInterval] = []
-    cluster_cost_rows: list[dict[str, Any]] = []
-    for ts in intervals(start, end, step):
-        tel = telemetry.get(ts, empty)
-        costs = tuple(
-            (gpu_type, count, _type_cost(schedules[gpu_type], count, ts, step, tel.power.get(gpu_type)))
-            for gpu_type, count in sorted(settings.inventory.items())
-        )
-        # most intervals repeat an earlier one's placement and per-type cost: split each pattern once
-        pattern = (
-            costs,
-            tuple(sorted(tel.gpus.items())),
-            tuple(sorted(tel.shares.items())),
-            tuple(sorted(tel.memory.items())),
-        )
-        found = splits_seen.get(pattern)
-        if found is None:
-            found = splits_seen[pattern] = len(splits)
-            splits.append(_split_inventory(costs, tel, settings.catalog))
-        starts.append(ts)
-        pattern_of.append(found)
-        pool_cost, _, _, unallocated, unmeasured, sampled = splits[found]
-        overhead = _overhead(settings, ts, step)
-        cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured, overhead))
-        cluster_cost_rows.append(
-            {
-                "interval_start": datetime.fromtimestamp(ts, tz=UTC),
-                "cost_usd_micros": sum(pool_cost.values()) + unallocated + unmeasured + overhead,
-                "overhead_usd_micros": overhead,
-                "unallocated_usd_micros": unallocated,
-                "unmeasured_usd_micros": unmeasured,
-                "gpus_in_inventory": sum(settings.inventory.values()),
-                "gpus_sampled": sampled,
-            }
-        )
-    names, start_s, pool, cost, memory, gpus = _pool_rows(splits, as_int64(starts), as_int64(pattern_of))
+    pool = pool.reshape(-1).astype(np.int64)
     kv = pool_kv(kv_rows, names, start_s, pool, fallback_bytes_per_token, (_ts(start), _ts(end), step))
     fixed = _fixed_policies(settings)
     policy_of = [POLICY_CODE[fixed.get(name, settings.policies.fixed)] for name in names]
@@ -199,8 +121,8 @@ def build_inputs(
         start=start_s,
         pool=pool,
         seconds=np.full(start_s.size, step, dtype=np.int64),
-        cost=cost,
-        memory=memory,
+        cost=totals.cost,
+        memory=totals.memory_bytes,
         kv_capacity=kv.capacity,
         has_capacity=kv.has_capacity,
         kv_ratio=kv.ratio,
@@ -210,45 +132,122 @@ def build_inputs(
         running=kv.running,
         recovering=np.zeros(start_s.size, dtype=np.bool_),
     )
-    usage = {ts: tel.usage for ts, tel in telemetry.items() if tel.usage}
-    return ModelInputs(pools, gpus, cluster_intervals, cluster_cost_rows, kv.final_bytes_per_token, usage)
+    return ModelInputs(
+        pools, totals.gpus, cluster_intervals, cluster_cost_rows, kv.final_bytes_per_token, columns.usage
+    )
 
 
-def _pool_rows(
-    splits: list[InventorySplit], starts: I64, pattern_of: I64
-) -> tuple[list[str], I64, I64, I64, I64, I64]:
-    """Pool names, then per pool-interval (start, then pool name order): start, pool code, cost, memory
-    bytes and GPUs: each interval takes its pattern's pools, gathered by index, never row by row."""
-    names = sorted({name for split in splits for name in split[0]})
-    code = {name: i for i, name in enumerate(names)}
-    per_pattern = [sorted(split[0]) for split in splits]
-    lengths = as_int64([len(p) for p in per_pattern])
-    flat_pool = as_int64([code[name] for p in per_pattern for name in p])
-    cost: list[int] = []
-    memory: list[int] = []
-    gpus: list[int] = []
-    for (pool_cost, pool_memory, pool_gpus, *_), names_of in zip(splits, per_pattern, strict=True):
-        cost.extend(pool_cost[name] for name in names_of)
-        memory.extend(pool_memory[name] for name in names_of)
-        gpus.extend(pool_gpus[name] for name in names_of)
-    flat = [as_int64(cost), as_int64(memory), as_int64(gpus)]
-    offsets = np.cumsum(lengths) - lengths
-    counts = lengths[pattern_of] if pattern_of.size else lengths[:0]
-    interval = np.repeat(np.arange(pattern_of.size, dtype=np.int64), counts)
-    within = np.arange(interval.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    src = offsets[pattern_of][interval] + within if interval.size else interval
-    return names, starts[interval], flat_pool[src], flat[0][src], flat[1][src], flat[2][src]
+def _code(names: list[str], name: str) -> int:
+    """``name``'s index in ``names``, -1 if absent (no row has it)."""
+    return names.index(name) if name in names else -1
 
 
-def _type_cost(
-    schedule: list[PricingPoint], count: int, ts: int, step: int, power: tuple[int, int] | None
-) -> int:
-    """A GPU type's cost over one interval: its price schedule's, with a derived price's power part taken
-    from the board power dcgm measured where it did (:func:`measured_power_adjustment_usd_micros`)."""
-    cost = schedule_span_cost_usd_micros(schedule, count, ts, ts + step)
-    if power is None:
-        return cost
-    return cost + measured_power_adjustment_usd_micros(schedule, count, ts, step, *power)
+def _place_rows(
+    columns: TelemetryColumns, types: list[str], starts: I64, step: int
+) -> tuple[PlaceRows, I64, I64]:
+    """The rows of the window's intervals and the inventory's types, one per (interval, type, place)
+    seen; and per (interval, type) the GPUs whose board power dcgm reported and their milliwatts."""
+    n_types = len(types)
+    index = {name: i for i, name in enumerate(types)}
+    type_of = as_int64([index.get(name, -1) for name in columns.types])
+    gpu_type = type_of[columns.gpu_type] if columns.gpu_type.size else columns.gpu_type
+    offset = columns.start_s - (int(starts[0]) if starts.size else 0)
+    inside = (gpu_type >= 0) & (offset >= 0) & (offset % step == 0) & (offset // step < starts.size)
+    interval = offset[inside] // step
+    group = interval * n_types + gpu_type[inside]
+    width = max(len(columns.places), 1)
+    keys, sums = group_sum(
+        group * width + columns.place[inside],
+        [
+            getattr(columns, name)[inside]
+            for name in ("gpus", "share_ppm", "measured_gpus", "measured_mib", "seen", "powered_gpus")
+        ]
+        + [columns.milliwatts[inside]],
+    )
+    gpus, share, measured, mib, seen, powered, milliwatts = sums
+    by_type = np.zeros(starts.size * n_types, dtype=np.int64)
+    power = [by_type.copy(), by_type.copy()]
+    np.add.at(power[0], keys // width, powered)
+    np.add.at(power[1], keys // width, milliwatts)
+    at = seen > 0
+    group_of_row = keys[at] // width
+    rows = PlaceRows(
+        group_of_row // max(n_types, 1),
+        group_of_row % max(n_types, 1),
+        keys[at] % width,
+        gpus[at],
+        share[at],
+        measured[at],
+        mib[at],
+    )
+    return rows, power[0], power[1]
+
+
+def _type_costs(
+    settings: Settings, types: list[str], starts: I64, step: int, powered: I64, milliwatts: I64
+) -> I64:
+    """``[interval, type]``: each inventory type's cost in each interval, its price schedule's
+    (direct prices in one pass, derived ones per interval), with a derived price's power part taken from
+    the board power dcgm measured where it did and the price in effect can use it
+    (:func:`measured_power_adjustment_usd_micros`)."""
+    schedules = price_schedules(settings) if starts.size else {}
+    cost = np.zeros((starts.size, len(types)), dtype=np.int64)
+    spans = starts.tolist()
+    for k, gpu_type in enumerate(types):
+        schedule, count = schedules.get(gpu_type), settings.inventory[gpu_type]
+        if not spans:
+            continue
+        if schedule is None:
+            raise KeyError(gpu_type)
+        direct = [p for p in schedule if isinstance(p, PricePoint)]
+        found = (
+            direct_span_costs_usd_micros(direct, count, starts, step)
+            if len(direct) == len(schedule)
+            else None
+        )
+        if found is None:  # a derived price, or a span the columns cannot prove exact: per interval
+            found = as_int64([schedule_span_cost_usd_micros(schedule, count, ts, ts + step) for ts in spans])
+        cost[:, k] = found
+        if not any(isinstance(p, DerivedPoint) and p.measured_power for p in schedule):
+            continue  # the adjustment is 0 for any measurement
+        for i in np.flatnonzero(powered.reshape(-1, len(types))[:, k] > 0).tolist():
+            n = int(powered[i * len(types) + k])
+            mw = int(milliwatts[i * len(types) + k])
+            cost[i, k] += measured_power_adjustment_usd_micros(schedule, count, spans[i], step, n, mw)
+    return cost
+
+
+def _cluster_rows(
+    settings: Settings, starts: I64, split: InventorySplit, totals: PoolTotals
+) -> tuple[list[ClusterInterval], list[dict[str, Any]]]:
+    """Per interval, the model's cluster interval and its ``cluster_costs`` row."""
+    pool_cost = np.zeros(starts.size, dtype=np.int64)
+    np.add.at(pool_cost, totals.interval, totals.cost)
+    step, in_inventory = settings.interval_seconds, sum(settings.inventory.values())
+    cluster_intervals: list[ClusterInterval] = []
+    cluster_cost_rows: list[dict[str, Any]] = []
+    for ts, pools, unallocated, unmeasured, sampled, overhead in zip(
+        starts.tolist(),
+        pool_cost.tolist(),
+        split.unallocated.tolist(),
+        split.unmeasured.tolist(),
+        split.sampled.tolist(),
+        _overheads(settings, starts, step).tolist(),
+        strict=True,
+    ):
+        cluster_intervals.append(ClusterInterval(ts, unallocated, unmeasured, overhead))
+        cluster_cost_rows.append(
+            {
+                "interval_start": datetime.fromtimestamp(ts, tz=UTC),
+                "cost_usd_micros": pools + unallocated + unmeasured + overhead,
+                "overhead_usd_micros": overhead,
+                "unallocated_usd_micros": unallocated,
+                "unmeasured_usd_micros": unmeasured,
+                "gpus_in_inventory": in_inventory,
+                "gpus_sampled": sampled,
+            }
+        )
+    return cluster_intervals, cluster_cost_rows
 
 
 def _fixed_policies(settings: Settings) -> dict[str, FixedPolicy]:
@@ -260,70 +259,34 @@ def _fixed_policies(settings: Settings) -> dict[str, FixedPolicy]:
     return found
 
 
-def _overhead(settings: Settings, ts: int, step: int) -> int:
-    """This interval's share of every monthly overhead in effect for its month."""
-    if not settings.overheads:
-        return 0
-    moment = datetime.fromtimestamp(ts, tz=UTC)
-    m0, m1 = period_window(f"{moment.year:04d}-{moment.month:02d}")
+def _overheads(settings: Settings, starts: I64, step: int) -> I64:
+    """Each interval's share of every monthly overhead in effect for its month, a month at a time
+    (:func:`monthly_shares_usd_micros`; per interval where it declines)."""
+    out = np.zeros(starts.size, dtype=np.int64)
+    i = 0
+    while settings.overheads and i < starts.size:
+        moment = datetime.fromtimestamp(int(starts[i]), tz=UTC)
+        m0, m1 = period_window(f"{moment.year:04d}-{moment.month:02d}")
+        m0_s, m1_s = int(m0.timestamp()), int(m1.timestamp())
+        j = max(int(np.searchsorted(starts, m1_s)), i + 1)
+        for amount in _in_effect(settings, m0).values():
+            part = monthly_shares_usd_micros(amount, m0_s, m1_s, starts[i:j], step)
+            if part is None:
+                spans = starts[i:j].tolist()
+                part = as_int64([monthly_share_usd_micros(amount, m0_s, m1_s, t, t + step) for t in spans])
+            out[i:j] += part
+        i = j
+    return out
+
+
+def _in_effect(settings: Settings, month_start: datetime) -> dict[str, int]:
+    """Each overhead's monthly amount in the month starting at ``month_start``: its latest change that
+    took effect by then (a change applies from the first month that starts on or after it)."""
     in_effect: dict[str, int] = {}
     for o in sorted(settings.overheads, key=lambda o: o.effective_from):
-        if o.effective_from <= m0:
+        if o.effective_from <= month_start:
             in_effect[o.name] = o.usd_micros_per_month
-    return sum(
-        monthly_share_usd_micros(amount, int(m0.timestamp()), int(m1.timestamp()), ts, ts + step)
-        for amount in in_effect.values()
-    )
-
-
-InventorySplit = tuple[dict[str, int], dict[str, int], dict[str, int], int, int, int]
-"""Per pool: cost, memory bytes, GPUs; then unallocated and unmeasured cost, and GPUs sampled."""
-
-
-def _split_inventory(
-    costs: tuple[tuple[str, int, int], ...], tel: IntervalTelemetry, catalog: Catalog
-) -> InventorySplit:
-    """Each GPU type's cost (``costs``: type, GPUs in inventory, cost of the interval) split over the
-    places its GPUs were seen, and the unseen remainder. The result is shared between intervals with
-    the same pattern: callers must not change it.
-
-    The bill is the inventory: N GPUs of a type cost N x price whatever telemetry says. Seen GPUs take
-    their share in their pool (or as unallocated); inventory GPUs never seen are unmeasured. Parts of MIG
-    and shared GPUs weigh their share of a GPU (ppm), whole GPUs one million each, so a ``3g.40gb``
-    instance costs 4/8 of its GPU; parts the collector could not place are unmeasured. A pool's memory
-    is what dcgm-exporter reported (FB_USED + FB_FREE + FB_RESERVED) for the whole GPUs that reported it,
-    the catalog's framebuffer total for the others, and a part's share of the catalog total for parts.
-    """
-    pool_cost: dict[str, int] = defaultdict(int)
-    pool_memory: dict[str, int] = defaultdict(int)
-    pool_gpus: dict[str, int] = defaultdict(int)
-    unallocated = unmeasured = sampled = 0
-    for gpu_type, count, cost in costs:
-        keys = {place for (t, place) in (*tel.gpus, *tel.shares) if t == gpu_type}
-        places = sorted((p, tel.gpus.get((gpu_type, p), 0), tel.shares.get((gpu_type, p), 0)) for p in keys)
-        # the parts of one GPU sum to a million, so the shares count whole GPUs
-        seen = sum(n for _, n, _ in places) + -(-sum(s for _, _, s in places) // PPM)
-        sampled += seen
-        seen_weights = [n * PPM + s for _, n, s in places]
-        # the inventory's GPUs nobody saw, to the millionth: a fraction of a GPU no part covers is unmeasured
-        weights = [*seen_weights, max(0, count * PPM - sum(seen_weights))]
-        if sum(weights) == 0:
-            continue
-        parts = allocate(cost, weights)
-        unmeasured += parts[-1]
-        memory = catalog.gpu(gpu_type).memory_bytes
-        for (place, n, share), part in zip(places, parts, strict=False):
-            if place == UNALLOCATED:
-                unallocated += part
-            elif place == UNMEASURED:
-                unmeasured += part
-            else:
-                pool_cost[place] += part
-                measured, mib = tel.memory.get((gpu_type, place), (0, 0))
-                measured = min(measured, n)
-                pool_memory[place] += mib * MIB + (n - measured) * memory + share * memory // PPM
-                pool_gpus[place] += n + -(-share // PPM)
-    return pool_cost, pool_memory, pool_gpus, unallocated, unmeasured, sampled
+    return in_effect
 
 
 def _fallback_bytes_per_token(settings: Settings) -> dict[str, int]:

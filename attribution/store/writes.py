@@ -261,7 +261,7 @@ def _copy_rows(
 ) -> None:
     """Binary COPY of ``rows`` (dicts keyed by column name) into ``columns`` of ``target``."""
     getter = itemgetter(*(c.name for c in columns))
-    _copy_values(cursor, target, columns, (getter(row) for row in rows), dialect)
+    _copy_values(cursor, target, columns, map(getter, rows), dialect)  # map: no generator frame per row
 
 
 def _copy_values(

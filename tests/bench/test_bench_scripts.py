@@ -58,3 +58,11 @@ def test_bench_model_engines_agree_on_every_line(tmp_path: Path) -> None:
     reference = figures["engines"]["reference"]
     assert reference["lines"] > 0
     assert figures["engines"]["vectorized"]["total_usd_micros"] == reference["total_usd_micros"]
+
+
+def test_inventory_split_runs_and_the_columns_equal_the_reference() -> None:
+    """A day of a real cluster's shape (every interval's MiB differs): the script asserts the columns'
+    outputs equal the per-interval reference's before it prints, so a clean exit is that check passing."""
+    figures = json.loads(_run("bench/inventory_split.py", "--days", "1").stdout)
+    assert figures["gpu_count_rows"] == 1440 * 21  # 20 pools and the unallocated GPUs, every minute
+    assert figures["seconds"]["cpu"]["reference"] > 0 and figures["seconds"]["cpu"]["columns"] > 0

@@ -14,8 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from attribution.collectors.counters import counter_increases, increases, raw_increase, spread_gaps
+from attribution.collectors.counters import (
+    counter_increases,
+    increases,
+    raw_increase,
+    spread_gaps,
+    step_increase,
+)
 from attribution.collectors.prom import PromClient, Series, chunks
 from tests.support.backends import BACKENDS, serve
 
@@ -155,3 +163,32 @@ def test_token_seconds_are_spread_as_fractions_that_sum_to_the_whole() -> None:
     found = {0: 0.0, 60: 1.25}
     assert spread_gaps(found, frozenset({60}), range(0, 120, 60), seen=True) == {0}
     assert found[0] + found[60] == 1.25 and found[0] == 0.625
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(min_value=0, max_value=1e12, allow_nan=False), max_size=30),
+    starts_at_first=st.booleans(),
+    baseline=st.none() | st.floats(min_value=0, max_value=1e12, allow_nan=False),
+)
+def test_increases_without_raw_samples_is_the_step_by_step_difference(
+    values: list[float], starts_at_first: bool, baseline: float | None
+) -> None:
+    """The loop taken when no interval saw a reset (step_increase inlined) gives the very floats of
+    step_increase applied boundary by boundary: a reference written out here, and the general loop
+    (taken when ``raw`` names a boundary the series lacks)."""
+    first = S0 if starts_at_first else S0 - STEP
+    points = [(S0 + i * STEP, v) for i, v in enumerate(values)]
+    expected: dict[int, float] = {}
+    previous = baseline
+    for i, (ts, value) in enumerate(points):
+        if i == 0 and ts == first:
+            previous = value
+            continue
+        expected[ts - STEP] = value if previous is None else step_increase(previous, value)
+        previous = value
+    found = increases(Series({}, points), first, STEP, baseline)
+    assert found == expected
+    assert list(found) == list(expected)
+    general = increases(Series({}, points), first, STEP, baseline, raw={S0 - 10 * STEP: [1.0]})
+    assert general == found

@@ -66,6 +66,13 @@ class ShufflingClient(PromClient):
         self.rng.shuffle(series)
         return series
 
+    def range_stamps(
+        self, query: str, start: datetime, end: datetime, step_seconds: int
+    ) -> list[tuple[dict[str, str], list[int]]]:
+        series = super().range_stamps(query, start, end, step_seconds)
+        self.rng.shuffle(series)
+        return series
+
 
 def settings_for(url: str, unknown_profile: bool = False) -> Settings:
     return load_settings(

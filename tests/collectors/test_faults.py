@@ -43,10 +43,19 @@ class FaultAt(PromClient):
         self.calls, self.at, self.fault = 0, at, fault
 
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
+        self._count()
+        return super().range_query(query, start, end, step_seconds)
+
+    def range_stamps(
+        self, query: str, start: datetime, end: datetime, step_seconds: int
+    ) -> list[tuple[dict[str, str], list[int]]]:
+        self._count()  # a range query too (the counters' count_over_time)
+        return super().range_stamps(query, start, end, step_seconds)
+
+    def _count(self) -> None:
         self.calls += 1
         if self.calls == self.at:
             self.fault()
-        return super().range_query(query, start, end, step_seconds)
 
 
 @pytest.fixture(scope="module")
