@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,14 +24,13 @@ from attribution.errors import ConfigError, ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
 from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
 from attribution.ledger.inputs import (
-    ModelInputs,
     TelemetryColumns,
     build_inputs,
     group_telemetry,
-    interval_start,
     price_schedules,
 )
 from attribution.ledger.lines import line_rows, total_usd_micros
+from attribution.ledger.outputs import covered_seconds, line_columns, pool_columns
 from attribution.ledger.watermark import followed_plans
 from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.incidents import Incident
@@ -48,13 +46,14 @@ from attribution.store.collection_state import (
     intervals_covered_by_all,
     intervals_with_status,
 )
+from attribution.store.column_copy import replace_window_columns
 from attribution.store.columns import tune_for_scans, usage_columns
 from attribution.store.inputs import gpu_counts, kv_samples
 from attribution.store.rollups import refresh_rollups
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, Period, PoolCost
-from attribution.store.writes import insert_all, replace_window, replace_window_values
+from attribution.store.writes import insert_all, replace_window
 from attribution.timeutil import align_window, floor_to, iso, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
@@ -263,16 +262,17 @@ def run_attribution(
         # the lines read the splits' estimated flags only: objects for those, not for every pool-interval
         estimated = results.to_splits(np.flatnonzero(results.estimated))
         grain = settings.line_grain_seconds
-        rows = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
-        _set_covered(rows, settings.line_grain_seconds, end)
-        for row in (*rows, *inputs.cluster_cost_rows):
+        lines = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
+        covered = covered_seconds(lines.interval_start_s, grain, end)
+        for row in inputs.cluster_cost_rows:
             row["cluster"] = cluster
-        replace_window(session, AttributedCost, start, end, rows, cluster=cluster)
+        line_values = line_columns(lines, covered, cluster)
+        replace_window_columns(session, AttributedCost, start, end, line_values, len(lines), cluster=cluster)
         refresh_rollups(
             session, start, end, cluster
         )  # the touched days, from their lines, in this transaction
-        pool_rows = _pool_rows(results, inputs, cluster)
-        replace_window_values(session, PoolCost, start, end, POOL_COST_COLUMNS, pool_rows, cluster=cluster)
+        pool_values = pool_columns(results, inputs, cluster)
+        replace_window_columns(session, PoolCost, start, end, pool_values, len(results), cluster=cluster)
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows, cluster=cluster)
         costs = _incident_costs(results, incidents)
         record_incidents(session, settings, start, end, incidents, costs)  # with the costs above
@@ -289,71 +289,12 @@ def run_attribution(
                     "cluster": cluster,
                     "window_start": start,
                     "window_end": end,
-                    "lines": len(rows),
+                    "lines": len(lines),
                     "total_usd_micros": cluster_total,
                 }
             ],
         )
-    return AttributionSummary(start, end, len(rows), lines_total, cluster_total, corrections, end)
-
-
-def _set_covered(rows: list[dict[str, Any]], grain_seconds: int, end: datetime) -> None:
-    """Each line's attributed seconds of its grain: the whole grain, or up to ``end`` for the last one."""
-    grain = timedelta(seconds=grain_seconds)
-    for row in rows:
-        row["covered_seconds"] = int(
-            (min(row["interval_start"] + grain, end) - row["interval_start"]).total_seconds()
-        )
-
-
-POOL_COST_COLUMNS = (
-    "interval_start",
-    "pool",
-    "cluster",
-    "gpu_count",
-    "memory_bytes",
-    "kv_capacity_bytes",
-    "kv_in_use_bytes",
-    "cost_usd_micros",
-    "kv_in_use_usd_micros",
-    "kv_free_usd_micros",
-    "static_usd_micros",
-    "idle_usd_micros",
-    "unmeasured_usd_micros",
-    "recovery_usd_micros",
-    "estimated",
-)
-"""The columns of :func:`_pool_rows`' tuples, in order."""
-
-
-def _pool_rows(results: PoolResults, inputs: ModelInputs, cluster: str) -> list[tuple[Any, ...]]:
-    """One tuple per pool-interval (:data:`POOL_COST_COLUMNS`), from the columns, not a dict: a month is
-    900,000 of them. The GPUs of each pool-interval are the inputs' row of the same position."""
-    names = np.array(results.pools, dtype=object)[results.pool]
-    input_names = np.array(inputs.pools.pools, dtype=object)[inputs.pools.pool]
-    if not (np.array_equal(results.start, inputs.pools.start) and np.array_equal(names, input_names)):
-        raise AssertionError("the splits are not in the order of the pool-intervals")
-    starts = {ts: interval_start(ts) for ts in np.unique(results.start).tolist()}
-    return list(
-        zip(
-            [starts[ts] for ts in results.start.tolist()],
-            names.tolist(),
-            [cluster] * len(names),
-            inputs.pool_gpus.tolist(),
-            results.memory.tolist(),
-            results.capacity.tolist(),
-            results.in_use.tolist(),
-            results.cost.tolist(),
-            results.kv_in_use.tolist(),
-            results.kv_free.tolist(),
-            results.static.tolist(),
-            results.idle.tolist(),
-            results.unmeasured.tolist(),
-            results.recovery.tolist(),
-            results.estimated.tolist(),
-            strict=True,
-        )
-    )
+    return AttributionSummary(start, end, len(lines), lines_total, cluster_total, corrections, end)
 
 
 def _incident_costs(results: PoolResults, incidents: Sequence[Incident]) -> dict[tuple[str, int], int]:

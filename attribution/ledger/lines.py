@@ -1,7 +1,8 @@
 """Stored line rows from the model's line columns: each line summed over its grain (an hour by default).
 
 A month of a mid-sized cluster is millions of interval lines and some ten thousand hourly ones, so the
-money is summed with numpy over the columns, never one Python object per interval line. Money sums are
+money is summed with numpy over the columns, never one Python object per interval line, and the lines
+come out as columns too (:class:`LineRows`), which the store COPYs as they are. Money sums are
 integers, exact in any order. Token-seconds come from the gateway's usage rows and are summed with
 ``math.fsum`` per line: correctly rounded, so the stored figure does not depend on the order rows arrived in.
 Usage comes as columns too (``model/vectorized_usage.py``), grouped the same way as the money.
@@ -11,62 +12,141 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 import numpy as np
 
-from attribution.ledger.inputs import interval_start
-from attribution.model.split import PoolSplit
+from attribution.model.split import LineKey, PoolSplit
+from attribution.model.vectorized_kernels import F64, I64, Mask
 from attribution.model.vectorized_lines import LineColumns
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import IDLE_KINDS, RECOVERY_COMPONENT
 
 SUMMED = ("kv_in_use", "static", *IDLE_KINDS, "unmeasured", RECOVERY_COMPONENT)
 """The line columns summed within a grain; a row's idle is the sum of its three kinds."""
-Money = tuple[int, int, int, int, int, int, int]
-"""(KV in use, static, idle cold, idle warm, KV headroom, unmeasured, recovery) in micro-USD"""
-GrainKey = tuple[int, str, str, str]
-"""(grain start in Unix seconds, pool, tenant, tier)"""
+COUNTS = ("requests", "prompt_tokens", "generation_tokens")
+"""The usage counts summed within a grain (integers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineRows:
+    """The stored lines of a window as columns, in key order (grain start, pool, tenant, tier): line i is
+    ``(interval_start_s[i], pools[pool[i]], *keys[key[i]])``. ``pools`` and ``keys`` are sorted, so code
+    order is name order. Money is micro-USD by component (``SUMMED``, each a column of that name);
+    ``idle`` and ``total`` are their exact sums."""
+
+    interval_start_s: I64
+    pool: I64
+    key: I64
+    pools: list[str]
+    keys: list[LineKey]
+    money: dict[str, I64]
+    kv_token_seconds: F64
+    kv_byte_seconds: F64
+    counts: dict[str, I64]
+    estimated: Mask
+
+    def __len__(self) -> int:
+        return int(self.interval_start_s.size)
+
+    @property
+    def idle(self) -> I64:
+        total: I64 = sum((self.money[k] for k in IDLE_KINDS), np.zeros(len(self), dtype=np.int64))
+        return total
+
+    @property
+    def total(self) -> I64:
+        parts = ("kv_in_use", "static", "unmeasured", RECOVERY_COMPONENT)
+        total: I64 = sum((self.money[k] for k in parts), self.idle)
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """One source's rows grouped by (grain, pool, key), codes in the common sorted name lists."""
+
+    grain: I64
+    pool: I64
+    key: I64
+    flagged: Mask
+
+
+def _group(starts_s: I64, pool: I64, key: I64, grain_seconds: int) -> tuple[I64, I64, I64, I64, I64]:
+    """The row order by (grain, pool, key), where each group starts in it, and its grain, pool, key.
+
+    Sorted on one int64 code (grain index, pool, key) where the three fit in one: a stable sort of the
+    rows, which come sorted by interval, merges one sorted run per interval, several times faster than
+    a three-key ``lexsort``; that is the fallback."""
+    grain = starts_s - starts_s % grain_seconds
+    code = _code(grain, pool, key, grain_seconds)
+    if code is None:
+        order = np.lexsort((key, pool, grain))
+        g, p, k = grain[order], pool[order], key[order]
+        boundary = np.ones(len(order), dtype=bool)
+        boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
+    else:
+        order = np.argsort(code, kind="stable")
+        sorted_code = code[order]
+        boundary = np.ones(len(order), dtype=bool)
+        boundary[1:] = sorted_code[1:] != sorted_code[:-1]
+    first = np.flatnonzero(boundary)
+    rows = order[first]
+    return order, first, grain[rows], pool[rows], key[rows]
+
+
+def _code(grain: I64, pool: I64, key: I64, grain_seconds: int) -> I64 | None:
+    """``(grain index, pool, key)`` as one int64 in their order, or None if it would not fit."""
+    if not grain.size:
+        return None
+    low = int(grain.min())
+    grains = (int(grain.max()) - low) // grain_seconds + 1
+    pools, keys = int(pool.max()) + 1, int(key.max()) + 1
+    if grains * pools * keys >= 2**62 or int(pool.min()) < 0 or int(key.min()) < 0:
+        return None
+    code: I64 = ((grain - low) // grain_seconds * pools + pool) * keys + key
+    return code
+
+
+def _estimated_rows(starts_s: I64, pool: I64, pools: Sequence[str], estimated: set[tuple[int, str]]) -> Mask:
+    """Rows whose (interval start, pool) was estimated."""
+    pool_code = {name: i for i, name in enumerate(pools)}
+    codes = [ts * len(pools) + pool_code[p] for ts, p in estimated if p in pool_code]
+    if not codes:
+        return np.zeros(len(starts_s), dtype=bool)
+    return np.isin(starts_s * len(pools) + pool, np.array(codes, dtype=np.int64))
+
+
+def _recode(codes: I64, names: Sequence[object], common: Sequence[object]) -> I64:
+    position = {name: i for i, name in enumerate(common)}
+    table = np.array([position[n] for n in names], dtype=np.int64)
+    recoded: I64 = table[codes] if len(names) else codes
+    return recoded
 
 
 def _money_by_grain(
-    columns: LineColumns, estimated: set[tuple[int, str]], grain_seconds: int
-) -> dict[GrainKey, tuple[Money, bool]]:
+    columns: LineColumns,
+    estimated: set[tuple[int, str]],
+    grain_seconds: int,
+    pools: list[str],
+    keys: list[LineKey],
+) -> tuple[_Groups, list[I64]]:
     """Each line's components (``SUMMED``) summed within its grain, and whether any of its intervals was
     estimated."""
-    n = len(columns.interval_start_s)
-    if n == 0:
-        return {}
-    grain = columns.interval_start_s - columns.interval_start_s % grain_seconds
-    order = np.lexsort((columns.key, columns.pool, grain))
-    g, p, k = grain[order], columns.pool[order], columns.key[order]
-    boundary = np.ones(n, dtype=bool)
-    boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
-    starts = np.flatnonzero(boundary)
-    sums = [np.add.reduceat(getattr(columns, c)[order], starts).tolist() for c in SUMMED]
-    flagged = np.zeros(n, dtype=bool)
-    if estimated:
-        pool_code = {name: i for i, name in enumerate(columns.pools)}
-        codes = np.array(
-            [ts * len(columns.pools) + pool_code[pool] for ts, pool in estimated if pool in pool_code],
-            dtype=np.int64,
-        )
-        line_codes = columns.interval_start_s[order] * len(columns.pools) + p
-        flagged = np.isin(line_codes, codes)
-    any_flag = np.logical_or.reduceat(flagged, starts)
-    out: dict[GrainKey, tuple[Money, bool]] = {}
-    pools, keys = columns.pools, columns.keys
-    for i, start in enumerate(starts.tolist()):
-        tenant, tier = keys[int(k[start])]
-        kv, static, cold, warm, headroom, unmeasured, recovery = (int(s[i]) for s in sums)
-        out[(int(g[start]), pools[int(p[start])], tenant, tier)] = (
-            (kv, static, cold, warm, headroom, unmeasured, recovery),
-            bool(any_flag[i]),
-        )
-    return out
+    order, first, g, p, k = _group(columns.interval_start_s, columns.pool, columns.key, grain_seconds)
+    if not len(order):
+        return _Groups(g, p, k, np.zeros(0, dtype=bool)), [np.zeros(0, dtype=np.int64) for _ in SUMMED]
+    sums = [np.add.reduceat(getattr(columns, c)[order], first) for c in SUMMED]
+    flagged = _estimated_rows(columns.interval_start_s, columns.pool, columns.pools, estimated)[order]
+    groups = _Groups(
+        g,
+        _recode(p, columns.pools, pools),
+        _recode(k, columns.keys, keys),
+        np.logical_or.reduceat(flagged, first),
+    )
+    return groups, sums
 
 
 def _usage_by_grain(
@@ -74,46 +154,30 @@ def _usage_by_grain(
     estimated: set[tuple[int, str]],
     grain_seconds: int,
     usage_estimated: AbstractSet[int],
-) -> dict[GrainKey, tuple[float, int, int, int, bool]]:
+    common: tuple[list[str], list[LineKey]],
+) -> tuple[_Groups, F64, list[I64]]:
     """Usage summed within each (grain, pool, tenant, tier): counts with numpy (integers, exact),
-    token-seconds
-    with ``math.fsum`` per group (correctly rounded: the order rows arrived in moves no bit)."""
-    n = len(usage)
-    if n == 0:
-        return {}
+    token-seconds with ``math.fsum`` per group (correctly rounded: the order rows arrived in moves no bit)."""
     ts = usage.interval_start_s
-    grain = ts - ts % grain_seconds
-    order = np.lexsort((usage.key, usage.pool, grain))
-    g, p, k = grain[order], usage.pool[order], usage.key[order]
-    boundary = np.ones(n, dtype=bool)
-    boundary[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1]) | (k[1:] != k[:-1])
-    starts = np.flatnonzero(boundary)
-    counts = [
-        np.add.reduceat(c[order], starts).tolist()
-        for c in (usage.requests, usage.prompt_tokens, usage.generation_tokens)
-    ]
-    flagged = np.zeros(n, dtype=bool)
+    order, first, g, p, k = _group(ts, usage.pool, usage.key, grain_seconds)
+    if not len(order):
+        none = np.zeros(0, dtype=np.int64)
+        return _Groups(g, p, k, np.zeros(0, dtype=bool)), np.zeros(0), [none for _ in COUNTS]
+    counts = [np.add.reduceat(getattr(usage, c)[order], first) for c in COUNTS]
+    flagged = _estimated_rows(ts, usage.pool, usage.pools, estimated)
     if usage_estimated:
-        flagged |= np.isin(ts[order], np.array(sorted(usage_estimated), dtype=np.int64))
-    if estimated:
-        pool_code = {name: i for i, name in enumerate(usage.pools)}
-        n_pools = len(usage.pools)
-        codes = [t * n_pools + pool_code[pool] for t, pool in estimated if pool in pool_code]
-        flagged |= np.isin(ts[order] * n_pools + p, np.array(codes, dtype=np.int64))
-    any_flag = np.logical_or.reduceat(flagged, starts).tolist()
+        flagged |= np.isin(ts, np.array(sorted(usage_estimated), dtype=np.int64))
     seconds = usage.kv_token_seconds[order].tolist()
-    bounds = [*starts.tolist(), n]
-    out: dict[GrainKey, tuple[float, int, int, int, bool]] = {}
-    for i, (lo, hi) in enumerate(pairwise(bounds)):
-        tenant, tier = usage.keys[int(k[lo])]
-        out[(int(g[lo]), usage.pools[int(p[lo])], tenant, tier)] = (
-            _normal(math.fsum(seconds[lo:hi])),
-            counts[0][i],
-            counts[1][i],
-            counts[2][i],
-            any_flag[i],
-        )
-    return out
+    bounds = [*first.tolist(), len(order)]
+    token_seconds = np.array([_normal(math.fsum(seconds[lo:hi])) for lo, hi in pairwise(bounds)])
+    pools, keys = common
+    groups = _Groups(
+        g,
+        _recode(p, usage.pools, pools),
+        _recode(k, usage.keys, keys),
+        np.logical_or.reduceat(flagged[order], first),
+    )
+    return groups, token_seconds.astype(np.float64), counts
 
 
 def _normal(seconds: float) -> float:
@@ -130,45 +194,56 @@ def line_rows(
     bytes_per_token: Mapping[str, int],
     grain_seconds: int,
     usage_estimated: AbstractSet[int] = frozenset(),
-) -> list[dict[str, Any]]:
+) -> LineRows:
     """One row per (grain, pool, tenant, tier), in key order. Usage with no cost (a pool with no sampled
     GPUs) still gets a zero-cost row; a row is estimated if any of its intervals' pool-interval was, or if
-    it has usage in an interval of ``usage_estimated`` (Unix seconds: usage spread over a gateway gap)."""
+    it has usage in an interval of ``usage_estimated`` (Unix seconds: usage spread over a gateway gap).
+    The money lines and the usage lines are grouped apart, then merged on their keys: a line is in one
+    or both."""
     estimated = {(s.interval_start_s, s.pool) for s in splits if s.estimated}
-    money = _money_by_grain(columns, estimated, grain_seconds)
-    by_grain = _usage_by_grain(usage, estimated, grain_seconds, usage_estimated)
-    rows = []
-    for key in sorted(money.keys() | by_grain.keys()):
-        start_s, pool, tenant, tier = key
-        (kv, static, cold, warm, headroom, unmeasured, recovery), money_flag = money.get(
-            key, ((0,) * 7, False)
-        )
-        idle = cold + warm + headroom
-        token_seconds, requests, prompt, generation, usage_flag = by_grain.get(key, (0.0, 0, 0, 0, False))
-        rows.append(
-            {
-                "interval_start": interval_start(start_s),
-                "pool": pool,
-                "tenant": tenant,
-                "tier": tier,
-                "kv_in_use_usd_micros": kv,
-                "static_usd_micros": static,
-                "idle_usd_micros": idle,
-                "idle_cold_usd_micros": cold,
-                "idle_warm_usd_micros": warm,
-                "kv_headroom_usd_micros": headroom,
-                "unmeasured_usd_micros": unmeasured,
-                "recovery_usd_micros": recovery,
-                "total_usd_micros": kv + static + idle + unmeasured + recovery,
-                "kv_token_seconds": token_seconds,
-                "kv_byte_seconds": token_seconds * bytes_per_token.get(pool, 0),
-                "requests": requests,
-                "prompt_tokens": prompt,
-                "generation_tokens": generation,
-                "estimated": money_flag or usage_flag,
-            }
-        )
-    return rows
+    pools = sorted(set(columns.pools) | set(usage.pools))
+    keys = sorted(set(columns.keys) | set(usage.keys))
+    money, sums = _money_by_grain(columns, estimated, grain_seconds, pools, keys)
+    used, token_seconds, counts = _usage_by_grain(
+        usage, estimated, grain_seconds, usage_estimated, (pools, keys)
+    )
+    g, p, k = (
+        np.concatenate(pair)
+        for pair in ((money.grain, used.grain), (money.pool, used.pool), (money.key, used.key))
+    )
+    order = np.lexsort((k, p, g))
+    boundary = np.ones(len(order), dtype=bool)
+    boundary[1:] = (np.diff(g[order]) != 0) | (np.diff(p[order]) != 0) | (np.diff(k[order]) != 0)
+    line_of = np.empty(len(order), dtype=np.int64)
+    line_of[order] = np.cumsum(boundary) - 1  # each group's line, money's groups first
+    n, m = int(boundary.sum()), len(money.grain)
+    of_money, of_usage = line_of[:m], line_of[m:]
+    first = order[boundary]
+    estimated_lines = np.zeros(n, dtype=bool)
+    estimated_lines[of_money] |= money.flagged
+    estimated_lines[of_usage] |= used.flagged
+    seconds = np.zeros(n, dtype=np.float64)
+    seconds[of_usage] = token_seconds
+    per_token = np.array([bytes_per_token.get(pool, 0) for pool in pools], dtype=np.int64)
+    line_pool = p[first]
+    return LineRows(
+        interval_start_s=g[first],
+        pool=line_pool,
+        key=k[first],
+        pools=pools,
+        keys=keys,
+        money={c: _spread(n, of_money, s) for c, s in zip(SUMMED, sums, strict=True)},
+        kv_token_seconds=seconds,
+        kv_byte_seconds=seconds * per_token[line_pool],
+        counts={c: _spread(n, of_usage, s) for c, s in zip(COUNTS, counts, strict=True)},
+        estimated=estimated_lines,
+    )
+
+
+def _spread(n: int, at: I64, values: I64) -> I64:
+    out = np.zeros(n, dtype=np.int64)
+    out[at] = values
+    return out
 
 
 def total_usd_micros(columns: LineColumns) -> int:

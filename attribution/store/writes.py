@@ -326,29 +326,6 @@ def copy_insert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     return len(rows)
 
 
-def replace_window_values(
-    session: Session,
-    model: type[DeclarativeBase],
-    start: datetime,
-    end: datetime,
-    names: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    cluster: str,
-) -> int:
-    """:func:`replace_window` for rows given as value tuples in the order of ``names`` (every column
-    without a server default): a month of pool costs is some 900,000 rows, and a dict per row cost as
-    much as the COPY itself. On Postgres the tuples go to the binary COPY as they are."""
-    table = table_of(model)
-    if not is_postgres(session) or len(rows) < COPY_MIN_ROWS:
-        return replace_window(
-            session, model, start, end, [dict(zip(names, r, strict=True)) for r in rows], cluster=cluster
-        )
-    _delete_window(session, table, start, end, cluster)
-    _copy_into(session, table, [table.c[n] for n in names], rows)
-    return len(rows)
-
-
 def _copy_into(
     session: Session, table: Table, columns: Sequence[Column[Any]], rows: Iterable[Sequence[Any]]
 ) -> None:

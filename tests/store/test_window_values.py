@@ -1,20 +1,40 @@
-"""Pool costs written as value tuples (``replace_window_values``) are the rows ``replace_window`` writes
-from dicts, on both databases, through the COPY path (Postgres, many rows) and the INSERT path alike."""
+"""Pool costs written as columns (``replace_window_columns``, as the attribution job writes them) are the
+rows ``replace_window`` writes from dicts, on both databases, through the COPY path (Postgres, many rows)
+and the INSERT path alike."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from attribution.ledger.attribute import POOL_COST_COLUMNS
+from attribution.store.column_copy import Names, replace_window_columns
 from attribution.store.tables import PoolCost
-from attribution.store.writes import COPY_MIN_ROWS, replace_window, replace_window_values
+from attribution.store.writes import COPY_MIN_ROWS, replace_window
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
+POOL_COST_COLUMNS = (
+    "interval_start",
+    "pool",
+    "cluster",
+    "gpu_count",
+    "memory_bytes",
+    "kv_capacity_bytes",
+    "kv_in_use_bytes",
+    "cost_usd_micros",
+    "kv_in_use_usd_micros",
+    "kv_free_usd_micros",
+    "static_usd_micros",
+    "idle_usd_micros",
+    "unmeasured_usd_micros",
+    "recovery_usd_micros",
+    "estimated",
+)
+POOLS = [f"pool-{i}" for i in range(4)]
 
 
 def _rows(n: int, cluster: str, offset: int = 0) -> list[tuple[Any, ...]]:
@@ -28,6 +48,16 @@ def _rows(n: int, cluster: str, offset: int = 0) -> list[tuple[Any, ...]]:
         )
         for i in range(n)
     ]
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """``rows`` (one cluster's) as the columns the attribution job hands over."""
+    values = dict(zip(POOL_COST_COLUMNS, zip(*rows, strict=True), strict=True))
+    columns: dict[str, Any] = {n: np.array(v) for n, v in values.items()}
+    columns["interval_start"] = np.array([int(t.timestamp()) for t in values["interval_start"]])
+    columns["pool"] = Names(np.array([POOLS.index(p) for p in values["pool"]]), POOLS)
+    columns["cluster"] = rows[0][2]
+    return columns
 
 
 def _stored(factory: sessionmaker[Session]) -> list[tuple[Any, ...]]:
@@ -51,13 +81,11 @@ def test_values_write_what_dicts_write_and_replace(db_factory: sessionmaker[Sess
             [dict(zip(POOL_COST_COLUMNS, r, strict=True)) for r in other],
             cluster="other",
         )
-        assert (
-            replace_window_values(session, PoolCost, START, end, POOL_COST_COLUMNS, first, cluster="default")
-            == n
-        )
+        written = replace_window_columns(session, PoolCost, START, end, _columns(first), n, cluster="default")
+        assert written == n
         session.commit()
     assert sorted(_stored(db_factory)) == sorted(first + other)
     with db_factory() as session:  # a re-run replaces its cluster's window, never adds, never touches another
-        replace_window_values(session, PoolCost, START, end, POOL_COST_COLUMNS, again, cluster="default")
+        replace_window_columns(session, PoolCost, START, end, _columns(again), n, cluster="default")
         session.commit()
     assert sorted(_stored(db_factory)) == sorted(again + other)
