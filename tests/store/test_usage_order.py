@@ -1,0 +1,39 @@
+"""The usage columns' row order: interval, pool, key, ties in their given order, as ``np.lexsort`` gives
+it, whichever way :func:`_time_pool_key_order` sorts (one packed key, its stable fallback for rows equal
+in all three, or the lexsort itself when the packed key would not fit in int64)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attribution.store.columns import _time_pool_key_order
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    n_pools = draw(st.integers(1, 6))
+    n_keys = draw(st.integers(1, 9))
+    n = draw(st.integers(0, 60))
+    # few distinct times so rows equal in all three happen; wide ones so the packed key overflows
+    times = draw(st.sampled_from([st.integers(0, 3), st.integers(-(2**40), 2**40), st.integers(0, 2**61)]))
+    ts = np.array(draw(st.lists(times, min_size=n, max_size=n)), dtype=np.int64)
+    pool = np.array(draw(st.lists(st.integers(0, n_pools - 1), min_size=n, max_size=n)), dtype=np.int64)
+    key = np.array(draw(st.lists(st.integers(0, n_keys - 1), min_size=n, max_size=n)), dtype=np.int64)
+    return ts, pool, key, n_pools, n_keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows())
+def test_the_order_is_lexsorts(case: tuple[np.ndarray, np.ndarray, np.ndarray, int, int]) -> None:
+    ts, pool, key, n_pools, n_keys = case
+    order = _time_pool_key_order(ts, pool, key, n_pools, n_keys)
+    assert order.tolist() == np.lexsort((key, pool, ts)).tolist()
+
+
+def test_rows_equal_in_all_three_keep_their_given_order() -> None:
+    ts = np.array([60, 0, 60, 60, 0], dtype=np.int64)
+    pool = np.array([1, 0, 1, 0, 0], dtype=np.int64)
+    key = np.array([2, 1, 2, 2, 1], dtype=np.int64)
+    assert _time_pool_key_order(ts, pool, key, 2, 3).tolist() == [1, 4, 3, 0, 2]
