@@ -116,36 +116,56 @@ def largest_remainder(totals: I64, counts: I64, weights: I64) -> I64:
     candidates = np.flatnonzero((leftover[group] > 0) & (r > 0))
     if candidates.size:
         cg = group[candidates]
-        rank = _rank_in_group(cg, r[candidates], weights[candidates])
-        q[candidates[rank < leftover[cg]]] += 1
+        q[candidates[_wins(cg, r[candidates], weights[candidates], leftover[cg])]] += 1
     return q
 
 
-def _rank_in_group(group: I64, remainder: I64, weight: I64) -> I64:
-    """Each element's rank in its group ordered by (-remainder, -weight, position); groups ascending.
+def _wins(group: I64, remainder: I64, weight: I64, quota: I64) -> Mask:
+    """Whether each element is among the first ``quota`` of its group (``quota`` repeated per element)
+    ordered by (-remainder, -weight, position): the elements that take a leftover unit.
 
-    One stable sort on a packed (group, -remainder) key when it fits in int64, since equal remainders
-    mostly come with equal weights (their position then decides, as the stable sort keeps it); a full
-    three-key sort only when some tie has different weights, or the packed key would overflow.
+    Groups come in ascending order (``largest_remainder``'s candidates do), so sorting by group first
+    leaves each group's elements on the positions they held: the group boundaries and quotas are read
+    where they are, and only the winners are gathered back (a day of the full fleet ranks some 4 M
+    elements; each full-length gather or scatter of them cost more than the sort's arithmetic). One
+    stable sort on a packed (group, -remainder) key when it fits in int64, since equal remainders mostly
+    come with equal weights (their position then decides, as the stable sort keeps it); a full three-key
+    sort only when some tie has different weights, or the packed key would overflow.
     """
+    n = group.size
     bound = int(remainder.max()) + 1
     order: I64 | None = None
     if (int(group.max()) + 1) * bound < 2**63:
         key = group * bound + (bound - 1 - remainder)
         order = np.argsort(key, kind="stable")
-        sk = key[order]
-        sw = weight[order]
-        if np.any((sk[1:] == sk[:-1]) & (sw[1:] != sw[:-1])):
-            order = None
+        sorted_key = key[order]
+        tie = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+        if tie.size and np.any(weight[order[tie]] != weight[order[tie + 1]]):
+            order = _by_weight_within_ties(order, sorted_key, weight)
     if order is None:
         order = np.lexsort((-weight, -remainder, group))
-    gs = group[order]
-    n = gs.size
-    first = np.r_[True, gs[1:] != gs[:-1]]
-    start_of_run = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - start_of_run
-    return rank
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = group[1:] != group[:-1]
+    position = np.arange(n, dtype=np.int64)
+    rank = position - np.maximum.accumulate(np.where(first, position, 0))
+    wins = np.zeros(n, dtype=np.bool_)
+    wins[order[rank < quota]] = True
+    return wins
+
+
+def _by_weight_within_ties(order: I64, sorted_key: I64, weight: I64) -> I64 | None:
+    """``order`` (stable by ``sorted_key``) with each run of equal keys ordered by -weight, ties by their
+    place in the run: what the three-key lexsort gives, with a second stable sort that packs each run's
+    number with its weight (the runs stay where they are, and an array sorted in runs sorts fast). None
+    when that key would not fit in int64."""
+    weight_bound = int(weight.max()) + 1
+    starts = np.ones(sorted_key.size, dtype=np.bool_)
+    starts[1:] = sorted_key[1:] != sorted_key[:-1]
+    run = np.cumsum(starts) - 1
+    if (int(run[-1]) + 1) * weight_bound >= 2**63:
+        return None
+    within = np.argsort(run * weight_bound + (weight_bound - 1 - weight[order]), kind="stable")
+    return order[within]
 
 
 def allocate_two(total: I64, w0: I64, w1: I64) -> tuple[I64, I64]:
