@@ -38,10 +38,17 @@ from attribution.model.vocabulary import DEFAULT_CLUSTER  # noqa: E402
 from attribution.store import columns  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
 
-OLD_ARRAYS = columns._ARRAYS.replace(
-    "array_send(array_agg(interval_start)) AS interval_start_us",
-    "array_send(array_agg(extract(epoch FROM interval_start)::bigint)) AS interval_start_s",
-)
+OLD_ARRAYS = """
+SELECT pool, tenant, tier, count(*) AS n,
+       array_send(array_agg(extract(epoch FROM interval_start)::bigint)) AS interval_start_s,
+       array_send(array_agg(requests::bigint)) AS requests,
+       array_send(array_agg(prompt_tokens::bigint)) AS prompt_tokens,
+       array_send(array_agg(generation_tokens::bigint)) AS generation_tokens,
+       array_send(array_agg(kv_token_seconds::float8)) AS kv_token_seconds
+FROM tenant_usage
+WHERE interval_start >= :start AND interval_start < :end AND cluster = :cluster
+GROUP BY pool, tenant, tier
+"""
 COPY = (
     "COPY (SELECT interval_start, requests, prompt_tokens, generation_tokens, kv_token_seconds "
     "FROM tenant_usage WHERE interval_start >= %s AND interval_start < %s AND cluster = %s) "
@@ -50,17 +57,33 @@ COPY = (
 
 
 def old_reader(session: Session, start: datetime, end: datetime) -> UsageColumns:
-    """The reader as it was (commit 43a8906): the planner's sort, ``extract`` in SQL."""
-    groups: list[tuple[str, str, str, list[Any]]] = []
+    """The reader as it was (commit 43a8906): the planner's sort, ``extract`` in SQL, one binary array
+    per group and column, decoded group by group."""
+    names: list[tuple[str, str, str]] = []
+    sizes: list[int] = []
+    parts: list[list[Any]] = [[], [], [], [], []]
     at = start
     while at < end:
         stop = min(end, at + timedelta(seconds=columns.SLICE_SECONDS))
         params = {"start": at, "end": stop, "cluster": DEFAULT_CLUSTER}
         for pool, tenant, tier, n, *arrays in session.execute(text(OLD_ARRAYS), params):
-            decoded = [columns._decode(bytes(a), n, ">i8") for a in arrays[:4]]
-            groups.append((pool, tenant, tier, [*decoded, columns._decode(bytes(arrays[4]), n, ">f8")]))
+            names.append((pool, tenant, tier))
+            sizes.append(n)
+            for i, (data, element) in enumerate(zip(arrays, [">i8"] * 4 + [">f8"], strict=True)):
+                parts[i].append(_decode_array(bytes(data), n, element))
         at = stop
-    return columns._assemble(groups)
+    empty = [np.zeros(0, dtype=np.int64)] * 4 + [np.zeros(0, dtype=np.float64)]
+    batch = (names, sizes, [np.concatenate([e, *p]) for e, p in zip(empty, parts, strict=True)])
+    return columns._assemble([batch])
+
+
+def _decode_array(data: bytes, n: int, element: str) -> Any:
+    """A one-dimensional array without NULLs in Postgres' binary format: a 20-byte header, then each
+    element as its length and its bytes."""
+    if n == 0:
+        return np.zeros(0, dtype=np.dtype(element).newbyteorder("="))
+    items = np.frombuffer(data, dtype=np.dtype([("length", ">i4"), ("value", element)]), offset=20, count=n)
+    return items["value"].astype(np.dtype(element).newbyteorder("="))
 
 
 def new_reader(session: Session, start: datetime, end: datetime) -> UsageColumns:

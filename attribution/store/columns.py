@@ -3,12 +3,14 @@
 A month of a fleet is tens of millions of ``tenant_usage`` rows; reading them as rows (a tuple, then a
 ``Usage`` object and a dict entry each) was the largest part of the attribution job's time. On Postgres
 the rows are grouped by (pool, tenant, tier) (a few hundred to a few thousand groups), each with its
-values as arrays (``array_agg``) sent in Postgres' binary array format (``array_send``), which numpy
-decodes without a loop: five ``bytea`` values per group instead of five Python objects per row. The
-window is read a slice of :data:`SLICE_SECONDS` at a time so the database's aggregation state stays
-small too. The grouping is a hash aggregate (``enable_sort`` off for these queries only): the planner,
-guessing thousands of groups, chose to sort the slice by the three names in the database's collation,
-which cost three times the hashing. Readers compared (a binary ``COPY`` too): docs/performance.md.
+values as their binary send forms end to end (``string_agg`` of ``int8send``, ``float8send``,
+``timestamptz_send``): five ``bytea`` values per group instead of five Python objects per row, which
+numpy decodes a slice at a time without a loop (an ``array_agg`` and ``array_send`` per group, as
+before session 9, sent a third more bytes and were decoded group by group). The window is read a
+slice of :data:`SLICE_SECONDS` at a time so the database's aggregation state stays small too. The
+grouping is a hash aggregate (``enable_sort`` off for these queries only): the planner, guessing
+thousands of groups, chose to sort the slice by the three names in the database's collation, which cost
+three times the hashing. Readers compared (a binary ``COPY`` too): docs/performance.md.
 
 SQLite (the demo, one process) reads rows: :func:`usage_columns_from_rows` turns them into the same
 columns, and is the reference the Postgres reader is tested against.
@@ -32,17 +34,24 @@ from attribution.store.inputs import tenant_usage
 SLICE_SECONDS = 6 * 3600
 """The span of one read: a few hundred MB of aggregation state in Postgres at fleet size, at most."""
 
-_ARRAYS = """
+_STRINGS = """
 SELECT pool, tenant, tier, count(*) AS n,
-       array_send(array_agg(interval_start)) AS interval_start_us,
-       array_send(array_agg(requests::bigint)) AS requests,
-       array_send(array_agg(prompt_tokens::bigint)) AS prompt_tokens,
-       array_send(array_agg(generation_tokens::bigint)) AS generation_tokens,
-       array_send(array_agg(kv_token_seconds::float8)) AS kv_token_seconds
+       string_agg(timestamptz_send(interval_start), ''::bytea) AS interval_start_us,
+       string_agg(int8send(requests::bigint), ''::bytea) AS requests,
+       string_agg(int8send(prompt_tokens::bigint), ''::bytea) AS prompt_tokens,
+       string_agg(int8send(generation_tokens::bigint), ''::bytea) AS generation_tokens,
+       string_agg(float8send(kv_token_seconds::float8), ''::bytea) AS kv_token_seconds
 FROM tenant_usage
 WHERE interval_start >= :start AND interval_start < :end AND cluster = :cluster
 GROUP BY pool, tenant, tier
 """
+"""Each group's values as their binary send forms end to end (8 big-endian bytes each, the columns are
+NOT NULL): the aggregates of one grouping are fed its rows in one order, so the five strings line up."""
+
+Batch = tuple[list[tuple[str, str, str]], list[int], list[Any]]
+"""Groups read together: each one's (pool, tenant, tier) and row count, then five columns holding all
+their rows, group after group (interval start in Unix seconds, requests, prompt and generation tokens,
+KV token-seconds)."""
 
 
 def usage_columns(
@@ -51,23 +60,38 @@ def usage_columns(
     """The tenant usage of ``[start, end)`` in ``cluster`` as columns: Postgres' arrays, or SQLite's rows."""
     if not is_postgres(session):
         return usage_columns_from_rows(tenant_usage(session, start, end, cluster))
-    groups: list[tuple[str, str, str, list[Any]]] = []
+    batches: list[Batch] = []
     previous = session.execute(text("SELECT current_setting('enable_sort')")).scalar_one()
     session.execute(text("SET LOCAL enable_sort = off"))
     try:
         at = start
         while at < end:
             stop = min(end, at + timedelta(seconds=SLICE_SECONDS))
-            for pool, tenant, tier, n, *arrays in session.execute(
-                text(_ARRAYS), {"start": at, "end": stop, "cluster": cluster}
-            ):
-                decoded = [_decode(bytes(a), n, ">i8") for a in arrays[:4]]
-                decoded[0] = epoch_seconds(decoded[0])
-                groups.append((pool, tenant, tier, [*decoded, _decode(bytes(arrays[4]), n, ">f8")]))
+            rows = session.execute(text(_STRINGS), {"start": at, "end": stop, "cluster": cluster}).all()
+            if rows:
+                batches.append(_batch(rows))
             at = stop
     finally:
         session.execute(text("SELECT set_config('enable_sort', :previous, true)"), {"previous": previous})
-    return _assemble(groups)
+    return _assemble(batches)
+
+
+def _batch(rows: Sequence[Any]) -> Batch:
+    """One slice's groups: each column of all of them joined and decoded at once, not group by group
+    (a full-fleet day is 12,000 groups; decoding them one at a time cost a second of the read)."""
+    sizes = [int(row[3]) for row in rows]
+    total = sum(sizes)
+    decoded = [_values(b"".join(row[4 + i] for row in rows), total, ">i8") for i in range(4)]
+    decoded[0] = epoch_seconds(decoded[0])
+    decoded.append(_values(b"".join(row[8] for row in rows), total, ">f8"))
+    return [(row[0], row[1], row[2]) for row in rows], sizes, decoded
+
+
+def _values(data: bytes, n: int, element: str) -> Any:
+    """``n`` 8-byte big-endian values end to end, in the machine's byte order."""
+    if len(data) != 8 * n:
+        raise ValueError(f"expected {n} values of 8 bytes, got {len(data)} bytes")
+    return np.frombuffer(data, dtype=element).astype(np.dtype(element).newbyteorder("="))
 
 
 _POSTGRES_EPOCH_S = 946_684_800
@@ -90,20 +114,6 @@ def epoch_seconds(postgres_us: Any) -> Any:
     return whole + _POSTGRES_EPOCH_S + up
 
 
-def _decode(data: bytes, n: int, element: str) -> Any:
-    """A one-dimensional array without NULLs in Postgres' binary format: a 20-byte header (dimensions,
-    null flag, element type, length, lower bound), then each element as its length and its bytes."""
-    if n == 0:
-        return np.zeros(0, dtype=np.dtype(element).newbyteorder("="))
-    ndim, has_null = np.frombuffer(data, dtype=">i4", count=2)
-    if ndim != 1 or has_null:
-        raise ValueError("expected a one-dimensional array without NULLs")
-    items = np.frombuffer(data, dtype=np.dtype([("length", ">i4"), ("value", element)]), offset=20, count=n)
-    if np.any(items["length"] != np.dtype(element).itemsize):
-        raise ValueError("unexpected element width in a binary array")
-    return items["value"].astype(np.dtype(element).newbyteorder("="))
-
-
 def usage_columns_from_rows(rows: Iterable[Any]) -> UsageColumns:
     """Columns of usage rows as :func:`attribution.store.inputs.tenant_usage` returns them."""
     by_group: dict[tuple[str, str, str], list[list[Any]]] = {}
@@ -113,30 +123,25 @@ def usage_columns_from_rows(rows: Iterable[Any]) -> UsageColumns:
             cols = by_group[(pool, tenant, tier)] = [[], [], [], [], []]
         for col, value in zip(cols, (ts, requests, prompt, generation, token_seconds), strict=True):
             col.append(value)
-    groups = [
-        (
-            pool,
-            tenant,
-            tier,
-            [*(np.array(c, dtype=np.int64) for c in cols[:4]), np.array(cols[4], dtype=np.float64)],
-        )
-        for (pool, tenant, tier), cols in by_group.items()
-    ]
-    return _assemble(groups)
+    groups = list(by_group.values())
+    columns = [np.array([v for g in groups for v in g[i]], dtype=np.int64) for i in range(4)]
+    columns.append(np.array([v for g in groups for v in g[4]], dtype=np.float64))
+    return _assemble([(list(by_group), [len(g[0]) for g in groups], columns)])
 
 
-def _assemble(groups: Sequence[tuple[str, str, str, list[Any]]]) -> UsageColumns:
-    """One sorted set of columns from per-(pool, tenant, tier) arrays."""
-    pools = sorted({g[0] for g in groups})
-    keys = sorted({(g[1], g[2]) for g in groups})
+def _assemble(batches: Sequence[Batch]) -> UsageColumns:
+    """One sorted set of columns from batches of per-(pool, tenant, tier) groups."""
+    names = [name for batch in batches for name in batch[0]]
+    sizes = [size for batch in batches for size in batch[1]]
+    pools = sorted({n[0] for n in names})
+    keys = sorted({(n[1], n[2]) for n in names})
     pool_index = {p: i for i, p in enumerate(pools)}
     key_index = {k: i for i, k in enumerate(keys)}
-    sizes = [g[3][0].size for g in groups]
-    pool = np.repeat(np.array([pool_index[g[0]] for g in groups], dtype=np.int64), sizes)
-    key = np.repeat(np.array([key_index[(g[1], g[2])] for g in groups], dtype=np.int64), sizes)
+    pool = np.repeat(np.array([pool_index[n[0]] for n in names], dtype=np.int64), sizes)
+    key = np.repeat(np.array([key_index[(n[1], n[2])] for n in names], dtype=np.int64), sizes)
     empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    cols = [np.concatenate([empty_i, *(g[3][i] for g in groups)]) for i in range(4)]
-    seconds = np.concatenate([empty_f, *(g[3][4] for g in groups)])
+    cols = [np.concatenate([empty_i, *(batch[2][i] for batch in batches)]) for i in range(4)]
+    seconds = np.concatenate([empty_f, *(batch[2][4] for batch in batches)])
     order = _time_pool_key_order(cols[0], pool, key, len(pools), len(keys))
     return UsageColumns(
         interval_start_s=cols[0][order],

@@ -5,10 +5,11 @@ in all three, or the lexsort itself when the packed key would not fit in int64).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.store.columns import _time_pool_key_order
+from attribution.store.columns import _time_pool_key_order, _values
 
 
 @st.composite
@@ -37,3 +38,10 @@ def test_rows_equal_in_all_three_keep_their_given_order() -> None:
     pool = np.array([1, 0, 1, 0, 0], dtype=np.int64)
     key = np.array([2, 1, 2, 2, 1], dtype=np.int64)
     assert _time_pool_key_order(ts, pool, key, 2, 3).tolist() == [1, 4, 3, 0, 2]
+
+
+def test_values_of_the_wrong_length_are_refused() -> None:
+    """Five strings per group must line up value for value: a short one is an error, never a shift."""
+    assert _values(bytes(16), 2, ">i8").tolist() == [0, 0]
+    with pytest.raises(ValueError, match="expected 2 values of 8 bytes, got 15 bytes"):
+        _values(bytes(15), 2, ">i8")
