@@ -211,10 +211,12 @@ def _field_bytes(
     elif pg_type == "int4":
         if rows and (values.min() < INT4_RANGE[0] or values.max() > INT4_RANGE[1]):
             raise ValueError("a value out of the int4 range")
-        wire = values.astype(">i4")
+        wire = values.astype(">i4", casting="same_kind")  # a float array is refused, not truncated
     elif pg_type == "int8":
         wire = values.astype(">i8", casting="safe")
     elif pg_type == "float8":
+        if values.dtype.kind != "f":  # an int64 would pass "safe" casting and round above 2**53
+            raise TypeError("a float8 column takes a float array")
         wire = values.astype(">f8", casting="safe")
     elif pg_type == "bool":
         if values.dtype != np.bool_:

@@ -160,6 +160,10 @@ def test_values_that_do_not_fit_are_refused() -> None:
         binary_copy_data(["int8"], [np.array([0.5])], 1)
     with pytest.raises(TypeError):
         binary_copy_data(["bool"], [np.array([1])], 1)
+    with pytest.raises(TypeError):  # truncated to 1 before
+        binary_copy_data(["int4"], [np.array([1.9])], 1)
+    with pytest.raises(TypeError):  # 2**53 + 1 would round to an even float
+        binary_copy_data(["float8"], [np.array([2**53 + 1])], 1)
 
 
 @given(
