@@ -357,12 +357,16 @@ _NOT_FINITE = frozenset({"NaN", "+Inf", "-Inf", "Inf"})
 
 def _stamps(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[int]]]:
     """Per series its labels and the whole seconds of its finite points (as :func:`_series` keeps them,
-    by the value's text: no float per sample)."""
+    by the value's text: no float per sample). Each distinct text is parsed once, so an answer
+    :func:`_series` would refuse (a value that is not a number) is refused here too."""
     out = []
     for item in result:
         metric = item["metric"]
         labels = dict(zip(map(str, metric), map(str, metric.values()), strict=True))
-        stamps = [ts for ts, text in item["values"] if text not in _NOT_FINITE]
+        values = item["values"]
+        for text in {text for _, text in values}:
+            float(text)  # ValueError or TypeError: malformed (a count's texts are a handful of numbers)
+        stamps = [ts for ts, text in values if text not in _NOT_FINITE]
         if set(map(type, stamps)) - _INT:
             stamps = list(map(round, stamps))
         out.append((labels, stamps))

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attribution.collectors.prom import PromClient
-from attribution.errors import SourceQueryError
+from attribution.errors import SourceQueryError, SourceUnavailableError
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 STEP = 60
@@ -73,3 +73,13 @@ def test_range_stamps_refuses_what_range_query_refuses() -> None:
     client = PromClient("http://prometheus", session=Serving(body), max_series=2)  # type: ignore[arg-type]
     with pytest.raises(SourceQueryError, match="max_series_per_query"):
         client.range_stamps("m", START, START + timedelta(minutes=1), STEP)
+
+
+def test_range_stamps_refuses_a_value_that_is_not_a_number() -> None:
+    """Only timestamps are kept, but a malformed value is still a malformed answer, as range_query says."""
+    bad = {"metric": {"a": "b"}, "values": [[60, "1"], [120, "abc"]]}
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [bad]}}
+    for read in ("range_query", "range_stamps"):
+        client = PromClient("http://prometheus", session=Serving(body))  # type: ignore[arg-type]
+        with pytest.raises(SourceUnavailableError, match="malformed series"):
+            getattr(client, read)("m", START, START + timedelta(minutes=1), STEP)
