@@ -135,7 +135,8 @@ def clients_for(
 
 
 def _all_read(chunk: list[tuple[Plan, Future[Batch]]]) -> bool:
-    """Every plan of the chunk read, none failed (a failed chunk does not start the next one's reads)."""
+    """Every plan of the chunk still to be written read, none failed (the written ones were read without
+    failing; a failed chunk does not start the next one's reads)."""
     return all(f.done() and f.exception() is None for _, f in chunk)
 
 
@@ -176,8 +177,10 @@ def collect_window(
         for i, (chunk_start, chunk_end) in enumerate(windows):
             current, pending = pending, []
             with unit_of_work(factory) as session, gc_paused():
-                for plan, future in current:  # each plan written once read, while later ones still read
+                while current:  # each plan written once read, while later ones still read
+                    plan, future = current.pop(0)  # nothing holds a written batch (its future went too)
                     batch = future.result()
+                    del future
                     if not pending and i + 1 < len(windows) and _all_read(current):
                         pending = read(windows[i + 1])  # this chunk is all read: at most two held
                     n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
