@@ -21,20 +21,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import psycopg
 from numpy.typing import NDArray
 from psycopg import sql
 from sqlalchemy import Table
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from attribution.errors import DatabaseUnavailableError
 from attribution.store.dialect import is_postgres
 from attribution.store.expressions import table_of
 from attribution.store.writes import (
     _PG_COPY_TYPES,
     COPY_MIN_ROWS,
     _delete_window,
-    _window_conflict,
+    copy_cursor,
     replace_window,
 )
 
@@ -78,22 +76,12 @@ def replace_window_columns(
     if not is_postgres(session) or rows < COPY_MIN_ROWS:
         return replace_window(session, model, start, end, column_dicts(table, columns, rows), cluster=cluster)
     _delete_window(session, table, start, end, cluster)
-    session.flush()
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
     names = sql.SQL(", ").join(sql.Identifier(n) for n in columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name), names)
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            types = [_pg_type(table, n) for n in columns]
-            for chunk in binary_copy_chunks(types, list(columns.values()), rows):
-                copy.write(chunk)
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        connection.invalidate(exc)  # the pool must not hand this connection out again
-        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
-    except psycopg.IntegrityError as exc:
-        raise _window_conflict(table) from exc
+    with copy_cursor(session, table) as cursor, cursor.copy(statement) as copy:
+        types = [_pg_type(table, n) for n in columns]
+        for chunk in binary_copy_chunks(types, list(columns.values()), rows):
+            copy.write(chunk)
     return rows
 
 

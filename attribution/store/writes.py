@@ -8,7 +8,8 @@ dialect switch of :mod:`attribution.store.dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -331,15 +332,24 @@ def _copy_into(
 ) -> None:
     """Binary COPY of value rows into ``table``, in the session's transaction (flushed first). A
     duplicate key is a :class:`ConflictError` (see :func:`copy_insert`)."""
+    with copy_cursor(session, table) as cursor:
+        _copy_values(cursor, sql.Identifier(table.name), columns, rows, session.connection().dialect)
+
+
+@contextmanager
+def copy_cursor(session: Session, table: Table) -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor of the session's own connection (flushed first) for a COPY into ``table``: a lost
+    connection is :class:`DatabaseUnavailableError` (and leaves the pool), a duplicate key a
+    :class:`ConflictError`. Every COPY of the attribution's writes goes through here."""
     session.flush()
     connection = session.connection()
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
         with driver.cursor() as cursor:
-            _copy_values(cursor, sql.Identifier(table.name), columns, rows, connection.dialect)
+            yield cursor
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        connection.invalidate(exc)
+        connection.invalidate(exc)  # the pool must not hand this connection out again
         raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
     except psycopg.IntegrityError as exc:
         raise _window_conflict(table) from exc
