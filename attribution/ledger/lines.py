@@ -138,7 +138,7 @@ def _money_by_grain(
     order, first, g, p, k = _group(columns.interval_start_s, columns.pool, columns.key, grain_seconds)
     if not len(order):
         return _Groups(g, p, k, np.zeros(0, dtype=bool)), [np.zeros(0, dtype=np.int64) for _ in SUMMED]
-    sums = [np.add.reduceat(getattr(columns, c)[order], first) for c in SUMMED]
+    sums = [np.add.reduceat(getattr(columns, c)[order], first, dtype=np.int64) for c in SUMMED]
     flagged = _estimated_rows(columns.interval_start_s, columns.pool, columns.pools, estimated)[order]
     groups = _Groups(
         g,

@@ -149,7 +149,8 @@ def _attribute(
         raise NotVectorisableError("too many lines for int64 line ids")
     entries = match_rows(usage, ix.starts[ix.row_start], ix.row_pool, ix.pool_index, ix.key_index)
     cols = split_columns(ix.rows, len(ix.keys), ix.tenant_of_key, entries)
-    out = Contributions(space.n_pools, space.n_keys)
+    del entries  # every usage row, matched: split_columns kept what it needs
+    out = Contributions(len(ix.starts), space.n_pools, space.n_keys)
     rows = cols.entry_row
     out.add_split_lines(
         ix.row_start[rows], ix.row_pool[rows], cols.entry_key, cols.entry_kv, cols.entry_static

@@ -143,12 +143,19 @@ def settle(
         terminal = key_column(ix, tenant, int(pick.sum()))
         add_settled(out, start[pick], pool[pick], terminal, kind[pick], amount[pick])
     shared = np.flatnonzero(~to_idle)
-    at, key, part = share(amount[shared], target[shared], scopes)
-    row_start, row_pool, row_kind = start[shared][at], pool[shared][at], kind[shared][at]
-    # the idle a gap's missing tenants would have carried is unmeasured; recovery stays recovery
-    gap = (key == unmeasured_key) & (row_kind != RECOVERING)
-    add_settled(out, row_start[~gap], row_pool[~gap], key[~gap], row_kind[~gap], part[~gap])
-    out.add(row_start[gap], row_pool[gap], key[gap], "unmeasured", part[gap])
+    start, pool, kind = start[shared], pool[shared], kind[shared]
+    for at, shared_key, shared_part in share(amount[shared], target[shared], scopes):
+        row_start, row_pool, row_kind = start[at], pool[at], kind[at]
+        key, part = shared_key, shared_part
+        # the idle a gap's missing tenants would have carried is unmeasured; recovery stays recovery
+        gap = (key == unmeasured_key) & (row_kind != RECOVERING)
+        if np.any(gap):
+            out.add(row_start[gap], row_pool[gap], key[gap], "unmeasured", part[gap])
+            measured = ~gap
+            row_start, row_pool, key, row_kind, part = (
+                a[measured] for a in (row_start, row_pool, key, row_kind, part)
+            )
+        add_settled(out, row_start, row_pool, key, row_kind, part)
 
 
 def add_settled(out: Contributions, start: I64, pool: I64, key: I64, kind: I64, amount: I64) -> None:
