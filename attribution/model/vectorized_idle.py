@@ -114,17 +114,16 @@ def settle(
     keep = np.flatnonzero(non_idle)
     # a gap's missing tenants weigh their non-idle cost, held by __unmeasured__ in their stead
     gaps = np.flatnonzero(cols.gap & (cols.unmeasured != 0))
-    row = np.r_[cols.entry_row[keep], gaps]
-    entry_start = ix.row_start[row]
     unmeasured_key = ix.key_index[(UNMEASURED, NO_TIER)]
-    weights = Lines(
-        ix.row_pool[row],
-        ix.window[entry_start],
-        ix.period[entry_start],
-        np.r_[cols.entry_key[keep], np.full(gaps.size, unmeasured_key, dtype=np.int64)],
-        np.r_[non_idle[keep], cols.unmeasured[gaps]],
-    )
-    scopes = build_scopes(space, weights, outside, ix.tenant_of_key)
+    key = np.r_[cols.entry_key[keep], np.full(gaps.size, unmeasured_key, dtype=np.int64)]
+    weight = np.r_[non_idle[keep], cols.unmeasured[gaps]]
+    row = np.r_[cols.entry_row[keep], gaps]
+    del non_idle, keep
+    entry_start = ix.row_start[row]
+    fine = space.fine(ix.row_pool[row], ix.window[entry_start], ix.period[entry_start], key)
+    del row, entry_start, key
+    scopes = build_scopes(space, fine, weight, outside, ix.tenant_of_key)
+    del fine, weight
     live = np.flatnonzero(rows.amount)
     start, pool = rows.start[live], rows.pool[live]
     target = targets(
