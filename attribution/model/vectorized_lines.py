@@ -108,7 +108,7 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 def _sum_at(n: int, index: Ints, amounts: I64) -> Ints:
     """Sum ``amounts`` (non-negative) into ``n`` slots; floats only where every partial sum is exact."""
     if amounts.size == 0:
-        return np.zeros(n, dtype=np.int8)
+        return narrowest(np.zeros(n, dtype=np.int64))
     if int(amounts.sum()) < 2**53:
         return narrowest(np.bincount(index, weights=amounts, minlength=n))
     out = np.zeros(n, dtype=np.int64)
