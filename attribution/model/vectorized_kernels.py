@@ -55,7 +55,7 @@ def narrowest(values: I64 | F64) -> Ints:
     if values.size == 0:
         return np.zeros(0, dtype=np.int64)
     low, high = values.min(), values.max()
-    if values.dtype.kind == "f" and not (-(2.0**63) <= low and high < 2.0**63):  # NaN fails too
+    if values.dtype.kind == "f" and not (low >= -(2.0**63) and high < 2.0**63):  # NaN fails too
         raise NotVectorisableError("integers beyond int64")
     for dtype in NARROW_TYPES:
         info = np.iinfo(dtype)
