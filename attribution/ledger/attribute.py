@@ -207,8 +207,6 @@ def run_attribution(
             period_scope(session, start, end, cluster),
             usage,
         )
-        if read_next is not None:  # the engine's columns are freed: the next window's reads may begin
-            read_next()
         cluster_total = sum(r["cost_usd_micros"] for r in inputs.cluster_cost_rows)
         lines_total = total_usd_micros(columns)
         if lines_total != cluster_total:
@@ -220,16 +218,19 @@ def run_attribution(
         estimated = results.to_splits(np.flatnonzero(results.estimated))
         grain = settings.line_grain_seconds
         lines = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
-        covered = covered_seconds(lines.interval_start_s, grain, end)
+        n_lines = len(lines)
+        line_values = line_columns(lines, covered_seconds(lines.interval_start_s, grain, end), cluster)
+        del columns, usage, lines  # only what is written is kept from here on
+        if read_next is not None:  # the engine's columns and the usage are freed: the next reads may begin
+            read_next()
         for row in inputs.cluster_cost_rows:
             row["cluster"] = cluster
-        line_values = line_columns(lines, covered, cluster)
-        replace_window_columns(session, AttributedCost, start, end, line_values, len(lines), cluster=cluster)
-        refresh_rollups(
-            session, start, end, cluster
-        )  # the touched days, from their lines, in this transaction
+        replace_window_columns(session, AttributedCost, start, end, line_values, n_lines, cluster=cluster)
+        del line_values
+        refresh_rollups(session, start, end, cluster)  # the touched days, from their lines, in this run
         pool_values = pool_columns(results, inputs, cluster)
         replace_window_columns(session, PoolCost, start, end, pool_values, len(results), cluster=cluster)
+        del pool_values
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows, cluster=cluster)
         costs = _incident_costs(results, incidents)
         record_incidents(session, settings, start, end, incidents, costs)  # with the costs above
@@ -246,12 +247,12 @@ def run_attribution(
                     "cluster": cluster,
                     "window_start": start,
                     "window_end": end,
-                    "lines": len(lines),
+                    "lines": n_lines,
                     "total_usd_micros": cluster_total,
                 }
             ],
         )
-    return AttributionSummary(start, end, len(lines), lines_total, cluster_total, corrections, end)
+    return AttributionSummary(start, end, n_lines, lines_total, cluster_total, corrections, end)
 
 
 def _incident_costs(results: PoolResults, incidents: Sequence[Incident]) -> dict[tuple[str, int], int]:
