@@ -61,22 +61,15 @@ def attribute_span(
     """:func:`run_attribution` over each window of ``step`` in ``[start, end)``, in order, each
     window's reads made while the one before is written; ``after_each`` is called with each window's
     summary once it is committed (a bench's progress, a CLI's report)."""
-    ahead = _ReadAhead(settings, factory, now) if has_own_connections(factory) else None
+    ahead = ReadAhead(settings, factory, now) if has_own_connections(factory) else None
     windows = windows_of(start, end, step)
     summaries = []
     try:
         for i, (w_start, w_end) in enumerate(windows):
-            following = windows[i + 1] if i + 1 < len(windows) else None
-            read_next = (lambda w=following: ahead.begin(*w)) if ahead and following else None
-            summary = run_attribution(
-                settings,
-                factory,
-                w_start,
-                w_end,
-                now=now,
-                reads=ahead.take() if ahead else None,
-                read_next=read_next,
-            )
+            if ahead is None:
+                summary = run_attribution(settings, factory, w_start, w_end, now=now)
+            else:
+                summary = ahead.run(w_start, w_end, windows[i + 1] if i + 1 < len(windows) else None)
             summaries.append(summary)
             if after_each is not None:
                 after_each(summary)
@@ -86,13 +79,26 @@ def attribute_span(
     return summaries
 
 
-class _ReadAhead:
-    """One window's reads at a time, on a thread and connections of their own."""
+class ReadAhead:
+    """Runs of consecutive windows, each given the reads begun during the run before it; one window's
+    reads at a time, on a thread and connections of their own. Close it when done (it waits for a read
+    still running). For a span (:func:`attribute_span`) and the scheduler's catch-up alike."""
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session], now: datetime | None) -> None:
         self.settings, self.factory, self.now = settings, factory, now
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
         self.pending: Future[WindowReads | None] | None = None
+
+    def run(
+        self, start: datetime, end: datetime, following: tuple[datetime, datetime] | None
+    ) -> AttributionSummary:
+        """:func:`run_attribution` of ``[start, end)`` with the reads begun last (used only if they are
+        of its window), beginning the reads of ``following`` (the next window, if one is expected) once
+        this run's engine is done."""
+        read_next = (lambda: self.begin(*following)) if following is not None else None
+        return run_attribution(
+            self.settings, self.factory, start, end, now=self.now, reads=self.take(), read_next=read_next
+        )
 
     def begin(self, start: datetime, end: datetime) -> None:
         self.pending = self.pool.submit(self._read, start, end)

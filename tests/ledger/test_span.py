@@ -18,8 +18,10 @@ from attribution.errors import ConfigError
 from attribution.ledger import attribute as job
 from attribution.ledger import span
 from attribution.ledger.span import attribute_span, windows_of
+from attribution.ledger.watermark import followed_plans
 from attribution.ledger.window_reads import read_window
-from attribution.store.collection_state import DirtyWindow
+from attribution.scheduler.attribute_loop import attribute_once
+from attribution.store.collection_state import ALL_SOURCES, ATTRIBUTION, DirtyWindow, ensure_watermark
 from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, DailyLineSum, PoolCost
 from tests.builders import (
@@ -107,6 +109,34 @@ def test_a_span_stores_what_its_windows_store_run_one_after_another(
     assert done == summaries and [s.start for s in summaries] == [T0 + h * STEP for h in range(HOURS)]
     assert all(s.total_usd_micros == s.cluster_cost_usd_micros for s in summaries)
     # the first window is read by its run; every later one ahead, on the read-ahead thread, once
+    assert reads_seen[0] == ("MainThread", T0)
+    assert [(t.split("_")[0], s) for t, s in reads_seen[1:]] == [
+        ("read-ahead", T0 + h * STEP) for h in range(1, HOURS)
+    ]
+
+
+def test_the_schedulers_catch_up_reads_each_window_ahead_and_stores_what_runs_one_by_one_store(
+    pg_factory: sessionmaker[Session], reads_seen: list[tuple[str, Any]]
+) -> None:
+    """A scheduler that was down for four hours attributes them window by window (an hour each here),
+    each window's reads made while the one before is written: the same ledger as the runs one by one."""
+    settings = small_cluster_settings(scheduler={"attribution_max_window_seconds": 3600})
+    load(pg_factory)
+    for w_start, w_end in windows_of(T0, END, STEP):
+        job.run_attribution(settings, pg_factory, w_start, w_end)
+    one_by_one = ledger(pg_factory)
+    empty_outputs(pg_factory)
+    reads_seen.clear()
+    plans = followed_plans(settings)
+    with unit_of_work(pg_factory) as session:  # attributed up to T0, every collector up to END
+        ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, T0, END)
+        for plan in plans:
+            ensure_watermark(session, *plan.key, END, END)
+
+    outcome = attribute_once(settings, pg_factory, plans, now=END + timedelta(minutes=1))
+
+    assert (outcome.status, outcome.chunks, outcome.watermark) == ("ok", HOURS, END)
+    assert ledger(pg_factory) == one_by_one
     assert reads_seen[0] == ("MainThread", T0)
     assert [(t.split("_")[0], s) for t, s in reads_seen[1:]] == [
         ("read-ahead", T0 + h * STEP) for h in range(1, HOURS)
