@@ -194,7 +194,14 @@ def main() -> None:
     parser.add_argument(
         "--no-read-ahead", action="store_true", help="each window's reads in its own run (before session 10)"
     )
+    parser.add_argument(
+        "--reads-after-engine",
+        action="store_true",
+        help="the next window's reads begin after the engine whatever the window's size",
+    )
     args = parser.parse_args()
+    if args.reads_after_engine:
+        job.EARLY_READS_MAX_USAGE_ROWS = 0
     url, start = args.database_url, MONTH_START
     end = start + timedelta(days=args.days)
     engine = make_engine(url)

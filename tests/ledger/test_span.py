@@ -89,9 +89,17 @@ def reads_seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]
     yield seen
 
 
+@pytest.mark.parametrize(
+    "early_below_rows", [job.EARLY_READS_MAX_USAGE_ROWS, 0], ids=["early", "after-engine"]
+)
 def test_a_span_stores_what_its_windows_store_run_one_after_another(
-    pg_factory: sessionmaker[Session], reads_seen: list[tuple[str, Any]]
+    pg_factory: sessionmaker[Session],
+    reads_seen: list[tuple[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    early_below_rows: int,
 ) -> None:
+    """Whether the next window's reads begin before this one's engine (a small window) or after it."""
+    monkeypatch.setattr(job, "EARLY_READS_MAX_USAGE_ROWS", early_below_rows)
     settings = small_cluster_settings()
     load(pg_factory)
     for w_start, w_end in windows_of(T0, END, STEP):
