@@ -286,11 +286,13 @@ def on_demand(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _server_peak_rss_mib(port: int) -> int | None:
-    """VmHWM of the ``attribution serve --port PORT`` process (a grandchild: not in RUSAGE_CHILDREN)."""
+    """VmHWM of the API server on ``port`` (bench_api.server: ``python -m uvicorn ... --port PORT``, one
+    worker; a grandchild, so not in RUSAGE_CHILDREN). Until session 10 this looked for ``serve`` in the
+    command line, which bench_api's server does not have, and always gave None."""
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"serve" in argv and str(port).encode() in argv:
+            if b"uvicorn" in argv and b"--port" in argv and str(port).encode() in argv:
                 for line in (proc / "status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         return int(line.split()[1]) // 1024
