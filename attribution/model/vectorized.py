@@ -26,7 +26,6 @@ from attribution.model.attribute import (
     Policies,
     attribute_window,
 )
-from attribution.model.freed import return_free_memory
 from attribution.model.gcpause import gc_paused
 from attribution.model.split import PoolInterval, PoolSplit
 from attribution.model.vectorized_idle import Cluster, idle_rows, settle
@@ -107,12 +106,8 @@ def attribute_columns(
     cis = list(cluster_intervals)
     try:
         with gc_paused():
-            return_free_memory()  # the job's free heap: the engine's peak would stack on it
             ix, columns, cols = _attribute(pool_columns, cis, policies, scope, usage)
-            results = _results(ix, cols)
-            del ix, cols
-            return_free_memory()  # the engine's, which the caller's next phases would stack on
-            return columns, results
+            return columns, _results(ix, cols)
     except NotVectorisableError:
         pis = with_usage(pool_columns.to_objects(), usage)
     result = attribute_window(pis, cis, policies, scope)
