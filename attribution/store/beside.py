@@ -57,4 +57,4 @@ def has_own_connections(factory: sessionmaker[Session]) -> bool:
     transaction goes on: a Postgres engine (not a test's factory bound to one connection; SQLite
     serialises its readers behind a writer anyway)."""
     bind = factory.kw.get("bind")
-    return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+    return isinstance(bind, Engine) and is_postgres(bind)
