@@ -35,7 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.answers import Series
+from attribution.collectors.prom import PromClient, utc_from_seconds
 
 Identity = tuple[tuple[str, str], ...]
 
@@ -122,7 +123,7 @@ def counter_increases(
         for s in client.instant_query(query, start):
             if s.points:
                 baselines[identity(s.labels)] = s.points[-1][1]
-    raw = _raw_samples_where_reset(client, selector, start, end, step) if boundaries else {}
+    raw = raw_samples_where_reset(client, selector, start, end, step) if boundaries else {}
     sampled = _sampled_intervals(client, selector, start, end, step) if boundaries else {}
     intervals = range(first_ts, int(end.timestamp()), step)
     out = []
@@ -184,7 +185,7 @@ def _sampled_intervals(
     return {identity(labels): frozenset([ts - step for ts in stamps]) for labels, stamps in found}
 
 
-def _raw_samples_where_reset(
+def raw_samples_where_reset(
     client: PromClient, selector: str, start: datetime, end: datetime, step: int
 ) -> dict[int, dict[Identity, list[float]]]:
     """For each boundary whose interval (or the one before it) saw a reset, the raw samples per series.

@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from attribution.catalog import GpuSpec
+from attribution.collectors.answers import Series
 from attribution.collectors.batch import Batch
 from attribution.collectors.gpu_units import Part, Reading, is_whole_gpu, place_gpu, whole_gpu
 from attribution.collectors.labels import GpuSelectors, first_label, workload
 from attribution.collectors.profiles import Plan
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.prom import PromClient, utc_from_seconds
 from attribution.config import Settings
 from attribution.store.tables import GpuSample
 

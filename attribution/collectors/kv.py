@@ -16,10 +16,11 @@ from collections.abc import Hashable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from attribution.collectors.answers import Series
 from attribution.collectors.batch import Batch
 from attribution.collectors.labels import engine_id, first_label, pool_for_model
 from attribution.collectors.profiles import Plan
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.prom import PromClient, utc_from_seconds
 from attribution.config import PoolConfig, Settings
 from attribution.errors import UnknownCatalogEntryError
 from attribution.store.tables import KvSample
