@@ -191,15 +191,22 @@ def raw_samples_where_reset(
     """For each boundary whose interval (or the one before it) saw a reset, the raw samples per series.
     ``> 0`` filters at the source: resets are rare, so the answer is nearly empty instead of a zero per
     series and interval (a quarter of every sample a collection parsed)."""
+    return raw_samples_at(client, selector, reset_boundaries(client, selector, start, end, step), step)
+
+
+def reset_boundaries(
+    client: PromClient, selector: str, start: datetime, end: datetime, step: int
+) -> list[int]:
+    """The boundaries (unix s, ascending) whose interval or the one before it saw a reset of any series."""
     first = start + timedelta(seconds=step)
-    flagged = sorted(
-        {
-            ts
-            for s in client.range_query(f"resets({selector}[{2 * step}s]) > 0", first, end, step)
-            for ts, count in s.points
-            if count > 0
-        }
-    )
+    answer = client.range_query(f"resets({selector}[{2 * step}s]) > 0", first, end, step)
+    return sorted({ts for s in answer for ts, count in s.points if count > 0})
+
+
+def raw_samples_at(
+    client: PromClient, selector: str, flagged: list[int], step: int
+) -> dict[int, dict[Identity, list[float]]]:
+    """The raw samples per series in the interval ending at each of the ``flagged`` boundaries."""
     out: dict[int, dict[Identity, list[float]]] = {}
     for ts in flagged:
         out[ts] = {

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attribution.collectors.batch import Batch
-from attribution.collectors.counter_columns import CounterColumns, counter_columns
+from attribution.collectors.counter_columns import counters_side_by_side
 from attribution.collectors.counters import CounterIncreases, counter_increases
 from attribution.collectors.estimate import Latency, estimate_token_seconds
 from attribution.collectors.labels import (
@@ -69,12 +69,9 @@ def _collect_columns(
     first_ts = int(start.timestamp())
     lookback = settings.collection.counter_baseline_lookback_seconds
 
-    def read(signal: str) -> CounterColumns:
-        query = plan.query(signal, step)
-        assert query is not None
-        return counter_columns(client, query, start, end, step, lookback)
-
     signals = list(plan.profile.signals)
+    selectors = [q for q in (plan.query(signal, step) for signal in signals) if q is not None]
+    assert len(selectors) == len(signals)  # each is one of the profile's signals
     keys: dict[tuple[tuple[str, str], ...], int] = {}  # per label set, over all signals: its group
     groups: dict[tuple[str, str, str], int] = {}
     pools: dict[str | None, str] = {}
@@ -82,7 +79,8 @@ def _collect_columns(
     silent: set[int] = set()
     intervals = (int(end.timestamp()) - first_ts) // step
     cells: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
-    for signal, counters in zip(signals, client.map(read, signals), strict=True):
+    read = counters_side_by_side(client, selectors, start, end, step, lookback)
+    for signal, counters in zip(signals, read, strict=True):
         sampled.update(counters.sampled)
         silent.update(counters.silent)
         group_of = np.empty(len(counters.labels), dtype=np.int64)
