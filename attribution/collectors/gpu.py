@@ -78,7 +78,8 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     problems: dict[str, int] = {}
     specs: dict[str, GpuSpec | None] = {}  # catalog match per modelName, once per window
     match_gpu = settings.catalog.match_gpu  # a pydantic private attribute: slow to reach once per GPU
-    for (uuid, ts), readings in sorted(gpus.items()):
+    # by interval, then GPU: the table's key order, so the write's sort of the rows is one pass
+    for (uuid, ts), readings in sorted(gpus.items(), key=_interval_first):
         interval_start = starts[ts]
         rows = _rows(uuid, ts, interval_start, readings, (free, util, reserved), specs, match_gpu)
         watts = power.get((uuid, ts))
@@ -92,6 +93,11 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
         log.warning("gpu source %s: %d series-interval(s) not placed, billed to __unmeasured__: %s",
                     plan.source.name, n, problem)  # fmt: skip
     return batch
+
+
+def _interval_first(item: tuple[tuple[str, int], Any]) -> tuple[int, str]:
+    (uuid, ts), _ = item
+    return ts, uuid
 
 
 def _reading(selectors: GpuSelectors, labels: Mapping[str, str], fb_used: float) -> Reading:

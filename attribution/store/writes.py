@@ -81,8 +81,7 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
         by_interval.setdefault(key, set()).add(r["gpu_uuid"])
     clusters = {cluster for _start, cluster in by_interval}
     if is_postgres(session) and len(rows) >= COPY_MIN_ROWS and len(clusters) == 1:
-        keys = sorted((s, u) for (s, _c), uuids in by_interval.items() for u in uuids)
-        _clear_gpu_parts_pg(session, keys, clusters.pop())
+        _clear_gpu_parts_pg(session, by_interval, clusters.pop())
         return
     for start, cluster in sorted(by_interval):  # one order for every writer
         uuids = sorted(by_interval[start, cluster])
@@ -91,17 +90,19 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
             session.execute(delete(t).where(*where, t.c.cluster == cluster))
 
 
-def _clear_gpu_parts_pg(session: Session, keys: list[tuple[datetime, str]], cluster: str) -> None:
+def _clear_gpu_parts_pg(session: Session, by_interval: dict[tuple[Any, str], set[str]], cluster: str) -> None:
     """:func:`clear_gpu_parts` in at most two statements. An index probe first: a window collected for
     the first time has nothing to clear. Else one DELETE, the (interval, GPU) keys travelling as two
     arrays (epoch seconds and text, which the driver sends far faster than timestamps), the rows locked
     in key order first (``ORDER BY ... FOR UPDATE``, the order of every writer), so two collections of
     overlapping windows wait for each other rather than deadlock. It was one DELETE per interval. Only
-    ``cluster``'s rows: another cluster may name its GPUs alike."""
-    low, high = keys[0][0], keys[-1][0]
+    ``cluster``'s rows: another cluster may name its GPUs alike. The keys are sorted only once the probe
+    found rows (a window collected for the first time sorted 61,440 of them at fleet size for nothing)."""
+    starts = [start for start, _cluster in by_interval]
     probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
-    if not session.execute(text(probe), {"low": low, "high": high}).scalar():
+    if not session.execute(text(probe), {"low": min(starts), "high": max(starts)}).scalar():
         return
+    keys = sorted((s, u) for (s, _c), uuids in by_interval.items() for u in uuids)
     statement = text(
         "DELETE FROM gpu_samples WHERE ctid = ANY(ARRAY(SELECT g.ctid FROM gpu_samples AS g "
         "JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
