@@ -153,12 +153,18 @@ def _increases(
         mine = {ts: samples[key] for ts, samples in raw.items() if key in samples}
         if full and not mine:
             continue
+        seen = bool(has_first[i]) or key in baselines
+        quiet = None if mine else _silent_without_spreading(had, intervals, step, seen)
+        if quiet is not None:  # a series born or ended within the window: nothing to spread
+            silent.update(quiet)
+            union.update(ts - step for ts in had)
+            continue
         if mine:
             found = increases(answer.series(i), first_ts, step, baselines.get(key), mine)
         else:
             found = _segment(columns, i)
         had_intervals = frozenset(ts - step for ts in had)
-        silent.update(spread_gaps(found, had_intervals, intervals, bool(has_first[i]) or key in baselines))
+        silent.update(spread_gaps(found, had_intervals, intervals, seen))
         union.update(had_intervals)
         slow[i] = found
     if any_full:
@@ -192,6 +198,21 @@ def _boundary_increases(
         new[at] = found is None
     increase = np.where(~new & (values >= previous), values - previous, values)
     return owner[keep], answer.stamps[keep] - step, increase[keep]
+
+
+def _silent_without_spreading(had: list[int], intervals: range, step: int, seen: bool) -> set[int] | None:
+    """What :func:`spread_gaps` returns for a series sampled in one unbroken run of intervals (``had``:
+    each one's end, ascending) that spreads nothing: the run starts the window or the series was not
+    seen before it (a series born within the window), and the intervals after the run are silent (a
+    series that stopped). None where it would spread (a gap inside the run, or before it once seen).
+    At 1,000 tenants a quarter of the gateway's series are born within an hour."""
+    if not had:
+        return set(intervals) if seen else set()
+    if had != list(range(had[0], had[-1] + step, step)) or had[-1] - step not in intervals:
+        return None
+    if seen and had[0] - step != intervals[0]:
+        return None
+    return set(range(had[-1], intervals.stop, step))
 
 
 def _segment(columns: Columns, i: int) -> dict[int, float]:

@@ -58,7 +58,8 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     power = _per_gpu(power_s, plan)
     # (uuid, ts) -> the GPU's series in that interval: reading (FB_USED apart), FB_USED, (model name, host)
     gpus: dict[tuple[str, int], list[tuple[Reading, float, Meta]]] = {}
-    batch = Batch(GpuSample, [])
+    written: list[dict[str, Any]] = []
+    batch = Batch(GpuSample, written)
     starts: dict[int, datetime] = {}
     selectors = GpuSelectors(settings.pools)  # compiled once per chunk, asked once per GPU series
     for series in used:
@@ -88,7 +89,7 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
             if row["problem"] is not None:
                 batch.unplaced.add(interval_start)
                 problems[row["problem"]] = problems.get(row["problem"], 0) + 1
-        batch.rows.extend(rows)
+        written.extend(rows)
     for problem, n in sorted(problems.items()):
         log.warning("gpu source %s: %d series-interval(s) not placed, billed to __unmeasured__: %s",
                     plan.source.name, n, problem)  # fmt: skip
