@@ -62,9 +62,11 @@ def collect_gateway(
 def _collect_columns(
     client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime
 ) -> Batch:
-    """The same queries, rows, coverage and gaps as :func:`_collect_dicts` gives a profile with a tier
-    label and ``kv_token_seconds``, from the counters' columns (:mod:`.counter_columns`) summed by
-    :func:`~attribution.collectors.usage_sums.usage_rows`: no dict per series, group or row."""
+    """The rows, coverage and gaps :func:`_collect_dicts` gives a profile with a tier label and
+    ``kv_token_seconds`` (its branch for them is kept as this one's oracle: tests/collectors/
+    test_sim_profiles.py), from the counters' columns (:mod:`.counter_columns`, their queries side by
+    side) summed by :func:`~attribution.collectors.usage_sums.usage_rows`: no dict per series, group
+    or row."""
     step = settings.interval_seconds
     first_ts = int(start.timestamp())
     lookback = settings.collection.counter_baseline_lookback_seconds
