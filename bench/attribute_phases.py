@@ -41,6 +41,8 @@ from scale_stages import settings_of  # noqa: E402
 from sqlalchemy import Engine, event, text  # noqa: E402
 
 from attribution.ledger import attribute as job  # noqa: E402
+from attribution.ledger import span  # noqa: E402
+from attribution.ledger import window_reads as reads_module  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
 
 OUTPUTS = (
@@ -62,6 +64,8 @@ KEYED = {
     "daily_line_sums": "day_start, pool, tenant, tier, cluster",
     "incidents": "pool, start_at, cluster",
 }
+#: where the job's phases are looked up by name (the reads of a window have their own module)
+JOB_MODULES = (job, reads_module)
 #: when a row was written, not what it says
 UNCOMPARED = {"detected_at"}
 
@@ -96,8 +100,14 @@ class Memory:
 
 
 def timed(name: str, times: dict[str, float], memory: Memory | None = None) -> None:
-    """Wrap the job module's ``name`` so its calls add to ``times[name]`` (none: older code lacks it)."""
-    call: Callable[..., Any] | None = getattr(job, name, None)
+    """Wrap ``name`` in the job's modules so its calls add to ``times[name]`` (none: older code lacks it).
+    The reads of a window ahead run on a thread of their own: their phases overlap the main thread's."""
+    for module in JOB_MODULES:
+        _wrap(module, name, times, memory)
+
+
+def _wrap(module: Any, name: str, times: dict[str, float], memory: Memory | None) -> None:
+    call: Callable[..., Any] | None = getattr(module, name, None)
     if call is None:
         return
 
@@ -113,7 +123,7 @@ def timed(name: str, times: dict[str, float], memory: Memory | None = None) -> N
             if memory and main_thread:
                 memory.phase.pop()
 
-    setattr(job, name, wrapper)
+    setattr(module, name, wrapper)
 
 
 def timed_statements(engine: Engine, seconds: dict[str, float]) -> None:
@@ -181,7 +191,17 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="the peak RSS seen during each phase")
     parser.add_argument("--gpus", type=int, default=64, help="the fleet the database was seeded with")
     parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument(
+        "--no-read-ahead", action="store_true", help="each window's reads in its own run (before session 10)"
+    )
+    parser.add_argument(
+        "--reads-after-engine",
+        action="store_true",
+        help="the next window's reads begin after the engine whatever the window's size",
+    )
     args = parser.parse_args()
+    if args.reads_after_engine:
+        job.EARLY_READS_MAX_USAGE_ROWS = 0
     url, start = args.database_url, MONTH_START
     end = start + timedelta(days=args.days)
     engine = make_engine(url)
@@ -214,20 +234,27 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
-    t = start
     runs: list[dict[str, Any]] = []
-    if profiler:
-        profiler.enable()
-    while t < end:
-        before, run_began, cpu_began = dict(times), time.perf_counter(), time.process_time()
-        summary = job.run_attribution(settings, factory, t, min(t + timedelta(hours=args.chunk_hours), end))
+    last = {"times": dict(times), "wall": time.perf_counter(), "cpu": time.process_time()}
+
+    def after_each(summary: job.AttributionSummary) -> None:
+        """One window committed: its seconds since the one before, and its phases."""
         assert summary.total_usd_micros == summary.cluster_cost_usd_micros
-        cpu_seconds = time.process_time() - cpu_began
-        runs.append(run_record(len(runs) + 1, time.perf_counter() - run_began, cpu_seconds, before, times))
+        wall, cpu = time.perf_counter(), time.process_time()
+        runs.append(run_record(len(runs) + 1, wall - last["wall"], cpu - last["cpu"], last["times"], times))
         if statements:
             runs[-1]["statements_seconds"] = costliest(statements)
             statements.clear()
-        t += timedelta(hours=args.chunk_hours)
+        last.update(times=dict(times), wall=wall, cpu=cpu)
+
+    if profiler:
+        profiler.enable()
+    step = timedelta(hours=args.chunk_hours)
+    if args.no_read_ahead:  # each window read by its own run, as before session 10
+        for w_start, w_end in span.windows_of(start, end, step):
+            after_each(job.run_attribution(settings, factory, w_start, w_end))
+    else:
+        span.attribute_span(settings, factory, start, end, step, after_each=after_each)
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - began
@@ -239,6 +266,7 @@ def main() -> None:
         "ratio": round(seconds / ceiling, 1),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "load_average_1m": [round(load_before, 1), round(load_after, 1)],
+        "read_ahead": not args.no_read_ahead,
         "phases_seconds": {k: round(v, 2) for k, v in sorted(times.items(), key=lambda kv: -kv[1])},
         "runs": runs if args.per_run else {r["run"]: [r["seconds"], r["cpu_seconds"]] for r in runs},
         **({"peak_rss_mib_by_phase": memory.stop()} if memory else {}),

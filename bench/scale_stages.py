@@ -32,7 +32,8 @@ from sqlalchemy import text  # noqa: E402
 from attribution.collectors.run import collect_window  # noqa: E402
 from attribution.config import Settings  # noqa: E402
 from attribution.demo import demo_settings  # noqa: E402
-from attribution.ledger.attribute import run_attribution  # noqa: E402
+from attribution.ledger.attribute import AttributionSummary, run_attribution  # noqa: E402
+from attribution.ledger.span import attribute_span  # noqa: E402
 from attribution.localprom import LocalPrometheus, create_blocks  # noqa: E402
 from attribution.reports.chargeback import build_chargeback  # noqa: E402
 from attribution.sim import ClusterSpec, scenario  # noqa: E402
@@ -201,28 +202,31 @@ def attribute(args: dict[str, Any]) -> dict[str, Any]:
     settings = settings_of(args, args["url"], "http://127.0.0.1:9")
     factory = make_sessionmaker(make_engine(args["url"]))
     step = timedelta(hours=args["chunk_hours"])
-    lines, total, cluster = 0, 0, 0
+    totals = {"lines": 0, "total": 0, "cluster": 0}
     began, cpu_began = time.perf_counter(), time.process_time()
     run_seconds: list[list[float]] = []  # each window's wall and process CPU seconds
-    t = start
-    while t < end:
-        run_began, run_cpu = time.perf_counter(), time.process_time()
-        summary = run_attribution(settings, factory, t, min(t + step, end))
-        run_seconds.append(
-            [round(time.perf_counter() - run_began, 2), round(time.process_time() - run_cpu, 2)]
-        )
-        lines += summary.lines
-        total += summary.total_usd_micros
-        cluster += summary.cluster_cost_usd_micros
-        t += step
+    last = [began, cpu_began]
+
+    def after_each(summary: AttributionSummary) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run_seconds.append([round(wall - last[0], 2), round(cpu - last[1], 2)])
+        last[:] = [wall, cpu]
+        totals["lines"] += summary.lines
+        totals["total"] += summary.total_usd_micros
+        totals["cluster"] += summary.cluster_cost_usd_micros
         done = {
-            "hours_done": (min(t, end) - start) / timedelta(hours=1),
+            "hours_done": (summary.end - start) / timedelta(hours=1),
             "hours": (end - start) / timedelta(hours=1),
-            "seconds": round(time.perf_counter() - began, 1),
-            "lines_written": lines,
+            "seconds": round(wall - began, 1),
+            "lines_written": totals["lines"],
             "peak_rss_mib": _rss_mib(resource.RUSAGE_SELF),
         }
         print("PROGRESS " + json.dumps(done), flush=True)
+
+    # window after window as the scheduler's catch-up does, each window's reads made while the window
+    # before is written (attribution/ledger/span.py)
+    attribute_span(settings, factory, start, end, step, after_each=after_each)
+    lines, total, cluster = totals["lines"], totals["total"], totals["cluster"]
     seconds = time.perf_counter() - began
     return {
         "seconds": round(seconds, 1),
@@ -282,11 +286,13 @@ def on_demand(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _server_peak_rss_mib(port: int) -> int | None:
-    """VmHWM of the ``attribution serve --port PORT`` process (a grandchild: not in RUSAGE_CHILDREN)."""
+    """VmHWM of the API server on ``port`` (bench_api.server: ``python -m uvicorn ... --port PORT``, one
+    worker; a grandchild, so not in RUSAGE_CHILDREN). Until session 10 this looked for ``serve`` in the
+    command line, which bench_api's server does not have, and always gave None."""
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"serve" in argv and str(port).encode() in argv:
+            if b"uvicorn" in argv and b"--port" in argv and str(port).encode() in argv:
                 for line in (proc / "status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         return int(line.split()[1]) // 1024

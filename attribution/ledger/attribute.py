@@ -12,7 +12,7 @@ grain): it is settled over the intervals collected so far and replaced, whole, b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,43 +20,40 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
-from attribution.errors import ConfigError, ConservationError
+from attribution.errors import ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
 from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
-from attribution.ledger.inputs import (
-    TelemetryColumns,
-    build_inputs,
-    group_telemetry,
-    price_schedules,
-)
 from attribution.ledger.lines import line_rows, total_usd_micros
 from attribution.ledger.outputs import covered_seconds, line_columns, pool_columns
 from attribution.ledger.watermark import followed_plans
+from attribution.ledger.window_reads import WindowReads, read_window
 from attribution.model.attribute import PeriodScope, Policies, Reservation
 from attribution.model.incidents import Incident
 from attribution.model.vectorized import attribute_columns
 from attribution.model.vectorized_pools import PoolResults
-from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import IdleKind, IdlePolicy, SettlementWindow
-from attribution.store.beside import read_beside
 from attribution.store.collection_state import (
     all_watermarks,
     clear_dirty,
-    dirty_windows,
     intervals_covered_by_all,
     intervals_with_status,
 )
 from attribution.store.column_copy import replace_window_columns
-from attribution.store.columns import tune_for_scans, usage_columns
-from attribution.store.inputs import gpu_counts, kv_samples
+from attribution.store.columns import tune_for_scans
 from attribution.store.rollups import refresh_rollups
 from attribution.store.session import unit_of_work
 from attribution.store.settlement import non_idle_weights_outside
 from attribution.store.tables import AttributedCost, AttributionRun, ClusterCost, Period, PoolCost
 from attribution.store.writes import insert_all, replace_window
-from attribution.timeutil import align_window, floor_to, iso, period_window
+from attribution.timeutil import align_window, floor_to, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
+
+EARLY_READS_MAX_USAGE_ROWS = 1_000_000
+"""Below this many usage rows a run begins the next window's reads before its engine, not after: the
+engine's working set (about 650 bytes a usage row at fleet size) and a window's reads (about 250) are
+then small beside each other. Above it the next reads wait for the engine's columns to be freed, so a
+run's peak is its engine's, not its engine's plus the next window's reads (a full-fleet day is 4.3 M)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,35 +132,6 @@ def period_of_seconds(ts: int) -> str:
     return period_of(datetime.fromtimestamp(ts, tz=UTC))
 
 
-def check_prices_and_inventory(settings: Settings, start: datetime, telemetry: TelemetryColumns) -> None:
-    """Refuse a window whose GPUs would be billed $0: the bill is inventory times price, so an empty
-    inventory, a type without a price in effect at ``start``, or a sampled type missing from the
-    inventory would write lines that sum to less than what the GPUs cost, and exit as if all were well."""
-    owned = {gpu_type for gpu_type, count in settings.inventory.items() if count > 0}
-    if not owned:
-        raise ConfigError(
-            "the inventory has no GPUs, so every line would be $0: declare them in [inventory] "
-            '(e.g. "H100-80GB-SXM" = 8), each type with a [[gpu_prices]] entry'
-        )
-    schedules = price_schedules(settings)
-    for gpu_type in sorted(owned):
-        first = schedules[gpu_type][0].effective_from_s if schedules.get(gpu_type) else None
-        if first is None or first > start.timestamp():
-            since = "none" if first is None else f"the first starts {iso(datetime.fromtimestamp(first, UTC))}"
-            raise ConfigError(
-                f"GPU type {gpu_type!r} has no price in effect at {iso(start)} ({since}): add a "
-                f"[[gpu_prices]] entry for it with effective_from at or before {iso(start)}"
-            )
-    # whole GPUs and the parts of MIG and shared GPUs alike
-    sampled = telemetry.sampled_types()
-    if missing := sorted(sampled - owned):
-        raise ConfigError(
-            f"GPUs of type {', '.join(map(repr, missing))} were sampled in this window but are not in the "
-            "inventory, so their cost would be missing from the bill: add them to [inventory] with a "
-            "[[gpu_prices]] entry"
-        )
-
-
 def attributable_until(
     session: Session, settings: Settings, end: datetime, now: datetime | None = None
 ) -> datetime:
@@ -213,10 +181,17 @@ def run_attribution(
     end: datetime,
     *,
     now: datetime | None = None,
+    reads: WindowReads | None = None,
+    read_next: Callable[[], object] | None = None,
 ) -> AttributionSummary:
     """Recompute the lines of every settlement window that ``[start, end)`` touches, up to where the
     collectors have committed (:func:`attributable_until`); what lies past that is left unbilled.
-    ``now`` (default: the clock) is for replaying a history whose dates lie ahead of the clock."""
+    ``now`` (default: the clock) is for replaying a history whose dates lie ahead of the clock.
+
+    ``reads``: this window's reads, made ahead (:mod:`attribution.ledger.span`); used only if they are
+    of the window this run settles, else read here. ``read_next`` is called once the engine is done (at
+    once for a window of fewer than :data:`EARLY_READS_MAX_USAGE_ROWS` usage rows), so
+    that the next window's reads overlap this one's writes."""
     start, widened_end = settlement_window(settings, start, end)
     cluster = settings.cluster
     with unit_of_work(factory) as session:
@@ -225,25 +200,15 @@ def run_attribution(
         clear_beyond(session, end, widened_end, cluster)
         if end == start:
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)
-        # read before the telemetry: a mark committed by then has its data visible to the reads below
-        dirty = dirty_windows(session, cluster)
-        redone = [d.id for d in dirty if start <= d.window_start and d.window_end <= end]
         tune_for_scans(session)
-
-        def read_usage(reader: Session) -> UsageColumns:
-            tune_for_scans(reader)
-            return usage_columns(reader, start, end, cluster)
-
-        # usage as columns (no object per row), on a connection of its own while the GPU and KV rows
-        # are read and the inputs built (store/beside.py); GPUs and KV are a few rows per interval
-        with read_beside(factory, session, read_usage) as read_usage_columns:
-            gpu_rows = gpu_counts(session, start, end, cluster)
-            telemetry = group_telemetry(gpu_rows)
-            check_prices_and_inventory(settings, start, telemetry)
-            kv_rows = kv_samples(session, start, end, cluster)
-            inputs = build_inputs(settings, start, end, telemetry, kv_rows)
-            usage = read_usage_columns()
-        incidents = find_incidents(session, settings, start, end, (gpu_rows, kv_rows, usage))
+        if reads is None or (reads.start, reads.end) != (start, end):
+            reads = read_window(settings, factory, session, start, end)
+        redone, inputs, usage = reads.redone, reads.inputs, reads.usage
+        if read_next is not None and len(usage.interval_start_s) < EARLY_READS_MAX_USAGE_ROWS:
+            read_next()  # a small window: the next one's reads overlap this one's engine too
+            read_next = None
+        incidents = find_incidents(session, settings, start, end, (reads.gpu_rows, reads.kv_rows, usage))
+        del reads  # the GPU and KV rows end here, before the engine's columns begin
         flag_recovering(inputs.pools, incidents, settings.interval_seconds)
         columns, results = attribute_columns(
             inputs.pools,
@@ -263,16 +228,19 @@ def run_attribution(
         estimated = results.to_splits(np.flatnonzero(results.estimated))
         grain = settings.line_grain_seconds
         lines = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
-        covered = covered_seconds(lines.interval_start_s, grain, end)
+        n_lines = len(lines)
+        line_values = line_columns(lines, covered_seconds(lines.interval_start_s, grain, end), cluster)
+        del columns, usage, lines  # only what is written is kept from here on
+        if read_next is not None:  # the engine's columns and the usage are freed: the next reads may begin
+            read_next()
         for row in inputs.cluster_cost_rows:
             row["cluster"] = cluster
-        line_values = line_columns(lines, covered, cluster)
-        replace_window_columns(session, AttributedCost, start, end, line_values, len(lines), cluster=cluster)
-        refresh_rollups(
-            session, start, end, cluster
-        )  # the touched days, from their lines, in this transaction
+        replace_window_columns(session, AttributedCost, start, end, line_values, n_lines, cluster=cluster)
+        del line_values
+        refresh_rollups(session, start, end, cluster)  # the touched days, from their lines, in this run
         pool_values = pool_columns(results, inputs, cluster)
         replace_window_columns(session, PoolCost, start, end, pool_values, len(results), cluster=cluster)
+        del pool_values
         replace_window(session, ClusterCost, start, end, inputs.cluster_cost_rows, cluster=cluster)
         costs = _incident_costs(results, incidents)
         record_incidents(session, settings, start, end, incidents, costs)  # with the costs above
@@ -289,12 +257,12 @@ def run_attribution(
                     "cluster": cluster,
                     "window_start": start,
                     "window_end": end,
-                    "lines": len(lines),
+                    "lines": n_lines,
                     "total_usd_micros": cluster_total,
                 }
             ],
         )
-    return AttributionSummary(start, end, len(lines), lines_total, cluster_total, corrections, end)
+    return AttributionSummary(start, end, n_lines, lines_total, cluster_total, corrections, end)
 
 
 def _incident_costs(results: PoolResults, incidents: Sequence[Incident]) -> dict[tuple[str, int], int]:

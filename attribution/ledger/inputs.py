@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -297,7 +297,3 @@ def _fallback_bytes_per_token(settings: Settings) -> dict[str, int]:
 
 def interval_start(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def window_days(start: datetime, end: datetime) -> float:
-    return (end - start) / timedelta(days=1)

@@ -36,7 +36,7 @@ def read_beside(
     """Start ``read`` on a session of its own (its own transaction, rolled back or committed with nothing
     written) and yield a function that waits for its result; a failed read raises there. Leaving the
     block waits for the thread, so no read outlives the caller's transaction."""
-    if not (is_postgres(session) and isinstance(factory.kw.get("bind"), Engine)):
+    if not (is_postgres(session) and has_own_connections(factory)):
         yield lambda: read(session)
         return
 
@@ -50,3 +50,11 @@ def read_beside(
         yield future.result
     finally:
         pool.shutdown(wait=True)
+
+
+def has_own_connections(factory: sessionmaker[Session]) -> bool:
+    """Whether ``factory`` can give a thread a connection of its own to read on while the caller's
+    transaction goes on: a Postgres engine (not a test's factory bound to one connection; SQLite
+    serialises its readers behind a writer anyway)."""
+    bind = factory.kw.get("bind")
+    return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
