@@ -34,7 +34,7 @@ from attribution.model.vectorized_kernels import NotVectorisableError, as_int64,
 from attribution.model.vectorized_lines import Contributions, LineColumns
 from attribution.model.vectorized_pools import PoolColumns, PoolResults, fill_lines, usage_of
 from attribution.model.vectorized_settle import Lines, ScopeSpace
-from attribution.model.vectorized_split import SplitColumns, split_columns
+from attribution.model.vectorized_split import SplitColumns, entries_of, split_columns
 from attribution.model.vectorized_usage import UsageColumns, match_rows, with_usage
 from attribution.model.vocabulary import CLUSTER_POOL, UNMEASURED
 
@@ -58,7 +58,7 @@ def attribute_window_vectorized(
     try:
         with gc_paused():
             rows, usage = PoolColumns.from_objects(pis), usage_of(pis)
-            ix, columns, cols = _attribute(rows, cis, policies, scope, usage)
+            ix, columns, cols = _attribute(rows, cis, policies, scope, usage, keep_entries=split_lines)
             splits = _results(ix, cols).to_splits()
             if split_lines:
                 fill_lines(splits, ix.keys, cols.entry_row, cols.entry_key, cols.entry_kv, cols.entry_static)
@@ -142,14 +142,21 @@ def _attribute(
     policies: Policies,
     scope: PeriodScope,
     usage: UsageColumns,
+    *,
+    keep_entries: bool = False,
 ) -> tuple[Index, LineColumns, SplitColumns]:
+    """The window's codes, lines and splits; the splits' entries (``entry_*``) are emptied unless
+    ``keep_entries`` (only ``split_lines`` reads them)."""
     ix = build_index(pool_columns, cis, policies, scope, usage)
     space = ScopeSpace(len(ix.pools), ix.n_windows, len(ix.period_index), len(ix.keys))
     if len(ix.starts) * space.n_pools * space.n_keys >= 2**62:
         raise NotVectorisableError("too many lines for int64 line ids")
-    entries = match_rows(usage, ix.starts[ix.row_start], ix.row_pool, ix.pool_index, ix.key_index)
-    cols = split_columns(ix.rows, len(ix.keys), ix.tenant_of_key, entries)
-    out = Contributions(space.n_pools, space.n_keys)
+    matched = match_rows(usage, ix.starts[ix.row_start], ix.row_pool, ix.pool_index, ix.key_index)
+    entries = entries_of(len(ix.keys), ix.rows.recovering, matched)
+    del matched  # every usage row: the entries are the ones with a weight, all the splits read
+    cols = split_columns(ix.rows, ix.tenant_of_key, entries)
+    del entries
+    out = Contributions(len(ix.starts), space.n_pools, space.n_keys)
     rows = cols.entry_row
     out.add_split_lines(
         ix.row_start[rows], ix.row_pool[rows], cols.entry_key, cols.entry_kv, cols.entry_static
@@ -171,6 +178,8 @@ def _attribute(
     rows = np.flatnonzero(unmeasured)
     pool = np.full(rows.size, ix.pool_index[CLUSTER_POOL], dtype=np.int64)
     out.add(start[rows], pool, key_column(ix, UNMEASURED, rows.size), "unmeasured", unmeasured[rows])
+    if not keep_entries:  # a full-fleet day's 4 M entries (130 MiB) are not kept through the lines' build
+        cols.entry_row = cols.entry_key = cols.entry_kv = cols.entry_static = np.zeros(0, dtype=np.int64)
     return ix, LineColumns.from_totals(out, ix.starts, ix.pools, ix.keys), cols
 
 

@@ -114,17 +114,16 @@ def settle(
     keep = np.flatnonzero(non_idle)
     # a gap's missing tenants weigh their non-idle cost, held by __unmeasured__ in their stead
     gaps = np.flatnonzero(cols.gap & (cols.unmeasured != 0))
-    row = np.r_[cols.entry_row[keep], gaps]
-    entry_start = ix.row_start[row]
     unmeasured_key = ix.key_index[(UNMEASURED, NO_TIER)]
-    weights = Lines(
-        ix.row_pool[row],
-        ix.window[entry_start],
-        ix.period[entry_start],
-        np.r_[cols.entry_key[keep], np.full(gaps.size, unmeasured_key, dtype=np.int64)],
-        np.r_[non_idle[keep], cols.unmeasured[gaps]],
-    )
-    scopes = build_scopes(space, weights, outside, ix.tenant_of_key)
+    key = np.r_[cols.entry_key[keep], np.full(gaps.size, unmeasured_key, dtype=np.int64)]
+    weight = np.r_[non_idle[keep], cols.unmeasured[gaps]]
+    row = np.r_[cols.entry_row[keep], gaps]
+    del non_idle, keep
+    entry_start = ix.row_start[row]
+    fine = space.fine(ix.row_pool[row], ix.window[entry_start], ix.period[entry_start], key)
+    del row, entry_start, key
+    scopes = build_scopes(space, fine, weight, outside, ix.tenant_of_key)
+    del fine, weight
     live = np.flatnonzero(rows.amount)
     start, pool = rows.start[live], rows.pool[live]
     target = targets(
@@ -143,12 +142,19 @@ def settle(
         terminal = key_column(ix, tenant, int(pick.sum()))
         add_settled(out, start[pick], pool[pick], terminal, kind[pick], amount[pick])
     shared = np.flatnonzero(~to_idle)
-    at, key, part = share(amount[shared], target[shared], scopes)
-    row_start, row_pool, row_kind = start[shared][at], pool[shared][at], kind[shared][at]
-    # the idle a gap's missing tenants would have carried is unmeasured; recovery stays recovery
-    gap = (key == unmeasured_key) & (row_kind != RECOVERING)
-    add_settled(out, row_start[~gap], row_pool[~gap], key[~gap], row_kind[~gap], part[~gap])
-    out.add(row_start[gap], row_pool[gap], key[gap], "unmeasured", part[gap])
+    start, pool, kind = start[shared], pool[shared], kind[shared]
+    for at, shared_key, shared_part in share(amount[shared], target[shared], scopes):
+        row_start, row_pool, row_kind = start[at], pool[at], kind[at]
+        key, part = shared_key, shared_part
+        # the idle a gap's missing tenants would have carried is unmeasured; recovery stays recovery
+        gap = (key == unmeasured_key) & (row_kind != RECOVERING)
+        if np.any(gap):
+            out.add(row_start[gap], row_pool[gap], key[gap], "unmeasured", part[gap])
+            measured = ~gap
+            row_start, row_pool, key, row_kind, part = (
+                a[measured] for a in (row_start, row_pool, key, row_kind, part)
+            )
+        add_settled(out, row_start, row_pool, key, row_kind, part)
 
 
 def add_settled(out: Contributions, start: I64, pool: I64, key: I64, kind: I64, amount: I64) -> None:

@@ -9,7 +9,7 @@ the same largest-remainder kernels. Reservations are charged first, each active 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +57,22 @@ class ScopeSpace:
     def size(self) -> int:
         return (self.n_pools + 1) * (self.n_windows + self.n_periods)
 
+    def fine(self, pool: I64, window: I64, period: I64, key: I64) -> I64:
+        """One id per (pool, window, period, key), in their order (``build_scopes`` groups weights by
+        it), computed in place: a full-fleet day has 4 M weights, and each temporary is 33 MiB."""
+        if (
+            self.size * self.n_keys >= 2**62
+            or (self.n_pools * self.n_windows + self.n_windows) * self.n_periods * self.n_keys >= 2**62
+        ):
+            raise NotVectorisableError("too many scopes for int64 ids")
+        ids: I64 = pool * self.n_windows
+        ids += window
+        ids *= self.n_periods
+        ids += period
+        ids *= self.n_keys
+        ids += key
+        return ids
+
 
 @dataclass(slots=True)
 class Scopes:
@@ -91,17 +107,11 @@ class Lines:
     amount: I64
 
 
-def build_scopes(space: ScopeSpace, lines: Lines, outside: Lines, tenant_of_key: I64) -> Scopes:
-    """The non-idle weights of every scope; ``outside`` (stored weights of the period's other intervals)
-    counts at the period scopes only, as in ``_Settler``."""
-    sizes = space.size * space.n_keys
-    if (
-        sizes >= 2**62
-        or (space.n_pools * space.n_windows + space.n_windows) * space.n_periods * space.n_keys >= 2**62
-    ):
-        raise NotVectorisableError("too many scopes for int64 ids")
-    fine = ((lines.pool * space.n_windows + lines.window) * space.n_periods + lines.period) * space.n_keys
-    ids, (amount,) = group_sum(fine + lines.key, [lines.amount])
+def build_scopes(space: ScopeSpace, fine: I64, amount: I64, outside: Lines, tenant_of_key: I64) -> Scopes:
+    """The non-idle weights of every scope, from each weight's ``space.fine`` id and amount; ``outside``
+    (stored weights of the period's other intervals) counts at the period scopes only, as in
+    ``_Settler``."""
+    ids, (amount,) = group_sum(fine, [amount])
     key = ids % space.n_keys
     rest = ids // space.n_keys
     period = rest % space.n_periods
@@ -141,12 +151,13 @@ def build_scopes(space: ScopeSpace, lines: Lines, outside: Lines, tenant_of_key:
     )
 
 
-def share(amount: I64, target: I64, scopes: Scopes) -> tuple[I64, I64, I64]:
+def share(amount: I64, target: I64, scopes: Scopes) -> Iterator[tuple[I64, I64, I64]]:
     """Split each ``amount`` over the scope ``scopes[target]`` by tenant then tier (``_share``).
 
-    Returns (row, key, part) for every non-zero part; rows index ``amount``. Done in chunks of rows.
+    Yields (row, key, part) for every non-zero part, a chunk of rows at a time (rows index ``amount``):
+    the caller books each chunk before the next is computed, since all the parts of a full-fleet day
+    at once (some 12 M, three int64 columns, and the columns derived from them) were the engine's peak.
     """
-    rows_out, keys_out, parts_out = [], [], []
     cumulative = np.cumsum(scopes.key_total[target])
     cuts = np.searchsorted(cumulative, np.arange(CHUNK_ELEMENTS, int(cumulative[-1:].sum()), CHUNK_ELEMENTS))
     edges = np.unique(np.r_[0, cuts, amount.size]).tolist()
@@ -165,13 +176,7 @@ def share(amount: I64, target: I64, scopes: Scopes) -> tuple[I64, I64, I64]:
         )
         row = np.repeat(group_of(scopes.seg_count[t]), scopes.key_count[seg]) + lo
         nonzero = parts != 0
-        rows_out.append(row[nonzero])
-        keys_out.append(scopes.key[key_at][nonzero])
-        parts_out.append(parts[nonzero])
-    if not rows_out:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    return np.concatenate(rows_out), np.concatenate(keys_out), np.concatenate(parts_out)
+        yield row[nonzero], scopes.key[key_at][nonzero], parts[nonzero]
 
 
 def targets(

@@ -79,23 +79,35 @@ def _in_use_bytes(rows: PoolColumns, capacity: I64, total_weight: I64) -> I64:
     return in_use
 
 
-def _entries(n_keys: int, recovering: Mask, given: RawEntries) -> tuple[I64, I64, I64, I64]:
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """The usage entries with a positive weight, sorted by (row, key): what the splits read of the usage."""
+
+    row: I64
+    key: I64
+    weight: I64
+    tokens: I64
+
+
+def entries_of(n_keys: int, recovering: Mask, given: RawEntries) -> Entries:
     """(row, key, weight, tokens) of every usage entry with a positive weight, sorted by (row, key). A
-    recovering pool-interval has none (its cost is recovery, whatever the gateway reported)."""
+    recovering pool-interval has none (its cost is recovery, whatever the gateway reported). The caller
+    drops ``given`` (every usage row: 4.3 M on a full-fleet day) before the splits run."""
     weight = _weights_of(given.kv_token_seconds)
     keep = np.flatnonzero((weight > 0) & ~recovering[given.row])
     row = given.row[keep]
     key = given.key[keep]
     composite = row * max(n_keys, 1) + key
     order = np.argsort(composite, kind="stable")
-    return row[order], key[order], weight[keep][order], given.tokens[keep][order]
+    del composite
+    return Entries(row[order], key[order], weight[keep][order], given.tokens[keep][order])
 
 
-def split_columns(rows: PoolColumns, n_keys: int, tenant_of_key: I64, usage: RawEntries) -> SplitColumns:
+def split_columns(rows: PoolColumns, tenant_of_key: I64, usage: Entries) -> SplitColumns:
     """Split every pool-interval; ``rows`` sorted by (start, pool), ``usage`` matched to them."""
     n = len(rows)
     policy, recovering = rows.policy, rows.recovering
-    row, key, weight, tokens = _entries(n_keys, recovering, usage)
+    row, key, weight, tokens = usage.row, usage.key, usage.weight, usage.tokens
     cost = rows.cost
     memory = np.maximum(rows.memory, 1)
     raw_capacity = rows.kv_capacity

@@ -17,6 +17,7 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from attribution.model import vectorized_settle
 from attribution.model.attribute import attribute_window
 from attribution.model.split import PoolInterval
 from attribution.model.vectorized import attribute_columns
@@ -49,6 +50,25 @@ def test_columns_and_objects_convert_both_ways(window: Window) -> None:
     pools = window[0]
     columns = PoolColumns.from_objects(pools)
     assert repr(columns.to_objects()) == repr([_bare(p) for p in pools])  # NaN readings compare by repr
+
+
+@given(windows())
+def test_idle_shared_a_few_elements_at_a_time_gives_the_reference(window: Window) -> None:
+    """The idle shares are booked a chunk at a time (``share`` yields them); chunks of two elements cut
+    every window the tests draw into many, gaps and recovery among them, as a full-fleet day is."""
+    pools, cluster, policies, scope = window
+    assume(pools and _plain(pools))
+    chunk = vectorized_settle.CHUNK_ELEMENTS
+    vectorized_settle.CHUNK_ELEMENTS = 2
+    try:
+        lines, results = attribute_columns(
+            PoolColumns.from_objects(pools), cluster, policies, scope, usage_of(pools)
+        )
+    finally:
+        vectorized_settle.CHUNK_ELEMENTS = chunk
+    expected = attribute_window(pools, cluster, policies, scope)
+    assert lines.to_dict() == expected.lines
+    assert results.to_splits() == [dataclasses.replace(s, lines={}) for s in expected.splits]
 
 
 @given(windows(), st.booleans())
