@@ -29,7 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -47,7 +47,6 @@ from attribution.collectors.answers import (
     series_stamps,
 )
 from attribution.collectors.auth import session_for
-from attribution.collectors.query_order import QUERY_PRIORITY, Slots
 from attribution.config import RetryConfig, SourceConfig
 from attribution.errors import SourceQueryError, SourceUnavailableError
 from attribution.model.gcpause import gc_paused
@@ -55,8 +54,6 @@ from attribution.model.gcpause import gc_paused
 log = logging.getLogger(__name__)
 
 MAX_POINTS_PER_QUERY = 10_000
-#: Threads of a client's :meth:`PromClient.map`: every item of a backfill's two chunks waits on one.
-MAP_THREADS = 64
 _RETRYABLE_4XX = frozenset({408, 429})
 _RETRYABLE_ERROR_TYPES = frozenset({"timeout", "canceled", "unavailable", "internal"})
 #: What parsing a malformed answer raises (answers.py), mapped to SourceUnavailableError.
@@ -115,7 +112,6 @@ class PromClient:
         self.on_failure: Callable[[str], None] | None = None
         self._max_concurrent = max_concurrent
         self._pool: ThreadPoolExecutor | None = None
-        self._slots = Slots(max(1, max_concurrent))
         self._lock = threading.Lock()
 
     @classmethod
@@ -138,29 +134,18 @@ class PromClient:
         """``[fn(item) for item in items]``, up to ``max_concurrent`` at a time, results in ``items``' order
         (so what a collector sums is summed in the same order whatever finished first); the first failure,
         in that order, is raised. ``fn`` sends its queries through this client and must not call ``map``:
-        the slots are the bound on queries in flight to the source. Waiting items take a slot in the order
-        of the calling thread's :data:`~attribution.collectors.query_order.QUERY_PRIORITY`, then of
-        arrival (:mod:`attribution.collectors.query_order`)."""
+        the pool's threads are the bound on queries in flight to the source."""
         todo = list(items)
         if self._max_concurrent <= 1 or len(todo) <= 1:
             return [fn(item) for item in todo]
         with self._lock:
-            if self._pool is None:  # threads wait for a slot, so there are more of them than slots
-                self._pool = ThreadPoolExecutor(MAP_THREADS, thread_name_prefix="prom-query")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._max_concurrent, thread_name_prefix="prom-query")
             pool = self._pool
-        priority, stop = QUERY_PRIORITY.get(), threading.Event()
-
-        def run(item: T) -> R:
-            with self._slots.slot(priority):
-                if stop.is_set():  # an earlier item failed: the rest of the call's queries are not sent
-                    raise CancelledError
-                return fn(item)
-
-        futures = [pool.submit(run, item) for item in todo]
+        futures = [pool.submit(fn, item) for item in todo]
         try:
             return [f.result() for f in futures]
         finally:
-            stop.set()
             for f in futures:  # a failed chunk does not leave the rest of its queries queued
                 f.cancel()
 

@@ -28,7 +28,6 @@ from attribution.collectors.gpu import collect_gpu
 from attribution.collectors.kv import collect_kv
 from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, chunks
-from attribution.collectors.query_order import QUERY_PRIORITY
 from attribution.config import CollectorName, Settings
 from attribution.model.gcpause import gc_paused
 from attribution.store.collection_state import CoverageStatus, log_chunk, mark_dirty, write_source_coverage
@@ -141,19 +140,6 @@ def clients_for(
     return out
 
 
-def _fetch_in_turn(
-    turn: tuple[int, int],
-    client: PromClient,
-    settings: Settings,
-    plan: Plan,
-    window: tuple[datetime, datetime],
-) -> Batch:
-    """:func:`fetch`, its queries taking the source's slots in ``turn`` (chunk, plan): the order the
-    batches are written in (:mod:`attribution.collectors.query_order`)."""
-    QUERY_PRIORITY.set(turn)  # the reader thread's own context: set per task
-    return fetch(client, settings, plan, *window)
-
-
 def _all_read(chunk: list[tuple[Plan, Future[Batch]]]) -> bool:
     """Every plan of the chunk still to be written read, none failed (the written ones were read without
     failing; a failed chunk does not start the next one's reads)."""
@@ -186,13 +172,10 @@ def collect_window(
     windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
     reader = ThreadPoolExecutor(max(1, len(todo)), thread_name_prefix="collect-plan")
 
-    def read(i: int, window: tuple[datetime, datetime]) -> list[tuple[Plan, Future[Batch]]]:
-        return [
-            (p, reader.submit(_fetch_in_turn, (i, j), clients[p.source.name], settings, p, window))
-            for j, p in enumerate(todo)
-        ]
+    def read(window: tuple[datetime, datetime]) -> list[tuple[Plan, Future[Batch]]]:
+        return [(p, reader.submit(fetch, clients[p.source.name], settings, p, *window)) for p in todo]
 
-    pending = read(0, windows[0]) if windows else []
+    pending = read(windows[0]) if windows else []
     try:
         if pending:  # connect while the first chunk is read, not after it: the first write waited for it
             with factory() as session:
@@ -205,7 +188,7 @@ def collect_window(
                     batch = future.result()
                     del future
                     if not pending and i + 1 < len(windows) and _all_read(current):
-                        pending = read(i + 1, windows[i + 1])  # this chunk is all read: at most two held
+                        pending = read(windows[i + 1])  # this chunk is all read: at most two held
                     n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
                     result.add(batch.table.__tablename__, n)
                     del batch
