@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings
 from attribution.errors import ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
+from attribution.ledger.heap import return_free_memory
 from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
 from attribution.ledger.lines import line_rows, total_usd_micros
 from attribution.ledger.outputs import covered_seconds, line_columns, pool_columns
@@ -209,6 +210,7 @@ def run_attribution(
             read_next = None
         incidents = find_incidents(session, settings, start, end, (reads.gpu_rows, reads.kv_rows, usage))
         del reads  # the GPU and KV rows end here, before the engine's columns begin
+        return_free_memory()  # the reads' free heap: the engine's peak would stack on it
         flag_recovering(inputs.pools, incidents, settings.interval_seconds)
         columns, results = attribute_columns(
             inputs.pools,
@@ -231,6 +233,7 @@ def run_attribution(
         n_lines = len(lines)
         line_values = line_columns(lines, covered_seconds(lines.interval_start_s, grain, end), cluster)
         del columns, usage, lines  # only what is written is kept from here on
+        return_free_memory()  # the engine's free heap, which the next reads (another thread) cannot reuse
         if read_next is not None:  # the engine's columns and the usage are freed: the next reads may begin
             read_next()
         for row in inputs.cluster_cost_rows:
