@@ -35,7 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.answers import Series
+from attribution.collectors.prom import PromClient, utc_from_seconds
 
 Identity = tuple[tuple[str, str], ...]
 
@@ -122,7 +123,7 @@ def counter_increases(
         for s in client.instant_query(query, start):
             if s.points:
                 baselines[identity(s.labels)] = s.points[-1][1]
-    raw = _raw_samples_where_reset(client, selector, start, end, step) if boundaries else {}
+    raw = raw_samples_where_reset(client, selector, start, end, step) if boundaries else {}
     sampled = _sampled_intervals(client, selector, start, end, step) if boundaries else {}
     intervals = range(first_ts, int(end.timestamp()), step)
     out = []
@@ -184,21 +185,28 @@ def _sampled_intervals(
     return {identity(labels): frozenset([ts - step for ts in stamps]) for labels, stamps in found}
 
 
-def _raw_samples_where_reset(
+def raw_samples_where_reset(
     client: PromClient, selector: str, start: datetime, end: datetime, step: int
 ) -> dict[int, dict[Identity, list[float]]]:
     """For each boundary whose interval (or the one before it) saw a reset, the raw samples per series.
     ``> 0`` filters at the source: resets are rare, so the answer is nearly empty instead of a zero per
     series and interval (a quarter of every sample a collection parsed)."""
+    return raw_samples_at(client, selector, reset_boundaries(client, selector, start, end, step), step)
+
+
+def reset_boundaries(
+    client: PromClient, selector: str, start: datetime, end: datetime, step: int
+) -> list[int]:
+    """The boundaries (unix s, ascending) whose interval or the one before it saw a reset of any series."""
     first = start + timedelta(seconds=step)
-    flagged = sorted(
-        {
-            ts
-            for s in client.range_query(f"resets({selector}[{2 * step}s]) > 0", first, end, step)
-            for ts, count in s.points
-            if count > 0
-        }
-    )
+    answer = client.range_query(f"resets({selector}[{2 * step}s]) > 0", first, end, step)
+    return sorted({ts for s in answer for ts, count in s.points if count > 0})
+
+
+def raw_samples_at(
+    client: PromClient, selector: str, flagged: list[int], step: int
+) -> dict[int, dict[Identity, list[float]]]:
+    """The raw samples per series in the interval ending at each of the ``flagged`` boundaries."""
     out: dict[int, dict[Identity, list[float]]] = {}
     for ts in flagged:
         out[ts] = {

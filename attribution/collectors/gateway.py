@@ -19,7 +19,11 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from attribution.collectors.batch import Batch
+from attribution.collectors.counter_columns import counters_side_by_side
 from attribution.collectors.counters import CounterIncreases, counter_increases
 from attribution.collectors.estimate import Latency, estimate_token_seconds
 from attribution.collectors.labels import (
@@ -31,6 +35,7 @@ from attribution.collectors.labels import (
 )
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, utc_from_seconds
+from attribution.collectors.usage_sums import USAGE, usage_rows
 from attribution.config import Settings
 from attribution.model.vocabulary import NO_TIER, UNMAPPED_POOL
 from attribution.store.tables import TenantUsage
@@ -38,13 +43,67 @@ from attribution.store.tables import TenantUsage
 log = logging.getLogger(__name__)
 
 SOURCE = "gateway"
-USAGE = ("requests", "prompt_tokens", "generation_tokens", "kv_token_seconds")
 LATENCY = ("latency_seconds_sum", "latency_seconds_count", "ttft_seconds_sum", "ttft_seconds_count")
 #: (interval start unix s, pool, tenant, tier); tier is "" until derived when the profile has none.
 Key = tuple[int, str, str, str]
 
 
 def collect_gateway(
+    client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime
+) -> Batch:
+    """``tenant_usage`` rows for ``[start, end)``. With a tier label and a ``kv_token_seconds`` counter
+    (the native contract: nothing estimated) every value is a sum of counters, summed as columns
+    (:func:`_collect_columns`); otherwise per group and interval, where tiers and estimates are made."""
+    if plan.labels.tier and "kv_token_seconds" in plan.profile.signals:
+        return _collect_columns(client, settings, plan, start, end)
+    return _collect_dicts(client, settings, plan, start, end)
+
+
+def _collect_columns(
+    client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime
+) -> Batch:
+    """The rows, coverage and gaps :func:`_collect_dicts` gives a profile with a tier label and
+    ``kv_token_seconds`` (its branch for them is kept as this one's oracle: tests/collectors/
+    test_sim_profiles.py), from the counters' columns (:mod:`.counter_columns`, their queries side by
+    side) summed by :func:`~attribution.collectors.usage_sums.usage_rows`: no dict per series, group
+    or row."""
+    step = settings.interval_seconds
+    first_ts = int(start.timestamp())
+    lookback = settings.collection.counter_baseline_lookback_seconds
+
+    signals = list(plan.profile.signals)
+    selectors = [q for q in (plan.query(signal, step) for signal in signals) if q is not None]
+    assert len(selectors) == len(signals)  # each is one of the profile's signals
+    keys: dict[tuple[tuple[str, str], ...], int] = {}  # per label set, over all signals: its group
+    groups: dict[tuple[str, str, str], int] = {}
+    pools: dict[str | None, str] = {}
+    sampled: set[int] = set()
+    silent: set[int] = set()
+    intervals = (int(end.timestamp()) - first_ts) // step
+    cells: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
+    read = counters_side_by_side(client, selectors, start, end, step, lookback)
+    for signal, counters in zip(signals, read, strict=True):
+        sampled.update(counters.sampled)
+        silent.update(counters.silent)
+        group_of = np.empty(len(counters.labels), dtype=np.int64)
+        for i, labels in enumerate(counters.labels):
+            named = tuple(item for item in labels.items() if item[0] != "__name__")
+            if named not in keys:
+                keys[named] = groups.setdefault(_key(settings, plan, labels, pools), len(groups))
+            group_of[i] = keys[named]
+        if signal in USAGE:
+            where = group_of[counters.series] * intervals + (counters.starts - first_ts) // step
+            cells[signal] = (where, counters.increases)
+    batch = Batch(TenantUsage, [])
+    batch.missing = {utc_from_seconds(ts) for ts in silent - sampled}
+    batch.estimated.update(utc_from_seconds(ts) for ts in silent & sampled)
+    batch.open_gap = _open_gap(batch.missing, end, step)
+    batch.columns = usage_rows(cells, list(groups), first_ts, step, intervals)
+    batch.series.update(batch.columns.per_interval())  # what batch.saw counts row by row
+    return batch
+
+
+def _collect_dicts(
     client: PromClient, settings: Settings, plan: Plan, start: datetime, end: datetime
 ) -> Batch:
     step = settings.interval_seconds

@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from attribution.catalog import GpuSpec
+from attribution.collectors.answers import Series
 from attribution.collectors.batch import Batch
 from attribution.collectors.gpu_units import Part, Reading, is_whole_gpu, place_gpu, whole_gpu
 from attribution.collectors.labels import GpuSelectors, first_label, workload
 from attribution.collectors.profiles import Plan
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.prom import PromClient, utc_from_seconds
 from attribution.config import Settings
 from attribution.store.tables import GpuSample
 
@@ -57,7 +58,8 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     power = _per_gpu(power_s, plan)
     # (uuid, ts) -> the GPU's series in that interval: reading (FB_USED apart), FB_USED, (model name, host)
     gpus: dict[tuple[str, int], list[tuple[Reading, float, Meta]]] = {}
-    batch = Batch(GpuSample, [])
+    written: list[dict[str, Any]] = []
+    batch = Batch(GpuSample, written)
     starts: dict[int, datetime] = {}
     selectors = GpuSelectors(settings.pools)  # compiled once per chunk, asked once per GPU series
     for series in used:
@@ -77,7 +79,8 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
     problems: dict[str, int] = {}
     specs: dict[str, GpuSpec | None] = {}  # catalog match per modelName, once per window
     match_gpu = settings.catalog.match_gpu  # a pydantic private attribute: slow to reach once per GPU
-    for (uuid, ts), readings in sorted(gpus.items()):
+    # by interval, then GPU: the table's key order, so the write's sort of the rows is one pass
+    for (uuid, ts), readings in sorted(gpus.items(), key=_interval_first):
         interval_start = starts[ts]
         rows = _rows(uuid, ts, interval_start, readings, (free, util, reserved), specs, match_gpu)
         watts = power.get((uuid, ts))
@@ -86,11 +89,16 @@ def collect_gpu(client: PromClient, settings: Settings, plan: Plan, start: datet
             if row["problem"] is not None:
                 batch.unplaced.add(interval_start)
                 problems[row["problem"]] = problems.get(row["problem"], 0) + 1
-        batch.rows.extend(rows)
+        written.extend(rows)
     for problem, n in sorted(problems.items()):
         log.warning("gpu source %s: %d series-interval(s) not placed, billed to __unmeasured__: %s",
                     plan.source.name, n, problem)  # fmt: skip
     return batch
+
+
+def _interval_first(item: tuple[tuple[str, int], Any]) -> tuple[int, str]:
+    (uuid, ts), _ = item
+    return ts, uuid
 
 
 def _reading(selectors: GpuSelectors, labels: Mapping[str, str], fb_used: float) -> Reading:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from attribution.collectors.answers import Series
 from attribution.collectors.batch import Batch
 from attribution.collectors.labels import engine_id, first_label, pool_for_model
 from attribution.collectors.profiles import Plan
-from attribution.collectors.prom import PromClient, Series, utc_from_seconds
+from attribution.collectors.prom import PromClient, utc_from_seconds
 from attribution.config import PoolConfig, Settings
 from attribution.errors import UnknownCatalogEntryError
 from attribution.store.tables import KvSample
@@ -88,7 +89,8 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
             figures[(pool.name, dtype)] = _bytes_per_token(settings, pool, dtype)
         return figures[(pool.name, dtype)]
 
-    batch = Batch(KvSample, [])
+    rows: list[dict[str, Any]] = []
+    batch = Batch(KvSample, rows)
     for (pool_name, key), points in sorted(usage.items()):
         pool = next(p for p in settings.pools if p.name == pool_name)
         for ts, value in sorted(points.items()):
@@ -96,7 +98,7 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
             tokens = capacity.get((key, ts))
             interval_start = utc_from_seconds(ts - step)
             batch.saw(interval_start)
-            batch.rows.append(
+            rows.append(
                 {
                     "interval_start": interval_start,
                     "pool": pool.name,

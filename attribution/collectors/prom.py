@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -39,6 +37,15 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import requests
 
+from attribution.collectors.answers import (
+    Series,
+    SeriesColumns,
+    log_dropped,
+    result_of,
+    series_columns,
+    series_points,
+    series_stamps,
+)
 from attribution.collectors.auth import session_for
 from attribution.config import RetryConfig, SourceConfig
 from attribution.errors import SourceQueryError, SourceUnavailableError
@@ -49,6 +56,8 @@ log = logging.getLogger(__name__)
 MAX_POINTS_PER_QUERY = 10_000
 _RETRYABLE_4XX = frozenset({408, 429})
 _RETRYABLE_ERROR_TYPES = frozenset({"timeout", "canceled", "unavailable", "internal"})
+#: What parsing a malformed answer raises (answers.py), mapped to SourceUnavailableError.
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -57,13 +66,6 @@ class PartialAnswerError(SourceUnavailableError):
     """The source answered, but said (in ``warnings``) that the answer may be incomplete."""
 
     code = "source_partial_answer"
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    labels: dict[str, str]
-    points: list[tuple[int, float]]
-    """(unix seconds, value), ascending; NaN values are dropped."""
 
 
 def chunks(
@@ -165,12 +167,24 @@ class PromClient:
         (``count_over_time``): per series its labels and the unix seconds of its finite points, without
         a float and a tuple per sample (half the samples a gateway collection parsed)."""
         data = self._range(query, start, end, step_seconds)
-        result = _result(data, query, {"matrix"}, self._max_series)
+        result = result_of(data, query, {"matrix"}, self._max_series)
         try:
             with gc_paused():
-                return _stamps(result)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                return series_stamps(result)
+        except MALFORMED as exc:
             raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
+
+    def range_columns(self, query: str, start: datetime, end: datetime, step_seconds: int) -> SeriesColumns:
+        """:meth:`range_query` as columns (:class:`~attribution.collectors.answers.SeriesColumns`): the
+        same points, for callers that work on arrays (the gateway's counters)."""
+        data = self._range(query, start, end, step_seconds)
+        result = result_of(data, query, {"matrix"}, self._max_series)
+        try:
+            out, dropped = series_columns(result)
+        except MALFORMED as exc:
+            raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
+        log_dropped(dropped, query)
+        return out
 
     def _range(self, query: str, start: datetime, end: datetime, step_seconds: int) -> dict[str, Any]:
         for t in (start, end):
@@ -293,83 +307,14 @@ class PromClient:
 def _parse(
     data: dict[str, Any], query: str, allowed: set[str], max_series: int | None = None
 ) -> list[Series]:
-    """Series of points with finite values: NaN (a staleness marker) and +-Inf (a ratio over zero) are no
-    measurement, so they are dropped and the interval counts as missing that series."""
-    result = _result(data, query, allowed, max_series)
+    """Series of points with finite values (:func:`~attribution.collectors.answers.series_points`)."""
+    result = result_of(data, query, allowed, max_series)
     try:
         with gc_paused():
-            out, dropped = _series(result)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            out, dropped = series_points(result)
+    except MALFORMED as exc:
         raise SourceUnavailableError(f"malformed series in the answer to {query!r}") from exc
-    if dropped:
-        log.warning("dropped %d infinite values from the answer to %r (counted as missing)", dropped, query)
-    return out
-
-
-def _result(data: dict[str, Any], query: str, allowed: set[str], max_series: int | None) -> Any:
-    """The answer's ``result``, of an allowed kind and within ``max_series``."""
-    kind = data.get("resultType")
-    if kind not in allowed:
-        raise SourceQueryError(f"{query!r} gave a {kind} result; expected {' or '.join(sorted(allowed))}")
-    result = data.get("result")
-    if max_series is not None and isinstance(result, list) and len(result) > max_series:
-        raise SourceQueryError(
-            f"{query!r} answered {len(result)} series, over collection.max_series_per_query = {max_series}: "
-            "a label with a value per request or user? Aggregate it away in the profile's query, or raise "
-            "the limit"
-        )
-    return result
-
-
-_INT = {int}
-
-
-def _series(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
-    """The answer's series, and how many infinite values were dropped. Columns first: each series'
-    timestamps and values are converted with ``map`` over the whole column (C loops, no Python frame per
-    sample), then zipped into points; only a series holding a NaN or an infinity is filtered sample by
-    sample. This is the collector's hottest loop (docs/collectors.md, "Speed")."""
-    out, dropped = [], 0
-    isfinite = math.isfinite
-    for item in result:
-        metric = item["metric"]
-        labels = dict(zip(map(str, metric), map(str, metric.values()), strict=True))
-        raw = item["values"] if "values" in item else [item["value"]]
-        if not raw:
-            out.append(Series(labels=labels, points=[]))
-            continue
-        stamps, texts = zip(*raw, strict=True)
-        values = list(map(float, texts))
-        if set(map(type, stamps)) != _INT:  # JSON numbers: whole seconds parse as int, and need no round
-            stamps = tuple(map(round, stamps))
-        points = list(zip(stamps, values, strict=True))
-        if not isfinite(sum(values)):  # NaN or +-Inf make the sum so (as may an overflow: then none drop)
-            finite = [(ts, v) for ts, v in points if isfinite(v)]
-            dropped += len(points) - len(finite) - sum(1 for t in texts if t == "NaN")
-            points = finite
-        out.append(Series(labels=labels, points=points))
-    return out, dropped
-
-
-#: How Prometheus writes a value that is no measurement (Go's strconv: NaN, +Inf, -Inf).
-_NOT_FINITE = frozenset({"NaN", "+Inf", "-Inf", "Inf"})
-
-
-def _stamps(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[int]]]:
-    """Per series its labels and the whole seconds of its finite points (as :func:`_series` keeps them,
-    by the value's text: no float per sample). Each distinct text is parsed once, so an answer
-    :func:`_series` would refuse (a value that is not a number) is refused here too."""
-    out = []
-    for item in result:
-        metric = item["metric"]
-        labels = dict(zip(map(str, metric), map(str, metric.values()), strict=True))
-        values = item["values"]
-        for text in {text for _, text in values}:
-            float(text)  # ValueError or TypeError: malformed (a count's texts are a handful of numbers)
-        stamps = [ts for ts, text in values if text not in _NOT_FINITE]
-        if set(map(type, stamps)) - _INT:
-            stamps = list(map(round, stamps))
-        out.append((labels, stamps))
+    log_dropped(dropped, query)
     return out
 
 

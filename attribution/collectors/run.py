@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +31,7 @@ from attribution.collectors.prom import PromClient, chunks
 from attribution.config import CollectorName, Settings
 from attribution.model.gcpause import gc_paused
 from attribution.store.collection_state import CoverageStatus, log_chunk, mark_dirty, write_source_coverage
+from attribution.store.column_copy import upsert_columns
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample
 from attribution.store.writes import bulk_upsert, clear_gpu_parts
@@ -73,12 +74,17 @@ def write(
     """Upsert ``batch`` and the coverage of every interval of ``window``; log the chunk. No commit."""
     start, end = window
     now = datetime.now(UTC)
-    for row in batch.rows:
-        row["cluster"] = settings.cluster
-    if batch.table is GpuSample:
-        clear_gpu_parts(session, batch.rows)
-    written = bulk_upsert(session, batch.table, batch.rows)
-    rows_per_interval = Counter(map(itemgetter("interval_start"), batch.rows))
+    if batch.columns is not None:  # the gateway's rows as columns: one numpy-built COPY
+        columns = {**batch.columns.columns, "cluster": settings.cluster}
+        written = upsert_columns(session, batch.table, columns, batch.columns.rows)
+        rows_per_interval: Mapping[datetime, int] = batch.columns.per_interval()
+    else:
+        for row in batch.rows:
+            row["cluster"] = settings.cluster
+        if batch.table is GpuSample:
+            clear_gpu_parts(session, batch.rows)
+        written = bulk_upsert(session, batch.table, batch.rows)
+        rows_per_interval = Counter(map(itemgetter("interval_start"), batch.rows))
     coverage = []
     step = timedelta(seconds=settings.interval_seconds)
     t = start

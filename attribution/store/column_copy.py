@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 from numpy.typing import NDArray
 from psycopg import sql
 from sqlalchemy import Table
@@ -32,7 +33,9 @@ from attribution.store.writes import (
     _PG_COPY_TYPES,
     COPY_MIN_ROWS,
     _delete_window,
+    bulk_upsert,
     copy_cursor,
+    copy_if_new,
     replace_window,
 )
 
@@ -83,6 +86,33 @@ def replace_window_columns(
         for chunk in binary_copy_chunks(types, list(columns.values()), rows):
             copy.write(chunk)
     return rows
+
+
+def upsert_columns(
+    session: Session, model: type[DeclarativeBase], columns: Mapping[str, ColumnValues], rows: int
+) -> int:
+    """:func:`~attribution.store.writes.bulk_upsert` for rows given as ``columns`` in primary-key order
+    (the order every writer takes keys in: see ``bulk_upsert``): on Postgres, one numpy-built binary COPY
+    straight into the table, which is all a window collected for the first time needs; if a key is
+    already there, the COPY rolls back to its savepoint and the rows, as dicts, are upserted. Elsewhere,
+    or for a few rows, the dicts' upsert. Returns the rows written."""
+    table = table_of(model)
+    if is_postgres(session) and rows >= COPY_MIN_ROWS:
+        names = sql.SQL(", ").join(sql.Identifier(n) for n in columns)
+        target = sql.Identifier(table.name)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, names)
+        types = [_pg_type(table, n) for n in columns]
+
+        def copy(cursor: psycopg.Cursor[Any]) -> None:
+            with cursor.copy(statement) as stream:
+                for chunk in binary_copy_chunks(types, list(columns.values()), rows):
+                    stream.write(chunk)
+
+        session.flush()
+        if copy_if_new(session, copy):
+            return rows
+        return bulk_upsert(session, model, column_dicts(table, columns, rows), copy_first=False)
+    return bulk_upsert(session, model, column_dicts(table, columns, rows))
 
 
 def _pg_type(table: Table, name: str) -> str:

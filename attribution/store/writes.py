@@ -8,7 +8,7 @@ dialect switch of :mod:`attribution.store.dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from operator import itemgetter
@@ -81,8 +81,7 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
         by_interval.setdefault(key, set()).add(r["gpu_uuid"])
     clusters = {cluster for _start, cluster in by_interval}
     if is_postgres(session) and len(rows) >= COPY_MIN_ROWS and len(clusters) == 1:
-        keys = sorted((s, u) for (s, _c), uuids in by_interval.items() for u in uuids)
-        _clear_gpu_parts_pg(session, keys, clusters.pop())
+        _clear_gpu_parts_pg(session, by_interval, clusters.pop())
         return
     for start, cluster in sorted(by_interval):  # one order for every writer
         uuids = sorted(by_interval[start, cluster])
@@ -91,17 +90,19 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
             session.execute(delete(t).where(*where, t.c.cluster == cluster))
 
 
-def _clear_gpu_parts_pg(session: Session, keys: list[tuple[datetime, str]], cluster: str) -> None:
+def _clear_gpu_parts_pg(session: Session, by_interval: dict[tuple[Any, str], set[str]], cluster: str) -> None:
     """:func:`clear_gpu_parts` in at most two statements. An index probe first: a window collected for
     the first time has nothing to clear. Else one DELETE, the (interval, GPU) keys travelling as two
     arrays (epoch seconds and text, which the driver sends far faster than timestamps), the rows locked
     in key order first (``ORDER BY ... FOR UPDATE``, the order of every writer), so two collections of
     overlapping windows wait for each other rather than deadlock. It was one DELETE per interval. Only
-    ``cluster``'s rows: another cluster may name its GPUs alike."""
-    low, high = keys[0][0], keys[-1][0]
+    ``cluster``'s rows: another cluster may name its GPUs alike. The keys are sorted only once the probe
+    found rows (a window collected for the first time sorted 61,440 of them at fleet size for nothing)."""
+    starts = [start for start, _cluster in by_interval]
     probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
-    if not session.execute(text(probe), {"low": low, "high": high}).scalar():
+    if not session.execute(text(probe), {"low": min(starts), "high": max(starts)}).scalar():
         return
+    keys = sorted((s, u) for (s, _c), uuids in by_interval.items() for u in uuids)
     statement = text(
         "DELETE FROM gpu_samples WHERE ctid = ANY(ARRAY(SELECT g.ctid FROM gpu_samples AS g "
         "JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
@@ -145,7 +146,13 @@ def _dedupe(rows: Sequence[Mapping[str, Any]], pk: list[str]) -> list[Mapping[st
     return [by_key[k] for k in order]
 
 
-def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> int:
+def bulk_upsert(
+    session: Session,
+    model: type[DeclarativeBase],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    copy_first: bool = True,
+) -> int:
     """:func:`upsert` for large batches: on Postgres, COPY (binary) into a temporary table, then one
     ``INSERT ... SELECT DISTINCT ON (pk) ... ORDER BY pk ON CONFLICT (pk) DO UPDATE``; elsewhere, or for
     few rows, :func:`upsert`. First it tries a plain COPY into the table (:func:`_copy_new_rows`), which
@@ -155,6 +162,7 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     primary key in ``rows``, the last wins (``ctid`` order is COPY order in a fresh temporary table), and
     rows reach the table in key order, so that concurrent upserts of overlapping windows cannot deadlock;
     both are done by the server, which sorts far faster than Python. Returns the rows written.
+    ``copy_first=False``: the caller's own COPY of these rows just met a stored key; skip the plain COPY.
     """
     table = table_of(model)
     pk = [c.name for c in table.primary_key.columns]
@@ -170,7 +178,7 @@ def bulk_upsert(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     connection = session.connection()
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
-    if _copy_new_rows(session, table, pk, rows):
+    if copy_first and _copy_new_rows(session, table, pk, rows):
         return len(rows)
     try:
         with driver.cursor() as cursor:
@@ -200,24 +208,31 @@ def _copy_new_rows(session: Session, table: Table, pk: list[str], rows: Sequence
     the ``INSERT ... SELECT``. Rows go in key order, the order of the upsert below, so that concurrent
     writers of overlapping windows wait for each other rather than deadlock. A duplicate key (in
     ``rows``, or already stored) rolls back to the savepoint and returns False: the caller upserts."""
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
     try:
         ordered = _sorted_by_key(rows, pk)
     except TypeError:  # keys that do not compare (a naive timestamp): the upsert path refuses them
         return False
+    dialect = session.connection().dialect
+    columns = _written_columns(table, rows)
+
+    def copy(cursor: psycopg.Cursor[Any]) -> None:
+        _copy_rows(cursor, sql.Identifier(table.name), columns, ordered, dialect)
+
+    return copy_if_new(session, copy)
+
+
+def copy_if_new(session: Session, copy: Callable[[psycopg.Cursor[Any]], None]) -> bool:
+    """Run ``copy`` (a COPY into a table) on the session's connection under a savepoint; a duplicate key
+    rolls back to it and returns False (the caller upserts instead). A lost connection is
+    :class:`DatabaseUnavailableError`, and leaves the pool."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
     try:  # SQL savepoints: psycopg's transaction() would COMMIT if the session had sent nothing yet
         with driver.cursor() as cursor:
             cursor.execute("SAVEPOINT _bulk_copy_first")
             try:
-                _copy_rows(
-                    cursor,
-                    sql.Identifier(table.name),
-                    _written_columns(table, rows),
-                    ordered,
-                    connection.dialect,
-                )
+                copy(cursor)
             except psycopg.errors.UniqueViolation:
                 cursor.execute("ROLLBACK TO SAVEPOINT _bulk_copy_first")
                 return False

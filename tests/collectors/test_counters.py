@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attribution.collectors.counter_columns import CounterColumns, counter_columns
 from attribution.collectors.counters import (
     counter_increases,
     increases,
@@ -192,3 +193,27 @@ def test_increases_without_raw_samples_is_the_step_by_step_difference(
     assert list(found) == list(expected)
     general = increases(Series({}, points), first, STEP, baseline, raw={S0 - 10 * STEP: [1.0]})
     assert general == found
+
+
+def as_dicts(found: CounterColumns) -> list[tuple[dict[str, str], dict[int, float]]]:
+    by_series: list[dict[int, float]] = [{} for _ in found.labels]
+    for i, ts, value in zip(
+        found.series.tolist(), found.starts.tolist(), found.increases.tolist(), strict=True
+    ):
+        assert ts not in by_series[i]  # one increase per series and interval
+        by_series[i][ts] = value
+    return list(zip(found.labels, by_series, strict=True))
+
+
+@pytest.mark.parametrize("chunk_minutes", [30, 15, 7, 1])
+def test_columns_are_the_per_series_increases(backend: str, chunk_minutes: int) -> None:
+    """``counter_columns`` (the gateway's) gives every series the increases ``counter_increases`` gives
+    it, bit for bit, through the hidden reset (raw samples), the gap (spread), the new series (baseline)
+    and the plain reset; and the same intervals sampled and silent."""
+    client = PromClient(backend)
+    for start, end in chunks(*WINDOW, STEP, max_steps=chunk_minutes):
+        old = counter_increases(client, f"{METRIC}_total", start, end, STEP, 3600)
+        new = counter_columns(client, f"{METRIC}_total", start, end, STEP, 3600)
+        assert as_dicts(new) == [(c.labels, c.increases) for c in old]
+        assert new.sampled == frozenset().union(*(c.sampled for c in old))
+        assert new.silent == frozenset().union(*(c.silent for c in old))

@@ -23,6 +23,7 @@ import pytest
 
 from attribution.collectors.batch import Batch
 from attribution.collectors.counters import counter_increases, identity, raw_increase
+from attribution.collectors.gateway import _collect_columns, _collect_dicts
 from attribution.collectors.profiles import plans
 from attribution.collectors.prom import PromClient, chunks
 from attribution.collectors.run import fetch
@@ -229,3 +230,30 @@ def test_a_restarted_engine_s_minutes_are_missing_not_stale(restart: Served) -> 
         back = math.ceil(pool.outages[0].down_seconds / 60)
         assert missing == list(range(60, 59 + back)), pool.name
     assert batch.series.get(outage) is None and batch.series[outage + timedelta(minutes=2)] == 1
+
+
+@pytest.mark.parametrize("chunk_minutes", [120, 7])
+def test_the_native_gateway_sums_as_columns_are_the_dict_sums(restart: Served, chunk_minutes: int) -> None:
+    """The native contract's columns path (``_collect_columns``) and the per-group dict sums it replaced
+    (``_collect_dicts``, kept for the profiles that estimate) give the same rows, bit for bit and in the
+    same order, and the same coverage, gaps and estimates, chunk by chunk across the restarts."""
+    settings = restart.settings(["native"])
+    (plan,) = plans(settings, [CollectorName.GATEWAY])
+    client = PromClient(restart.url)
+    rows = 0
+    for start, end in chunks(START, restart.end, 60, max_steps=chunk_minutes):
+        new = _collect_columns(client, settings, plan, start, end)
+        old = _collect_dicts(client, settings, plan, start, end)
+        assert new.columns is not None
+        assert new.rows == old.rows
+        assert [[type(v) for v in r.values()] for r in new.rows] == [
+            [type(v) for v in r.values()] for r in old.rows
+        ]
+        assert (new.series, new.missing, new.estimated, new.open_gap) == (
+            old.series,
+            old.missing,
+            old.estimated,
+            old.open_gap,
+        )
+        rows += len(new.rows)
+    assert rows > 500

@@ -5,6 +5,7 @@ multi-byte) and any finite float (signed zero, subnormal, huge)."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +23,10 @@ from attribution.store.column_copy import (
     binary_copy_data,
     column_dicts,
     replace_window_columns,
+    upsert_columns,
 )
-from attribution.store.tables import AttributedCost
-from attribution.store.writes import COPY_MIN_ROWS, replace_window
+from attribution.store.tables import AttributedCost, TenantUsage
+from attribution.store.writes import COPY_MIN_ROWS, bulk_upsert, replace_window
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 END = START + timedelta(days=30)  # wider than the hours of the largest batch (251)
@@ -185,3 +187,74 @@ def test_chunks_make_the_whole_stream(names: list[str], codes: list[int], chunk_
     assert b"".join(binary_copy_chunks(types, columns, n, chunk_rows)) == whole
     text_bytes = sum(len(names[c % len(names)].encode()) for c in codes)
     assert len(whole) == 21 + n * (2 + 4 * 4 + 8 + 3 + 1) + text_bytes  # header+trailer, then per row
+
+
+USAGE_TABLE = TenantUsage.__table__
+EXAMPLES = itertools.count()
+usage = st.fixed_dictionaries(
+    {
+        "tenants": st.lists(name, min_size=1, max_size=4, unique=True),
+        "ints": st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=8),
+        "floats": st.lists(finite, min_size=1, max_size=8),
+        "big": st.booleans(),
+        "again": st.booleans(),
+    }
+)
+
+
+def _usage_columns(b: dict[str, Any], cluster: str) -> tuple[dict[str, Any], int]:
+    """``tenant_usage`` columns in key order (interval, pool, tenant, tier), as the gateway builds them."""
+    tenants = sorted(b["tenants"])
+    per_interval = len(tenants) * 2
+    intervals = -(-(COPY_MIN_ROWS + 1) // per_interval) if b["big"] else 1
+    n = intervals * per_interval
+    index = np.arange(n, dtype=np.int64)
+
+    def cycled(values: list[Any], dtype: Any, shift: int) -> Any:
+        return np.array(values, dtype=dtype)[(index + shift) % len(values)]
+
+    return {
+        "interval_start": int(START.timestamp()) + 60 * (index // per_interval),
+        "pool": "p",
+        "tenant": Names(index % per_interval // 2, tenants),
+        "tier": Names(index % 2, ["0-4k", "4k-32k"]),
+        "requests": cycled(b["ints"], np.int64, 0),
+        "prompt_tokens": cycled(b["ints"], np.int64, 1),
+        "generation_tokens": cycled(b["ints"], np.int64, 2),
+        "kv_token_seconds": cycled(b["floats"], np.float64, 0),
+        "cluster": cluster,
+    }, n
+
+
+def _stored_usage(factory: sessionmaker[Session], cluster: str) -> list[tuple[Any, ...]]:
+    names = [c.name for c in USAGE_TABLE.columns if c.name != "cluster"]
+    with factory() as session:
+        query = select(*(USAGE_TABLE.c[n] for n in names)).where(USAGE_TABLE.c.cluster == cluster)
+        found = session.execute(query.order_by(*USAGE_TABLE.primary_key))
+        return [tuple(struct.pack(">d", v) if isinstance(v, float) else v for v in row) for row in found]
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(b=usage)
+def test_upserted_columns_are_the_upserted_dicts(
+    db_factory: sessionmaker[Session], b: dict[str, Any]
+) -> None:
+    """``upsert_columns`` (the gateway's write) stores what ``bulk_upsert`` of the same rows as dicts
+    stores, first time or over stored rows (``again``: every key already there, the COPY meets a stored key
+    and the dicts are upserted, the new values winning)."""
+    ours, theirs = f"columns-{next(EXAMPLES)}", f"dicts-{next(EXAMPLES)}"  # the database outlives an example
+    columns, n = _usage_columns(b, ours)
+    with db_factory() as session:
+        if b["again"]:
+            stale = {
+                **columns,
+                "requests": columns["requests"] + 1,
+                "kv_token_seconds": columns["kv_token_seconds"] * 0,
+            }
+            upsert_columns(session, TenantUsage, stale, n)
+        assert upsert_columns(session, TenantUsage, columns, n) == n
+        bulk_upsert(session, TenantUsage, column_dicts(USAGE_TABLE, {**columns, "cluster": theirs}, n))
+        session.commit()
+    stored = _stored_usage(db_factory, ours)
+    assert len(stored) == n
+    assert stored == _stored_usage(db_factory, theirs)
