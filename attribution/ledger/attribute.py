@@ -153,6 +153,16 @@ def attributable_until(
     return until
 
 
+def settled_until(
+    session: Session, settings: Settings, start: datetime, widened_end: datetime, now: datetime | None
+) -> datetime:
+    """Where a run of the settlement windows ``[start, widened_end)`` stops: where collection has reached
+    (:func:`attributable_until`), or the end of a closed period it reaches into (:func:`closed_until`);
+    ``start`` if neither lets it begin. A run and the reads made ahead of it compute it alike."""
+    end = max(start, attributable_until(session, settings, widened_end, now))
+    return max(end, closed_until(session, start, widened_end))
+
+
 def closed_until(session: Session, start: datetime, end: datetime) -> datetime:
     """The end of the last closed period that ``[start, end)`` reaches into, capped at ``end`` (``start``
     if none): a closed period was complete when it closed, so a watermark behind it (a source added later,
@@ -196,8 +206,7 @@ def run_attribution(
     start, widened_end = settlement_window(settings, start, end)
     cluster = settings.cluster
     with unit_of_work(factory) as session:
-        end = max(start, attributable_until(session, settings, widened_end, now))
-        end = max(end, closed_until(session, start, widened_end))
+        end = settled_until(session, settings, start, widened_end, now)
         clear_beyond(session, end, widened_end, cluster)
         if end == start:
             return AttributionSummary(start, widened_end, 0, 0, 0, 0, None)

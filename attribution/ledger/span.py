@@ -27,9 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.config import Settings
 from attribution.ledger.attribute import (
     AttributionSummary,
-    attributable_until,
-    closed_until,
     run_attribution,
+    settled_until,
     settlement_window,
 )
 from attribution.ledger.window_reads import WindowReads, read_window
@@ -118,8 +117,7 @@ class ReadAhead:
         """The window the run of ``[start, end)`` will settle, and its reads (as the run computes them)."""
         start, widened_end = settlement_window(self.settings, start, end)
         with unit_of_work(self.factory) as session:
-            until = max(start, attributable_until(session, self.settings, widened_end, self.now))
-            until = max(until, closed_until(session, start, widened_end))
+            until = settled_until(session, self.settings, start, widened_end, self.now)
             if until == start:
                 return None
             return read_window(self.settings, self.factory, session, start, until)
