@@ -79,12 +79,8 @@ def replace_window_columns(
     if not is_postgres(session) or rows < COPY_MIN_ROWS:
         return replace_window(session, model, start, end, column_dicts(table, columns, rows), cluster=cluster)
     _delete_window(session, table, start, end, cluster)
-    names = sql.SQL(", ").join(sql.Identifier(n) for n in columns)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name), names)
-    with copy_cursor(session, table) as cursor, cursor.copy(statement) as copy:
-        types = [_pg_type(table, n) for n in columns]
-        for chunk in binary_copy_chunks(types, list(columns.values()), rows):
-            copy.write(chunk)
+    with copy_cursor(session, table) as cursor:
+        _copy_columns(cursor, table, columns, rows)
     return rows
 
 
@@ -98,21 +94,24 @@ def upsert_columns(
     or for a few rows, the dicts' upsert. Returns the rows written."""
     table = table_of(model)
     if is_postgres(session) and rows >= COPY_MIN_ROWS:
-        names = sql.SQL(", ").join(sql.Identifier(n) for n in columns)
-        target = sql.Identifier(table.name)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, names)
-        types = [_pg_type(table, n) for n in columns]
-
-        def copy(cursor: psycopg.Cursor[Any]) -> None:
-            with cursor.copy(statement) as stream:
-                for chunk in binary_copy_chunks(types, list(columns.values()), rows):
-                    stream.write(chunk)
-
         session.flush()
-        if copy_if_new(session, copy):
+        if copy_if_new(session, lambda cursor: _copy_columns(cursor, table, columns, rows)):
             return rows
         return bulk_upsert(session, model, column_dicts(table, columns, rows), copy_first=False)
     return bulk_upsert(session, model, column_dicts(table, columns, rows))
+
+
+def _copy_columns(
+    cursor: psycopg.Cursor[Any], table: Table, columns: Mapping[str, ColumnValues], rows: int
+) -> None:
+    """``rows`` rows given as ``columns`` into ``table`` by one binary COPY, built in chunks by numpy:
+    the stream both the ledger's window replace and the collectors' first write send."""
+    names = sql.SQL(", ").join(sql.Identifier(n) for n in columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table.name), names)
+    types = [_pg_type(table, n) for n in columns]
+    with cursor.copy(statement) as stream:
+        for chunk in binary_copy_chunks(types, list(columns.values()), rows):
+            stream.write(chunk)
 
 
 def _pg_type(table: Table, name: str) -> str:
