@@ -233,11 +233,18 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
     factory = make_sessionmaker(engine)
     metrics = CollectorMetrics()
     if once:
+        # one instant for the whole run: every job reaches the same now - lag, whatever minute boundary
+        # passes while the jobs before it run
+        began = _utcnow()
+
+        def at_start() -> datetime:
+            return began
+
         for view in settings.each_cluster():
             for plan in followed_plans(view):
-                collect_job(view, factory, plan, metrics)()
+                collect_job(view, factory, plan, metrics, clock=at_start)()
             if view.scheduler.attribution.enabled:
-                attribution_job(view, factory, metrics)()
+                attribution_job(view, factory, metrics, clock=at_start)()
         if settings.scheduler.deliveries.enabled and delivers(settings):
             deliveries_job(settings, factory, metrics)()
         engine.dispose()
