@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy.orm import DeclarativeBase
 
 from attribution.collectors.prom import utc_from_seconds
-from attribution.store.column_copy import ColumnValues, Names, column_dicts
+from attribution.store.column_copy import ColumnValues, column_dicts, take
 from attribution.store.expressions import table_of
 
 
@@ -35,14 +35,7 @@ class RowColumns:
     def before(self, end: datetime) -> RowColumns:
         """Only the rows before ``end``."""
         keep = self.interval_starts() < int(end.timestamp())
-        kept: dict[str, ColumnValues] = {}
-        for name, values in self.columns.items():
-            if isinstance(values, Names):
-                kept[name] = Names(values.codes[keep], values.names)
-            elif isinstance(values, str):
-                kept[name] = values
-            else:
-                kept[name] = values[keep]
+        kept = {name: take(values, keep) for name, values in self.columns.items()}
         return RowColumns(kept, int(np.count_nonzero(keep)))
 
 

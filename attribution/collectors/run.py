@@ -31,10 +31,10 @@ from attribution.collectors.prom import PromClient, chunks
 from attribution.config import CollectorName, Settings
 from attribution.model.gcpause import gc_paused
 from attribution.store.collection_state import CoverageStatus, log_chunk, mark_dirty, write_source_coverage
-from attribution.store.column_copy import upsert_columns
+from attribution.store.column_copy import Names, upsert_columns
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample
-from attribution.store.writes import bulk_upsert, clear_gpu_parts
+from attribution.store.writes import bulk_upsert, clear_gpu_columns, clear_gpu_parts
 from attribution.timeutil import align_window
 
 Progress = Callable[[datetime, datetime], None]
@@ -74,8 +74,14 @@ def write(
     """Upsert ``batch`` and the coverage of every interval of ``window``; log the chunk. No commit."""
     start, end = window
     now = datetime.now(UTC)
-    if batch.columns is not None:  # the gateway's rows as columns: one numpy-built COPY
+    if batch.columns is not None:  # rows as columns: one numpy-built COPY
         columns = {**batch.columns.columns, "cluster": settings.cluster}
+        if batch.table is GpuSample:
+            uuids = columns["gpu_uuid"]
+            assert isinstance(uuids, Names)
+            names = uuids.names
+            starts = batch.columns.interval_starts().tolist()
+            clear_gpu_columns(session, starts, [names[c] for c in uuids.codes.tolist()], settings.cluster)
         written = upsert_columns(session, batch.table, columns, batch.columns.rows)
         rows_per_interval: Mapping[datetime, int] = batch.columns.per_interval()
     else:

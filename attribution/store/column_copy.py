@@ -10,7 +10,9 @@ takes, so SQLite (the demo) writes the same rows through the same INSERTs as bef
 Values go in as they are stored: integers as int64 (int4 columns are range-checked), floats as float64
 (bit for bit: binary COPY sends the IEEE double itself), booleans, timestamps as Unix seconds (whole
 seconds: every interval start is), and text as codes into a list of names (:class:`Names`) or as one
-value for every row (a ``str``). No column is NULL.
+value for every row (a ``str``). A column that may be NULL is any of these wrapped in :class:`Nulls` (the
+collectors' GPU and KV rows: a GPU without power readings, an unallocated GPU's pool): binary COPY writes
+a NULL as a field of length -1 and no bytes.
 """
 
 from __future__ import annotations
@@ -58,8 +60,32 @@ class Names:
     names: Sequence[str]
 
 
-ColumnValues = NDArray[Any] | Names | str
-"""One column of a batch: an array of the row count, names by code, or one text value for every row."""
+@dataclass(frozen=True, slots=True)
+class Nulls:
+    """A column with NULLs: row i is NULL where ``null[i]``, else row i of ``values`` (whose values at
+    NULL rows are placeholders, never written nor checked)."""
+
+    values: NDArray[Any] | Names
+    null: NDArray[np.bool_]
+
+
+ColumnValues = NDArray[Any] | Names | str | Nulls
+"""One column of a batch: an array of the row count, names by code, one text value for every row, or
+one of these with NULLs."""
+
+
+def take(values: ColumnValues, index: Any) -> ColumnValues:
+    """The rows ``index`` (a slice, a boolean mask or positions) of a column, in its own form."""
+    if isinstance(values, str):
+        return values
+    if isinstance(values, Names):
+        return Names(values.codes[index], values.names)
+    if isinstance(values, Nulls):
+        inner = take(values.values, index)
+        assert not isinstance(inner, (str, Nulls))
+        return Nulls(inner, values.null[index])
+    out: NDArray[Any] = values[index]
+    return out
 
 
 def replace_window_columns(
@@ -121,20 +147,26 @@ def _pg_type(table: Table, name: str) -> str:
 def column_dicts(table: Table, columns: Mapping[str, ColumnValues], rows: int) -> list[dict[str, Any]]:
     """The rows of ``columns`` as dicts of Python values (timestamps as aware UTC datetimes, each made
     once per distinct value): what the INSERT path takes."""
-    lists: dict[str, list[Any]] = {}
-    for name, values in columns.items():
-        if isinstance(values, str):
-            lists[name] = [values] * rows
-        elif isinstance(values, Names):
-            lists[name] = [values.names[c] for c in values.codes.tolist()]
-        elif _pg_type(table, name) == "timestamptz":
-            seconds = values.tolist()
-            stamps = {s: datetime.fromtimestamp(s, tz=UTC) for s in set(seconds)}
-            lists[name] = [stamps[s] for s in seconds]
-        else:
-            lists[name] = values.tolist()
+    lists = {name: _values_list(_pg_type(table, name), values, rows) for name, values in columns.items()}
     names = list(lists)
     return [dict(zip(names, row, strict=True)) for row in zip(*lists.values(), strict=True)]
+
+
+def _values_list(pg_type: str, values: ColumnValues, rows: int) -> list[Any]:
+    """One column as a list of Python values (None for NULL)."""
+    if isinstance(values, str):
+        return [values] * rows
+    if isinstance(values, Names):
+        return [values.names[c] for c in values.codes.tolist()]
+    if isinstance(values, Nulls):
+        kept = ~values.null
+        found = iter(_values_list(pg_type, take(values.values, kept), int(np.count_nonzero(kept))))
+        return [None if null else next(found) for null in values.null.tolist()]
+    if pg_type == "timestamptz":
+        seconds = values.tolist()
+        stamps = {s: datetime.fromtimestamp(s, tz=UTC) for s in set(seconds)}
+        return [stamps[s] for s in seconds]
+    return list(values.tolist())
 
 
 def binary_copy_chunks(
@@ -146,7 +178,7 @@ def binary_copy_chunks(
     yield SIGNATURE
     for low in range(0, rows, chunk_rows):
         high = min(low + chunk_rows, rows)
-        yield _tuples(pg_types, [_slice(c, low, high) for c in columns], high - low)
+        yield _tuples(pg_types, [take(c, slice(low, high)) for c in columns], high - low)
     yield TRAILER
 
 
@@ -156,19 +188,12 @@ def binary_copy_data(pg_types: Sequence[str], columns: Sequence[ColumnValues], r
     return SIGNATURE + _tuples(pg_types, columns, rows) + TRAILER
 
 
-def _slice(values: ColumnValues, low: int, high: int) -> ColumnValues:
-    if isinstance(values, str):
-        return values
-    if isinstance(values, Names):
-        return Names(values.codes[low:high], values.names)
-    return values[low:high]
-
-
 def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int) -> bytes:
     """The tuples of the COPY stream. Each is its field count (int16), then per field its length (int32)
     and its bytes, all big-endian. Consecutive fields of one width in every row (numbers, timestamps, a
     text of one value) make one ``(rows, width)`` byte matrix; only a text of varying length breaks the
-    row into segments, each scattered into the buffer at offsets computed with numpy."""
+    row into segments, each scattered into the buffer at offsets computed with numpy. A NULL field is its
+    length, -1, and no bytes (so a column with NULLs varies in length too)."""
     segments: list[NDArray[np.uint8] | tuple[NDArray[np.int64], NDArray[np.uint8]]] = []
     run = [np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2)]
     for pg_type, values in zip(pg_types, columns, strict=True):
@@ -179,7 +204,7 @@ def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int)
             run.append(data.reshape(rows, width))
             continue
         segments.append(np.hstack(run))
-        segments.append((lengths, data))
+        segments.append((np.maximum(lengths, 0), data))
         run = []
     if run:
         segments.append(np.hstack(run))
@@ -207,7 +232,15 @@ def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int)
 def _field_bytes(
     pg_type: str, values: ColumnValues, rows: int
 ) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
-    """Each row's field length and the fields' bytes, concatenated in row order."""
+    """Each row's field length (-1: NULL) and the fields' bytes, concatenated in row order."""
+    if isinstance(values, Nulls):
+        kept = ~values.null
+        inner = take(values.values, kept)
+        assert not isinstance(inner, (str, Nulls))
+        found, data = _field_bytes(pg_type, inner, int(np.count_nonzero(kept)))
+        lengths = np.full(rows, -1, dtype=np.int64)
+        lengths[kept] = found
+        return lengths, data
     if isinstance(values, str):
         values = Names(np.zeros(rows, dtype=np.int64), [values])
     if isinstance(values, Names):

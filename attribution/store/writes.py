@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -81,7 +81,12 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
         by_interval.setdefault(key, set()).add(r["gpu_uuid"])
     clusters = {cluster for _start, cluster in by_interval}
     if is_postgres(session) and len(rows) >= COPY_MIN_ROWS and len(clusters) == 1:
-        _clear_gpu_parts_pg(session, by_interval, clusters.pop())
+        starts = [start for start, _cluster in by_interval]
+
+        def keys() -> list[tuple[int, str]]:
+            return sorted((round(s.timestamp()), u) for (s, _c), uuids in by_interval.items() for u in uuids)
+
+        _clear_gpu_parts_pg(session, (min(starts), max(starts)), keys, clusters.pop())
         return
     for start, cluster in sorted(by_interval):  # one order for every writer
         uuids = sorted(by_interval[start, cluster])
@@ -90,27 +95,42 @@ def clear_gpu_parts(session: Session, rows: Sequence[Mapping[str, Any]]) -> None
             session.execute(delete(t).where(*where, t.c.cluster == cluster))
 
 
-def _clear_gpu_parts_pg(session: Session, by_interval: dict[tuple[Any, str], set[str]], cluster: str) -> None:
-    """:func:`clear_gpu_parts` in at most two statements. An index probe first: a window collected for
-    the first time has nothing to clear. Else one DELETE, the (interval, GPU) keys travelling as two
-    arrays (epoch seconds and text, which the driver sends far faster than timestamps), the rows locked
-    in key order first (``ORDER BY ... FOR UPDATE``, the order of every writer), so two collections of
-    overlapping windows wait for each other rather than deadlock. It was one DELETE per interval. Only
-    ``cluster``'s rows: another cluster may name its GPUs alike. The keys are sorted only once the probe
-    found rows (a window collected for the first time sorted 61,440 of them at fleet size for nothing)."""
-    starts = [start for start, _cluster in by_interval]
-    probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
-    if not session.execute(text(probe), {"low": min(starts), "high": max(starts)}).scalar():
+def clear_gpu_columns(session: Session, starts: Sequence[int], uuids: Sequence[str], cluster: str) -> None:
+    """:func:`clear_gpu_parts` for rows given as columns, all of ``cluster``: each row's interval start
+    (unix seconds) and GPU. On Postgres the keys are listed only if the probe finds rows to clear."""
+    if not (is_postgres(session) and len(starts) >= COPY_MIN_ROWS):
+        at = {s: datetime.fromtimestamp(s, tz=UTC) for s in set(starts)}
+        pairs = zip(starts, uuids, strict=True)
+        rows = [{"interval_start": at[s], "gpu_uuid": u, "cluster": cluster} for s, u in pairs]
+        clear_gpu_parts(session, rows)
         return
-    keys = sorted((s, u) for (s, _c), uuids in by_interval.items() for u in uuids)
+    low, high = (datetime.fromtimestamp(s, tz=UTC) for s in (min(starts), max(starts)))
+    _clear_gpu_parts_pg(session, (low, high), lambda: sorted(set(zip(starts, uuids, strict=True))), cluster)
+
+
+def _clear_gpu_parts_pg(
+    session: Session, span: tuple[datetime, datetime], keys: Callable[[], list[tuple[int, str]]], cluster: str
+) -> None:
+    """:func:`clear_gpu_parts` in at most two statements. An index probe first (``span``: the first and
+    last interval start): a window collected for the first time has nothing to clear. Else one DELETE,
+    the (interval, GPU) ``keys`` (unix seconds, sorted) travelling as two arrays (epoch seconds and
+    text, which the driver sends far faster than timestamps), the rows locked in key order first
+    (``ORDER BY ... FOR UPDATE``, the order of every writer), so two collections of overlapping windows
+    wait for each other rather than deadlock. It was one DELETE per interval. Only ``cluster``'s rows:
+    another cluster may name its GPUs alike. The keys are listed only once the probe found rows (a window
+    collected for the first time sorted 61,440 of them at fleet size for nothing)."""
+    probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
+    if not session.execute(text(probe), {"low": span[0], "high": span[1]}).scalar():
+        return
+    found = keys()
     statement = text(
         "DELETE FROM gpu_samples WHERE ctid = ANY(ARRAY(SELECT g.ctid FROM gpu_samples AS g "
         "JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
         "ON g.interval_start = to_timestamp(k.s) AND g.gpu_uuid = k.u AND g.cluster = :cluster "
         "ORDER BY g.interval_start, g.gpu_uuid, g.part FOR UPDATE OF g))"
     )
-    starts = [round(k[0].timestamp()) for k in keys]
-    session.execute(statement, {"starts": starts, "uuids": [k[1] for k in keys], "cluster": cluster})
+    params = {"starts": [k[0] for k in found], "uuids": [k[1] for k in found], "cluster": cluster}
+    session.execute(statement, params)
 
 
 def insert_all(session: Session, model: type[DeclarativeBase], rows: Iterable[Mapping[str, Any]]) -> None:
