@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 
 from attribution.api.convert import to_schema
 from attribution.api.schemas import CoverageOut
+from attribution.collectors.answers import SeriesColumns
 from attribution.collectors.cli import collect_app
 from attribution.collectors.prom import PromClient, Series
 from attribution.collectors.run import collect_window
@@ -65,6 +67,16 @@ class ShufflingClient(PromClient):
         series = super().range_query(query, start, end, step_seconds)
         self.rng.shuffle(series)
         return series
+
+    def range_columns(self, query: str, start: datetime, end: datetime, step_seconds: int) -> SeriesColumns:
+        found = super().range_columns(query, start, end, step_seconds)
+        order = list(range(len(found.labels)))
+        self.rng.shuffle(order)
+        pieces = [np.arange(found.offsets[i], found.offsets[i + 1]) for i in order]
+        at = np.concatenate([np.zeros(0, dtype=np.int64), *pieces])
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces], dtype=np.int64)])
+        labels = [found.labels[i] for i in order]
+        return SeriesColumns(labels, offsets.astype(np.int64), found.stamps[at], found.values[at])
 
     def range_stamps(
         self, query: str, start: datetime, end: datetime, step_seconds: int

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.store.column_copy import (
     Names,
+    Nulls,
     binary_copy_chunks,
     binary_copy_data,
     column_dicts,
     replace_window_columns,
     upsert_columns,
 )
-from attribution.store.tables import AttributedCost, TenantUsage
+from attribution.store.tables import AttributedCost, GpuSample, TenantUsage
 from attribution.store.writes import COPY_MIN_ROWS, bulk_upsert, replace_window
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -258,3 +259,75 @@ def test_upserted_columns_are_the_upserted_dicts(
     stored = _stored_usage(db_factory, ours)
     assert len(stored) == n
     assert stored == _stored_usage(db_factory, theirs)
+
+
+GPU_TABLE = GpuSample.__table__
+nullable = st.fixed_dictionaries(
+    {
+        "names": st.lists(name, min_size=1, max_size=3, unique=True),
+        "ints": st.lists(st.none() | st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=8),
+        "floats": st.lists(st.none() | finite, min_size=1, max_size=8),
+        "big": st.booleans(),
+    }
+)
+
+
+def _gpu_columns(b: dict[str, Any], cluster: str) -> tuple[dict[str, Any], int]:
+    """``gpu_samples`` columns in key order with NULLs (``Nulls``) cycled from the drawn values."""
+    names: list[str] = b["names"]
+    per_interval = len(names)
+    intervals = -(-(COPY_MIN_ROWS + 1) // per_interval) if b["big"] else 1
+    n = intervals * per_interval
+    index = np.arange(n, dtype=np.int64)
+
+    def cycled(values: list[Any], dtype: Any, shift: int) -> Nulls:
+        at = (index + shift) % len(values)
+        null = np.array([v is None for v in values])[at]
+        return Nulls(np.array([0 if v is None else v for v in values], dtype=dtype)[at], null)
+
+    def text(shift: int) -> Nulls:
+        return Nulls(Names(index % per_interval, sorted(names)), (index + shift) % 3 == 0)
+
+    return {
+        "interval_start": int(START.timestamp()) + 60 * (index // per_interval),
+        "gpu_uuid": Names(index % per_interval, sorted(names)),
+        "part": "",
+        "hostname": Names((index + 1) % per_interval, names),
+        "gpu_model_name": "NVIDIA H100 80GB HBM3",
+        "gpu_type": text(0),
+        "pool": text(1),
+        "problem": Nulls(Names(np.zeros(n, dtype=np.int64), []), np.ones(n, dtype=bool)),
+        **{c: cycled(b["ints"], np.int64, i) for i, c in enumerate(GPU_INTS)},
+        "gpu_util_percent": cycled(b["floats"], np.float64, 0),
+        "cluster": cluster,
+    }, n
+
+
+GPU_INTS = ("fb_used_bytes", "fb_free_bytes", "fb_reserved_bytes", "gpu_share_ppm", "power_milliwatts")
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(b=nullable)
+def test_columns_with_nulls_are_the_dicts_with_none(
+    db_factory: sessionmaker[Session], b: dict[str, Any]
+) -> None:
+    """A column with NULLs (``Nulls``: binary COPY's length -1) stores what the dicts' None stores, every
+    other field of the row in place, whatever its neighbours' lengths."""
+    ours, theirs = f"nulls-{next(EXAMPLES)}", f"none-{next(EXAMPLES)}"
+    columns, n = _gpu_columns(b, ours)
+    dicts = column_dicts(GPU_TABLE, {**columns, "cluster": theirs}, n)
+    assert any(v is None for v in dicts[0].values())
+    with db_factory() as session:
+        assert upsert_columns(session, GpuSample, columns, n) == n
+        bulk_upsert(session, GpuSample, dicts)
+        session.commit()
+    with db_factory() as session:
+        stored = {}
+        for cluster in (ours, theirs):
+            query = select(GPU_TABLE).where(GPU_TABLE.c.cluster == cluster).order_by(*GPU_TABLE.primary_key)
+            stored[cluster] = [
+                tuple(struct.pack(">d", v) if isinstance(v, float) else v for v in row[:-1])
+                for row in session.execute(query)
+            ]
+    assert len(stored[ours]) == n
+    assert stored[ours] == stored[theirs]
