@@ -176,9 +176,10 @@ def binary_copy_chunks(
     own while the next is built, so the server parses one chunk while numpy assembles the next (one block
     built whole would leave the server idle until it is)."""
     yield SIGNATURE
+    encoded: Encoded = {}  # each list of names encoded once, not once per chunk (3,000 names x 87 chunks)
     for low in range(0, rows, chunk_rows):
         high = min(low + chunk_rows, rows)
-        yield _tuples(pg_types, [take(c, slice(low, high)) for c in columns], high - low)
+        yield _tuples(pg_types, [take(c, slice(low, high)) for c in columns], high - low, encoded)
     yield TRAILER
 
 
@@ -188,7 +189,14 @@ def binary_copy_data(pg_types: Sequence[str], columns: Sequence[ColumnValues], r
     return SIGNATURE + _tuples(pg_types, columns, rows) + TRAILER
 
 
-def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int) -> bytes:
+Encoded = dict[int, tuple[Sequence[str], NDArray[np.int64], NDArray[np.int64], NDArray[np.uint8]]]
+"""Per list of names (by ``id``; the list is held, so no other list takes its id): the list, each name's
+UTF-8 size, its first byte's offset and all of them joined."""
+
+
+def _tuples(
+    pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int, encoded: Encoded | None = None
+) -> bytes:
     """The tuples of the COPY stream. Each is its field count (int16), then per field its length (int32)
     and its bytes, all big-endian. Consecutive fields of one width in every row (numbers, timestamps, a
     text of one value) make one ``(rows, width)`` byte matrix; only a text of varying length breaks the
@@ -197,7 +205,7 @@ def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int)
     segments: list[NDArray[np.uint8] | tuple[NDArray[np.int64], NDArray[np.uint8]]] = []
     run = [np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2)]
     for pg_type, values in zip(pg_types, columns, strict=True):
-        lengths, data = _field_bytes(pg_type, values, rows)
+        lengths, data = _field_bytes(pg_type, values, rows, {} if encoded is None else encoded)
         run.append(lengths.astype(">i4").view(np.uint8).reshape(rows, 4))
         width = int(lengths[0]) if rows else 0
         if (lengths == width).all():
@@ -230,14 +238,14 @@ def _tuples(pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int)
 
 
 def _field_bytes(
-    pg_type: str, values: ColumnValues, rows: int
+    pg_type: str, values: ColumnValues, rows: int, encoded: Encoded
 ) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
     """Each row's field length (-1: NULL) and the fields' bytes, concatenated in row order."""
     if isinstance(values, Nulls):
         kept = ~values.null
         inner = take(values.values, kept)
         assert not isinstance(inner, (str, Nulls))
-        found, data = _field_bytes(pg_type, inner, int(np.count_nonzero(kept)))
+        found, data = _field_bytes(pg_type, inner, int(np.count_nonzero(kept)), encoded)
         lengths = np.full(rows, -1, dtype=np.int64)
         lengths[kept] = found
         return lengths, data
@@ -246,11 +254,14 @@ def _field_bytes(
     if isinstance(values, Names):
         if pg_type != "text":
             raise TypeError(f"names given for a {pg_type} column")
-        encoded = [n.encode() for n in values.names]
-        sizes = np.array([len(b) for b in encoded], dtype=np.int64)
-        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        if id(values.names) not in encoded:
+            texts = [n.encode() for n in values.names]
+            sizes = np.array([len(b) for b in texts], dtype=np.int64)
+            blob = np.frombuffer(b"".join(texts), dtype=np.uint8)
+            encoded[id(values.names)] = (values.names, sizes, np.cumsum(sizes) - sizes, blob)
+        _, sizes, firsts, blob = encoded[id(values.names)]
         lengths = sizes[values.codes]
-        first = (np.cumsum(sizes) - sizes)[values.codes]
+        first = firsts[values.codes]
         ends = np.cumsum(lengths)
         within = np.arange(int(ends[-1]) if rows else 0) - np.repeat(ends - lengths, lengths)
         return lengths, blob[np.repeat(first, lengths) + within]
