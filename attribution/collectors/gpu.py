@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from attribution.catalog import GpuSpec
 from attribution.collectors.answers import Series, SeriesColumns
 from attribution.collectors.batch import Batch, RowColumns
-from attribution.collectors.gpu_columns import Grid, RowsAsColumns, largest, rounded
+from attribution.collectors.gauges import NO_SERIES, Grid, largest, rounded
+from attribution.collectors.gpu_columns import RowsAsColumns
 from attribution.collectors.gpu_units import Part, Reading, is_whole_gpu, place_gpu, whole_gpu
 from attribution.collectors.labels import GpuSelectors, first_label, workload
 from attribution.collectors.profiles import Plan
@@ -38,8 +39,6 @@ SHARED_LABELS = ("vgpu",)
 log = logging.getLogger(__name__)
 #: What the collector reads, in the order it reads it.
 SIGNALS = ("fb_used_bytes", "fb_free_bytes", "gpu_util_percent", "fb_reserved_bytes", "power_watts")
-#: The answer of a signal the profile does not read.
-NO_SERIES = SeriesColumns([], np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
 
 #: (MIG instance id or "", workload or "") of one series of one GPU.
 SeriesKey = tuple[str, str]
@@ -117,9 +116,12 @@ def _whole_rows(
     g, stamps, fb = owner[mine], used.stamps[mine], used.values[mine]
     k = grid.index(stamps)
     keys = {(uuids[i], "", readings[i].workload or ""): n for n, i in enumerate(whole)}
-    gauges = [largest(a, _targets(a, plan, keys, True), grid, len(whole)) for a in (free, reserved, util)]
+    shape = (len(whole), grid.count)
+    gauges = [
+        largest(a, _targets(a, plan, keys, True), grid.index(a.stamps), shape) for a in (free, reserved, util)
+    ]
     by_uuid = {str(uuids[i]): n for n, i in enumerate(whole)}
-    watts = largest(power, _targets(power, plan, by_uuid, False), grid, len(whole))
+    watts = largest(power, _targets(power, plan, by_uuid, False), grid.index(power.stamps), shape)
     names = [first_label(used.labels[i], plan.labels.gpu_model) or "" for i in whole]
     texts = rows.texts
 
