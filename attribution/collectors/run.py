@@ -12,10 +12,11 @@ scheduler re-attributes what changed, and only that (:mod:`attribution.scheduler
 from __future__ import annotations
 
 import os
+import queue
 import socket
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -39,6 +40,7 @@ from attribution.timeutil import align_window
 
 Progress = Callable[[datetime, datetime], None]
 Fetcher = Callable[[PromClient, Settings, Plan, datetime, datetime], Batch]
+Window = tuple[datetime, datetime]
 
 FETCHERS: dict[CollectorName, Fetcher] = {
     CollectorName.GPU: collect_gpu,
@@ -146,10 +148,49 @@ def clients_for(
     return out
 
 
-def _all_read(chunk: list[tuple[Plan, Future[Batch]]]) -> bool:
-    """Every plan of the chunk still to be written read, none failed (the written ones were read without
-    failing; a failed chunk does not start the next one's reads)."""
-    return all(f.done() and f.exception() is None for _, f in chunk)
+class _Lane:
+    """One plan's reads, chunk after chunk, in a thread of its own, at most two chunks ahead of the writes:
+    chunk ``j`` is read once chunk ``j - 2`` of this plan is written (:meth:`written`). So a plan that
+    reads fast (GPU, KV) reads its next chunk while a slow one (the gateway's counters) still reads this
+    one, and the source's query slots stay busy; at most two chunks of each plan are held, as before.
+    A failed read ends the lane; :meth:`take` raises it when its chunk's turn comes."""
+
+    def __init__(self, plan: Plan, client: PromClient, settings: Settings, windows: list[Window]) -> None:
+        self._work = (plan, client, settings, windows)
+        self._slots = threading.Semaphore(2)
+        self._read: queue.SimpleQueue[Batch | BaseException] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"collect-plan-{plan.collector.value}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        plan, client, settings, windows = self._work
+        for window in windows:
+            self._slots.acquire()
+            if self._stop.is_set():
+                return
+            try:
+                self._read.put(fetch(client, settings, plan, *window))
+            except BaseException as exc:
+                self._read.put(exc)
+                return
+
+    def take(self) -> Batch:
+        """The next chunk's batch, once read; its read's error, raised."""
+        found = self._read.get()
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    def written(self) -> None:
+        """A chunk of this plan is written (committed): the lane may read one more."""
+        self._slots.release()
+
+    def stop(self) -> None:
+        """No more reads; wait for the one under way, if any, to end."""
+        self._stop.set()
+        self._slots.release(2)
+        self._thread.join()
 
 
 def collect_window(
@@ -164,10 +205,11 @@ def collect_window(
 ) -> CollectionResult:
     """Backfill ``[start, end)`` (widened to whole intervals) from every plan, or the ``selected`` ones.
 
-    The plans of a chunk are read side by side, each plan's rows are written as soon as they are read
-    (the GPU rows while the gateway's counters are still read), and the next chunk is read once this one
-    is, while it is written (Prometheus evaluates, Postgres writes and Python parses at the same time):
-    at most two chunks are held at once. Chunks are still written, and committed, in order, each in its
+    Each plan reads its chunks in turn, in a thread of its own (:class:`_Lane`), up to two chunks ahead
+    of the writes; each plan's rows are written as soon as they are read (the GPU rows while the
+    gateway's counters are still read), and a plan reads its next chunk while the others still read
+    this one (Prometheus evaluates, Postgres writes and Python parses at the same time): at most two
+    chunks of each plan are held at once. Chunks are still written, and committed, in order, each in its
     own transaction; a failed read raises when its chunk's turn comes, after every earlier chunk is
     committed, and rolls back what its own chunk had written.
     """
@@ -176,37 +218,27 @@ def collect_window(
     clients = clients_for(settings, todo, client)
     result = CollectionResult()
     windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
-    reader = ThreadPoolExecutor(max(1, len(todo)), thread_name_prefix="collect-plan")
-
-    def read(window: tuple[datetime, datetime]) -> list[tuple[Plan, Future[Batch]]]:
-        return [(p, reader.submit(fetch, clients[p.source.name], settings, p, *window)) for p in todo]
-
-    pending = read(windows[0]) if windows else []
+    lanes = [_Lane(p, clients[p.source.name], settings, windows) for p in todo] if windows else []
     try:
-        if pending:  # connect while the first chunk is read, not after it: the first write waited for it
+        if lanes:  # connect while the first chunk is read, not after it: the first write waited for it
             with factory() as session:
                 session.connection()
-        for i, (chunk_start, chunk_end) in enumerate(windows):
-            current, pending = pending, []
+        for chunk_start, chunk_end in windows:
             with unit_of_work(factory) as session, gc_paused():
-                while current:  # each plan written once read, while later ones still read
-                    plan, future = current.pop(0)  # nothing holds a written batch (its future went too)
-                    batch = future.result()
-                    del future
-                    if not pending and i + 1 < len(windows) and _all_read(current):
-                        pending = read(windows[i + 1])  # this chunk is all read: at most two held
+                for plan, lane in zip(todo, lanes, strict=True):  # each written once read, in plan order
+                    batch = lane.take()
                     n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
                     result.add(batch.table.__tablename__, n)
                     del batch
                 mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC), settings.cluster)
-            del current
+            for lane in lanes:
+                lane.written()
             result.chunks += 1
             if progress is not None:
                 progress(chunk_start, chunk_end)
     finally:
-        for _, future in pending:
-            future.cancel()
-        reader.shutdown(wait=True)
+        for lane in lanes:
+            lane.stop()
         for made in clients.values():
             made.close()
     return result

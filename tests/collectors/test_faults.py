@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from attribution.collectors.answers import SeriesColumns
 from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, Series
 from attribution.collectors.run import collect_window
@@ -45,6 +46,10 @@ class FaultAt(PromClient):
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
         self._count()
         return super().range_query(query, start, end, step_seconds)
+
+    def range_columns(self, query: str, start: datetime, end: datetime, step_seconds: int) -> SeriesColumns:
+        self._count()  # a range query too (GPU, KV and the counters' boundaries)
+        return super().range_columns(query, start, end, step_seconds)
 
     def range_stamps(
         self, query: str, start: datetime, end: datetime, step_seconds: int
