@@ -116,7 +116,10 @@ class GpuSelectors:
     ASCII semantics, as Prometheus' RE2 has them: ``\\d`` and ``\\w`` must not match a pod named in
     Arabic-Indic digits into another pool. Per series, each label a selector names is looked up once,
     not once per pool: at 1,024 GPUs and 320 pools, a ``re.fullmatch`` and a label lookup per GPU and
-    pool were a fifth of a collection's Python time (py-spy)."""
+    pool were a fifth of a collection's Python time (py-spy). And only the pools a series may match are
+    tried: each pool is indexed by the literal prefix of one of its patterns (``llama-8b-`` of
+    ``llama-8b-[0-9]+``, :func:`literal_prefix`), which every value it matches starts with; a pool
+    without one is always tried."""
 
     def __init__(self, pools: Sequence[PoolConfig]) -> None:
         self._pools = [
@@ -124,12 +127,29 @@ class GpuSelectors:
             for pool in pools
         ]
         self._names = list(dict.fromkeys(name for _, rules in self._pools for name, _ in rules))
+        self._always: list[int] = []
+        self._index: dict[tuple[str, int], dict[str, list[int]]] = {}
+        for j, pool in enumerate(pools):
+            prefixes = [
+                (len(p := literal_prefix(pattern)), name, p) for name, pattern in pool.gpu_selector.items()
+            ]
+            length, name, prefix = max(prefixes, default=(0, "", ""))
+            if length:
+                self._index.setdefault((name, length), {}).setdefault(prefix, []).append(j)
+            else:
+                self._always.append(j)
 
     def pool_for(self, labels: Mapping[str, str]) -> PoolConfig | None:
         """:func:`pool_for_gpu`, with the same answer and the same error."""
         values = {name: label(labels, name) for name in self._names}
+        candidates = list(self._always)
+        for (name, length), pools in self._index.items():
+            value = values[name]
+            if value is not None:
+                candidates.extend(pools.get(value[:length], ()))
         found = []
-        for pool, rules in self._pools:  # loops, not all(...): no generator per GPU and pool
+        for j in sorted(candidates):  # loops, not all(...): no generator per GPU and pool
+            pool, rules = self._pools[j]
             for name, regex in rules:
                 value = values[name]
                 if value is None or regex.fullmatch(value) is None:
@@ -143,6 +163,24 @@ class GpuSelectors:
                 f"a GPU matches the gpu_selector of pools {names}: make them exclusive ({shown})"
             )
         return found[0] if found else None
+
+
+#: Characters with a meaning in a pattern: a literal prefix ends before the first of them.
+_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+
+
+def literal_prefix(pattern: str) -> str:
+    """The characters every full match of ``pattern`` starts with: its leading plain characters, less the
+    last where a quantifier follows it (``ab?`` may match ``a``); none where the pattern has an
+    alternative (``|``) or starts with a special character (``(?i)``, ``[a-z]``, ``\\d``)."""
+    if "|" in pattern:
+        return ""
+    n = 0
+    while n < len(pattern) and pattern[n] not in _SPECIAL:
+        n += 1
+    if n < len(pattern) and pattern[n] in "*+?{":
+        n -= 1
+    return pattern[: max(n, 0)]
 
 
 def pool_for_model(settings: Settings, served_model_name: str | None) -> PoolConfig | None:
