@@ -69,9 +69,29 @@ def result_of(data: dict[str, Any], query: str, allowed: set[str], max_series: i
 _INT = {int}
 
 
+_STR = {str}
+
+
 def _labels(item: dict[str, Any]) -> dict[str, str]:
+    """The series' labels as strings: a copy where every value is one already (JSON keys always are),
+    the common case, else each value through ``str``."""
     metric = item["metric"]
+    if set(map(type, metric.values())) == _STR:
+        return dict(metric)
     return dict(zip(map(str, metric), map(str, metric.values()), strict=True))
+
+
+def parse_floats(texts: list[Any]) -> NDArray[np.float64]:
+    """``float(text)`` of each text (its errors, its parse), each distinct text parsed once where an
+    answer repeats a few values (a GPU's memory, a counter that did not move: 3 distinct texts in 61,440
+    samples of FB_USED at fleet size), else each in turn (a set and a lookup per sample cost more
+    than they save when most texts differ)."""
+    if len(set(texts[:1024])) * 4 <= min(len(texts), 1024):
+        distinct = set(texts)
+        if set(map(type, distinct)) == _STR:  # not JSON numbers: 0 and -0.0 would be one key
+            parsed = {text: float(text) for text in distinct}
+            return np.fromiter(map(parsed.__getitem__, texts), np.float64, len(texts))
+    return np.fromiter(map(float, texts), np.float64, len(texts))
 
 
 def series_points(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
@@ -112,7 +132,7 @@ def series_columns(result: list[dict[str, Any]]) -> tuple[SeriesColumns, int]:
     if flat and set(map(len, flat)) != {2}:  # as series_points' unpacking refuses it
         raise ValueError("a sample that is not a [timestamp, value] pair")
     texts = list(map(itemgetter(1), flat))
-    values = np.fromiter(map(float, texts), np.float64, len(texts))  # float(): its errors, its parse
+    values = parse_floats(texts)
     stamp_list = list(map(itemgetter(0), flat))
     if set(map(type, stamp_list)) - _INT:  # as series_points: Python's round of each (half to even)
         stamp_list = list(map(round, stamp_list))

@@ -10,11 +10,12 @@ import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.collectors.answers import series_stamps, series_stamps_one_by_one
+from attribution.collectors.answers import parse_floats, series_stamps, series_stamps_one_by_one
 from attribution.collectors.counter_columns import counter_columns
 from attribution.collectors.counters import counter_increases
 from attribution.collectors.prom import MALFORMED, PromClient
@@ -160,3 +161,27 @@ def test_series_stamps_are_the_stamps_series_by_series(answer: list[list[tuple[f
     except MALFORMED as exc:
         found = type(exc)
     assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.sampled_from(["0", "-0", "1", "2.5", "NaN", "+Inf", "1e3"])
+        | st.floats().map(repr)
+        | st.integers(),
+        max_size=3000,
+    ),
+    repeats=st.integers(1, 40),
+)
+def test_floats_parsed_once_per_text_are_floats_parsed_each(texts: list[Any], repeats: int) -> None:
+    """Each distinct text parsed once (an answer of few values) gives what ``float`` of each gives, bit
+    for bit (signed zeros, NaN), JSON numbers among the texts included."""
+    texts = (texts * repeats)[:5000]
+    found = parse_floats(texts)
+    assert found.tobytes() == np.fromiter(map(float, texts), np.float64, len(texts)).tobytes()
+
+
+def test_json_zeros_keep_their_sign() -> None:
+    texts: list[Any] = ["1", 0, -0.0, "-0"] * 100  # 0 and -0.0 are one key of a set
+    found = parse_floats(texts)
+    assert found.tobytes() == np.array([float(t) for t in texts]).tobytes()
