@@ -4,7 +4,7 @@ an hour nobody used, which falls back to the period's weights (ledger/span.py ``
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -13,35 +13,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from attribution.ledger import attribute as job
 from attribution.ledger import span
 from attribution.ledger.span import attribute_by_hand, attribute_span, summed
-from tests.builders import (
-    T0,
-    create_gpu_rows,
-    create_kv_rows,
-    create_usage_row,
-    small_cluster_settings,
-    store,
-)
-from tests.ledger.test_span import empty_outputs, ledger
+from tests.builders import T0, small_cluster_settings
+from tests.ledger.test_span import END, HOURS, STEP, empty_outputs, ledger
+from tests.ledger.test_span import load as load_hours
 
-HOURS = 4
-STEP = timedelta(hours=1)
-END = T0 + HOURS * STEP
 UNUSED_HOUR = range(60, 120)  # the second hour: GPUs paid for, no request at all
 HOURLY = small_cluster_settings(scheduler={"attribution_max_window_seconds": 3600})
 
 
 def load(factory: sessionmaker[Session]) -> None:
-    """Four hours of a pool whose tenants change from hour to hour; nobody uses it in the second hour,
-    so that hour's idle has no weights of its own and is shared by the period's."""
-    minutes = HOURS * 60
-    ratios = [0.0 if m in UNUSED_HOUR else 0.2 + (m % 7) / 20 for m in range(minutes)]
-    usage = [
-        create_usage_row(m, f"t{(m // 60 + k) % 5}", ("0-4k", "32k-128k")[k % 2], 1e4 * (1 + k + m % 3))
-        for m in range(minutes)
-        if ratios[m] > 0
-        for k in range(3)
-    ]
-    store(factory, create_gpu_rows(minutes), create_kv_rows(minutes, ratios), usage)
+    """Nobody uses the pool in the second hour, so that hour's idle has no weights of its own and is
+    shared by the period's."""
+    load_hours(factory, unused=UNUSED_HOUR)
 
 
 @pytest.fixture

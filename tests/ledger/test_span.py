@@ -39,10 +39,11 @@ END = T0 + HOURS * STEP
 OUTPUTS = (AttributedCost, PoolCost, ClusterCost, DailyLineSum)
 
 
-def load(factory: sessionmaker[Session]) -> None:
-    """Four hours of a pool whose tenants change from hour to hour, with an idle stretch in hour 3."""
+def load(factory: sessionmaker[Session], unused: range = range(150, 170)) -> None:
+    """Four hours of a pool whose tenants change from hour to hour, nobody using it in the minutes
+    ``unused`` (by default an idle stretch in hour 3)."""
     minutes = HOURS * 60
-    ratios = [0.0 if 150 <= m < 170 else 0.2 + (m % 7) / 20 for m in range(minutes)]
+    ratios = [0.0 if m in unused else 0.2 + (m % 7) / 20 for m in range(minutes)]
     usage = [
         create_usage_row(m, f"t{(m // 60 + k) % 5}", ("0-4k", "32k-128k")[k % 2], 1e4 * (1 + k + m % 3))
         for m in range(minutes)
