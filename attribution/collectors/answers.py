@@ -160,34 +160,8 @@ NOT_FINITE = frozenset({"NaN", "+Inf", "-Inf", "Inf"})
 
 def series_stamps(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[int]]]:
     """Per series its labels and the whole seconds of its finite points (as :func:`series_points` keeps
-    them, by the value's text: no float per sample). The checks are made once over every series' samples
-    (``chain``), not once per series: a ``count_over_time`` answer has 3,000 series at fleet size, whose
-    texts are a handful of numbers. Each distinct text is parsed once, so an answer :func:`series_points`
-    would refuse (a value that is not a number) is refused here too. Where a text is NaN or infinite,
-    each series is filtered on its own (:func:`series_stamps_one_by_one`)."""
-    labels = [_labels(item) for item in result]
-    raws = [item["values"] for item in result]
-    flat = list(chain.from_iterable(raws))
-    if flat and set(map(len, flat)) != {2}:
-        raise ValueError("a sample that is not a [timestamp, value] pair")
-    texts = set(map(itemgetter(1), flat))
-    for text in texts:
-        float(text)  # ValueError or TypeError: malformed
-    if not texts.isdisjoint(NOT_FINITE):
-        return series_stamps_one_by_one(result)
-    stamps = list(map(itemgetter(0), flat))
-    if set(map(type, stamps)) - _INT:  # round(an int) is that int: rounding every series is the same
-        stamps = list(map(round, stamps))
-    out, at = [], 0
-    for found, raw in zip(labels, raws, strict=True):
-        out.append((found, stamps[at : at + len(raw)]))
-        at += len(raw)
-    return out
-
-
-def series_stamps_one_by_one(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], list[int]]]:
-    """:func:`series_stamps` series by series (what it was): for answers with NaN or infinite texts, and
-    as its oracle in tests/collectors/test_counter_columns.py."""
+    them, by the value's text: no float per sample). Each distinct text is parsed once, so an answer
+    :func:`series_points` would refuse (a value that is not a number) is refused here too."""
     out = []
     for item in result:
         labels = _labels(item)

@@ -15,10 +15,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.collectors.answers import parse_floats, series_stamps, series_stamps_one_by_one
+from attribution.collectors.answers import parse_floats
 from attribution.collectors.counter_columns import counter_columns
 from attribution.collectors.counters import counter_increases
-from attribution.collectors.prom import MALFORMED, PromClient
+from attribution.collectors.prom import PromClient
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 T0 = int(START.timestamp())
@@ -136,31 +136,6 @@ def test_range_columns_keep_the_points_range_query_keeps(answer: list[list[tuple
     assert columns.labels == [s.labels for s in points]
     assert [columns.series(i) for i in range(len(points))] == points
     assert columns.stamps.dtype.kind == "i" and columns.values.dtype.kind == "f"
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    answer=st.lists(
-        st.lists(st.tuples(STAMPS, st.sampled_from(["1", "4", "2.5", "NaN", "+Inf", "x"])), max_size=6),
-        max_size=4,
-    )
-)
-def test_series_stamps_are_the_stamps_series_by_series(answer: list[list[tuple[float, str]]]) -> None:
-    """The stamps checked once over all series are those checked series by series (the code they
-    replaced), malformed texts refused alike."""
-    result = [
-        {"metric": {"__name__": "m", "series": str(i)}, "values": [[T0 + ts, v] for ts, v in points]}
-        for i, points in enumerate(answer)
-    ]
-    try:
-        expected: Any = series_stamps_one_by_one(orjson.loads(orjson.dumps(result)))
-    except MALFORMED as exc:
-        expected = type(exc)
-    try:
-        found: Any = series_stamps(orjson.loads(orjson.dumps(result)))
-    except MALFORMED as exc:
-        found = type(exc)
-    assert found == expected
 
 
 @settings(max_examples=300, deadline=None)
