@@ -13,11 +13,9 @@ from attribution.ledger.span import attribute_by_hand
 from attribution.ledger.watermark import followed_plans
 from attribution.ledger.window_size import windows_within
 from attribution.scheduler.attribute_loop import attribute_once
-from attribution.store.collection_state import ALL_SOURCES, ATTRIBUTION, ensure_watermark
-from attribution.store.session import unit_of_work
 from attribution.store.tables import AttributionRun, TenantUsage
 from tests.builders import T0, small_cluster_settings
-from tests.ledger.test_span import END, HOURS, STEP, empty_outputs, ledger, load
+from tests.ledger.test_span import END, HOURS, STEP, empty_outputs, ledger, load, watermarks
 
 
 def hours(*bounds: int) -> list[tuple[object, object]]:
@@ -75,10 +73,7 @@ def test_the_loop_and_a_run_by_hand_cut_by_rows_and_store_what_one_run_stores(
 
     empty_outputs(pg_factory)
     plans = followed_plans(settings)
-    with unit_of_work(pg_factory) as session:
-        ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, T0, END)
-        for plan in plans:
-            ensure_watermark(session, *plan.key, END, END)
+    watermarks(pg_factory, plans, T0, END)
     outcome = attribute_once(settings, pg_factory, plans, now=END + timedelta(minutes=1))
     assert (outcome.status, outcome.chunks, outcome.watermark) == ("ok", HOURS, END)
     assert ledger(pg_factory) == one_run
