@@ -1,6 +1,6 @@
 """Incident detection's pool-intervals as columns, from the rows the attribution job already read.
 
-The job reads ``gpu_counts`` (GPU rows grouped by interval, type, pool and placement), every KV sample and
+The job reads the GPU counts (GPU rows summed by interval, type, pool and placement), every KV sample and
 the tenant usage as columns; detection needs, per pool and interval in which dcgm sampled a GPU of the
 pool, its framebuffer used (sum and rows), its engines' KV samples (count, summed capacity and how many
 reported one) and whether the gateway reported KV token-seconds there. Grouping those here replaces a
@@ -17,12 +17,9 @@ import numpy as np
 from attribution.model.vectorized_incidents import PoolIntervalColumns
 from attribution.model.vectorized_kernels import I64
 from attribution.model.vectorized_usage import UsageColumns
-from attribution.store.inputs import GPU_COUNT_COLUMNS, KV_SAMPLE_COLUMNS
+from attribution.store.gpu_columns import GpuCountColumns
+from attribution.store.inputs import KV_SAMPLE_COLUMNS
 
-#: Positions in a ``gpu_counts`` row (:data:`attribution.store.inputs.GPU_COUNT_COLUMNS`).
-GPU_TS, GPU_POOL, GPU_FB_USED, GPU_FB_ROWS = (
-    GPU_COUNT_COLUMNS.index(name) for name in ("interval_start_s", "pool", "fb_used_bytes", "fb_used_rows")
-)
 #: Positions in a ``kv_samples`` row (:data:`attribution.store.inputs.KV_SAMPLE_COLUMNS`).
 KV_TS, KV_POOL, KV_CAPACITY = (
     KV_SAMPLE_COLUMNS.index(name) for name in ("interval_start_s", "pool", "kv_capacity_tokens")
@@ -34,15 +31,14 @@ def _int_column(rows: Sequence[Any], at: int) -> I64:
 
 
 def detection_columns(
-    gpu_rows: Sequence[Any], kv_rows: Sequence[Any], usage: Sequence[UsageColumns]
+    counts: GpuCountColumns, kv_rows: Sequence[Any], usage: Sequence[UsageColumns]
 ) -> PoolIntervalColumns:
-    """One row per (pool, interval) of the ``gpu_counts`` rows with a pool (GPUs of any type, or of none),
-    by pool then start; the KV samples and usage of other pool-intervals are not read (no GPUs: never an
-    incident). ``usage``: the usage columns of the spans the rows cover."""
-    placed = [r for r in gpu_rows if r[GPU_POOL] is not None]
-    pools = sorted({str(r[GPU_POOL]) for r in placed})
-    code = {name: i for i, name in enumerate(pools)}
-    ts = _int_column(placed, GPU_TS)
+    """One row per (pool, interval) of the GPU counts with a pool (GPUs of any type, or of none), by pool
+    then start; the KV samples and usage of other pool-intervals are not read (no GPUs: never an
+    incident). ``usage``: the usage columns of the spans the counts cover."""
+    placed = counts.pool >= 0
+    pools = counts.pools  # sorted, each used by some row, and only rows with a pool have a code
+    ts = counts.start_s[placed]
     times = np.unique(ts)
     width = max(times.size, 1)
 
@@ -52,12 +48,13 @@ def detection_columns(
         hit = (pool >= 0) & (times[at] == starts) if times.size else np.zeros(starts.size, dtype=np.bool_)
         return np.where(hit, pool * width + at, -1)
 
-    gpu_key = key(np.array([code[str(r[GPU_POOL])] for r in placed], dtype=np.int64), ts)
+    gpu_key = key(counts.pool[placed], ts)
     keys, inverse = np.unique(gpu_key, return_inverse=True)
     inverse = inverse.reshape(-1)
     fb_used, fb_rows = np.zeros(keys.size, dtype=np.int64), np.zeros(keys.size, dtype=np.int64)
-    np.add.at(fb_used, inverse, _int_column(placed, GPU_FB_USED))
-    np.add.at(fb_rows, inverse, _int_column(placed, GPU_FB_ROWS))
+    np.add.at(fb_used, inverse, counts.fb_used_bytes[placed])
+    np.add.at(fb_rows, inverse, counts.fb_used_rows[placed])
+    code = {name: i for i, name in enumerate(pools)}
 
     def rows_of(names: list[str], pool: I64, starts: I64) -> I64:
         """The row of each (``names[pool]``, start), -1 where none."""

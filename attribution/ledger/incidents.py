@@ -28,7 +28,8 @@ from attribution.model.vectorized_pools import PoolColumns
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store import incidents as store
 from attribution.store.columns import usage_columns
-from attribution.store.inputs import gpu_counts, kv_samples
+from attribution.store.gpu_columns import GpuCountColumns, concatenated, gpu_count_columns
+from attribution.store.inputs import kv_samples
 
 #: How far back a pool's engines must have been sampled for their absence to mean "down".
 WATCH_DAYS = 7
@@ -41,18 +42,18 @@ def find_incidents(
     settings: Settings,
     start: datetime,
     end: datetime,
-    window: tuple[Sequence[Any], Sequence[Any], UsageColumns],
+    window: tuple[GpuCountColumns, Sequence[Any], UsageColumns],
 ) -> list[Incident]:
     """The incidents of ``[start, end)``, cut on the run grid. ``window``: the job's reads of ``[start,
-    end)`` (``gpu_counts`` rows, ``kv_samples`` rows, usage columns); the context before it is read here
+    end)`` (GPU count columns, ``kv_samples`` rows, usage columns); the context before it is read here
     by the same readers, so detection scans no table of the window a second time."""
     step = settings.interval_seconds
     cluster = settings.cluster
     before = start - timedelta(seconds=step * CONTEXT_INTERVALS)
-    gpu_rows, kv_rows, usage = window
+    counts, kv_rows, usage = window
     context_kv = kv_samples(session, before, start, cluster)
     columns = detection_columns(
-        [*gpu_counts(session, before, start, cluster), *gpu_rows],
+        concatenated([gpu_count_columns(session, before, start, cluster), counts]),
         [*context_kv, *kv_rows],
         [usage_columns(session, before, start, cluster), usage],
     )

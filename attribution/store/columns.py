@@ -18,12 +18,14 @@ columns, and is the reference the Postgres reader is tested against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from attribution.model.vectorized_usage import UsageColumns
@@ -61,9 +63,7 @@ def usage_columns(
     if not is_postgres(session):
         return usage_columns_from_rows(tenant_usage(session, start, end, cluster))
     batches: list[Batch] = []
-    previous = session.execute(text("SELECT current_setting('enable_sort')")).scalar_one()
-    session.execute(text("SET LOCAL enable_sort = off"))
-    try:
+    with hashed_grouping(session):
         at = start
         while at < end:
             stop = min(end, at + timedelta(seconds=SLICE_SECONDS))
@@ -71,9 +71,26 @@ def usage_columns(
             if rows:
                 batches.append(_batch(rows))
             at = stop
-    finally:
-        session.execute(text("SELECT set_config('enable_sort', :previous, true)"), {"previous": previous})
     return _assemble(batches)
+
+
+@contextmanager
+def hashed_grouping(session: Session) -> Iterator[None]:
+    """``enable_sort`` off for the block's queries (a hash aggregate of a few hundred or thousand
+    groups; the planner, guessing more, sorts by the names instead), then put back as it was, even on
+    error; except a database error, which aborted the transaction: the setting ends with it, and
+    putting it back would raise over the error itself."""
+    previous = session.execute(text("SELECT current_setting('enable_sort')")).scalar_one()
+    session.execute(text("SET LOCAL enable_sort = off"))
+    aborted = False
+    try:
+        yield
+    except DBAPIError:
+        aborted = True
+        raise
+    finally:
+        if not aborted:
+            session.execute(text("SELECT set_config('enable_sort', :previous, true)"), {"previous": previous})
 
 
 def _batch(rows: Sequence[Any]) -> Batch:
