@@ -213,7 +213,14 @@ def main() -> None:
         timed(name, times, memory)
     for name in ("replace_window_values", "refresh_rollups", "_pool_rows", "record_incidents"):
         timed(name, times, memory)
-    for name in ("usage_columns", "gpu_counts", "kv_samples", "group_telemetry", "build_inputs"):
+    for name in (
+        "usage_columns",
+        "gpu_counts",
+        "gpu_count_columns",
+        "kv_samples",
+        "group_telemetry",
+        "build_inputs",
+    ):
         timed(name, times, memory)
     for name in ("attribute_columns", "intervals_with_status", "issue_corrections"):
         timed(name, times, memory)

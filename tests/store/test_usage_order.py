@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.store.columns import _time_pool_key_order, _values
+from attribution.store.columns import _batch, _time_pool_key_order
 
 
 @st.composite
@@ -40,8 +40,11 @@ def test_rows_equal_in_all_three_keep_their_given_order() -> None:
     assert _time_pool_key_order(ts, pool, key, 2, 3).tolist() == [1, 4, 3, 0, 2]
 
 
-def test_values_of_the_wrong_length_are_refused() -> None:
-    """Five strings per group must line up value for value: a short one is an error, never a shift."""
-    assert _values(bytes(16), 2, ">i8").tolist() == [0, 0]
-    with pytest.raises(ValueError, match="expected 2 values of 8 bytes, got 15 bytes"):
-        _values(bytes(15), 2, ">i8")
+def test_records_of_the_wrong_length_are_refused() -> None:
+    """Each group's count must match its records: a short string is an error, never a shift."""
+    names, sizes, columns = _batch([("p", "t", "standard", 1, bytes(40))])
+    assert (names, sizes, [c.tolist() for c in columns[1:]]) == ([("p", "t", "standard")], [1], [[0]] * 4)
+    with pytest.raises(ValueError, match="expected 2 usage records, got 1"):
+        _batch([("p", "t", "standard", 2, bytes(40))])
+    with pytest.raises(ValueError):
+        _batch([("p", "t", "standard", 1, bytes(41))])
