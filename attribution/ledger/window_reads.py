@@ -11,10 +11,8 @@ mark committed later stays for the next run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +30,7 @@ from attribution.store.beside import read_beside
 from attribution.store.collection_state import dirty_windows
 from attribution.store.columns import tune_for_scans, usage_columns
 from attribution.store.gpu_columns import GpuCountColumns, gpu_count_columns
-from attribution.store.inputs import kv_samples
+from attribution.store.kv_sample_columns import KvSampleColumns, kv_sample_columns
 from attribution.timeutil import iso
 
 
@@ -45,7 +43,7 @@ class WindowReads:
     redone: list[int]
     """The dirty marks inside the window, read before the telemetry: the run clears them."""
     gpu_counts: GpuCountColumns
-    kv_rows: Sequence[Any]
+    kv_samples: KvSampleColumns
     inputs: ModelInputs
     usage: UsageColumns
 
@@ -70,10 +68,10 @@ def read_window(
         gpu_counts = gpu_count_columns(session, start, end, cluster)
         telemetry = group_telemetry(gpu_counts)
         check_prices_and_inventory(settings, start, telemetry)
-        kv_rows = kv_samples(session, start, end, cluster)
-        inputs = build_inputs(settings, start, end, telemetry, kv_rows)
+        kv = kv_sample_columns(session, start, end, cluster)
+        inputs = build_inputs(settings, start, end, telemetry, kv)
         usage = read_usage_columns()
-    return WindowReads(start, end, redone, gpu_counts, kv_rows, inputs, usage)
+    return WindowReads(start, end, redone, gpu_counts, kv, inputs, usage)
 
 
 def check_prices_and_inventory(settings: Settings, start: datetime, telemetry: TelemetryColumns) -> None:

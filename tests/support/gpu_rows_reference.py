@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from attribution.ledger.incident_columns import KV_CAPACITY, KV_POOL, KV_TS
 from attribution.ledger.telemetry import UNALLOCATED, UNMEASURED, TelemetryColumns, _checked
 from attribution.model.split import LineKey, Usage
 from attribution.model.vectorized_incidents import PoolIntervalColumns
 from attribution.model.vectorized_kernels import I64
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store.gpu_columns import SUMS, GpuCountColumns
-from attribution.store.inputs import GPU_COUNT_COLUMNS
+from attribution.store.inputs import GPU_COUNT_COLUMNS, KV_SAMPLE_COLUMNS
 
 AT_START, AT_TYPE, AT_POOL, AT_UNPLACED, AT_GPUS, AT_SHARE, AT_MEASURED, AT_MIB, AT_POWERED, AT_MW = (
     GPU_COUNT_COLUMNS.index(name)
@@ -40,6 +39,11 @@ AT_START, AT_TYPE, AT_POOL, AT_UNPLACED, AT_GPUS, AT_SHARE, AT_MEASURED, AT_MIB,
 )
 GPU_TS, GPU_POOL, GPU_FB_USED, GPU_FB_ROWS = (
     GPU_COUNT_COLUMNS.index(name) for name in ("interval_start_s", "pool", "fb_used_bytes", "fb_used_rows")
+)
+
+#: Positions in a ``kv_samples`` row (:data:`attribution.store.inputs.KV_SAMPLE_COLUMNS`).
+KV_TS, KV_POOL, KV_CAPACITY = (
+    KV_SAMPLE_COLUMNS.index(name) for name in ("interval_start_s", "pool", "kv_capacity_tokens")
 )
 
 

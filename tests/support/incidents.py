@@ -13,7 +13,7 @@ from attribution.model.incidents import Incident, detect_incidents, split_at_gri
 from attribution.store.columns import usage_columns
 from attribution.store.gpu_columns import gpu_count_columns
 from attribution.store.incidents import detection_inputs, pools_with_engines
-from attribution.store.inputs import kv_samples
+from attribution.store.kv_sample_columns import kv_sample_columns
 
 
 def job_and_reference(
@@ -23,7 +23,7 @@ def job_and_reference(
     step = settings.interval_seconds
     reads = (
         gpu_count_columns(session, start, end),
-        kv_samples(session, start, end),
+        kv_sample_columns(session, start, end),
         usage_columns(session, start, end),
     )
     got = find_incidents(session, settings, start, end, reads)
