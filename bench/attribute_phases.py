@@ -228,7 +228,7 @@ def main() -> None:
         timed(name, times, memory)
     for name in ("closed_until", "insert_all", "tune_for_scans", "replace_window_columns", "pool_columns"):
         timed(name, times, memory)
-    for name in ("line_columns", "covered_seconds"):
+    for name in ("line_columns", "covered_seconds", "kv_sample_columns"):
         timed(name, times, memory)
     ceiling = min(raw_group_by(url, start, end)[0] for _ in range(2))
     settings = settings_of(
