@@ -93,10 +93,11 @@ def databases(url: str | None, names: list[str]) -> Iterator[tuple[dict[str, str
 
 
 @contextmanager
-def copied_database(source: str) -> Iterator[str]:
-    """A copy of the database at ``source`` (``CREATE DATABASE ... TEMPLATE``), dropped afterwards."""
+def copied_database(source: str, suffix: str = "_copy") -> Iterator[str]:
+    """A copy of the database at ``source`` (``CREATE DATABASE ... TEMPLATE``) named with ``suffix``,
+    dropped afterwards."""
     src = make_url(source)
-    name = f"{src.database}_copy"
+    name = f"{src.database}{suffix}"
     admin = src.set(database="postgres").render_as_string(hide_password=False)
     with make_engine(admin).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{src.database}"'))

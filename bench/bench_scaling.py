@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,13 @@ def options() -> argparse.Namespace:
     parser.add_argument("--days", type=int, nargs="*", default=[1, 7, 30])
     parser.add_argument("--fixed-tenants", type=int, default=1000, help="tenants of the days sweep")
     parser.add_argument("--sim-hours", type=float, default=2.0, help="simulated and collected seed span")
+    parser.add_argument(
+        "--fan-out-above",
+        type=int,
+        default=1000,
+        help="a tenant count above this (a multiple of it) is seeded from this count's seed, each tenant "
+        "split in SQL (bench/tenant_fanout.py); 0: simulate every count",
+    )
     parser.add_argument("--point-seconds", type=float, default=600.0, help="budget of each stage")
     parser.add_argument("--database-url", help="a Postgres server (fresh databases are created)")
     parser.add_argument("--out", default="scaling.json", help="file name under bench/results")
@@ -85,6 +93,24 @@ def seed(args: argparse.Namespace, tenants: int, url: str, work: Path) -> dict[s
     if collected.get("did_not_finish"):
         return {"did_not_finish": "collect"}
     return {"simulated_seconds": sim["seconds"], "collected_rows": collected["rows"]}
+
+
+def fan_out(args: argparse.Namespace, tenants: int, url: str) -> dict[str, Any]:
+    """The seed of ``tenants`` at ``url`` (a copy of the seed of ``--fan-out-above`` tenants) fanned out
+    (:func:`tenant_fanout.fan_out_tenants`)."""
+    from tenant_fanout import fan_out_tenants
+
+    began = time.perf_counter()
+    figures = fan_out_tenants(url, tenants // args.fan_out_above)
+    seconds = round(time.perf_counter() - began, 1)
+    return {"fanned_out_from": args.fan_out_above, **figures, "seconds": seconds}
+
+
+def fans_out(args: argparse.Namespace, tenants: int) -> bool:
+    base = args.fan_out_above
+    if base and tenants > base and tenants % base:
+        raise SystemExit(f"--tenants {tenants} is above --fan-out-above {base} but not a multiple of it")
+    return bool(base) and tenants > base
 
 
 def point(args: argparse.Namespace, tenants: int, days: int, url: str) -> dict[str, Any]:
@@ -206,14 +232,29 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
     try:
         with ExitStack() as stack:
-            names = [f"seed{t}" for t in sorted({t for t, _ in wanted})]
-            db, _ = stack.enter_context(databases(args.database_url, names))
-            for tenants, days in wanted:
-                seed_url = db[f"seed{tenants}"]
+            simulated = sorted({args.fan_out_above if fans_out(args, t) else t for t, _ in wanted})
+            db, _ = stack.enter_context(databases(args.database_url, [f"seed{t}" for t in simulated]))
+
+            def seeded(tenants: int) -> dict[str, Any]:
                 if str(tenants) not in results["seeds"]:
-                    print(f"seed: {args.gpus} GPUs, {tenants} tenants, {args.sim_hours:g} h", flush=True)
-                    results["seeds"][str(tenants)] = seed(args, tenants, seed_url, work)
+                    if fans_out(args, tenants):
+                        base = seeded(args.fan_out_above)
+                        if "did_not_finish" in base:
+                            results["seeds"][str(tenants)] = base
+                            return base
+                        print(f"seed: {tenants} tenants fanned out of {args.fan_out_above}", flush=True)
+                        copy = copied_database(db[f"seed{args.fan_out_above}"], f"_fan{tenants}")
+                        db[f"seed{tenants}"] = stack.enter_context(copy)
+                        results["seeds"][str(tenants)] = fan_out(args, tenants, db[f"seed{tenants}"])
+                    else:
+                        print(f"seed: {args.gpus} GPUs, {tenants} tenants, {args.sim_hours:g} h", flush=True)
+                        results["seeds"][str(tenants)] = seed(args, tenants, db[f"seed{tenants}"], work)
                     save()
+                return dict(results["seeds"][str(tenants)])
+
+            for tenants, days in wanted:
+                seeded(tenants)
+                seed_url = db[f"seed{tenants}"]
                 if "did_not_finish" in results["seeds"][str(tenants)]:
                     results["points"].append({"tenants": tenants, "days": days, "seed_did_not_finish": True})
                     continue

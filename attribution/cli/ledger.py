@@ -31,9 +31,12 @@ def attribute(start: StartOpt, end: EndOpt, cluster: ClusterOpt = None) -> None:
 
     Takes the lock of the scheduler's attribution job (its watermark row) while it writes, so a run by
     hand and the scheduler never write the same window at once; if the scheduler holds it, says so.
+    A span longer than the scheduler's window (a month to close) is attributed window by window, in
+    the memory of one window, and settles as one run would (docs/memory-time-model.md).
     Every configured cluster in turn, each under its own lock, or only ``--cluster``.
     """
-    from attribution.ledger.attribute import run_attribution, settlement_window
+    from attribution.ledger.attribute import settlement_window
+    from attribution.ledger.span import attribute_by_hand
     from attribution.ledger.watermark import lock_attribution
 
     root = current_settings()
@@ -42,7 +45,7 @@ def attribute(start: StartOpt, end: EndOpt, cluster: ClusterOpt = None) -> None:
     factory = session_factory(root)
     for settings in views:
         with lock_attribution(factory, settings.cluster):
-            summary = run_attribution(settings, factory, instant(start), instant(end))
+            summary = attribute_by_hand(settings, factory, instant(start), instant(end))
         _report(settings, summary, instant(end), named=bool(root.clusters))
 
 

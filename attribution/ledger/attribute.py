@@ -67,6 +67,10 @@ class AttributionSummary:
     correction_lines: int = 0
     attributed_until: datetime | None = None
     """Where the lines stop: ``end``, or earlier where collection has not reached (None: nothing)."""
+    read_period: bool = False
+    """Whether some idle was settled by its period's weights, which include the stored lines of the
+    period's intervals outside this run (:attr:`~attribution.model.vectorized_lines.LineColumns.read_period`):
+    a run after those lines change may settle it differently."""
 
 
 def policies(settings: Settings) -> Policies:
@@ -240,6 +244,7 @@ def run_attribution(
         grain = settings.line_grain_seconds
         lines = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
         n_lines = len(lines)
+        read_period = columns.read_period
         line_values = line_columns(lines, covered_seconds(lines.interval_start_s, grain, end), cluster)
         del columns, usage, lines  # only what is written is kept from here on
         return_free_memory()  # the engine's free heap, which the next reads (another thread) cannot reuse
@@ -274,7 +279,9 @@ def run_attribution(
                 }
             ],
         )
-    return AttributionSummary(start, end, n_lines, lines_total, cluster_total, corrections, end)
+    return AttributionSummary(
+        start, end, n_lines, lines_total, cluster_total, corrections, end, read_period=read_period
+    )
 
 
 def _incident_costs(results: PoolResults, incidents: Sequence[Incident]) -> dict[tuple[str, int], int]:

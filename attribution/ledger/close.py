@@ -26,6 +26,7 @@ from attribution.model.statement import (
     content_hash,
     rounded_lines,
 )
+from attribution.store.collection_state import PERIOD_FALLBACK, pending_marks
 from attribution.store.coverage import CoverageReport, coverage_report
 from attribution.store.deliveries import enqueue_statement
 from attribution.store.statements import correction_lines, usage_lines
@@ -95,6 +96,12 @@ def close_period(
     report = coverage_report(session, start, end, interval_seconds)
     if not report.complete:
         raise PeriodIncompleteError(_incomplete(period, report))
+    provisional = pending_marks(session, start, end, PERIOD_FALLBACK)
+    if provisional:
+        raise PeriodIncompleteError(
+            f"period {period} has {provisional} window(s) whose idle was shared on the month so far; the "
+            "attribution job attributes them again on its next run (scheduler), then close the period"
+        )
     lines = rounded_lines(usage_lines(session, period) + correction_lines(session, period))
     insert_all(session, StatementLine, [{"period": period, **_line_fields(line)} for line in lines])
     row.status = CLOSED

@@ -32,6 +32,7 @@ from attribution.ledger.attribute import (
     settlement_window,
 )
 from attribution.ledger.window_reads import WindowReads, read_window
+from attribution.model.vocabulary import SettlementWindow
 from attribution.store.beside import has_own_connections
 from attribution.store.session import unit_of_work
 
@@ -60,8 +61,73 @@ def attribute_span(
     """:func:`run_attribution` over each window of ``step`` in ``[start, end)``, in order, each
     window's reads made while the one before is written; ``after_each`` is called with each window's
     summary once it is committed (a bench's progress, a CLI's report)."""
+    return attribute_windows(settings, factory, windows_of(start, end, step), now=now, after_each=after_each)
+
+
+def attribute_settled(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    *,
+    now: datetime | None = None,
+    after_each: Callable[[AttributionSummary], None] | None = None,
+) -> list[AttributionSummary]:
+    """``[start, end)`` attributed as one run would, in windows of ``step``, so memory is that of a
+    window, not of the span: :func:`attribute_span`, then once more each window but the last whose idle
+    read its period's weights (:attr:`AttributionSummary.read_period`). Those read the stored lines of
+    the windows after them as they were before this span (none, for a first attribution); by the second
+    pass every window's non-idle weights (which idle does not move) are this span's, so each settles as
+    in one run over the span. Returns the summaries of both passes, in order."""
+    first = attribute_span(settings, factory, start, end, step, now=now, after_each=after_each)
+    again = [(s.start, s.end) for s in first[:-1] if s.read_period and s.attributed_until is not None]
+    return first + attribute_windows(settings, factory, again, now=now, after_each=after_each)
+
+
+def attribute_by_hand(
+    settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
+) -> AttributionSummary:
+    """``attribution attribute``: ``[start, end)`` as one run would settle it. Longer than the scheduler's
+    window (``scheduler.attribution_max_window_seconds``, a day by default) and settled per hour or day,
+    it runs in windows of that length (:func:`attribute_settled`), so a month of a fleet needs a day's
+    memory, not a month's; settled over the period, its idle needs the whole period in one run."""
+    step = timedelta(seconds=settings.scheduler.attribution_max_window_seconds)
+    if settings.policies.settlement_window is SettlementWindow.PERIOD or end - start <= step:
+        return run_attribution(settings, factory, start, end)
+    return summed(attribute_settled(settings, factory, start, end, step))
+
+
+def summed(summaries: list[AttributionSummary]) -> AttributionSummary:
+    """One summary of a span's runs: each window's last run (a window run twice counts once), with the
+    correction lines of every run (each run's are written). Empty: nothing was attributed."""
+    if not summaries:
+        raise ValueError("a span of no windows has no summary")
+    last = {(s.start, s.end): s for s in summaries}.values()
+    until = [s.attributed_until for s in last if s.attributed_until is not None]
+    return AttributionSummary(
+        start=min(s.start for s in last),
+        end=max(until) if until else max(s.end for s in last),  # where the lines stop, as one run's
+        lines=sum(s.lines for s in last),
+        total_usd_micros=sum(s.total_usd_micros for s in last),
+        cluster_cost_usd_micros=sum(s.cluster_cost_usd_micros for s in last),
+        correction_lines=sum(s.correction_lines for s in summaries),
+        attributed_until=max(until) if until else None,
+        read_period=any(s.read_period for s in last),
+    )
+
+
+def attribute_windows(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    windows: list[tuple[datetime, datetime]],
+    *,
+    now: datetime | None = None,
+    after_each: Callable[[AttributionSummary], None] | None = None,
+) -> list[AttributionSummary]:
+    """:func:`run_attribution` of each window in turn, each one's reads made while the one before is
+    written (on SQLite, or one connection, each window reads for itself)."""
     ahead = ReadAhead(settings, factory, now) if has_own_connections(factory) else None
-    windows = windows_of(start, end, step)
     summaries = []
     try:
         for i, (w_start, w_end) in enumerate(windows):

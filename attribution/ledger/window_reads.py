@@ -27,7 +27,7 @@ from attribution.ledger.inputs import (
 )
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store.beside import read_beside
-from attribution.store.collection_state import dirty_windows
+from attribution.store.collection_state import PERIOD_FALLBACK, dirty_windows
 from attribution.store.columns import tune_for_scans, usage_columns
 from attribution.store.gpu_columns import GpuCountColumns, gpu_count_columns
 from attribution.store.kv_sample_columns import KvSampleColumns, kv_sample_columns
@@ -56,7 +56,9 @@ def read_window(
     cluster = settings.cluster
     # read before the telemetry: a mark committed by then has its data visible to the reads below
     dirty = dirty_windows(session, cluster)
-    redone = [d.id for d in dirty if start <= d.window_start and d.window_end <= end]
+    # a period-fallback mark waits for its period's end (the attribution loop's, not a run's to clear)
+    inside = [d for d in dirty if start <= d.window_start and d.window_end <= end]
+    redone = [d.id for d in inside if d.reason != PERIOD_FALLBACK]
     tune_for_scans(session)
 
     def read_usage(reader: Session) -> UsageColumns:

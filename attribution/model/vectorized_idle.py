@@ -16,7 +16,15 @@ from attribution.model.attribute import Policies
 from attribution.model.vectorized_index import Index, key_column
 from attribution.model.vectorized_kernels import I64, Mask
 from attribution.model.vectorized_lines import Contributions
-from attribution.model.vectorized_settle import Lines, ScopeSpace, build_scopes, reserve, share, targets
+from attribution.model.vectorized_settle import (
+    Lines,
+    ScopeSpace,
+    build_scopes,
+    consulted_period,
+    reserve,
+    share,
+    targets,
+)
 from attribution.model.vectorized_split import SplitColumns
 from attribution.model.vocabulary import (
     IDLE,
@@ -138,6 +146,10 @@ def settle(
     kind = rows.kind[live]
     amount = rows.amount[live]
     to_idle = target < 0
+    if not out.read_period:
+        out.read_period = consulted_period(
+            space, scopes, target, rows.pool_chain[live], rows.cluster_chain[live]
+        )
     for tenant, pick in ((IDLE, to_idle & (kind != RECOVERING)), (RECOVERY, to_idle & (kind == RECOVERING))):
         terminal = key_column(ix, tenant, int(pick.sum()))
         add_settled(out, start[pick], pool[pick], terminal, kind[pick], amount[pick])

@@ -9,7 +9,7 @@ the reference settles amounts does not matter, only which contributions exist.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,6 +38,9 @@ class Contributions:
         self.present: list[Ints] = []
         self.ids: dict[str, list[Ints]] = {name: [] for name in COMPONENTS}
         self.amounts: dict[str, list[Ints]] = {name: [] for name in COMPONENTS}
+        self.read_period = False
+        """Whether any amount was settled by a period's scope, or by none with one in its chain: a result
+        that the stored weights of the period's other intervals decide (:attr:`LineColumns.read_period`)."""
 
     def _ids(self, start: I64, pool: I64, key: I64) -> Ints:
         ids: Ints = ((start * self.n_pools + pool) * self.n_keys + key).astype(self.id_type)
@@ -141,6 +144,10 @@ class LineColumns:
     kv_headroom: Ints
     unmeasured: Ints
     recovery: Ints
+    read_period: bool = field(default=True, kw_only=True)
+    """Whether some idle was settled by the period's weights (or found none there): the lines then
+    depend on the stored lines of the period's intervals outside the run, and a run after those change
+    may settle it differently. The reference engine (the fallback path) does not tell, so True there."""
 
     @property
     def idle(self) -> I64:
@@ -156,7 +163,7 @@ class LineColumns:
         cls, out: Contributions, starts: I64, pools: list[str], keys: list[LineKey]
     ) -> LineColumns:
         start, pool, key, sums = out.take_totals()
-        return cls(starts[start], pool, key, pools, keys, *sums)
+        return cls(starts[start], pool, key, pools, keys, *sums, read_period=out.read_period)
 
     @classmethod
     def from_lines(cls, lines: Mapping[LineId, Components]) -> LineColumns:

@@ -57,6 +57,15 @@ class ScopeSpace:
     def size(self) -> int:
         return (self.n_pools + 1) * (self.n_windows + self.n_periods)
 
+    def is_pool_window(self, ids: I64) -> Mask:
+        mask: Mask = ids < self.n_pools * self.n_windows
+        return mask
+
+    def is_cluster_window(self, ids: I64) -> Mask:
+        first = self.n_pools * (self.n_windows + self.n_periods)
+        mask: Mask = (ids >= first) & (ids < first + self.n_windows)
+        return mask
+
     def fine(self, pool: I64, window: I64, period: I64, key: I64) -> I64:
         """One id per (pool, window, period, key), in their order (``build_scopes`` groups weights by
         it), computed in place: a full-fleet day has 4 M weights, and each temporary is 33 MiB."""
@@ -199,6 +208,20 @@ def targets(
         found = scopes.find(scope_ids)
         target = np.where((target < 0) & allowed & (found >= 0), found, target)
     return target
+
+
+def consulted_period(
+    space: ScopeSpace, scopes: Scopes, target: I64, pool_chain: Mask, cluster_chain: Mask
+) -> bool:
+    """Whether any amount's chain went past its settlement window to a period's scope (which holds the
+    stored weights of the period's intervals outside the run), whatever it found there: an amount
+    settled within its window is decided by the run's own weights alone."""
+    found = target >= 0
+    ids = scopes.ids[np.where(found, target, 0)] if scopes.ids.size else np.zeros(target.size, dtype=np.int64)
+    in_pool_window = found & space.is_pool_window(ids)
+    in_cluster_window = found & space.is_cluster_window(ids)
+    consulted = (pool_chain & ~in_pool_window) | (~pool_chain & cluster_chain & ~in_cluster_window)
+    return bool(np.any(consulted))
 
 
 def reserve(

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.profiles import Plan
 from attribution.config import Settings
-from attribution.ledger.attribute import run_attribution
+from attribution.ledger.attribute import AttributionSummary, run_attribution
+from attribution.ledger.close import period_of
 from attribution.ledger.span import ReadAhead
 from attribution.ledger.watermark import (
     AttributionBusyError,
@@ -34,13 +35,16 @@ from attribution.store.beside import has_own_connections
 from attribution.store.collection_state import (
     ALL_SOURCES,
     ATTRIBUTION,
+    PERIOD_FALLBACK,
+    DirtyWindow,
     advance_watermark,
     clear_dirty,
     dirty_windows,
     ensure_watermark,
+    mark_dirty,
 )
 from attribution.store.session import unit_of_work
-from attribution.timeutil import ceil_to, floor_to
+from attribution.timeutil import ceil_to, floor_to, period_window
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,30 @@ def dirty_spans(
     return out
 
 
+def due(mark: DirtyWindow, watermark: datetime) -> bool:
+    """Whether a dirty mark is re-attributed now: any mark, except a period-fallback mark whose period
+    has not been attributed to its end yet (re-run before then, it would read the same partial period)."""
+    return mark.reason != PERIOD_FALLBACK or watermark >= period_end(mark.window_end)
+
+
+def period_end(end: datetime) -> datetime:
+    """The end of the period that holds the last instant before ``end``."""
+    return period_window(period_of(end - timedelta(microseconds=1)))[1]
+
+
+def mark_if_provisional(session: Session, settings: Settings, summary: object, watermark: datetime) -> None:
+    """A run whose idle read its period's weights before the period was attributed to its end settled
+    on a partial period: mark its window to run once more when the period is complete, so the month
+    the loop attributes hour by hour settles as one run over it would (docs/memory-time-model.md)."""
+    if not isinstance(summary, AttributionSummary) or not summary.read_period:
+        return  # a test's own job, or nothing read from the period
+    if summary.attributed_until is None or watermark >= period_end(summary.attributed_until):
+        return
+    mark_dirty(
+        session, summary.start, summary.attributed_until, PERIOD_FALLBACK, datetime.now(UTC), settings.cluster
+    )
+
+
 def reattribute_dirty(
     settings: Settings,
     factory: sessionmaker[Session],
@@ -87,7 +115,7 @@ def reattribute_dirty(
     The rows are deleted in the locked transaction after the job has committed its lines: a crash in
     between leaves them, and the next run recomputes the same lines again (the job is idempotent).
     """
-    dirty = dirty_windows(session, settings.cluster)
+    dirty = [d for d in dirty_windows(session, settings.cluster) if due(d, watermark)]
     if not dirty:
         return 0
     spans = dirty_spans(
@@ -98,7 +126,7 @@ def reattribute_dirty(
     )
     for start, end in spans:
         log.debug("attribution: re-attributing dirty window [%s, %s)", start, end)
-        attribute(settings, factory, start, end)
+        mark_if_provisional(session, settings, attribute(settings, factory, start, end), watermark)
     clear_dirty(session, [d.id for d in dirty])
     return len(spans)
 
@@ -146,9 +174,10 @@ def attribute_once(
                 start = floor_to(row.watermark, align)
                 end = min(start + span, target)
                 if ahead is None:
-                    attribute(settings, factory, start, end)
+                    summary = attribute(settings, factory, start, end)
                 else:  # a catch-up: the next window's reads overlap this one's writes
-                    ahead.run(start, end, (end, min(end + span, target)) if end < target else None)
+                    summary = ahead.run(start, end, (end, min(end + span, target)) if end < target else None)
+                mark_if_provisional(session, settings, summary, end)
                 advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC), cluster)
             outcome.chunks += 1
             outcome.watermark = end

@@ -214,6 +214,12 @@ def record_failure(
     )
 
 
+#: The reason of a mark the attribution loop leaves on a window whose idle read its period's weights
+#: before the period was complete: it is due (re-attributed once) when the loop's watermark reaches the
+#: period's end, and only then; a run over the window does not clear it as it clears the others.
+PERIOD_FALLBACK = "period_fallback"
+
+
 def mark_dirty(
     session: Session,
     start: datetime,
@@ -231,6 +237,13 @@ def mark_dirty(
 def dirty_windows(session: Session, cluster: str = DEFAULT_CLUSTER) -> Sequence[DirtyWindow]:
     d = DirtyWindow
     return session.scalars(select(d).where(d.cluster == cluster).order_by(d.window_start, d.id)).all()
+
+
+def pending_marks(session: Session, start: datetime, end: datetime, reason: str) -> int:
+    """How many dirty marks of ``reason`` overlap ``[start, end)``, in any cluster."""
+    d = DirtyWindow
+    found = select(func.count()).where(d.reason == reason, d.window_start < end, d.window_end > start)
+    return int(session.scalar(found) or 0)
 
 
 def clear_dirty(session: Session, ids: Iterable[int]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -39,17 +39,21 @@ END = T0 + HOURS * STEP
 OUTPUTS = (AttributedCost, PoolCost, ClusterCost, DailyLineSum)
 
 
-def load(factory: sessionmaker[Session]) -> None:
-    """Four hours of a pool whose tenants change from hour to hour, with an idle stretch in hour 3."""
+def load(factory: sessionmaker[Session], unused: range = range(150, 170), start: datetime = T0) -> None:
+    """Four hours from ``start`` of a pool whose tenants change from hour to hour, nobody using it in the
+    minutes ``unused`` (by default an idle stretch in hour 3)."""
     minutes = HOURS * 60
-    ratios = [0.0 if 150 <= m < 170 else 0.2 + (m % 7) / 20 for m in range(minutes)]
+    ratios = [0.0 if m in unused else 0.2 + (m % 7) / 20 for m in range(minutes)]
     usage = [
-        create_usage_row(m, f"t{(m // 60 + k) % 5}", ("0-4k", "32k-128k")[k % 2], 1e4 * (1 + k + m % 3))
+        create_usage_row(
+            m, f"t{(m // 60 + k) % 5}", ("0-4k", "32k-128k")[k % 2], 1e4 * (1 + k + m % 3), start=start
+        )
         for m in range(minutes)
         if ratios[m] > 0
         for k in range(3)
     ]
-    store(factory, create_gpu_rows(minutes), create_kv_rows(minutes, ratios), usage)
+    gpu, kv = create_gpu_rows(minutes, start=start), create_kv_rows(minutes, ratios, start=start)
+    store(factory, gpu, kv, usage)
 
 
 def ledger(factory: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
