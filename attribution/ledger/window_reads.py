@@ -11,8 +11,6 @@ mark committed later stays for the next run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,7 +28,7 @@ from attribution.ledger.inputs import (
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store.beside import read_beside
 from attribution.store.collection_state import PERIOD_FALLBACK, dirty_windows
-from attribution.store.columns import joined_usage, slice_halves, tune_for_scans, usage_columns
+from attribution.store.columns import tune_for_scans, usage_columns
 from attribution.store.gpu_columns import GpuCountColumns, gpu_count_columns
 from attribution.store.kv_sample_columns import KvSampleColumns, kv_sample_columns
 from attribution.timeutil import iso
@@ -53,9 +51,8 @@ class WindowReads:
 def read_window(
     settings: Settings, factory: sessionmaker[Session], session: Session, start: datetime, end: datetime
 ) -> WindowReads:
-    """The reads of ``[start, end)`` on ``session``, with the usage on connections of their own (two
-    halves of the window's slices, side by side) beside the GPU and KV reads and the building of the
-    inputs (:mod:`attribution.store.beside`)."""
+    """The reads of ``[start, end)`` on ``session``, with the usage on a connection of its own beside the
+    GPU and KV reads and the building of the inputs (:mod:`attribution.store.beside`)."""
     cluster = settings.cluster
     # read before the telemetry: a mark committed by then has its data visible to the reads below
     dirty = dirty_windows(session, cluster)
@@ -64,26 +61,18 @@ def read_window(
     redone = [d.id for d in inside if d.reason != PERIOD_FALLBACK]
     tune_for_scans(session)
 
-    def read_usage(lo: datetime, hi: datetime) -> Callable[[Session], UsageColumns]:
-        def read(reader: Session) -> UsageColumns:
-            tune_for_scans(reader)
-            return usage_columns(reader, lo, hi, cluster)
+    def read_usage(reader: Session) -> UsageColumns:
+        tune_for_scans(reader)
+        return usage_columns(reader, start, end, cluster)
 
-        return read
-
-    # GPU counts and KV samples are a few rows per interval; usage is the largest read, in two halves on
-    # connections of their own (Postgres groups one slice at a time per connection); all as columns
-    with ExitStack() as halves:
-        usage_halves = [
-            halves.enter_context(read_beside(factory, session, read_usage(lo, hi)))
-            for lo, hi in slice_halves(start, end)
-        ]
+    # GPU counts and KV samples are a few rows per interval; usage is the largest read; all as columns
+    with read_beside(factory, session, read_usage) as read_usage_columns:
         gpu_counts = gpu_count_columns(session, start, end, cluster)
         telemetry = group_telemetry(gpu_counts)
         check_prices_and_inventory(settings, start, telemetry)
         kv = kv_sample_columns(session, start, end, cluster)
         inputs = build_inputs(settings, start, end, telemetry, kv)
-        usage = joined_usage([half() for half in usage_halves])
+        usage = read_usage_columns()
     return WindowReads(start, end, redone, gpu_counts, kv, inputs, usage)
 
 

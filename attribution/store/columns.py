@@ -225,69 +225,6 @@ def _time_pool_key_order(ts: Any, pool: Any, key: Any, n_pools: int, n_keys: int
     return order
 
 
-def joined_usage(parts: Sequence[UsageColumns]) -> UsageColumns:
-    """The usage of consecutive windows (each read by :func:`usage_columns`, in time order) as the
-    columns :func:`usage_columns` gives over their union: names coded anew, which keeps each part's
-    order (sorted names map to sorted names), then the parts one after the other, which is the union's
-    order unless rows at the seam share a second (sub-second timestamps): then the stable sort decides,
-    keeping the earlier part's rows first, as the one read would."""
-    if len(parts) == 1:
-        return parts[0]
-    pools = sorted({name for p in parts for name in p.pools})
-    keys = sorted({key for p in parts for key in p.keys})
-    pool_index, key_index = {p: i for i, p in enumerate(pools)}, {k: i for i, k in enumerate(keys)}
-
-    def recoded(names: Sequence[Any], index: dict[Any, int], codes: Any) -> Any:
-        return np.array([index[name] for name in names] or [0], dtype=np.int64)[codes]
-
-    def joined(name: str, dtype: Any) -> Any:
-        return np.concatenate([np.zeros(0, dtype=dtype), *(getattr(p, name) for p in parts)])
-
-    ts = joined("interval_start_s", np.int64)
-    pool = np.concatenate([np.zeros(0, np.int64), *(recoded(p.pools, pool_index, p.pool) for p in parts)])
-    key = np.concatenate([np.zeros(0, np.int64), *(recoded(p.keys, key_index, p.key) for p in parts)])
-    columns = [joined(name, np.int64) for name in ("requests", "prompt_tokens", "generation_tokens")]
-    seconds = joined("kv_token_seconds", np.float64)
-    order = (
-        slice(None)
-        if _in_order(ts, pool, key)
-        else _time_pool_key_order(ts, pool, key, len(pools), len(keys))
-    )
-    return UsageColumns(
-        interval_start_s=ts[order],
-        pool=pool[order],
-        key=key[order],
-        pools=pools,
-        keys=keys,
-        requests=columns[0][order],
-        prompt_tokens=columns[1][order],
-        generation_tokens=columns[2][order],
-        kv_token_seconds=seconds[order],
-    )
-
-
-def _in_order(ts: Any, pool: Any, key: Any) -> bool:
-    """Whether the rows are strictly in (time, pool, key) order (False where that is not cheap to tell)."""
-    if ts.size < 2:
-        return True
-    low, span = int(ts.min()), int(ts.max()) - int(ts.min()) + 1
-    n_pools, n_keys = int(pool.max()) + 1, int(key.max()) + 1
-    if span * n_pools * n_keys >= 2**62:
-        return False
-    packed = ((ts - low) * n_pools + pool) * n_keys + key
-    return bool(np.all(packed[1:] > packed[:-1]))
-
-
-def slice_halves(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """``[start, end)`` in two on a slice boundary (the first half takes the odd slice), for two
-    readers side by side; one window where it is one slice."""
-    n = -(-(end - start) // timedelta(seconds=SLICE_SECONDS))
-    if n < 2:
-        return [(start, end)]
-    middle = start + timedelta(seconds=SLICE_SECONDS) * -(-n // 2)
-    return [(start, middle), (middle, end)]
-
-
 def tune_for_scans(session: Session) -> None:
     """For the rest of the transaction, no JIT and more sort memory (Postgres; nothing on SQLite).
 

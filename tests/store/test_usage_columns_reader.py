@@ -19,14 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from attribution.model.vectorized_usage import UsageColumns
-from attribution.store.columns import (
-    SLICE_SECONDS,
-    epoch_seconds,
-    joined_usage,
-    slice_halves,
-    usage_columns,
-    usage_columns_from_rows,
-)
+from attribution.store.columns import SLICE_SECONDS, epoch_seconds, usage_columns, usage_columns_from_rows
 from attribution.store.inputs import tenant_usage
 from attribution.store.tables import TenantUsage
 from tests.support.database import rolled_back
@@ -134,64 +127,3 @@ def test_seconds_round_as_postgres_extract_rounds(pg_engine: Engine) -> None:
 def test_infinite_timestamps_are_refused() -> None:
     with pytest.raises(ValueError, match="infinite"):
         epoch_seconds(np.array([0, np.iinfo(np.int64).max], dtype=np.int64))
-
-
-SEAM_US = SLICE_SECONDS * 1_000_000
-seam_rows = st.lists(
-    st.tuples(
-        st.one_of(
-            # either side of the seam, some rounding to the same second across it
-            st.sampled_from(
-                [SEAM_US - 500_000, SEAM_US - 400_000, SEAM_US, SEAM_US + 499_999, SEAM_US - 60e6]
-            ),
-            st.integers(0, SPAN_US),
-        ).map(int),
-        st.sampled_from(["pool-b", "pool-a"]),
-        st.sampled_from(["t1", "t2", "t3"]),
-        st.sampled_from(["standard", "batch"]),
-        st.integers(0, 9),
-    ),
-    max_size=40,
-    unique_by=lambda r: (r[0], r[1], r[2], r[3]),
-)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=seam_rows, pools_only_one_side=st.booleans())
-def test_halves_joined_are_the_window(
-    pg_engine: Engine, rows: list[tuple], pools_only_one_side: bool
-) -> None:
-    """The job reads a window's usage in two halves side by side (``slice_halves``) and joins them: the
-    same columns as one read, bit for bit, names seen in one half only and rows rounding to the seam's
-    second on both sides of it included."""
-    start, end = BASE, BASE + timedelta(seconds=2 * SLICE_SECONDS)
-    halves = slice_halves(start, end)
-    assert [h[1] for h in halves] == [BASE + timedelta(seconds=SLICE_SECONDS), end]
-    with rolled_back(pg_engine) as factory, factory() as session:
-        for at_us, pool, tenant, tier, n in rows:
-            late = pools_only_one_side and at_us >= SEAM_US
-            session.add(
-                TenantUsage(
-                    interval_start=BASE + timedelta(microseconds=at_us),
-                    pool=f"{pool}-late" if late else pool,
-                    tenant=tenant,
-                    tier=tier,
-                    requests=n,
-                    prompt_tokens=n,
-                    generation_tokens=n,
-                    kv_token_seconds=n / 3,
-                )
-            )
-        session.flush()
-        joined = joined_usage([usage_columns(session, lo, hi) for lo, hi in halves])
-        whole = usage_columns(session, start, end)
-    _assert_same(joined, whole)
-
-
-def test_a_window_of_one_slice_is_one_half() -> None:
-    assert slice_halves(BASE, BASE + timedelta(hours=1)) == [(BASE, BASE + timedelta(hours=1))]
-    three = BASE + timedelta(seconds=3 * SLICE_SECONDS - 1)
-    assert slice_halves(BASE, three) == [
-        (BASE, BASE + timedelta(seconds=2 * SLICE_SECONDS)),
-        (BASE + timedelta(seconds=2 * SLICE_SECONDS), three),
-    ]
