@@ -135,6 +135,8 @@ MEANINGS: dict[str, str] = {
     "SchedulerConfig.attribution_align_seconds": "attribution starts at the start of this grain holding "
     "its watermark",
     "SchedulerConfig.attribution_max_window_seconds": "longest window one attribution call covers",
+    "SchedulerConfig.attribution_max_usage_rows": "most tenant usage rows one attribution call holds (its "
+    "memory); a window is cut shorter to stay within it, never below one settlement window",
     "SchedulerConfig.misfire_grace_seconds": "a run late by more than this is skipped (the next catches up)",
     "SchedulerConfig.metrics_host": "address of the self-metrics endpoint (`0.0.0.0` in a container)",
     "SchedulerConfig.metrics_port": "port of `/metrics`; 0 turns it off",

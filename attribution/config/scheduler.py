@@ -29,6 +29,9 @@ class SchedulerConfig(StrictModel):
     only when a budget webhook or a statement delivery is configured."""
     attribution_align_seconds: Annotated[int, Field(ge=60)] = 3600
     attribution_max_window_seconds: Annotated[int, Field(ge=60)] = 86400
+    attribution_max_usage_rows: Annotated[int, Field(ge=1)] = 5_000_000
+    """A window holds at most this many tenant usage rows (at least one settlement window): a run's
+    memory grows with them, about 1.7 GB for a day of 1,024 GPUs and 1,000 tenants (4.3 M rows)."""
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = 300
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464

@@ -32,7 +32,7 @@ from attribution.ledger.attribute import (
     settlement_window,
 )
 from attribution.ledger.window_reads import WindowReads, read_window
-from attribution.model.vocabulary import SettlementWindow
+from attribution.ledger.window_size import cut_grain_seconds, windows_within
 from attribution.store.beside import has_own_connections
 from attribution.store.session import unit_of_work
 
@@ -67,20 +67,18 @@ def attribute_span(
 def attribute_settled(
     settings: Settings,
     factory: sessionmaker[Session],
-    start: datetime,
-    end: datetime,
-    step: timedelta,
+    windows: list[tuple[datetime, datetime]],
     *,
     now: datetime | None = None,
     after_each: Callable[[AttributionSummary], None] | None = None,
 ) -> list[AttributionSummary]:
-    """``[start, end)`` attributed as one run would, in windows of ``step``, so memory is that of a
-    window, not of the span: :func:`attribute_span`, then once more each window but the last whose idle
+    """Consecutive ``windows`` attributed as one run over them would, so memory is that of a window,
+    not of the span: :func:`attribute_windows`, then once more each window but the last whose idle
     read its period's weights (:attr:`AttributionSummary.read_period`). Those read the stored lines of
     the windows after them as they were before this span (none, for a first attribution); by the second
     pass every window's non-idle weights (which idle does not move) are this span's, so each settles as
     in one run over the span. Returns the summaries of both passes, in order."""
-    first = attribute_span(settings, factory, start, end, step, now=now, after_each=after_each)
+    first = attribute_windows(settings, factory, windows, now=now, after_each=after_each)
     again = [(s.start, s.end) for s in first[:-1] if s.read_period and s.attributed_until is not None]
     return first + attribute_windows(settings, factory, again, now=now, after_each=after_each)
 
@@ -89,13 +87,18 @@ def attribute_by_hand(
     settings: Settings, factory: sessionmaker[Session], start: datetime, end: datetime
 ) -> AttributionSummary:
     """``attribution attribute``: ``[start, end)`` as one run would settle it. Longer than the scheduler's
-    window (``scheduler.attribution_max_window_seconds``, a day by default) and settled per hour or day,
-    it runs in windows of that length (:func:`attribute_settled`), so a month of a fleet needs a day's
-    memory, not a month's; settled over the period, its idle needs the whole period in one run."""
-    step = timedelta(seconds=settings.scheduler.attribution_max_window_seconds)
-    if settings.policies.settlement_window is SettlementWindow.PERIOD or end - start <= step:
+    window (``scheduler.attribution_max_window_seconds``, a day by default) or its usage-row budget, and
+    settled per hour or day, it runs in the scheduler's windows (:func:`~attribution.ledger.window_size.
+    windows_within`, then :func:`attribute_settled`), so a month of a fleet needs a window's memory, not
+    a month's; settled over the period, its idle needs the whole period in one run."""
+    if cut_grain_seconds(settings) is None:  # settled over the period: its idle needs all of it at once
         return run_attribution(settings, factory, start, end)
-    return summed(attribute_settled(settings, factory, start, end, step))
+    widened_start, widened_end = settlement_window(settings, start, end)
+    with factory() as session:
+        windows = windows_within(session, settings, widened_start, widened_end)
+    if len(windows) <= 1:
+        return run_attribution(settings, factory, start, end)
+    return summed(attribute_settled(settings, factory, windows))
 
 
 def summed(summaries: list[AttributionSummary]) -> AttributionSummary:

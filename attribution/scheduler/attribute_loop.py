@@ -29,6 +29,7 @@ from attribution.ledger.watermark import (
     collected_until,
     lock_attribution,
 )
+from attribution.ledger.window_size import windows_within
 from attribution.scheduler.collect_loop import initial_watermark
 from attribution.scheduler.outcome import RUN_ERRORS, RunOutcome
 from attribution.store.beside import has_own_connections
@@ -172,11 +173,13 @@ def attribute_once(
                     outcome.status = "ok" if outcome.chunks else "idle"
                     break
                 start = floor_to(row.watermark, align)
-                end = min(start + span, target)
+                # this window and the next, within the scheduler's length and usage-row budget
+                windows = windows_within(session, settings, start, min(start + 2 * span, target))
+                end = windows[0][1]
                 if ahead is None:
                     summary = attribute(settings, factory, start, end)
                 else:  # a catch-up: the next window's reads overlap this one's writes
-                    summary = ahead.run(start, end, (end, min(end + span, target)) if end < target else None)
+                    summary = ahead.run(start, end, windows[1] if len(windows) > 1 else None)
                 mark_if_provisional(session, settings, summary, end)
                 advance_watermark(session, ATTRIBUTION, ALL_SOURCES, end, datetime.now(UTC), cluster)
             outcome.chunks += 1

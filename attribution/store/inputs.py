@@ -154,3 +154,19 @@ def engine_activity(session: Session, start: datetime, end: datetime) -> Sequenc
         .group_by(k.c.interval_start, k.c.pool)
         .order_by(k.c.pool, k.c.interval_start)
     ).all()
+
+
+def usage_rows_per_interval(
+    session: Session, start: datetime, end: datetime, cluster: str = DEFAULT_CLUSTER
+) -> dict[int, int]:
+    """Tenant usage rows per interval start (Unix seconds) in ``[start, end)``: what sizes the attribution
+    job's windows, since a run's memory grows with the usage rows it holds (one count per interval, from
+    the primary key's index)."""
+    t = table_of(TenantUsage)
+    found = driver_rows(
+        session,
+        select(epoch(t.c.interval_start), func.count())
+        .where(between(TenantUsage, start, end), t.c.cluster == cluster)
+        .group_by(t.c.interval_start),
+    )
+    return {int(s): int(n) for s, n in found}

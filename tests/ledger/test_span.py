@@ -73,6 +73,14 @@ def empty_outputs(factory: sessionmaker[Session]) -> None:
             session.execute(model.__table__.delete())
 
 
+def watermarks(factory: sessionmaker[Session], plans: list[Any], attributed: Any, collected: Any) -> None:
+    """The attribution job's watermark at ``attributed``, every collector's at ``collected``."""
+    with unit_of_work(factory) as session:
+        ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, attributed, collected)
+        for plan in plans:
+            ensure_watermark(session, *plan.key, collected, collected)
+
+
 def mark(start: Any, end: Any) -> DirtyWindow:
     return DirtyWindow(
         window_start=start, window_end=end, marked_at=end, reason="backfill", cluster="default"
@@ -140,10 +148,7 @@ def test_the_schedulers_catch_up_reads_each_window_ahead_and_stores_what_runs_on
     empty_outputs(pg_factory)
     reads_seen.clear()
     plans = followed_plans(settings)
-    with unit_of_work(pg_factory) as session:  # attributed up to T0, every collector up to END
-        ensure_watermark(session, ATTRIBUTION, ALL_SOURCES, T0, END)
-        for plan in plans:
-            ensure_watermark(session, *plan.key, END, END)
+    watermarks(pg_factory, plans, T0, END)  # attributed up to T0, every collector up to END
 
     outcome = attribute_once(settings, pg_factory, plans, now=END + timedelta(minutes=1))
 
