@@ -213,7 +213,14 @@ def main() -> None:
         timed(name, times, memory)
     for name in ("replace_window_values", "refresh_rollups", "_pool_rows", "record_incidents"):
         timed(name, times, memory)
-    for name in ("usage_columns", "gpu_counts", "kv_samples", "group_telemetry", "build_inputs"):
+    for name in (
+        "usage_columns",
+        "gpu_counts",
+        "gpu_count_columns",
+        "kv_samples",
+        "group_telemetry",
+        "build_inputs",
+    ):
         timed(name, times, memory)
     for name in ("attribute_columns", "intervals_with_status", "issue_corrections"):
         timed(name, times, memory)
@@ -221,7 +228,7 @@ def main() -> None:
         timed(name, times, memory)
     for name in ("closed_until", "insert_all", "tune_for_scans", "replace_window_columns", "pool_columns"):
         timed(name, times, memory)
-    for name in ("line_columns", "covered_seconds"):
+    for name in ("line_columns", "covered_seconds", "kv_sample_columns"):
         timed(name, times, memory)
     ceiling = min(raw_group_by(url, start, end)[0] for _ in range(2))
     settings = settings_of(

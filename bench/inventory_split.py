@@ -35,6 +35,7 @@ from scale_stages import settings_of, spec_of  # noqa: E402
 
 from attribution.config import Settings  # noqa: E402
 from attribution.ledger.inputs import build_inputs, group_telemetry  # noqa: E402
+from attribution.store.gpu_columns import gpu_count_columns_from_rows  # noqa: E402
 from attribution.store.inputs import gpu_counts, kv_samples  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
 from tests.support.inventory_reference import (  # noqa: E402
@@ -98,7 +99,7 @@ def main() -> None:
         clock.append((time.perf_counter(), time.process_time()))
         old = reference_build_inputs(settings, start, end, old_telemetry, kv)
         clock.append((time.perf_counter(), time.process_time()))
-        new_telemetry = group_telemetry(rows)
+        new_telemetry = group_telemetry(gpu_count_columns_from_rows(rows))
         clock.append((time.perf_counter(), time.process_time()))
         new = build_inputs(settings, start, end, new_telemetry, kv)
         clock.append((time.perf_counter(), time.process_time()))

@@ -221,8 +221,8 @@ def run_attribution(
         if read_next is not None and len(usage.interval_start_s) < EARLY_READS_MAX_USAGE_ROWS:
             read_next()  # a small window: the next one's reads overlap this one's engine too
             read_next = None
-        incidents = find_incidents(session, settings, start, end, (reads.gpu_rows, reads.kv_rows, usage))
-        del reads  # the GPU and KV rows end here, before the engine's columns begin
+        incidents = find_incidents(session, settings, start, end, (reads.gpu_counts, reads.kv_samples, usage))
+        del reads  # the GPU counts and KV samples end here, before the engine's columns begin
         return_free_memory()  # the reads' free heap: the engine's peak would stack on it
         flag_recovering(inputs.pools, incidents, settings.interval_seconds)
         columns, results = attribute_columns(

@@ -1,6 +1,6 @@
 """Incident detection's pool-intervals as columns, from the rows the attribution job already read.
 
-The job reads ``gpu_counts`` (GPU rows grouped by interval, type, pool and placement), every KV sample and
+The job reads the GPU counts (GPU rows summed by interval, type, pool and placement), every KV sample and
 the tenant usage as columns; detection needs, per pool and interval in which dcgm sampled a GPU of the
 pool, its framebuffer used (sum and rows), its engines' KV samples (count, summed capacity and how many
 reported one) and whether the gateway reported KV token-seconds there. Grouping those here replaces a
@@ -17,32 +17,20 @@ import numpy as np
 from attribution.model.vectorized_incidents import PoolIntervalColumns
 from attribution.model.vectorized_kernels import I64
 from attribution.model.vectorized_usage import UsageColumns
-from attribution.store.inputs import GPU_COUNT_COLUMNS, KV_SAMPLE_COLUMNS
-
-#: Positions in a ``gpu_counts`` row (:data:`attribution.store.inputs.GPU_COUNT_COLUMNS`).
-GPU_TS, GPU_POOL, GPU_FB_USED, GPU_FB_ROWS = (
-    GPU_COUNT_COLUMNS.index(name) for name in ("interval_start_s", "pool", "fb_used_bytes", "fb_used_rows")
-)
-#: Positions in a ``kv_samples`` row (:data:`attribution.store.inputs.KV_SAMPLE_COLUMNS`).
-KV_TS, KV_POOL, KV_CAPACITY = (
-    KV_SAMPLE_COLUMNS.index(name) for name in ("interval_start_s", "pool", "kv_capacity_tokens")
-)
-
-
-def _int_column(rows: Sequence[Any], at: int) -> I64:
-    return np.array([r[at] for r in rows], dtype=np.int64)
+from attribution.store.gpu_columns import GpuCountColumns
+from attribution.store.kv_sample_columns import KvSampleColumns, as_kv_columns
 
 
 def detection_columns(
-    gpu_rows: Sequence[Any], kv_rows: Sequence[Any], usage: Sequence[UsageColumns]
+    counts: GpuCountColumns, kv_samples: KvSampleColumns | Sequence[Any], usage: Sequence[UsageColumns]
 ) -> PoolIntervalColumns:
-    """One row per (pool, interval) of the ``gpu_counts`` rows with a pool (GPUs of any type, or of none),
-    by pool then start; the KV samples and usage of other pool-intervals are not read (no GPUs: never an
-    incident). ``usage``: the usage columns of the spans the rows cover."""
-    placed = [r for r in gpu_rows if r[GPU_POOL] is not None]
-    pools = sorted({str(r[GPU_POOL]) for r in placed})
-    code = {name: i for i, name in enumerate(pools)}
-    ts = _int_column(placed, GPU_TS)
+    """One row per (pool, interval) of the GPU counts with a pool (GPUs of any type, or of none), by pool
+    then start; the KV samples and usage of other pool-intervals are not read (no GPUs: never an
+    incident). ``kv_samples``: the job's columns (or rows: tests); ``usage``: the usage columns of the spans
+    the counts cover."""
+    placed = counts.pool >= 0
+    pools = counts.pools  # sorted, each used by some row, and only rows with a pool have a code
+    ts = counts.start_s[placed]
     times = np.unique(ts)
     width = max(times.size, 1)
 
@@ -52,12 +40,13 @@ def detection_columns(
         hit = (pool >= 0) & (times[at] == starts) if times.size else np.zeros(starts.size, dtype=np.bool_)
         return np.where(hit, pool * width + at, -1)
 
-    gpu_key = key(np.array([code[str(r[GPU_POOL])] for r in placed], dtype=np.int64), ts)
+    gpu_key = key(counts.pool[placed], ts)
     keys, inverse = np.unique(gpu_key, return_inverse=True)
     inverse = inverse.reshape(-1)
     fb_used, fb_rows = np.zeros(keys.size, dtype=np.int64), np.zeros(keys.size, dtype=np.int64)
-    np.add.at(fb_used, inverse, _int_column(placed, GPU_FB_USED))
-    np.add.at(fb_rows, inverse, _int_column(placed, GPU_FB_ROWS))
+    np.add.at(fb_used, inverse, counts.fb_used_bytes[placed])
+    np.add.at(fb_rows, inverse, counts.fb_used_rows[placed])
+    code = {name: i for i, name in enumerate(pools)}
 
     def rows_of(names: list[str], pool: I64, starts: I64) -> I64:
         """The row of each (``names[pool]``, start), -1 where none."""
@@ -66,7 +55,7 @@ def detection_columns(
         at = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
         return np.where((wanted >= 0) & (keys[at] == wanted), at, -1) if keys.size else wanted
 
-    engines, capacity, known = _engines(kv_rows, rows_of, keys.size)
+    engines, capacity, known = _engines(as_kv_columns(kv_samples), rows_of, keys.size)
     serving = np.zeros(keys.size, dtype=np.bool_)
     for u in usage:
         # not ``> 0``: Postgres orders NaN above every number, so its ``kv_token_seconds > 0`` holds for NaN
@@ -87,21 +76,16 @@ def detection_columns(
 
 
 def _engines(
-    kv_rows: Sequence[Any], rows_of: Callable[[list[str], I64, I64], I64], n: int
+    kv: KvSampleColumns, rows_of: Callable[[list[str], I64, I64], I64], n: int
 ) -> tuple[I64, I64, I64]:
     """Per row: KV samples, their summed capacity (tokens), and how many reported a capacity."""
     engines, capacity, known = (np.zeros(n, dtype=np.int64) for _ in range(3))
-    if not kv_rows or n == 0:
+    if len(kv) == 0 or n == 0:
         return engines, capacity, known
-    names = sorted({str(r[KV_POOL]) for r in kv_rows})
-    name_code = {name: i for i, name in enumerate(names)}
-    pool = np.array([name_code[str(r[KV_POOL])] for r in kv_rows], dtype=np.int64)
-    row = rows_of(names, pool, _int_column(kv_rows, KV_TS))
-    reported = np.array([r[KV_CAPACITY] is not None for r in kv_rows], dtype=np.bool_)
-    tokens = np.array([r[KV_CAPACITY] or 0 for r in kv_rows], dtype=np.int64)
+    row = rows_of(kv.pools, kv.pool, kv.start_s)
     mine = row >= 0
     np.add.at(engines, row[mine], 1)
-    with_capacity = mine & reported
+    with_capacity = mine & kv.reports
     np.add.at(known, row[with_capacity], 1)
-    np.add.at(capacity, row[with_capacity], tokens[with_capacity])
+    np.add.at(capacity, row[with_capacity], kv.tokens[with_capacity])
     return engines, capacity, known

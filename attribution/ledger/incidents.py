@@ -16,19 +16,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.ledger.incident_columns import KV_POOL, detection_columns
+from attribution.ledger.incident_columns import detection_columns
 from attribution.model.incidents import Incident, split_at_grid
 from attribution.model.vectorized_incidents import detect_incident_columns
 from attribution.model.vectorized_pools import PoolColumns
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store import incidents as store
 from attribution.store.columns import usage_columns
-from attribution.store.inputs import gpu_counts, kv_samples
+from attribution.store.gpu_columns import GpuCountColumns, concatenated, gpu_count_columns
+from attribution.store.kv_sample_columns import KvSampleColumns, kv_sample_columns
+from attribution.store.kv_sample_columns import concatenated as concat_kv
 
 #: How far back a pool's engines must have been sampled for their absence to mean "down".
 WATCH_DAYS = 7
@@ -41,19 +42,19 @@ def find_incidents(
     settings: Settings,
     start: datetime,
     end: datetime,
-    window: tuple[Sequence[Any], Sequence[Any], UsageColumns],
+    window: tuple[GpuCountColumns, KvSampleColumns, UsageColumns],
 ) -> list[Incident]:
     """The incidents of ``[start, end)``, cut on the run grid. ``window``: the job's reads of ``[start,
-    end)`` (``gpu_counts`` rows, ``kv_samples`` rows, usage columns); the context before it is read here
+    end)`` (GPU count, KV sample and usage columns); the context before it is read here
     by the same readers, so detection scans no table of the window a second time."""
     step = settings.interval_seconds
     cluster = settings.cluster
     before = start - timedelta(seconds=step * CONTEXT_INTERVALS)
-    gpu_rows, kv_rows, usage = window
-    context_kv = kv_samples(session, before, start, cluster)
+    counts, kv, usage = window
+    context_kv = kv_sample_columns(session, before, start, cluster)
     columns = detection_columns(
-        [*gpu_counts(session, before, start, cluster), *gpu_rows],
-        [*context_kv, *kv_rows],
+        concatenated([gpu_count_columns(session, before, start, cluster), counts]),
+        concat_kv([context_kv, kv]),
         [usage_columns(session, before, start, cluster), usage],
     )
     # every pool judged (pools are independent), then only the watched ones kept: a pool whose engines
@@ -62,7 +63,7 @@ def find_incidents(
     found = detect_incident_columns(
         columns, int(start.timestamp()), int(end.timestamp()), step, columns.pools
     )
-    watched = {str(row[KV_POOL]) for rows in (context_kv, kv_rows) for row in rows}
+    watched = {*context_kv.pools, *kv.pools}
     if unsure := {i.pool for i in found} - watched:
         since = start - timedelta(days=WATCH_DAYS)
         watched |= store.pools_with_engines(session, since, end, cluster, among=unsure)

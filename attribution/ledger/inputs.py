@@ -41,6 +41,7 @@ from attribution.model.vectorized_inventory import (
 from attribution.model.vectorized_kernels import I64, as_int64, group_sum
 from attribution.model.vectorized_pools import POLICY_CODE, PoolColumns
 from attribution.model.vocabulary import FixedPolicy
+from attribution.store.kv_sample_columns import KvSampleColumns
 from attribution.timeutil import period_window
 
 __all__ = ["UNALLOCATED", "UNMEASURED", "IntervalTelemetry", "TelemetryColumns", "group_telemetry"]
@@ -84,10 +85,11 @@ def build_inputs(
     start: datetime,
     end: datetime,
     telemetry: TelemetryColumns | dict[int, IntervalTelemetry],
-    kv_rows: Sequence[Any] = (),
+    kv_samples: KvSampleColumns | Sequence[Any] = (),
 ) -> ModelInputs:
     """Every interval of the window gets its full inventory cost, whatever telemetry it has.
-    ``kv_rows``: the engines' samples, in the column order of :func:`attribution.store.inputs.kv_samples`.
+    ``kv_samples``: the engines' samples, as the job's columns or rows in the column order of
+    :func:`attribution.store.inputs.kv_samples` (tests, the reference).
 
     Columns throughout: each (interval, GPU type)'s cost is split over the places its GPUs were seen in
     one pass (:func:`split_inventory`), direct prices and overheads by the window or month; derived prices
@@ -113,7 +115,7 @@ def build_inputs(
     cluster_intervals, cluster_cost_rows = _cluster_rows(settings, starts, split, totals)
     fallback_bytes_per_token = _fallback_bytes_per_token(settings)
     pool = pool.reshape(-1).astype(np.int64)
-    kv = pool_kv(kv_rows, names, start_s, pool, fallback_bytes_per_token, (_ts(start), _ts(end), step))
+    kv = pool_kv(kv_samples, names, start_s, pool, fallback_bytes_per_token, (_ts(start), _ts(end), step))
     fixed = _fixed_policies(settings)
     policy_of = [POLICY_CODE[fixed.get(name, settings.policies.fixed)] for name in names]
     pools = PoolColumns(

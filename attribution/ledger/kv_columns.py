@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from attribution.model.vectorized_kernels import I64, Mask, runs
+from attribution.store.kv_sample_columns import KvSampleColumns, as_kv_columns
 
 F64 = npt.NDArray[np.float64]
 SAFE_PRODUCT = 2.0**62
@@ -39,23 +40,6 @@ class PoolKv:
     bytes_per_token: I64
     running: F64
     final_bytes_per_token: dict[str, int]
-
-
-def _codes(values: npt.NDArray[np.object_]) -> tuple[list[Any], I64]:
-    """Names sorted (code point order, as Python sorts ``str``) and each value's code; sorted as fixed-width
-    strings, which numpy compares in C rather than through Python objects."""
-    names, code = np.unique(values.astype(str), return_inverse=True)
-    return list(names.tolist()), code.astype(np.int64).reshape(-1)
-
-
-def _is_none(column: npt.NDArray[np.object_]) -> Mask:
-    none: Any = None
-    return np.asarray(np.equal(column, none), dtype=np.bool_)
-
-
-def _optional_ints(column: npt.NDArray[np.object_]) -> tuple[I64, Mask]:
-    given = ~_is_none(column)
-    return np.where(given, column, 0).astype(np.int64), given
 
 
 def _exact_sums(values: F64, first: I64, length: I64) -> F64:
@@ -86,26 +70,32 @@ class Samples:
     running: F64
 
 
-def _samples(kv_rows: Sequence[Any], grid: tuple[int, int, int]) -> Samples | None:
-    if not kv_rows:
+def _samples(kv: KvSampleColumns, grid: tuple[int, int, int]) -> Samples | None:
+    if len(kv) == 0:
         return None
     t0, t1, step = grid
-    ts_col, pool_col, engine_col, ratio_col, tokens_col, bpt_col, running_col = zip(*kv_rows, strict=True)
-    ts = np.array(ts_col, dtype=np.int64)
+    ts = kv.start_s
     keep = np.flatnonzero((ts >= t0) & (ts < t1) & ((ts - t0) % step == 0))
     if keep.size == 0:
         return None
-    pools, pool = _codes(np.array(pool_col, dtype=object)[keep])
-    _, engine = _codes(np.array(engine_col, dtype=object)[keep])
+    # the pools of the samples kept, coded anew in their (sorted) order; engines order only
+    used, pool = np.unique(kv.pool[keep], return_inverse=True)
+    pools = [kv.pools[int(code)] for code in used]
+    pool = pool.astype(np.int64).reshape(-1)
+    engine = kv.engine[keep]
     ts = ts[keep]
     order = np.lexsort((engine, ts, pool))
     keep = keep[order]
-    tokens, reports = _optional_ints(np.array(tokens_col, dtype=object)[keep])
-    bpt, _ = _optional_ints(np.array(bpt_col, dtype=object)[keep])
-    running_obj = np.array(running_col, dtype=object)[keep]
-    running = np.where(_is_none(running_obj), math.nan, running_obj).astype(np.float64)
-    ratio = np.array(ratio_col, dtype=np.float64)[keep]
-    return Samples(ts[order], pools, pool[order], ratio, tokens, reports, bpt, running)
+    return Samples(
+        ts[order],
+        pools,
+        pool[order],
+        kv.ratio[keep],
+        kv.tokens[keep],
+        kv.reports[keep],
+        kv.bytes_per_token[keep],
+        kv.running[keep],
+    )
 
 
 @dataclass(slots=True)
@@ -136,20 +126,21 @@ def _counted(s: Samples, fallback: I64) -> Counted:
 
 
 def pool_kv(
-    kv_rows: Sequence[Any],
+    kv_samples: KvSampleColumns | Sequence[Any],
     pools: Sequence[str],
     start_s: I64,
     pool: I64,
     fallback_bytes_per_token: Mapping[str, int],
     grid: tuple[int, int, int],
 ) -> PoolKv:
-    """The KV figures of the pool-intervals (``start_s``, ``pools[pool]``) from ``kv_rows`` (in the
-    column order of :func:`attribution.store.inputs.kv_samples`); ``grid`` is (first start, end, step):
-    samples off it are not read, as no pool-interval starts there."""
+    """The KV figures of the pool-intervals (``start_s``, ``pools[pool]``) from ``kv_samples`` (the job's
+    columns, or rows in the column order of :func:`attribution.store.inputs.kv_samples`: tests and the
+    reference); ``grid`` is (first start, end, step): samples off it are not read, as no pool-interval
+    starts there."""
     n = start_s.size
     final = dict(fallback_bytes_per_token)
     pool_fallback = np.array([final.get(p, 1) for p in pools] or [1], dtype=np.int64)[pool]
-    s = _samples(kv_rows, grid)
+    s = _samples(as_kv_columns(kv_samples), grid)
     if s is None:
         none_i, none_f = np.zeros(n, dtype=np.int64), np.full(n, math.nan)
         return PoolKv(none_i, none_i > 0, none_f, none_i > 0, pool_fallback, none_f.copy(), final)

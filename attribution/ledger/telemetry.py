@@ -1,4 +1,4 @@
-"""The job's GPU telemetry: the ``gpu_counts`` rows as columns, one conversion of the driver's tuples.
+"""The job's GPU telemetry: the GPU counts (:mod:`attribution.store.gpu_columns`) as the model's columns.
 
 A month holds a few rows per interval and pool; the inventory split (:mod:`attribution.model.vectorized_
 inventory`) reads them as arrays. ``IntervalTelemetry`` (dicts per interval) is the shape tests and the
@@ -10,31 +10,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from attribution.model.split import LineKey, Usage
 from attribution.model.vectorized_kernels import I64
-from attribution.store.inputs import GPU_COUNT_COLUMNS
+from attribution.store.gpu_columns import GpuCountColumns
 
-#: Positions in a ``gpu_counts`` row (:data:`attribution.store.inputs.GPU_COUNT_COLUMNS`).
-AT_START, AT_TYPE, AT_POOL, AT_UNPLACED, AT_GPUS, AT_SHARE, AT_MEASURED, AT_MIB, AT_POWERED, AT_MW = (
-    GPU_COUNT_COLUMNS.index(name)
-    for name in (
-        "interval_start_s",
-        "gpu_type",
-        "pool",
-        "unplaced",
-        "gpus",
-        "share_ppm",
-        "measured_gpus",
-        "measured_mib",
-        "powered_gpus",
-        "milliwatts",
-    )
-)
 UNALLOCATED = "\x00unallocated"
 UNMEASURED = "\x00unmeasured"
 
@@ -120,53 +103,36 @@ def _ints(column: Sequence[Any]) -> I64:
     return np.array(column, dtype=np.int64).reshape(-1)
 
 
-def _int_column(rows: Sequence[Any], at: int) -> I64:
-    """Position ``at`` of every row as int64, without a list in between; None (nothing reported) is 0."""
-    try:
-        return np.fromiter(map(itemgetter(at), rows), dtype=np.int64, count=len(rows))
-    except TypeError:
-        return _ints([r[at] for r in rows])
-
-
-def _code_column(column: Sequence[Any], code: dict[Any, int]) -> I64:
-    return np.fromiter(map(code.__getitem__, column), dtype=np.int64, count=len(column))
-
-
-def group_telemetry(gpu_count_rows: Sequence[Any], usage_rows: Sequence[Any] = ()) -> TelemetryColumns:
-    """``gpu_counts`` rows (Unix-second starts), in the column order of
-    :data:`attribution.store.inputs.GPU_COUNT_COLUMNS`, as columns, converted a column at a time (a month
-    is a million rows); rows of a type outside the catalog (``gpu_type`` None) are not on the bill
-    (incident detection reads them from the rows). A part the collector could not place is
-    ``UNMEASURED``, a GPU serving no pool (None or "") ``UNALLOCATED``. Only measured GPUs' MiB and
-    powered GPUs' milliwatts count. ``usage_rows`` (``tenant_usage``'s order) is the row path of tests:
-    the job reads usage as columns instead."""
-    rows = gpu_count_rows
-    type_col, pool_col = (list(map(itemgetter(at), rows)) for at in (AT_TYPE, AT_POOL))
-    types = sorted(t for t in set(type_col) if t is not None)
-    type_code = _code_column(type_col, {None: -1, **{t: i for i, t in enumerate(types)}})
-    unplaced = np.fromiter(map(bool, map(itemgetter(AT_UNPLACED), rows)), dtype=np.bool_, count=len(rows))
-    place_of = {p: p or UNALLOCATED for p in set(pool_col)}
-    places = sorted({*place_of.values(), *([UNMEASURED] if unplaced.any() else [])})
+def group_telemetry(counts: GpuCountColumns, usage_rows: Sequence[Any] = ()) -> TelemetryColumns:
+    """The GPU counts (:func:`attribution.store.gpu_columns.gpu_count_columns`) as the model's columns;
+    rows of a type outside the catalog (code -1) are not on the bill (incident detection reads them). A
+    part the collector could not place is ``UNMEASURED``, a GPU serving no pool (None or "")
+    ``UNALLOCATED``. Only measured GPUs' MiB and powered GPUs' milliwatts count. ``usage_rows``
+    (``tenant_usage``'s order) is the row path of tests: the job reads usage as columns instead."""
+    # every pool seen, of any type, is a place (as when the rows were tuples), "" and None unallocated
+    place_of = [p or UNALLOCATED for p in counts.pools]
+    unplaced = counts.unplaced
+    unallocated = [UNALLOCATED] if bool((counts.pool < 0).any()) else []
+    places = sorted({*place_of, *unallocated, *([UNMEASURED] if unplaced.any() else [])})
     index = {name: i for i, name in enumerate(places)}
-    place_code = _code_column(pool_col, {p: index[name] for p, name in place_of.items()})
+    lookup = np.array([index[name] for name in place_of] + [index.get(UNALLOCATED, -1)], dtype=np.int64)
+    place_code = lookup[counts.pool]  # a code of -1 (None) picks the last: UNALLOCATED
     if unplaced.any():
         place_code[unplaced] = index[UNMEASURED]
-    gpus, share, measured, powered = (
-        _int_column(rows, at) for at in (AT_GPUS, AT_SHARE, AT_MEASURED, AT_POWERED)
-    )
-    mib = np.where(measured != 0, _int_column(rows, AT_MIB) if measured.any() else 0, 0)
-    milliwatts = np.where(powered != 0, _int_column(rows, AT_MW) if powered.any() else 0, 0)
+    gpus, share, measured, powered = counts.gpus, counts.share_ppm, counts.measured_gpus, counts.powered_gpus
+    mib = np.where(measured != 0, counts.measured_mib, 0)
+    milliwatts = np.where(powered != 0, counts.milliwatts, 0)
     seen = ((gpus != 0) | (share != 0)).astype(np.int64)
-    at = type_code >= 0
+    at = counts.gpu_type >= 0
     usage: dict[int, dict[str, dict[LineKey, Usage]]] = defaultdict(dict)
     for ts, pool, tenant, tier, requests, prompt, generation, token_seconds in usage_rows:
         cell = usage[ts].setdefault(pool, {})
         cell[(tenant, tier)] = Usage(float(token_seconds), int(requests), int(prompt), int(generation))
     columns = TelemetryColumns(
-        types,
+        list(counts.types),
         places,
-        _int_column(rows, AT_START)[at],
-        type_code[at],
+        counts.start_s[at],
+        counts.gpu_type[at],
         place_code[at],
         gpus[at],
         share[at],

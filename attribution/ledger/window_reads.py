@@ -11,10 +11,8 @@ mark committed later stays for the next run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +29,8 @@ from attribution.model.vectorized_usage import UsageColumns
 from attribution.store.beside import read_beside
 from attribution.store.collection_state import PERIOD_FALLBACK, dirty_windows
 from attribution.store.columns import tune_for_scans, usage_columns
-from attribution.store.inputs import gpu_counts, kv_samples
+from attribution.store.gpu_columns import GpuCountColumns, gpu_count_columns
+from attribution.store.kv_sample_columns import KvSampleColumns, kv_sample_columns
 from attribution.timeutil import iso
 
 
@@ -43,8 +42,8 @@ class WindowReads:
     end: datetime
     redone: list[int]
     """The dirty marks inside the window, read before the telemetry: the run clears them."""
-    gpu_rows: Sequence[tuple[Any, ...]]
-    kv_rows: Sequence[Any]
+    gpu_counts: GpuCountColumns
+    kv_samples: KvSampleColumns
     inputs: ModelInputs
     usage: UsageColumns
 
@@ -66,15 +65,15 @@ def read_window(
         tune_for_scans(reader)
         return usage_columns(reader, start, end, cluster)
 
-    # GPUs and KV are a few rows per interval; usage is the largest read, as columns (no object per row)
+    # GPU counts and KV samples are a few rows per interval; usage is the largest read; all as columns
     with read_beside(factory, session, read_usage) as read_usage_columns:
-        gpu_rows = gpu_counts(session, start, end, cluster)
-        telemetry = group_telemetry(gpu_rows)
+        gpu_counts = gpu_count_columns(session, start, end, cluster)
+        telemetry = group_telemetry(gpu_counts)
         check_prices_and_inventory(settings, start, telemetry)
-        kv_rows = kv_samples(session, start, end, cluster)
-        inputs = build_inputs(settings, start, end, telemetry, kv_rows)
+        kv = kv_sample_columns(session, start, end, cluster)
+        inputs = build_inputs(settings, start, end, telemetry, kv)
         usage = read_usage_columns()
-    return WindowReads(start, end, redone, gpu_rows, kv_rows, inputs, usage)
+    return WindowReads(start, end, redone, gpu_counts, kv, inputs, usage)
 
 
 def check_prices_and_inventory(settings: Settings, start: datetime, telemetry: TelemetryColumns) -> None:

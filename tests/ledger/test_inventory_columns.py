@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from attribution.config import Settings
 from attribution.ledger.inputs import build_inputs, group_telemetry
 from attribution.ledger.telemetry import UNALLOCATED, IntervalTelemetry
+from attribution.store.gpu_columns import gpu_count_columns_from_rows
 from tests.builders import small_cluster_settings
 from tests.support.inventory_reference import (
     assert_same,
@@ -98,7 +99,8 @@ def test_columns_equal_the_reference(data: st.DataObject) -> None:
     rows = data.draw(gpu_count_rows(int(start.timestamp()), n_intervals), label="rows")
     kv_rows = [(int(start.timestamp()) + i * STEP, "small", "e0", 0.5, 100_000, 160, 3) for i in range(2)]
     old = reference_build_inputs(settings_, start, end, reference_group_telemetry(rows), kv_rows)
-    assert_same(build_inputs(settings_, start, end, group_telemetry(rows), kv_rows), old)
+    counts = gpu_count_columns_from_rows(rows)
+    assert_same(build_inputs(settings_, start, end, group_telemetry(counts), kv_rows), old)
     # hand-written telemetry (tests, the truth model) takes the same columns
     assert_same(build_inputs(settings_, start, end, reference_group_telemetry(rows), kv_rows), old)
 
@@ -132,7 +134,8 @@ def test_a_pool_and_an_unplaced_part_split_by_hand() -> None:
         (ts, "A30", "x", True, 0, 500_000, None, 0, 0, 0, 0, 0),
     ]
     settings_ = SETTINGS.model_copy(update={"inventory": {"A30": 2}})
-    new = build_inputs(settings_, BOUNDARY, BOUNDARY + timedelta(seconds=STEP), group_telemetry(rows))
+    counts = gpu_count_columns_from_rows(rows)
+    new = build_inputs(settings_, BOUNDARY, BOUNDARY + timedelta(seconds=STEP), group_telemetry(counts))
     row = new.cluster_cost_rows[0]
     cost = row["cost_usd_micros"] - row["overhead_usd_micros"]
     assert cost in (2 * 770_000 // 60, 2 * 770_000 // 60 + 1)  # $0.77/h, two GPUs, a minute

@@ -28,8 +28,9 @@ from attribution.model.incidents import (
 from attribution.model.vectorized_usage import UsageColumns, with_usage
 from attribution.store.columns import SLICE_SECONDS, usage_columns, usage_columns_from_rows
 from attribution.store.expressions import epoch
+from attribution.store.gpu_columns import gpu_count_columns
 from attribution.store.incidents import detection_inputs
-from attribution.store.inputs import gpu_counts, kv_samples, tenant_usage
+from attribution.store.inputs import kv_samples, tenant_usage
 from attribution.store.tables import GpuSample, KvSample, TenantUsage
 from tests.support.incidents import job_and_reference
 from tests.support.simulated import END, START, sim_prometheus, simulated
@@ -107,7 +108,7 @@ def test_the_job_builds_the_same_pool_intervals(
 ) -> None:
     settings, factory = simulated_day
     with factory() as session:
-        gpus, kv = gpu_counts(session, START, DAY_END), kv_samples(session, START, DAY_END)
+        gpus, kv = gpu_count_columns(session, START, DAY_END), kv_samples(session, START, DAY_END)
         by_rows = build_inputs(
             settings, START, DAY_END, group_telemetry(gpus, tenant_usage(session, START, DAY_END)), kv
         )

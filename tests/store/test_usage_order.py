@@ -4,12 +4,14 @@ in all three, or the lexsort itself when the packed key would not fit in int64).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.store.columns import _time_pool_key_order, _values
+from attribution.store.columns import _batch, _grouped_order, _time_pool_key_order
 
 
 @st.composite
@@ -40,8 +42,44 @@ def test_rows_equal_in_all_three_keep_their_given_order() -> None:
     assert _time_pool_key_order(ts, pool, key, 2, 3).tolist() == [1, 4, 3, 0, 2]
 
 
-def test_values_of_the_wrong_length_are_refused() -> None:
-    """Five strings per group must line up value for value: a short one is an error, never a shift."""
-    assert _values(bytes(16), 2, ">i8").tolist() == [0, 0]
-    with pytest.raises(ValueError, match="expected 2 values of 8 bytes, got 15 bytes"):
-        _values(bytes(15), 2, ">i8")
+def test_records_of_the_wrong_length_are_refused() -> None:
+    """Each group's count must match its records: a short string is an error, never a shift."""
+    names, sizes, columns = _batch([("p", "t", "standard", 1, bytes(40))])
+    assert (names, sizes, [c.tolist() for c in columns[1:]]) == ([("p", "t", "standard")], [1], [[0]] * 4)
+    with pytest.raises(ValueError, match="expected 2 usage records, got 1"):
+        _batch([("p", "t", "standard", 2, bytes(40))])
+    with pytest.raises(ValueError):
+        _batch([("p", "t", "standard", 1, bytes(41))])
+
+
+@st.composite
+def grouped_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[Any, Any, Any]]:
+    """Rows in groups of one (pool, key) each, as the reader receives them; a (pool, key) may come in
+    several groups (one per slice), its rows unordered or not, times near or far apart."""
+    n_groups = draw(st.integers(0, 8))
+    group_pool = np.array(draw(st.lists(st.integers(0, 3), min_size=n_groups, max_size=n_groups)), np.int64)
+    group_key = np.array(draw(st.lists(st.integers(0, 4), min_size=n_groups, max_size=n_groups)), np.int64)
+    sizes = np.array(draw(st.lists(st.integers(0, 8), min_size=n_groups, max_size=n_groups)), np.int64)
+    base = draw(st.integers(-(2**40), 2**40))
+    spread = draw(st.sampled_from([4, 2**16 - 1, 2**16, 2**16 + 1, 2**20, 2**32 - 1, 2**32, 2**45]))
+    n = int(sizes.sum())
+    times = st.one_of(st.integers(0, min(spread, 3)), st.integers(0, spread), st.just(spread))
+    ts = base + np.array(draw(st.lists(times, min_size=n, max_size=n)), dtype=np.int64)
+    pool, key = np.repeat(group_pool, sizes), np.repeat(group_key, sizes)
+    return ts, pool, key, (group_pool, group_key, sizes)
+
+
+@settings(max_examples=500, deadline=None)
+@given(grouped_rows())
+def test_the_grouped_order_is_lexsorts_or_none(case: tuple[Any, ...]) -> None:
+    """The radix order is the lexsort's wherever given, and given whenever no two rows share all three
+    and the span fits: the packed-key sort is then never needed."""
+    ts, pool, key, groups = case
+    order = _grouped_order(ts, pool, key, groups)
+    expected = np.lexsort((key, pool, ts))
+    triples = {(int(t), int(p), int(k)) for t, p, k in zip(ts, pool, key, strict=True)}
+    span = int(ts.max()) - int(ts.min()) + 1 if ts.size else 0
+    if order is None:
+        assert ts.size == 0 or len(triples) < ts.size or span >= 2**32
+    else:
+        assert order.tolist() == expected.tolist()

@@ -11,8 +11,9 @@ from attribution.config import Settings
 from attribution.ledger.incidents import CONTEXT_INTERVALS, WATCH_DAYS, find_incidents
 from attribution.model.incidents import Incident, detect_incidents, split_at_grid
 from attribution.store.columns import usage_columns
+from attribution.store.gpu_columns import gpu_count_columns
 from attribution.store.incidents import detection_inputs, pools_with_engines
-from attribution.store.inputs import gpu_counts, kv_samples
+from attribution.store.kv_sample_columns import kv_sample_columns
 
 
 def job_and_reference(
@@ -21,8 +22,8 @@ def job_and_reference(
     """The incidents of ``[start, end)`` the job finds, and the reference's, cut on the same grid."""
     step = settings.interval_seconds
     reads = (
-        gpu_counts(session, start, end),
-        kv_samples(session, start, end),
+        gpu_count_columns(session, start, end),
+        kv_sample_columns(session, start, end),
         usage_columns(session, start, end),
     )
     got = find_incidents(session, settings, start, end, reads)
