@@ -35,6 +35,18 @@ def ceil_to(t: datetime, step_seconds: int) -> datetime:
     return floor if floor == t else floor + timedelta(seconds=step_seconds)
 
 
+def windows_of(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into consecutive windows of ``step`` (the last one shorter if need be): a span
+    attributed window by window, a read slice by slice."""
+    if step <= timedelta(0):
+        raise ValueError(f"a span's windows must be longer than 0 s, not {step}")
+    out, at = [], start
+    while at < end:
+        out.append((at, min(at + step, end)))
+        at += step
+    return out
+
+
 def align_window(
     start: datetime, end: datetime, step_seconds: int, max_days: int
 ) -> tuple[datetime, datetime]:

@@ -73,15 +73,16 @@ class AttributionSummary:
     a run after those lines change may settle it differently."""
 
 
-def policies(settings: Settings) -> Policies:
+def settlement_seconds(settings: Settings) -> int | None:
+    """The length of a settlement window, over which idle is shared; None: the whole period."""
     window = settings.policies.settlement_window
-    seconds: int | None
-    if window is SettlementWindow.INTERVAL:
-        seconds = settings.interval_seconds
-    elif window is SettlementWindow.PERIOD:
-        seconds = None
-    else:
-        seconds = WINDOW_SECONDS[window]
+    if window is SettlementWindow.PERIOD:
+        return None
+    return settings.interval_seconds if window is SettlementWindow.INTERVAL else WINDOW_SECONDS[window]
+
+
+def policies(settings: Settings) -> Policies:
+    seconds = settlement_seconds(settings)
     reservations: dict[str, list[Reservation]] = {}
     for r in settings.reservations:
         reservations.setdefault(r.pool, []).append(
@@ -115,11 +116,10 @@ def settlement_window(settings: Settings, start: datetime, end: datetime) -> tup
     must recompute every interval of each window it touches; and to whole line grains, since a stored
     line sums every interval of its grain."""
     start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
-    window = settings.policies.settlement_window
-    if window is SettlementWindow.PERIOD:
+    step = settlement_seconds(settings)
+    if step is None:
         periods = periods_between(start, end)
         return period_window(periods[0])[0], period_window(periods[-1])[1]
-    step = settings.interval_seconds if window is SettlementWindow.INTERVAL else WINDOW_SECONDS[window]
     step = max(step, settings.line_grain_seconds)  # both divide an hour or are whole days: one aligns both
     return align_window(start, end, step, settings.max_window_days + 1)
 

@@ -35,17 +35,7 @@ from attribution.ledger.window_reads import WindowReads, read_window
 from attribution.ledger.window_size import cut_grain_seconds, windows_within
 from attribution.store.beside import has_own_connections
 from attribution.store.session import unit_of_work
-
-
-def windows_of(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, datetime]]:
-    """``[start, end)`` cut into consecutive windows of ``step`` (the last one shorter if need be)."""
-    if step <= timedelta(0):
-        raise ValueError(f"a span's windows must be longer than 0 s, not {step}")
-    out, at = [], start
-    while at < end:
-        out.append((at, min(at + step, end)))
-        at += step
-    return out
+from attribution.timeutil import windows_of
 
 
 def attribute_span(

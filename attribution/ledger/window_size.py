@@ -17,14 +17,15 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from attribution.config import Settings
-from attribution.ledger.attribute import policies
+from attribution.ledger.attribute import settlement_seconds
 from attribution.store.inputs import usage_rows_per_interval
+from attribution.timeutil import windows_of
 
 
 def cut_grain_seconds(settings: Settings) -> int | None:
     """Where windows may be cut: whole settlement windows (and whole line grains and attribution grains);
     None when idle settles over the whole period."""
-    settle = policies(settings).settlement_window_seconds
+    settle = settlement_seconds(settings)
     if settle is None:
         return None
     return max(settle, settings.line_grain_seconds, settings.scheduler.attribution_align_seconds)
@@ -40,7 +41,7 @@ def windows_within(
     longest = timedelta(seconds=settings.scheduler.attribution_max_window_seconds)
     grain = cut_grain_seconds(settings)
     if grain is None:  # every run widens to its whole period: the length alone, as the loop always cut
-        return [(s, min(s + longest, end)) for s in _starts(start, end, longest)]
+        return windows_of(start, end, longest)
     budget = settings.scheduler.attribution_max_usage_rows
     first_s = int(start.timestamp())
     per_grain: dict[int, int] = {}
@@ -60,12 +61,4 @@ def windows_within(
         held += grain_rows
         at = nxt
     out.append((w_start, end))
-    return out
-
-
-def _starts(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
-    out, at = [], start
-    while at < end:
-        out.append(at)
-        at += step
     return out

@@ -29,10 +29,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from attribution.model.vectorized_kernels import I64
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import DEFAULT_CLUSTER
 from attribution.store.dialect import is_postgres
 from attribution.store.inputs import tenant_usage
+from attribution.timeutil import windows_of
 
 SLICE_SECONDS = 6 * 3600
 """The span of one read: a few hundred MB of aggregation state in Postgres at fleet size, at most."""
@@ -70,13 +72,10 @@ def usage_columns(
         return usage_columns_from_rows(tenant_usage(session, start, end, cluster))
     batches: list[Batch] = []
     with hashed_grouping(session):
-        at = start
-        while at < end:
-            stop = min(end, at + timedelta(seconds=SLICE_SECONDS))
+        for at, stop in windows_of(start, end, timedelta(seconds=SLICE_SECONDS)):
             rows = session.execute(text(_RECORDS), {"start": at, "end": stop, "cluster": cluster}).all()
             if rows:
                 batches.append(_batch(rows))
-            at = stop
     return _assemble(batches)
 
 
@@ -234,3 +233,18 @@ def tune_for_scans(session: Session) -> None:
     if is_postgres(session):
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+def name_codes(values: Sequence[str | None]) -> tuple[list[str], I64]:
+    """Sorted names and each value's code in them, -1 for None: the column readers' name columns."""
+    names = sorted({v for v in values if v is not None})
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
+
+
+def recoded(names: list[str], all_names: list[str], codes: I64) -> I64:
+    """``codes`` into ``names`` as codes into ``all_names`` (which holds every one of them); -1 (None)
+    stays -1: slices read apart, joined."""
+    index = {name: i for i, name in enumerate(all_names)}
+    lookup = np.array([index[name] for name in names] + [-1], dtype=np.int64)
+    return lookup[codes]  # -1 picks the appended -1

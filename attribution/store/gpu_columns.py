@@ -28,9 +28,10 @@ from sqlalchemy.orm import Session
 
 from attribution.model.vectorized_kernels import I64
 from attribution.model.vocabulary import DEFAULT_CLUSTER
-from attribution.store.columns import SLICE_SECONDS, epoch_seconds, hashed_grouping
+from attribution.store.columns import SLICE_SECONDS, epoch_seconds, hashed_grouping, name_codes, recoded
 from attribution.store.dialect import is_postgres
 from attribution.store.inputs import GPU_COUNT_COLUMNS, gpu_counts
+from attribution.timeutil import windows_of
 
 Bools = npt.NDArray[np.bool_]
 
@@ -73,11 +74,8 @@ def gpu_count_columns(
         return gpu_count_columns_from_rows(gpu_counts(session, start, end, cluster))
     parts: list[GpuCountColumns] = []
     with hashed_grouping(session):
-        at = start
-        while at < end:
-            stop = min(end, at + timedelta(seconds=SLICE_SECONDS))
+        for at, stop in windows_of(start, end, timedelta(seconds=SLICE_SECONDS)):
             parts.append(_slice(session, at, stop, cluster))
-            at = stop
     return concatenated(parts)
 
 
@@ -138,8 +136,8 @@ def _slice(session: Session, start: datetime, end: datetime, cluster: str) -> Gp
     sums = {name: np.add.reduceat(v[order], first) if first.size else v[:0] for name, v in values.items()}
     at = group[order][first]
     names = [(g[0], g[1]) for g in groups]
-    types, type_code = _codes([n[0] for n in names])
-    pools, pool_code = _codes([n[1] for n in names])
+    types, type_code = name_codes([n[0] for n in names])
+    pools, pool_code = name_codes([n[1] for n in names])
     return GpuCountColumns(
         types,
         pools,
@@ -178,18 +176,11 @@ def _runs(group: I64, us: I64) -> tuple[I64, I64]:
     return np.flatnonzero(starts), order
 
 
-def _codes(values: Sequence[str | None]) -> tuple[list[str], I64]:
-    """Sorted names and each value's code in them, -1 for None."""
-    names = sorted({v for v in values if v is not None})
-    index = {name: i for i, name in enumerate(names)}
-    return names, np.array([-1 if v is None else index[v] for v in values], dtype=np.int64)
-
-
 def gpu_count_columns_from_rows(rows: Sequence[Any]) -> GpuCountColumns:
     """Columns of ``gpu_counts`` rows (the driver's tuples in :data:`GPU_COUNT_COLUMNS` order; None counts
     as 0), converted a column at a time."""
-    types, type_code = _codes(list(map(itemgetter(1), rows)))
-    pools, pool_code = _codes(list(map(itemgetter(2), rows)))
+    types, type_code = name_codes(list(map(itemgetter(1), rows)))
+    pools, pool_code = name_codes(list(map(itemgetter(2), rows)))
     unplaced = np.fromiter(map(bool, map(itemgetter(3), rows)), dtype=np.bool_, count=len(rows))
     ints = [_int_column(rows, at) for at in (0, *range(4, len(GPU_COUNT_COLUMNS)))]
     return GpuCountColumns(types, pools, ints[0], type_code, pool_code, unplaced, *ints[1:])
@@ -207,11 +198,6 @@ def concatenated(parts: Sequence[GpuCountColumns]) -> GpuCountColumns:
     """The rows of ``parts`` one after the other, their names coded anew."""
     types = sorted({name for p in parts for name in p.types})
     pools = sorted({name for p in parts for name in p.pools})
-
-    def recoded(names: list[str], all_names: list[str], codes: I64) -> I64:
-        index = {name: i for i, name in enumerate(all_names)}
-        lookup = np.array([index[name] for name in names] + [-1], dtype=np.int64)
-        return lookup[codes]  # -1 picks the appended -1: None stays None
 
     def joined(arrays: list[I64]) -> I64:
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)

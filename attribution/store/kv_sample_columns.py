@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from attribution.model.vectorized_kernels import I64, Mask
 from attribution.model.vocabulary import DEFAULT_CLUSTER
-from attribution.store.columns import SLICE_SECONDS, epoch_seconds, hashed_grouping
+from attribution.store.columns import SLICE_SECONDS, epoch_seconds, hashed_grouping, name_codes, recoded
 from attribution.store.dialect import is_postgres
 from attribution.store.inputs import kv_samples
+from attribution.timeutil import windows_of
 
 F64 = npt.NDArray[np.float64]
 
@@ -63,11 +64,8 @@ def kv_sample_columns(
         return kv_sample_columns_from_rows(kv_samples(session, start, end, cluster))
     parts = []
     with hashed_grouping(session):
-        at = start
-        while at < end:
-            stop = min(end, at + timedelta(seconds=SLICE_SECONDS))
+        for at, stop in windows_of(start, end, timedelta(seconds=SLICE_SECONDS)):
             parts.append(_slice(session, at, stop, cluster))
-            at = stop
     return concatenated(parts)
 
 
@@ -101,8 +99,8 @@ def _slice(session: Session, start: datetime, end: datetime, cluster: str) -> Kv
     records = np.frombuffer(b"".join(g[3] for g in groups), dtype=_RECORD)
     if records.size != sum(sizes):
         raise ValueError(f"expected {sum(sizes)} KV records, got {records.size}")
-    pools, pool = _codes([g[0] for g in groups])
-    engines, engine = _codes([g[1] for g in groups])
+    pools, pool = name_codes([g[0] for g in groups])
+    engines, engine = name_codes([g[1] for g in groups])
     return KvSampleColumns(
         pools,
         engines,
@@ -117,19 +115,13 @@ def _slice(session: Session, start: datetime, end: datetime, cluster: str) -> Kv
     )
 
 
-def _codes(values: Sequence[str]) -> tuple[list[str], I64]:
-    names = sorted(set(values))
-    index = {name: i for i, name in enumerate(names)}
-    return names, np.array([index[v] for v in values], dtype=np.int64)
-
-
 def kv_sample_columns_from_rows(rows: Sequence[Any]) -> KvSampleColumns:
     """Columns of :func:`attribution.store.inputs.kv_samples` rows (the driver's tuples, or any sequence
     in the order of :data:`attribution.store.inputs.KV_SAMPLE_COLUMNS`)."""
     cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 7
     ts, pool_col, engine_col, ratio, tokens, bpt, running = cols
-    pools, pool = _codes([str(p) for p in pool_col])
-    engines, engine = _codes([str(e) for e in engine_col])
+    pools, pool = name_codes([str(p) for p in pool_col])
+    engines, engine = name_codes([str(e) for e in engine_col])
     return KvSampleColumns(
         pools,
         engines,
@@ -148,10 +140,6 @@ def concatenated(parts: Sequence[KvSampleColumns]) -> KvSampleColumns:
     """The rows of ``parts`` one after the other, their names coded anew."""
     pools = sorted({name for p in parts for name in p.pools})
     engines = sorted({name for p in parts for name in p.engines})
-
-    def recoded(names: list[str], all_names: list[str], codes: I64) -> I64:
-        index = {name: i for i, name in enumerate(all_names)}
-        return np.array([index[name] for name in names] or [0], dtype=np.int64)[codes]
 
     def joined(arrays: list[Any], dtype: Any) -> Any:
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
