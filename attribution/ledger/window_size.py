@@ -47,18 +47,13 @@ def windows_within(
     per_grain: dict[int, int] = {}
     for t, n in usage_rows_per_interval(session, start, end, settings.cluster).items():
         per_grain[(t - first_s) // grain] = per_grain.get((t - first_s) // grain, 0) + n
-    step = timedelta(seconds=grain)
     out: list[tuple[datetime, datetime]] = []
-    w_start, held, at, i = start, 0, start, 0
-    while at < end:
-        nxt = min(at + step, end)
+    w_start, held = start, 0
+    for i, (at, nxt) in enumerate(windows_of(start, end, timedelta(seconds=grain))):
         grain_rows = per_grain.get(i, 0)
-        i += 1
-        too_long = nxt - w_start > longest
-        if at > w_start and (too_long or held + grain_rows > budget):
+        if at > w_start and (nxt - w_start > longest or held + grain_rows > budget):
             out.append((w_start, at))
             w_start, held = at, 0
         held += grain_rows
-        at = nxt
     out.append((w_start, end))
     return out
