@@ -72,7 +72,7 @@ _INT = {int}
 _STR = {str}
 
 
-def _labels(item: dict[str, Any]) -> dict[str, str]:
+def labels_of(item: dict[str, Any]) -> dict[str, str]:
     """The series' labels as strings: a copy where every value is one already (JSON keys always are),
     the common case, else each value through ``str``."""
     metric = item["metric"]
@@ -103,7 +103,7 @@ def series_points(result: list[dict[str, Any]]) -> tuple[list[Series], int]:
     out, dropped = [], 0
     isfinite = math.isfinite
     for item in result:
-        labels = _labels(item)
+        labels = labels_of(item)
         raw = item["values"] if "values" in item else [item["value"]]
         if not raw:
             out.append(Series(labels=labels, points=[]))
@@ -125,7 +125,7 @@ def series_columns(result: list[dict[str, Any]]) -> tuple[SeriesColumns, int]:
     """:func:`series_points` as columns, and how many infinite values were dropped: the samples of every
     series in one list (``chain``), their stamps and values taken with ``map`` and converted by numpy, a
     few array operations per answer instead of a tuple and a float object per sample."""
-    labels = [_labels(item) for item in result]
+    labels = [labels_of(item) for item in result]
     raws = [item["values"] for item in result]
     lengths = np.fromiter(map(len, raws), np.int64, len(raws))
     flat = list(chain.from_iterable(raws))
@@ -164,7 +164,7 @@ def series_stamps(result: list[dict[str, Any]]) -> list[tuple[dict[str, str], li
     :func:`series_points` would refuse (a value that is not a number) is refused here too."""
     out = []
     for item in result:
-        labels = _labels(item)
+        labels = labels_of(item)
         values = item["values"]
         if values and set(map(len, values)) != {2}:
             raise ValueError("a sample that is not a [timestamp, value] pair")

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import requests
 
+from attribution.collectors import sample_text
 from attribution.collectors.answers import (
     Series,
     SeriesColumns,
@@ -60,6 +62,25 @@ _RETRYABLE_ERROR_TYPES = frozenset({"timeout", "canceled", "unavailable", "inter
 MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A successful answer's ``data``; when it was cut (:func:`~attribution.collectors.sample_text.cut`),
+    ``data`` is its skeleton's (every series' ``values`` empty) and ``cut`` holds the samples' text."""
+
+    data: dict[str, Any]
+    cut: sample_text.CutAnswer | None
+    content: bytes
+
+    def whole(self, query: str) -> Any:
+        """The ``result`` of the whole answer parsed as JSON: where the samples' text path declined."""
+        if self.cut is None:
+            return self.data.get("result")
+        try:
+            return orjson.loads(self.content)["data"]["result"]
+        except (ValueError, KeyError, TypeError) as exc:  # the skeleton parsed: not expected
+            raise SourceUnavailableError(f"malformed answer to {query!r}") from exc
 
 
 class PartialAnswerError(SourceUnavailableError):
@@ -158,7 +179,7 @@ class PromClient:
 
     def range_query(self, query: str, start: datetime, end: datetime, step_seconds: int) -> list[Series]:
         """Evaluate ``query`` at every step from ``start`` to ``end`` inclusive (both step-aligned)."""
-        return _parse(self._range(query, start, end, step_seconds), query, {"matrix"}, self._max_series)
+        return _parse(self._range(query, start, end, step_seconds).data, query, {"matrix"}, self._max_series)
 
     def range_stamps(
         self, query: str, start: datetime, end: datetime, step_seconds: int
@@ -166,8 +187,11 @@ class PromClient:
         """:meth:`range_query` for an answer whose values do not matter, only where each series has one
         (``count_over_time``): per series its labels and the unix seconds of its finite points, without
         a float and a tuple per sample (half the samples a gateway collection parsed)."""
-        data = self._range(query, start, end, step_seconds)
-        result = result_of(data, query, {"matrix"}, self._max_series)
+        answer = self._range(query, start, end, step_seconds, cut_values=True)
+        result = result_of(answer.data, query, {"matrix"}, self._max_series)
+        if answer.cut is not None and (found := sample_text.stamps(result, answer.cut.segments)) is not None:
+            return found
+        result = answer.whole(query)
         try:
             with gc_paused():
                 return series_stamps(result)
@@ -177,8 +201,12 @@ class PromClient:
     def range_columns(self, query: str, start: datetime, end: datetime, step_seconds: int) -> SeriesColumns:
         """:meth:`range_query` as columns (:class:`~attribution.collectors.answers.SeriesColumns`): the
         same points, for callers that work on arrays (the gateway's counters)."""
-        data = self._range(query, start, end, step_seconds)
-        result = result_of(data, query, {"matrix"}, self._max_series)
+        answer = self._range(query, start, end, step_seconds, cut_values=True)
+        result = result_of(answer.data, query, {"matrix"}, self._max_series)
+        if answer.cut is not None and (found := sample_text.columns(result, answer.cut.segments)) is not None:
+            log_dropped(found[1], query)
+            return found[0]
+        result = answer.whole(query)
         try:
             out, dropped = series_columns(result)
         except MALFORMED as exc:
@@ -186,7 +214,9 @@ class PromClient:
         log_dropped(dropped, query)
         return out
 
-    def _range(self, query: str, start: datetime, end: datetime, step_seconds: int) -> dict[str, Any]:
+    def _range(
+        self, query: str, start: datetime, end: datetime, step_seconds: int, *, cut_values: bool = False
+    ) -> Answer:
         for t in (start, end):
             if t.tzinfo is None or int(t.timestamp()) % step_seconds:
                 raise ValueError(f"{t} is not a UTC time aligned to the {step_seconds}s step")
@@ -199,12 +229,12 @@ class PromClient:
             "step": f"{step_seconds}s",
             "timeout": self._timeout_param,
         }
-        return self._call("/api/v1/query_range", params, query)
+        return self._call("/api/v1/query_range", params, query, cut_values=cut_values)
 
     def instant_query(self, query: str, at: datetime) -> list[Series]:
         """Evaluate ``query`` at ``at``: one point per series, or raw samples for a range selector."""
         params = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": self._timeout_param}
-        data = self._call("/api/v1/query", params, query)
+        data = self._call("/api/v1/query", params, query).data
         return _parse(data, query, {"vector", "matrix"}, self._max_series)
 
     def ready(self) -> bool:
@@ -214,11 +244,11 @@ class PromClient:
             return False
         return response.status_code == 200
 
-    def _call(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+    def _call(self, path: str, params: dict[str, str], query: str, *, cut_values: bool = False) -> Answer:
         attempt = 0
         while True:
             try:
-                return self._once(path, params, query)
+                return self._once(path, params, query, cut_values)
             except SourceUnavailableError as exc:
                 self._failed(exc.code)
                 attempt += 1
@@ -262,11 +292,12 @@ class PromClient:
             )
         return response
 
-    def _json(self, response: requests.Response, query: str) -> dict[str, Any]:
-        """The answer's JSON object; a body that is not one is malformed (retried), or, on a 4xx, a gateway
-        in front refusing (not retried; its body, which may echo the credential, is never shown)."""
+    def _json(self, response: requests.Response, query: str, text: bytes) -> dict[str, Any]:
+        """The JSON object ``text`` (the answer, or its skeleton); a body that is not one is malformed
+        (retried), or, on a 4xx, a gateway in front refusing (not retried; its body, which may echo the
+        credential, is never shown)."""
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(text)
             assert isinstance(body, dict)
         except (ValueError, AssertionError):
             if 400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX:
@@ -280,9 +311,19 @@ class PromClient:
             ) from None
         return body
 
-    def _once(self, path: str, params: dict[str, str], query: str) -> dict[str, Any]:
+    def _once(self, path: str, params: dict[str, str], query: str, cut_values: bool) -> Answer:
+        """One request's answer. ``cut_values``: parse the answer's skeleton only, its samples kept as
+        text for :mod:`~attribution.collectors.sample_text` (the whole answer if it cannot be cut, or its
+        skeleton is no JSON: then the whole answer's JSON decides, as without cutting)."""
         response = self._send(path, params)
-        body = self._json(response, query)
+        content = response.content
+        cut = sample_text.cut(content) if cut_values and response.status_code == 200 else None
+        try:
+            body = self._json(response, query, cut.skeleton if cut is not None else content)
+        except SourceUnavailableError:
+            if cut is None:
+                raise
+            cut, body = None, self._json(response, query, content)
         status = response.status_code
         if status >= 400 or body.get("status") != "success":
             error_type = str(body.get("errorType", ""))
@@ -301,7 +342,7 @@ class PromClient:
         data = body.get("data")
         if not isinstance(data, dict):
             raise SourceUnavailableError(f"{self._who} sent no data for {query!r}")
-        return data
+        return Answer(data, cut, content)
 
 
 def _parse(
