@@ -2,12 +2,12 @@
 
 Why: a range answer's samples are millions of short number texts (``1759276800``, ``81920``). numpy's
 text reader parses each with ``PyOS_string_to_double`` (the parse of ``float()``) at about 190 ns a
-number, as slow as ``float()`` itself. Most are plain integers: every timestamp, and the values of
-memory gauges, counts and token counters. Those of at most 15 digits are read here eight bytes at a time
-in 64-bit lanes (the parse of simdjson's ``parse_eight_digits_unrolled``, done on a whole column by numpy):
-an integer below 10**15 is exact in a double, so it is the double ``float()`` gives. The rest (a point,
-a sign, an exponent, ``NaN``, ``Inf``, 16 digits or more, anything odd) go to numpy's reader, and a text
-neither accepts makes the whole parse fail (``None``), never a wrong number.
+number, as slow as ``float()`` itself. Most are plain decimals of at most 15 digits: every
+timestamp, and the values of memory gauges, counts, token counters and most averages. Those are read
+here eight bytes at a time in 64-bit lanes (the parse of simdjson's ``parse_eight_digits_unrolled``,
+done on a whole column by numpy) and made exact doubles by Clinger's fast path (:func:`_plain_decimals`).
+The rest (an exponent, a ``+``, ``NaN``, ``Inf``, 16 digits or more, anything odd) go to numpy's reader,
+and a text neither accepts makes the whole parse fail (``None``), never a wrong number.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 #: Integers of up to this many digits are exact in a double (10**15 < 2**53).
 _MAX_DIGITS = 15
 _LANE = 16
-_COMMA = ord(",")
+_COMMA, _POINT, _MINUS, _ZERO = ord(","), ord("."), ord("-"), ord("0")
+_POW10 = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.uint64)
 _ZEROS = np.uint64(0x3030303030303030)  # eight "0" bytes
 _HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
 _PLUS_SIX = np.uint64(0x0606060606060606)
@@ -58,7 +59,7 @@ def parse_numbers(text: bytes, count: int) -> NDArray[np.float64] | None:
     widths = ends - starts
     if not widths.all():
         return None
-    values, plain = _plain_integers(buf, ends, widths)
+    values, plain = _plain_decimals(buf, ends, widths)
     if not plain.all():
         rest = ~plain
         # fields and their commas tile the text: each byte's field is a repeat of the field's flag
@@ -73,21 +74,48 @@ def parse_numbers(text: bytes, count: int) -> NDArray[np.float64] | None:
     return values
 
 
-def _plain_integers(
+def _plain_decimals(
     buf: NDArray[np.uint8], ends: NDArray[np.int64], widths: NDArray[np.int64]
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Each field's value where it is 1 to 15 digits, and where it is so (elsewhere the value is junk).
+    """Each field's double where it is ``-?digits[.digits]`` with 1 to 15 digits, and where it is so
+    (elsewhere the value is junk).
 
-    Each field's last 16 bytes are read as two little-endian 64-bit lanes; the bytes before the field
-    become ``"0"``; a lane is all digits when every byte's high nibble is 3 and stays 3 plus six; and
-    the eight digits of a lane are combined in three multiply-and-shift steps."""
+    Each field's last 16 bytes are read as two little-endian 64-bit lanes, the bytes before the field,
+    its sign and its point made ``"0"``; a lane is all digits when every byte's high nibble is 3 and
+    stays 3 plus six; and the eight digits of a lane are combined in three multiply-and-shift steps, which
+    gives ``full``, the digits with the point read as a 0. With ``k`` digits after the point, the ``k``
+    lowest digits of ``full`` are the fraction and the rest is the integer part shifted one place left,
+    so the digits are ``m = (full - full % 10**k) // 10 + full % 10**k``, below 10**15 and so exact in a
+    double, as is ``10**k``: their IEEE quotient is the correctly rounded decimal, which is what
+    ``float()`` returns (Clinger's fast path)."""
+    count = len(ends)
     padded = np.concatenate((np.zeros(_LANE, np.uint8), buf))
-    lanes = sliding_window_view(padded, _LANE)[ends].view("<u8")  # window at ends: the field's last 16
+    rows = sliding_window_view(padded, _LANE)[ends]  # row i: the 16 bytes that end field i
+    minus = buf[ends - widths] == _MINUS
+    fits = widths - minus <= _LANE  # a sign may be left of the lanes: it is not read from them
+    point_at = np.flatnonzero(buf == _POINT)
+    in_field = np.searchsorted(ends, point_at, side="right")
+    points = np.bincount(in_field, minlength=count)
+    after = np.zeros(count, np.int64)
+    after[in_field] = ends[in_field] - point_at - 1
+    near = fits[in_field]
+    rows[in_field[near], _LANE - 1 - after[in_field[near]]] = _ZERO
+    signed = minus & (widths <= _LANE)
+    rows[signed, _LANE - widths[signed]] = _ZERO
+    lanes = rows.view("<u8")
     clipped = np.minimum(widths, _LANE)
     high, low = _own(lanes[:, 0], _KEEP_HIGH[clipped]), _own(lanes[:, 1], _KEEP_LOW[clipped])
-    plain = (widths <= _MAX_DIGITS) & _all_digits(high) & _all_digits(low)
-    number = _eight_digits(high) * _EIGHT_DIGITS + _eight_digits(low)
-    return number.astype(np.float64), plain
+    digits = widths - points - minus
+    plain = fits & (points <= 1) & (digits >= 1) & (digits <= _MAX_DIGITS)
+    plain &= _all_digits(high) & _all_digits(low)
+    full = _eight_digits(high) * _EIGHT_DIGITS + _eight_digits(low)
+    values = full.astype(np.float64)
+    pointed = in_field[near]  # a field with two points is not plain: its value is junk anyway
+    full_p, scale = full[pointed], _POW10[np.minimum(after[pointed], _MAX_DIGITS)]
+    fraction = full_p % scale
+    values[pointed] = ((full_p - fraction) // np.uint64(10) + fraction).astype(np.float64) / scale
+    np.negative(values, out=values, where=minus)
+    return values, plain
 
 
 def _own(lane: NDArray[np.uint64], keep: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -96,7 +124,10 @@ def _own(lane: NDArray[np.uint64], keep: NDArray[np.uint64]) -> NDArray[np.uint6
 
 
 def _all_digits(lane: NDArray[np.uint64]) -> NDArray[np.bool_]:
-    return ((lane & _HIGH_NIBBLES) == _ZEROS) & (((lane + _PLUS_SIX) & _HIGH_NIBBLES) == _ZEROS)
+    found: NDArray[np.bool_] = ((lane & _HIGH_NIBBLES) == _ZEROS) & (
+        ((lane + _PLUS_SIX) & _HIGH_NIBBLES) == _ZEROS
+    )
+    return found
 
 
 def _eight_digits(lane: NDArray[np.uint64]) -> NDArray[np.uint64]:
