@@ -189,66 +189,43 @@ def binary_copy_data(pg_types: Sequence[str], columns: Sequence[ColumnValues], r
     return SIGNATURE + _tuples(pg_types, columns, rows) + TRAILER
 
 
-Encoded = dict[int, tuple[Sequence[str], NDArray[np.int64], NDArray[np.int64], NDArray[np.uint8]]]
+Encoded = dict[int, tuple[Sequence[str], NDArray[np.int64], NDArray[np.uint8]]]
 """Per list of names (by ``id``; the list is held, so no other list takes its id): the list, each name's
-UTF-8 size, its first byte's offset and all of them joined."""
+UTF-8 size, and the names as rows of a byte matrix as wide as the longest, zero-padded."""
 
 
 def _tuples(
     pg_types: Sequence[str], columns: Sequence[ColumnValues], rows: int, encoded: Encoded | None = None
 ) -> bytes:
     """The tuples of the COPY stream. Each is its field count (int16), then per field its length (int32)
-    and its bytes, all big-endian. Consecutive fields of one width in every row (numbers, timestamps, a
-    text of one value) make one ``(rows, width)`` byte matrix; only a text of varying length breaks the
-    row into segments, each scattered into the buffer at offsets computed with numpy. A NULL field is its
-    length, -1, and no bytes (so a column with NULLs varies in length too)."""
-    segments: list[NDArray[np.uint8] | tuple[NDArray[np.int64], NDArray[np.uint8]]] = []
-    run = [np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2)]
+    and its bytes, all big-endian. Every part is a ``(rows, width)`` byte matrix side by side: a
+    field of one width in every row as it is, a field of varying length (a text, a column with NULLs)
+    zero-padded to its widest row with a mask of the bytes that are the row's. The matrices joined, the
+    masked bytes taken in row order (``matrix[mask]``) are the stream: no index per byte (the scatter
+    it replaced computed an int64 offset per byte, most of a collection's COPY time)."""
+    blocks: list[NDArray[np.uint8]] = [
+        np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2)
+    ]
+    masks: list[NDArray[np.bool_] | None] = [None]
     for pg_type, values in zip(pg_types, columns, strict=True):
-        lengths, data = _field_bytes(pg_type, values, rows, {} if encoded is None else encoded)
-        run.append(lengths.astype(">i4").view(np.uint8).reshape(rows, 4))
-        width = int(lengths[0]) if rows else 0
-        if (lengths == width).all():
-            run.append(data.reshape(rows, width))
-            continue
-        segments.append(np.hstack(run))
-        segments.append((np.maximum(lengths, 0), data))
-        run = []
-    if run:
-        segments.append(np.hstack(run))
-    if len(segments) == 1 and isinstance(segments[0], np.ndarray):  # every field of one width
-        return segments[0].tobytes()
-    row_bytes = np.zeros(rows, dtype=np.int64)
-    for segment in segments:
-        row_bytes += segment.shape[1] if isinstance(segment, np.ndarray) else segment[0]
-    at = np.zeros(rows, dtype=np.int64)
-    np.cumsum(row_bytes[:-1], out=at[1:])
-    out = np.empty(int(row_bytes.sum()), dtype=np.uint8)
-    for segment in segments:
-        if isinstance(segment, np.ndarray):
-            out[(at[:, None] + np.arange(segment.shape[1])).ravel()] = segment.ravel()
-            at += segment.shape[1]
-        else:
-            lengths, data = segment
-            ends = np.cumsum(lengths)
-            within = np.arange(int(ends[-1])) - np.repeat(ends - lengths, lengths)
-            out[np.repeat(at, lengths) + within] = data
-            at += lengths
-    return out.tobytes()
+        lengths, block, mask = _field_block(pg_type, values, rows, {} if encoded is None else encoded)
+        blocks += [lengths.astype(">i4").view(np.uint8).reshape(rows, 4), block]
+        masks += [None, mask]
+    matrix = np.hstack(blocks)
+    if all(mask is None for mask in masks):  # every field of one width
+        return matrix.tobytes()
+    kept = np.hstack(
+        [np.ones(b.shape, np.bool_) if m is None else m for b, m in zip(blocks, masks, strict=True)]
+    )
+    stream: bytes = matrix[kept].tobytes()
+    return stream
 
 
-def _field_bytes(
+def _field_block(
     pg_type: str, values: ColumnValues, rows: int, encoded: Encoded
-) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
-    """Each row's field length (-1: NULL) and the fields' bytes, concatenated in row order."""
-    if isinstance(values, Nulls):
-        kept = ~values.null
-        inner = take(values.values, kept)
-        assert not isinstance(inner, (str, Nulls))
-        found, data = _field_bytes(pg_type, inner, int(np.count_nonzero(kept)), encoded)
-        lengths = np.full(rows, -1, dtype=np.int64)
-        lengths[kept] = found
-        return lengths, data
+) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.bool_] | None]:
+    """Each row's field length (-1: NULL) and its bytes as a ``(rows, width)`` matrix, with the mask of
+    the bytes that are the row's where the fields vary in length (``None``: every byte is)."""
     if isinstance(values, str):
         values = Names(np.zeros(rows, dtype=np.int64), [values])
     if isinstance(values, Names):
@@ -257,14 +234,36 @@ def _field_bytes(
         if id(values.names) not in encoded:
             texts = [n.encode() for n in values.names]
             sizes = np.array([len(b) for b in texts], dtype=np.int64)
-            blob = np.frombuffer(b"".join(texts), dtype=np.uint8)
-            encoded[id(values.names)] = (values.names, sizes, np.cumsum(sizes) - sizes, blob)
-        _, sizes, firsts, blob = encoded[id(values.names)]
+            table = np.zeros((len(texts), int(sizes.max(initial=0))), dtype=np.uint8)
+            table[np.arange(table.shape[1]) < sizes[:, None]] = np.frombuffer(b"".join(texts), dtype=np.uint8)
+            encoded[id(values.names)] = (values.names, sizes, table)
+        _, sizes, table = encoded[id(values.names)]
         lengths = sizes[values.codes]
-        first = firsts[values.codes]
-        ends = np.cumsum(lengths)
-        within = np.arange(int(ends[-1]) if rows else 0) - np.repeat(ends - lengths, lengths)
-        return lengths, blob[np.repeat(first, lengths) + within]
+        block = table[values.codes]
+        if rows and (lengths == lengths[0]).all():
+            return lengths, block[:, : int(lengths[0])], None
+        return lengths, block, np.arange(block.shape[1]) < lengths[:, None]
+    if isinstance(values, Nulls):
+        kept = ~values.null
+        inner = take(values.values, kept)
+        assert not isinstance(inner, (str, Nulls))
+        found, block, mask = _field_block(pg_type, inner, int(np.count_nonzero(kept)), encoded)
+        lengths = np.full(rows, -1, dtype=np.int64)
+        lengths[kept] = found
+        out = np.zeros((rows, block.shape[1]), dtype=np.uint8)
+        out[kept] = block
+        full = np.zeros((rows, block.shape[1]), dtype=np.bool_)
+        full[kept] = True if mask is None else mask
+        return lengths, out, full
+    lengths, data = _field_bytes(pg_type, values, rows)
+    width = int(lengths[0]) if rows else 0
+    return lengths, data.reshape(rows, width), None
+
+
+def _field_bytes(
+    pg_type: str, values: NDArray[Any], rows: int
+) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
+    """Each row's field length and the fields' bytes, concatenated in row order: a fixed-width type."""
     if values.shape != (rows,):
         raise ValueError(f"a column of {values.shape} values for {rows} rows")
     if pg_type == "timestamptz":
