@@ -104,11 +104,14 @@ def _plain_decimals(
     rows[signed, _LANE - widths[signed]] = _ZERO
     lanes = rows.view("<u8")
     clipped = np.minimum(widths, _LANE)
-    high, low = _own(lanes[:, 0], _KEEP_HIGH[clipped]), _own(lanes[:, 1], _KEEP_LOW[clipped])
+    low = _own(lanes[:, 1], _KEEP_LOW[clipped])
     digits = widths - points - minus
-    plain = fits & (points <= 1) & (digits >= 1) & (digits <= _MAX_DIGITS)
-    plain &= _all_digits(high) & _all_digits(low)
-    full = _eight_digits(high) * _EIGHT_DIGITS + _eight_digits(low)
+    plain = fits & (points <= 1) & (digits >= 1) & (digits <= _MAX_DIGITS) & _all_digits(low)
+    full = _eight_digits(low)
+    wide = np.flatnonzero(clipped > 8)  # the first lane is all padding for the others (most values)
+    high = _own(lanes[wide, 0], _KEEP_HIGH[clipped[wide]])
+    plain[wide] &= _all_digits(high)
+    full[wide] += _eight_digits(high) * _EIGHT_DIGITS
     values = full.astype(np.float64)
     pointed = in_field[near]  # a field with two points is not plain: its value is junk anyway
     full_p, scale = full[pointed], _POW10[np.minimum(after[pointed], _MAX_DIGITS)]

@@ -165,12 +165,12 @@ def stamps(result: Any, segments: list[bytes]) -> list[tuple[dict[str, str], lis
     if int(infinite.sum()) != samples.inf_texts:
         return None
     kept &= ~infinite
-    offsets = np.zeros(len(samples.lengths) + 1, dtype=np.int64)
-    np.cumsum(samples.lengths, out=offsets[1:])
-    seconds = samples.stamps
-    out = []
-    for i, item in enumerate(result):
-        low, high = int(offsets[i]), int(offsets[i + 1])
-        mask = kept[low:high]
-        out.append((labels_of(item), (seconds[low:high] if mask.all() else seconds[low:high][mask]).tolist()))
+    lengths = samples.lengths
+    if not kept.all():  # drop the points, then count each series' kept ones
+        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        lengths = np.bincount(owner[kept], minlength=len(lengths))
+    seconds = samples.stamps[kept].tolist()  # one list, sliced per series: no array slice per series
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]] if ends else []
+    out = [(labels_of(item), seconds[low:high]) for item, low, high in zip(result, starts, ends, strict=True)]
     return out
