@@ -137,16 +137,36 @@ def series_columns(result: list[dict[str, Any]]) -> tuple[SeriesColumns, int]:
     if set(map(type, stamp_list)) - _INT:  # as series_points: Python's round of each (half to even)
         stamp_list = list(map(round, stamp_list))
     stamps = np.array(stamp_list, dtype=np.int64)
+    nan_texts = texts.count("NaN") if not np.isfinite(values).all() else 0
+    return finite_columns(labels, lengths, stamps, values, nan_texts)
+
+
+def finite_columns(
+    labels: list[dict[str, str]],
+    lengths: NDArray[np.int64],
+    stamps: NDArray[np.int64],
+    values: NDArray[np.float64],
+    nan_texts: int,
+) -> tuple[SeriesColumns, int]:
+    """Series of ``lengths`` points as :class:`SeriesColumns` without their NaN and infinite points, and
+    how many infinite values were dropped (``nan_texts``: how many values were written ``NaN``, a
+    staleness marker, dropped without a word)."""
     dropped = 0
     finite = np.isfinite(values)
     if not finite.all():
-        dropped = int((~finite).sum()) - texts.count("NaN")
-        owner = np.repeat(np.arange(len(raws), dtype=np.int64), lengths)
-        lengths = np.bincount(owner[finite], minlength=len(raws)).astype(np.int64)
+        dropped = int((~finite).sum()) - nan_texts
+        lengths = kept_lengths(lengths, finite)
         stamps, values = stamps[finite], values[finite]
-    offsets = np.zeros(len(raws) + 1, dtype=np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return SeriesColumns(labels, offsets, stamps, values), dropped
+
+
+def kept_lengths(lengths: NDArray[np.int64], kept: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Each series' count of kept points, the points of all series in one column (``kept``)."""
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    counts: NDArray[np.int64] = np.bincount(owner[kept], minlength=len(lengths)).astype(np.int64)
+    return counts
 
 
 def log_dropped(dropped: int, query: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from attribution.collectors.answers import SeriesColumns, labels_of
+from attribution.collectors.answers import SeriesColumns, finite_columns, kept_lengths, labels_of
 from attribution.collectors.number_text import parse_numbers
 
 _VALUES = b'"values":['
@@ -137,17 +137,7 @@ def columns(result: Any, segments: list[bytes]) -> tuple[SeriesColumns, int] | N
     if samples is None:
         return None
     labels = [labels_of(item) for item in result]
-    lengths, stamps, values = samples.lengths, samples.stamps, samples.values
-    dropped = 0
-    finite = np.isfinite(values)
-    if not finite.all():
-        dropped = int((~finite).sum()) - samples.nan_texts
-        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-        lengths = np.bincount(owner[finite], minlength=len(lengths)).astype(np.int64)
-        stamps, values = stamps[finite], values[finite]
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return SeriesColumns(labels, offsets, stamps, values), dropped
+    return finite_columns(labels, samples.lengths, samples.stamps, samples.values, samples.nan_texts)
 
 
 def stamps(result: Any, segments: list[bytes]) -> list[tuple[dict[str, str], list[int]]] | None:
@@ -165,10 +155,7 @@ def stamps(result: Any, segments: list[bytes]) -> list[tuple[dict[str, str], lis
     if int(infinite.sum()) != samples.inf_texts:
         return None
     kept &= ~infinite
-    lengths = samples.lengths
-    if not kept.all():  # drop the points, then count each series' kept ones
-        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-        lengths = np.bincount(owner[kept], minlength=len(lengths))
+    lengths = samples.lengths if kept.all() else kept_lengths(samples.lengths, kept)
     seconds = samples.stamps[kept].tolist()  # one list, sliced per series: no array slice per series
     ends = np.cumsum(lengths).tolist()
     starts = [0, *ends[:-1]] if ends else []
