@@ -2,11 +2,11 @@
 
 Why: a range answer is mostly samples, ``[1696118400,"81920"]`` per point (3.1 M points, 98 MB, in a
 full-fleet collection of 2 h). Parsed as JSON, each point is a list, an int and a str, and then a float:
-about 1.3 µs a point, most of the collector's CPU, on a machine whose other core serves the queries
-(docs/collectors.md, "Speed"). Here :func:`cut` cuts the answer at each series' ``"values":[``: the rest
-(status, warnings, labels) is still parsed by orjson, and :func:`read_samples` parses the samples of
-every series at once as arrays (:mod:`~attribution.collectors.number_text`): the doubles ``float()``
-gives, bit for bit.
+1.7 s for those 3.1 M points, half of the collector's CPU, on two cores it shares with the Prometheus that
+serves the queries (docs/collectors.md, "Speed"; this path: 1.1 s). Here :func:`cut` cuts the answer
+at each series' ``"values":[``: the rest (status, warnings, labels) is still parsed by orjson, and
+:func:`read_samples` parses the samples of every series at once as arrays
+(:mod:`~attribution.collectors.number_text`): the doubles ``float()`` gives, bit for bit.
 
 Only the exact shape Prometheus, VictoriaMetrics, Thanos and Mimir write is read so: pairs of a number
 and a quoted number (``NaN``, ``+Inf``, ``-Inf`` included), no whitespace. Anything else (a missing value,
