@@ -23,13 +23,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from attribution.collectors.answers import SeriesColumns, finite_columns, kept_lengths, labels_of
+from attribution.collectors.answers import NOT_FINITE, SeriesColumns, finite_columns, kept_lengths, labels_of
 from attribution.collectors.number_text import parse_numbers
 
 _VALUES = b'"values":['
 #: What a sample's numbers may hold: digits, sign, point, exponent, and the letters of NaN and Inf.
 _NUMBER_BYTES = b"0123456789.e+-NaIinf"
 _PAIR_SHAPE = b'[,""],'
+#: The infinities as Prometheus writes them (answers.NOT_FINITE, but NaN), quoted as in a pair.
+_INFINITE_TEXTS = [f'"{text}"'.encode() for text in sorted(NOT_FINITE - {"NaN"})]
 #: Whole seconds above this are not exact in a double (the JSON path keeps them as ints): declined.
 _EXACT_SECONDS = float(2**53)
 
@@ -110,7 +112,7 @@ def read_samples(segments: list[bytes]) -> Samples | None:
         letters = (text.count(b"N"), text.count(b"a"), text.count(b"I"), text.count(b"n"), text.count(b"f"))
         if letters != (2 * nan_texts, nan_texts, inf_texts, inf_texts, inf_texts):
             return None
-        if inf_texts != text.count(b'"+Inf"') + text.count(b'"-Inf"') + text.count(b'"Inf"'):
+        if inf_texts != sum(text.count(quoted) for quoted in _INFINITE_TEXTS):
             return None
     seconds = numbers[0::2]
     if pairs and not (np.isfinite(seconds).all() and np.abs(seconds).max() < _EXACT_SECONDS):
