@@ -14,10 +14,12 @@ cannot exceed ``fetch_only / ((P + C + G) / cores)`` (``packing_bound``). The ga
 and the measured fraction is time lost to waiting (a core idle); the rest can only be won by less CPU.
 
 Each repeat is a collection as ``make bench`` runs it: a fresh throwaway cluster (fsync off), the 1 h
-collection first in its own process, then the span in a new process (its first collection: cold), the
-fetch-only replay right after it. CPU is read from ``/proc`` (user and system apart for the collector)
-around ``collect_window`` only; ``--timeline`` adds each process's use in 0.5 s steps, and the idle.
-A benchmark, not a test: no thresholds.
+collection first (here in this process: it only warms the cluster), then the span in a new process (its
+first collection: cold), the fetch-only replay right after it. CPU is read from ``/proc`` (user and
+system apart for the collector) around ``collect_window`` only: the collector's process, the Prometheus
+it started (its child), and the cluster's postmaster with its children, the exited ones included (their
+time is added to the postmaster's once it reaps them); ``--timeline`` adds each process's use in 0.5 s
+steps, and the idle. A benchmark, not a test: no thresholds.
 """
 
 from __future__ import annotations
@@ -42,18 +44,23 @@ TICKS = os.sysconf("SC_CLK_TCK")
 STEP_SECONDS = 0.5
 
 
-def _cpu(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pid`` (its threads included), or zeros once it is gone."""
+def _cpu(pid: int, reaped: bool = False) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pid`` (its threads included), or zeros once it is gone; with
+    ``reaped``, its exited children's too (a backend or autovacuum worker that ended in the window)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0, 0.0
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+    user, system = int(fields[11]), int(fields[12])
+    if reaped:
+        user, system = user + int(fields[13]), system + int(fields[14])
+    return user / TICKS, system / TICKS
 
 
 def _family(postmaster: int) -> dict[str, list[int]]:
-    """The pids of Prometheus (by name) and of the cluster's Postgres (its postmaster and children)."""
-    out: dict[str, list[int]] = {"prometheus": [], "postgres": [postmaster]}
+    """The pids of the Prometheus this process started and of the cluster's Postgres backends (the
+    postmaster's children; the postmaster itself is read apart, with what it reaped)."""
+    out: dict[str, list[int]] = {"prometheus": [], "postgres": []}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -63,7 +70,7 @@ def _family(postmaster: int) -> dict[str, list[int]]:
             continue
         name = status.split("\n", 1)[0].split()[-1]
         parent = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("PPid:"))
-        if name.startswith("prometheus"):
+        if name.startswith("prometheus") and parent == os.getpid():
             out["prometheus"].append(int(entry))
         elif parent == postmaster:
             out["postgres"].append(int(entry))
@@ -75,6 +82,7 @@ def _snapshot(postmaster: int) -> dict[str, float]:
     found = {"at": time.perf_counter(), "collector_user": user, "collector_system": system}
     for name, pids in _family(postmaster).items():
         found[name] = sum(sum(_cpu(p)) for p in pids)
+    found["postgres"] += sum(_cpu(postmaster, reaped=True))
     with open("/proc/stat") as stat:
         fields = stat.readline().split()
     found["idle"] = (int(fields[4]) + int(fields[5])) / TICKS
