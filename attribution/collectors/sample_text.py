@@ -34,6 +34,9 @@ _PAIR_SHAPE = b'[,""],'
 _INFINITE_TEXTS = [f'"{text}"'.encode() for text in sorted(NOT_FINITE - {"NaN"})]
 #: Whole seconds above this are not exact in a double (the JSON path keeps them as ints): declined.
 _EXACT_SECONDS = float(2**53)
+#: Text read per pass of :func:`read_samples` (whole segments): its temporaries, some 1.5 bytes of int64
+#: per text byte at most, stay under glibc's default mmap threshold of 128 KiB.
+PIECE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +97,50 @@ def read_samples(segments: list[bytes]) -> Samples | None:
     """The pairs of every segment as columns, or ``None`` if any is not exactly ``[number,"number"]``
     pairs joined by commas.
 
+    Read in pieces of whole segments of about :data:`PIECE_BYTES` each (:func:`_read_piece`), each
+    writing its pairs into its slice of the columns: the same columns as one piece, since every check and
+    every number is per pair. Why pieces: the parse is some thirty numpy passes, each making a temporary
+    the size of its input; over a whole answer (tens of MB) every temporary is a fresh mapping the kernel
+    zero-fills page by page, and no pass finds its input in cache. A piece's temporaries stay below
+    glibc's mmap threshold (128 KiB), so the allocator hands the same heap memory back pass after pass
+    (docs/collectors.md, "Speed")."""
+    lengths = np.fromiter((s.count(b"[") for s in segments), np.int64, len(segments))
+    stamps = np.empty(int(lengths.sum()), np.int64)
+    values = np.empty(len(stamps), np.float64)
+    nan_texts = inf_texts = 0
+    first = at = 0
+    for last in [*_piece_ends(segments), len(segments)] if segments else []:
+        pairs = int(lengths[first:last].sum())
+        found = _read_piece(segments[first:last], pairs, stamps[at : at + pairs], values[at : at + pairs])
+        if found is None:
+            return None
+        nan_texts, inf_texts = nan_texts + found[0], inf_texts + found[1]
+        first, at = last, at + pairs
+    return Samples(lengths, stamps, values, nan_texts, inf_texts)
+
+
+def _piece_ends(segments: list[bytes]) -> list[int]:
+    """Where each piece of about :data:`PIECE_BYTES` ends (a longer segment is a piece of its own), the
+    last piece's end (``len(segments)``) left out."""
+    ends = []
+    size = 0
+    for i, segment in enumerate(segments[:-1], 1):
+        size += len(segment)
+        if size >= PIECE_BYTES:
+            ends.append(i)
+            size = 0
+    return ends
+
+
+def _read_piece(
+    segments: list[bytes], pairs: int, stamps: NDArray[np.int64], values: NDArray[np.float64]
+) -> tuple[int, int] | None:
+    """The ``pairs`` pairs of a few segments into ``stamps`` and ``values``; how many values were written
+    ``NaN`` and as an infinity, or ``None`` if the text is not such pairs.
+
     The shape is checked on the text of all segments at once: with the number bytes removed, it must be
     ``[,""]`` pairs joined by commas; no field may be empty; the letters must all be in ``NaN`` or ``Inf``
     tokens; numpy must read exactly two numbers a pair; timestamps must be finite and exact in a double."""
-    lengths = np.fromiter((s.count(b"[") for s in segments), np.int64, len(segments))
-    pairs = int(lengths.sum())
     text = b",".join(s for s in segments if s)
     if text.translate(None, _NUMBER_BYTES) != (_PAIR_SHAPE * pairs)[:-1]:
         return None
@@ -118,8 +160,9 @@ def read_samples(segments: list[bytes]) -> Samples | None:
     if pairs and not (np.isfinite(seconds).all() and np.abs(seconds).max() < _EXACT_SECONDS):
         return None
     # JSON whole seconds are ints, and fractions Python's round (half to even): np.rint is the same
-    stamps = np.rint(seconds).astype(np.int64)
-    return Samples(lengths, stamps, numbers[1::2].copy(), nan_texts, inf_texts)
+    stamps[:] = np.rint(seconds)
+    values[:] = numbers[1::2]
+    return nan_texts, inf_texts
 
 
 def _fits(result: Any, segments: list[bytes]) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import orjson
@@ -140,17 +141,20 @@ def _as_tuple(columns: SeriesColumns) -> tuple[Any, ...]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(answer=st.lists(SERIES, max_size=4))
+@given(answer=st.lists(SERIES, max_size=4), piece_bytes=st.sampled_from([sample_text.PIECE_BYTES, 1, 12]))
 def test_range_reads_equal_the_json_path(
-    answer: list[tuple[dict[str, str], list[tuple[float, str]]]],
+    answer: list[tuple[dict[str, str], list[tuple[float, str]]]], piece_bytes: int
 ) -> None:
-    """range_columns and range_stamps give what the JSON path gives, errors alike, whatever the answer."""
+    """range_columns and range_stamps give what the JSON path gives, errors alike, whatever the answer,
+    read in one piece or in many (``piece_bytes`` 1: a piece per series; 12: some pieces of several)."""
     body = _body(answer)
     client = PromClient("http://prometheus", session=Serving(body))  # type: ignore[arg-type]
     window = (START, START + timedelta(minutes=10))
     result = orjson.loads(orjson.dumps(body))["data"]["result"]
 
-    found = _outcome(lambda: client.range_columns("m", *window, STEP))
+    with mock.patch.object(sample_text, "PIECE_BYTES", piece_bytes):
+        found = _outcome(lambda: client.range_columns("m", *window, STEP))
+        found_stamps = _outcome(lambda: client.range_stamps("m", *window, STEP))
     expected = _outcome(lambda: series_columns(orjson.loads(orjson.dumps(result)))[0])
     if isinstance(expected, SeriesColumns):
         assert isinstance(found, SeriesColumns)
@@ -158,12 +162,31 @@ def test_range_reads_equal_the_json_path(
     else:
         assert found is SourceUnavailableError
 
-    found_stamps = _outcome(lambda: client.range_stamps("m", *window, STEP))
     expected_stamps = _outcome(lambda: series_stamps(orjson.loads(orjson.dumps(result))))
     if isinstance(expected_stamps, list):
         assert found_stamps == expected_stamps
     else:
         assert found_stamps is SourceUnavailableError
+
+
+def test_pieces_join_to_the_columns_of_one() -> None:
+    """Many series read in pieces of a few series each give the columns of one piece: every series'
+    pairs in order, the NaN and infinities counted across pieces."""
+    segments = [
+        b",".join(b'[%d,"%s"]' % (1_700_000_000 + 60 * j, text) for j, text in enumerate(texts))
+        for texts in ([b"1", b"2.5"], [], [b"NaN", b"-3"], [b"+Inf"], [b"7e3", b"0.125", b"-Inf"], [b"4"])
+    ]
+    whole = sample_text.read_samples(segments)
+    with mock.patch.object(sample_text, "PIECE_BYTES", 20):
+        assert sample_text._piece_ends(segments) == [1, 3, 5]  # the 19-byte fourth joins the fifth
+        pieces = sample_text.read_samples(segments)
+    assert whole is not None and pieces is not None
+    assert pieces.lengths.tolist() == whole.lengths.tolist() == [2, 0, 2, 1, 3, 1]
+    assert pieces.stamps.tolist() == whole.stamps.tolist()
+    assert pieces.values.tobytes() == whole.values.tobytes()
+    assert (pieces.nan_texts, pieces.inf_texts) == (whole.nan_texts, whole.inf_texts) == (1, 2)
+    with mock.patch.object(sample_text, "PIECE_BYTES", 20):  # a bad pair in a later piece refuses all
+        assert sample_text.read_samples([*segments, b'[1700000000,"x"]']) is None
 
 
 def _text_path(body: bytes) -> tuple[SeriesColumns, int] | None:
