@@ -16,7 +16,7 @@ import queue
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -148,39 +148,43 @@ def clients_for(
     return out
 
 
+Arrival = tuple[int, int, "Batch | BaseException"]
+"""(plan index, chunk index, the chunk's batch or its read's error), as a lane's read ends."""
+
+
 class _Lane:
     """One plan's reads, chunk after chunk, in a thread of its own, at most two chunks ahead of the writes:
     chunk ``j`` is read once chunk ``j - 2`` of this plan is written (:meth:`written`). So a plan that
     reads fast (GPU, KV) reads its next chunk while a slow one (the gateway's counters) still reads this
     one, and the source's query slots stay busy; at most two chunks of each plan are held, as before.
-    A failed read ends the lane; :meth:`take` raises it when its chunk's turn comes."""
+    Each read's batch, or its error, goes to ``arrivals`` as it ends; a failed read ends the lane."""
 
-    def __init__(self, plan: Plan, client: PromClient, settings: Settings, windows: list[Window]) -> None:
-        self._work = (plan, client, settings, windows)
+    def __init__(
+        self,
+        index: int,
+        plan: Plan,
+        client: PromClient,
+        settings: Settings,
+        windows: list[Window],
+        arrivals: queue.SimpleQueue[Arrival],
+    ) -> None:
+        self._work = (index, plan, client, settings, windows, arrivals)
         self._slots = threading.Semaphore(2)
-        self._read: queue.SimpleQueue[Batch | BaseException] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"collect-plan-{plan.collector.value}")
         self._thread.start()
 
     def _run(self) -> None:
-        plan, client, settings, windows = self._work
-        for window in windows:
+        index, plan, client, settings, windows, arrivals = self._work
+        for j, window in enumerate(windows):
             self._slots.acquire()
             if self._stop.is_set():
                 return
             try:
-                self._read.put(fetch(client, settings, plan, *window))
+                arrivals.put((index, j, fetch(client, settings, plan, *window)))
             except BaseException as exc:
-                self._read.put(exc)
+                arrivals.put((index, j, exc))
                 return
-
-    def take(self) -> Batch:
-        """The next chunk's batch, once read; its read's error, raised."""
-        found = self._read.get()
-        if isinstance(found, BaseException):
-            raise found
-        return found
 
     def written(self) -> None:
         """A chunk of this plan is written (committed): the lane may read one more."""
@@ -191,6 +195,25 @@ class _Lane:
         self._stop.set()
         self._slots.release(2)
         self._thread.join()
+
+
+class _Chunks:
+    """The lanes' batches by chunk: :meth:`batches` yields chunk ``j``'s, each as soon as its read has
+    ended, whatever the plan, holding back any later chunk's that arrive first."""
+
+    def __init__(self, arrivals: queue.SimpleQueue[Arrival]) -> None:
+        self._arrivals = arrivals
+        self._early: dict[tuple[int, int], Batch | BaseException] = {}
+
+    def batches(self, j: int, plans: int) -> Iterator[tuple[int, Batch | BaseException]]:
+        """Chunk ``j``'s ``plans`` batches (or errors) by plan index, in the order their reads ended."""
+        for _ in range(plans):
+            found = next((key for key in self._early if key[1] == j), None)
+            while found is None:
+                index, chunk, batch = self._arrivals.get()
+                self._early[(index, chunk)] = batch
+                found = (index, chunk) if chunk == j else None
+            yield found[0], self._early.pop(found)
 
 
 def collect_window(
@@ -206,30 +229,42 @@ def collect_window(
     """Backfill ``[start, end)`` (widened to whole intervals) from every plan, or the ``selected`` ones.
 
     Each plan reads its chunks in turn, in a thread of its own (:class:`_Lane`), up to two chunks ahead
-    of the writes; each plan's rows are written as soon as they are read (the GPU rows while the
-    gateway's counters are still read), and a plan reads its next chunk while the others still read
-    this one (Prometheus evaluates, Postgres writes and Python parses at the same time): at most two
-    chunks of each plan are held at once. Chunks are still written, and committed, in order, each in its
-    own transaction; a failed read raises when its chunk's turn comes, after every earlier chunk is
-    committed, and rolls back what its own chunk had written.
+    of the writes; each plan's rows are written as soon as they are read, in the order the reads end
+    (the GPU rows while the gateway's counters are still read, or the other way round: so the chunk's
+    last write is only the last read's, not every plan's after it), and a plan reads its next chunk
+    while the others still read this one (Prometheus evaluates, Postgres writes and Python parses at the
+    same time): at most two chunks of each plan are held at once. Which plan's rows go first changes
+    nothing stored: each plan writes its own rows and coverage, by upsert. Chunks are still written, and
+    committed, in order, each in its own transaction; a failed read raises once every read of its chunk
+    has ended (the first plan's error, in plan order, whichever ended first), after every earlier chunk
+    is committed, and rolls back what its own chunk had written.
     """
     start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
     todo = list(selected) if selected is not None else plans(settings)
     clients = clients_for(settings, todo, client)
     result = CollectionResult()
     windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
-    lanes = [_Lane(p, clients[p.source.name], settings, windows) for p in todo] if windows else []
+    arrivals: queue.SimpleQueue[Arrival] = queue.SimpleQueue()
+    lanes = [
+        _Lane(i, p, clients[p.source.name], settings, windows, arrivals) for i, p in enumerate(todo)
+    ] if windows else []  # fmt: skip
+    read = _Chunks(arrivals)
     try:
         if lanes:  # connect while the first chunk is read, not after it: the first write waited for it
             with factory() as session:
                 session.connection()
-        for chunk_start, chunk_end in windows:
+        for j, (chunk_start, chunk_end) in enumerate(windows):
             with unit_of_work(factory) as session, gc_paused():
-                for plan, lane in zip(todo, lanes, strict=True):  # each written once read, in plan order
-                    batch = lane.take()
-                    n = write(session, settings, plan, batch, (chunk_start, chunk_end), "backfill")
-                    result.add(batch.table.__tablename__, n)
+                failed: dict[int, BaseException] = {}
+                for i, batch in read.batches(j, len(todo)):  # each written as soon as it is read
+                    if isinstance(batch, BaseException):
+                        failed[i] = batch
+                    elif not failed:  # a chunk with a failed read is rolled back: nothing more to write
+                        n = write(session, settings, todo[i], batch, (chunk_start, chunk_end), "backfill")
+                        result.add(batch.table.__tablename__, n)
                     del batch
+                if failed:  # every read of the chunk ended: the first plan's error, whatever ended first
+                    raise failed[min(failed)]
                 mark_dirty(session, chunk_start, chunk_end, "backfill", datetime.now(UTC), settings.cluster)
             for lane in lanes:
                 lane.written()
