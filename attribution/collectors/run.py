@@ -245,9 +245,9 @@ def collect_window(
     result = CollectionResult()
     windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
     arrivals: queue.SimpleQueue[Arrival] = queue.SimpleQueue()
-    lanes = [
-        _Lane(i, p, clients[p.source.name], settings, windows, arrivals) for i, p in enumerate(todo)
-    ] if windows else []  # fmt: skip
+    lanes: list[_Lane] = []
+    if windows:  # a lane's thread starts with it
+        lanes = [_Lane(i, p, clients[p.source.name], settings, windows, arrivals) for i, p in enumerate(todo)]
     read = _Chunks(arrivals)
     try:
         if lanes:  # connect while the first chunk is read, not after it: the first write waited for it
