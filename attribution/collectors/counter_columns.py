@@ -116,7 +116,7 @@ def _counters(
     computed by the task that completes its third read, while the other counters' reads are still under
     way. Before, every counter's increases waited for every counter's reads, and the baselines and raw
     samples were asked only then: at 1,000 tenants the last 0.2 s of each gateway chunk was that phase
-    alone, Prometheus idle (docs/performance.md, "Collection's CPU budget")."""
+    alone, Prometheus idle (docs/performance.md, "Collection, seventh pass")."""
     start, end = window
     kinds = ("boundaries", "resets", "sampled")
     got: list[dict[str, Any]] = [{} for _ in selectors]
