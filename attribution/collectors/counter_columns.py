@@ -94,14 +94,6 @@ class _Boundaries:
     baselines: dict[Identity, float]
 
 
-@dataclass(frozen=True, slots=True)
-class _Resets:
-    """Per boundary whose interval (or the one before) saw a reset, the raw samples of each series in
-    the interval ending there."""
-
-    raw: dict[int, dict[Identity, list[float]]]
-
-
 def _counters(
     client: PromClient,
     selectors: Sequence[str],
@@ -131,7 +123,7 @@ def _counters(
             found = _boundaries(client, selector, window, step, lookback)
         elif kind == "resets":
             flagged = reset_boundaries(client, selector, start, end, step)
-            found = _Resets(raw_samples_at(client, selector, flagged, step))
+            found = raw_samples_at(client, selector, flagged, step)
         else:
             found = _sampled_stamps(client, selector, start, end, step)
         with lock:
@@ -169,16 +161,17 @@ def _increases(
     window: tuple[datetime, datetime],
     step: int,
     boundaries: _Boundaries,
-    resets: _Resets,
+    raw_at_resets: dict[int, dict[Identity, list[float]]],
     sampled: dict[Identity, list[int]],
 ) -> CounterColumns:
     """One counter's columns from its answers: the boundaries' increases, and the series that need more
-    (raw samples where an interval saw a reset, a silence to spread) taken one by one."""
+    (raw samples where an interval saw a reset, ``raw_at_resets`` by the boundary ending it; a silence to
+    spread) taken one by one."""
     start, end = window
     answer, has_first, baselines = boundaries.answer, boundaries.has_first, boundaries.baselines
     first_ts = int(start.timestamp())
     keys = [identity(labels) for labels in answer.labels]
-    raw = resets.raw if keys else {}
+    raw = raw_at_resets if keys else {}
     sampled = sampled if keys else {}
     columns = _boundary_increases(answer, step, has_first, [baselines.get(key) for key in keys])
     intervals = range(first_ts, int(end.timestamp()), step)

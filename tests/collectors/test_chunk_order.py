@@ -44,9 +44,8 @@ def _kv(start: datetime) -> Batch:
 
 @pytest.fixture
 def settings() -> Settings:
-    return small_cluster_settings().model_copy(
-        update={"collection": small_cluster_settings().collection.model_copy(update={"chunk_intervals": 60})}
-    )
+    base = small_cluster_settings()
+    return base.model_copy(update={"collection": base.collection.model_copy(update={"chunk_intervals": 60})})
 
 
 @pytest.fixture
