@@ -34,8 +34,9 @@ _PAIR_SHAPE = b'[,""],'
 _INFINITE_TEXTS = [f'"{text}"'.encode() for text in sorted(NOT_FINITE - {"NaN"})]
 #: Whole seconds above this are not exact in a double (the JSON path keeps them as ints): declined.
 _EXACT_SECONDS = float(2**53)
-#: Text read per pass of :func:`read_samples` (whole segments): its temporaries, some 1.5 bytes of int64
-#: per text byte at most, stay under glibc's default mmap threshold of 128 KiB.
+#: Text read per pass of :func:`read_samples` (whole segments): its temporaries are a few hundred KiB,
+#: which stay in cache and which the allocator reuses pass after pass; measured against 8-64 KiB (numpy's
+#: per-call cost wins below 64 KiB) and against whole answers (docs/performance.md, "seventh pass").
 PIECE_BYTES = 256 * 1024
 
 
@@ -101,15 +102,14 @@ def read_samples(segments: list[bytes]) -> Samples | None:
     writing its pairs into its slice of the columns: the same columns as one piece, since every check and
     every number is per pair. Why pieces: the parse is some thirty numpy passes, each making a temporary
     the size of its input; over a whole answer (tens of MB) every temporary is a fresh mapping the kernel
-    zero-fills page by page, and no pass finds its input in cache. A piece's temporaries stay below
-    glibc's mmap threshold (128 KiB), so the allocator hands the same heap memory back pass after pass
-    (docs/collectors.md, "Speed")."""
+    zero-fills page by page, and no pass finds its input in cache. A piece's temporaries are small enough
+    for the allocator to hand the same memory back pass after pass (docs/collectors.md, "Speed")."""
     lengths = np.fromiter((s.count(b"[") for s in segments), np.int64, len(segments))
     stamps = np.empty(int(lengths.sum()), np.int64)
     values = np.empty(len(stamps), np.float64)
     nan_texts = inf_texts = 0
     first = at = 0
-    for last in [*_piece_ends(segments), len(segments)] if segments else []:
+    for last in _piece_ends(segments):
         pairs = int(lengths[first:last].sum())
         found = _read_piece(segments[first:last], pairs, stamps[at : at + pairs], values[at : at + pairs])
         if found is None:
@@ -120,13 +120,13 @@ def read_samples(segments: list[bytes]) -> Samples | None:
 
 
 def _piece_ends(segments: list[bytes]) -> list[int]:
-    """Where each piece of about :data:`PIECE_BYTES` ends (a longer segment is a piece of its own), the
-    last piece's end (``len(segments)``) left out."""
+    """Where each piece of about :data:`PIECE_BYTES` ends (a longer segment is a piece of its own): the
+    last one at ``len(segments)``; none for no segments."""
     ends = []
     size = 0
-    for i, segment in enumerate(segments[:-1], 1):
+    for i, segment in enumerate(segments, 1):
         size += len(segment)
-        if size >= PIECE_BYTES:
+        if size >= PIECE_BYTES or i == len(segments):
             ends.append(i)
             size = 0
     return ends

@@ -178,7 +178,7 @@ def test_pieces_join_to_the_columns_of_one() -> None:
     ]
     whole = sample_text.read_samples(segments)
     with mock.patch.object(sample_text, "PIECE_BYTES", 20):
-        assert sample_text._piece_ends(segments) == [1, 3, 5]  # the 19-byte fourth joins the fifth
+        assert sample_text._piece_ends(segments) == [1, 3, 5, 6]  # the 19-byte fourth joins the fifth
         pieces = sample_text.read_samples(segments)
     assert whole is not None and pieces is not None
     assert pieces.lengths.tolist() == whole.lengths.tolist() == [2, 0, 2, 1, 3, 1]
