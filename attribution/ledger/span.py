@@ -31,6 +31,7 @@ from attribution.ledger.attribute import (
     settled_until,
     settlement_window,
 )
+from attribution.ledger.heap import return_free_memory
 from attribution.ledger.window_reads import WindowReads, read_window
 from attribution.ledger.window_size import cut_grain_seconds, windows_within
 from attribution.store.beside import has_own_connections
@@ -179,7 +180,9 @@ class ReadAhead:
             until = settled_until(session, self.settings, start, widened_end, self.now)
             if until == start:
                 return None
-            return read_window(self.settings, self.factory, session, start, until)
+            reads = read_window(self.settings, self.factory, session, start, until)
+        return_free_memory()  # the reads' own free heap, while the engine (another thread) is at its peak
+        return reads
 
     def close(self) -> None:
         """Wait for reads still running (none outlives the span) and drop them."""

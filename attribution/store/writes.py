@@ -377,17 +377,27 @@ def copy_cursor(session: Session, table: Table) -> Iterator[psycopg.Cursor[Any]]
     connection is :class:`DatabaseUnavailableError` (and leaves the pool), a duplicate key a
     :class:`ConflictError`. Every COPY of the attribution's writes goes through here."""
     session.flush()
+    try:
+        with driver_cursor(session) as cursor:
+            yield cursor
+    except psycopg.IntegrityError as exc:
+        raise _window_conflict(table) from exc
+
+
+@contextmanager
+def driver_cursor(session: Session, *, binary: bool = False) -> Iterator[psycopg.Cursor[Any]]:
+    """A psycopg cursor of the session's own connection, in its transaction: for what SQLAlchemy does
+    not offer (COPY, results in binary format). A lost connection is :class:`DatabaseUnavailableError`,
+    and the connection leaves the pool."""
     connection = session.connection()
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
-        with driver.cursor() as cursor:
+        with driver.cursor(binary=binary) as cursor:
             yield cursor
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         connection.invalidate(exc)  # the pool must not hand this connection out again
         raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
-    except psycopg.IntegrityError as exc:
-        raise _window_conflict(table) from exc
 
 
 def _window_conflict(table: Table) -> ConflictError:

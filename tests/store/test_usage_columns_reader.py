@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from attribution.errors import DatabaseUnavailableError
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store.columns import SLICE_SECONDS, epoch_seconds, usage_columns, usage_columns_from_rows
 from attribution.store.inputs import tenant_usage
@@ -100,6 +101,19 @@ def test_the_sort_setting_is_put_back(pg_engine: Engine, previous: str) -> None:
         session.execute(text(f"SET LOCAL enable_sort = {previous}"))
         usage_columns(session, BASE, BASE + timedelta(days=1))
         assert session.execute(text("SELECT current_setting('enable_sort')")).scalar_one() == previous
+
+
+def test_a_failed_read_raises_its_own_error_not_the_setting_put_back(pg_engine: Engine) -> None:
+    """The reader's query runs on psycopg's own cursor (binary results): when it fails, the transaction is
+    aborted, and putting the sort setting back must not raise over the failure. A real lock held by
+    another connection, and a lock timeout, make the query fail."""
+    with pg_engine.connect() as holder:
+        holder.execute(text("LOCK TABLE tenant_usage IN ACCESS EXCLUSIVE MODE"))
+        with rolled_back(pg_engine) as factory, factory() as session:
+            session.execute(text("SET LOCAL lock_timeout = '50ms'"))
+            with pytest.raises(DatabaseUnavailableError, match="lock timeout"):
+                usage_columns(session, BASE, BASE + timedelta(days=1))
+        holder.rollback()
 
 
 def test_seconds_round_as_postgres_extract_rounds(pg_engine: Engine) -> None:

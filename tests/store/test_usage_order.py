@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.store.columns import _batch, _grouped_order, _time_pool_key_order
+from attribution.store.columns import (
+    _batch,
+    _grouped_order,
+    _ordered,
+    _strictly_increasing,
+    _time_pool_key_order,
+)
 
 
 @st.composite
@@ -71,15 +77,31 @@ def grouped_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, t
 
 @settings(max_examples=500, deadline=None)
 @given(grouped_rows())
-def test_the_grouped_order_is_lexsorts_or_none(case: tuple[Any, ...]) -> None:
-    """The radix order is the lexsort's wherever given, and given whenever no two rows share all three
-    and the span fits: the packed-key sort is then never needed."""
+def test_the_order_of_grouped_rows_is_lexsorts(case: tuple[Any, ...]) -> None:
+    """The grouped rows' order is the lexsort's, ties in their given order, whether the radix order
+    stands alone or is sorted again (rows equal in all three, a span too wide to pack); the columns
+    returned are the given ones in that order."""
     ts, pool, key, groups = case
-    order = _grouped_order(ts, pool, key, groups)
-    expected = np.lexsort((key, pool, ts))
+    n_pools, n_keys = int(pool.max(initial=0)) + 1, int(key.max(initial=0)) + 1
+    order, ts_out, pool_out, key_out = _ordered(ts, pool, key, groups, n_pools, n_keys)
+    assert order.tolist() == np.lexsort((key, pool, ts)).tolist()
+    assert [ts_out.tolist(), pool_out.tolist(), key_out.tolist()] == [
+        a[order].tolist() for a in (ts, pool, key)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(grouped_rows())
+def test_the_radix_order_alone_is_lexsorts_where_the_check_passes(case: tuple[Any, ...]) -> None:
+    """Where :func:`_strictly_increasing` accepts the radix order, it is the lexsort's, and it accepts it
+    whenever no two rows share all three and the span and the packed key fit: the sort after it is then
+    never needed."""
+    ts, pool, key, groups = case
+    n_pools, n_keys = int(pool.max(initial=0)) + 1, int(key.max(initial=0)) + 1
+    order = _grouped_order(ts, groups)
     triples = {(int(t), int(p), int(k)) for t, p, k in zip(ts, pool, key, strict=True)}
     span = int(ts.max()) - int(ts.min()) + 1 if ts.size else 0
-    if order is None:
-        assert ts.size == 0 or len(triples) < ts.size or span >= 2**32
+    if _strictly_increasing(ts[order], pool[order], key[order], n_pools, n_keys):
+        assert order.tolist() == np.lexsort((key, pool, ts)).tolist()
     else:
-        assert order.tolist() == expected.tolist()
+        assert len(triples) < ts.size or span >= 2**32 or span * n_pools * n_keys >= 2**62
