@@ -77,6 +77,9 @@ def muldivmod(a: I64, b: I64, d: I64) -> tuple[I64, I64]:
     The quotient is at most ``a`` and the remainder below ``d``, so both fit in int64 even when the
     product does not; those elements (a float estimate of at least 2**62) are computed in Python ints.
     """
+    if a.size == 0 or float(a.max()) * float(b.max()) < SAFE_PRODUCT:  # no product can reach it
+        q, r = np.divmod(a * b, d)
+        return q, r
     risky = a.astype(np.float64) * b.astype(np.float64) >= SAFE_PRODUCT
     if not risky.any():
         q, r = np.divmod(a * b, d)
@@ -99,16 +102,21 @@ def group_of(counts: I64) -> I64:
     return np.repeat(np.arange(counts.size, dtype=np.int64), counts)
 
 
-def segment_sum(values: I64, counts: I64) -> I64:
+def segment_sum(values: I64, counts: I64, starts: I64 | None = None) -> I64:
     """Sum of each group's consecutive ``values``; empty groups sum to 0. Refuses (rather than wraps)
-    values whose largest times the largest group could reach int64's range."""
+    values whose largest times the largest group could reach int64's range. ``starts``: each group's
+    first index (``np.cumsum(counts) - counts``), when the caller has it already."""
     sums = np.zeros(counts.size, dtype=np.int64)
-    nonempty = counts > 0
     if values.size:
         if float(np.abs(values).max()) * float(counts.max()) >= SAFE_PRODUCT:
             raise NotVectorisableError("group sums that could overflow int64")
-        starts = np.cumsum(counts) - counts
-        sums[nonempty] = np.add.reduceat(values, starts[nonempty])
+        if starts is None:
+            starts = np.cumsum(counts) - counts
+        if counts.min() > 0:
+            sums = np.add.reduceat(values, starts)
+        else:
+            nonempty = counts > 0
+            sums[nonempty] = np.add.reduceat(values, starts[nonempty])
     return sums
 
 
@@ -130,14 +138,15 @@ def largest_remainder(totals: I64, counts: I64, weights: I64) -> I64:
     """
     if weights.size == 0:
         return np.zeros(0, dtype=np.int64)
-    sums = segment_sum(weights, counts)
+    starts = np.cumsum(counts) - counts
+    sums = segment_sum(weights, counts, starts)
     if np.any((sums == 0) & (totals != 0)):
         raise NotVectorisableError("a non-zero amount over weights that sum to zero")
     group = group_of(counts)
     q, r = muldivmod(totals[group], weights, np.maximum(sums, 1)[group])
-    leftover = totals - segment_sum(q, counts)
+    leftover = totals - segment_sum(q, counts, starts)
     # an element with no remainder never wins a leftover unit: the remainders sum to leftover x sum
-    candidates = np.flatnonzero((leftover[group] > 0) & (r > 0))
+    candidates = np.flatnonzero((leftover > 0)[group] & (r > 0))
     if candidates.size:
         cg = group[candidates]
         q[candidates[_wins(cg, r[candidates], weights[candidates], leftover[cg])]] += 1
@@ -149,47 +158,79 @@ def _wins(group: I64, remainder: I64, weight: I64, quota: I64) -> Mask:
     ordered by (-remainder, -weight, position): the elements that take a leftover unit.
 
     Groups come in ascending order (``largest_remainder``'s candidates do), so sorting by group first
-    leaves each group's elements on the positions they held: the group boundaries and quotas are read
-    where they are, and only the winners are gathered back (a day of the full fleet ranks some 4 M
-    elements; each full-length gather or scatter of them cost more than the sort's arithmetic). One
-    stable sort on a packed (group, -remainder) key when it fits in int64, since equal remainders mostly
-    come with equal weights (their position then decides, as the stable sort keeps it); a full three-key
-    sort only when some tie has different weights, or the packed key would overflow.
-    """
+    leaves each group's elements on the positions they held: the element at sorted position i ranks
+    ``i - its group's start``, and only the winners are gathered back. A day of the full fleet ranks some
+    30 M elements in 29 calls, where every full-length pass counts (:func:`_by_remainder`)."""
     n = group.size
-    bound = int(remainder.max()) + 1
-    order: I64 | None = None
-    if (int(group.max()) + 1) * bound < 2**63:
-        key = group * bound + (bound - 1 - remainder)
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        tie = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
-        if tie.size and np.any(weight[order[tie]] != weight[order[tie + 1]]):
-            order = _by_weight_within_ties(order, sorted_key, weight)
-    if order is None:
-        order = np.lexsort((-weight, -remainder, group))
-    first = np.ones(n, dtype=np.bool_)
-    first[1:] = group[1:] != group[:-1]
-    position = np.arange(n, dtype=np.int64)
-    rank = position - np.maximum.accumulate(np.where(first, position, 0))
+    first = np.empty(n, dtype=np.bool_)
+    first[:1] = True
+    np.not_equal(group[1:], group[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    lengths = np.diff(starts, append=n)
+    start_of = np.repeat(starts, lengths)
+    rank = np.arange(n, dtype=np.int64) - start_of
+    order = _by_remainder(group, remainder, weight, first, start_of, rank)
     wins = np.zeros(n, dtype=np.bool_)
     wins[order[rank < quota]] = True
     return wins
 
 
-def _by_weight_within_ties(order: I64, sorted_key: I64, weight: I64) -> I64 | None:
-    """``order`` (stable by ``sorted_key``) with each run of equal keys ordered by -weight, ties by their
-    place in the run: what the three-key lexsort gives, with a second stable sort that packs each run's
-    number with its weight (the runs stay where they are, and an array sorted in runs sorts fast). None
-    when that key would not fit in int64."""
-    weight_bound = int(weight.max()) + 1
-    starts = np.ones(sorted_key.size, dtype=np.bool_)
-    starts[1:] = sorted_key[1:] != sorted_key[:-1]
-    run = np.cumsum(starts) - 1
-    if (int(run[-1]) + 1) * weight_bound >= 2**63:
-        return None
-    within = np.argsort(run * weight_bound + (weight_bound - 1 - weight[order]), kind="stable")
-    return order[within]
+def _by_remainder(group: I64, remainder: I64, weight: I64, first: Mask, start_of: I64, rank: I64) -> I64:
+    """The elements' order by (group, -remainder, -weight, position), for :func:`_wins` (``first``: where
+    each group begins; ``start_of``: each element's group start; ``rank``: its place in its group).
+
+    Where it fits in int64, one key packs the group's number, the remainder and the element's place in
+    its group, and numpy sorts the keys themselves (no index array): the place keeps equal remainders in
+    position order, as a stable sort would, at a third of a stable ``argsort``'s cost. Where only group
+    and remainder fit, a stable ``argsort`` of that key; where not even they do, the three-key lexsort.
+    Equal remainders mostly come with equal weights; where some do not, only the runs of equal keys are
+    sorted again, by weight (:func:`_heavier_first_within_ties`)."""
+    n = group.size
+    bound = int(remainder.max()) + 1
+    groups = int(first.sum())
+    place_bits = int(rank.max()).bit_length()
+    if groups * bound >= 2**63:
+        order: I64 = np.lexsort((-weight, -remainder, group))
+        return order
+    key = np.cumsum(first, dtype=np.int64) - 1  # the group's number among these groups
+    key *= bound
+    key += bound - 1 - remainder
+    if (groups * bound) << place_bits < 2**63:
+        key <<= place_bits
+        key |= rank
+        key.sort()
+        order = start_of + (key & ((1 << place_bits) - 1))
+        key >>= place_bits
+    else:
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+    tie = np.flatnonzero(key[1:] == key[:-1])  # sorted positions i with i + 1 of the same key
+    if tie.size and np.any(weight[order[tie]] != weight[order[tie + 1]]):
+        order = _heavier_first_within_ties(order, tie, weight, n)
+    return order
+
+
+def _heavier_first_within_ties(order: I64, tie: I64, weight: I64, n: int) -> I64:
+    """``order`` with each run of equal keys (``tie``: the sorted positions i whose key equals i + 1's)
+    ordered by -weight, equal weights in the order they had: what the three-key lexsort gives. Only the
+    positions in such runs are sorted again, each run where it is (a stable sort by run, then weight)."""
+    in_run = np.zeros(n, dtype=np.bool_)
+    in_run[tie] = True
+    in_run[tie + 1] = True
+    at = np.flatnonzero(in_run)
+    continues = np.zeros(n, dtype=np.bool_)
+    continues[tie + 1] = True
+    run = np.cumsum(~continues[at], dtype=np.int64) - 1
+    members = order[at]
+    w = weight[members]
+    weight_bound = int(w.max()) + 1
+    if (int(run[-1]) + 1) * weight_bound < 2**63:
+        within = np.argsort(run * weight_bound + (weight_bound - 1 - w), kind="stable")
+    else:
+        within = np.lexsort((-w, run))
+    reordered = order.copy()
+    reordered[at] = members[within]
+    return reordered
 
 
 def allocate_two(total: I64, w0: I64, w1: I64) -> tuple[I64, I64]:

@@ -1,12 +1,15 @@
 """Which elements take a leftover unit in ``largest_remainder``: the first ``quota`` of each group by
-(-remainder, -weight, position). ``_wins`` sorts on packed keys where they fit in int64 (one key, then a
-second pass by weight within runs of equal remainders) and on a three-key lexsort where they do not;
-every path must pick exactly the elements a plain ranking picks. The end-to-end check against
-``money.allocate`` is in test_vectorized.py; its values never reach the paths where packing overflows."""
+(-remainder, -weight, position). ``_wins`` sorts the packed keys themselves where group, remainder and
+place in the group fit in int64, a stable argsort of (group, remainder) where only those fit, and a
+three-key lexsort where not even they do; runs of equal remainders are then sorted again by weight (a
+packed key, or a lexsort for huge weights). Every path must pick exactly the elements a plain ranking
+picks. The end-to-end check against ``money.allocate`` is in test_vectorized.py; its values never reach
+the paths where packing overflows."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +63,21 @@ def test_equal_remainders_go_to_the_heavier_weight_then_the_earlier() -> None:
     weight = np.array([1, 3, 3, 1, 1], dtype=np.int64)
     quota = np.array([2, 2, 2, 1, 1], dtype=np.int64)
     assert _wins(group, remainder, weight, quota).tolist() == [False, True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("remainder_scale", "weight_scale"),
+    [(1, 1), (2**59, 1), (2**61, 1), (1, 2**61), (2**59, 2**61)],
+    ids=["packed-sort", "stable-argsort", "lexsort", "packed-sort-heavy-ties", "argsort-heavy-ties"],
+)
+def test_every_sort_path_ranks_alike(remainder_scale: int, weight_scale: int) -> None:
+    """Each way ``_by_remainder`` sorts (the packed keys sorted themselves; a stable argsort when the
+    place in the group no longer fits; the lexsort when not even group and remainder do) and each way
+    ties are broken by weight (a packed key, or a lexsort when weights are huge) picks what the plain
+    ranking picks. Two groups of four, each with a tie of remainders between different weights."""
+    group = [0, 0, 0, 0, 1, 1, 1, 1]
+    remainder = [v * remainder_scale for v in (1, 3, 3, 2, 2, 2, 0, 3)]
+    weight = [v * weight_scale for v in (3, 1, 2, 2, 1, 3, 3, 1)]
+    quota = [2, 2, 2, 2, 2, 2, 2, 2]
+    arrays = [np.array(a, dtype=np.int64) for a in (group, remainder, weight, quota)]
+    assert _wins(*arrays).tolist() == _ranked(group, remainder, weight, quota)
