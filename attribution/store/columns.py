@@ -73,17 +73,23 @@ def usage_columns(
     """The tenant usage of ``[start, end)`` in ``cluster`` as columns: Postgres' arrays, or SQLite's rows."""
     if not is_postgres(session):
         return usage_columns_from_rows(tenant_usage(session, start, end, cluster))
-    batches: list[Batch] = []
-    # results in binary form: a bytea as itself, not as hex text twice its size (which Postgres would
-    # encode and the client decode); each slice's rows are dropped before the next slice is asked for
-    with hashed_grouping(session), driver_cursor(session, binary=True) as cursor:
+    batches: list[Batch] = []  # each slice's rows dropped before the next slice is asked for
+    with hashed_grouping(session):
         for at, stop in windows_of(start, end, timedelta(seconds=SLICE_SECONDS)):
-            cursor.execute(_RECORDS, {"start": at, "end": stop, "cluster": cluster})
-            rows = cursor.fetchall()
+            rows = records_of(session, _RECORDS, {"start": at, "end": stop, "cluster": cluster})
             if rows:
                 batches.append(_batch(rows))
             del rows
     return _assemble(batches)
+
+
+def records_of(session: Session, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` (``%(name)s`` parameters) in binary form, on the session's connection: a
+    ``bytea`` of records arrives as itself, not as hex text twice its size, which Postgres would encode
+    and the client decode (the column readers' groups of records are most of what they receive)."""
+    with driver_cursor(session, binary=True) as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
 
 
 @contextmanager

@@ -23,12 +23,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from attribution.model.vectorized_kernels import I64
 from attribution.model.vocabulary import DEFAULT_CLUSTER
-from attribution.store.columns import SLICE_SECONDS, epoch_seconds, hashed_grouping, name_codes, recoded
+from attribution.store.columns import (
+    SLICE_SECONDS,
+    epoch_seconds,
+    hashed_grouping,
+    name_codes,
+    recoded,
+    records_of,
+)
 from attribution.store.dialect import is_postgres
 from attribution.store.inputs import GPU_COUNT_COLUMNS, gpu_counts
 from attribution.timeutil import windows_of
@@ -96,7 +102,7 @@ SELECT gpu_type, pool, problem IS NOT NULL AS unplaced, count(*) AS n,
                         + 8 * (power_milliwatts IS NOT NULL)::int)::int2),
            ''::bytea) AS records
 FROM gpu_samples
-WHERE interval_start >= :start AND interval_start < :end AND cluster = :cluster
+WHERE interval_start >= %(start)s AND interval_start < %(end)s AND cluster = %(cluster)s
 GROUP BY gpu_type, pool, problem IS NOT NULL
 """
 """Each group's rows as 42-byte big-endian records (:data:`_RECORD`). The MiB are ``gpu_counts``' own
@@ -110,7 +116,7 @@ WHOLE, MEASURED, USED, POWERED = 1, 2, 4, 8
 
 
 def _slice(session: Session, start: datetime, end: datetime, cluster: str) -> GpuCountColumns:
-    groups = session.execute(text(_RECORDS), {"start": start, "end": end, "cluster": cluster}).all()
+    groups = records_of(session, _RECORDS, {"start": start, "end": end, "cluster": cluster})
     sizes = [int(g[3]) for g in groups]
     records = np.frombuffer(b"".join(g[4] for g in groups), dtype=_RECORD)
     if records.size != sum(sizes):

@@ -20,12 +20,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from attribution.model.vectorized_kernels import I64, Mask
 from attribution.model.vocabulary import DEFAULT_CLUSTER
-from attribution.store.columns import SLICE_SECONDS, epoch_seconds, hashed_grouping, name_codes, recoded
+from attribution.store.columns import (
+    SLICE_SECONDS,
+    epoch_seconds,
+    hashed_grouping,
+    name_codes,
+    recoded,
+    records_of,
+)
 from attribution.store.dialect import is_postgres
 from attribution.store.inputs import kv_samples
 from attribution.timeutil import windows_of
@@ -76,7 +82,7 @@ SELECT pool, engine_id, count(*) AS n,
                   || float8send(coalesce(requests_running, 'NaN'::float8))
                   || int2send((kv_capacity_tokens IS NOT NULL)::int::int2), ''::bytea) AS records
 FROM kv_samples
-WHERE interval_start >= :start AND interval_start < :end AND cluster = :cluster
+WHERE interval_start >= %(start)s AND interval_start < %(end)s AND cluster = %(cluster)s
 GROUP BY pool, engine_id
 """
 """Each (pool, engine)'s samples as 42-byte big-endian records (:data:`_RECORD`)."""
@@ -94,7 +100,7 @@ _RECORD = np.dtype(
 
 
 def _slice(session: Session, start: datetime, end: datetime, cluster: str) -> KvSampleColumns:
-    groups = session.execute(text(_RECORDS), {"start": start, "end": end, "cluster": cluster}).all()
+    groups = records_of(session, _RECORDS, {"start": start, "end": end, "cluster": cluster})
     sizes = [int(g[2]) for g in groups]
     records = np.frombuffer(b"".join(g[3] for g in groups), dtype=_RECORD)
     if records.size != sum(sizes):
