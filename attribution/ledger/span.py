@@ -31,7 +31,7 @@ from attribution.ledger.attribute import (
     settled_until,
     settlement_window,
 )
-from attribution.ledger.heap import return_free_memory
+from attribution.ledger.heap import Trimmer, return_free_memory
 from attribution.ledger.window_reads import WindowReads, read_window
 from attribution.ledger.window_size import cut_grain_seconds, windows_within
 from attribution.store.beside import has_own_connections
@@ -147,6 +147,7 @@ class ReadAhead:
         self.settings, self.factory, self.now = settings, factory, now
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
         self.pending: Future[WindowReads | None] | None = None
+        self.trimmer = Trimmer()  # the reads' and the engine's free heap, which neither thread reuses
 
     def run(
         self, start: datetime, end: datetime, following: tuple[datetime, datetime] | None
@@ -188,3 +189,4 @@ class ReadAhead:
         """Wait for reads still running (none outlives the span) and drop them."""
         self.take()
         self.pool.shutdown(wait=True)
+        self.trimmer.stop()

@@ -133,6 +133,7 @@ def test_a_span_stores_what_its_windows_store_run_one_after_another(
     assert [(t.split("_")[0], s) for t, s in reads_seen[1:]] == [
         ("read-ahead", T0 + h * STEP) for h in range(1, HOURS)
     ]
+    assert not [t for t in threading.enumerate() if t.name == "heap-trimmer"]
 
 
 def test_the_schedulers_catch_up_reads_each_window_ahead_and_stores_what_runs_one_by_one_store(
@@ -208,7 +209,8 @@ def test_an_error_in_a_window_read_ahead_is_raised_by_its_run_after_the_windows_
     with pg_factory() as session:
         runs = session.execute(select(AttributionRun.window_start).order_by(AttributionRun.window_start))
         assert list(runs.scalars()) == [T0, T0 + STEP]
-    assert not [t for t in threading.enumerate() if t.name.startswith("read-ahead")]  # none outlived it
+    # neither the reads nor the heap's trimmer outlived it
+    assert not [t for t in threading.enumerate() if t.name.startswith(("read-ahead", "heap-trimmer"))]
 
 
 def test_on_sqlite_a_span_reads_each_window_in_its_own_run(
