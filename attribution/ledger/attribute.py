@@ -23,7 +23,7 @@ from attribution.config import Settings
 from attribution.errors import ConservationError
 from attribution.ledger.close import ensure_period, issue_corrections, period_of, periods_between
 from attribution.ledger.heap import return_free_memory
-from attribution.ledger.incidents import clear_incidents, find_incidents, flag_recovering, record_incidents
+from attribution.ledger.incidents import clear_incidents, flag_recovering, record_incidents
 from attribution.ledger.lines import line_rows, total_usd_micros
 from attribution.ledger.outputs import covered_seconds, line_columns, pool_columns
 from attribution.ledger.watermark import followed_plans
@@ -224,7 +224,7 @@ def run_attribution(
         if read_next is not None and len(usage.interval_start_s) < EARLY_READS_MAX_USAGE_ROWS:
             read_next()  # a small window: the next one's reads overlap this one's engine too
             read_next = None
-        incidents = find_incidents(session, settings, start, end, (reads.gpu_counts, reads.kv_samples, usage))
+        incidents = reads.incidents
         del reads  # the GPU counts and KV samples end here, before the engine's columns begin
         return_free_memory()  # the reads' free heap: the engine's peak would stack on it
         flag_recovering(inputs.pools, incidents, settings.interval_seconds)

@@ -1,5 +1,6 @@
 """What the attribution job reads of a window before it computes: the dirty marks it will clear, the GPU
-counts, the engines' KV samples, the model's inputs built from them, and the tenants' usage as columns.
+counts, the engines' KV samples, the model's inputs built from them, the tenants' usage as columns, and
+the incidents found in them.
 
 These reads are the half of a run that waits on the database. They write nothing and no run writes what
 they read (telemetry, collection state), so they can run ahead of the run that uses them, on a
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
 from attribution.errors import ConfigError
+from attribution.ledger.incidents import find_incidents
 from attribution.ledger.inputs import (
     ModelInputs,
     TelemetryColumns,
@@ -25,6 +27,7 @@ from attribution.ledger.inputs import (
     group_telemetry,
     price_schedules,
 )
+from attribution.model.incidents import Incident
 from attribution.model.vectorized_usage import UsageColumns
 from attribution.store.beside import read_beside
 from attribution.store.collection_state import PERIOD_FALLBACK, dirty_windows
@@ -46,6 +49,9 @@ class WindowReads:
     kv_samples: KvSampleColumns
     inputs: ModelInputs
     usage: UsageColumns
+    incidents: list[Incident]
+    """What :func:`~attribution.ledger.incidents.find_incidents` finds in the window: it reads only
+    telemetry and collection state too, so it runs with the reads (ahead, beside the engine before)."""
 
 
 def read_window(
@@ -73,7 +79,8 @@ def read_window(
         kv = kv_sample_columns(session, start, end, cluster)
         inputs = build_inputs(settings, start, end, telemetry, kv)
         usage = read_usage_columns()
-    return WindowReads(start, end, redone, gpu_counts, kv, inputs, usage)
+    incidents = find_incidents(session, settings, start, end, (gpu_counts, kv, usage))
+    return WindowReads(start, end, redone, gpu_counts, kv, inputs, usage, incidents)
 
 
 def check_prices_and_inventory(settings: Settings, start: datetime, telemetry: TelemetryColumns) -> None:
