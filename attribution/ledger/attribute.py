@@ -242,8 +242,7 @@ def run_attribution(
         # usage spread over a gap, or estimated from latency or mean context: its lines are estimated
         spread = intervals_with_status(session, "gateway", "missing", start, end, cluster)
         spread |= intervals_with_status(session, "gateway", "estimated", start, end, cluster)
-        # the lines read the splits' estimated flags only: objects for those, not for every pool-interval
-        estimated = results.to_splits(np.flatnonzero(results.estimated))
+        estimated = results.estimated_keys()  # the lines read only which pool-intervals were estimated
         grain = settings.line_grain_seconds
         lines = line_rows(columns, estimated, usage, inputs.bytes_per_token, grain, spread)
         n_lines = len(lines)

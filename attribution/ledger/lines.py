@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 
-from attribution.model.split import LineKey, PoolSplit
+from attribution.model.split import LineKey
 from attribution.model.vectorized_kernels import F64, I64, Ints, Mask
 from attribution.model.vectorized_lines import LineColumns
 from attribution.model.vectorized_usage import UsageColumns
@@ -126,7 +126,9 @@ def _code(starts_s: I64, pool: Ints, key: Ints, grain_seconds: int) -> Ints | No
     return code
 
 
-def _estimated_rows(starts_s: I64, pool: Ints, pools: Sequence[str], estimated: set[tuple[int, str]]) -> Mask:
+def _estimated_rows(
+    starts_s: I64, pool: Ints, pools: Sequence[str], estimated: AbstractSet[tuple[int, str]]
+) -> Mask:
     """Rows whose (interval start, pool) was estimated: looked up once per run of rows of one
     pool-interval (the rows come sorted by interval and pool), not once per row."""
     pool_code = {name: i for i, name in enumerate(pools)}
@@ -151,7 +153,7 @@ def _recode(codes: Ints, names: Sequence[object], common: Sequence[object]) -> I
 
 def _money_by_grain(
     columns: LineColumns,
-    estimated: set[tuple[int, str]],
+    estimated: AbstractSet[tuple[int, str]],
     grain_seconds: int,
     pools: list[str],
     keys: list[LineKey],
@@ -174,7 +176,7 @@ def _money_by_grain(
 
 def _usage_by_grain(
     usage: UsageColumns,
-    estimated: set[tuple[int, str]],
+    estimated: AbstractSet[tuple[int, str]],
     grain_seconds: int,
     usage_estimated: AbstractSet[int],
     common: tuple[list[str], list[LineKey]],
@@ -225,18 +227,18 @@ def _normal(seconds: float) -> float:
 
 def line_rows(
     columns: LineColumns,
-    splits: Iterable[PoolSplit],
+    estimated: AbstractSet[tuple[int, str]],
     usage: UsageColumns,
     bytes_per_token: Mapping[str, int],
     grain_seconds: int,
     usage_estimated: AbstractSet[int] = frozenset(),
 ) -> LineRows:
     """One row per (grain, pool, tenant, tier), in key order. Usage with no cost (a pool with no sampled
-    GPUs) still gets a zero-cost row; a row is estimated if any of its intervals' pool-interval was, or if
+    GPUs) still gets a zero-cost row; a row is estimated if any of its intervals' pool-interval was (in
+    ``estimated``: (interval start in Unix seconds, pool) of each pool-interval estimated), or if
     it has usage in an interval of ``usage_estimated`` (Unix seconds: usage spread over a gateway gap).
     The money lines and the usage lines are grouped apart, then merged on their keys: a line is in one
     or both."""
-    estimated = {(s.interval_start_s, s.pool) for s in splits if s.estimated}
     pools = sorted(set(columns.pools) | set(usage.pools))
     keys = sorted(set(columns.keys) | set(usage.keys))
     money, sums = _money_by_grain(columns, estimated, grain_seconds, pools, keys)

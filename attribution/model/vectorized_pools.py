@@ -210,6 +210,13 @@ class PoolResults:
     def __len__(self) -> int:
         return int(self.start.size)
 
+    def estimated_keys(self) -> set[tuple[int, str]]:
+        """(interval start in Unix seconds, pool) of each estimated pool-interval: what the lines read of
+        the estimates, without a :class:`PoolSplit` object each."""
+        flagged = np.flatnonzero(self.estimated)
+        pools = [self.pools[p] for p in self.pool[flagged].tolist()]
+        return set(zip(self.start[flagged].tolist(), pools, strict=True))
+
     def to_splits(self, rows: I64 | None = None) -> list[PoolSplit]:
         """``PoolSplit`` objects of these rows (all by default), without lines."""
         at = np.arange(len(self)) if rows is None else rows

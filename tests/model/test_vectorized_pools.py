@@ -84,3 +84,5 @@ def test_the_columnar_path_gives_the_reference(window: Window, shuffle: bool) ->
     want = [dataclasses.replace(s, lines={}) for s in expected.splits]
     assert results.to_splits() == want
     assert PoolResults.from_splits(want).to_splits() == want
+    # what the lines read of the estimates: the reference's estimated pool-intervals, no more, no less
+    assert results.estimated_keys() == {(s.interval_start_s, s.pool) for s in want if s.estimated}
