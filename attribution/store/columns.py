@@ -36,7 +36,7 @@ from attribution.model.vectorized_usage import UsageColumns
 from attribution.model.vocabulary import DEFAULT_CLUSTER
 from attribution.store.dialect import is_postgres
 from attribution.store.inputs import tenant_usage
-from attribution.store.writes import driver_cursor
+from attribution.store.session import driver_cursor
 from attribution.timeutil import windows_of
 
 SLICE_SECONDS = 6 * 3600
@@ -98,7 +98,7 @@ def hashed_grouping(session: Session) -> Iterator[None]:
     groups; the planner, guessing more, sorts by the names instead), then put back as it was, even on
     error; except a database error, which aborted the transaction: the setting ends with it, and
     putting it back would raise over the error itself (SQLAlchemy's or psycopg's own, from a
-    :func:`~attribution.store.writes.driver_cursor`, or the connection lost)."""
+    :func:`~attribution.store.session.driver_cursor`, or the connection lost)."""
     previous = session.execute(text("SELECT current_setting('enable_sort')")).scalar_one()
     session.execute(text("SET LOCAL enable_sort = off"))
     aborted = False

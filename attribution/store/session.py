@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,3 +76,19 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def driver_cursor(session: Session, *, binary: bool = False) -> Iterator[psycopg.Cursor[Any]]:
+    """A psycopg cursor of the session's own connection, in its transaction: for what SQLAlchemy does
+    not offer (COPY, results in binary format). A lost connection is :class:`DatabaseUnavailableError`,
+    and the connection leaves the pool."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor(binary=binary) as cursor:
+            yield cursor
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        connection.invalidate(exc)  # the pool must not hand this connection out again
+        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc

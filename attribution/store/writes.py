@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
-from attribution.errors import ConflictError, DatabaseUnavailableError
+from attribution.errors import ConflictError
 from attribution.store.dialect import is_postgres, upsert_insert
 from attribution.store.expressions import table_of
+from attribution.store.session import driver_cursor
 from attribution.store.tables import DEFAULT_CLUSTER, GpuSample
 
 BATCH_ROWS = 2000
@@ -195,30 +196,23 @@ def bulk_upsert(
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in columns if c.name not in pk
     )
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
     if copy_first and _copy_new_rows(session, table, pk, rows):
         return len(rows)
-    try:
-        with driver.cursor() as cursor:
-            cursor.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                ).format(temp, target)
-            )
-            cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
-            _copy_rows(cursor, temp, columns, rows, connection.dialect)
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {temp} "
-                    "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-                ).format(target=target, names=names, keys=keys, temp=temp, updates=updates)
-            )
-            written = cursor.rowcount
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        connection.invalidate(exc)  # the pool must not hand this connection out again
-        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    with driver_cursor(session) as cursor:
+        cursor.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            ).format(temp, target)
+        )
+        cursor.execute(sql.SQL("TRUNCATE {}").format(temp))
+        _copy_rows(cursor, temp, columns, rows, session.connection().dialect)
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {temp} "
+                "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+            ).format(target=target, names=names, keys=keys, temp=temp, updates=updates)
+        )
+        written: int = cursor.rowcount
     return written
 
 
@@ -245,21 +239,15 @@ def copy_if_new(session: Session, copy: Callable[[psycopg.Cursor[Any]], None]) -
     """Run ``copy`` (a COPY into a table) on the session's connection under a savepoint; a duplicate key
     rolls back to it and returns False (the caller upserts instead). A lost connection is
     :class:`DatabaseUnavailableError`, and leaves the pool."""
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    try:  # SQL savepoints: psycopg's transaction() would COMMIT if the session had sent nothing yet
-        with driver.cursor() as cursor:
-            cursor.execute("SAVEPOINT _bulk_copy_first")
-            try:
-                copy(cursor)
-            except psycopg.errors.UniqueViolation:
-                cursor.execute("ROLLBACK TO SAVEPOINT _bulk_copy_first")
-                return False
-            cursor.execute("RELEASE SAVEPOINT _bulk_copy_first")
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        connection.invalidate(exc)
-        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
+    # SQL savepoints: psycopg's transaction() would COMMIT if the session had sent nothing yet
+    with driver_cursor(session) as cursor:
+        cursor.execute("SAVEPOINT _bulk_copy_first")
+        try:
+            copy(cursor)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT _bulk_copy_first")
+            return False
+        cursor.execute("RELEASE SAVEPOINT _bulk_copy_first")
     return True
 
 
@@ -382,22 +370,6 @@ def copy_cursor(session: Session, table: Table) -> Iterator[psycopg.Cursor[Any]]
             yield cursor
     except psycopg.IntegrityError as exc:
         raise _window_conflict(table) from exc
-
-
-@contextmanager
-def driver_cursor(session: Session, *, binary: bool = False) -> Iterator[psycopg.Cursor[Any]]:
-    """A psycopg cursor of the session's own connection, in its transaction: for what SQLAlchemy does
-    not offer (COPY, results in binary format). A lost connection is :class:`DatabaseUnavailableError`,
-    and the connection leaves the pool."""
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    try:
-        with driver.cursor(binary=binary) as cursor:
-            yield cursor
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        connection.invalidate(exc)  # the pool must not hand this connection out again
-        raise DatabaseUnavailableError(f"database unavailable: {exc}") from exc
 
 
 def _window_conflict(table: Table) -> ConflictError:
