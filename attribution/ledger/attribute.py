@@ -50,14 +50,16 @@ from attribution.timeutil import align_window, floor_to, period_window
 
 WINDOW_SECONDS = {SettlementWindow.HOUR: 3600, SettlementWindow.DAY: 86400}
 
-EARLY_READS_MAX_USAGE_ROWS = 6_000_000
+EARLY_READS_MAX_USAGE_ROWS = 5_000_000
 """Below this many usage rows a run begins the next window's reads before its engine, not after, so that
 they overlap the engine's hardest seconds as well as the writes. Above it the next reads wait for the
-engine's columns to be freed, so a run's peak is its engine's alone. A full-fleet day is 4.3 M rows: its
-reads beside the engine took a day from 13 s to 11 s, and the job's peak from 1,332 MiB to 1,752 MiB
-(session 15, docs/performance.md); at 1 M, the bound until then, the reads waited and left Postgres
-idle through the engine. The reads make that peak affordable by letting go of each column as they
-assemble it, and of their free heap once done."""
+engine's columns to be freed, so a run's peak is its engine's alone. It is the scheduler's default
+window budget (``scheduler.attribution_max_usage_rows``), so the windows it cuts read ahead beside their
+engine. A full-fleet day is 4.3 M rows: its reads beside the engine took a day from 13 s to 10.5 s,
+with the job's peak at 1,517-1,749 MiB (1,347 MiB with the reads after the engine; session 15,
+docs/performance.md); a window of 5 M rows would peak about a sixth higher. At 1 M, the bound until
+then, the full fleet's reads waited and left Postgres idle through the engine. The reads afford it by
+letting go of each column as they assemble it, and the heap's trimmer (:mod:`attribution.ledger.heap`)."""
 
 
 @dataclass(frozen=True, slots=True)
