@@ -162,22 +162,19 @@ def _wins(group: I64, remainder: I64, weight: I64, quota: I64) -> Mask:
     ``i - its group's start``, and only the winners are gathered back. A day of the full fleet ranks some
     30 M elements in 29 calls, where every full-length pass counts (:func:`_by_remainder`)."""
     n = group.size
-    first = np.empty(n, dtype=np.bool_)
-    first[:1] = True
-    np.not_equal(group[1:], group[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    lengths = np.diff(starts, append=n)
+    starts, lengths = runs(group)
     start_of = np.repeat(starts, lengths)
     rank = np.arange(n, dtype=np.int64) - start_of
-    order = _by_remainder(group, remainder, weight, first, start_of, rank)
+    order = _by_remainder(group, remainder, weight, lengths, start_of, rank)
     wins = np.zeros(n, dtype=np.bool_)
     wins[order[rank < quota]] = True
     return wins
 
 
-def _by_remainder(group: I64, remainder: I64, weight: I64, first: Mask, start_of: I64, rank: I64) -> I64:
-    """The elements' order by (group, -remainder, -weight, position), for :func:`_wins` (``first``: where
-    each group begins; ``start_of``: each element's group start; ``rank``: its place in its group).
+def _by_remainder(group: I64, remainder: I64, weight: I64, lengths: I64, start_of: I64, rank: I64) -> I64:
+    """The elements' order by (group, -remainder, -weight, position), for :func:`_wins` (``lengths``: each
+    group's size, groups in order; ``start_of``: each element's group start; ``rank``: its place in its
+    group).
 
     Where it fits in int64, one key packs the group's number, the remainder and the element's place in
     its group, and numpy sorts the keys themselves (no index array): the place keeps equal remainders in
@@ -187,12 +184,12 @@ def _by_remainder(group: I64, remainder: I64, weight: I64, first: Mask, start_of
     sorted again, by weight (:func:`_heavier_first_within_ties`)."""
     n = group.size
     bound = int(remainder.max()) + 1
-    groups = int(first.sum())
+    groups = lengths.size
     place_bits = int(rank.max()).bit_length()
     if groups * bound >= 2**63:
         order: I64 = np.lexsort((-weight, -remainder, group))
         return order
-    key = np.cumsum(first, dtype=np.int64) - 1  # the group's number among these groups
+    key = group_of(lengths)  # the group's number among these groups
     key *= bound
     key += bound - 1 - remainder
     if (groups * bound) << place_bits < 2**63:
