@@ -217,12 +217,11 @@ class PoolResults:
         pools = [self.pools[p] for p in self.pool[flagged].tolist()]
         return set(zip(self.start[flagged].tolist(), pools, strict=True))
 
-    def to_splits(self, rows: I64 | None = None) -> list[PoolSplit]:
-        """``PoolSplit`` objects of these rows (all by default), without lines."""
-        at = np.arange(len(self)) if rows is None else rows
+    def to_splits(self) -> list[PoolSplit]:
+        """``PoolSplit`` objects of these rows, without lines."""
         columns = zip(
-            self.pool[at].tolist(),
-            *(getattr(self, f.name)[at].tolist() for f in fields(self) if f.name not in ("pools", "pool")),
+            self.pool.tolist(),
+            *(getattr(self, f.name).tolist() for f in fields(self) if f.name not in ("pools", "pool")),
             strict=True,
         )
         return [
