@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from attribution.collectors.prom import PromClient
+from attribution.collectors.transport import Reply, transport_for
 
 
 class RecordingClient(PromClient):
@@ -26,24 +27,23 @@ class RecordingClient(PromClient):
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._calls_lock = threading.Lock()
 
-    def _send(self, path: str, params: dict[str, str]) -> requests.Response:
+    def _send(self, path: str, params: dict[str, str]) -> Reply:
         with self._calls_lock:
             self.calls.append((path, dict(params)))
         return super()._send(path, params)
 
 
 def fetch_only(url: str, calls: list[tuple[str, dict[str, str]]], concurrency: int) -> tuple[float, int]:
-    """Send ``calls`` again (``concurrency`` at a time, one keep-alive session per thread); read each body
-    whole, parse nothing. Seconds and bytes received."""
-    local = threading.local()
+    """Send ``calls`` again (``concurrency`` at a time) through the transport the collector sends them by
+    (:func:`~attribution.collectors.transport.transport_for`, keep-alive connections, the same headers,
+    gzip included); read each body whole, parse nothing. Seconds and bytes received."""
+    transport = transport_for(requests.Session(), url, concurrency)
 
     def one(call: tuple[str, dict[str, str]]) -> int:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        response = session.post(f"{url}{call[0]}", data=call[1], timeout=300)
-        response.raise_for_status()
-        return len(response.content)
+        reply = transport.post(f"{url}{call[0]}", call[1], 300.0)
+        if reply.status_code != 200:
+            raise RuntimeError(f"HTTP {reply.status_code} replaying {call[1].get('query')!r}")
+        return len(reply.content)
 
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from attribution.collectors.answers import SeriesColumns
 from attribution.collectors.batch import Batch, RowColumns
-from attribution.collectors.gauges import NO_SERIES, Texts, largest
+from attribution.collectors.gauges import NO_SERIES, Texts, distinct, largest
 from attribution.collectors.labels import engine_id, first_label, pool_for_model
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, utc_from_seconds
@@ -63,7 +63,7 @@ def collect_kv(client: PromClient, settings: Settings, plan: Plan, start: dateti
         return NO_SERIES if query is None else client.range_columns(query, first, last, step)
 
     answers = dict(zip(SIGNALS, client.map(read, SIGNALS), strict=True))  # side by side, in this order
-    stamps = np.unique(np.concatenate([a.stamps for a in answers.values()]))
+    stamps = distinct(np.concatenate([a.stamps for a in answers.values()]))
 
     def at(answer: SeriesColumns) -> NDArray[np.int64]:
         return np.searchsorted(stamps, answer.stamps).astype(np.int64)

@@ -49,6 +49,7 @@ from attribution.collectors.answers import (
     series_stamps,
 )
 from attribution.collectors.auth import session_for
+from attribution.collectors.transport import Reply, TransportError, transport_for
 from attribution.config import RetryConfig, SourceConfig
 from attribution.errors import SourceQueryError, SourceUnavailableError
 from attribution.model.gcpause import gc_paused
@@ -129,6 +130,8 @@ class PromClient:
         self._accept = [re.compile(p) for p in accept_warnings]
         self._sleep = sleep
         self._http = session if session is not None else requests.Session()
+        # a query per map thread, the lanes' own and a readiness check: never a connection discarded
+        self._transport = transport_for(self._http, self.url, max(10, max_concurrent + 4))
         self.failures = 0
         self.on_failure: Callable[[str], None] | None = None
         self._max_concurrent = max_concurrent
@@ -239,10 +242,9 @@ class PromClient:
 
     def ready(self) -> bool:
         try:
-            response = self._http.get(f"{self.url}/-/ready", timeout=5, verify=self._http.verify)
-        except requests.RequestException:
+            return self._transport.get(f"{self.url}/-/ready", 5.0).status_code == 200
+        except TransportError:
             return False
-        return response.status_code == 200
 
     def _call(self, path: str, params: dict[str, str], query: str, *, cut_values: bool = False) -> Answer:
         attempt = 0
@@ -272,27 +274,30 @@ class PromClient:
             min(self._retry.max_delay_seconds, self._retry.initial_delay_seconds * 2 ** (attempt - 1))
         )
 
-    def _send(self, path: str, params: dict[str, str]) -> requests.Response:
+    def _send(self, path: str, params: dict[str, str]) -> Reply:
         """POST the form; transport and credential failures become our errors (never the secret)."""
-        try:  # verify passed explicitly: requests lets REQUESTS_CA_BUNDLE override a session's CA file
-            response = self._http.post(
-                f"{self.url}{path}", data=params, timeout=self._timeout, verify=self._http.verify
-            )
-        except requests.exceptions.SSLError as exc:
-            raise SourceUnavailableError(
-                f"{self._who}: TLS handshake failed ({_reason(exc)}); if it uses a private CA, set "
-                "tls.ca_file (and tls.cert_file/key_file if it wants a client certificate)"
-            ) from exc
-        except requests.RequestException as exc:
+        try:
+            response = self._transport.post(f"{self.url}{path}", params, self._timeout)
+        except TransportError as exc:
+            if exc.tls:
+                raise SourceUnavailableError(
+                    f"{self._who}: TLS handshake failed ({_reason(str(exc))}); if it uses a private CA, set "
+                    "tls.ca_file (and tls.cert_file/key_file if it wants a client certificate)"
+                ) from exc
             raise SourceUnavailableError(f"{self._who} unreachable: {exc}") from exc
         if response.status_code in (401, 403):
             raise SourceQueryError(
                 f"{self._who} refused the credentials (HTTP {response.status_code}): check the source's "
                 "bearer_token_env/bearer_token_file or basic_auth, and headers such as X-Scope-OrgID"
             )
+        if 300 <= response.status_code < 400 and response.location:
+            raise SourceQueryError(
+                f"{self._who} redirects (HTTP {response.status_code}) to {redact(response.location)!r}: "
+                "set the source's url to where it redirects"
+            )
         return response
 
-    def _json(self, response: requests.Response, query: str, text: bytes) -> dict[str, Any]:
+    def _json(self, response: Reply, query: str, text: bytes) -> dict[str, Any]:
         """The JSON object ``text`` (the answer, or its skeleton); a body that is not one is malformed
         (retried), or, on a 4xx, a gateway in front refusing (not retried; its body, which may echo the
         credential, is never shown)."""
@@ -367,9 +372,8 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _reason(exc: requests.exceptions.SSLError) -> str:
+def _reason(text: str) -> str:
     """The innermost reason of a TLS failure (e.g. ``CERTIFICATE_VERIFY_FAILED``), without the URL."""
-    text = str(exc.args[0] if exc.args else exc)
     found = re.search(r"\[SSL[^\]]*\][^'\")]*", text)
     return found.group(0).strip() if found else text[-200:]
 
