@@ -121,6 +121,17 @@ def test_an_unknown_ca_fails_the_handshake_and_says_to_set_ca_file(
         PromClient.for_source(src, ONCE).range_query(QUERY, *WINDOW, 60)
 
 
+def test_the_ca_bundle_variable_is_trusted_as_requests_trusts_it(
+    secured: str, pki: Pki, expected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``ca_file``: ``REQUESTS_CA_BUNDLE`` names the CA, as it did when requests sent the queries."""
+    monkeypatch.setenv("PROM_PASSWORD", PASSWORD)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
+    tls = {"cert_file": pki.client_cert, "key_file": pki.client_key}
+    src = source(secured, basic_auth={"username": USER, "password_env": "PROM_PASSWORD"}, tls=tls)
+    assert PromClient.for_source(src, ONCE).range_query(QUERY, *WINDOW, 60) == expected
+
+
 def test_insecure_skip_verify_connects_without_the_ca(
     secured: str, pki: Pki, expected: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
