@@ -31,7 +31,7 @@ from attribution.collectors.profiles import Plan, plans
 from attribution.collectors.prom import PromClient, chunks
 from attribution.config import CollectorName, Settings
 from attribution.model.gcpause import gc_paused
-from attribution.store.collection_state import CoverageStatus, log_chunk, mark_dirty, write_source_coverage
+from attribution.store.collection_state import CoverageStatus, mark_dirty, record_chunk
 from attribution.store.column_copy import Names, upsert_columns
 from attribution.store.session import unit_of_work
 from attribution.store.tables import GpuSample
@@ -93,42 +93,26 @@ def write(
             clear_gpu_parts(session, batch.rows)
         written = bulk_upsert(session, batch.table, batch.rows)
         rows_per_interval = Counter(map(itemgetter("interval_start"), batch.rows))
-    coverage = []
+    statuses, series, rows = [], [], []
     step = timedelta(seconds=settings.interval_seconds)
     t = start
     while t < end:
-        series = 0 if t in batch.missing else batch.series.get(t, 0)
-        status = CoverageStatus.MISSING if series == 0 else CoverageStatus.PRESENT
-        if series and t in batch.estimated:
+        seen = 0 if t in batch.missing else batch.series.get(t, 0)
+        status = CoverageStatus.MISSING if seen == 0 else CoverageStatus.PRESENT
+        if seen and t in batch.estimated:
             status = CoverageStatus.ESTIMATED
-        if series and t in batch.unplaced:
+        if seen and t in batch.unplaced:
             status = CoverageStatus.UNPLACED
-        coverage.append(
-            {
-                "collector": plan.collector.value,
-                "source": plan.source.name,
-                "cluster": settings.cluster,
-                "interval_start": t,
-                "status": status.value,
-                "series": series,
-                "rows": rows_per_interval.get(t, 0),
-                "collected_at": now,
-            }
-        )
+        statuses.append(status.value)
+        series.append(seen)
+        rows.append(rows_per_interval.get(t, 0))
         t += step
-    write_source_coverage(session, coverage)
-    log_chunk(
-        session,
-        collector=plan.collector.value,
-        source=plan.source.name,
-        cluster=settings.cluster,
-        window_start=start,
-        window_end=end,
-        rows=written,
-        mode=mode,
-        replica=REPLICA,
-        committed_at=now,
-    )
+    keys = {"collector": plan.collector.value, "source": plan.source.name, "cluster": settings.cluster}
+    coverage = {**keys, "start": start, "step_seconds": settings.interval_seconds, "collected_at": now,
+                "statuses": statuses, "series": series, "rows": rows}  # fmt: skip
+    log = {**keys, "window_start": start, "window_end": end, "rows": written, "mode": mode,
+           "replica": REPLICA, "committed_at": now}  # fmt: skip
+    record_chunk(session, coverage, log)
     return written
 
 

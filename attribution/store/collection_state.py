@@ -18,7 +18,7 @@ these flush at most, never commit: the caller's unit of work does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -35,11 +35,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from attribution.store.chunk_record import record_chunk_pg
 from attribution.store.dialect import is_postgres, upsert_insert
 from attribution.store.expressions import AnyRow, between, epoch, table_of
 from attribution.store.tables import DEFAULT_CLUSTER, Base, Coverage
@@ -269,10 +269,7 @@ def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -
     intervals (``series`` summed over sources that had data) in the same transaction."""
     if not rows:
         return
-    if is_postgres(session):
-        _upsert_source_coverage_pg(session, rows)
-    else:
-        bulk_upsert(session, SourceCoverage, rows)
+    bulk_upsert(session, SourceCoverage, rows)
     sc, t = table_of(SourceCoverage), table_of(Coverage)
     keys = {(str(r["collector"]), str(r.get("cluster", DEFAULT_CLUSTER))) for r in rows}
     for collector, cluster in sorted(keys):
@@ -292,39 +289,6 @@ def write_source_coverage(session: Session, rows: Sequence[Mapping[str, Any]]) -
             )
         )
     session.flush()
-
-
-_COVERAGE_COLUMNS = (
-    "collector",
-    "source",
-    "interval_start",
-    "cluster",
-    "status",
-    "series",
-    "rows",
-    "collected_at",
-)
-_UPSERT_SOURCE_COVERAGE = text(
-    "INSERT INTO source_coverage (collector, source, interval_start, cluster, status, series, rows, "
-    "collected_at) SELECT * FROM unnest(CAST(:collector AS text[]), CAST(:source AS text[]), "
-    "CAST(:interval_start AS timestamptz[]), CAST(:cluster AS text[]), CAST(:status AS text[]), "
-    "CAST(:series AS int4[]), CAST(:rows AS int4[]), CAST(:collected_at AS timestamptz[])) "
-    "AS k (collector, source, interval_start, cluster, status, series, rows, collected_at) "
-    "ORDER BY collector, source, interval_start, cluster "
-    "ON CONFLICT (collector, source, interval_start, cluster) DO UPDATE SET status = excluded.status, "
-    "series = excluded.series, rows = excluded.rows, collected_at = excluded.collected_at"
-)
-
-
-def _upsert_source_coverage_pg(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """The rows' upsert as one statement, each column an array: a chunk's sixty rows were an
-    ``executemany`` whose bound parameters, one per value, cost a tenth of a small collection's interpreter
-    time (docs/performance.md, "Collection at bench-quick size (session 16)"). Keys taken in key order, as
-    every writer takes them."""
-    columns = {
-        c: [r.get(c, DEFAULT_CLUSTER) if c == "cluster" else r[c] for r in rows] for c in _COVERAGE_COLUMNS
-    }
-    session.execute(_UPSERT_SOURCE_COVERAGE, columns)
 
 
 def source_coverage(
@@ -391,6 +355,37 @@ def intervals_with_status(
 
 def log_chunk(session: Session, **values: Any) -> None:
     session.execute(insert(table_of(CollectionLog)).values(**values))
+
+
+def record_chunk(session: Session, coverage: Mapping[str, Any], log: Mapping[str, Any]) -> None:
+    """A written chunk's coverage (collector, source, cluster, start, step_seconds, collected_at, and per
+    interval of the window its ``statuses``, ``series`` and ``rows``), the collector's coverage summary
+    for those intervals, and its log row ``log``: on Postgres in one round trip
+    (:mod:`attribution.store.chunk_record`), elsewhere by :func:`write_source_coverage` and
+    :func:`log_chunk`."""
+    step = timedelta(seconds=coverage["step_seconds"])
+    count = len(coverage["statuses"])
+    if not count:
+        log_chunk(session, **log)
+        return
+    if is_postgres(session):
+        record_chunk_pg(session, {**coverage, "last": coverage["start"] + (count - 1) * step}, log)
+        return
+    keys = {k: coverage[k] for k in ("collector", "source", "cluster", "collected_at")}
+    rows = [
+        {
+            **keys,
+            "interval_start": coverage["start"] + i * step,
+            "status": status,
+            "series": series,
+            "rows": n,
+        }
+        for i, (status, series, n) in enumerate(
+            zip(coverage["statuses"], coverage["series"], coverage["rows"], strict=True)
+        )
+    ]
+    write_source_coverage(session, rows)
+    log_chunk(session, **log)
 
 
 def coverage_counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
