@@ -7,9 +7,11 @@ points per series, so every range query here is aligned to its step and callers 
 It speaks the HTTP API directly (POST, form-encoded, so long PromQL never hits a URL limit) rather than
 through prometheus-api-client (docs/collectors.md, "Why not prometheus-api-client"): that library drops
 the answer's ``warnings`` (a Thanos or federated answer that is partial says so only there), sends the
-query in the URL even with ``method="POST"``, and retries 5xx on its own beneath ours. The connection is a
-``requests.Session`` from :func:`attribution.collectors.auth.session_for` (token, basic auth, headers,
-TLS), the same object that library would take as ``session=``. Failures are classified once:
+query in the URL even with ``method="POST"``, and retries 5xx on its own beneath ours. The connection is
+configured as a ``requests.Session`` from :func:`attribution.collectors.auth.session_for` (token, basic
+auth, headers, TLS), the same object that library would take as ``session=``, and sent through urllib3
+(:mod:`attribution.collectors.transport`: the session read once, not per query). Failures are classified
+once:
 
 * :class:`SourceQueryError` (bad PromQL, too many points, HTTP 4xx, credentials refused with 401/403):
   retrying cannot help, raised at once;
