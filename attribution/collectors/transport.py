@@ -4,13 +4,14 @@
 Why not ``session.post``: requests re-derives on every request what cannot change between two queries of
 one source (the environment's proxies and ``NO_PROXY``, ``~/.netrc``, the CA bundle variables, the
 merged headers, cookies and hooks) and streams the body in 10 kB pieces, each decompressed apart. That
-came to some 0.7 ms of Python a query, a fifth of a small collection's time holding the interpreter lock
-(docs/performance.md, "Collection at bench-quick size (session 16)"). :class:`DirectTransport` reads the
-session once, when the client is built, and sends each query as one urllib3 request (about 0.2 ms), with
-the same headers, credentials (each request asks the session's auth for its header, so a token file is
-still re-read every time), TLS settings, proxy, timeouts and gzip. What it does not take over, it leaves
-to requests (:class:`SessionTransport`): a SOCKS proxy, an auth that is not a plain header (digest), a
-session that is not a ``requests.Session`` (the tests' stand-ins answering from drawn series).
+came to some 0.7 ms of Python a query, nearly a third of a small collection's time holding the
+interpreter lock (docs/performance.md, "Collection at bench-quick size (session 16)").
+:class:`DirectTransport` reads the session once, when the client is built, and sends each query as one
+urllib3 request (about 0.2 ms), with the same headers, credentials (each request asks the session's auth
+for its header, so a token file is still re-read every time), TLS settings, proxy, timeouts and gzip.
+What it does not take over, it leaves to requests (:class:`SessionTransport`): a SOCKS proxy, an auth
+that is not a plain header (digest), a session that is not a ``requests.Session`` (the tests' stand-ins
+answering from drawn series).
 
 Differences from ``session.post``, on purpose: redirects are not followed (requests turned a redirected
 POST into a GET without its query; the client now says where the source redirects); ``~/.netrc`` and the

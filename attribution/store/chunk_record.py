@@ -3,8 +3,9 @@ over its sources, and the chunk's log line, in one round trip to Postgres.
 
 Why: a collection writes this three times a chunk (once per collector), in the transaction that holds
 the chunk's rows. Sent as three statements, each waited for, and the coverage as an ``executemany`` of a
-row per interval, it was a fifth of a small collection's writes: each wait hands the interpreter lock to
-the threads parsing the next chunk, and taking it back costs up to the switch interval (5 ms). Here the
+row per interval, the coverage alone was 6-13% of a small collection's interpreter time, and each wait
+hands the interpreter lock to the threads parsing the next chunk, which then hold it up to the switch
+interval (5 ms). Here the
 three go in one psycopg pipeline (one wait), the coverage as one ``INSERT ... SELECT`` over arrays sent
 as text (each interval's start is the window's start plus its place), and the SQL is constant, so
 psycopg prepares it once per connection (docs/performance.md, "Collection at bench-quick size
