@@ -13,9 +13,13 @@ What it does not take over, it leaves to requests (:class:`SessionTransport`): a
 that is not a plain header (digest), a session that is not a ``requests.Session`` (the tests' stand-ins
 answering from drawn series).
 
-Differences from ``session.post``, on purpose: redirects are not followed (requests turned a redirected
-POST into a GET without its query; the client now says where the source redirects); ``~/.netrc`` and the
-proxy variables are read once per client, not per query.
+Differences from ``session.post``, on purpose: a 307 or 308 redirect is followed on the source's own host
+(an ingress sending ``http`` to ``https``), with the same method and body, as requests did; any other
+redirect is answered, and the client names where it leads (requests turned a 301/302 POST into a GET
+without its query, a confusing error much later). ``~/.netrc``, the proxy variables and the session's
+cookies are read once per client, not per query: a cookie a source sets later is not sent back (no
+Prometheus-API store sets one; a cookie-based gateway needs the session's own path, which a session
+with cookies or response hooks already takes).
 """
 
 from __future__ import annotations
@@ -24,18 +28,26 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import certifi
 import requests
 import urllib3
 from requests.auth import HTTPBasicAuth
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_auth_from_url, get_environ_proxies, get_netrc_auth, select_proxy
+from requests.utils import (
+    get_auth_from_url,
+    get_environ_proxies,
+    get_netrc_auth,
+    select_proxy,
+    urldefragauth,
+)
 
 from attribution.collectors.auth import BasicAuth, BearerToken
 
 FORM = "application/x-www-form-urlencoded"
+#: Redirects (307 and 308, on the source's host) followed for one query.
+MAX_REDIRECTS = 5
 #: Auths that only set a header, which :class:`DirectTransport` asks for it on every request.
 HEADER_AUTHS = (BearerToken, BasicAuth, HTTPBasicAuth)
 
@@ -102,6 +114,10 @@ class DirectTransport:
         if auth is None and session.trust_env:
             found = get_netrc_auth(url)
             auth = HTTPBasicAuth(*found) if found else None
+        in_url = get_auth_from_url(url)  # https://user:secret@host: what requests took last, so do we
+        if auth is None and any(in_url):
+            auth = HTTPBasicAuth(*in_url)
+        self._strip = any(in_url)  # never sent in a request line (a proxy would see it)
         self._auth: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = auth
         tls = _tls(session)
         if proxy is None:
@@ -123,8 +139,21 @@ class DirectTransport:
     def _send(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
     ) -> Reply:
+        if self._strip:
+            url = urldefragauth(url)
         if self._auth is not None:
             headers = self._authorized(method, url, headers)
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = self._once(method, url, headers, body, timeout)
+            target = urljoin(url, reply.location) if reply.location else None
+            if reply.status_code not in (307, 308) or target is None or not _same_host(url, target):
+                return reply
+            url = target  # the same method and body, as requests re-sent them; on the same host only
+        return reply
+
+    def _once(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> Reply:
         try:
             response = self._manager.urlopen(
                 method,
@@ -132,8 +161,8 @@ class DirectTransport:
                 body=body,
                 headers=headers,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,  # ours retry (PromClient._call), with backoff; a redirect is answered
-                redirect=False,
+                retries=False,  # ours retry (PromClient._call), with backoff
+                redirect=False,  # a redirect is followed by _send, or answered
                 preload_content=True,
                 decode_content=True,
             )
@@ -141,6 +170,10 @@ class DirectTransport:
             raise TransportError(str(exc), tls=True) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportError(str(exc)) from exc
+        except ValueError as exc:  # http.client refuses a header with a line break: never show its value
+            raise TransportError(
+                "a request header or the URL is not valid HTTP (check the source's headers)"
+            ) from exc
         return Reply(response.status, response.data, response.headers.get("Location"))
 
     def _authorized(self, method: str, url: str, headers: dict[str, str]) -> dict[str, str]:
@@ -166,7 +199,10 @@ def transport_for(session: Any, url: str, connections: int) -> Transport:
     proxy = select_proxy(url, proxies) if proxies else None
     if proxy is not None and urlsplit(proxy).scheme.lower() not in ("http", "https"):
         return SessionTransport(session)
-    return DirectTransport(session, url, proxy, connections)
+    try:
+        return DirectTransport(session, url, proxy, connections)
+    except (ValueError, urllib3.exceptions.HTTPError):  # a proxy address urllib3 cannot parse
+        return SessionTransport(session)  # requests fails each query on it: unavailable, not a crash
 
 
 def _tls(session: requests.Session) -> dict[str, Any]:
@@ -189,6 +225,12 @@ def _tls(session: requests.Session) -> dict[str, Any]:
     elif cert is not None:
         out["cert_file"], out["key_file"] = cert
     return out
+
+
+def _same_host(url: str, target: str) -> bool:
+    """Whether a redirect stays on the source's host (``http`` to ``https`` included): the credentials
+    go only where they were configured for, as requests strips them on another host."""
+    return urlsplit(url).hostname == urlsplit(target).hostname
 
 
 def _text(headers: Mapping[str, str | bytes]) -> dict[str, str]:

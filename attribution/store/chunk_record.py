@@ -52,7 +52,11 @@ _WORD = re.compile(r"[a-z_]+")
 
 def record_chunk_pg(session: Session, coverage: Mapping[str, Any], log: Mapping[str, Any]) -> None:
     """``coverage``: collector, source, cluster, start, step_seconds, last (the last interval's start),
-    collected_at, and per interval its ``statuses``, ``series`` and ``rows``; ``log``: the log row."""
+    collected_at, and per interval its ``statuses``, ``series`` and ``rows``; ``log``: the log row. Times
+    must be aware, as the tables' ``UTCDateTime`` columns require elsewhere (these statements bypass it)."""
+    stamps = [coverage["start"], coverage["collected_at"], log["window_start"], log["window_end"]]
+    if any(t.tzinfo is None for t in [*stamps, log["committed_at"]]):
+        raise ValueError("naive datetime given for a timestamptz column; pass UTC-aware times")
     params = {
         **coverage,
         "statuses": _array(coverage["statuses"], words=True),

@@ -20,7 +20,7 @@ from requests.auth import HTTPDigestAuth
 from attribution.collectors.prom import PromClient
 from attribution.collectors.transport import DirectTransport, SessionTransport, transport_for
 from attribution.config import RetryConfig, SourceConfig
-from attribution.errors import SourceQueryError
+from attribution.errors import SourceQueryError, SourceUnavailableError
 from attribution.localprom import LocalPrometheus, free_port
 from tests.support.simulated import START
 
@@ -84,6 +84,23 @@ class _Redirect(_Recording):
         return 308, {"Location": "https://user:hunter2@prometheus.example/api/v1/query_range"}, b""
 
 
+class _Moved(_Recording):
+    """An ingress that moved the API: a 308 to another path on its own host, which it then serves."""
+
+    def answer(self, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
+        if not self.path.startswith("/prometheus/"):
+            return 308, {"Location": f"/prometheus{self.path}"}, b""
+        kind = {"Content-Type": self.headers["Content-Type"]} if body is not None else {}
+        got = requests.request(
+            self.command,
+            f"{self.backend}{self.path.removeprefix('/prometheus')}",
+            data=body,
+            headers=kind,
+            timeout=30,
+        )
+        return got.status_code, {"Content-Type": "application/json"}, got.content
+
+
 def _serve(handler: type[_Recording]) -> Iterator[str]:
     handler.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
@@ -109,6 +126,12 @@ def echo(sim_prometheus: LocalPrometheus) -> Iterator[str]:
 @pytest.fixture
 def redirecting() -> Iterator[str]:
     yield from _serve(_Redirect)
+
+
+@pytest.fixture
+def moved(sim_prometheus: LocalPrometheus) -> Iterator[str]:
+    _Moved.backend = sim_prometheus.url
+    yield from _serve(_Moved)
 
 
 def _window() -> tuple[datetime, datetime]:
@@ -158,6 +181,46 @@ def test_a_redirect_is_named_and_not_followed(redirecting: str) -> None:
         client.range_query(QUERY, *_window(), 60)
     assert "hunter2" not in str(err.value)  # the Location's credentials are not shown
     assert client.failures == 1 and len(_Redirect.seen) == 1  # a redirect is not retried
+
+
+def test_a_307_or_308_on_the_same_host_is_followed_with_its_query(
+    moved: str, sim_prometheus: LocalPrometheus
+) -> None:
+    expected = PromClient(sim_prometheus.url).range_query(QUERY, *_window(), 60)
+    client = PromClient.for_source(SourceConfig(name="m", url=moved), ONCE)
+    assert client.range_query(QUERY, *_window(), 60) == expected  # the POST and its form re-sent
+    assert [target for target, _ in _Moved.seen] == ["/api/v1/query_range", "/prometheus/api/v1/query_range"]
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_never_in_the_request_line(
+    echo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NETRC", raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.netrc either: the URL's own credentials
+    url = echo.replace("http://", "http://reader:s%40cret@")
+    assert PromClient.for_source(SourceConfig(name="u", url=url), ONCE).range_query(QUERY, *_window(), 60)
+    (target, headers), *_ = _Echo.seen
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"reader:s@cret").decode()
+    assert target == "/api/v1/query_range"
+
+
+def test_a_header_with_a_line_break_is_a_clear_error_without_its_value(echo: str) -> None:
+    source = SourceConfig(name="h", url=echo, headers={"X-Scope-OrgID": "team-a\r\nX-Evil: tok-secret"})
+    with pytest.raises(SourceUnavailableError, match="not valid HTTP") as err:
+        PromClient.for_source(source, ONCE).range_query(QUERY, *_window(), 60)
+    assert "tok-secret" not in str(err.value)
+
+
+def test_a_proxy_address_urllib3_cannot_read_leaves_the_query_to_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:80x")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    url = "http://prometheus.internal:9090"
+    assert isinstance(transport_for(requests.Session(), url, 4), SessionTransport)
+    client = PromClient.for_source(SourceConfig(name="x", url=url), ONCE)  # built: no crash
+    assert not client.ready()  # and each query is unavailable, as before
 
 
 def test_what_the_direct_transport_does_not_carry_is_left_to_requests(
