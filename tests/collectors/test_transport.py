@@ -1,7 +1,8 @@
 """The transport carries what ``requests`` would have: the proxy the environment names (and ``NO_PROXY``),
-``~/.netrc`` credentials, the session's headers; it names a redirect instead of following it; and it
-leaves to ``requests`` what it does not carry itself. Against a real Prometheus behind real (small) HTTP
-servers: a forward proxy and a redirecting front door."""
+``~/.netrc`` and URL credentials, the session's headers; it follows a 307 or 308 on the source's host and
+names any other redirect; and it leaves to ``requests`` what it does not carry itself. Against a real
+Prometheus behind real (small) HTTP servers: a forward proxy, an echoing front door, a moved API and a
+redirect elsewhere."""
 
 from __future__ import annotations
 
@@ -52,31 +53,30 @@ class _Recording(BaseHTTPRequestHandler):
     def answer(self, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
         raise NotImplementedError
 
+    def forward(self, url: str, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
+        """The request sent on to ``url`` directly (never through the environment's proxy)."""
+        direct = requests.Session()
+        direct.trust_env = False
+        kind = {"Content-Type": self.headers["Content-Type"]} if body is not None else {}
+        got = direct.request(self.command, url, data=body, headers=kind, timeout=30)
+        return got.status_code, {"Content-Type": "application/json"}, got.content
+
     def log_message(self, format: str, *args: object) -> None:
         return
 
 
 class _ForwardProxy(_Recording):
-    """A forward proxy: the request line holds the whole URL, which it fetches itself (never through
-    the environment's proxy, which is itself)."""
+    """A forward proxy: the request line holds the whole URL, which it fetches itself."""
 
     def answer(self, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
-        direct = requests.Session()
-        direct.trust_env = False
-        kind = {"Content-Type": self.headers["Content-Type"]} if body is not None else {}
-        got = direct.request(self.command, self.path, data=body, headers=kind, timeout=30)
-        return got.status_code, {"Content-Type": "application/json"}, got.content
+        return self.forward(self.path, body)
 
 
 class _Echo(_Recording):
     """The backend Prometheus' answer, the request's headers recorded."""
 
     def answer(self, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
-        kind = {"Content-Type": self.headers["Content-Type"]} if body is not None else {}
-        got = requests.request(
-            self.command, f"{self.backend}{self.path}", data=body, headers=kind, timeout=30
-        )
-        return got.status_code, {"Content-Type": "application/json"}, got.content
+        return self.forward(f"{self.backend}{self.path}", body)
 
 
 class _Redirect(_Recording):
@@ -90,15 +90,7 @@ class _Moved(_Recording):
     def answer(self, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
         if not self.path.startswith("/prometheus/"):
             return 308, {"Location": f"/prometheus{self.path}"}, b""
-        kind = {"Content-Type": self.headers["Content-Type"]} if body is not None else {}
-        got = requests.request(
-            self.command,
-            f"{self.backend}{self.path.removeprefix('/prometheus')}",
-            data=body,
-            headers=kind,
-            timeout=30,
-        )
-        return got.status_code, {"Content-Type": "application/json"}, got.content
+        return self.forward(f"{self.backend}{self.path.removeprefix('/prometheus')}", body)
 
 
 def _serve(handler: type[_Recording]) -> Iterator[str]:
