@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from attribution.collectors.answers import SeriesColumns
+from attribution.model.vectorized_kernels import runs
 from attribution.store.column_copy import ColumnValues, Names, Nulls
 
 #: The largest magnitude a float converts to int64 exactly after rounding.
@@ -62,9 +63,8 @@ def distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:
     which imports ``numpy.ma`` to ask whether the array is masked (12 ms inside the first chunk of every
     ``attribution collect``, a fresh process)."""
     ordered = np.sort(values)
-    keep = np.ones(len(ordered), dtype=np.bool_)
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    out: NDArray[np.int64] = ordered[keep]
+    starts, _ = runs(ordered)
+    out: NDArray[np.int64] = ordered[starts]
     return out
 
 

@@ -108,6 +108,7 @@ class DirectTransport:
 
     def __init__(self, session: requests.Session, url: str, proxy: str | None, connections: int) -> None:
         self._headers = _text(session.headers)
+        self._form_headers = {**self._headers, "Content-Type": FORM}
         auth = session.auth
         if isinstance(auth, tuple):
             auth = HTTPBasicAuth(*auth)
@@ -130,11 +131,10 @@ class DirectTransport:
             )
 
     def post(self, url: str, form: Mapping[str, str], timeout: float) -> Reply:
-        headers = {**self._headers, "Content-Type": FORM}
-        return self._send("POST", url, headers, urlencode(form).encode(), timeout)
+        return self._send("POST", url, self._form_headers, urlencode(form).encode(), timeout)
 
     def get(self, url: str, timeout: float) -> Reply:
-        return self._send("GET", url, dict(self._headers), None, timeout)
+        return self._send("GET", url, self._headers, None, timeout)
 
     def _send(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float

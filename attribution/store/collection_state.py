@@ -364,12 +364,9 @@ def record_chunk(session: Session, coverage: Mapping[str, Any], log: Mapping[str
     (:mod:`attribution.store.chunk_record`), elsewhere by :func:`write_source_coverage` and
     :func:`log_chunk`."""
     step = timedelta(seconds=coverage["step_seconds"])
-    count = len(coverage["statuses"])
-    if not count:
-        log_chunk(session, **log)
-        return
     if is_postgres(session):
-        record_chunk_pg(session, {**coverage, "last": coverage["start"] + (count - 1) * step}, log)
+        last = coverage["start"] + (len(coverage["statuses"]) - 1) * step  # no interval: nothing between
+        record_chunk_pg(session, {**coverage, "last": last}, log)
         return
     keys = {k: coverage[k] for k in ("collector", "source", "cluster", "collected_at")}
     rows = [
