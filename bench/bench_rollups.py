@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_rollups.py [--tenants 1000] [--database-url postgresql://...]
 Prints figures and writes bench/results/rollups.json. A benchmark, not a test: no thresholds.
 
-The month is seeded as ``bench_api.py`` seeds it (hourly lines, two pools, two tiers per tenant). Measured:
+The month is seeded as ``api_month.py`` seeds it (hourly lines, two pools, two tiers per tenant). Measured:
 * ``chargeback_month``: ``build_chargeback`` for the month, direct (no API, no cache): since
   attribution/store/daysums.py it sums the month's whole days from the rollups (before, the hourly lines);
 * ``refresh_month`` / ``refresh_day``: :func:`refresh_rollups` over the month (what a 30-day attribution
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import DEC, NOV, database, seed_month  # noqa: E402
+from api_month import DEC, NOV, database, seed_month  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from attribution.reports.chargeback import build_chargeback  # noqa: E402

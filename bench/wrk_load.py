@@ -4,7 +4,7 @@ Run: scripts/ensure-wrk.sh && .venv/bin/python bench/wrk_load.py [--tenants 1000
      [--connections 50] [--seconds 15] [--database-url postgresql://...]
 Prints a table and writes bench/results/wrk-<tenants>-w<workers>.json. A benchmark, not a test.
 
-The month is seeded as bench/bench_api.py seeds it (with its rollups), the server is the API as
+The month is seeded as bench/api_month.py seeds it (with its rollups), the server is the API as
 ``attribution serve`` runs it plus the benchmark's constant route (bench/constant_app.py). Scenarios, each
 ``--seconds`` long with ``--connections`` keep-alive connections on 2 wrk threads, after warming requests:
 the month's chargeback for a finance key (200, the kept bytes), the same with ``If-None-Match`` (304),
@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
-from bench_api import database, seed_month, server  # noqa: E402
+from api_month import database, seed_month  # noqa: E402
+from bench_api import server  # noqa: E402
 
 from attribution.localprom import free_port  # noqa: E402
 from attribution.store.apikeys import create_key  # noqa: E402
