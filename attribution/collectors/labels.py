@@ -7,6 +7,7 @@ capitalisations (dcgm-exporter's ``Hostname`` became ``hostname``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -72,13 +73,20 @@ def label(labels: Mapping[str, str], name: str) -> str | None:
     ``--use-old-namespace`` names (``pod_name``, ``pod_namespace``, ``container_name``) come next: no
     scrape sets them, so they always name the workload, while ``pod`` may be the exporter's.
     """
-    old = OLD_NAMES.get(name)
-    keys = (f"exported_{name}", old, f"exported_{old}") if old else (f"exported_{name}",)
-    for key in (*keys, name, name.lower(), name.capitalize(), name.upper()):
+    for key in _spellings(name):
         value = labels.get(key)
         if value:
             return value
     return None
+
+
+@functools.cache
+def _spellings(name: str) -> tuple[str, ...]:
+    """The keys :func:`label` tries for ``name``, in its order, each once: made once per name, not per
+    series (a GPU chunk asks some 1,500 labels)."""
+    old = OLD_NAMES.get(name)
+    keys = (f"exported_{name}", old, f"exported_{old}") if old else (f"exported_{name}",)
+    return tuple(dict.fromkeys((*keys, name, name.lower(), name.capitalize(), name.upper())))
 
 
 def workload(labels: Mapping[str, str]) -> str | None:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from attribution.collectors import sample_text
 from attribution.collectors.answers import SeriesColumns, series_columns, series_stamps
-from attribution.collectors.number_text import _plain_decimals, parse_numbers
+from attribution.collectors.number_text import _json_numbers, _plain_decimals, parse_numbers
 from attribution.collectors.prom import MALFORMED, PromClient
 from attribution.errors import SourceUnavailableError
 from attribution.localprom import LocalPrometheus
@@ -95,6 +95,55 @@ def test_plain_decimals_take_the_fast_path(texts: list[str]) -> None:
     values, plain = _plain_decimals(buf, ends, np.array([len(t) for t in texts], dtype=np.int64))
     assert plain.all()
     assert doubles_equal(values, [float(t) for t in texts])
+
+
+#: Numbers as JSON writes them (what orjson reads): no "+", no point at either end, no leading zero.
+JSON_NUMBER_TEXTS = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,29})(\.[0-9]{1,20})?", fullmatch=True),
+    st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,12})?[eE][+-]?[0-9]{1,3}", fullmatch=True),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(min_value=-(2**80), max_value=2**80).map(str),
+).filter(lambda text: text != "-0" and math.isfinite(float(text)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(texts=st.lists(JSON_NUMBER_TEXTS, min_size=1, max_size=40))
+@example(texts=["1759276800", "81920", "23.25", "-0.0", "0.1", "5e-324", "2.4703282292062328e-324"])
+@example(texts=["9007199254740993", "18446744073709551616", "123456789012345678901234567890", "-0e5"])
+def test_json_numbers_give_the_doubles_float_gives(texts: list[str]) -> None:
+    """Texts of JSON numbers are read by orjson (the fast reader), each the double float() gives: the
+    correctly rounded decimal, an integer's nearest double, halfway cases and subnormals included."""
+    text = ",".join(texts).encode()
+    found = _json_numbers(text, len(texts))
+    assert found is not None
+    assert doubles_equal(found, [float(t) for t in texts])
+    assert parse_numbers(text, len(texts)) is not None
+
+
+@pytest.mark.parametrize("text", [b"-0", b"-0,1", b"1,-0", b"1,-0,2"])
+def test_a_minus_zero_field_keeps_its_sign(text: bytes) -> None:
+    """JSON reads the integer -0 as 0; float() gives -0.0: such a text is left to the lanes."""
+    fields = text.split(b",")
+    assert _json_numbers(text, len(fields)) is None
+    found = parse_numbers(text, len(fields))
+    assert found is not None
+    assert doubles_equal(found, [float(f) for f in fields])
+    assert np.signbit(found[fields.index(b"-0")])
+
+
+NOT_JSON_NUMBERS = [b"true", b"1,null", b"[1]", b'"1"', b"1,{}", b"NaN", b"+5", b"5.", b".5", b"007"]
+
+
+@pytest.mark.parametrize("text", NOT_JSON_NUMBERS)
+def test_json_numbers_take_only_numbers(text: bytes) -> None:
+    """What is not a JSON number (a literal, a bracket, a quote, NaN, the forms JSON refuses) is never read
+    by orjson: true would be 1.0, and the lanes decide the rest (or refuse it)."""
+    assert _json_numbers(text, text.count(b",") + 1) is None
+
+
+def test_json_numbers_refuse_a_wrong_count() -> None:
+    assert _json_numbers(b"1,2,3", 2) is None
+    assert _json_numbers(b"1,,3", 3) is None
 
 
 def test_parse_numbers_refuses_a_wrong_count() -> None:
