@@ -27,6 +27,7 @@ from bench_attribute import INPUT_TABLES, raw_group_by, replicate_span  # noqa: 
 from bench_collect import raw_copy  # noqa: E402
 from bench_sim import _rss_mib, run_history  # noqa: E402
 from fetch_replay import RecordingClient, fastest_fetch  # noqa: E402
+from prometheus_warmup import warm  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from attribution.collectors.run import collect_window  # noqa: E402
@@ -121,13 +122,16 @@ def collect(args: dict[str, Any]) -> dict[str, Any]:
     """collect_window over the window into a migrated database; Prometheus is a child, not counted.
     RSS is sampled after every chunk: flat means memory is bounded by a chunk, not by the window.
 
-    Then, on the same Prometheus, the fetch-only ceiling: the very queries the collection sent (recorded
-    by its client, made as configured), sent again with nothing parsed (bench/fetch_replay.py)."""
+    Before it, the same reads by another process (bench/prometheus_warmup.py), so that Prometheus is as
+    warm for the collection as for the replay after it. Then, on the same Prometheus, the fetch-only
+    ceiling: the very queries the collection sent (recorded by its client, made as configured), sent
+    again with nothing parsed (bench/fetch_replay.py)."""
     upgrade(args["url"])
     factory = make_sessionmaker(make_engine(args["url"]))
     start, end = window_of(args)
     rss_after_chunk: list[int] = []
     with LocalPrometheus(Path(args["tsdb"])) as prom:
+        warmup = warm(args, prom.url)  # the same reads by another process first: replay and collection alike
         settings = settings_of(args, args["url"], prom.url)
         source = settings.effective_sources()[0]
         # the client `attribution collect` makes for the source (max_concurrent_queries), recording
@@ -159,6 +163,8 @@ def collect(args: dict[str, Any]) -> dict[str, Any]:
         "rss_before_collect_mib": rss_before,
         "rss_after_each_chunk_mib": rss_after_chunk,
         "rows_per_hour_min_max": [min(per_hour, default=0), max(per_hour, default=0)],
+        "prometheus_warmup_seconds": warmup["seconds"],
+        "prometheus_warmup_peak_rss_mib": warmup["peak_rss_mib"],
     }
 
 
