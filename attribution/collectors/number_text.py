@@ -7,11 +7,12 @@ number, as slow as ``float()`` itself.
 Two readers, the first that accepts the text wins:
 
 * **orjson** (:func:`_json_numbers`), when every field is a JSON number: the text read as one JSON array,
-  whose ints and doubles numpy makes one float64 column. orjson reads doubles correctly rounded (yyjson's
-  reader), as ``float()`` does; an integer becomes the nearest double, as ``float()`` makes it. Checked
-  bit for bit against ``float()`` on 36 M random texts (up to 30 significant digits, exponents from
-  -340 to 310, subnormals, integers of up to 80 bits, halfway cases above 2**53) and by the tests'
-  hypothesis strategies. About 45 ns a number where the lanes below take about 110 (session 17,
+  whose ints and doubles numpy makes one float64 column. orjson's reader rounds a decimal to the nearest
+  double, as ``float()`` does, and an integer becomes its nearest double, as ``float()`` makes it:
+  checked bit for bit against ``float()`` on 36 M random texts with orjson 3.13 (up to 30 significant
+  digits, exponents from -340 to 310, subnormals, integers of up to 80 bits, halfway cases above 2**53),
+  and held there by the tests' hypothesis strategies, so another orjson that rounds otherwise fails
+  them. About 45 ns a number where the lanes below take about 110 (session 17,
   docs/performance.md). JSON's one disagreement with ``float()`` is the integer ``-0`` (the int 0 for
   JSON, -0.0 for ``float()``): a text with such a field is left to the lanes.
 * **64-bit lanes** (:func:`_plain_decimals`), for what JSON refuses (``NaN``, ``+Inf``, ``+5``, ``5.``,
