@@ -13,7 +13,6 @@ import random
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,18 +31,6 @@ from attribution.store.session import unit_of_work  # noqa: E402
 NOV, DEC = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
 TIERS = ("0-4k", "4k-32k", "32k-128k", "128k+")
 POOLS = ("llama-70b", "mistral-small")
-
-
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    from tests.support.postgres import fresh_database, throwaway_cluster
-
-    if url:
-        with fresh_database(url) as db:
-            yield db
-        return
-    with throwaway_cluster() as server, fresh_database(server) as db:
-        yield db
 
 
 def _copy(

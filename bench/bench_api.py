@@ -56,7 +56,9 @@ from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from api_month import DEC, NOV, database, seed_month  # noqa: E402
+from api_month import DEC, NOV, seed_month  # noqa: E402
+
+from tests.support.postgres import fresh_database_on  # noqa: E402
 
 
 @contextmanager
@@ -176,7 +178,7 @@ def main() -> None:
     parser.add_argument("--out", default="api.json", help="file name under bench/results")
     args = parser.parse_args()
     interval_seconds = 60
-    with database(args.database_url) as url:
+    with fresh_database_on(args.database_url) as url:
         upgrade(url)
         engine = make_engine(url)
         factory = make_sessionmaker(engine)

@@ -18,8 +18,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
 from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, TenantUsage  # noqa: E402
 from attribution.store.writes import _PG_COPY_TYPES, bulk_upsert, upsert  # noqa: E402
+from tests.support.postgres import fresh_database_on  # noqa: E402
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -82,18 +82,6 @@ def usage_rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
-@contextmanager
-def database(url: str | None) -> Iterator[str]:
-    from tests.support.postgres import fresh_database, throwaway_cluster
-
-    if url:
-        with fresh_database(url) as db:
-            yield db
-        return
-    with throwaway_cluster() as server, fresh_database(server) as db:
-        yield db
-
-
 def truncate(factory: sessionmaker[Session], model: type[DeclarativeBase]) -> None:
     with unit_of_work(factory) as session:
         session.execute(text(f'TRUNCATE "{model.__tablename__}"'))
@@ -134,7 +122,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "collect.json")
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    with database(args.database_url) as url:
+    with fresh_database_on(args.database_url) as url:
         upgrade(url)
         engine = make_engine(url)
         factory = make_sessionmaker(engine)

@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from api_month import DEC, NOV, database, seed_month  # noqa: E402
+from api_month import DEC, NOV, seed_month  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from attribution.reports.chargeback import build_chargeback  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.rollups import refresh_rollups  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
+from tests.support.postgres import fresh_database_on  # noqa: E402
 
 ROLLUP_READ = """
 SELECT tenant, pool, tier, sum(requests), sum(prompt_tokens), sum(generation_tokens),
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url", default=None, help="a Postgres server (a database is created)")
     args = parser.parse_args()
-    with database(args.database_url) as url:
+    with fresh_database_on(args.database_url) as url:
         upgrade(url)
         factory = make_sessionmaker(make_engine(url))
         seeded = seed_month(factory, args.tenants, 3600, 60)  # with its rollups

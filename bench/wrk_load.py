@@ -29,13 +29,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
-from api_month import database, seed_month  # noqa: E402
+from api_month import seed_month  # noqa: E402
 from bench_api import server  # noqa: E402
 
 from attribution.localprom import free_port  # noqa: E402
 from attribution.store.apikeys import create_key  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker, unit_of_work  # noqa: E402
+from tests.support.postgres import fresh_database_on  # noqa: E402
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -75,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run scripts/ensure-wrk.sh")
-    with database(args.database_url) as url:
+    with fresh_database_on(args.database_url) as url:
         upgrade(url)
         engine = make_engine(url)
         factory = make_sessionmaker(engine)

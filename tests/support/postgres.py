@@ -134,3 +134,15 @@ def fresh_database(base_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(_admin_dsn(base_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fresh_database_on(url: str | None) -> Iterator[str]:
+    """A new, empty database on the server at ``url``, or, without one, on a throwaway cluster of its own
+    (the benches' ``--database-url``); dropped afterwards."""
+    if url:
+        with fresh_database(url) as db:
+            yield db
+        return
+    with throwaway_cluster() as server, fresh_database(server) as db:
+        yield db
