@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_attribute import MONTH_START, raw_group_by  # noqa: E402
-from scale_stages import settings_of  # noqa: E402
+from fleet import settings_of  # noqa: E402
 from sqlalchemy import Engine, event, text  # noqa: E402
 
 from attribution.ledger import attribute as job  # noqa: E402

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import fleet  # noqa: E402
 import scale_stages  # noqa: E402
 from bench_attribute import MONTH_START  # noqa: E402
 from fetch_replay import RecordingClient, fastest_fetch  # noqa: E402
@@ -68,8 +69,8 @@ def collect_once(
     upgrade(url)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
-    start, end = scale_stages.window_of(args)
-    settings = scale_stages.settings_of(args, url, prometheus)
+    start, end = fleet.window_of(args)
+    settings = fleet.settings_of(args, url, prometheus)
     profiler = cProfile.Profile() if profile else None
     began = time.perf_counter()
     if profiler:
@@ -111,7 +112,7 @@ def main() -> None:
         if ns.keep and not ns.tsdb:
             shutil.copytree(tsdb, ns.keep, dirs_exist_ok=True)
         with LocalPrometheus(tsdb) as prom, databases(ns.database_url, ns.repeat + 2) as dbs:
-            source = scale_stages.settings_of(args, dbs[0], prom.url).effective_sources()[0]
+            source = fleet.settings_of(args, dbs[0], prom.url).effective_sources()[0]
             concurrency = getattr(source, "max_concurrent_queries", 1)
             warm = RecordingClient(prom.url, max_concurrent=concurrency)
             _, rows = collect_once(args, dbs[0], prom.url, warm, None)

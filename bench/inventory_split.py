@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_attribute import MONTH_START as SEEDED_MONTH_START  # noqa: E402
-from scale_stages import settings_of, spec_of  # noqa: E402
+from fleet import settings_of, spec_of  # noqa: E402
 
 from attribution.config import Settings  # noqa: E402
 from attribution.ledger.inputs import build_inputs, group_telemetry  # noqa: E402

@@ -44,7 +44,7 @@ def read_window(args: dict[str, Any]) -> dict[str, Any]:
     """Every plan's reads of every chunk of the window, as ``collect_window`` sends them."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
-    from scale_stages import settings_of, window_of
+    from fleet import settings_of, window_of
 
     from attribution.collectors.profiles import plans
     from attribution.collectors.prom import chunks

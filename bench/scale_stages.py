@@ -27,39 +27,21 @@ from bench_attribute import INPUT_TABLES, raw_group_by, replicate_span  # noqa: 
 from bench_collect import raw_copy  # noqa: E402
 from bench_sim import _rss_mib, run_history  # noqa: E402
 from fetch_replay import RecordingClient, fastest_fetch  # noqa: E402
+from fleet import settings_of, spec_of, window_of  # noqa: E402
 from prometheus_warmup import warm  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from attribution.collectors.run import collect_window  # noqa: E402
-from attribution.config import Settings  # noqa: E402
-from attribution.demo import demo_settings  # noqa: E402
 from attribution.ledger.attribute import AttributionSummary, run_attribution  # noqa: E402
 from attribution.ledger.span import attribute_span  # noqa: E402
 from attribution.localprom import LocalPrometheus, create_blocks  # noqa: E402
 from attribution.reports.chargeback import build_chargeback  # noqa: E402
-from attribution.sim import ClusterSpec, scenario  # noqa: E402
 from attribution.store.migrate import upgrade  # noqa: E402
 from attribution.store.session import make_engine, make_sessionmaker  # noqa: E402
 
 #: The tables whose rows collect_window counts (its batches); copied raw for the COPY ceiling.
 COPIED_TABLES = ("gpu_samples", "kv_samples", "tenant_usage")
 COPY_BATCH_ROWS = 50_000
-
-
-def spec_of(args: dict[str, Any]) -> ClusterSpec:
-    return scenario("fleet", seed=0, gpus=args["gpus"], tenants=args["tenants"])
-
-
-def window_of(args: dict[str, Any], hours_key: str = "hours") -> tuple[datetime, datetime]:
-    start = datetime.fromisoformat(args["start"])
-    return start, start + timedelta(hours=args[hours_key])
-
-
-def settings_of(args: dict[str, Any], url: str, prometheus_url: str) -> Settings:
-    """The fleet as an operator would configure it, collecting in chunks of ``chunk_intervals``."""
-    settings = demo_settings(spec_of(args), url, prometheus_url)
-    collection = settings.collection.model_copy(update={"chunk_intervals": args["chunk_intervals"]})
-    return settings.model_copy(update={"max_window_days": 32, "collection": collection})
 
 
 def simulate(args: dict[str, Any]) -> dict[str, Any]:
