@@ -11,10 +11,12 @@ Two readers, the first that accepts the text wins:
   double, as ``float()`` does, and an integer becomes its nearest double, as ``float()`` makes it:
   checked bit for bit against ``float()`` on 36 M random texts with orjson 3.13 (up to 30 significant
   digits, exponents from -340 to 310, subnormals, integers of up to 80 bits, halfway cases above 2**53),
-  and held there by the tests' hypothesis strategies, so another orjson that rounds otherwise fails
-  them. About 45 ns a number where the lanes below take about 110 (session 17,
-  docs/performance.md). JSON's one disagreement with ``float()`` is the integer ``-0`` (the int 0 for
-  JSON, -0.0 for ``float()``): a text with such a field is left to the lanes.
+  and held there by the tests (halfway cases, ties, subnormals and 30-digit decimals as examples, and
+  hypothesis strategies), so another orjson that rounds otherwise fails them. Its Python list costs
+  some 4 MB at the peak for a 256 KB piece, freed with the piece. About 45 ns a number where the lanes
+  below take about 110 (session 17, docs/performance.md). JSON's one disagreement with ``float()`` is
+  the integer ``-0`` (the int 0 for JSON, -0.0 for ``float()``): a text with such a field is left to
+  the lanes.
 * **64-bit lanes** (:func:`_plain_decimals`), for what JSON refuses (``NaN``, ``+Inf``, ``+5``, ``5.``,
   ``.5``, ``007``, ``-0``): plain decimals of at most 15 digits are read eight bytes at a time (the parse
   of simdjson's ``parse_eight_digits_unrolled``, done on a whole column by numpy) and made exact doubles
@@ -107,7 +109,10 @@ def _json_numbers(text: bytes, count: int) -> NDArray[np.float64] | None:
         return None
     if len(parsed) != count:
         return None
-    return np.array(parsed, dtype=np.float64)
+    try:
+        return np.array(parsed, dtype=np.float64)
+    except OverflowError:  # an int past the doubles (orjson 3.13 refuses those itself): the lanes' inf
+        return None
 
 
 def _has_minus_zero(text: bytes) -> bool:
