@@ -34,8 +34,10 @@ def warm(args: dict[str, Any], prometheus_url: str) -> dict[str, Any]:
         [sys.executable, __file__, json.dumps({**args, "prometheus_url": prometheus_url})],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if found.returncode != 0:
+        raise RuntimeError(f"the Prometheus warm-up failed: {found.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(found.stdout.strip().splitlines()[-1].removeprefix("RESULT "))
     return result
 
