@@ -49,16 +49,13 @@ def read_window(args: dict[str, Any]) -> dict[str, Any]:
     from fleet import settings_of, window_of
 
     from attribution.collectors.profiles import plans
-    from attribution.collectors.prom import chunks
-    from attribution.collectors.run import clients_for, fetch
-    from attribution.timeutil import align_window
+    from attribution.collectors.run import chunk_windows, clients_for, fetch
 
     settings = settings_of(args, args["url"], args["prometheus_url"])
-    start, end = align_window(*window_of(args), settings.interval_seconds, settings.max_window_days)
     todo = plans(settings)
     clients = clients_for(settings, todo)
     began = time.perf_counter()
-    windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
+    windows = chunk_windows(settings, *window_of(args))
     for window in windows:
         for plan in todo:
             fetch(clients[plan.source.name], settings, plan, *window)

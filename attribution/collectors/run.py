@@ -136,6 +136,13 @@ Arrival = tuple[int, int, "Batch | BaseException"]
 """(plan index, chunk index, the chunk's batch or its read's error), as a lane's read ends."""
 
 
+def chunk_windows(settings: Settings, start: datetime, end: datetime) -> list[Window]:
+    """``[start, end)`` widened to whole intervals and cut into the chunks :func:`collect_window` reads
+    and commits one by one (``collection.chunk_intervals`` each)."""
+    start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
+    return list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
+
+
 class _Lane:
     """One plan's reads, chunk after chunk, in a thread of its own, at most two chunks ahead of the writes:
     chunk ``j`` is read once chunk ``j - 2`` of this plan is written (:meth:`written`). So a plan that
@@ -223,11 +230,10 @@ def collect_window(
     has ended (the first plan's error, in plan order, whichever ended first), after every earlier chunk
     is committed, and rolls back what its own chunk had written.
     """
-    start, end = align_window(start, end, settings.interval_seconds, settings.max_window_days)
     todo = list(selected) if selected is not None else plans(settings)
     clients = clients_for(settings, todo, client)
     result = CollectionResult()
-    windows = list(chunks(start, end, settings.interval_seconds, settings.collection.chunk_intervals))
+    windows = chunk_windows(settings, start, end)
     arrivals: queue.SimpleQueue[Arrival] = queue.SimpleQueue()
     lanes: list[_Lane] = []
     if windows:  # a lane's thread starts with it
