@@ -5,11 +5,10 @@ Why: a collection writes this three times a chunk (once per collector), in the t
 the chunk's rows. Sent as three statements, each waited for, and the coverage as an ``executemany`` of a
 row per interval, the coverage alone was 6-13% of a small collection's interpreter time, and each wait
 hands the interpreter lock to the threads parsing the next chunk, which then hold it up to the switch
-interval (5 ms). Here the
-three go in one psycopg pipeline (one wait), the coverage as one ``INSERT ... SELECT`` over arrays sent
-as text (each interval's start is the window's start plus its place), and the SQL is constant, so
-psycopg prepares it once per connection (docs/performance.md, "Collection at bench-quick size
-(session 16)").
+interval (5 ms). Here the three go in one psycopg pipeline (one wait), the coverage as one
+``INSERT ... SELECT`` over arrays sent as text (each interval's start is the window's start plus its
+place), and the SQL is constant, so psycopg prepares it once per connection (docs/performance.md,
+"Collection at bench-quick size (session 16)").
 
 Elsewhere (SQLite: the demo and the tests), :func:`~attribution.store.collection_state.record_chunk`
 writes the same rows through the general upsert; ``tests/store/test_chunk_record.py`` holds the two
