@@ -200,23 +200,29 @@ def _tuples(
     """The tuples of the COPY stream. Each is its field count (int16), then per field its length (int32)
     and its bytes, all big-endian. Every part is a ``(rows, width)`` byte matrix side by side: a
     field of one width in every row as it is, a field of varying length (a text, a column with NULLs)
-    zero-padded to its widest row with a mask of the bytes that are the row's. The matrices joined, the
-    masked bytes taken in row order (``matrix[mask]``) are the stream: no index per byte (the scatter
-    it replaced computed an int64 offset per byte, most of a collection's COPY time)."""
-    blocks: list[NDArray[np.uint8]] = [
-        np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2)
+    zero-padded to its widest row with a mask of the bytes that are the row's. The parts are written into
+    one matrix (and their masks into one mask) made at its final width, and the masked bytes taken in row
+    order (``matrix[kept]``) are the stream: no index per byte (the scatter it replaced computed an int64
+    offset per byte, most of a collection's COPY time), and no second copy of every part (``np.hstack``
+    of the parts, then of their masks, took a fifth of the time)."""
+    parts: list[tuple[NDArray[np.uint8], NDArray[np.bool_] | None]] = [
+        (np.full(rows, len(columns), dtype=">i2").view(np.uint8).reshape(rows, 2), None)
     ]
-    masks: list[NDArray[np.bool_] | None] = [None]
     for pg_type, values in zip(pg_types, columns, strict=True):
         lengths, block, mask = _field_block(pg_type, values, rows, {} if encoded is None else encoded)
-        blocks += [lengths.astype(">i4").view(np.uint8).reshape(rows, 4), block]
-        masks += [None, mask]
-    matrix = np.hstack(blocks)
-    if all(mask is None for mask in masks):  # every field of one width
+        parts += [(lengths.astype(">i4").view(np.uint8).reshape(rows, 4), None), (block, mask)]
+    matrix = np.empty((rows, sum(block.shape[1] for block, _ in parts)), dtype=np.uint8)
+    kept = None if all(mask is None for _, mask in parts) else np.ones(matrix.shape, dtype=np.bool_)
+    at = 0
+    for block, mask in parts:
+        width = block.shape[1]
+        matrix[:, at : at + width] = block
+        if mask is not None:
+            assert kept is not None
+            kept[:, at : at + width] = mask
+        at += width
+    if kept is None:  # every field of one width
         return matrix.tobytes()
-    kept = np.hstack(
-        [np.ones(b.shape, np.bool_) if m is None else m for b, m in zip(blocks, masks, strict=True)]
-    )
     stream: bytes = matrix[kept].tobytes()
     return stream
 
