@@ -62,6 +62,11 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
             'pod = "small-("',
             "pools.0.gpu_selector: Value error, label 'pod': bad regular",
         ),
+        (  # valid alone, not with the ASCII flag the collector matches it with
+            'pod = "small-.*"',
+            'pod = "(?u)small-.*"',
+            "label 'pod': bad regular expression '(?u)small-.*': ASCII and UNICODE flags are incompatible",
+        ),
         ('inventory = { "H100-SXM" = 4 }', 'inventory = { "H200-SXM" = 4 }', "has no entry in gpu_prices"),
         ("interval_seconds = 60", "interval_secs = 60", "interval_secs: Extra inputs are not permitted"),
         (

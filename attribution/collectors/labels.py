@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from itertools import pairwise
 
 from attribution.config import LabelNames, PoolConfig, Settings
+from attribution.config.types import SELECTOR_FLAGS
 from attribution.errors import ConfigError
 from attribution.model.names import InvalidNameError, canonical_name
 from attribution.model.vocabulary import NO_TIER, UNALLOCATED_TENANT
@@ -131,7 +132,10 @@ class GpuSelectors:
 
     def __init__(self, pools: Sequence[PoolConfig]) -> None:
         self._pools = [
-            (pool, [(name, re.compile(pattern, re.ASCII)) for name, pattern in pool.gpu_selector.items()])
+            (
+                pool,
+                [(name, re.compile(pattern, SELECTOR_FLAGS)) for name, pattern in pool.gpu_selector.items()],
+            )
             for pool in pools
         ]
         self._names = list(dict.fromkeys(name for _, rules in self._pools for name, _ in rules))

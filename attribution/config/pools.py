@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from attribution.catalog.registry import unknown_model_message
 from attribution.config.types import (
+    SELECTOR_FLAGS,
     VALIDATING_CATALOG,
     LabelRules,
     StrictModel,
@@ -75,7 +76,7 @@ class PoolConfig(StrictModel):
     def _selector(cls, v: LabelRules) -> LabelRules:
         if not v:
             raise ValueError("needs at least one label rule, e.g. {pod = 'llama-405b-.*'}")
-        return check_regexes(v)
+        return check_regexes(v, SELECTOR_FLAGS)
 
 
 class TierConfig(StrictModel):

@@ -90,13 +90,18 @@ def unreserved_name(name: str, what: str) -> str:
 
 
 LabelRules = dict[str, str]
+SELECTOR_FLAGS = re.ASCII
+"""How a ``gpu_selector`` pattern is compiled, here to check it and by the collector to match it
+(``collectors/labels.GpuSelectors``): ASCII classes, as Prometheus' RE2 has them."""
 
 
-def check_regexes(rules: LabelRules) -> LabelRules:
-    """Every pattern compiles, or ValueError naming its label and the problem."""
+def check_regexes(rules: LabelRules, flags: int = 0) -> LabelRules:
+    """Every pattern compiles with ``flags`` (those it is matched with), or ValueError naming its label
+    and the problem. Checked with other flags than the matcher's, ``(?u)`` passed the configuration and
+    failed the collection ("ASCII and UNICODE flags are incompatible" is a ValueError, not a re.error)."""
     for label, pattern in rules.items():
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            re.compile(pattern, flags)
+        except (re.error, ValueError) as exc:
             raise ValueError(f"label {label!r}: bad regular expression {pattern!r}: {exc}") from None
     return rules
