@@ -65,8 +65,14 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         (  # valid alone, not with the ASCII flag the collector matches it with
             'pod = "small-.*"',
             'pod = "(?u)small-.*"',
-            "label 'pod': bad regular expression '(?u)small-.*': ASCII and UNICODE flags are incompatible",
+            "label 'pod': '(?u)small-.*' asks for Unicode classes ((?u)); selectors match ASCII classes",
         ),
+        (  # a scoped flag compiles with re.ASCII, and would match Arabic-Indic digits
+            'pod = "small-.*"',
+            'pod = "small-(?u:\\\\d)+"',
+            "asks for Unicode classes ((?u)); selectors match ASCII classes, as Prometheus' RE2 does",
+        ),
+        ('pod = "small-.*"', 'pod = "small-a{4294967296}"', "label 'pod': bad regular expression"),
         ('inventory = { "H100-SXM" = 4 }', 'inventory = { "H200-SXM" = 4 }', "has no entry in gpu_prices"),
         ("interval_seconds = 60", "interval_secs = 60", "interval_secs: Extra inputs are not permitted"),
         (

@@ -96,12 +96,27 @@ SELECTOR_FLAGS = re.ASCII
 
 
 def check_regexes(rules: LabelRules, flags: int = 0) -> LabelRules:
-    """Every pattern compiles with ``flags`` (those it is matched with), or ValueError naming its label
-    and the problem. Checked with other flags than the matcher's, ``(?u)`` passed the configuration and
-    failed the collection ("ASCII and UNICODE flags are incompatible" is a ValueError, not a re.error)."""
+    """Every pattern compiles with ``flags`` (those it is matched with), or ValueError naming its label,
+    the problem and the fix. Checked with other flags than the matcher's, ``(?u)`` passed the
+    configuration and failed the collection ("ASCII and UNICODE flags are incompatible" is a ValueError,
+    not a re.error). With ASCII ``flags``, a Unicode flag (``(?u)``, or scoped: ``(?u:\\d)``) is refused
+    too: it would match digits and letters RE2 does not. A repeat count past C's range (OverflowError) or
+    groups nested a thousand deep (RecursionError) are bad patterns as well, not tracebacks."""
     for label, pattern in rules.items():
+        if flags & re.ASCII and _UNICODE_FLAG.search(pattern):
+            raise ValueError(
+                f"label {label!r}: {pattern!r} asks for Unicode classes ((?u)); selectors match ASCII "
+                "classes, as Prometheus' RE2 does: remove the u flag"
+            )
         try:
             re.compile(pattern, flags)
-        except (re.error, ValueError) as exc:
-            raise ValueError(f"label {label!r}: bad regular expression {pattern!r}: {exc}") from None
+        except (re.error, ValueError, OverflowError, RecursionError) as exc:
+            raise ValueError(
+                f"label {label!r}: bad regular expression {pattern!r}: {exc}; fix the pattern"
+            ) from None
     return rules
+
+
+_UNICODE_FLAG = re.compile(r"(?<!\\)\(\?[a-zA-Z]*u[a-zA-Z-]*[:)]")
+"""An inline flag group that sets ``u``: ``(?u)``, ``(?iu)``, ``(?u:...)``, ``(?u-i:...)``; not an escaped
+``\\(``."""
