@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_attribute import MONTH_START  # noqa: E402
+from collect_figures import collect_ceiling  # noqa: E402
 from sqlalchemy import make_url, text  # noqa: E402
 from stagerun import run_stage  # noqa: E402
 
@@ -148,6 +148,8 @@ def options() -> argparse.Namespace:
         "partial figures (default 1200 s, 300 s with --quick)",
     )
     args = parser.parse_args()
+    if args.collect_trials is not None and args.collect_trials < 1:
+        parser.error("--collect-trials must be 1 or more")
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -222,7 +224,10 @@ def pipeline(args: argparse.Namespace, run: Run, work: Path) -> None:
 
         for trial in range(2, args.collect_trials + 1):  # the same collection again: the median is the figure
             with fresh_database(server) as again:
-                step(f"collect_trial_{trial}", "collect", {**span, "url": again, "tsdb": tsdb})
+                if step(f"collect_trial_{trial}", "collect", {**span, "url": again, "tsdb": tsdb}).get(
+                    "did_not_finish"
+                ):
+                    break  # counted as a fraction of 0 (collect_figures); the next would cost its budget too
         step("raw_copy", "raw_copy", {"source": db["main"], "target": db["raw_copy"]})
         with copied_database(db["main"]) as span_only:
             od = {**span, "url": span_only, "collect_seconds": collected["seconds"]}
@@ -257,38 +262,6 @@ def attribute_figures(st: dict[str, Any]) -> dict[str, Any]:
         "attribute_did_not_finish_in_seconds": att["budget_seconds"],
         "attribute_hours_done_in_budget": done,
         "attribute_month_seconds_extrapolated": month,
-    }
-
-
-def collect_trials(st: dict[str, Any]) -> list[dict[str, Any]]:
-    """The span's collections that finished: the ``collect`` stage (whose database the later stages
-    use), then its trials (``collect_trial_2`` ...), each into a fresh database."""
-    trials = [st["collect"]] + [f for n, f in st.items() if n.startswith("collect_trial_")]
-    return [f for f in trials if not f.get("did_not_finish")]
-
-
-def _collect_ceiling(st: dict[str, Any]) -> dict[str, Any]:
-    """Collection against issue 14 item 4's ceiling: the slower of Prometheus answering the same queries
-    (fetch-only, measured right after each collection, same process and Prometheus) and Postgres taking
-    the same rows (raw COPY). Both time the very rows and queries of the ``collect`` stage.
-
-    The figure is the median over the collection's trials of each one's fraction (its own replay
-    against it): a bench-quick collection is 0.27 s, and one run of it varies by some 10% (Python's
-    threads and Prometheus on the same two cores), so one trial decided the target by chance. Every
-    trial's fraction is reported beside it, the first as ``..._first`` (what earlier runs reported)."""
-    copy = st["raw_copy"]["seconds"]
-    trials = collect_trials(st)
-    fractions = [round(max(t["fetch_only_seconds"], copy) / t["seconds"], 3) for t in trials]
-    fetch = statistics.median(t["fetch_only_seconds"] for t in trials)
-    return {
-        "collect_ceiling_rows_match": all(st["raw_copy"]["rows"] == t["rows"] for t in trials),
-        "collect_ceiling": "fetch_only" if fetch >= copy else "raw_copy",
-        "collect_trials": len(trials),
-        "collect_seconds_median": statistics.median(t["seconds"] for t in trials),
-        "fetch_only_seconds_median": fetch,
-        "collect_fraction_of_ceiling": round(statistics.median(fractions), 3),
-        "collect_fraction_of_ceiling_trials": fractions,
-        "collect_fraction_of_ceiling_first": fractions[0],
     }
 
 
@@ -344,7 +317,7 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
         "collect_fraction_of_raw_copy": _ratio(
             fig("collect", "rows_per_second"), fig("raw_copy", "rows_per_second"), 3
         ),
-        **(_collect_ceiling(st) if fig("collect", "seconds") and fig("raw_copy", "seconds") else {}),
+        **(collect_ceiling(st) if fig("collect", "seconds") and fig("raw_copy", "seconds") else {}),
         "collector_peak_rss_mib_1h": fig("collect_1h", "peak_rss_mib"),
         "collector_peak_rss_mib_span": fig("collect", "peak_rss_mib"),
         "collector_rss_after_each_chunk_mib": fig("collect", "rss_after_each_chunk_mib"),
