@@ -73,7 +73,7 @@ def clear_usage_keys(
     rows stopped being written). ``span`` (first and last interval start, unix seconds) is probed first:
     a window collected for the first time has nothing to delete, and its keys are never listed. On
     Postgres one DELETE, the keys as four arrays, the rows locked in key order first (the order of every
-    writer, as in :func:`_clear_gpu_parts_pg`)."""
+    writer) and deleted by key, as in :func:`_clear_gpu_parts_pg`."""
     t = table_of(TenantUsage)
     low, high = (datetime.fromtimestamp(s, tz=UTC) for s in span)
     probe = select(t.c.pool).where(t.c.interval_start.between(low, high), t.c.cluster == cluster).exists()
@@ -82,11 +82,14 @@ def clear_usage_keys(
     starts, pools, tenants, tiers = keys()
     if is_postgres(session):
         statement = text(
-            "DELETE FROM tenant_usage WHERE ctid = ANY(ARRAY(SELECT u.ctid FROM tenant_usage AS u "
-            "JOIN unnest(CAST(:starts AS int8[]), CAST(:pools AS text[]), CAST(:tenants AS text[]), "
-            "CAST(:tiers AS text[])) AS k (s, p, t, r) ON u.interval_start = to_timestamp(k.s) "
-            "AND u.pool = k.p AND u.tenant = k.t AND u.tier = k.r AND u.cluster = :cluster "
-            "ORDER BY u.interval_start, u.pool, u.tenant, u.tier FOR UPDATE OF u))"
+            "DELETE FROM tenant_usage AS d USING (SELECT u.interval_start, u.pool, u.tenant, u.tier "
+            "FROM tenant_usage AS u JOIN unnest(CAST(:starts AS int8[]), CAST(:pools AS text[]), "
+            "CAST(:tenants AS text[]), CAST(:tiers AS text[])) AS k (s, p, t, r) "
+            "ON u.interval_start = to_timestamp(k.s) AND u.pool = k.p AND u.tenant = k.t AND u.tier = k.r "
+            "AND u.cluster = :cluster ORDER BY u.interval_start, u.pool, u.tenant, u.tier "
+            "FOR UPDATE OF u) AS x "
+            "WHERE d.interval_start = x.interval_start AND d.pool = x.pool AND d.tenant = x.tenant "
+            "AND d.tier = x.tier AND d.cluster = :cluster"
         )
         params = {"starts": starts, "pools": pools, "tenants": tenants, "tiers": tiers, "cluster": cluster}
         session.execute(statement, params)
@@ -111,16 +114,22 @@ def _clear_gpu_parts_pg(
     (``ORDER BY ... FOR UPDATE``, the order of every writer), so two collections of overlapping windows
     wait for each other rather than deadlock. It was one DELETE per interval. Only ``cluster``'s rows:
     another cluster may name its GPUs alike. The keys are listed only once the probe found rows (a window
-    collected for the first time sorted 61,440 of them at fleet size for nothing)."""
+    collected for the first time sorted 61,440 of them at fleet size for nothing).
+
+    The DELETE joins the locked rows by key, not by ``ctid``: a ``ctid`` names a row within one table,
+    and on the monthly partitions (deploy/postgres/partitioning.sql) ``ctid = ANY(...)`` deleted the rows
+    at the same place of every other month's partition as well (tests/deploy/test_partitioned_clears.py)."""
     probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
     if not session.execute(text(probe), {"low": span[0], "high": span[1]}).scalar():
         return
     found = keys()
     statement = text(
-        "DELETE FROM gpu_samples WHERE ctid = ANY(ARRAY(SELECT g.ctid FROM gpu_samples AS g "
-        "JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
+        "DELETE FROM gpu_samples AS d USING (SELECT g.interval_start, g.gpu_uuid, g.part "
+        "FROM gpu_samples AS g JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
         "ON g.interval_start = to_timestamp(k.s) AND g.gpu_uuid = k.u AND g.cluster = :cluster "
-        "ORDER BY g.interval_start, g.gpu_uuid, g.part FOR UPDATE OF g))"
+        "ORDER BY g.interval_start, g.gpu_uuid, g.part FOR UPDATE OF g) AS x "
+        "WHERE d.interval_start = x.interval_start AND d.gpu_uuid = x.gpu_uuid AND d.part = x.part "
+        "AND d.cluster = :cluster"
     )
     params = {"starts": [k[0] for k in found], "uuids": [k[1] for k in found], "cluster": cluster}
     session.execute(statement, params)
