@@ -71,9 +71,13 @@ def clear_usage_keys(
     """Delete ``cluster``'s ``tenant_usage`` rows at ``keys``: cells a collection saw with nothing to
     store, whose earlier row must not outlive the new reading (an upsert of zeros did that before zero
     rows stopped being written). ``span`` (first and last interval start, unix seconds) is probed first:
-    a window collected for the first time has nothing to delete, and its keys are never listed. On
-    Postgres one DELETE, the keys as four arrays, the rows locked in key order first (the order of every
-    writer) and deleted by key, as in :func:`_clear_gpu_parts_pg`."""
+    a window collected for the first time has nothing to delete, and its keys are never listed.
+
+    On Postgres the span's rows of ``cluster`` are locked first, all of them and in key order, then the
+    keys' rows deleted (the keys as four arrays, matched by key: see :func:`_clear_gpu_parts_pg`). The
+    delete and the upsert after it are two statements over different keys; without the lock of the whole
+    span, two writers of one window with different readings (a backfill beside the scheduler) could each
+    hold a row the other waits for. Locked in key order first, the second waits at its first row."""
     t = table_of(TenantUsage)
     low, high = (datetime.fromtimestamp(s, tz=UTC) for s in span)
     probe = select(t.c.pool).where(t.c.interval_start.between(low, high), t.c.cluster == cluster).exists()
@@ -81,15 +85,16 @@ def clear_usage_keys(
         return
     starts, pools, tenants, tiers = keys()
     if is_postgres(session):
+        lock = text(
+            "SELECT count(*) FROM (SELECT 1 FROM tenant_usage WHERE interval_start BETWEEN :low AND :high "
+            "AND cluster = :cluster ORDER BY interval_start, pool, tenant, tier FOR UPDATE) AS locked"
+        )
+        session.execute(lock, {"low": low, "high": high, "cluster": cluster})
         statement = text(
-            "DELETE FROM tenant_usage AS d USING (SELECT u.interval_start, u.pool, u.tenant, u.tier "
-            "FROM tenant_usage AS u JOIN unnest(CAST(:starts AS int8[]), CAST(:pools AS text[]), "
+            "DELETE FROM tenant_usage AS u USING unnest(CAST(:starts AS int8[]), CAST(:pools AS text[]), "
             "CAST(:tenants AS text[]), CAST(:tiers AS text[])) AS k (s, p, t, r) "
-            "ON u.interval_start = to_timestamp(k.s) AND u.pool = k.p AND u.tenant = k.t AND u.tier = k.r "
-            "AND u.cluster = :cluster ORDER BY u.interval_start, u.pool, u.tenant, u.tier "
-            "FOR UPDATE OF u) AS x "
-            "WHERE d.interval_start = x.interval_start AND d.pool = x.pool AND d.tenant = x.tenant "
-            "AND d.tier = x.tier AND d.cluster = :cluster"
+            "WHERE u.interval_start = to_timestamp(k.s) AND u.pool = k.p AND u.tenant = k.t AND u.tier = k.r "
+            "AND u.cluster = :cluster"
         )
         params = {"starts": starts, "pools": pools, "tenants": tenants, "tiers": tiers, "cluster": cluster}
         session.execute(statement, params)

@@ -9,6 +9,8 @@ must change no coverage (a flat interval is seen, not missing) and no stored ans
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.collectors.batch import Batch
@@ -193,3 +195,43 @@ def test_a_recollection_clears_many_keys_at_once(db_factory: sessionmaker[Sessio
     stored = _stored(db_factory)
     assert {tenant for _, tenant, _, _ in stored} == {"beta"} and len(stored) == n
     assert set(_coverage(db_factory)) == {("present", 2, 1)}
+
+
+def test_two_writers_of_one_window_with_different_readings_do_not_deadlock(
+    pg_factory: sessionmaker[Session],
+) -> None:
+    """A backfill beside the scheduler, reading one window differently: one finds acme flat and beta
+    busy, the other the reverse. Each deletes its flat cell, then upserts its busy one: two statements
+    over different keys. Both pause after their DELETE until the other has run its own (or 3 s have
+    passed); without the lock of the whole span first, each then waits for the row the other deleted or
+    holds, and Postgres aborts one. With it, the second waits at its lock, and the window ends as one
+    reading or the other, never a mix."""
+    _collect(pg_factory, _batch({(0, 0): 5.0, (1, 0): 3.0}, 1), 1)
+    engine = pg_factory.kw["bind"]
+    barrier = threading.Barrier(2)
+
+    def pause(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("DELETE FROM tenant_usage"):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=3)
+
+    readings = {"a": {(0, 0): 0.0, (1, 0): 4.0}, "b": {(0, 0): 6.0, (1, 0): 0.0}}
+    errors: list[BaseException] = []
+
+    def collect(name: str) -> None:
+        try:
+            _collect(pg_factory, _batch(readings[name], 1), 1)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    event.listen(engine, "after_cursor_execute", pause)
+    try:
+        threads = [threading.Thread(target=collect, args=(name,)) for name in readings]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        event.remove(engine, "after_cursor_execute", pause)
+    assert errors == []
+    assert _stored(pg_factory) in ({(0, "beta", "default", 4)}, {(0, "acme", "default", 6)})
