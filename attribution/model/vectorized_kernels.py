@@ -149,8 +149,27 @@ def largest_remainder(totals: I64, counts: I64, weights: I64) -> I64:
     candidates = np.flatnonzero((leftover > 0)[group] & (r > 0))
     if candidates.size:
         cg = group[candidates]
-        q[candidates[_wins(cg, r[candidates], weights[candidates], leftover[cg])]] += 1
+        pairs = counts[cg] == 2
+        if pairs.any():  # most groups of a fleet's split are two: a tenant's two tiers, a pool's two tenants
+            _pair_wins(q, r, weights, candidates[pairs])
+            candidates, cg = candidates[~pairs], cg[~pairs]
+        if candidates.size:
+            q[candidates[_wins(cg, r[candidates], weights[candidates], leftover[cg])]] += 1
     return q
+
+
+def _pair_wins(q: I64, r: I64, weights: I64, both: I64) -> None:
+    """Give the leftover unit of each group of two in ``both`` (the two elements of every such group
+    with a leftover, one after the other) to its winner, in ``q``.
+
+    A group of two has at most one leftover unit (its remainders sum to leftover x sum, each below the
+    sum), and where it has one both remainders are positive, so both elements are candidates. The winner
+    is the larger remainder, then the larger weight, then the first: what :func:`_wins` ranks for a group
+    of two, without its sort (at fleet size, 12 M of a day's 24 M candidates)."""
+    first, second = both[0::2], both[1::2]
+    r0, r1 = r[first], r[second]
+    first_wins = (r0 > r1) | ((r0 == r1) & (weights[first] >= weights[second]))
+    q[np.where(first_wins, first, second)] += 1
 
 
 def _wins(group: I64, remainder: I64, weight: I64, quota: I64) -> Mask:

@@ -221,3 +221,28 @@ def test_a_pool_named_like_the_unallocated_gpus_adds_up_with_them() -> None:
     window = [_one({("a", "x"): Usage(1.0)}, pool=UNALLOCATED_POOL)]
     cluster = [ClusterInterval(H, 5, 0)]
     assert_same((window, cluster, Policies({}), WHOLE_WINDOW))
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12) | st.integers(0, 10**6) | st.integers(0, 10**15),
+            st.lists(st.sampled_from([0, 1, 2, 3, 6]) | st.integers(0, 10**9), min_size=2, max_size=2)
+            | st.lists(st.sampled_from([1, 2]), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_groups_of_two_give_their_leftover_as_money_allocate(groups: list[tuple[int, list[int]]]) -> None:
+    """Groups of two take their leftover unit without a sort (``_pair_wins``): equal remainders go to the
+    larger weight, equal weights to the first, as ``money.allocate`` gives them, among groups of other
+    sizes whose candidates still go through the sort."""
+    groups = [(total if sum(w) else 0, w) for total, w in groups]
+    totals = np.array([t for t, _ in groups], dtype=np.int64)
+    counts = np.array([len(w) for _, w in groups], dtype=np.int64)
+    weights = np.array([x for _, w in groups for x in w], dtype=np.int64)
+    parts = largest_remainder(totals, counts, weights).tolist()
+    expected = [p for t, w in groups for p in (money.allocate(t, w) if sum(w) else [0] * len(w))]
+    assert parts == expected
