@@ -10,9 +10,8 @@ import numpy as np
 from sqlalchemy.orm import DeclarativeBase
 
 from attribution.collectors.prom import utc_from_seconds
-from attribution.store.column_copy import ColumnValues, Names, column_dicts, take
+from attribution.store.column_copy import ColumnValues, column_dicts, take
 from attribution.store.expressions import table_of
-from attribution.store.stale_rows import UsageKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +31,6 @@ class RowColumns:
         """Rows per interval start."""
         stamps, counts = np.unique(self.interval_starts(), return_counts=True)
         return {utc_from_seconds(t): n for t, n in zip(stamps.tolist(), counts.tolist(), strict=True)}
-
-    def usage_keys(self) -> UsageKeys:
-        """The ``tenant_usage`` keys of these rows as lists (interval starts in unix seconds)."""
-        named = []
-        for name in ("pool", "tenant", "tier"):
-            values = self.columns[name]
-            assert isinstance(values, Names)  # the gateway's key columns are names by code
-            named.append([values.names[c] for c in values.codes.tolist()])
-        return self.interval_starts().tolist(), named[0], named[1], named[2]
 
     def before(self, end: datetime) -> RowColumns:
         """Only the rows before ``end``."""
@@ -69,10 +59,6 @@ class Batch:
     """Start of a silent run reaching the window's end: its increase is not known yet (the scheduler
     waits for the first sample after it, so the gap is spread whole, see ``watermarks.run_once``)."""
     columns: RowColumns | None = None
-    zeros: RowColumns | None = None
-    """Keys of cells seen with nothing to store (a gateway series scraped in an interval it did not move):
-    no row is written for them, and a row stored there by an earlier collection is deleted, as an
-    overwrite with zeros would have left it at zero (``stale_rows.clear_usage_keys``)."""
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -88,8 +74,6 @@ class Batch:
 
     def cut(self, end: datetime) -> None:
         """Keep only what lies before ``end``."""
-        if self.zeros is not None:
-            self.zeros = self.zeros.before(end)
         if self.columns is not None:
             self.columns = self.columns.before(end)
             return

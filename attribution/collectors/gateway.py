@@ -35,7 +35,7 @@ from attribution.collectors.labels import (
 )
 from attribution.collectors.profiles import Plan
 from attribution.collectors.prom import PromClient, utc_from_seconds
-from attribution.collectors.usage_sums import USAGE, split_zeros, usage_rows
+from attribution.collectors.usage_sums import USAGE, usage_rows
 from attribution.config import Settings
 from attribution.model.vocabulary import NO_TIER, UNMAPPED_POOL
 from attribution.store.tables import TenantUsage
@@ -98,9 +98,8 @@ def _collect_columns(
     batch.missing = {utc_from_seconds(ts) for ts in silent - sampled}
     batch.estimated.update(utc_from_seconds(ts) for ts in silent & sampled)
     batch.open_gap = _open_gap(batch.missing, end, step)
-    found = usage_rows(cells, list(groups), first_ts, step, intervals)
-    batch.columns, batch.zeros = found.rows, found.zeros
-    batch.series.update(found.seen_per_interval())  # what batch.saw counts row by row
+    batch.columns = usage_rows(cells, list(groups), first_ts, step, intervals)
+    batch.series.update(batch.columns.per_interval())  # what batch.saw counts row by row
     return batch
 
 
@@ -151,10 +150,9 @@ def _collect_dicts(
     batch.estimated.update(utc_from_seconds(ts) for ts in silent & sampled)
     batch.open_gap = _open_gap(batch.missing, end, step)
     if plan.labels.tier and "kv_token_seconds" in plan.profile.signals:
-        rows = _rows(groups)  # the common case: no estimate, every value is a sum of counters
-        for at, n in Counter(map(itemgetter("interval_start"), rows)).items():
+        batch.rows = _rows(groups)  # the common case: no estimate, every value is a sum of counters
+        for at, n in Counter(map(itemgetter("interval_start"), batch.rows)).items():
             batch.series[at] = n  # what batch.saw counts row by row
-        batch.rows, batch.zeros = split_zeros(rows)
         return batch
     usage: dict[Key, dict[str, float]] = defaultdict(dict)
     for (pool, tenant, tier), by_signal in groups.items():
@@ -166,7 +164,7 @@ def _collect_dicts(
     if "kv_token_seconds" not in plan.profile.signals:
         _estimate(usage, latency, batch)
     # in key order (the table's primary key), which makes the write's own sort a single pass
-    rows = [
+    batch.rows = [
         {
             "interval_start": utc_from_seconds(ts),
             "pool": pool,
@@ -181,7 +179,6 @@ def _collect_dicts(
     ]
     for ts, n in Counter(key[0] for key in usage).items():
         batch.series[utc_from_seconds(ts)] = n  # what batch.saw counted row by row
-    batch.rows, batch.zeros = split_zeros(rows)
     return batch
 
 

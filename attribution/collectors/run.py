@@ -34,7 +34,7 @@ from attribution.model.gcpause import gc_paused
 from attribution.store.collection_state import CoverageStatus, mark_dirty, record_chunk
 from attribution.store.column_copy import Names, upsert_columns
 from attribution.store.session import unit_of_work
-from attribution.store.stale_rows import clear_gpu_columns, clear_gpu_parts, clear_usage_keys
+from attribution.store.stale_rows import clear_gpu_columns, clear_gpu_parts
 from attribution.store.tables import GpuSample
 from attribution.store.writes import bulk_upsert
 from attribution.timeutil import align_window
@@ -77,10 +77,6 @@ def write(
     """Upsert ``batch`` and the coverage of every interval of ``window``; log the chunk. No commit."""
     start, end = window
     now = datetime.now(UTC)
-    if batch.zeros is not None and batch.zeros.rows:
-        zeros = batch.zeros
-        starts = zeros.interval_starts()
-        clear_usage_keys(session, (int(starts.min()), int(starts.max())), zeros.usage_keys, settings.cluster)
     if batch.columns is not None:  # rows as columns: one numpy-built COPY
         columns = {**batch.columns.columns, "cluster": settings.cluster}
         if batch.table is GpuSample:

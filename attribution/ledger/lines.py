@@ -163,7 +163,14 @@ def _money_by_grain(
     order, first, g, p, k = _group(columns.interval_start_s, columns.pool, columns.key, grain_seconds)
     if not len(order):
         return _Groups(g, p, k, np.zeros(0, dtype=bool)), [np.zeros(0, dtype=np.int64) for _ in SUMMED]
-    sums = [np.add.reduceat(getattr(columns, c)[order], first, dtype=np.int64) for c in SUMMED]
+    # a component no line has (recovery without incidents, unmeasured with every GPU sampled) sums to 0
+    # without its gather and reduceat
+    sums = [
+        np.add.reduceat(values[order], first, dtype=np.int64)
+        if (values := getattr(columns, c)).any()
+        else np.zeros(first.size, dtype=np.int64)
+        for c in SUMMED
+    ]
     flagged = _estimated_rows(columns.interval_start_s, columns.pool, columns.pools, estimated)[order]
     groups = _Groups(
         g,

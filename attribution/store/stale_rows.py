@@ -1,10 +1,9 @@
 """Rows a re-collection deletes before it writes: what an upsert by primary key cannot overwrite.
 
-An upsert replaces the rows a new reading has; it leaves alone those the new reading no longer has. Two
-such cases would otherwise keep stale data: a GPU read again as other parts (:func:`clear_gpu_parts`),
-and a gateway cell read again with nothing to store (:func:`clear_usage_keys`). Both delete in the
-caller's transaction, locking rows in key order (the order of every writer), and probe first, so a window
-collected for the first time costs one index probe.
+An upsert replaces the rows a new reading has; it leaves alone those the new reading no longer has. A GPU
+read again as other parts (a whole GPU now shared, an unplaced series now placed) would keep its old parts
+(:func:`clear_gpu_parts`). The delete runs in the caller's transaction, locking rows in key order (the
+order of every writer), and probes first, so a window collected for the first time costs one index probe.
 """
 
 from __future__ import annotations
@@ -13,12 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from attribution.store.dialect import is_postgres
 from attribution.store.expressions import table_of
-from attribution.store.tables import DEFAULT_CLUSTER, GpuSample, TenantUsage
+from attribution.store.tables import DEFAULT_CLUSTER, GpuSample
 from attribution.store.writes import BATCH_ROWS, COPY_MIN_ROWS
 
 
@@ -59,54 +58,6 @@ def clear_gpu_columns(session: Session, starts: Sequence[int], uuids: Sequence[s
         return
     low, high = (datetime.fromtimestamp(s, tz=UTC) for s in (min(starts), max(starts)))
     _clear_gpu_parts_pg(session, (low, high), lambda: sorted(set(zip(starts, uuids, strict=True))), cluster)
-
-
-UsageKeys = tuple[list[int], list[str], list[str], list[str]]
-"""``tenant_usage`` keys of one cluster as columns: interval starts (unix seconds), pools, tenants, tiers."""
-
-
-def clear_usage_keys(
-    session: Session, span: tuple[int, int], keys: Callable[[], UsageKeys], cluster: str
-) -> None:
-    """Delete ``cluster``'s ``tenant_usage`` rows at ``keys``: cells a collection saw with nothing to
-    store, whose earlier row must not outlive the new reading (an upsert of zeros did that before zero
-    rows stopped being written). ``span`` (first and last interval start, unix seconds) is probed first:
-    a window collected for the first time has nothing to delete, and its keys are never listed.
-
-    On Postgres the span's rows of ``cluster`` are locked first, all of them and in key order, then the
-    keys' rows deleted (the keys as four arrays, matched by key: see :func:`_clear_gpu_parts_pg`). The
-    delete and the upsert after it are two statements over different keys; without the lock of the whole
-    span, two writers of one window with different readings (a backfill beside the scheduler) could each
-    hold a row the other waits for. Locked in key order first, the second waits at its first row."""
-    t = table_of(TenantUsage)
-    low, high = (datetime.fromtimestamp(s, tz=UTC) for s in span)
-    probe = select(t.c.pool).where(t.c.interval_start.between(low, high), t.c.cluster == cluster).exists()
-    if not session.execute(select(probe)).scalar():
-        return
-    starts, pools, tenants, tiers = keys()
-    if is_postgres(session):
-        lock = text(
-            "SELECT count(*) FROM (SELECT 1 FROM tenant_usage WHERE interval_start BETWEEN :low AND :high "
-            "AND cluster = :cluster ORDER BY interval_start, pool, tenant, tier FOR UPDATE) AS locked"
-        )
-        session.execute(lock, {"low": low, "high": high, "cluster": cluster})
-        statement = text(
-            "DELETE FROM tenant_usage AS u USING unnest(CAST(:starts AS int8[]), CAST(:pools AS text[]), "
-            "CAST(:tenants AS text[]), CAST(:tiers AS text[])) AS k (s, p, t, r) "
-            "WHERE u.interval_start = to_timestamp(k.s) AND u.pool = k.p AND u.tenant = k.t AND u.tier = k.r "
-            "AND u.cluster = :cluster"
-        )
-        params = {"starts": starts, "pools": pools, "tenants": tenants, "tiers": tiers, "cluster": cluster}
-        session.execute(statement, params)
-        return
-    where = [getattr(t.c, c) == bindparam(f"k_{c}") for c in ("interval_start", "pool", "tenant", "tier")]
-    at = {s: datetime.fromtimestamp(s, tz=UTC) for s in set(starts)}
-    found = sorted(zip(starts, pools, tenants, tiers, strict=True))
-    params_list = [
-        {"k_interval_start": at[s], "k_pool": p, "k_tenant": n, "k_tier": r} for s, p, n, r in found
-    ]
-    if params_list:
-        session.execute(delete(t).where(*where, t.c.cluster == cluster), params_list)
 
 
 def _clear_gpu_parts_pg(

@@ -31,8 +31,7 @@ from attribution.collectors.run import collect_window
 from attribution.config import Settings, load_settings
 from attribution.ledger.attribute import run_attribution
 from attribution.reports.coverage import coverage_report
-from attribution.store.collection_state import SourceCoverage
-from attribution.store.tables import AttributedCost, KvSample, PoolCost, TenantUsage
+from attribution.store.tables import AttributedCost, KvSample, PoolCost
 from tests.support.backends import serve
 from tests.support.openmetrics import S0, T0, Exposition
 
@@ -281,23 +280,3 @@ def test_gaps_are_unmeasured_and_every_dollar_is_on_a_line(collected: sessionmak
     assert sum(x.unmeasured_usd_micros for x in v11) == sum(
         p.cost_usd_micros for p in pools if p.pool == "v11"
     )
-
-
-def test_flat_gateway_minutes_store_no_rows_yet_stay_covered(collected: sessionmaker[Session]) -> None:
-    """The gateway's counters of v09, v33 and sg are scraped but flat in minutes 3-5: no ``tenant_usage``
-    row is stored for them there (a row of zeros weighs nothing), yet the gateway's coverage counts their
-    series, so those minutes are seen, not missing; the split still finds the gap from the engines'
-    work (the test above)."""
-    with collected() as session:
-        usage = session.scalars(select(TenantUsage)).all()
-        coverage = session.scalars(select(SourceCoverage).where(SourceCoverage.collector == "gateway")).all()
-    stored = {(u.pool, int((u.interval_start - T0).total_seconds()) // 60) for u in usage}
-    for pool in FLAT:
-        assert not stored & {(pool, m) for m in range(3, 6)}, pool
-        assert {(pool, m) for m in range(MINUTES) if m not in range(3, 6)} <= stored, pool
-    by_minute = {int((c.interval_start - T0).total_seconds()) // 60: c for c in coverage}
-    for minute in range(3, 6):
-        c = by_minute[minute]
-        # every pool's series but v11's (never reported) was seen: v0's too, present in minutes 3-5
-        assert (c.status, c.series) == ("present", 4), minute
-        assert c.rows == 1, minute  # v0's row alone: its gateway counted requests there
