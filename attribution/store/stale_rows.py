@@ -74,7 +74,8 @@ def _clear_gpu_parts_pg(
 
     The DELETE joins the locked rows by key, not by ``ctid``: a ``ctid`` names a row within one table,
     and on the monthly partitions (deploy/postgres/partitioning.sql) ``ctid = ANY(...)`` deleted the rows
-    at the same place of every other month's partition as well (tests/deploy/test_partitioned_clears.py)."""
+    at the same place of every other month's partition as well (tests/deploy/test_partitioned_clears.py).
+    Both sides are bounded to ``span``, so the planner prunes the months outside it."""
     probe = "SELECT EXISTS (SELECT 1 FROM gpu_samples WHERE interval_start BETWEEN :low AND :high)"
     if not session.execute(text(probe), {"low": span[0], "high": span[1]}).scalar():
         return
@@ -83,9 +84,11 @@ def _clear_gpu_parts_pg(
         "DELETE FROM gpu_samples AS d USING (SELECT g.interval_start, g.gpu_uuid, g.part "
         "FROM gpu_samples AS g JOIN unnest(CAST(:starts AS int8[]), CAST(:uuids AS text[])) AS k (s, u) "
         "ON g.interval_start = to_timestamp(k.s) AND g.gpu_uuid = k.u AND g.cluster = :cluster "
+        "WHERE g.interval_start BETWEEN :low AND :high "
         "ORDER BY g.interval_start, g.gpu_uuid, g.part FOR UPDATE OF g) AS x "
         "WHERE d.interval_start = x.interval_start AND d.gpu_uuid = x.gpu_uuid AND d.part = x.part "
-        "AND d.cluster = :cluster"
+        "AND d.cluster = :cluster AND d.interval_start BETWEEN :low AND :high"
     )
     params = {"starts": [k[0] for k in found], "uuids": [k[1] for k in found], "cluster": cluster}
+    params |= {"low": span[0], "high": span[1]}
     session.execute(statement, params)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.store.migrate import upgrade
@@ -36,29 +37,54 @@ def partitioned(pg_server: str) -> Iterator[sessionmaker[Session]]:
         apply_script(url)
         engine: Engine = make_engine(url)
         factory = make_sessionmaker(engine)
-        store(factory, create_gpu_rows(MINUTES, start=START), [], [])
+        rows = create_gpu_rows(MINUTES, start=START)  # GPU-0 and GPU-1 in a pool, GPU-2 unallocated
+        store(factory, [*rows, *({**r, "cluster": "other"} for r in rows)], [], [])
         yield factory
         engine.dispose()
 
 
-def _per_month(factory: sessionmaker[Session]) -> tuple[int, int]:
+def _counts(factory: sessionmaker[Session]) -> dict[tuple[str, str, str], int]:
+    """Rows per (month, cluster, GPU)."""
+    g = GpuSample
+    month = case((g.interval_start < NOVEMBER, "october"), else_="november")
     with factory() as session:
-        counts = [
-            session.scalar(select(func.count()).select_from(GpuSample).where(where))
-            for where in (GpuSample.interval_start < NOVEMBER, GpuSample.interval_start >= NOVEMBER)
-        ]
-    return int(counts[0] or 0), int(counts[1] or 0)
+        keys = (month, g.cluster, g.gpu_uuid)
+        found = session.execute(select(*keys, func.count()).group_by(*keys))
+    return {(str(m), str(c), str(u)): int(n) for m, c, u, n in found}
 
 
-def test_clearing_november_gpus_leaves_october_alone(partitioned: sessionmaker[Session]) -> None:
-    october, november = _per_month(partitioned)
-    assert october == november > 0
+def test_clearing_some_november_gpus_deletes_only_those(partitioned: sessionmaker[Session]) -> None:
+    """GPU-0 and GPU-1 of November in the default cluster are cleared: 600 keys, the Postgres statement
+    (at least 500). GPU-2 of November, every GPU of October, and the other cluster's GPUs of the same
+    names keep every row; the statement's plan reads only November's partition."""
+    before = _counts(partitioned)
+    assert before[("october", "default", "GPU-0")] == before[("november", "default", "GPU-0")] == 300
     with partitioned() as session:
-        rows = session.execute(
-            select(GpuSample.interval_start, GpuSample.gpu_uuid).where(GpuSample.interval_start >= NOVEMBER)
+        named = session.execute(
+            select(GpuSample.interval_start, GpuSample.gpu_uuid).where(
+                GpuSample.interval_start >= NOVEMBER,
+                GpuSample.gpu_uuid.in_(["GPU-0", "GPU-1"]),
+                GpuSample.cluster == "default",
+            )
         ).all()
-    assert len(rows) >= 500  # the Postgres statement, not the small batches' path
-    with partitioned.begin() as session:
-        starts = [round(at.timestamp()) for at, _ in rows]
-        clear_gpu_columns(session, starts, [uuid for _, uuid in rows], "default")
-    assert _per_month(partitioned) == (october, 0)
+    assert len(named) == 600
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.startswith("DELETE FROM gpu_samples"):
+            statements.append((statement, parameters))
+
+    engine = partitioned.kw["bind"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with partitioned.begin() as session:
+            starts = [round(at.timestamp()) for at, _ in named]
+            clear_gpu_columns(session, starts, [uuid for _, uuid in named], "default")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    cleared = {("november", "default", "GPU-0"), ("november", "default", "GPU-1")}
+    assert _counts(partitioned) == {key: n for key, n in before.items() if key not in cleared}
+    ((statement, parameters),) = statements
+    with engine.connect() as conn:
+        plan = "\n".join(str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert "gpu_samples_p2026_11" in plan and "gpu_samples_p2026_10" not in plan, plan
