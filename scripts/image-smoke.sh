@@ -116,6 +116,33 @@ free_port() {
   "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# free_port_run N: a first port with N free ports from it (the simulator's targets listen on base + i),
+# below the kernel's ephemeral range (32768 up), where a busy machine's outgoing connections take the
+# neighbours of a port it just handed out (the sim's second target then failed to bind, under load)
+free_port_run() {
+  "$PYTHON" - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randrange(20_000, 32_000 - n)
+    held = []
+    try:
+        for port in range(base, base + n):
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        for s in held:
+            s.close()
+    print(base)
+    break
+else:
+    sys.exit("no run of free ports")
+EOF
+}
+
 # A fresh Postgres database for the image to migrate; its URL on stdout.
 fresh_postgres() {
   local name="attribution_image_smoke_$$"
@@ -155,7 +182,7 @@ run_detached() {
 stop_within() {
   local name="$1" pid sent finished seconds
   pid=$(podman inspect --format '{{.State.Pid}}' "$name")
-  [ "$pid" -gt 0 ] || fail "$name is not running"
+  [ "$pid" -gt 0 ] || { podman logs --tail 20 "$name" >&2 || true; fail "$name is not running"; }
   sent=$(now)
   kill -TERM "$pid"
   # a process that ignores SIGTERM would be waited for forever: past 15 s it has failed anyway
@@ -207,7 +234,7 @@ smoke() {
   say "serve answered /healthz: $body"
   stop_within attribution-smoke-serve
 
-  port=$(free_port)
+  port=$(free_port_run 16)  # the demo scenario's 5 targets, with room
   run_detached attribution-smoke-sim "$IMAGE" sim serve --port-base "$port" --duration 600 --warmup-seconds 0
   for i in $(seq 1 120); do
     "$PYTHON" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)" \
