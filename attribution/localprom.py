@@ -6,6 +6,7 @@ which provides both ``prometheus`` and ``promtool``.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,34 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: Where :func:`free_port_run` looks: below Linux's default ephemeral range (32768 up), whose ports a busy
+#: machine's outgoing connections hold, so a run found free there stays free.
+PORT_RUNS = (20_000, 32_000)
+
+
+def free_port_run(count: int) -> int:
+    """A first port such that ``count`` consecutive loopback ports are free (now): the simulator's
+    targets listen on ``base + i``. Drawn at random below the ephemeral range (:data:`PORT_RUNS`); a
+    base from ``free_port`` had its neighbours taken by other connections under load."""
+    rng = random.Random()  # noqa: S311  # a port to try, not a secret
+    low, high = PORT_RUNS
+    for _ in range(200):
+        base = rng.randrange(low, high - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no run of {count} free ports")
 
 
 def create_blocks(openmetrics: Path, data_dir: Path, max_block_duration: str = "168h") -> None:

@@ -117,30 +117,9 @@ free_port() {
 }
 
 # free_port_run N: a first port with N free ports from it (the simulator's targets listen on base + i),
-# below the kernel's ephemeral range (32768 up), where a busy machine's outgoing connections take the
-# neighbours of a port it just handed out (the sim's second target then failed to bind, under load)
+# below the kernel's ephemeral range (attribution.localprom.free_port_run, which the tests use too)
 free_port_run() {
-  "$PYTHON" - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-for _ in range(200):
-    base = random.randrange(20_000, 32_000 - n)
-    held = []
-    try:
-        for port in range(base, base + n):
-            s = socket.socket()
-            held.append(s)
-            s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        for s in held:
-            s.close()
-    print(base)
-    break
-else:
-    sys.exit("no run of free ports")
-EOF
+  "$PYTHON" -c 'import sys; from attribution.localprom import free_port_run; print(free_port_run(int(sys.argv[1])))' "$1"
 }
 
 # A fresh Postgres database for the image to migrate; its URL on stdout.

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +10,9 @@ from pathlib import Path
 import requests
 
 from attribution.errors import AttributionError
-from attribution.localprom import LocalPrometheus, binaries, create_blocks
+from attribution.localprom import LocalPrometheus, binaries, create_blocks, free_port_run
 
-__all__ = ["create_blocks"]
+__all__ = ["create_blocks", "free_port_run"]
 
 
 def binaries_missing() -> str | None:
@@ -24,26 +22,6 @@ def binaries_missing() -> str | None:
     except AttributionError as exc:
         return str(exc)
     return None
-
-
-def free_port_run(count: int) -> int:
-    """A first port such that ``count`` consecutive loopback ports are free (now)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no run of {count} free ports")
 
 
 @contextmanager

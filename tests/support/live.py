@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from attribution.config import Settings
 from attribution.demo import demo_settings
-from attribution.localprom import LocalPrometheus, binaries, free_port
+from attribution.localprom import LocalPrometheus, binaries, free_port, free_port_run
 from attribution.model.vocabulary import DEFAULT_CLUSTER
 from attribution.scheduler.alerts import LagAlert
 from attribution.sim.scenarios import scenario
@@ -43,22 +42,6 @@ GRAIN = 60
 SIGNALS = ("gpu", "kv", "gateway")
 OUTAGE_SECONDS = 22
 SCHEDULER_DOWN_SECONDS = 6
-
-
-def free_port_run(n: int) -> int:
-    """A first port with ``n`` free ports from it (the simulator's targets listen on base + i)."""
-    for _ in range(200):
-        base = free_port()
-        if base + n >= 65000:
-            continue
-        try:
-            for port in range(base, base + n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no run of free ports")
 
 
 def live_settings(url: str, prom_url: str, metrics_port: int) -> Settings:
